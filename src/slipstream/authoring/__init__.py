@@ -1,0 +1,1 @@
+"""What DAG files import: DAGs, tasks, operators, params, schedules and templating."""

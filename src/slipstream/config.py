@@ -1,0 +1,119 @@
+"""Settings: one frozen, typed value built from SLIPSTREAM_* environment variables.
+
+There is no module-level instance: bootstrap builds Settings once and passes it down, so a
+component never reads configuration behind anyone's back and tests can build their own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from slipstream.errors import ConfigError
+
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "off", ""}
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(name, f"expected a boolean (true/false), got {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a Slipstream process may be configured with.
+
+    home:                 SLIPSTREAM_HOME, default ~/slipstream
+    dags_folder:          SLIPSTREAM_DAGS_FOLDER, default $home/dags
+    database_url:         SLIPSTREAM_DATABASE_URL, default sqlite:///$home/slipstream.db
+    load_examples:        SLIPSTREAM_LOAD_EXAMPLES, default true
+    dags_paused_at_creation: SLIPSTREAM_DAGS_ARE_PAUSED_AT_CREATION, default false
+    parallelism:          SLIPSTREAM_PARALLELISM, worker processes of the local executor
+    heartbeat_seconds:    how often a scheduler proves it is alive
+    lost_after_seconds:   a heartbeat older than this means the owner is gone (<= 30 s)
+    infra_retries:        extra tries granted when infrastructure (not task code) lost a try
+    dag_parse_interval:   seconds between checks of the DAGs folder for changes
+    dag_import_timeout:   seconds a DAG file may take to import
+    """
+
+    home: Path
+    dags_folder: Path
+    database_url: str
+    log_folder: Path
+    load_examples: bool = True
+    dags_paused_at_creation: bool = False
+    parallelism: int = 2
+    heartbeat_seconds: float = 5.0
+    lost_after_seconds: float = 30.0
+    infra_retries: int = 2
+    dag_parse_interval: float = 1.0
+    dag_import_timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("SLIPSTREAM_HOME") or Path.home() / "slipstream").expanduser()
+        dags = Path(env.get("SLIPSTREAM_DAGS_FOLDER") or home / "dags").expanduser()
+        url = env.get("SLIPSTREAM_DATABASE_URL") or f"sqlite:///{home / 'slipstream.db'}"
+        if "://" not in url:
+            raise ConfigError("SLIPSTREAM_DATABASE_URL", f"not a database URL: {url!r}")
+        heartbeat = _float(env, "SLIPSTREAM_HEARTBEAT_SECONDS", 5.0, 0.05)
+        lost_after = _float(env, "SLIPSTREAM_LOST_AFTER_SECONDS", 30.0, 0.1)
+        if lost_after <= heartbeat:
+            raise ConfigError(
+                "SLIPSTREAM_LOST_AFTER_SECONDS", "must be longer than SLIPSTREAM_HEARTBEAT_SECONDS"
+            )
+        return cls(
+            home=home,
+            dags_folder=dags,
+            database_url=url,
+            log_folder=Path(env.get("SLIPSTREAM_LOG_FOLDER") or home / "logs").expanduser(),
+            load_examples=_bool(env, "SLIPSTREAM_LOAD_EXAMPLES", True),
+            dags_paused_at_creation=_bool(env, "SLIPSTREAM_DAGS_ARE_PAUSED_AT_CREATION", False),
+            parallelism=_int(env, "SLIPSTREAM_PARALLELISM", os.cpu_count() or 2, 1),
+            heartbeat_seconds=heartbeat,
+            lost_after_seconds=lost_after,
+            infra_retries=_int(env, "SLIPSTREAM_INFRA_RETRIES", 2, 0),
+            dag_parse_interval=_float(env, "SLIPSTREAM_DAG_PARSE_INTERVAL", 1.0, 0.05),
+            dag_import_timeout=_float(env, "SLIPSTREAM_DAG_IMPORT_TIMEOUT", 30.0, 0.1),
+        )
+
+    def with_changes(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (for tests and for CLI flags)."""
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,194 @@
+"""Frozen records that cross layer boundaries: what store returns and what executors carry.
+
+ORM rows never leave store; these plain values do. A Workload holds everything a worker needs to
+run one try without asking the database, and TaskEvents carry what happened back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from slipstream.core.states import RunState, TaskState
+
+
+class RunType(StrEnum):
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"
+    BACKFILL = "backfill"
+
+
+class ExitReason(StrEnum):
+    """Why a try ended. The infrastructure reasons draw on a separate retry budget."""
+
+    SUCCESS = "success"
+    SKIPPED = "skipped"
+    TASK_ERROR = "task_error"  # the task raised, or exited non-zero
+    FAIL_NOW = "fail_now"  # the task raised FailTask: no retries
+    TIMEOUT = "timeout"  # execution_timeout passed; the try was killed
+    PROCESS_KILLED = "process_killed"  # killed by a signal nobody in Slipstream sent (OOM...)
+    WORKER_LOST = "worker_lost"  # the worker process running it died
+    SCHEDULER_LOST = "scheduler_lost"  # its scheduler died; nobody was watching it any more
+    MARKED = "marked"  # a person set the state
+
+    @property
+    def is_infrastructure(self) -> bool:
+        return self in (
+            ExitReason.PROCESS_KILLED,
+            ExitReason.WORKER_LOST,
+            ExitReason.SCHEDULER_LOST,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DagRecord:
+    dag_id: str
+    is_paused: bool
+    is_active: bool
+    fileloc: str
+    version_id: int | None
+    version_hash: str | None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    owners: str = "airflow"
+    schedule: str | None = None
+    max_active_runs: int = 16
+    max_active_tasks: int = 16
+    next_dagrun_create_after: datetime | None = None
+    last_parsed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DagVersion:
+    id: int
+    dag_id: str
+    version_hash: str
+    structure: Mapping[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    dag_id: str
+    run_id: str
+    state: RunState
+    run_type: RunType
+    logical_date: datetime | None
+    data_interval_start: datetime | None
+    data_interval_end: datetime | None
+    conf: Mapping[str, Any]
+    queued_at: datetime
+    start_date: datetime | None
+    end_date: datetime | None
+    version_id: int
+    external_trigger: bool = True
+    note: str | None = None
+    state_reason: str | None = None
+    triggered_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInstance:
+    run_pk: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    state: TaskState
+    try_number: int  # the latest try started; 0 before the first
+    max_tries: int  # the task's retries
+    operator: str = "PythonOperator"
+    queued_at: datetime | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    next_retry_at: datetime | None = None
+    hostname: str | None = None
+    pid: int | None = None
+    state_reason: str | None = None
+    infra_failures: int = 0
+    pool: str = "default_pool"
+    queue: str = "default"
+    priority_weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTry:
+    run_pk: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int
+    state: TaskState
+    queued_at: datetime | None
+    start_date: datetime | None
+    end_date: datetime | None
+    hostname: str | None
+    pid: int | None
+    exit_reason: ExitReason | None
+    exit_code: int | None
+    error: str | None
+
+
+class TaskKey(NamedTuple):
+    """Names one try of one task in one run."""
+
+    run_pk: int
+    task_id: str
+    try_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One try of one task, with everything the worker needs and nothing it must look up."""
+
+    run_pk: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int
+    max_tries: int
+    fileloc: str
+    version_hash: str
+    run_type: RunType
+    logical_date: datetime | None
+    data_interval_start: datetime | None
+    data_interval_end: datetime | None
+    conf: Mapping[str, Any]
+    log_path: str
+    execution_timeout: float | None = None
+    queue: str = "default"
+    # Upstream tasks' XComs (task_id -> key -> JSON text), fetched when the try is queued so
+    # that TaskFlow arguments need no database round trip from the worker.
+    upstream_xcoms: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> TaskKey:
+        return TaskKey(self.run_pk, self.task_id, self.try_number)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStarted:
+    key: TaskKey
+    pid: int
+    hostname: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFinished:
+    """A try ended. `state` is success, failed or skipped; retry decisions are the scheduler's."""
+
+    key: TaskKey
+    state: TaskState
+    exit_reason: ExitReason
+    at: datetime
+    error: str | None = None
+    exit_code: int | None = None
+    xcoms: tuple[tuple[str, str], ...] = ()  # (key, JSON text), pushed by the try
+    skip_downstream: tuple[str, ...] = ()  # task ids a branch or short-circuit chose to skip
+
+
+TaskEvent = TaskStarted | TaskFinished

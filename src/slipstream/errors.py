@@ -1,0 +1,173 @@
+"""Every error Slipstream raises on purpose, in one tree.
+
+Errors carry fields (dag_id, run_id, field...) rather than prose so that each edge can map them:
+the API to status codes in one table, the CLI to exit codes in one place.
+
+    SlipstreamError
+    ├── DagDefinitionError           a DAG file describes something impossible
+    │   ├── DuplicateTaskIdError
+    │   ├── CycleError
+    │   ├── InvalidScheduleError
+    │   └── UnknownArgumentError
+    ├── NotFoundError
+    │   ├── DagNotFound
+    │   ├── RunNotFound
+    │   ├── TaskNotFound
+    │   ├── TaskInstanceNotFound
+    │   └── UserNotFound
+    ├── ConflictError
+    │   └── RunAlreadyExists
+    ├── InvalidInputError             bad input from a caller; changes nothing
+    │   └── InvalidConf               conf refused by the DAG's declared params
+    ├── InvalidStateTransition        a compare-and-set lost, or a move the table forbids
+    ├── ConfigError                   settings that cannot work
+    └── TaskControl                   raised by task code to steer its own outcome
+        ├── SkipTask
+        └── FailTask                  fail now, without retries
+"""
+
+from __future__ import annotations
+
+
+class SlipstreamError(Exception):
+    """Base of every error Slipstream raises on purpose."""
+
+
+class DagDefinitionError(SlipstreamError):
+    """A DAG file describes something that cannot be scheduled."""
+
+    def __init__(self, message: str, *, dag_id: str | None = None) -> None:
+        super().__init__(message)
+        self.dag_id = dag_id
+
+
+class DuplicateTaskIdError(DagDefinitionError):
+    """Two tasks in one DAG share a task_id."""
+
+    def __init__(self, dag_id: str, task_id: str) -> None:
+        super().__init__(f"task_id {task_id!r} is already used in DAG {dag_id!r}", dag_id=dag_id)
+        self.task_id = task_id
+
+
+class CycleError(DagDefinitionError):
+    """Dependencies form a cycle; `tasks` lists the tasks on it, in order."""
+
+    def __init__(self, dag_id: str, tasks: list[str]) -> None:
+        loop = " >> ".join([*tasks, tasks[0]]) if tasks else "?"
+        super().__init__(f"DAG {dag_id!r} has a cycle: {loop}", dag_id=dag_id)
+        self.tasks = tasks
+
+
+class InvalidScheduleError(DagDefinitionError):
+    """A schedule that is neither None, a preset, a valid cron string nor a timedelta."""
+
+    def __init__(self, schedule: object, reason: str, *, dag_id: str | None = None) -> None:
+        super().__init__(f"invalid schedule {schedule!r}: {reason}", dag_id=dag_id)
+        self.schedule = schedule
+
+
+class UnknownArgumentError(DagDefinitionError):
+    """default_args (or a task) names an argument that does not exist."""
+
+    def __init__(self, name: str, where: str, *, dag_id: str | None = None) -> None:
+        super().__init__(f"unknown argument {name!r} in {where}", dag_id=dag_id)
+        self.name = name
+
+
+class NotFoundError(SlipstreamError):
+    """Something named by the caller does not exist."""
+
+
+class DagNotFound(NotFoundError):
+    def __init__(self, dag_id: str) -> None:
+        super().__init__(f"DAG {dag_id!r} not found")
+        self.dag_id = dag_id
+
+
+class RunNotFound(NotFoundError):
+    def __init__(self, dag_id: str, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} of DAG {dag_id!r} not found")
+        self.dag_id = dag_id
+        self.run_id = run_id
+
+
+class TaskNotFound(NotFoundError):
+    def __init__(self, dag_id: str, task_id: str) -> None:
+        super().__init__(f"task {task_id!r} not found in DAG {dag_id!r}")
+        self.dag_id = dag_id
+        self.task_id = task_id
+
+
+class TaskInstanceNotFound(NotFoundError):
+    def __init__(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> None:
+        what = f"task {task_id!r} of run {run_id!r} in DAG {dag_id!r}"
+        if try_number is not None:
+            what += f", try {try_number}"
+        super().__init__(f"{what} not found")
+        self.dag_id = dag_id
+        self.run_id = run_id
+        self.task_id = task_id
+        self.try_number = try_number
+
+
+class UserNotFound(NotFoundError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"user {username!r} not found")
+        self.username = username
+
+
+class ConflictError(SlipstreamError):
+    """The request collides with something that already exists."""
+
+
+class RunAlreadyExists(ConflictError):
+    def __init__(self, dag_id: str, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} already exists for DAG {dag_id!r}")
+        self.dag_id = dag_id
+        self.run_id = run_id
+
+
+class InvalidInputError(SlipstreamError):
+    """Input from a caller is malformed; `field` names the culprit when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidConf(InvalidInputError):
+    """A run's conf does not satisfy the DAG's declared params."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"conf field {field!r}: {reason}", field=field)
+        self.reason = reason
+
+
+class InvalidStateTransition(SlipstreamError):
+    """A state change the transition table forbids, or whose expected state no longer holds."""
+
+    def __init__(self, what: str, current: str, target: str) -> None:
+        super().__init__(f"{what}: cannot move from {current!r} to {target!r}")
+        self.what = what
+        self.current = current
+        self.target = target
+
+
+class ConfigError(SlipstreamError):
+    """Settings that cannot work (a bad URL, a negative pool size...)."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+
+
+class TaskControl(SlipstreamError):
+    """Raised by task code to choose its own outcome instead of failing."""
+
+
+class SkipTask(TaskControl):
+    """Mark the running task skipped (Airflow's AirflowSkipException)."""
+
+
+class FailTask(TaskControl):
+    """Fail the running task at once, ignoring remaining retries (AirflowFailException)."""

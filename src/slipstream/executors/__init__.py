@@ -1,0 +1,1 @@
+"""How a Workload gets run: the Executor protocol and its implementations."""

@@ -64,7 +64,8 @@ class Settings:
     database_url:         SLIPSTREAM_DATABASE_URL, default sqlite:///$home/slipstream.db
     load_examples:        SLIPSTREAM_LOAD_EXAMPLES, default true
     dags_paused_at_creation: SLIPSTREAM_DAGS_ARE_PAUSED_AT_CREATION, default false
-    parallelism:          SLIPSTREAM_PARALLELISM, worker processes of the local executor
+    workers:              SLIPSTREAM_WORKERS, warm worker processes of the local executor (CPUs)
+    parallelism:          SLIPSTREAM_PARALLELISM, tries running at once across all workers (32)
     heartbeat_seconds:    how often a scheduler proves it is alive
     lost_after_seconds:   a heartbeat older than this means the owner is gone (<= 30 s)
     infra_retries:        extra tries granted when infrastructure (not task code) lost a try
@@ -78,7 +79,8 @@ class Settings:
     log_folder: Path
     load_examples: bool = True
     dags_paused_at_creation: bool = False
-    parallelism: int = 2
+    workers: int = 2
+    parallelism: int = 32
     heartbeat_seconds: float = 5.0
     lost_after_seconds: float = 30.0
     infra_retries: int = 2
@@ -106,7 +108,8 @@ class Settings:
             log_folder=Path(env.get("SLIPSTREAM_LOG_FOLDER") or home / "logs").expanduser(),
             load_examples=_bool(env, "SLIPSTREAM_LOAD_EXAMPLES", True),
             dags_paused_at_creation=_bool(env, "SLIPSTREAM_DAGS_ARE_PAUSED_AT_CREATION", False),
-            parallelism=_int(env, "SLIPSTREAM_PARALLELISM", os.cpu_count() or 2, 1),
+            workers=_int(env, "SLIPSTREAM_WORKERS", os.cpu_count() or 2, 1),
+            parallelism=_int(env, "SLIPSTREAM_PARALLELISM", 32, 1),
             heartbeat_seconds=heartbeat,
             lost_after_seconds=lost_after,
             infra_retries=_int(env, "SLIPSTREAM_INFRA_RETRIES", 2, 0),

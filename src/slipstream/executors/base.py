@@ -11,8 +11,8 @@ from slipstream.core.records import TaskEvent, Workload
 class Executor(Protocol):
     """Runs workloads and reports what happened to them.
 
-    The scheduler never waits on an executor: it submits, then selects on `fileno()` (when not
-    None) next to its other event sources, and drains `events()` when woken.
+    The scheduler never waits on an executor: it submits, then selects on `filenos()` next to
+    its other event sources, and drains `events()` when woken.
     """
 
     @property
@@ -28,8 +28,9 @@ class Executor(Protocol):
         """Everything reported since the last call; never blocks."""
         ...
 
-    def fileno(self) -> int | None:
-        """A descriptor that becomes readable when events may be waiting, or None to poll."""
+    def filenos(self) -> list[int]:
+        """Descriptors that become readable when events may be waiting (empty: nothing to wait
+        on, as for an inline executor whose events are ready as soon as `submit` returns)."""
         ...
 
     def shutdown(self, *, graceful: bool = True) -> None: ...

@@ -1,0 +1,106 @@
+"""The database handle: engine set-up per dialect and explicit units of work.
+
+On SQLite every write transaction begins IMMEDIATE (it takes the write lock up front, so it can
+never fail half-way with "database is locked"), waits on a busy timeout, and writers inside one
+process queue on a lock rather than in SQLite's sleeping busy handler.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from slipstream.errors import ConfigError
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+class Database:
+    """One engine plus the write discipline for it. Built once per process by bootstrap."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        try:
+            parsed = make_url(url)
+        except Exception as exc:  # SQLAlchemy raises ArgumentError with a clear message
+            raise ConfigError("SLIPSTREAM_DATABASE_URL", str(exc)) from None
+        self.url = url
+        self.dialect = parsed.get_backend_name()
+        self._write_lock = threading.Lock()
+        if self.dialect == "sqlite":
+            self.engine = self._sqlite_engine(url, parsed.database, echo)
+        elif self.dialect == "postgresql":
+            if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            self.engine = create_engine(
+                parsed, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10
+            )
+        else:
+            raise ConfigError(
+                "SLIPSTREAM_DATABASE_URL",
+                f"unsupported database {self.dialect!r} (sqlite, postgresql)",
+            )
+
+    @staticmethod
+    def _sqlite_engine(url: str, database: str | None, echo: bool) -> Engine:
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            echo=echo,
+            # Each connection is cheap to open; pooling per thread avoids sharing across forks.
+            poolclass=NullPool if database in (None, "", ":memory:") else None,
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control from the driver so BEGIN IMMEDIATE is ours to issue.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A short write transaction: committed on success, rolled back on any error."""
+        if self.dialect == "sqlite":
+            with self._write_lock:
+                conn = self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    conn.close()
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only snapshot; never takes SQLite's write lock."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def after_fork(self) -> None:
+        """Forget pooled connections inherited from a parent process without closing them."""
+        self.engine.dispose(close=False)

@@ -1,0 +1,207 @@
+"""The metadata schema: every table and index, declared once with SQLAlchemy Core.
+
+Hot tables (runs, task_instances) are indexed for the scheduler's per-pass queries and for
+listing at 100k runs; task_tries keeps one row per try as history the scheduler never scans.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python; timestamptz on PostgreSQL, naive UTC text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored; use aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# Naming convention keeps Alembic's generated constraint names stable across databases.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JsonType = JSON
+
+dags = Table(
+    "dags",
+    metadata,
+    Column("dag_id", String(250), primary_key=True),
+    Column("is_paused", Boolean, nullable=False, default=False),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("fileloc", Text, nullable=False),
+    Column("version_id", Integer, nullable=True),
+    Column("version_hash", String(64), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("tags", JsonType, nullable=False, default=list),
+    Column("owners", String(500), nullable=False, default="airflow"),
+    Column("schedule", String(250), nullable=True),
+    Column("max_active_runs", Integer, nullable=False, default=16),
+    Column("max_active_tasks", Integer, nullable=False, default=16),
+    Column("next_dagrun_create_after", UtcDateTime, nullable=True),
+    Column("last_parsed_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+dag_versions = Table(
+    "dag_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dag_id", String(250), ForeignKey("dags.dag_id", ondelete="CASCADE"), nullable=False),
+    Column("version_hash", String(64), nullable=False),
+    Column("structure", JsonType, nullable=False),
+    Column("source", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("dag_id", "version_hash"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dag_id", String(250), ForeignKey("dags.dag_id", ondelete="CASCADE"), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("run_type", String(20), nullable=False),
+    Column("logical_date", UtcDateTime, nullable=True),
+    Column("data_interval_start", UtcDateTime, nullable=True),
+    Column("data_interval_end", UtcDateTime, nullable=True),
+    Column("conf", JsonType, nullable=False, default=dict),
+    Column("queued_at", UtcDateTime, nullable=False),
+    Column("start_date", UtcDateTime, nullable=True),
+    Column("end_date", UtcDateTime, nullable=True),
+    Column("version_id", Integer, ForeignKey("dag_versions.id"), nullable=False),
+    Column("external_trigger", Boolean, nullable=False, default=True),
+    Column("note", Text, nullable=True),
+    Column("state_reason", Text, nullable=True),
+    Column("triggered_by", String(50), nullable=True),
+    Column("idempotency_key", String(250), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("dag_id", "run_id"),
+    UniqueConstraint("dag_id", "idempotency_key"),
+    # The scheduler finds queued and running runs per DAG; listings page by DAG and date.
+    Index("ix_runs_state_dag_id", "state", "dag_id", "id"),
+    Index("ix_runs_dag_id_logical_date", "dag_id", "logical_date"),
+    Index("ix_runs_dag_id_id", "dag_id", "id"),
+)
+
+task_instances = Table(
+    "task_instances",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", String(250), primary_key=True),
+    Column("dag_id", String(250), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("try_number", Integer, nullable=False, default=0),
+    Column("max_tries", Integer, nullable=False, default=0),
+    Column("infra_failures", Integer, nullable=False, default=0),
+    Column("operator", String(100), nullable=False),
+    Column("pool", String(250), nullable=False, default="default_pool"),
+    Column("queue", String(250), nullable=False, default="default"),
+    Column("priority_weight", Integer, nullable=False, default=1),
+    Column("queued_at", UtcDateTime, nullable=True),
+    Column("start_date", UtcDateTime, nullable=True),
+    Column("end_date", UtcDateTime, nullable=True),
+    Column("next_retry_at", UtcDateTime, nullable=True),
+    Column("hostname", String(250), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("state_reason", Text, nullable=True),
+    # The scheduler job that queued the current try; if that job dies, the try is lost.
+    Column("owner_job_id", Integer, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    # Scans by state stay proportional to what is in that state (scheduled, running, retrying).
+    Index("ix_task_instances_state_dag_id", "state", "dag_id"),
+)
+
+task_tries = Table(
+    "task_tries",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", String(250), primary_key=True),
+    Column("try_number", Integer, primary_key=True),
+    Column("dag_id", String(250), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("queued_at", UtcDateTime, nullable=True),
+    Column("start_date", UtcDateTime, nullable=True),
+    Column("end_date", UtcDateTime, nullable=True),
+    Column("hostname", String(250), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("exit_reason", String(30), nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+)
+
+xcoms = Table(
+    "xcoms",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", String(250), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("dag_id", String(250), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("value", Text, nullable=False),  # JSON text, decoded only by the runner and the API
+    Column("timestamp", UtcDateTime, nullable=False),
+)
+
+import_errors = Table(
+    "import_errors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("filename", Text, nullable=False, unique=True),
+    Column("stacktrace", Text, nullable=False),
+    Column("timestamp", UtcDateTime, nullable=False),
+)
+
+# One row per scheduler process: its heartbeat is what health checks and lost-try recovery read.
+scheduler_jobs = Table(
+    "scheduler_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_type", String(30), nullable=False, default="scheduler"),
+    Column("hostname", String(250), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("latest_heartbeat", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Index("ix_scheduler_jobs_state_latest_heartbeat", "state", "latest_heartbeat"),
+)

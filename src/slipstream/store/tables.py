@@ -75,6 +75,10 @@ dags = Table(
     Column("schedule", String(250), nullable=True),
     Column("max_active_runs", Integer, nullable=False, default=16),
     Column("max_active_tasks", Integer, nullable=False, default=16),
+    # The next scheduled interval (Airflow's next_dagrun*): its start is the logical date,
+    # and the run may be created once its end has passed. NULL: not computed yet.
+    Column("next_dagrun_data_interval_start", UtcDateTime, nullable=True),
+    Column("next_dagrun_data_interval_end", UtcDateTime, nullable=True),
     Column("next_dagrun_create_after", UtcDateTime, nullable=True),
     Column("last_parsed_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),

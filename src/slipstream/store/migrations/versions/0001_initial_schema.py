@@ -36,6 +36,16 @@ def upgrade() -> None:
         sa.Column("max_active_runs", sa.Integer(), nullable=False),
         sa.Column("max_active_tasks", sa.Integer(), nullable=False),
         sa.Column(
+            "next_dagrun_data_interval_start",
+            slipstream.store.tables.UtcDateTime(timezone=True),
+            nullable=True,
+        ),
+        sa.Column(
+            "next_dagrun_data_interval_end",
+            slipstream.store.tables.UtcDateTime(timezone=True),
+            nullable=True,
+        ),
+        sa.Column(
             "next_dagrun_create_after",
             slipstream.store.tables.UtcDateTime(timezone=True),
             nullable=True,

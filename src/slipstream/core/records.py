@@ -192,3 +192,13 @@ class TaskFinished:
 
 
 TaskEvent = TaskStarted | TaskFinished
+
+
+@dataclass(frozen=True, slots=True)
+class ImportErrorRecord:
+    """A DAG file that failed to parse, with the traceback its import raised."""
+
+    id: int
+    filename: str
+    stacktrace: str
+    timestamp: datetime

@@ -1,0 +1,91 @@
+"""DagPlan: the scheduler's view of one DAG version, read from its serialized structure.
+
+This is all the core knows of user code: task ids, edges, trigger rules and retry policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    task_id: str
+    operator: str
+    upstream: tuple[str, ...]
+    downstream: tuple[str, ...]
+    trigger_rule: str = "all_success"
+    retries: int = 0
+    retry_delay: float = 300.0
+    retry_exponential_backoff: bool = False
+    max_retry_delay: float | None = None
+    execution_timeout: float | None = None
+    queue: str = "default"
+    pool: str = "default_pool"
+    priority_weight: int = 1
+
+    @property
+    def is_empty(self) -> bool:
+        """EmptyOperator does nothing, so the scheduler marks it done without a worker."""
+        return self.operator == "EmptyOperator"
+
+
+@dataclass(frozen=True, slots=True)
+class DagPlan:
+    dag_id: str
+    version_id: int
+    version_hash: str
+    fileloc: str
+    tasks: Mapping[str, TaskSpec]
+    order: tuple[str, ...]  # topological
+    roots: tuple[str, ...]
+    leaves: tuple[str, ...]
+    params: Mapping[str, Any]
+    schedule: Mapping[str, Any]
+    start_date: str | None
+    end_date: str | None
+    catchup: bool
+    max_active_runs: int
+    max_active_tasks: int
+
+    @classmethod
+    def from_structure(
+        cls, structure: Mapping[str, Any], *, version_id: int, version_hash: str
+    ) -> DagPlan:
+        tasks: dict[str, TaskSpec] = {}
+        for raw in structure["tasks"]:
+            tasks[raw["task_id"]] = TaskSpec(
+                task_id=raw["task_id"],
+                operator=raw.get("operator", "BaseOperator"),
+                upstream=tuple(raw.get("upstream", ())),
+                downstream=tuple(raw.get("downstream", ())),
+                trigger_rule=raw.get("trigger_rule", "all_success"),
+                retries=int(raw.get("retries", 0)),
+                retry_delay=float(raw.get("retry_delay", 300.0)),
+                retry_exponential_backoff=bool(raw.get("retry_exponential_backoff", False)),
+                max_retry_delay=raw.get("max_retry_delay"),
+                execution_timeout=raw.get("execution_timeout"),
+                queue=raw.get("queue", "default"),
+                pool=raw.get("pool", "default_pool"),
+                priority_weight=int(raw.get("priority_weight", 1)),
+            )
+        order = tuple(raw["task_id"] for raw in structure["tasks"])
+        return cls(
+            dag_id=structure["dag_id"],
+            version_id=version_id,
+            version_hash=version_hash,
+            fileloc=structure.get("fileloc", ""),
+            tasks=tasks,
+            order=order,
+            roots=tuple(t for t in order if not tasks[t].upstream),
+            leaves=tuple(t for t in order if not tasks[t].downstream),
+            params=structure.get("params", {}),
+            schedule=structure.get("schedule") or {"kind": "none"},
+            start_date=structure.get("start_date"),
+            end_date=structure.get("end_date"),
+            catchup=bool(structure.get("catchup", False)),
+            max_active_runs=int(structure.get("max_active_runs", 16)),
+            max_active_tasks=int(structure.get("max_active_tasks", 16)),
+        )

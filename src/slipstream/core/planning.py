@@ -1,0 +1,219 @@
+"""Pure scheduling decisions: which tasks of a run move next, retries, schedules and fairness.
+
+Nothing here reads a clock, a database or user code: callers pass in the state they hold and
+apply the decisions they get back, so every rule is testable with plain values.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from slipstream.authoring.schedules import DataInterval, Timetable
+from slipstream.core.dag_plan import DagPlan, TaskSpec
+from slipstream.core.records import ExitReason, RunType
+from slipstream.core.states import FAILED_TASK_STATES, RunState, TaskState
+from slipstream.core.trigger_rules import Verdict, evaluate
+
+# Airflow caps exponential backoff at a day when no max_retry_delay is set.
+MAX_BACKOFF_SECONDS = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunDecision:
+    schedule: tuple[str, ...] = ()  # none -> scheduled: ready for a worker
+    succeed: tuple[str, ...] = ()  # none -> success without a worker (EmptyOperator)
+    skip: tuple[str, ...] = ()  # none -> skipped by a trigger rule
+    upstream_failed: tuple[str, ...] = ()  # none -> upstream_failed
+    outcome: RunState | None = None  # set when every task has finished
+    reason: str | None = None
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(
+            self.schedule or self.succeed or self.skip or self.upstream_failed or self.outcome
+        )
+
+
+def plan_run(
+    plan: DagPlan, states: Mapping[str, TaskState], changed: Iterable[str] | None = None
+) -> RunDecision:
+    """Decide what moves in one run.
+
+    `changed` names the tasks whose state changed since the run was last planned; only their
+    downstream tasks are examined (None examines every waiting task, as after a restart).
+    Decisions that finish a task at once (skips, upstream failures, empty tasks) cascade here.
+    """
+    current = dict(states)
+    if changed is None:
+        work: deque[str] = deque(t for t in plan.order if current.get(t) == TaskState.NONE)
+    else:
+        work = deque()
+        for task_id in changed:
+            spec = plan.tasks.get(task_id)
+            if spec is not None:
+                work.extend(spec.downstream)
+    schedule: list[str] = []
+    succeed: list[str] = []
+    skip: list[str] = []
+    upstream_failed: list[str] = []
+    seen_scheduled: set[str] = set()
+    while work:
+        task_id = work.popleft()
+        spec = plan.tasks.get(task_id)
+        if spec is None or current.get(task_id) != TaskState.NONE:
+            continue
+        verdict = evaluate(spec.trigger_rule, (current[u] for u in spec.upstream))
+        if verdict is Verdict.WAIT:
+            continue
+        if verdict is Verdict.RUN and not spec.is_empty:
+            if task_id not in seen_scheduled:
+                seen_scheduled.add(task_id)
+                schedule.append(task_id)
+                current[task_id] = TaskState.SCHEDULED
+            continue
+        if verdict is Verdict.RUN:
+            current[task_id] = TaskState.SUCCESS
+            succeed.append(task_id)
+        elif verdict is Verdict.SKIP:
+            current[task_id] = TaskState.SKIPPED
+            skip.append(task_id)
+        else:
+            current[task_id] = TaskState.UPSTREAM_FAILED
+            upstream_failed.append(task_id)
+        work.extend(spec.downstream)
+    outcome, reason = _outcome(plan, current)
+    return RunDecision(
+        schedule=tuple(schedule),
+        succeed=tuple(succeed),
+        skip=tuple(skip),
+        upstream_failed=tuple(upstream_failed),
+        outcome=outcome,
+        reason=reason,
+    )
+
+
+def _outcome(plan: DagPlan, states: Mapping[str, TaskState]) -> tuple[RunState | None, str | None]:
+    unfinished = [t for t in plan.order if not states.get(t, TaskState.NONE).is_finished]
+    if not unfinished:
+        failed = [t for t in plan.leaves if states.get(t) in FAILED_TASK_STATES]
+        if failed:
+            return RunState.FAILED, f"tasks failed: {', '.join(failed)}"
+        return RunState.SUCCESS, None
+    if all(states.get(t, TaskState.NONE) == TaskState.NONE for t in unfinished):
+        # Nothing is running or waiting for a slot, yet some tasks wait: none can ever run.
+        blocked = [
+            t
+            for t in unfinished
+            if evaluate(plan.tasks[t].trigger_rule, (states[u] for u in plan.tasks[t].upstream))
+            is Verdict.WAIT
+        ]
+        if len(blocked) == len(unfinished):
+            return RunState.FAILED, f"deadlock: tasks can never run: {', '.join(blocked)}"
+    return None, None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    state: TaskState  # up_for_retry or failed
+    next_retry_at: datetime | None
+    infra_failures: int
+
+
+def after_failure(
+    spec: TaskSpec,
+    *,
+    try_number: int,
+    infra_failures: int,
+    reason: ExitReason,
+    now: datetime,
+    infra_budget: int,
+) -> RetryDecision:
+    """What a failed try leads to. Infrastructure losses draw on their own, separate budget so
+    that an OOM kill or a lost worker doesn't use up the task's own retries."""
+    if reason is ExitReason.FAIL_NOW:
+        return RetryDecision(TaskState.FAILED, None, infra_failures)
+    if reason.is_infrastructure and infra_failures < infra_budget:
+        return RetryDecision(TaskState.UP_FOR_RETRY, now, infra_failures + 1)
+    own_failures = try_number - infra_failures
+    if own_failures <= spec.retries:
+        return RetryDecision(
+            TaskState.UP_FOR_RETRY, now + retry_delay(spec, own_failures), infra_failures
+        )
+    return RetryDecision(TaskState.FAILED, None, infra_failures)
+
+
+def retry_delay(spec: TaskSpec, failures: int) -> timedelta:
+    """Delay before the next try after `failures` failed tries of the task's own making."""
+    delay = spec.retry_delay
+    if spec.retry_exponential_backoff:
+        delay = spec.retry_delay * (2 ** max(failures - 1, 0))
+        delay = min(delay, spec.max_retry_delay or MAX_BACKOFF_SECONDS)
+    elif spec.max_retry_delay is not None:
+        delay = min(delay, spec.max_retry_delay)
+    return timedelta(seconds=max(delay, 0.0))
+
+
+def next_interval_to_schedule(
+    timetable: Timetable,
+    *,
+    last_end: datetime | None,
+    start_date: datetime | None,
+    end_date: datetime | None,
+    catchup: bool,
+    now: datetime,
+) -> DataInterval | None:
+    """The next data interval a scheduled run should cover, due once its end has passed.
+
+    Without catchup, intervals missed while nobody was scheduling are skipped: the next run
+    covers the latest complete interval, as in Airflow.
+    """
+    candidate = timetable.next_interval(last_end, start_date)
+    if candidate is None:
+        return None
+    if not catchup:
+        latest = timetable.latest_complete_interval(now)
+        if latest is not None and latest.start > candidate.start:
+            candidate = latest
+    if end_date is not None and candidate.start > end_date:
+        return None
+    return candidate
+
+
+def run_id_for(run_type: RunType, logical_date: datetime) -> str:
+    """Airflow's run id shape: `<type>__<iso logical date>`."""
+    return f"{run_type.value}__{logical_date.isoformat()}"
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def pick_fair(
+    ready: Mapping[K, Sequence[V]], free: int, limits: Mapping[K, int] | None = None
+) -> list[tuple[K, V]]:
+    """Take up to `free` items round-robin across keys (DAGs), at most limits[key] per key.
+
+    One DAG with thousands of ready tasks gets one slot per round like every other DAG, so it
+    cannot starve the rest.
+    """
+    picked: list[tuple[K, V]] = []
+    cursors = {key: 0 for key, items in ready.items() if items}
+    budget = {key: (limits or {}).get(key, len(items)) for key, items in ready.items()}
+    while free > 0 and cursors:
+        for key in list(cursors):
+            if free == 0:
+                break
+            index = cursors[key]
+            items = ready[key]
+            if index >= len(items) or budget[key] <= 0:
+                del cursors[key]
+                continue
+            picked.append((key, items[index]))
+            cursors[key] = index + 1
+            budget[key] -= 1
+            free -= 1
+    return picked

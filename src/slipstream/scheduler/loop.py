@@ -1,0 +1,120 @@
+"""The scheduler's loop: wait for something to happen, then run one pass. It decides nothing.
+
+It sleeps in select() on every event source at once (executor pipes, the wake-up socket, DAG
+file parsing, signals) with a timeout set by the next timed duty, so a finished task or a new
+trigger is acted on within a pass, and an idle scheduler costs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+from collections.abc import Sequence
+from types import FrameType
+from typing import Protocol
+
+from slipstream.clock import Clock
+from slipstream.executors.base import Executor
+from slipstream.scheduler.tick import Scheduler
+from slipstream.wakeup import WakeupListener
+
+log = logging.getLogger(__name__)
+
+
+class LoopSource(Protocol):
+    """Anything else the loop should serve between passes (the DAG file processor)."""
+
+    def filenos(self) -> list[int]: ...
+
+    def next_due(self) -> float | None:
+        """Monotonic time at which `step` wants to run, or None."""
+        ...
+
+    def step(self, now: float) -> None: ...
+
+
+class Stopper:
+    """Turns SIGTERM/SIGINT into a flag plus a wake-up, so the loop ends between passes."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self.stopping = False
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.stopping = True
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._write, b"x")
+
+    def fileno(self) -> int:
+        return self._read
+
+    def drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._read, 4096)
+
+    def close(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        os.close(self._read)
+        os.close(self._write)
+
+
+def run_forever(
+    scheduler: Scheduler,
+    executor: Executor,
+    *,
+    clock: Clock,
+    listener: WakeupListener | None = None,
+    sources: Sequence[LoopSource] = (),
+    stopper: Stopper | None = None,
+) -> None:
+    """Serve until stopped. The scheduler must have been started; it is stopped on the way out."""
+    stopper = stopper or Stopper()
+    try:
+        while not stopper.stopping:
+            mono = clock.monotonic()
+            timeout = scheduler.seconds_until_due()
+            for source in sources:
+                due = source.next_due()
+                if due is not None:
+                    timeout = min(timeout, max(0.0, due - mono))
+            fds: list[int] = [stopper.fileno(), *executor.filenos()]
+            if listener is not None:
+                fds.append(listener.fileno())
+            for source in sources:
+                fds.extend(source.filenos())
+            readable, _, _ = select.select(fds, [], [], timeout)
+            if stopper.fileno() in readable:
+                stopper.drain()
+            hints = listener.drain() if listener is not None and listener.fileno() in readable else []
+            mono = clock.monotonic()
+            for source in sources:
+                due = source.next_due()
+                if (due is not None and due <= mono) or any(
+                    fd in readable for fd in source.filenos()
+                ):
+                    _guard(source.step, mono)
+            _guard(scheduler.tick, hints)
+    finally:
+        scheduler.stop()
+
+
+def _guard(step: object, arg: object) -> None:
+    """One failed pass must not end the loop: log it with its traceback and carry on."""
+    try:
+        step(arg)  # type: ignore[operator]
+    except Exception:
+        log.exception("scheduler pass failed; continuing")

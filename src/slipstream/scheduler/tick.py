@@ -1,0 +1,659 @@
+"""One scheduling pass: read what changed, decide with core.planning, write, then submit.
+
+A pass costs in proportion to what changed since the last one (finished tries, new triggers,
+due retries and schedules), never to history. Each pass is one short write transaction; work
+goes to the executor only after it is committed, so a worker never runs an unrecorded try.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import islice
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from slipstream.authoring.schedules import timetable_from_spec
+from slipstream.clock import Clock
+from slipstream.config import Settings
+from slipstream.core.dag_plan import DagPlan
+from slipstream.core.planning import (
+    after_failure,
+    next_interval_to_schedule,
+    pick_fair,
+    plan_run,
+    run_id_for,
+)
+from slipstream.core.records import (
+    DagRecord,
+    ExitReason,
+    Run,
+    RunType,
+    TaskEvent,
+    TaskFinished,
+    TaskKey,
+    TaskStarted,
+    Workload,
+)
+from slipstream.core.states import RunState, TaskState
+from slipstream.errors import RunAlreadyExists
+from slipstream.executors.base import Executor
+from slipstream.scheduler.state import SchedulerState
+from slipstream.store import dags as dags_store
+from slipstream.store import jobs as jobs_store
+from slipstream.store import runs as runs_store
+from slipstream.store import task_instances as ti_store
+from slipstream.store import xcoms as xcom_store
+from slipstream.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# A safety net, not the mechanism: hints wake the scheduler at once; this catches lost ones.
+SAFETY_SCAN_SECONDS = 5.0
+SCHEDULE_REFRESH_SECONDS = 30.0
+MAX_SCHEDULED_RUNS_PER_PASS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    events: int = 0
+    runs_started: int = 0
+    runs_finished: int = 0
+    queued: int = 0
+
+
+def log_path_for(folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
+    return folder / dag_id / run_id / task_id / f"{try_number}.log"
+
+
+class Scheduler:
+    """Decides and records what runs next. Steppable: `tick()` is one whole pass."""
+
+    def __init__(
+        self, db: Database, executor: Executor, *, clock: Clock, settings: Settings
+    ) -> None:
+        self._db = db
+        self._executor = executor
+        self._clock = clock
+        self._settings = settings
+        self._state = SchedulerState()
+        self._job_id: int | None = None
+        self._hostname = socket.gethostname()
+        self._schedulable: dict[str, tuple[DagRecord, DagPlan]] = {}
+        self._next_schedule_at: datetime | None = None
+        self._schedules_stale = True
+        self._last_schedule_refresh = datetime.min.replace(tzinfo=clock.now().tzinfo)
+        self._last_heartbeat = clock.monotonic()
+        self._last_safety_scan = clock.monotonic()
+        self._last_lost_check = clock.monotonic()
+        self._pending_events: list[TaskEvent] = []
+
+    @property
+    def job_id(self) -> int | None:
+        return self._job_id
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Register this scheduler, take over what dead schedulers left, rebuild memory."""
+        now = self._clock.now()
+        with self._db.write() as conn:
+            self._job_id = jobs_store.start_job(
+                conn, hostname=self._hostname, pid=os.getpid(), now=now
+            )
+            self._recover_lost(conn, now, at_start=True)
+            self._rebuild(conn)
+        self._last_heartbeat = self._clock.monotonic()
+
+    def stop(self) -> None:
+        """Stop the executor, record what finished, give back the rest (it will be retried
+        on the infrastructure budget) and end this job."""
+        self._executor.shutdown(graceful=False)
+        self._pending_events.extend(self._executor.events())
+        now = self._clock.now()
+        with self._db.write() as conn:
+            self._apply_events(conn, self._pending_events, now)
+            self._pending_events = []
+            for key in list(self._state.in_flight):
+                self._fail_try(
+                    conn, key, ExitReason.SCHEDULER_LOST, "scheduler shut down", now
+                )
+            if self._job_id is not None:
+                jobs_store.end_job(conn, self._job_id, now)
+
+    def _rebuild(self, conn: Connection) -> None:
+        state = self._state
+        for run in runs_store.running_runs(conn):
+            state.runs[run.id] = run
+            state.mark_dirty(run.id, None)
+        for ti in ti_store.in_state(conn, [TaskState.SCHEDULED]):
+            state.add_ready(ti.dag_id, ti.run_pk, ti.task_id)
+        for ti in ti_store.in_state(conn, [TaskState.UP_FOR_RETRY]):
+            state.add_retry(ti.next_retry_at or self._clock.now(), ti.run_pk, ti.dag_id, ti.task_id)
+        state.check_all_queued = True
+        self._schedules_stale = True
+
+    # ----------------------------------------------------------------- the pass
+
+    def has_immediate_work(self) -> bool:
+        state = self._state
+        free = self._executor.capacity - len(state.in_flight)
+        return bool(state.dirty) or (free > 0 and state.has_ready())
+
+    def seconds_until_due(self) -> float:
+        """How long the loop may wait before a timed duty (retry, schedule, heartbeat) is due."""
+        if self.has_immediate_work():
+            return 0.0
+        now = self._clock.now()
+        mono = self._clock.monotonic()
+        waits = [
+            self._settings.heartbeat_seconds - (mono - self._last_heartbeat),
+            SAFETY_SCAN_SECONDS - (mono - self._last_safety_scan),
+        ]
+        if self._state.retries:
+            waits.append((self._state.retries[0][0] - now).total_seconds())
+        if self._next_schedule_at is not None:
+            waits.append((self._next_schedule_at - now).total_seconds())
+        return max(0.0, min(waits))
+
+    def tick(self, hints: Iterable[str] = ()) -> TickReport:
+        """One pass. If it fails, nothing it wrote is kept: the events it was applying are
+        kept for the next pass and memory is rebuilt from the database."""
+        self._pending_events.extend(self._executor.events())
+        self._absorb_hints(hints)
+        try:
+            return self._pass()
+        except Exception:
+            self._reset_memory()
+            raise
+
+    def _reset_memory(self) -> None:
+        in_flight = self._state.in_flight
+        self._state = SchedulerState()
+        for key, flight in in_flight.items():
+            self._state.track(key, flight.dag_id, flight.infra_failures)
+        with self._db.read() as conn:
+            self._rebuild(conn)
+
+    def _pass(self) -> TickReport:
+        events = self._pending_events
+        now = self._clock.now()
+        mono = self._clock.monotonic()
+        state = self._state
+        if mono - self._last_safety_scan >= SAFETY_SCAN_SECONDS:
+            self._last_safety_scan = mono
+            state.check_all_queued = True
+            self._schedules_stale = self._schedules_stale or (
+                (now - self._last_schedule_refresh).total_seconds() >= SCHEDULE_REFRESH_SECONDS
+            )
+        heartbeat_due = mono - self._last_heartbeat >= self._settings.heartbeat_seconds
+        lost_check_due = mono - self._last_lost_check >= self._settings.lost_after_seconds / 3
+        schedule_due = self._schedules_stale or (
+            self._next_schedule_at is not None and self._next_schedule_at <= now
+        )
+        retries_due = bool(state.retries) and state.retries[0][0] <= now
+        if not (
+            events
+            or state.dirty
+            or state.check_queued
+            or state.check_all_queued
+            or schedule_due
+            or retries_due
+            or heartbeat_due
+            or lost_check_due
+            or (state.has_ready() and self._executor.capacity > len(state.in_flight))
+        ):
+            return TickReport()
+        runs_started = runs_finished = 0
+        with self._db.write() as conn:
+            self._apply_events(conn, events, now)
+            if schedule_due:
+                self._create_scheduled_runs(conn, now)
+            if state.check_queued or state.check_all_queued:
+                runs_started = self._start_queued_runs(conn, now)
+            if retries_due:
+                self._release_retries(conn, now)
+            runs_finished = self._plan_dirty_runs(conn, now)
+            if runs_finished:
+                runs_started += self._start_queued_runs(conn, now)
+                runs_finished += self._plan_dirty_runs(conn, now)
+            dispatched = self._dispatch(conn, now)
+            if lost_check_due:
+                self._last_lost_check = mono
+                self._recover_lost(conn, now, at_start=False)
+            if heartbeat_due and self._job_id is not None:
+                jobs_store.heartbeat(conn, self._job_id, now)
+                self._last_heartbeat = mono
+        self._pending_events = []
+        workloads = [workload for workload, _ in dispatched]
+        for workload, infra_failures in dispatched:
+            state.track(workload.key, workload.dag_id, infra_failures)
+        if workloads:
+            self._executor.submit(workloads)
+        return TickReport(len(events), runs_started, runs_finished, len(workloads))
+
+    def _absorb_hints(self, hints: Iterable[str]) -> None:
+        for hint in hints:
+            kind, _, value = hint.partition(":")
+            if kind == "run" and value:
+                self._state.check_queued.add(value)
+            elif kind == "dag":
+                self._schedules_stale = True
+                if value:
+                    self._state.check_queued.add(value)
+                else:
+                    self._state.check_all_queued = True
+            elif kind == "runpk" and value.isdigit():
+                # Someone changed this run by hand: forget what we cached and look again.
+                self._state.runs.pop(int(value), None)
+                self._state.mark_dirty(int(value), None)
+                self._state.check_all_queued = True
+            else:
+                self._state.check_all_queued = True
+
+    # ----------------------------------------------------------------- events
+
+    def _apply_events(self, conn: Connection, events: Sequence[TaskEvent], now: datetime) -> None:
+        for event in events:
+            if isinstance(event, TaskStarted):
+                ti_store.mark_started(
+                    conn, event.key, pid=event.pid, hostname=event.hostname, at=event.at
+                )
+            else:
+                self._apply_finished(conn, event, now)
+
+    def _apply_finished(self, conn: Connection, event: TaskFinished, now: datetime) -> None:
+        key = event.key
+        flight = self._state.untrack(key)
+        run = self._run(conn, key.run_pk)
+        if run is None:
+            return
+        if event.xcoms:
+            xcom_store.write(
+                conn,
+                run_pk=run.id,
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                task_id=key.task_id,
+                items=event.xcoms,
+                now=event.at,
+            )
+        if event.state is TaskState.FAILED:
+            infra = flight.infra_failures if flight else 0
+            self._fail_try(conn, key, event.exit_reason, event.error, event.at, infra, event.exit_code)
+            return
+        moved = ti_store.finish_try(
+            conn,
+            key,
+            state=event.state,
+            try_state=event.state,
+            exit_reason=event.exit_reason,
+            at=event.at,
+            error=event.error,
+            exit_code=event.exit_code,
+        )
+        if not moved:
+            return
+        changed = {key.task_id}
+        if event.skip_downstream:
+            skipped = ti_store.move(
+                conn,
+                run.id,
+                event.skip_downstream,
+                [TaskState.NONE, TaskState.SCHEDULED],
+                TaskState.SKIPPED,
+                now,
+                reason=f"skipped by {key.task_id}",
+            )
+            changed.update(skipped)
+        self._state.mark_dirty(run.id, changed)
+
+    def _fail_try(
+        self,
+        conn: Connection,
+        key: TaskKey,
+        reason: ExitReason,
+        error: str | None,
+        at: datetime,
+        infra_failures: int | None = None,
+        exit_code: int | None = None,
+    ) -> None:
+        self._state.untrack(key)
+        run = self._run(conn, key.run_pk)
+        current = ti_store.get(conn, key.run_pk, key.task_id)
+        if run is None or current is None or current.try_number != key.try_number:
+            return
+        plan = self._plan(conn, run.version_id)
+        spec = plan.tasks.get(key.task_id) if plan else None
+        if spec is None:
+            decision_state, retry_at, infra = TaskState.FAILED, None, current.infra_failures
+        else:
+            decision = after_failure(
+                spec,
+                try_number=key.try_number,
+                infra_failures=current.infra_failures if infra_failures is None else infra_failures,
+                reason=reason,
+                now=at,
+                infra_budget=self._settings.infra_retries,
+            )
+            decision_state, retry_at, infra = (
+                decision.state,
+                decision.next_retry_at,
+                decision.infra_failures,
+            )
+        moved = ti_store.finish_try(
+            conn,
+            key,
+            state=decision_state,
+            try_state=TaskState.FAILED,
+            exit_reason=reason,
+            at=at,
+            error=error or reason.value,
+            exit_code=exit_code,
+            next_retry_at=retry_at,
+            infra_failures=infra,
+        )
+        if not moved:
+            return
+        if decision_state is TaskState.UP_FOR_RETRY:
+            self._state.add_retry(retry_at or at, run.id, run.dag_id, key.task_id)
+        else:
+            self._state.mark_dirty(run.id, {key.task_id})
+
+    # ----------------------------------------------------------------- runs
+
+    def _run(self, conn: Connection, run_pk: int) -> Run | None:
+        run = self._state.runs.get(run_pk)
+        if run is None:
+            run = runs_store.get_run_by_pk(conn, run_pk)
+            if run is not None and run.state is RunState.RUNNING:
+                self._state.runs[run_pk] = run
+        return run
+
+    def _plan(self, conn: Connection, version_id: int) -> DagPlan | None:
+        plan = self._state.plans.get(version_id)
+        if plan is None:
+            version = dags_store.get_version(conn, version_id)
+            if version is None:
+                return None
+            plan = DagPlan.from_structure(
+                version.structure, version_id=version.id, version_hash=version.version_hash
+            )
+            self._state.plans[version_id] = plan
+        return plan
+
+    def _start_queued_runs(self, conn: Connection, now: datetime) -> int:
+        state = self._state
+        if state.check_all_queued:
+            records, _ = dags_store.list_dags(conn, only_active=False, paused=False)
+            candidates = {d.dag_id: d for d in records}
+            wanted = runs_store.dags_with_queued_runs(conn, candidates)
+        else:
+            candidates = {}
+            for dag_id in state.check_queued:
+                record = dags_store.get_dag(conn, dag_id)
+                if record is not None and not record.is_paused:
+                    candidates[dag_id] = record
+            wanted = set(candidates)
+        state.check_queued.clear()
+        state.check_all_queued = False
+        if not wanted:
+            return 0
+        running = runs_store.count_running(conn, wanted)
+        started = 0
+        for dag_id in sorted(wanted):
+            slots = candidates[dag_id].max_active_runs - running.get(dag_id, 0)
+            if slots <= 0:
+                continue
+            for run in runs_store.queued_runs(conn, dag_id, slots):
+                plan = self._plan(conn, run.version_id)
+                if plan is None:
+                    continue
+                if not runs_store.move_run(conn, run.id, [RunState.QUEUED], RunState.RUNNING, now):
+                    continue
+                ti_store.create_for_run(conn, run, plan, now)
+                state.runs[run.id] = runs_store.get_run_by_pk(conn, run.id) or run
+                state.mark_dirty(run.id, None)
+                started += 1
+        return started
+
+    def _plan_dirty_runs(self, conn: Connection, now: datetime) -> int:
+        state = self._state
+        finished = 0
+        dirty, state.dirty = state.dirty, {}
+        for run_pk, changed in dirty.items():
+            run = self._run(conn, run_pk)
+            if run is None or run.state is not RunState.RUNNING:
+                state.forget_run(run_pk)
+                continue
+            plan = self._plan(conn, run.version_id)
+            if plan is None:
+                continue
+            states = ti_store.states_for_run(conn, run_pk)
+            decision = plan_run(plan, states, changed)
+            moved = ti_store.move(
+                conn, run_pk, decision.schedule, [TaskState.NONE], TaskState.SCHEDULED, now
+            )
+            for task_id in moved:
+                state.add_ready(run.dag_id, run_pk, task_id)
+            ti_store.move(
+                conn,
+                run_pk,
+                decision.succeed,
+                [TaskState.NONE],
+                TaskState.SUCCESS,
+                now,
+                extra={"start_date": now},
+            )
+            ti_store.move(
+                conn,
+                run_pk,
+                decision.skip,
+                [TaskState.NONE],
+                TaskState.SKIPPED,
+                now,
+                reason="trigger rule",
+            )
+            ti_store.move(
+                conn,
+                run_pk,
+                decision.upstream_failed,
+                [TaskState.NONE],
+                TaskState.UPSTREAM_FAILED,
+                now,
+                reason="an upstream task failed",
+            )
+            if decision.outcome is not None and runs_store.move_run(
+                conn, run_pk, [RunState.RUNNING], decision.outcome, now, reason=decision.reason
+            ):
+                finished += 1
+                state.forget_run(run_pk)
+                state.check_queued.add(run.dag_id)
+        return finished
+
+    def _release_retries(self, conn: Connection, now: datetime) -> None:
+        for run_pk, dag_id, task_id in self._state.pop_due_retries(now):
+            if ti_store.move(
+                conn, run_pk, [task_id], [TaskState.UP_FOR_RETRY], TaskState.SCHEDULED, now
+            ):
+                self._state.add_ready(dag_id, run_pk, task_id)
+
+    # ----------------------------------------------------------------- dispatch
+
+    def _dispatch(self, conn: Connection, now: datetime) -> list[tuple[Workload, int]]:
+        state = self._state
+        free = self._executor.capacity - len(state.in_flight)
+        if free <= 0 or not state.has_ready():
+            return []
+        limits: dict[str, int] = {}
+        for dag_id in state.ready:
+            record_limit = self._max_active_tasks(conn, dag_id)
+            limits[dag_id] = max(0, record_limit - state.active_per_dag.get(dag_id, 0))
+        window = {
+            dag_id: list(islice(queue, 0, min(len(queue), free)))
+            for dag_id, queue in state.ready.items()
+            if queue
+        }
+        picked = pick_fair(window, free, limits)
+        by_run: dict[int, list[str]] = {}
+        for dag_id, (run_pk, task_id) in picked:
+            state.ready[dag_id].popleft()
+            by_run.setdefault(run_pk, []).append(task_id)
+        for dag_id in [d for d, q in state.ready.items() if not q]:
+            del state.ready[dag_id]
+        workloads: list[tuple[Workload, int]] = []
+        for run_pk, task_ids in by_run.items():
+            run = self._run(conn, run_pk)
+            plan = self._plan(conn, run.version_id) if run else None
+            if run is None or plan is None:
+                continue
+            queued = ti_store.queue_tries(conn, run_pk, task_ids, now, self._job_id)
+            if not queued:
+                continue
+            upstream_ids = {u for ti in queued for u in plan.tasks[ti.task_id].upstream}
+            upstream_xcoms = xcom_store.for_tasks(conn, run_pk, upstream_ids)
+            for ti in queued:
+                spec = plan.tasks[ti.task_id]
+                workload = Workload(
+                    run_pk=run_pk,
+                    dag_id=run.dag_id,
+                    run_id=run.run_id,
+                    task_id=ti.task_id,
+                    try_number=ti.try_number,
+                    max_tries=spec.retries,
+                    fileloc=plan.fileloc,
+                    version_hash=plan.version_hash,
+                    run_type=run.run_type,
+                    logical_date=run.logical_date,
+                    data_interval_start=run.data_interval_start,
+                    data_interval_end=run.data_interval_end,
+                    conf=run.conf,
+                    log_path=str(
+                        log_path_for(
+                            self._settings.log_folder,
+                            run.dag_id,
+                            run.run_id,
+                            ti.task_id,
+                            ti.try_number,
+                        )
+                    ),
+                    execution_timeout=spec.execution_timeout,
+                    queue=spec.queue,
+                    upstream_xcoms={
+                        u: upstream_xcoms[u] for u in spec.upstream if u in upstream_xcoms
+                    },
+                )
+                workloads.append((workload, ti.infra_failures))
+        return workloads
+
+    def _max_active_tasks(self, conn: Connection, dag_id: str) -> int:
+        cached = self._schedulable.get(dag_id)
+        if cached is not None:
+            return cached[0].max_active_tasks
+        record = dags_store.get_dag(conn, dag_id)
+        return record.max_active_tasks if record else 16
+
+    # ----------------------------------------------------------------- schedules
+
+    def _create_scheduled_runs(self, conn: Connection, now: datetime) -> None:
+        if self._schedules_stale:
+            self._schedulable = {}
+            for record in dags_store.schedulable_dags(conn):
+                if record.version_id is None:
+                    continue
+                plan = self._plan(conn, record.version_id)
+                if plan is not None:
+                    self._schedulable[record.dag_id] = (record, plan)
+            self._schedules_stale = False
+            self._last_schedule_refresh = now
+        next_due: datetime | None = None
+        budget = MAX_SCHEDULED_RUNS_PER_PASS
+        for dag_id, (record, plan) in self._schedulable.items():
+            timetable = timetable_from_spec(plan.schedule)
+            start = _parse_date(plan.start_date)
+            end = _parse_date(plan.end_date)
+            last_end = runs_store.latest_scheduled_end(conn, dag_id)
+            interval = next_interval_to_schedule(
+                timetable, last_end=last_end, start_date=start, end_date=end,
+                catchup=plan.catchup, now=now,
+            )
+            while interval is not None and interval.end <= now and budget > 0:
+                try:
+                    runs_store.insert_run(
+                        conn,
+                        dag_id=dag_id,
+                        run_id=run_id_for(RunType.SCHEDULED, interval.start),
+                        run_type=RunType.SCHEDULED,
+                        logical_date=interval.start,
+                        data_interval=(interval.start, interval.end),
+                        conf={},
+                        version_id=plan.version_id,
+                        now=now,
+                        external_trigger=False,
+                        triggered_by="scheduler",
+                    )
+                    self._state.check_queued.add(dag_id)
+                    budget -= 1
+                except RunAlreadyExists:
+                    log.debug("scheduled run for %s at %s exists", dag_id, interval.start)
+                last_end = interval.end
+                if timetable.next_interval(last_end, start) is None:
+                    # A one-shot schedule (@once) is done; remember that by the run we made.
+                    interval = None
+                    break
+                interval = next_interval_to_schedule(
+                    timetable, last_end=last_end, start_date=start, end_date=end,
+                    catchup=plan.catchup, now=now,
+                )
+            dags_store.set_next_dagrun(conn, dag_id, interval)
+            if interval is not None:
+                due = interval.end if budget > 0 else now
+                next_due = due if next_due is None else min(next_due, due)
+        self._next_schedule_at = next_due
+
+    # ----------------------------------------------------------------- recovery
+
+    def _recover_lost(self, conn: Connection, now: datetime, *, at_start: bool) -> None:
+        """Fail, by their retry policy, tries whose scheduler died: nobody watches them now."""
+        if self._job_id is None:
+            return
+        stale_before = now - timedelta(seconds=self._settings.lost_after_seconds)
+        dead: set[int] = set()
+        alive: set[int] = set()
+        for job in jobs_store.running_jobs(conn):
+            if job.id == self._job_id:
+                continue
+            same_host_gone = job.hostname == self._hostname and (
+                job.pid == os.getpid() or not _pid_alive(job.pid)
+            )
+            if same_host_gone or job.latest_heartbeat < stale_before:
+                jobs_store.end_job(conn, job.id, now, state=jobs_store.LOST)
+                dead.add(job.id)
+            else:
+                alive.add(job.id)
+        for ti, owner in ti_store.owned_by_others(conn, self._job_id):
+            if owner in alive:
+                continue
+            key = TaskKey(ti.run_pk, ti.task_id, ti.try_number)
+            reason = "its scheduler stopped while the try was in flight"
+            self._fail_try(conn, key, ExitReason.SCHEDULER_LOST, reason, now)
+            log.warning("recovered lost try %s: %s", key, reason)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

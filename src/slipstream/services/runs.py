@@ -1,0 +1,278 @@
+"""Run use cases: trigger (with conf checked against the DAG's params), read, wait, mark.
+
+Every entry point (CLI, REST API, web UI) triggers through here, so conf is validated the same
+way everywhere and a refused trigger writes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from slipstream.authoring.params import resolve_params
+from slipstream.authoring.schedules import timetable_from_spec
+from slipstream.clock import Clock
+from slipstream.core.dag_plan import DagPlan
+from slipstream.core.planning import run_id_for
+from slipstream.core.records import DagRecord, Run, RunType, TaskInstance, TaskTry
+from slipstream.core.states import RunState
+from slipstream.errors import (
+    DagNotFound,
+    InvalidInputError,
+    RunAlreadyExists,
+    RunNotFound,
+    TaskInstanceNotFound,
+)
+from slipstream.store import dags as dags_store
+from slipstream.store import runs as runs_store
+from slipstream.store import task_instances as ti_store
+from slipstream.store.db import Database
+from slipstream.wakeup import WakeupSender
+
+# How many suffixes to try when a generated run id is taken (triggers in the same microsecond).
+_RUN_ID_ATTEMPTS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerResult:
+    run: Run
+    created: bool  # False when an idempotency key matched an earlier run
+    dag_is_paused: bool
+
+    @property
+    def message(self) -> str:
+        if self.dag_is_paused:
+            return (
+                f"DAG {self.run.dag_id!r} is paused: run {self.run.run_id!r} is queued and will"
+                " start when the DAG is unpaused"
+            )
+        return f"run {self.run.run_id!r} of DAG {self.run.dag_id!r} is queued"
+
+
+class RunService:
+    def __init__(self, db: Database, *, clock: Clock, wakeup: WakeupSender | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self._wakeup = wakeup
+
+    def trigger(
+        self,
+        dag_id: str,
+        *,
+        conf: Any = None,
+        run_id: str | None = None,
+        logical_date: datetime | None = None,
+        note: str | None = None,
+        triggered_by: str = "cli",
+        idempotency_key: str | None = None,
+        run_type: RunType = RunType.MANUAL,
+        data_interval: tuple[datetime, datetime] | None = None,
+    ) -> TriggerResult:
+        """Create a queued run, or refuse with a named reason and write nothing."""
+        if conf is None:
+            conf = {}
+        if not isinstance(conf, Mapping):
+            raise InvalidInputError(
+                f"conf must be a JSON object, not {type(conf).__name__}", field="conf"
+            )
+        if logical_date is not None and logical_date.tzinfo is None:
+            raise InvalidInputError(
+                "logical_date must include a timezone, e.g. 2024-01-01T00:00:00+00:00",
+                field="logical_date",
+            )
+        if run_id is not None and not run_id.strip():
+            raise InvalidInputError("run_id must not be empty", field="dag_run_id")
+        now = self._clock.now()
+        with self._db.write() as conn:
+            dag, plan = self._active_dag(conn, dag_id)
+            if idempotency_key is not None:
+                earlier = runs_store.find_by_idempotency_key(conn, dag_id, idempotency_key)
+                if earlier is not None:
+                    return TriggerResult(earlier, created=False, dag_is_paused=dag.is_paused)
+            resolve_params(plan.params, conf)  # raises InvalidConf naming the field
+            when = (logical_date or now).astimezone(UTC)
+            interval = data_interval or _manual_interval(plan, when)
+            run = self._insert(
+                conn,
+                dag_id=dag_id,
+                run_id=run_id,
+                run_type=run_type,
+                logical_date=when,
+                data_interval=interval,
+                conf=dict(conf),
+                version_id=plan.version_id,
+                now=now,
+                triggered_by=triggered_by,
+                note=note,
+                idempotency_key=idempotency_key,
+            )
+        if self._wakeup is not None:
+            self._wakeup.notify(f"run:{dag_id}")
+        return TriggerResult(run, created=True, dag_is_paused=dag.is_paused)
+
+    def _insert(self, conn: Connection, *, run_id: str | None, **fields: Any) -> Run:
+        if run_id is not None:
+            return runs_store.insert_run(conn, run_id=run_id, **fields)
+        base = run_id_for(fields["run_type"], fields["logical_date"])
+        for attempt in range(_RUN_ID_ATTEMPTS):
+            candidate = base if attempt == 0 else f"{base}.{attempt}"
+            try:
+                return runs_store.insert_run(conn, run_id=candidate, **fields)
+            except RunAlreadyExists:
+                continue
+        raise RunAlreadyExists(fields["dag_id"], base)
+
+    def _active_dag(self, conn: Connection, dag_id: str) -> tuple[DagRecord, DagPlan]:
+        dag = dags_store.get_dag(conn, dag_id)
+        if dag is None or not dag.is_active or dag.version_id is None:
+            raise DagNotFound(dag_id)
+        version = dags_store.get_version(conn, dag.version_id)
+        if version is None:
+            raise DagNotFound(dag_id)
+        plan = DagPlan.from_structure(
+            version.structure, version_id=version.id, version_hash=version.version_hash
+        )
+        return dag, plan
+
+    def backfill(
+        self, dag_id: str, start: datetime, end: datetime, *, conf: Mapping[str, Any] | None = None
+    ) -> list[Run]:
+        """Queue a backfill run for every scheduled interval whose logical date is in
+        [start, end], skipping logical dates that already have a run."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise InvalidInputError("start and end must include a timezone", field="start_date")
+        if end < start:
+            raise InvalidInputError("end date is before start date", field="end_date")
+        now = self._clock.now()
+        created: list[Run] = []
+        with self._db.write() as conn:
+            _, plan = self._active_dag(conn, dag_id)
+            timetable = timetable_from_spec(plan.schedule)
+            if timetable.summary is None:
+                raise InvalidInputError(
+                    f"DAG {dag_id!r} has no schedule, so it has no intervals to backfill",
+                    field="dag_id",
+                )
+            resolve_params(plan.params, conf or {})
+            intervals = []
+            interval = timetable.next_interval(None, start)
+            while interval is not None and interval.start <= end:
+                intervals.append(interval)
+                interval = timetable.next_interval(interval.end, start)
+                if interval is not None and intervals and interval.start <= intervals[-1].start:
+                    break  # a one-shot timetable repeats no further
+            taken = runs_store.logical_dates_taken(conn, dag_id, [i.start for i in intervals])
+            for interval in intervals:
+                if interval.start in taken:
+                    continue
+                created.append(
+                    self._insert(
+                        conn,
+                        dag_id=dag_id,
+                        run_id=None,
+                        run_type=RunType.BACKFILL,
+                        logical_date=interval.start,
+                        data_interval=(interval.start, interval.end),
+                        conf=dict(conf or {}),
+                        version_id=plan.version_id,
+                        now=now,
+                        triggered_by="backfill",
+                        external_trigger=False,
+                    )
+                )
+        if created and self._wakeup is not None:
+            self._wakeup.notify(f"run:{dag_id}")
+        return created
+
+    # ----------------------------------------------------------------- reads
+
+    def get(self, dag_id: str, run_id: str) -> Run:
+        with self._db.read() as conn:
+            run = runs_store.get_run(conn, dag_id, run_id)
+        if run is None:
+            raise RunNotFound(dag_id, run_id)
+        return run
+
+    def list(
+        self,
+        dag_id: str | None = None,
+        *,
+        states: Sequence[str] | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        order_by: str = "-id",
+    ) -> tuple[list[Run], int]:
+        with self._db.read() as conn:
+            if dag_id is not None and dags_store.get_dag(conn, dag_id) is None:
+                raise DagNotFound(dag_id)
+            return runs_store.list_runs(
+                conn,
+                dag_ids=[dag_id] if dag_id else None,
+                states=states,
+                limit=limit,
+                offset=offset,
+                order_by=order_by,
+            )
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
+        with self._db.read() as conn:
+            run = runs_store.get_run(conn, dag_id, run_id)
+            if run is None:
+                raise RunNotFound(dag_id, run_id)
+            found = ti_store.list_for_run(conn, run.id)
+            plan_order = self._order(conn, run)
+        rank = {task_id: i for i, task_id in enumerate(plan_order)}
+        return sorted(found, key=lambda t: rank.get(t.task_id, len(rank)))
+
+    def _order(self, conn: Connection, run: Run) -> list[str]:
+        version = dags_store.get_version(conn, run.version_id)
+        return [t["task_id"] for t in version.structure["tasks"]] if version else []
+
+    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[TaskTry]:
+        with self._db.read() as conn:
+            run = runs_store.get_run(conn, dag_id, run_id)
+            if run is None:
+                raise RunNotFound(dag_id, run_id)
+            found = ti_store.tries_for(conn, run.id, task_id)
+            if not found and ti_store.get(conn, run.id, task_id) is None:
+                raise TaskInstanceNotFound(dag_id, run_id, task_id)
+        return found
+
+    def wait(self, dag_id: str, run_id: str, *, timeout: float | None = None) -> Run:
+        """Return the run once it has finished, or as it is when `timeout` seconds pass."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.005
+        while True:
+            run = self.get(dag_id, run_id)
+            if run.state.is_finished:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                return run
+            # Back off from 5 ms to 100 ms: short runs return fast, long ones cost little.
+            wait = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
+            time.sleep(wait)
+            pause = min(pause * 2, 0.1)
+
+    def mark(self, dag_id: str, run_id: str, state: RunState, *, reason: str) -> Run:
+        """Set a run's state by hand (queued re-runs it from scratch is not offered here)."""
+        now = self._clock.now()
+        with self._db.write() as conn:
+            run = runs_store.get_run(conn, dag_id, run_id)
+            if run is None:
+                raise RunNotFound(dag_id, run_id)
+            runs_store.move_run(conn, run.id, [run.state], state, now, reason=reason)
+            updated = runs_store.get_run_by_pk(conn, run.id)
+        if self._wakeup is not None:
+            self._wakeup.notify(f"runpk:{run.id}")
+        assert updated is not None
+        return updated
+
+
+def _manual_interval(plan: DagPlan, when: datetime) -> tuple[datetime, datetime]:
+    interval = timetable_from_spec(plan.schedule).manual_interval(when)
+    return interval.start, interval.end

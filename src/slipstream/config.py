@@ -6,7 +6,9 @@ component never reads configuration behind anyone's back and tests can build the
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -116,6 +118,16 @@ class Settings:
             dag_parse_interval=_float(env, "SLIPSTREAM_DAG_PARSE_INTERVAL", 1.0, 0.05),
             dag_import_timeout=_float(env, "SLIPSTREAM_DAG_IMPORT_TIMEOUT", 30.0, 0.1),
         )
+
+    @property
+    def wakeup_path(self) -> Path:
+        """Where the scheduler listens for wake-ups. Unix socket paths are capped near 108
+        bytes, so a deep SLIPSTREAM_HOME gets a short stand-in under /tmp named by its hash."""
+        path = self.home / "scheduler.wake"
+        if len(str(path)) < 100:
+            return path
+        digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"slipstream-{digest}.wake"
 
     def with_changes(self, **changes: object) -> Settings:
         """A copy with some fields replaced (for tests and for CLI flags)."""

@@ -99,7 +99,9 @@ def run_forever(
             readable, _, _ = select.select(fds, [], [], timeout)
             if stopper.fileno() in readable:
                 stopper.drain()
-            hints = listener.drain() if listener is not None and listener.fileno() in readable else []
+            hints = (
+                listener.drain() if listener is not None and listener.fileno() in readable else []
+            )
             mono = clock.monotonic()
             for source in sources:
                 due = source.next_due()

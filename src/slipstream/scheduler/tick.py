@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
-from pathlib import Path
 
 from sqlalchemy import Connection
 
@@ -22,6 +21,7 @@ from slipstream.authoring.schedules import timetable_from_spec
 from slipstream.clock import Clock
 from slipstream.config import Settings
 from slipstream.core.dag_plan import DagPlan
+from slipstream.core.log_paths import log_path_for
 from slipstream.core.planning import (
     after_failure,
     next_interval_to_schedule,
@@ -65,10 +65,6 @@ class TickReport:
     runs_started: int = 0
     runs_finished: int = 0
     queued: int = 0
-
-
-def log_path_for(folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
-    return folder / dag_id / run_id / task_id / f"{try_number}.log"
 
 
 class Scheduler:
@@ -120,9 +116,7 @@ class Scheduler:
             self._apply_events(conn, self._pending_events, now)
             self._pending_events = []
             for key in list(self._state.in_flight):
-                self._fail_try(
-                    conn, key, ExitReason.SCHEDULER_LOST, "scheduler shut down", now
-                )
+                self._fail_try(conn, key, ExitReason.SCHEDULER_LOST, "scheduler shut down", now)
             if self._job_id is not None:
                 jobs_store.end_job(conn, self._job_id, now)
 
@@ -285,7 +279,9 @@ class Scheduler:
             )
         if event.state is TaskState.FAILED:
             infra = flight.infra_failures if flight else 0
-            self._fail_try(conn, key, event.exit_reason, event.error, event.at, infra, event.exit_code)
+            self._fail_try(
+                conn, key, event.exit_reason, event.error, event.at, infra, event.exit_code
+            )
             return
         moved = ti_store.finish_try(
             conn,
@@ -579,8 +575,12 @@ class Scheduler:
             end = _parse_date(plan.end_date)
             last_end = runs_store.latest_scheduled_end(conn, dag_id)
             interval = next_interval_to_schedule(
-                timetable, last_end=last_end, start_date=start, end_date=end,
-                catchup=plan.catchup, now=now,
+                timetable,
+                last_end=last_end,
+                start_date=start,
+                end_date=end,
+                catchup=plan.catchup,
+                now=now,
             )
             while interval is not None and interval.end <= now and budget > 0:
                 try:
@@ -607,10 +607,19 @@ class Scheduler:
                     interval = None
                     break
                 interval = next_interval_to_schedule(
-                    timetable, last_end=last_end, start_date=start, end_date=end,
-                    catchup=plan.catchup, now=now,
+                    timetable,
+                    last_end=last_end,
+                    start_date=start,
+                    end_date=end,
+                    catchup=plan.catchup,
+                    now=now,
                 )
-            dags_store.set_next_dagrun(conn, dag_id, interval)
+            dags_store.set_next_dagrun_create_after(
+                conn,
+                dag_id,
+                interval.end if interval else None,
+                data_interval=(interval.start, interval.end) if interval else None,
+            )
             if interval is not None:
                 due = interval.end if budget > 0 else now
                 next_due = due if next_due is None else min(next_due, due)

@@ -1,0 +1,205 @@
+"""The composition root: turns Settings into a database, services, an executor and a scheduler.
+
+Nothing else builds long-lived objects, and nothing here decides anything: each function wires
+one process shape (a CLI call, a scheduler, an in-process `dags test`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from slipstream.clock import Clock, SystemClock
+from slipstream.config import Settings
+from slipstream.core.records import Run
+from slipstream.core.states import TaskState
+from slipstream.errors import ConfigError
+from slipstream.executors.inline import InlineExecutor
+from slipstream.executors.local import LocalExecutor
+from slipstream.parsing.processor import DagFileProcessor
+from slipstream.scheduler.loop import Stopper, run_forever
+from slipstream.scheduler.tick import Scheduler
+from slipstream.services.dag_files import DagFileSync
+from slipstream.services.dags import DagService
+from slipstream.services.logs import LogService
+from slipstream.services.runs import RunService
+from slipstream.services.xcoms import XComReader
+from slipstream.store import schema
+from slipstream.store.db import Database
+from slipstream.wakeup import WakeupListener, WakeupSender
+
+log = logging.getLogger(__name__)
+
+EXAMPLES_FOLDER = Path(__file__).with_name("examples")
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    dags: DagService
+    runs: RunService
+    logs: LogService
+    wakeup: WakeupSender
+
+    def sync_dag_files(self) -> None:
+        """Parse the DAG folders now, so a DAG written a moment ago can be used at once."""
+        dag_file_sync(self.settings, self.db, self.clock, self.wakeup).sync_now()
+
+
+def open_database(settings: Settings, *, migrate: bool = False) -> Database:
+    db = Database(settings.database_url)
+    if migrate:
+        schema.migrate(db)
+    elif not schema.is_current(db):
+        raise ConfigError(
+            "database",
+            f"the metadata database at {settings.database_url} is not migrated;"
+            " run `slipstream db migrate` first",
+        )
+    return db
+
+
+def build_services(settings: Settings, *, migrate: bool = False) -> Services:
+    clock = SystemClock()
+    db = open_database(settings, migrate=migrate)
+    wakeup = WakeupSender(settings.wakeup_path)
+    return Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        dags=DagService(db, wakeup=wakeup),
+        runs=RunService(db, clock=clock, wakeup=wakeup),
+        logs=LogService(settings.log_folder),
+        wakeup=wakeup,
+    )
+
+
+def dag_folders(settings: Settings) -> list[Path]:
+    folders = [settings.dags_folder]
+    if settings.load_examples:
+        folders.append(EXAMPLES_FOLDER)
+    return folders
+
+
+def dag_file_sync(
+    settings: Settings, db: Database, clock: Clock, wakeup: WakeupSender | None
+) -> DagFileSync:
+    processor = DagFileProcessor(
+        dag_folders(settings),
+        interval=settings.dag_parse_interval,
+        import_timeout=settings.dag_import_timeout,
+    )
+    return DagFileSync(
+        db,
+        processor,
+        clock=clock,
+        paused_at_creation=settings.dags_paused_at_creation,
+        wakeup=wakeup,
+    )
+
+
+def xcom_reader_factory(settings: Settings) -> Callable[[], XComReader]:
+    url = settings.database_url
+    return lambda: XComReader(url)
+
+
+def run_scheduler(
+    settings: Settings,
+    *,
+    migrate: bool = False,
+    on_ready: Callable[[Scheduler], None] | None = None,
+) -> None:
+    """Run the scheduler, its local executor and DAG file parsing in the foreground until
+    SIGTERM or SIGINT."""
+    settings.dags_folder.mkdir(parents=True, exist_ok=True)
+    db = open_database(settings, migrate=migrate)
+    # Workers are forked now, before this process holds connections or threads.
+    db.dispose()
+    clock = SystemClock()
+    executor = LocalExecutor(
+        settings.workers,
+        settings.parallelism,
+        xcom_reader_factory=xcom_reader_factory(settings),
+        clock=clock,
+    )
+    executor.start()
+    listener = WakeupListener(settings.wakeup_path)
+    stopper = Stopper()
+    stopper.install()
+    try:
+        sync = dag_file_sync(settings, db, clock, WakeupSender(settings.wakeup_path))
+        sync.sync_now()
+        scheduler = Scheduler(db, executor, clock=clock, settings=settings)
+        scheduler.start()
+        if on_ready is not None:
+            on_ready(scheduler)
+        run_forever(
+            scheduler, executor, clock=clock, listener=listener, sources=[sync], stopper=stopper
+        )
+    finally:
+        executor.shutdown(graceful=False)
+        listener.close()
+        stopper.close()
+        db.dispose()
+
+
+def run_dag_test(
+    settings: Settings,
+    dag_id: str,
+    *,
+    conf: dict[str, Any] | None = None,
+    logical_date: datetime | None = None,
+    on_try_finished: Callable[[str, int, Path], None] | None = None,
+) -> Run:
+    """Run one DAG in this process on a throwaway database: no scheduler, no side effects on
+    the real metadata database, user code imported here (as `airflow dags test` does)."""
+    with tempfile.TemporaryDirectory(prefix="slipstream-test-") as tmp:
+        test_settings = settings.with_changes(
+            database_url=f"sqlite:///{Path(tmp) / 'test.db'}",
+            log_folder=Path(tmp) / "logs",
+        )
+        db = open_database(test_settings, migrate=True)
+        clock = SystemClock()
+        try:
+            dag_file_sync(test_settings, db, clock, None).sync_now()
+            executor = InlineExecutor(xcom_reader_factory=xcom_reader_factory(test_settings))
+            scheduler = Scheduler(db, executor, clock=clock, settings=test_settings)
+            scheduler.start()
+            runs = RunService(db, clock=clock)
+            run = runs.trigger(
+                dag_id, conf=conf, logical_date=logical_date, triggered_by="test"
+            ).run
+            seen: set[tuple[str, int]] = set()
+            while True:
+                scheduler.tick([f"run:{dag_id}"])
+                current = runs.get(dag_id, run.run_id)
+                for ti in runs.task_instances(dag_id, run.run_id):
+                    ended = ti.state.is_finished or ti.state is TaskState.UP_FOR_RETRY
+                    mark = (ti.task_id, ti.try_number)
+                    if ti.try_number and ended and mark not in seen:
+                        seen.add(mark)
+                        if on_try_finished is not None:
+                            path = LogService(test_settings.log_folder).path(
+                                dag_id, run.run_id, ti.task_id, ti.try_number
+                            )
+                            on_try_finished(ti.task_id, ti.try_number, path)
+                if current.state.is_finished:
+                    scheduler.stop()
+                    return current
+                wait = scheduler.seconds_until_due()
+                if wait > 0:
+                    # Only a retry delay makes us wait: the inline executor has no events to
+                    # wait on, so there is nothing to select on but the clock.
+                    sys.stdout.flush()
+                    time.sleep(min(wait, 1.0))
+        finally:
+            db.dispose()

@@ -1,0 +1,225 @@
+"""`slipstream dags ...`: list, show, trigger, pause, unpause, backfill, test, import errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from slipstream.bootstrap import Services, build_services, run_dag_test
+from slipstream.cli.errors import handle_errors
+from slipstream.cli.output import OUTPUT_OPTION, render
+from slipstream.cli.settings import load_settings
+from slipstream.core.records import Run
+from slipstream.core.states import RunState
+from slipstream.errors import DagNotFound, InvalidInputError
+
+T = TypeVar("T")
+
+
+@click.group()
+def dags() -> None:
+    """List, show, trigger, pause, test and backfill DAGs."""
+
+
+def parse_conf(raw: str | None) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"--conf is not valid JSON: {exc}", field="conf") from None
+    if not isinstance(value, dict):
+        raise InvalidInputError(
+            f"--conf must be a JSON object, not {type(value).__name__}", field="conf"
+        )
+    return value
+
+
+def parse_date(raw: str | None, option: str) -> datetime | None:
+    """An ISO 8601 date or datetime; a value without a timezone is read as UTC."""
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInputError(
+            f"{option} {raw!r} is not an ISO 8601 date, e.g. 2024-01-01T00:00:00+00:00",
+            field=option,
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def with_fresh_dags(services: Services, action: Callable[[], T]) -> T:
+    """Run `action`; if it names a DAG nobody has parsed yet, parse the folders and retry,
+    so a DAG file written a moment ago works without waiting for the scheduler."""
+    try:
+        return action()
+    except DagNotFound:
+        services.sync_dag_files()
+        return action()
+
+
+@dags.command("list")
+@OUTPUT_OPTION
+@click.option("--all", "include_inactive", is_flag=True, help="Include DAGs whose file is gone.")
+@handle_errors
+def list_dags(output: str, include_inactive: bool) -> None:
+    """List DAGs."""
+    services = build_services(load_settings())
+    services.sync_dag_files()
+    records, _ = services.dags.list(only_active=not include_inactive)
+    rows = [
+        {
+            "dag_id": d.dag_id,
+            "fileloc": d.fileloc,
+            "owners": d.owners,
+            "is_paused": d.is_paused,
+            "schedule": d.schedule,
+            "tags": ",".join(d.tags),
+        }
+        for d in records
+    ]
+    render(rows, ["dag_id", "fileloc", "owners", "is_paused", "schedule", "tags"], output)
+
+
+@dags.command()
+@click.argument("dag_id")
+@OUTPUT_OPTION
+@handle_errors
+def show(dag_id: str, output: str) -> None:
+    """Show a DAG's tasks and their dependencies."""
+    services = build_services(load_settings())
+    dag, structure = with_fresh_dags(services, lambda: services.dags.structure(dag_id))
+    if output == "json":
+        click.echo(json.dumps(structure, indent=2, default=str))
+        return
+    click.echo(f"DAG {dag.dag_id}  (schedule: {dag.schedule or 'None'}, paused: {dag.is_paused})")
+    click.echo(f"file: {dag.fileloc}")
+    for spec in structure["tasks"]:
+        downstream = ", ".join(spec["downstream"]) or "-"
+        click.echo(f"  {spec['task_id']} [{spec['operator']}] >> {downstream}")
+
+
+@dags.command()
+@click.argument("dag_id")
+@click.option("--conf", "-c", help="JSON object passed to the run as dag_run.conf.")
+@click.option("--run-id", "-r", help="Run id (default: manual__<logical date>).")
+@click.option("--logical-date", "-l", "--exec-date", "-e", help="Logical date (ISO 8601).")
+@click.option("--wait", is_flag=True, help="Follow the run; exit 0 on success, 1 on failure.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after N s.")
+@handle_errors
+def trigger(
+    dag_id: str,
+    conf: str | None,
+    run_id: str | None,
+    logical_date: str | None,
+    wait: bool,
+    timeout: float | None,
+) -> None:
+    """Trigger a run of DAG_ID, optionally with --conf."""
+    parsed_conf = parse_conf(conf)
+    when = parse_date(logical_date, "--logical-date")
+    services = build_services(load_settings())
+    result = with_fresh_dags(
+        services,
+        lambda: services.runs.trigger(
+            dag_id, conf=parsed_conf, run_id=run_id, logical_date=when, triggered_by="cli"
+        ),
+    )
+    click.echo(result.run.run_id)
+    if result.dag_is_paused:
+        click.echo(f"Note: {result.message}", err=True)
+    if wait:
+        run = services.runs.wait(dag_id, result.run.run_id, timeout=timeout)
+        _report(run)
+        sys.exit(0 if run.state is RunState.SUCCESS else 1)
+
+
+def _report(run: Run) -> None:
+    reason = f" ({run.state_reason})" if run.state_reason else ""
+    click.echo(f"Run {run.run_id} finished: {run.state.value}{reason}", err=True)
+
+
+@dags.command()
+@click.argument("dag_id")
+@handle_errors
+def pause(dag_id: str) -> None:
+    """Pause a DAG: no new runs start until it is unpaused."""
+    services = build_services(load_settings())
+    with_fresh_dags(services, lambda: services.dags.set_paused(dag_id, True))
+    click.echo(f"Dag: {dag_id}, paused: True")
+
+
+@dags.command()
+@click.argument("dag_id")
+@handle_errors
+def unpause(dag_id: str) -> None:
+    """Unpause a DAG: its queued runs start and its schedule resumes."""
+    services = build_services(load_settings())
+    with_fresh_dags(services, lambda: services.dags.set_paused(dag_id, False))
+    click.echo(f"Dag: {dag_id}, paused: False")
+
+
+@dags.command()
+@click.argument("dag_id")
+@click.option("--start-date", "-s", required=True, help="First logical date (ISO 8601).")
+@click.option("--end-date", "-e", required=True, help="Last logical date (ISO 8601).")
+@click.option("--conf", "-c", help="JSON object passed to every run.")
+@OUTPUT_OPTION
+@handle_errors
+def backfill(dag_id: str, start_date: str, end_date: str, conf: str | None, output: str) -> None:
+    """Queue runs for every scheduled interval between two logical dates."""
+    start = parse_date(start_date, "--start-date")
+    end = parse_date(end_date, "--end-date")
+    assert start is not None and end is not None
+    parsed_conf = parse_conf(conf)
+    services = build_services(load_settings())
+    created = with_fresh_dags(
+        services, lambda: services.runs.backfill(dag_id, start, end, conf=parsed_conf)
+    )
+    rows = [{"run_id": r.run_id, "logical_date": r.logical_date} for r in created]
+    render(rows, ["run_id", "logical_date"], output)
+    if output == "table":
+        click.echo(f"Queued {len(created)} backfill run(s) of {dag_id}.")
+
+
+@dags.command("test")
+@click.argument("dag_id")
+@click.option("--conf", "-c", help="JSON object passed to the run as dag_run.conf.")
+@click.option("--logical-date", "-l", help="Logical date (ISO 8601; default now).")
+@handle_errors
+def test_dag(dag_id: str, conf: str | None, logical_date: str | None) -> None:
+    """Run a DAG once in this process, printing task logs; exit 1 if the run fails."""
+    parsed_conf = parse_conf(conf)
+    when = parse_date(logical_date, "--logical-date")
+
+    def show_log(task_id: str, try_number: int, path: Path) -> None:
+        click.echo(f"--- {task_id} (try {try_number}) ---")
+        if path.exists():
+            click.echo(path.read_text(errors="replace"), nl=False)
+
+    run = run_dag_test(
+        load_settings(), dag_id, conf=parsed_conf, logical_date=when, on_try_finished=show_log
+    )
+    _report(run)
+    sys.exit(0 if run.state is RunState.SUCCESS else 1)
+
+
+@dags.command("list-import-errors")
+@OUTPUT_OPTION
+@handle_errors
+def list_import_errors(output: str) -> None:
+    """List DAG files that failed to import, with their tracebacks."""
+    services = build_services(load_settings())
+    services.sync_dag_files()
+    errors, _ = services.dags.import_errors()
+    rows = [
+        {"filename": e.filename, "timestamp": e.timestamp, "error": e.stacktrace} for e in errors
+    ]
+    render(rows, ["filename", "timestamp", "error"], output)

@@ -1,0 +1,56 @@
+"""`slipstream db migrate|reset`."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy.engine import make_url
+
+from slipstream.cli.errors import handle_errors
+from slipstream.cli.settings import load_settings
+from slipstream.store import schema
+from slipstream.store.db import Database
+
+
+@click.group()
+def db() -> None:
+    """Create, upgrade or reset the metadata database."""
+
+
+def _redacted(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db.command()
+@handle_errors
+def migrate() -> None:
+    """Create the schema or upgrade it to the newest version (safe to run again)."""
+    settings = load_settings()
+    click.echo(f"DB: {_redacted(settings.database_url)}")
+    database = Database(settings.database_url)
+    try:
+        before, after = schema.migrate(database)
+    finally:
+        database.dispose()
+    if before == after:
+        click.echo(f"Database is already at the newest schema ({after}).")
+    else:
+        click.echo(f"Migrated the database from {before or 'empty'} to {after}.")
+    click.echo("Database migrating done!")
+
+
+@db.command()
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@handle_errors
+def reset(yes: bool) -> None:
+    """Drop every table and recreate the schema. All runs and history are lost."""
+    settings = load_settings()
+    if not yes:
+        click.confirm(
+            f"This drops all data in {_redacted(settings.database_url)}. Continue?", abort=True
+        )
+    database = Database(settings.database_url)
+    try:
+        schema.reset(database)
+    finally:
+        database.dispose()
+    click.echo("Database reset done!")

@@ -1,0 +1,56 @@
+"""The root `slipstream` command. Subcommand modules load only when invoked, so `--help` and
+`version` start without importing SQLAlchemy or user code."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from slipstream import __version__
+
+# name -> (module, attribute, one-line help shown by `slipstream --help`)
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "db": ("slipstream.cli.db", "db", "Create, upgrade or reset the metadata database."),
+    "dags": ("slipstream.cli.dags", "dags", "List, show, trigger, pause, test and backfill DAGs."),
+    "runs": ("slipstream.cli.runs", "runs", "List and show DAG runs."),
+    "tasks": ("slipstream.cli.tasks", "tasks", "List tasks, show their states and read logs."),
+    "scheduler": ("slipstream.cli.serve", "scheduler", "Run the scheduler and local executor."),
+    "standalone": ("slipstream.cli.serve", "standalone", "Run everything on this machine."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = _COMMANDS.get(cmd_name)
+        if entry is None:
+            return super().get_command(ctx, cmd_name)
+        module = importlib.import_module(entry[0])
+        command: click.Command = getattr(module, entry[1])
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, entry[2]) for name, entry in sorted(_COMMANDS.items())]
+        rows += [(name, cmd.get_short_help_str()) for name, cmd in sorted(self.commands.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Slipstream: Airflow-style DAGs in Python, scheduled in milliseconds."""
+
+
+@cli.command()
+def version() -> None:
+    """Print the Slipstream version."""
+    click.echo(__version__)
+
+
+def main() -> None:
+    cli(prog_name="slipstream")

@@ -1,0 +1,56 @@
+"""`slipstream scheduler` and `slipstream standalone`: the long-running processes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from slipstream.bootstrap import run_scheduler
+from slipstream.cli.errors import handle_errors
+from slipstream.cli.settings import load_settings
+from slipstream.scheduler.tick import Scheduler
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s | %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.command()
+@handle_errors
+def scheduler() -> None:
+    """Run the scheduler, the local executor and DAG file parsing in the foreground."""
+    _configure_logging()
+    settings = load_settings()
+
+    def ready(s: Scheduler) -> None:
+        click.echo(f"scheduler | ready (job {s.job_id}); DAGs from {settings.dags_folder}")
+
+    run_scheduler(settings, on_ready=ready)
+    click.echo("scheduler | stopped")
+
+
+@click.command()
+@handle_errors
+def standalone() -> None:
+    """Migrate the database, load the examples and run everything in the foreground."""
+    _configure_logging()
+    settings = load_settings()
+    click.echo("standalone | Starting Slipstream standalone")
+    click.echo(f"standalone | home: {settings.home}")
+    click.echo(f"standalone | database: {settings.database_url}")
+
+    def ready(s: Scheduler) -> None:
+        click.echo(f"standalone | DAGs folder: {settings.dags_folder}")
+        click.echo(
+            f"standalone | Slipstream is ready: scheduler job {s.job_id},"
+            f" {settings.workers} workers. Trigger with `slipstream dags trigger my_dag`."
+        )
+
+    run_scheduler(settings, migrate=True, on_ready=ready)
+    click.echo("standalone | Complete")

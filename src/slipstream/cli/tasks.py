@@ -1,0 +1,112 @@
+"""`slipstream tasks list|states|logs`."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from slipstream.bootstrap import Services, build_services
+from slipstream.cli.dags import with_fresh_dags
+from slipstream.cli.errors import handle_errors
+from slipstream.cli.output import OUTPUT_OPTION, render
+from slipstream.cli.settings import load_settings
+from slipstream.core.states import TaskState
+from slipstream.errors import TaskInstanceNotFound
+
+
+@click.group()
+def tasks() -> None:
+    """List tasks, show their states and read their logs."""
+
+
+@tasks.command("list")
+@click.argument("dag_id")
+@OUTPUT_OPTION
+@handle_errors
+def list_tasks(dag_id: str, output: str) -> None:
+    """List the tasks of a DAG in dependency order."""
+    services = build_services(load_settings())
+    _, structure = with_fresh_dags(services, lambda: services.dags.structure(dag_id))
+    rows = [
+        {
+            "task_id": t["task_id"],
+            "operator": t["operator"],
+            "upstream": ",".join(t["upstream"]),
+            "trigger_rule": t["trigger_rule"],
+            "retries": t["retries"],
+        }
+        for t in structure["tasks"]
+    ]
+    render(rows, ["task_id", "operator", "upstream", "trigger_rule", "retries"], output)
+
+
+@tasks.command()
+@click.argument("dag_id")
+@click.argument("run_id")
+@OUTPUT_OPTION
+@handle_errors
+def states(dag_id: str, run_id: str, output: str) -> None:
+    """The state of every task in one run."""
+    services = build_services(load_settings())
+    rows = [
+        {
+            "task_id": t.task_id,
+            "state": t.state,
+            "try_number": t.try_number,
+            "start_date": t.start_date,
+            "end_date": t.end_date,
+            "hostname": t.hostname,
+            "reason": t.state_reason,
+        }
+        for t in services.runs.task_instances(dag_id, run_id)
+    ]
+    columns = ["task_id", "state", "try_number", "start_date", "end_date", "hostname", "reason"]
+    render(rows, columns, output)
+
+
+@tasks.command()
+@click.argument("dag_id")
+@click.argument("run_id")
+@click.argument("task_id")
+@click.option("--try", "try_number", type=click.IntRange(1), help="Try number (default: latest).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the try finishes.")
+@handle_errors
+def logs(dag_id: str, run_id: str, task_id: str, try_number: int | None, follow: bool) -> None:
+    """Print the log of one try of a task."""
+    services = build_services(load_settings())
+    tries = services.runs.tries(dag_id, run_id, task_id)
+    if not tries:
+        raise TaskInstanceNotFound(dag_id, run_id, task_id)
+    chosen = try_number or tries[-1].try_number
+    if chosen not in {t.try_number for t in tries}:
+        raise TaskInstanceNotFound(dag_id, run_id, task_id, chosen)
+    offset = 0
+    pause = 0.02
+    while True:
+        try:
+            chunk = services.logs.read(dag_id, run_id, task_id, chosen, offset=offset)
+        except TaskInstanceNotFound:
+            if not follow:
+                raise
+            chunk = None
+        if chunk is not None:
+            sys.stdout.write(chunk.text)
+            sys.stdout.flush()
+            offset = chunk.offset
+        if not follow or _try_ended(services, dag_id, run_id, task_id, chosen):
+            if follow:
+                tail = services.logs.read(dag_id, run_id, task_id, chosen, offset=offset)
+                sys.stdout.write(tail.text)
+            return
+        # Following a file: there is no event to wait on, so poll with a short backoff.
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
+def _try_ended(services: Services, dag_id: str, run_id: str, task_id: str, try_number: int) -> bool:
+    for t in services.runs.tries(dag_id, run_id, task_id):
+        if t.try_number == try_number:
+            return t.end_date is not None or t.state in (TaskState.SUCCESS, TaskState.FAILED)
+    return True

@@ -1,0 +1,1 @@
+"""Example DAGs shipped with Slipstream and loaded by `slipstream standalone`."""

@@ -1,0 +1,54 @@
+"""Which DAG is being defined right now (the open `with DAG` block), and who collects new DAGs.
+
+Both are ContextVars: a task created inside `with DAG(...)` must find its DAG without being
+told, and the loader must see DAGs that a file builds without assigning them to a global.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slipstream.authoring.dag import DAG
+
+# ContextVars rather than globals: they are per thread / per asyncio task, and each `with`
+# restores the previous value through its token, so nested blocks unwind correctly.
+_current_dag: ContextVar[DAG | None] = ContextVar("slipstream_current_dag", default=None)
+_collector: ContextVar[list[DAG] | None] = ContextVar("slipstream_dag_collector", default=None)
+
+
+def current_dag() -> DAG | None:
+    """The DAG of the innermost open `with DAG(...)` block, if any."""
+    return _current_dag.get()
+
+
+def enter_dag(dag: DAG) -> Token[DAG | None]:
+    return _current_dag.set(dag)
+
+
+def exit_dag(token: Token[DAG | None]) -> None:
+    _current_dag.reset(token)
+
+
+@contextmanager
+def collect_dags() -> Iterator[list[DAG]]:
+    """Record every DAG constructed while the block is open, in construction order.
+
+    Only the innermost collector records: a nested collect_dags() hides DAGs from the outer one.
+    """
+    collected: list[DAG] = []
+    token = _collector.set(collected)
+    try:
+        yield collected
+    finally:
+        _collector.reset(token)
+
+
+def record_dag(dag: DAG) -> None:
+    """Called by DAG.__init__: hand the new DAG to the open collector, if any."""
+    collected = _collector.get()
+    if collected is not None:
+        collected.append(dag)

@@ -1,0 +1,56 @@
+"""Importing one DAG file and finding the DAGs it defines.
+
+This runs user code: callers (parsing, runner) do it in a child process and record tracebacks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import sys
+from pathlib import Path
+
+from slipstream.authoring.dag import DAG
+from slipstream.authoring.dag_context import collect_dags
+
+
+def module_name_for(path: str | os.PathLike[str]) -> str:
+    """A module name unique to the file's absolute path, so files that share a stem (two
+    `etl.py` in different folders) never replace each other in sys.modules."""
+    resolved = str(Path(path).resolve())
+    digest = hashlib.sha1(resolved.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+    stem = re.sub(r"\W", "_", Path(resolved).stem)
+    return f"slipstream_dagfile_{digest}_{stem}"
+
+
+def load_dags_from_file(path: str | os.PathLike[str]) -> list[DAG]:
+    """Import the file at `path` as a fresh module and return the DAGs it defines, in order:
+    every DAG built while it ran (even if not assigned to a global) and every DAG among its
+    globals, each once. Their fileloc is set to this file, the file that rebuilds them.
+
+    Any exception from the import propagates unchanged (the module is not left in sys.modules).
+    """
+    resolved = str(Path(path).resolve())
+    name = module_name_for(resolved)
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {resolved!r} as a Python module", path=resolved)
+    module = importlib.util.module_from_spec(spec)
+    # In sys.modules before running, as a normal import would be: pickling and inspect look
+    # objects up through their module by name.
+    sys.modules[name] = module
+    try:
+        with collect_dags() as built:
+            spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    found: dict[int, DAG] = {}
+    for candidate in [*built, *vars(module).values()]:
+        if isinstance(candidate, DAG):
+            found.setdefault(id(candidate), candidate)
+    for dag in found.values():
+        dag.fileloc = resolved
+    return list(found.values())

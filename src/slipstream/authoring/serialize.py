@@ -1,0 +1,81 @@
+"""A DAG as JSON-able data, and its content hash: all the core and scheduler ever see of user code.
+
+The structure is deterministic (sorted where Python order is incidental), so two builds of the
+same DAG file hash the same and any change to what the scheduler sees changes the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from slipstream.authoring.dag import DAG
+from slipstream.authoring.task import BaseOperator
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def serialize_task(task: BaseOperator) -> dict[str, Any]:
+    return {
+        "task_id": task.task_id,
+        "operator": type(task).__name__,
+        "upstream": sorted(task.upstream_task_ids),
+        "downstream": sorted(task.downstream_task_ids),
+        "trigger_rule": str(task.trigger_rule),
+        "retries": task.retries,
+        "retry_delay": task.retry_delay.total_seconds(),
+        "retry_exponential_backoff": task.retry_exponential_backoff,
+        "max_retry_delay": _seconds(task.max_retry_delay),
+        "execution_timeout": _seconds(task.execution_timeout),
+        "queue": task.queue,
+        "pool": task.pool,
+        "pool_slots": task.pool_slots,
+        "priority_weight": task.priority_weight,
+        "owner": task.owner,
+        "doc_md": task.doc_md,
+        "template_fields": list(task.template_fields),
+        # Beyond the base shape: Airflow scheduling semantics the scheduler may honour.
+        "weight_rule": task.weight_rule,
+        "depends_on_past": task.depends_on_past,
+        "wait_for_downstream": task.wait_for_downstream,
+        "max_active_tis_per_dag": task.max_active_tis_per_dag,
+    }
+
+
+def serialize_dag(dag: DAG) -> dict[str, Any]:
+    """Validate `dag`, then describe it as plain JSON-able data."""
+    dag.validate()
+    return {
+        "dag_id": dag.dag_id,
+        "fileloc": dag.fileloc,
+        "description": dag.description,
+        "doc_md": dag.doc_md,
+        "tags": sorted(dag.tags),
+        "owner": dag.owner,
+        "schedule": dag.timetable.to_spec(),
+        "schedule_summary": dag.timetable.summary,
+        "start_date": _iso(dag.start_date),
+        "end_date": _iso(dag.end_date),
+        "catchup": dag.catchup,
+        "max_active_runs": dag.max_active_runs,
+        "max_active_tasks": dag.max_active_tasks,
+        "dagrun_timeout": _seconds(dag.dagrun_timeout),
+        "is_paused_upon_creation": dag.is_paused_upon_creation,
+        "params": dag.params_spec,
+        "tasks": [serialize_task(task) for task in dag.topological_order()],
+    }
+
+
+def structure_hash(structure: Mapping[str, Any]) -> str:
+    """sha256 hex digest of the canonical JSON of `structure` (sorted keys, no whitespace)."""
+    canonical = json.dumps(structure, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

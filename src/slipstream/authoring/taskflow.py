@@ -1,0 +1,220 @@
+"""The @task decorator (TaskFlow): a Python function becomes an operator each time it is called
+inside a DAG, and the call returns an XComArg standing for its return value.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, overload
+
+from slipstream.authoring.dag_context import current_dag
+from slipstream.authoring.operators import (
+    BashOperator,
+    BranchPythonOperator,
+    PythonOperator,
+    ShortCircuitOperator,
+    call_with_context,
+)
+from slipstream.authoring.task import BaseOperator
+from slipstream.authoring.templating import resolve_values
+from slipstream.authoring.xcom_arg import XComArg
+
+if TYPE_CHECKING:
+    from slipstream.authoring.context import Context
+    from slipstream.authoring.dag import DAG
+
+# What TaskFunction calls: an operator class taking python_callable, op_args and op_kwargs.
+OperatorFactory = Callable[..., BaseOperator]
+
+_SUFFIX = re.compile(r"__(\d+)$")
+
+
+def unique_task_id(dag: DAG | None, task_id: str) -> str:
+    """`task_id`, or Airflow's `task_id__N` with the next free N if the DAG already has it."""
+    if dag is None or task_id not in dag.task_dict:
+        return task_id
+    core = _SUFFIX.sub("", task_id)
+    used = [
+        int(match.group(1))
+        for existing in dag.task_dict
+        if existing.startswith(f"{core}__") and (match := _SUFFIX.search(existing)) is not None
+    ]
+    return f"{core}__{max(used, default=0) + 1}"
+
+
+def _returns_mapping(function: Callable[..., Any]) -> bool:
+    """Airflow infers multiple_outputs from a `-> dict[...]` style return annotation."""
+    try:
+        hints = typing.get_type_hints(function)
+    except (NameError, TypeError, AttributeError, SyntaxError):
+        return False  # an annotation we cannot evaluate says nothing either way
+    returned = hints.get("return")
+    origin = typing.get_origin(returned) or returned
+    return isinstance(origin, type) and issubclass(origin, Mapping)
+
+
+class _PythonDecoratedOperator(PythonOperator):
+    """What @task creates. With multiple_outputs, the runner pushes each key of the returned
+    dict as its own XCom besides "return_value" (it owns every push of a task's result)."""
+
+    def __init__(self, *, multiple_outputs: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.multiple_outputs = multiple_outputs
+
+
+class _BranchPythonDecoratedOperator(BranchPythonOperator):
+    """What @task.branch creates."""
+
+
+class _ShortCircuitDecoratedOperator(ShortCircuitOperator):
+    """What @task.short_circuit creates."""
+
+
+class _BashDecoratedOperator(BashOperator):
+    """What @task.bash creates: the function's return value is the bash command to run."""
+
+    template_fields: ClassVar[Sequence[str]] = (
+        *BashOperator.template_fields,
+        "op_args",
+        "op_kwargs",
+    )
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: list[Any] | None = None,
+        op_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Airflow's placeholder: the real command exists only once the function has run.
+        super().__init__(bash_command="set during execution", **kwargs)
+        self.python_callable = python_callable
+        self.op_args: list[Any] = list(op_args or [])
+        self.op_kwargs: dict[str, Any] = dict(op_kwargs or {})
+
+    def execute(self, context: Context) -> str | None:
+        args = resolve_values(self.op_args, context)
+        kwargs = resolve_values(self.op_kwargs, context)
+        command = call_with_context(self.python_callable, args, kwargs, context)
+        if not isinstance(command, str) or not command.strip():
+            raise TypeError(f"the @task.bash function of {self.task_id!r} must return a command")
+        self.bash_command = self.render_template(command, context)
+        return super().execute(context)
+
+
+class TaskFunction:
+    """A function decorated with @task. Calling it creates the operator and returns an XComArg."""
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        operator_class: OperatorFactory,
+        operator_kwargs: Mapping[str, Any],
+    ) -> None:
+        self.function = function
+        self.operator_class = operator_class
+        self.operator_kwargs = dict(operator_kwargs)
+        self.__name__ = getattr(function, "__name__", "task")
+        self.__doc__ = function.__doc__
+        self.__wrapped__ = function
+
+    def override(self, **kwargs: Any) -> TaskFunction:
+        """The same function with some operator arguments replaced (task_id, retries...)."""
+        return TaskFunction(self.function, self.operator_class, {**self.operator_kwargs, **kwargs})
+
+    def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        options = dict(self.operator_kwargs)
+        dag = options.get("dag") or current_dag()
+        options["task_id"] = unique_task_id(dag, options.get("task_id") or self.__name__)
+        if self.function.__doc__ and options.get("doc_md") is None:
+            options["doc_md"] = inspect.cleandoc(self.function.__doc__)
+        operator = self.operator_class(
+            python_callable=self.function, op_args=list(args), op_kwargs=kwargs, **options
+        )
+        return XComArg(operator)
+
+    def __repr__(self) -> str:
+        kind = getattr(self.operator_class, "__name__", "operator")
+        return f"<TaskFunction {self.__name__} -> {kind}>"
+
+
+def _decorator(
+    operator_class: OperatorFactory,
+    python_callable: Callable[..., Any] | None,
+    kwargs: dict[str, Any],
+) -> TaskFunction | Callable[[Callable[..., Any]], TaskFunction]:
+    def wrap(function: Callable[..., Any]) -> TaskFunction:
+        options = dict(kwargs)
+        if operator_class is _PythonDecoratedOperator and options.get("multiple_outputs") is None:
+            options["multiple_outputs"] = _returns_mapping(function)
+        return TaskFunction(function, operator_class, options)
+
+    return wrap(python_callable) if python_callable is not None else wrap
+
+
+class TaskDecoratorCollection:
+    """`task`: use as @task, @task(...), @task.python, @task.branch, @task.short_circuit or
+    @task.bash. Any BaseOperator argument may be given (task_id, retries, pool...)."""
+
+    @overload
+    def __call__(self, python_callable: Callable[..., Any], /) -> TaskFunction: ...
+    @overload
+    def __call__(
+        self, python_callable: None = None, /, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], TaskFunction]: ...
+    def __call__(
+        self, python_callable: Callable[..., Any] | None = None, /, **kwargs: Any
+    ) -> TaskFunction | Callable[[Callable[..., Any]], TaskFunction]:
+        return _decorator(_PythonDecoratedOperator, python_callable, kwargs)
+
+    @overload
+    def python(self, python_callable: Callable[..., Any], /) -> TaskFunction: ...
+    @overload
+    def python(
+        self, python_callable: None = None, /, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], TaskFunction]: ...
+    def python(
+        self, python_callable: Callable[..., Any] | None = None, /, **kwargs: Any
+    ) -> TaskFunction | Callable[[Callable[..., Any]], TaskFunction]:
+        return _decorator(_PythonDecoratedOperator, python_callable, kwargs)
+
+    @overload
+    def branch(self, python_callable: Callable[..., Any], /) -> TaskFunction: ...
+    @overload
+    def branch(
+        self, python_callable: None = None, /, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], TaskFunction]: ...
+    def branch(
+        self, python_callable: Callable[..., Any] | None = None, /, **kwargs: Any
+    ) -> TaskFunction | Callable[[Callable[..., Any]], TaskFunction]:
+        return _decorator(_BranchPythonDecoratedOperator, python_callable, kwargs)
+
+    @overload
+    def short_circuit(self, python_callable: Callable[..., Any], /) -> TaskFunction: ...
+    @overload
+    def short_circuit(
+        self, python_callable: None = None, /, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], TaskFunction]: ...
+    def short_circuit(
+        self, python_callable: Callable[..., Any] | None = None, /, **kwargs: Any
+    ) -> TaskFunction | Callable[[Callable[..., Any]], TaskFunction]:
+        return _decorator(_ShortCircuitDecoratedOperator, python_callable, kwargs)
+
+    @overload
+    def bash(self, python_callable: Callable[..., Any], /) -> TaskFunction: ...
+    @overload
+    def bash(
+        self, python_callable: None = None, /, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], TaskFunction]: ...
+    def bash(
+        self, python_callable: Callable[..., Any] | None = None, /, **kwargs: Any
+    ) -> TaskFunction | Callable[[Callable[..., Any]], TaskFunction]:
+        return _decorator(_BashDecoratedOperator, python_callable, kwargs)
+
+
+# A stateless singleton, as Airflow's `task` object: nothing on it ever changes.
+task = TaskDecoratorCollection()

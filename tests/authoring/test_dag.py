@@ -118,7 +118,7 @@ def test_shift_with_something_that_is_not_a_task_is_refused() -> None:
     with DAG("d"):
         a = EmptyOperator(task_id="a")
         with pytest.raises(DagDefinitionError, match="str"):
-            a >> "b"  # type: ignore[operator]
+            a >> "b"  # type: ignore[type-var]
 
 
 def test_duplicate_task_id_is_refused_at_once() -> None:
@@ -284,7 +284,7 @@ def test_default_args_params_join_the_dag_params() -> None:
 
 def test_operators_take_keyword_arguments_only() -> None:
     with pytest.raises(TypeError, match="keyword"):
-        EmptyOperator("a")  # type: ignore[misc]
+        EmptyOperator("a")  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("rule", list(TriggerRule))

@@ -37,7 +37,7 @@ def test_xcom_arguments_make_their_producers_upstream_and_resolve_at_run_time() 
 
     @task
     def combine(first: int, rest: list[int], named: dict[str, Any]) -> int:
-        return first + sum(rest) + named["x"]
+        return first + sum(rest) + int(named["x"])
 
     with DAG("d") as d:
         a, b = extract(), other()
@@ -291,3 +291,21 @@ def test_python_alias_and_call_outside_a_dag() -> None:
     assert out.operator.dag is None
     assert out.operator.task_id == "alone"
     assert out.operator.execute(Context(ti=None)) == 1
+
+
+def test_unique_ids_stay_unique_over_many_calls_and_around_hand_made_gaps() -> None:
+    @task
+    def step() -> None:
+        pass
+
+    with DAG("d") as d:
+        for _ in range(40):
+            step()
+        EmptyOperator(task_id="gap__1")
+        EmptyOperator(task_id="gap__3")
+        EmptyOperator(task_id="gap")
+        step.override(task_id="gap")()
+    assert d.task_ids[:3] == ["step", "step__1", "step__2"]
+    assert d.task_ids[39] == "step__39"
+    assert d.task_ids[-1] == "gap__2"
+    assert len(set(d.task_ids)) == len(d.task_ids)

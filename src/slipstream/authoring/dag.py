@@ -279,16 +279,20 @@ class DAG:
             if root in done:
                 continue
             on_path: list[str] = [root]
+            on_path_set = {root}  # the same nodes, for O(1) membership on long chains
             iterators = [iter(sorted(self.task_dict[root].downstream_task_ids))]
             while iterators:
                 child = next(iterators[-1], None)
                 if child is None:
-                    done.add(on_path.pop())
+                    finished = on_path.pop()
+                    on_path_set.discard(finished)
+                    done.add(finished)
                     iterators.pop()
-                elif child in on_path:
+                elif child in on_path_set:
                     return on_path[on_path.index(child) :]
                 elif child not in done:
                     on_path.append(child)
+                    on_path_set.add(child)
                     iterators.append(iter(sorted(self.task_dict[child].downstream_task_ids)))
         return []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
@@ -297,9 +298,9 @@ class BaseOperator(DependencyMixin):
     def get_flat_relatives(self, upstream: bool = False) -> list[BaseOperator]:
         """Every task reachable upstream (or downstream), nearest first, each once."""
         found: dict[str, BaseOperator] = {}
-        frontier = [self]
+        frontier = deque([self])
         while frontier:
-            task = frontier.pop(0)
+            task = frontier.popleft()
             for relative in (task._upstream if upstream else task._downstream).values():
                 if relative.task_id not in found and relative is not self:
                     found[relative.task_id] = relative

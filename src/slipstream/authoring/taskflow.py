@@ -33,16 +33,28 @@ _SUFFIX = re.compile(r"__(\d+)$")
 
 
 def unique_task_id(dag: DAG | None, task_id: str) -> str:
-    """`task_id`, or Airflow's `task_id__N` with the next free N if the DAG already has it."""
+    """`task_id`, or Airflow's `task_id__N` (next N after those used) if the DAG has it.
+
+    TaskFlow numbers suffixes 1, 2, 3... without gaps, so the first free N is found by galloping
+    then bisecting: a loop calling one function thousands of times stays fast. The answer is
+    always free; with hand-made gaps it may differ from Airflow's largest-plus-one.
+    """
     if dag is None or task_id not in dag.task_dict:
         return task_id
     core = _SUFFIX.sub("", task_id)
-    used = [
-        int(match.group(1))
-        for existing in dag.task_dict
-        if existing.startswith(f"{core}__") and (match := _SUFFIX.search(existing)) is not None
-    ]
-    return f"{core}__{max(used, default=0) + 1}"
+
+    def used(number: int) -> bool:
+        return f"{core}__{number}" in dag.task_dict
+
+    if not used(1):
+        return f"{core}__1"
+    low, high = 1, 2  # invariant: low is used, high is being tested / free
+    while used(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if used(middle) else (low, middle)
+    return f"{core}__{high}"
 
 
 def _returns_mapping(function: Callable[..., Any]) -> bool:

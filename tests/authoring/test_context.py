@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from slipstream.authoring import macros
+from slipstream.authoring.context import (
+    Context,
+    get_current_context,
+    make_context,
+    set_current_context,
+)
+from slipstream.authoring.dag import DAG
+from slipstream.authoring.operators import EmptyOperator
+from tests.authoring.fakes import FakeDagRun, FakeTaskInstance
+
+AIRFLOW_KEYS = {
+    "dag",
+    "task",
+    "ti",
+    "task_instance",
+    "dag_run",
+    "run_id",
+    "params",
+    "logical_date",
+    "execution_date",
+    "ds",
+    "ds_nodash",
+    "ts",
+    "ts_nodash",
+    "ts_nodash_with_tz",
+    "task_instance_key_str",
+    "data_interval_start",
+    "data_interval_end",
+    "try_number",
+    "macros",
+    "test_mode",
+}
+
+
+def build(logical_date: datetime | None, start: datetime | None = None) -> Context:
+    with DAG("d") as dag:
+        task = EmptyOperator(task_id="t")
+    ti = FakeTaskInstance(task_id="t", dag_id="d")
+    return make_context(
+        dag=dag,
+        task=task,
+        ti=ti,
+        dag_run=FakeDagRun(dag_id="d", run_id="r1"),
+        params={"p": 1},
+        logical_date=logical_date,
+        data_interval_start=start,
+        data_interval_end=None,
+        try_number=2,
+    )
+
+
+def test_make_context_fills_airflow_keys() -> None:
+    context = build(datetime(2024, 7, 8, 9, 10, 11))
+    assert set(context) == AIRFLOW_KEYS
+    assert isinstance(context, dict)
+    assert context["ti"] is context["task_instance"]
+    assert context["logical_date"] == datetime(2024, 7, 8, 9, 10, 11, tzinfo=UTC)
+    assert context["execution_date"] == context["logical_date"]
+    assert (context["ds"], context["ds_nodash"]) == ("2024-07-08", "20240708")
+    assert context["ts"] == "2024-07-08T09:10:11+00:00"
+    assert context["ts_nodash"] == "20240708T091011"
+    assert context["ts_nodash_with_tz"] == "20240708T091011+0000"
+    assert context["task_instance_key_str"] == "d__t__20240708"
+    assert (context["run_id"], context["try_number"], context["params"]) == ("r1", 2, {"p": 1})
+    assert context["macros"] is macros
+    assert context["test_mode"] is False
+
+
+def test_date_keys_fall_back_to_the_interval_start_then_go_missing() -> None:
+    assert build(None, datetime(2024, 1, 2, tzinfo=UTC))["ds"] == "2024-01-02"
+    bare = build(None)
+    assert "ds" not in bare and bare["logical_date"] is None
+
+
+def test_current_context_is_set_for_the_block_only() -> None:
+    outer, inner = Context(name="outer"), Context(name="inner")
+    with set_current_context(outer):
+        assert get_current_context() is outer
+        with set_current_context(inner):
+            assert get_current_context() is inner
+        assert get_current_context() is outer
+    with pytest.raises(RuntimeError):
+        get_current_context()

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from slipstream.authoring.dag import DAG
+from slipstream.authoring.operators import BashOperator, EmptyOperator
+from slipstream.authoring.params import Param
+from slipstream.authoring.serialize import serialize_dag, structure_hash
+from slipstream.authoring.taskflow import task
+from slipstream.errors import CycleError
+
+DAG_KEYS = {
+    "dag_id",
+    "fileloc",
+    "description",
+    "doc_md",
+    "tags",
+    "owner",
+    "schedule",
+    "schedule_summary",
+    "start_date",
+    "end_date",
+    "catchup",
+    "max_active_runs",
+    "max_active_tasks",
+    "dagrun_timeout",
+    "is_paused_upon_creation",
+    "params",
+    "tasks",
+}
+TASK_KEYS = {
+    "task_id",
+    "operator",
+    "upstream",
+    "downstream",
+    "trigger_rule",
+    "retries",
+    "retry_delay",
+    "retry_exponential_backoff",
+    "max_retry_delay",
+    "execution_timeout",
+    "queue",
+    "pool",
+    "pool_slots",
+    "priority_weight",
+    "owner",
+    "doc_md",
+    "template_fields",
+    # additions beyond the base shape
+    "weight_rule",
+    "depends_on_past",
+    "wait_for_downstream",
+    "max_active_tis_per_dag",
+}
+
+
+def build(*, extra_edge: bool = False) -> DAG:
+    @task
+    def extract() -> int:
+        return 1
+
+    with DAG(
+        "pipeline",
+        description="desc",
+        doc_md="# Doc",
+        schedule="@daily",
+        start_date=datetime(2024, 1, 1),
+        end_date=datetime(2024, 12, 31, tzinfo=UTC),
+        catchup=True,
+        tags=["b", "a"],
+        params={"n": Param(1, type="integer", description="count")},
+        default_args={"owner": "data", "retries": 2},
+        max_active_runs=2,
+        max_active_tasks=4,
+        dagrun_timeout=timedelta(hours=1),
+        is_paused_upon_creation=False,
+        fileloc="/dags/pipeline.py",
+    ) as dag:
+        start = EmptyOperator(task_id="start", owner="ops")
+        data = extract()
+        load = BashOperator(
+            task_id="load",
+            bash_command="echo",
+            retry_delay=timedelta(seconds=90),
+            retry_exponential_backoff=True,
+            max_retry_delay=600,
+            execution_timeout=30,
+            queue="q",
+            pool="p",
+            pool_slots=2,
+            priority_weight=5,
+            trigger_rule="all_done",
+            doc_md="loads",
+        )
+        start >> data >> load
+        if extra_edge:
+            start >> load
+    return dag
+
+
+def test_shape() -> None:
+    structure = serialize_dag(build())
+    assert set(structure) == DAG_KEYS
+    assert structure["dag_id"] == "pipeline"
+    assert structure["fileloc"] == "/dags/pipeline.py"
+    assert structure["tags"] == ["a", "b"]
+    assert structure["owner"] == "data, ops"
+    assert structure["schedule"] == {"type": "cron", "expression": "0 0 * * *", "preset": "@daily"}
+    assert structure["schedule_summary"] == "@daily"
+    assert structure["start_date"] == "2024-01-01T00:00:00+00:00"
+    assert structure["end_date"] == "2024-12-31T00:00:00+00:00"
+    assert structure["catchup"] is True
+    assert (structure["max_active_runs"], structure["max_active_tasks"]) == (2, 4)
+    assert structure["dagrun_timeout"] == 3600.0
+    assert structure["is_paused_upon_creation"] is False
+    assert structure["params"] == {
+        "n": {"schema": {"type": "integer"}, "description": "count", "default": 1}
+    }
+    assert [t["task_id"] for t in structure["tasks"]] == ["start", "extract", "load"]
+    for entry in structure["tasks"]:
+        assert set(entry) == TASK_KEYS
+    load: dict[str, Any] = structure["tasks"][2]
+    assert load == {
+        "task_id": "load",
+        "operator": "BashOperator",
+        "upstream": ["extract"],
+        "downstream": [],
+        "trigger_rule": "all_done",
+        "retries": 2,
+        "retry_delay": 90.0,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": 600.0,
+        "execution_timeout": 30.0,
+        "queue": "q",
+        "pool": "p",
+        "pool_slots": 2,
+        "priority_weight": 5,
+        "owner": "data",
+        "doc_md": "loads",
+        "template_fields": ["bash_command", "env", "cwd"],
+        "weight_rule": "downstream",
+        "depends_on_past": False,
+        "wait_for_downstream": False,
+        "max_active_tis_per_dag": None,
+    }
+    assert structure["tasks"][1]["operator"] == "_PythonDecoratedOperator"
+    assert json.loads(json.dumps(structure)) == structure
+
+
+def test_minimal_dag() -> None:
+    structure = serialize_dag(DAG("bare"))
+    assert structure["schedule"] == {"type": "none"}
+    assert structure["schedule_summary"] is None
+    assert structure["start_date"] is None and structure["dagrun_timeout"] is None
+    assert structure["tasks"] == [] and structure["params"] == {}
+
+
+def test_hash_is_stable_across_builds_and_changes_with_a_dependency() -> None:
+    first, second = serialize_dag(build()), serialize_dag(build())
+    assert structure_hash(first) == structure_hash(second)
+    assert len(structure_hash(first)) == 64
+    assert structure_hash(serialize_dag(build(extra_edge=True))) != structure_hash(first)
+
+
+def test_hash_ignores_key_order() -> None:
+    assert structure_hash({"a": 1, "b": [1, 2]}) == structure_hash({"b": [1, 2], "a": 1})
+    assert structure_hash({"a": 1}) != structure_hash({"a": 2})
+
+
+def test_serialize_validates_first() -> None:
+    dag = DAG("cyclic")
+    a = EmptyOperator(task_id="a", dag=dag)
+    b = EmptyOperator(task_id="b", dag=dag)
+    a >> b >> a
+    with pytest.raises(CycleError):
+        serialize_dag(dag)

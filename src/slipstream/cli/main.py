@@ -54,3 +54,7 @@ def version() -> None:
 
 def main() -> None:
     cli(prog_name="slipstream")
+
+
+if __name__ == "__main__":
+    main()

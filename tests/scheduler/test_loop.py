@@ -1,0 +1,254 @@
+"""The scheduler as a real process: local executor, real workers, SIGKILL and restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from slipstream.config import Settings
+from slipstream.core.records import ExitReason, Run
+from slipstream.services.runs import RunService
+from slipstream.clock import SystemClock
+from slipstream.store.db import Database
+from slipstream.store.schema import migrate
+from slipstream.wakeup import WakeupSender
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Deployment:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {
+            **os.environ,
+            "SLIPSTREAM_HOME": str(home),
+            "SLIPSTREAM_LOAD_EXAMPLES": "false",
+            "SLIPSTREAM_WORKERS": "2",
+            "SLIPSTREAM_HEARTBEAT_SECONDS": "0.5",
+            "SLIPSTREAM_LOST_AFTER_SECONDS": "3",
+        }
+        self.settings = Settings.from_env(self.env)
+        (home / "dags").mkdir(parents=True)
+        self.db = Database(self.settings.database_url)
+        migrate(self.db)
+        self.wakeup = WakeupSender(self.settings.wakeup_path)
+        self.runs = RunService(self.db, clock=SystemClock(), wakeup=self.wakeup)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def write_dag(self, name: str, source: str) -> None:
+        (self.home / "dags" / f"{name}.py").write_text(textwrap.dedent(source))
+
+    def start(self) -> None:
+        with (self.home / "scheduler.out").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "slipstream.cli.main", "scheduler"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(lambda: self.settings.wakeup_path.exists(), 20, "the scheduler to listen")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def trigger(self, dag_id: str, conf: dict[str, object] | None = None) -> Run:
+        def attempt() -> Run | None:
+            try:
+                return self.runs.trigger(dag_id, conf=conf).run
+            except Exception:  # not parsed yet
+                return None
+
+        run = wait_for(attempt, 20, f"DAG {dag_id} to be parsed")
+        assert isinstance(run, Run)
+        return run
+
+    def finished(self, run: Run, timeout: float = 30) -> Run:
+        done = self.runs.wait(run.dag_id, run.run_id, timeout=timeout)
+        assert done.state.is_finished, f"{run.run_id} still {done.state}"
+        return done
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    d = Deployment(tmp_path / "home")
+    yield d
+    d.stop()
+    d.wakeup.close()
+    d.db.dispose()
+    out = d.home / "scheduler.out"
+    if out.exists():
+        assert "Traceback" not in out.read_text(), out.read_text()
+
+
+def test_a_chain_runs_through_real_workers(deployment: Deployment) -> None:
+    deployment.write_dag(
+        "chain",
+        """
+        from datetime import datetime
+        from slipstream import DAG, task, chain
+
+        with DAG("chain", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+            @task
+            def first(**context):
+                return context["dag_run"].conf["n"]
+
+            @task
+            def step(x):
+                return x + 1
+
+            value = first()
+            for _ in range(5):
+                value = step(value)
+        """,
+    )
+    deployment.start()
+    run = deployment.finished(deployment.trigger("chain", {"n": 1}))
+    assert run.state.value == "success"
+    states = {t.task_id: t.state.value for t in deployment.runs.task_instances("chain", run.run_id)}
+    assert set(states.values()) == {"success"} and len(states) == 6
+
+
+def test_execution_timeout_kills_the_try_and_its_children_then_retries(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    deployment.write_dag(
+        "slow",
+        f"""
+        from datetime import datetime, timedelta
+        from slipstream import DAG, BashOperator
+
+        with DAG("slow", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+            BashOperator(
+                task_id="sleepy",
+                bash_command="sleep 60 & echo $! >> {pids}; wait",
+                execution_timeout=timedelta(seconds=1),
+                retries=1,
+                retry_delay=timedelta(seconds=0),
+            )
+        """,
+    )
+    deployment.start()
+    run = deployment.finished(deployment.trigger("slow"), timeout=30)
+    assert run.state.value == "failed"
+    tries = deployment.runs.tries("slow", run.run_id, "sleepy")
+    assert [t.exit_reason for t in tries] == [ExitReason.TIMEOUT, ExitReason.TIMEOUT]
+    assert all(t.error and "execution_timeout" in t.error for t in tries)
+    for pid in map(int, pids.read_text().split()):
+        wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 10, f"sleep {pid} to die")
+
+
+def test_sigkilled_scheduler_loses_no_run(deployment: Deployment, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    deployment.write_dag(
+        "gated",
+        f"""
+        from datetime import datetime
+        from pathlib import Path
+        import time
+        from slipstream import DAG, task
+
+        with DAG("gated", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+            @task
+            def before():
+                return "ok"
+
+            @task
+            def wait_for_gate(x):
+                Path({str(gate)!r} + ".started").write_text("1")
+                while not Path({str(gate)!r}).exists():
+                    time.sleep(0.05)
+                return x
+
+            @task
+            def after(x):
+                return x + "!"
+
+            after(wait_for_gate(before()))
+        """,
+    )
+    deployment.start()
+    run = deployment.trigger("gated")
+    queued_later = [deployment.trigger("gated") for _ in range(3)]
+    wait_for(lambda: Path(str(gate) + ".started").exists(), 30, "the gated task to start")
+    deployment.kill()
+    # With the scheduler dead its workers and their tries die too; more triggers still land.
+    more = deployment.trigger("gated")
+    gate.write_text("open")
+    deployment.start()
+    for r in [run, *queued_later, more]:
+        assert deployment.finished(r, timeout=60).state.value == "success"
+    tries = deployment.runs.tries("gated", run.run_id, "wait_for_gate")
+    assert tries[0].exit_reason in (ExitReason.SCHEDULER_LOST, ExitReason.WORKER_LOST)
+    assert tries[-1].exit_reason is ExitReason.SUCCESS
+
+
+def test_cli_trigger_wait_reports_the_outcome(deployment: Deployment) -> None:
+    deployment.write_dag(
+        "outcomes",
+        """
+        from datetime import datetime
+        from slipstream import DAG, task, Param
+
+        with DAG("outcomes", schedule=None, start_date=datetime(2024, 1, 1),
+                 params={"fail": Param(False, type="boolean")}) as dag:
+            @task
+            def maybe(params=None):
+                if params["fail"]:
+                    raise RuntimeError("asked to fail")
+                return "fine"
+            maybe()
+        """,
+    )
+    deployment.start()
+    cli = [sys.executable, "-m", "slipstream.cli.main", "dags", "trigger", "outcomes", "--wait"]
+    ok = subprocess.run(cli, env=deployment.env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip().startswith("manual__")
+    bad = subprocess.run(
+        [*cli, "--conf", json.dumps({"fail": True})],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1 and "failed" in bad.stderr
+    refused = subprocess.run(
+        [*cli, "--conf", json.dumps({"fail": "yes"})],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "'fail'" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -83,7 +83,7 @@ def test_bad_conf_is_refused_before_a_run_exists(harness: Harness) -> None:
     with pytest.raises(InvalidConf) as caught:
         harness.runs.trigger("typed", conf={"n": "lots"})
     assert caught.value.field == "n"
-    assert harness.runs.list("typed")[1] == 0
+    assert harness.runs.list_runs("typed")[1] == 0
 
 
 def test_retry_waits_out_its_delay_then_runs_again(harness: Harness, tmp_path: Path) -> None:
@@ -227,7 +227,7 @@ def test_schedules_create_runs_with_and_without_catchup(
         """,
     )
     harness.settle(("dag:daily",))
-    runs, total = harness.runs.list("daily", order_by="logical_date")
+    runs, total = harness.runs.list_runs("daily", order_by="logical_date")
     assert total == expected_runs
     assert all(r.state.value == "success" and r.run_type.value == "scheduled" for r in runs)
     # The newest run covers the latest complete day.
@@ -235,7 +235,7 @@ def test_schedules_create_runs_with_and_without_catchup(
     # A day later exactly one more run is due.
     harness.clock.advance(timedelta(days=1))
     harness.settle()
-    assert harness.runs.list("daily")[1] == expected_runs + 1
+    assert harness.runs.list_runs("daily")[1] == expected_runs + 1
 
 
 def test_backfill_queues_each_interval_once(harness: Harness) -> None:
@@ -256,7 +256,7 @@ def test_backfill_queues_each_interval_once(harness: Harness) -> None:
     assert [r.logical_date for r in first] == [start + timedelta(hours=h) for h in range(3)]
     assert [r.logical_date for r in again] == [start + timedelta(hours=3)]
     harness.settle(("run:hourly",))
-    runs, total = harness.runs.list("hourly")
+    runs, total = harness.runs.list_runs("hourly")
     assert total == 4 and {r.state.value for r in runs} == {"success"}
 
 

@@ -73,7 +73,7 @@ def list_dags(output: str, include_inactive: bool) -> None:
     """List DAGs."""
     services = build_services(load_settings())
     services.sync_dag_files()
-    records, _ = services.dags.list(only_active=not include_inactive)
+    records, _ = services.dags.list_dags(only_active=not include_inactive)
     rows = [
         {
             "dag_id": d.dag_id,

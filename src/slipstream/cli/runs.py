@@ -43,7 +43,7 @@ def runs() -> None:
 def list_runs(dag_id: str | None, states: tuple[str, ...], limit: int, output: str) -> None:
     """List the newest runs, of one DAG or of all."""
     services = build_services(load_settings())
-    found, total = services.runs.list(dag_id, states=list(states) or None, limit=limit)
+    found, total = services.runs.list_runs(dag_id, states=list(states) or None, limit=limit)
     render([run_row(r) for r in found], RUN_COLUMNS, output)
     if output == "table" and total > len(found):
         click.echo(f"({len(found)} of {total} shown)")

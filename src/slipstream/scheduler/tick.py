@@ -570,7 +570,7 @@ class Scheduler:
         next_due: datetime | None = None
         budget = MAX_SCHEDULED_RUNS_PER_PASS
         for dag_id, (record, plan) in self._schedulable.items():
-            timetable = timetable_from_spec(plan.schedule)
+            timetable = timetable_from_spec(dict(plan.schedule))
             start = _parse_date(plan.start_date)
             end = _parse_date(plan.end_date)
             last_end = runs_store.latest_scheduled_end(conn, dag_id)

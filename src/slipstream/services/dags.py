@@ -18,7 +18,7 @@ class DagService:
         self._db = db
         self._wakeup = wakeup
 
-    def list(
+    def list_dags(
         self,
         *,
         only_active: bool = True,

@@ -152,7 +152,7 @@ class RunService:
         created: list[Run] = []
         with self._db.write() as conn:
             _, plan = self._active_dag(conn, dag_id)
-            timetable = timetable_from_spec(plan.schedule)
+            timetable = timetable_from_spec(dict(plan.schedule))
             if timetable.summary is None:
                 raise InvalidInputError(
                     f"DAG {dag_id!r} has no schedule, so it has no intervals to backfill",
@@ -198,7 +198,7 @@ class RunService:
             raise RunNotFound(dag_id, run_id)
         return run
 
-    def list(
+    def list_runs(
         self,
         dag_id: str | None = None,
         *,
@@ -274,5 +274,5 @@ class RunService:
 
 
 def _manual_interval(plan: DagPlan, when: datetime) -> tuple[datetime, datetime]:
-    interval = timetable_from_spec(plan.schedule).manual_interval(when)
+    interval = timetable_from_spec(dict(plan.schedule)).manual_interval(when)
     return interval.start, interval.end

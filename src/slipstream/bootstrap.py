@@ -50,6 +50,10 @@ class Services:
     logs: LogService
     wakeup: WakeupSender
 
+    def close(self) -> None:
+        self.wakeup.close()
+        self.db.dispose()
+
     def sync_dag_files(self) -> None:
         """Parse the DAG folders now, so a DAG written a moment ago can be used at once."""
         dag_file_sync(self.settings, self.db, self.clock, self.wakeup).sync_now()

@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 
 import click
 
-from slipstream.bootstrap import Services, build_services, run_dag_test
+from slipstream.bootstrap import Services, run_dag_test
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
-from slipstream.cli.settings import load_settings
+from slipstream.cli.settings import load_settings, open_services
 from slipstream.core.records import Run
 from slipstream.core.states import RunState
 from slipstream.errors import DagNotFound, InvalidInputError
@@ -71,7 +71,7 @@ def with_fresh_dags(services: Services, action: Callable[[], T]) -> T:
 @handle_errors
 def list_dags(output: str, include_inactive: bool) -> None:
     """List DAGs."""
-    services = build_services(load_settings())
+    services = open_services()
     services.sync_dag_files()
     records, _ = services.dags.list_dags(only_active=not include_inactive)
     rows = [
@@ -94,7 +94,7 @@ def list_dags(output: str, include_inactive: bool) -> None:
 @handle_errors
 def show(dag_id: str, output: str) -> None:
     """Show a DAG's tasks and their dependencies."""
-    services = build_services(load_settings())
+    services = open_services()
     dag, structure = with_fresh_dags(services, lambda: services.dags.structure(dag_id))
     if output == "json":
         click.echo(json.dumps(structure, indent=2, default=str))
@@ -125,7 +125,7 @@ def trigger(
     """Trigger a run of DAG_ID, optionally with --conf."""
     parsed_conf = parse_conf(conf)
     when = parse_date(logical_date, "--logical-date")
-    services = build_services(load_settings())
+    services = open_services()
     result = with_fresh_dags(
         services,
         lambda: services.runs.trigger(
@@ -151,7 +151,7 @@ def _report(run: Run) -> None:
 @handle_errors
 def pause(dag_id: str) -> None:
     """Pause a DAG: no new runs start until it is unpaused."""
-    services = build_services(load_settings())
+    services = open_services()
     with_fresh_dags(services, lambda: services.dags.set_paused(dag_id, True))
     click.echo(f"Dag: {dag_id}, paused: True")
 
@@ -161,7 +161,7 @@ def pause(dag_id: str) -> None:
 @handle_errors
 def unpause(dag_id: str) -> None:
     """Unpause a DAG: its queued runs start and its schedule resumes."""
-    services = build_services(load_settings())
+    services = open_services()
     with_fresh_dags(services, lambda: services.dags.set_paused(dag_id, False))
     click.echo(f"Dag: {dag_id}, paused: False")
 
@@ -179,7 +179,7 @@ def backfill(dag_id: str, start_date: str, end_date: str, conf: str | None, outp
     end = parse_date(end_date, "--end-date")
     assert start is not None and end is not None
     parsed_conf = parse_conf(conf)
-    services = build_services(load_settings())
+    services = open_services()
     created = with_fresh_dags(
         services, lambda: services.runs.backfill(dag_id, start, end, conf=parsed_conf)
     )
@@ -216,7 +216,7 @@ def test_dag(dag_id: str, conf: str | None, logical_date: str | None) -> None:
 @handle_errors
 def list_import_errors(output: str) -> None:
     """List DAG files that failed to import, with their tracebacks."""
-    services = build_services(load_settings())
+    services = open_services()
     services.sync_dag_files()
     errors, _ = services.dags.import_errors()
     rows = [

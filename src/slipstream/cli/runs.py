@@ -6,10 +6,9 @@ import json
 
 import click
 
-from slipstream.bootstrap import build_services
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
-from slipstream.cli.settings import load_settings
+from slipstream.cli.settings import open_services
 from slipstream.core.records import Run
 
 RUN_COLUMNS = ["dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date"]
@@ -42,7 +41,7 @@ def runs() -> None:
 @handle_errors
 def list_runs(dag_id: str | None, states: tuple[str, ...], limit: int, output: str) -> None:
     """List the newest runs, of one DAG or of all."""
-    services = build_services(load_settings())
+    services = open_services()
     found, total = services.runs.list_runs(dag_id, states=list(states) or None, limit=limit)
     render([run_row(r) for r in found], RUN_COLUMNS, output)
     if output == "table" and total > len(found):
@@ -56,7 +55,7 @@ def list_runs(dag_id: str | None, states: tuple[str, ...], limit: int, output: s
 @handle_errors
 def show(dag_id: str, run_id: str, output: str) -> None:
     """Show one run and the state of each of its tasks."""
-    services = build_services(load_settings())
+    services = open_services()
     run = services.runs.get(dag_id, run_id)
     tasks = services.runs.task_instances(dag_id, run_id)
     if output == "json":

@@ -1,4 +1,5 @@
-"""Building Settings for a CLI command, with configuration errors reported like any other."""
+"""Settings and services for one CLI command; configuration errors are reported like any
+other, and what is opened is closed when the command ends."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sys
 
 import click
 
+from slipstream.bootstrap import Services, build_services
 from slipstream.config import Settings
 from slipstream.errors import ConfigError
 
@@ -16,3 +18,9 @@ def load_settings() -> Settings:
     except ConfigError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(5)
+
+
+def open_services() -> Services:
+    services = build_services(load_settings())
+    click.get_current_context().call_on_close(services.close)
+    return services

@@ -7,11 +7,11 @@ import time
 
 import click
 
-from slipstream.bootstrap import Services, build_services
+from slipstream.bootstrap import Services
 from slipstream.cli.dags import with_fresh_dags
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
-from slipstream.cli.settings import load_settings
+from slipstream.cli.settings import open_services
 from slipstream.core.states import TaskState
 from slipstream.errors import TaskInstanceNotFound
 
@@ -27,7 +27,7 @@ def tasks() -> None:
 @handle_errors
 def list_tasks(dag_id: str, output: str) -> None:
     """List the tasks of a DAG in dependency order."""
-    services = build_services(load_settings())
+    services = open_services()
     _, structure = with_fresh_dags(services, lambda: services.dags.structure(dag_id))
     rows = [
         {
@@ -49,7 +49,7 @@ def list_tasks(dag_id: str, output: str) -> None:
 @handle_errors
 def states(dag_id: str, run_id: str, output: str) -> None:
     """The state of every task in one run."""
-    services = build_services(load_settings())
+    services = open_services()
     rows = [
         {
             "task_id": t.task_id,
@@ -75,7 +75,7 @@ def states(dag_id: str, run_id: str, output: str) -> None:
 @handle_errors
 def logs(dag_id: str, run_id: str, task_id: str, try_number: int | None, follow: bool) -> None:
     """Print the log of one try of a task."""
-    services = build_services(load_settings())
+    services = open_services()
     tries = services.runs.tries(dag_id, run_id, task_id)
     if not tries:
         raise TaskInstanceNotFound(dag_id, run_id, task_id)

@@ -1,0 +1,162 @@
+"""The CLI's commands end to end (without a scheduler): output, exit codes, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.cli.conftest import Cli
+
+HELLO = """
+from datetime import datetime
+from slipstream import DAG, BashOperator, Param, task
+
+with DAG("hello", schedule="@daily", start_date=datetime(2024, 1, 1),
+         params={"name": Param("world", type="string", minLength=1)}, tags=["demo"]) as dag:
+    greet = BashOperator(task_id="greet", bash_command='echo "hello {{ params.name }}"')
+
+    @task
+    def shout(**context):
+        name = context["params"]["name"]
+        print(f"HELLO {name.upper()}")
+        return name.upper()
+
+    greet >> shout()
+"""
+
+
+def test_db_migrate_is_idempotent(slipstream: Cli) -> None:
+    again = slipstream("db", "migrate")
+    assert again.exit_code == 0
+    assert "already at the newest schema" in again.output
+
+
+def test_dags_list_shows_parsed_dags_as_json(slipstream: Cli) -> None:
+    slipstream.write_dag("hello", HELLO)
+    result = slipstream("dags", "list", "--output", "json")
+    assert result.exit_code == 0
+    [row] = json.loads(result.output)
+    assert row["dag_id"] == "hello" and row["schedule"] == "@daily" and row["tags"] == "demo"
+
+
+def test_import_errors_are_listed_with_their_traceback(slipstream: Cli) -> None:
+    slipstream.write_dag("hello", HELLO)
+    slipstream.write_dag("broken", "from slipstream import DAG\nraise RuntimeError('kaput')\n")
+    result = slipstream("dags", "list-import-errors", "-o", "json")
+    assert result.exit_code == 0
+    [error] = json.loads(result.output)
+    assert error["filename"].endswith("broken.py") and "kaput" in error["error"]
+    # The broken file does not stop the good one.
+    assert "hello" in slipstream("dags", "list").output
+
+
+def test_trigger_prints_the_run_id_and_refuses_bad_conf(slipstream: Cli) -> None:
+    slipstream.write_dag("hello", HELLO)
+    ok = slipstream("dags", "trigger", "hello", "--conf", '{"name": "ada"}')
+    assert ok.exit_code == 0 and ok.output.strip().startswith("manual__")
+    run_id = ok.output.strip()
+    shown = json.loads(slipstream("runs", "show", "hello", run_id, "-o", "json").output)
+    assert shown["state"] == "queued" and shown["conf"] == {"name": "ada"}
+    for conf, needle in [
+        ('{"name": ""}', "'name'"),
+        ("[1, 2]", "JSON object"),
+        ("{not json", "not valid JSON"),
+    ]:
+        refused = slipstream("dags", "trigger", "hello", "--conf", conf)
+        assert refused.exit_code == 2 and needle in refused.output
+    assert len(json.loads(slipstream("runs", "list", "hello", "-o", "json").output)) == 1
+
+
+def test_trigger_of_unknown_dag_and_duplicate_run_id(slipstream: Cli) -> None:
+    slipstream.write_dag("hello", HELLO)
+    missing = slipstream("dags", "trigger", "nope")
+    assert missing.exit_code == 3 and "'nope' not found" in missing.output
+    assert slipstream("dags", "trigger", "hello", "--run-id", "mine").exit_code == 0
+    again = slipstream("dags", "trigger", "hello", "--run-id", "mine")
+    assert again.exit_code == 4 and "already exists" in again.output
+
+
+def test_triggering_a_paused_dag_says_the_run_will_wait(slipstream: Cli) -> None:
+    slipstream.write_dag("hello", HELLO)
+    assert "paused: True" in slipstream("dags", "pause", "hello").output
+    result = subprocess.run(
+        [sys.executable, "-m", "slipstream.cli.main", "dags", "trigger", "hello"],
+        env={**os.environ, **slipstream.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "paused" in result.stderr and "unpaused" in result.stderr
+    assert "paused: False" in slipstream("dags", "unpause", "hello").output
+
+
+def test_dags_test_runs_in_process_and_reports_failure(slipstream: Cli) -> None:
+    slipstream.write_dag("hello", HELLO)
+    passed = slipstream("dags", "test", "hello", "--conf", '{"name": "ada"}')
+    assert passed.exit_code == 0, passed.output
+    assert "hello ada" in passed.output and "HELLO ADA" in passed.output
+    slipstream.write_dag(
+        "sad",
+        """
+        from datetime import datetime
+        from slipstream import DAG, task
+        with DAG("sad", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+            @task
+            def oops():
+                raise RuntimeError("sad path")
+            oops()
+        """,
+    )
+    failed = slipstream("dags", "test", "sad")
+    assert failed.exit_code == 1 and "sad path" in failed.output
+    # dags test leaves the real metadata database alone.
+    assert json.loads(slipstream("runs", "list", "-o", "json").output) == []
+
+
+def test_backfill_queues_runs_for_each_interval(slipstream: Cli) -> None:
+    slipstream.write_dag("hello", HELLO)
+    result = slipstream(
+        "dags", "backfill", "hello", "-s", "2024-03-01", "-e", "2024-03-03", "-o", "json"
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["run_id"] for r in rows] == [
+        f"backfill__2024-03-0{d}T00:00:00+00:00" for d in (1, 2, 3)
+    ]
+    bad = slipstream("dags", "backfill", "hello", "-s", "2024-03-05", "-e", "2024-03-01")
+    assert bad.exit_code == 2 and "before" in bad.output
+
+
+def test_tasks_list_and_show(slipstream: Cli) -> None:
+    slipstream.write_dag("hello", HELLO)
+    tasks = json.loads(slipstream("tasks", "list", "hello", "-o", "json").output)
+    assert [t["task_id"] for t in tasks] == ["greet", "shout"]
+    assert tasks[1]["upstream"] == "greet"
+    assert "greet [BashOperator] >> shout" in slipstream("dags", "show", "hello").output
+
+
+def test_help_and_version_import_nothing_heavy() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "slipstream.cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "standalone" in result.stdout and "dags" in result.stdout
+    # Not a timing assertion: what makes it fast is that nothing heavy is imported.
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, slipstream.cli.main as m; m.cli(['version'], standalone_mode=False);"
+            "heavy = {'sqlalchemy', 'jinja2', 'alembic'};"
+            "print(sorted({n.split('.')[0] for n in sys.modules} & heavy))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip().endswith("[]")

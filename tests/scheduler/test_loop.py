@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from slipstream.clock import SystemClock
 from slipstream.config import Settings
 from slipstream.core.records import ExitReason, Run
 from slipstream.services.runs import RunService
-from slipstream.clock import SystemClock
 from slipstream.store.db import Database
 from slipstream.store.schema import migrate
 from slipstream.wakeup import WakeupSender
@@ -65,7 +65,7 @@ class Deployment:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: self.settings.wakeup_path.exists(), 20, "the scheduler to listen")
+        wait_for(self.settings.wakeup_path.exists, 20, "the scheduler to listen")
 
     def kill(self) -> None:
         assert self.process is not None

@@ -1,0 +1,230 @@
+"""The local executor: a pool of warm worker processes forked from the scheduler's process, each
+running many tries at once (one forked child per try), talking over a socketpair per worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import selectors
+import signal
+import socket
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from slipstream.clock import Clock, SystemClock
+from slipstream.core.records import (
+    ExitReason,
+    TaskEvent,
+    TaskFinished,
+    TaskKey,
+    TaskStarted,
+    Workload,
+)
+from slipstream.core.states import TaskState
+from slipstream.executors.local_worker import LocalWorker
+from slipstream.executors.wire import Channel, Drain, RunTry
+from slipstream.runner.runtime import XComReaderFactory
+
+_EXIT_WAIT_SECONDS = 1.0
+
+
+@dataclass(slots=True, eq=False)
+class _Worker:
+    pid: int
+    pidfd: int
+    channel: Channel
+    # Tries handed to this worker and not yet reported finished -> their pid once started.
+    running: dict[TaskKey, int | None] = field(default_factory=dict)
+
+
+class LocalExecutor:
+    """Runs workloads in `workers` warm processes, at most `parallelism` tries at a time.
+
+    `start()` forks, so call it before the calling process starts any thread. `filenos()` changes
+    when a dead worker is replaced: ask for it again before each wait.
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        parallelism: int,
+        xcom_reader_factory: XComReaderFactory | None = None,
+        clock: Clock | None = None,
+        kill_grace_seconds: float = 5.0,
+        shutdown_timeout: float = 30.0,
+    ) -> None:
+        if workers < 1 or parallelism < 1:
+            raise ValueError("workers and parallelism must be at least 1")
+        self._size = workers
+        self._parallelism = parallelism
+        self._reader_factory = xcom_reader_factory
+        self._clock = clock or SystemClock()
+        self._grace = kill_grace_seconds
+        self._shutdown_timeout = shutdown_timeout
+        self._workers: list[_Worker] = []
+        self._pending: list[TaskEvent] = []
+        self._next = 0  # round-robin among equally loaded workers
+        self._started = False
+        self._stopping = False
+
+    @property
+    def capacity(self) -> int:
+        return self._parallelism
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return [worker.pid for worker in self._workers]
+
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError("LocalExecutor already started")
+        self._started = True
+        for _ in range(self._size):
+            self._workers.append(self._spawn())
+
+    def submit(self, workloads: Sequence[Workload]) -> None:
+        if not self._started or self._stopping:
+            raise RuntimeError("LocalExecutor is not running")
+        in_flight = sum(len(worker.running) for worker in self._workers)
+        if in_flight + len(workloads) > self._parallelism:
+            raise ValueError(
+                f"{len(workloads)} workloads with {in_flight} in flight exceed "
+                f"the capacity of {self._parallelism}"
+            )
+        for workload in workloads:
+            worker = self._least_busy()
+            worker.running[workload.key] = None
+            worker.channel.send(RunTry(workload))
+
+    def events(self) -> list[TaskEvent]:
+        self._poll()
+        events, self._pending = self._pending, []
+        return events
+
+    def filenos(self) -> list[int]:
+        fds: list[int] = []
+        for worker in self._workers:
+            fds += (worker.channel.fileno(), worker.pidfd)
+        return fds
+
+    def shutdown(self, *, graceful: bool = True) -> None:
+        """Graceful: let running tries finish (their events stay readable through `events()`),
+        for at most `shutdown_timeout` seconds. Then, or at once if not graceful: kill them."""
+        if not self._started or self._stopping:
+            return
+        self._stopping = True
+        if graceful:
+            for worker in self._workers:
+                worker.channel.send(Drain())
+            self._wait_for_workers(self._shutdown_timeout)
+        for worker in self._workers:
+            # EOF tells a worker to kill its tries and exit; what it sent first stays readable.
+            with contextlib.suppress(OSError):
+                worker.channel.sock.shutdown(socket.SHUT_WR)
+        self._wait_for_workers(self._grace)
+        for worker in list(self._workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGKILL)
+            self._bury(worker)
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def _spawn(self) -> _Worker:
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:  # the worker process; it never returns from here
+            try:
+                ours.close()
+                for sibling in self._workers:
+                    sibling.channel.close()
+                    os.close(sibling.pidfd)
+                LocalWorker(
+                    theirs,
+                    xcom_reader_factory=self._reader_factory,
+                    clock=self._clock,
+                    kill_grace_seconds=self._grace,
+                ).serve()
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(1)
+        theirs.close()
+        return _Worker(pid, os.pidfd_open(pid), Channel(ours))
+
+    def _least_busy(self) -> _Worker:
+        count = len(self._workers)
+        best = self._workers[self._next % count]
+        for offset in range(1, count):
+            candidate = self._workers[(self._next + offset) % count]
+            if len(candidate.running) < len(best.running):
+                best = candidate
+        self._next = (self._workers.index(best) + 1) % count
+        return best
+
+    def _poll(self) -> None:
+        for worker in list(self._workers):
+            worker.channel.flush()
+            for message in worker.channel.receive():
+                if isinstance(message, TaskStarted):
+                    if message.key in worker.running:
+                        worker.running[message.key] = message.pid
+                    self._pending.append(message)
+                elif isinstance(message, TaskFinished):
+                    worker.running.pop(message.key, None)
+                    self._pending.append(message)
+            if worker.channel.at_eof or _has_exited(worker):
+                self._bury(worker)
+
+    def _bury(self, worker: _Worker) -> None:
+        """Reap a dead worker, fail the tries it held, and replace it unless shutting down."""
+        # EOF alone does not prove it has exited: give it a moment, then make sure.
+        if not select.select([worker.pidfd], [], [], _EXIT_WAIT_SECONDS)[0]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGKILL)
+        _, status = os.waitpid(worker.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        cause = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
+        worker.channel.close()
+        os.close(worker.pidfd)
+        now = self._clock.now()
+        for key, pid in worker.running.items():
+            if pid is not None:
+                # The worker can no longer kill its children's groups; do it for them.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            if not self._stopping:  # at shutdown the caller knows what it left in flight
+                error = f"worker process {worker.pid} died ({cause})"
+                self._pending.append(
+                    TaskFinished(key, TaskState.FAILED, ExitReason.WORKER_LOST, now, error)
+                )
+        index = self._workers.index(worker)
+        del self._workers[index]  # before forking: the replacement must not touch its fds
+        if not self._stopping:
+            self._workers.insert(index, self._spawn())
+
+    def _wait_for_workers(self, timeout: float) -> None:
+        deadline = self._clock.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            while self._workers:
+                remaining = deadline - self._clock.monotonic()
+                if remaining <= 0:
+                    return
+                for worker in self._workers:
+                    selector.register(worker.pidfd, selectors.EVENT_READ)
+                    events = selectors.EVENT_READ
+                    if worker.channel.wants_write:
+                        events |= selectors.EVENT_WRITE
+                    selector.register(worker.channel, events)
+                selector.select(remaining)
+                for key in list(selector.get_map().values()):
+                    selector.unregister(key.fileobj)
+                self._poll()
+
+
+def _has_exited(worker: _Worker) -> bool:
+    # WNOWAIT: only look; _bury reaps. None means the worker is still running.
+    flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+    return os.waitid(os.P_PIDFD, worker.pidfd, flags) is not None

@@ -1,0 +1,316 @@
+"""A warm worker process of the local executor: receives workloads, forks one child per try,
+watches the children (result pipe, pidfd, execution_timeout) and reports back over its socket.
+
+Nothing a task does can take the worker down: tasks run only in forked children. Each `step()`
+is one pass over a selector, so the loop can be driven and tested one wake-up at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import socket
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import NoReturn
+
+from slipstream.authoring.dag import DAG
+from slipstream.clock import Clock, SystemClock
+from slipstream.core.records import ExitReason, TaskFinished, TaskStarted, Workload
+from slipstream.core.states import TaskState
+from slipstream.executors.wire import Channel, Drain, RunTry
+from slipstream.runner.child import fork_try
+from slipstream.runner.dag_cache import DagFileCache
+from slipstream.runner.frames import FrameDecoder
+from slipstream.runner.logs import append_log_line
+from slipstream.runner.runtime import XComReaderFactory
+
+_READ_SIZE = 256 * 1024
+_LAST_WORDS_SECONDS = 5.0
+
+_Handler = Callable[[int], None]  # called with the ready event mask
+
+
+@dataclass(slots=True, eq=False)
+class _Try:
+    workload: Workload
+    pid: int
+    result_fd: int  # -1 once the pipe reached EOF and was closed
+    pidfd: int
+    decoder: FrameDecoder = field(default_factory=FrameDecoder)
+    result: TaskFinished | None = None
+    deadline: float | None = None  # monotonic: execution_timeout, then the SIGKILL escalation
+    timed_out: bool = False
+
+
+class LocalWorker:
+    """The worker's state and its one-pass `step()`; `serve()` is the process's whole life."""
+
+    def __init__(
+        self,
+        conn: socket.socket,
+        *,
+        xcom_reader_factory: XComReaderFactory | None = None,
+        clock: Clock | None = None,
+        kill_grace_seconds: float = 5.0,
+        hostname: str | None = None,
+        dags: DagFileCache | None = None,
+    ) -> None:
+        self._channel = Channel(conn)
+        self._reader_factory = xcom_reader_factory
+        self._clock = clock or SystemClock()
+        self._grace = kill_grace_seconds
+        self._hostname = hostname or socket.gethostname()
+        self._dags = dags or DagFileCache()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._channel, selectors.EVENT_READ, self._on_conn)
+        self._tries: dict[int, _Try] = {}  # by pid
+        self._signal_pair: tuple[socket.socket, socket.socket] | None = None
+        self._draining = False
+        self._stopped = False
+
+    @property
+    def running(self) -> int:
+        """Tries started and not yet reported finished."""
+        return len(self._tries)
+
+    def install_signal_handlers(self) -> None:
+        """For the worker process only (never a test's): SIGTERM stops it like a lost executor
+        does; SIGINT from the terminal is the scheduler's to handle (it then shuts us down)."""
+        receiver, sender = socket.socketpair()
+        receiver.setblocking(False)
+        sender.setblocking(False)
+        self._signal_pair = (receiver, sender)
+        self._selector.register(receiver, selectors.EVENT_READ, self._on_signal)
+        signal.set_wakeup_fd(sender.fileno())
+        # A Python-level handler, so the signal only wakes the selector through the wakeup fd.
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def step(self, timeout: float | None = None) -> bool:
+        """One pass: wait for something (at most `timeout`, or until the next deadline), handle
+        it. Returns False once the worker is done and should exit."""
+        if not self._stopped:
+            self._pass(timeout)
+        return not self._stopped
+
+    def _pass(self, timeout: float | None) -> None:
+        wait = self._until_next_deadline()
+        if timeout is not None:
+            wait = timeout if wait is None else min(wait, timeout)
+        for key, mask in self._selector.select(wait):
+            handler: _Handler = key.data
+            handler(mask)
+            if self._stopped:
+                return
+        self._enforce_deadlines()
+        if self._draining and not self._tries and not self._channel.wants_write:
+            self._stopped = True
+            return
+        events = selectors.EVENT_READ
+        if self._channel.wants_write:
+            events |= selectors.EVENT_WRITE
+        self._selector.modify(self._channel, events, self._on_conn)
+
+    def close(self) -> None:
+        """Kill whatever still runs, say the last words, release every descriptor."""
+        self._abandon()
+        self._channel.send_remaining(_LAST_WORDS_SECONDS)
+        self._selector.close()
+        self._channel.close()
+        if self._signal_pair is not None:
+            signal.set_wakeup_fd(-1)
+            for sock in self._signal_pair:
+                sock.close()
+
+    def serve(self) -> NoReturn:
+        """The worker process: step until told to stop or orphaned, then exit without running
+        any of the parent's finalizers (it may hold the scheduler's database sockets)."""
+        status = 0
+        try:
+            self.install_signal_handlers()
+            while self.step():
+                pass
+            self.close()
+        except BaseException:
+            status = 1
+            with contextlib.suppress(BaseException):
+                traceback.print_exc()
+                self._abandon()
+        finally:
+            os._exit(status)
+
+    # -- the executor's side of the conversation ------------------------------------------
+
+    def _on_conn(self, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self._channel.flush()
+        if not mask & selectors.EVENT_READ:
+            return
+        for message in self._channel.receive():
+            if isinstance(message, RunTry):
+                self._start(message.workload)
+            elif isinstance(message, Drain):
+                self._draining = True
+        if self._channel.at_eof:
+            # The scheduler is gone or has shut us down: nobody would record what tries do now.
+            self._abandon()
+            self._stopped = True
+
+    def _on_signal(self, mask: int) -> None:
+        assert self._signal_pair is not None
+        with contextlib.suppress(BlockingIOError):
+            if signal.SIGTERM in self._signal_pair[0].recv(64):
+                self._abandon()
+                self._stopped = True
+
+    # -- tries ----------------------------------------------------------------------------
+
+    def _start(self, workload: Workload) -> None:
+        dag: DAG | BaseException
+        try:
+            dag = self._dags.get_dag(workload.fileloc, workload.dag_id)
+        except (Exception, SystemExit) as exc:
+            dag = exc  # the child logs it and reports the failure like any other
+        else:
+            # Built once here (the DAG caches it), so each child inherits Jinja already imported
+            # and set up instead of spending ~40 ms doing it again. A failure shows in the try.
+            with contextlib.suppress(Exception):
+                dag.get_template_env()
+        pid, result_fd = fork_try(
+            workload,
+            dag,
+            self._reader_factory,
+            close_fds=self._own_fds(),
+            clock=self._clock,
+            hostname=self._hostname,
+        )
+        os.set_blocking(result_fd, False)
+        job = _Try(workload, pid, result_fd, os.pidfd_open(pid))
+        if workload.execution_timeout is not None:
+            job.deadline = self._clock.monotonic() + workload.execution_timeout
+        self._tries[pid] = job
+        self._selector.register(result_fd, selectors.EVENT_READ, lambda _: self._read_result(job))
+        self._selector.register(job.pidfd, selectors.EVENT_READ, lambda _: self._finish(job))
+        self._channel.send(TaskStarted(workload.key, pid, self._hostname, self._clock.now()))
+
+    def _own_fds(self) -> list[int]:
+        """Descriptors of this worker that a try must not inherit: holding our socket would hide
+        our death from the executor, and a task could read other tries' results."""
+        fds = [self._channel.fileno(), self._selector.fileno()]
+        if self._signal_pair is not None:
+            fds += [sock.fileno() for sock in self._signal_pair]
+        for job in self._tries.values():
+            fds += [job.result_fd, job.pidfd] if job.result_fd >= 0 else [job.pidfd]
+        return fds
+
+    def _read_result(self, job: _Try) -> None:
+        while job.result_fd >= 0:
+            try:
+                data = os.read(job.result_fd, _READ_SIZE)
+            except BlockingIOError:
+                return
+            if not data:
+                self._selector.unregister(job.result_fd)
+                os.close(job.result_fd)
+                job.result_fd = -1
+                return
+            for message in job.decoder.feed(data):
+                if isinstance(message, TaskFinished):
+                    job.result = message
+
+    def _finish(self, job: _Try) -> None:
+        """The child exited: collect what it wrote, reap it, report how the try ended."""
+        if self._tries.get(job.pid) is not job:
+            return  # already reaped (by _abandon) earlier in this pass
+        self._read_result(job)  # the bytes written before exiting are all in the pipe by now
+        # Subprocesses the task left behind (`cmd &`) die with it: no orphan keeps running.
+        _kill_group(job.pid, signal.SIGKILL)
+        _, status = os.waitpid(job.pid, 0)
+        self._forget(job)
+        self._channel.send(self._judge(job, os.waitstatus_to_exitcode(status)))
+
+    def _judge(self, job: _Try, code: int) -> TaskFinished:
+        key, now = job.workload.key, self._clock.now()
+        if job.timed_out:
+            return TaskFinished(
+                key, TaskState.FAILED, ExitReason.TIMEOUT, now, _timeout_text(job), code
+            )
+        if job.result is not None:
+            return replace(job.result, exit_code=code)
+        if code < 0:
+            error = f"killed by signal {_signal_name(-code)}"
+            return TaskFinished(key, TaskState.FAILED, ExitReason.PROCESS_KILLED, now, error, code)
+        error = f"exited with code {code} without reporting a result"
+        return TaskFinished(key, TaskState.FAILED, ExitReason.TASK_ERROR, now, error, code)
+
+    def _forget(self, job: _Try) -> None:
+        if job.result_fd >= 0:
+            self._selector.unregister(job.result_fd)
+            os.close(job.result_fd)
+            job.result_fd = -1
+        self._selector.unregister(job.pidfd)
+        os.close(job.pidfd)
+        del self._tries[job.pid]
+
+    # -- execution_timeout ----------------------------------------------------------------
+
+    def _until_next_deadline(self) -> float | None:
+        # A scan, not a heap: a worker runs tens of tries, and this stays obviously right.
+        deadlines = [job.deadline for job in self._tries.values() if job.deadline is not None]
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - self._clock.monotonic())
+
+    def _enforce_deadlines(self) -> None:
+        now = self._clock.monotonic()
+        for job in self._tries.values():
+            if job.deadline is None or now < job.deadline:
+                continue
+            if not job.timed_out:
+                job.timed_out = True
+                job.deadline = now + self._grace
+                with contextlib.suppress(OSError):
+                    append_log_line(
+                        job.workload.log_path,
+                        "ERROR",
+                        f"{_timeout_text(job)}; terminating process group {job.pid}",
+                    )
+                _kill_group(job.pid, signal.SIGTERM)
+            else:
+                job.deadline = None
+                _kill_group(job.pid, signal.SIGKILL)
+
+    def _abandon(self) -> None:
+        """SIGKILL every try's process group and reap them; nothing is reported."""
+        for job in list(self._tries.values()):
+            _kill_group(job.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(job.pid, 0)
+            self._forget(job)
+
+
+def _kill_group(pid: int, signum: int) -> None:
+    """Signal the try's process group; a child that has not yet reached setsid() has no group
+    of its own (nor any subprocess), so it is signalled alone."""
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+    except PermissionError:
+        pass  # the group id was reused by someone else's session: never ours to signal
+
+
+def _timeout_text(job: _Try) -> str:
+    return f"execution_timeout of {job.workload.execution_timeout:g}s exceeded"
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

@@ -1,0 +1,96 @@
+"""The local executor's wire: framed messages over a non-blocking socket, and what they say.
+
+Neither end may ever block on the other, so sends go to an outbox that is flushed whenever the
+socket is writable; a slow or stuck peer costs memory, never a deadlock.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from slipstream.core.records import Workload
+from slipstream.runner.frames import FrameDecoder, encode_frame
+
+_RECV_SIZE = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RunTry:
+    """Executor -> worker: start this try."""
+
+    workload: Workload
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """Executor -> worker: take no more work; exit once the running tries have finished."""
+
+
+class Channel:
+    """One end of a socketpair carrying framed messages."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self._decoder = FrameDecoder()
+        self._outbox = bytearray()
+        self._can_send = True
+        self.at_eof = False  # nothing more will arrive: the peer closed its end, or vanished
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    @property
+    def wants_write(self) -> bool:
+        return bool(self._outbox)
+
+    def send(self, message: object) -> None:
+        if self._can_send:
+            self._outbox += encode_frame(message)
+            self.flush()
+
+    def flush(self) -> bool:
+        """Send what the socket takes now; True when nothing is left waiting."""
+        while self._outbox:
+            try:
+                sent = self.sock.send(self._outbox)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError:  # EPIPE, ECONNRESET: nobody will read this any more
+                self._outbox.clear()
+                self._can_send = False
+                break
+            del self._outbox[:sent]
+        return True
+
+    def receive(self) -> list[object]:
+        """Every whole message that has arrived, without blocking."""
+        messages: list[object] = []
+        while not self.at_eof:
+            try:
+                data = self.sock.recv(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                data = b""
+            if not data:
+                self.at_eof = True
+                break
+            messages.extend(self._decoder.feed(data))
+        return messages
+
+    def send_remaining(self, timeout: float) -> None:
+        """Last words before exiting: block (at most `timeout`) until the outbox is out."""
+        if not self.wants_write:
+            return
+        try:
+            self.sock.settimeout(timeout)
+            self.sock.sendall(self._outbox)
+        except OSError:
+            pass
+        finally:
+            self._outbox.clear()
+
+    def close(self) -> None:
+        self.sock.close()

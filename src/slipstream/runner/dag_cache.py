@@ -1,0 +1,40 @@
+"""DAG files imported once per process and kept while unchanged, so a warm worker forks each try
+from an already-imported DAG instead of importing it again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from slipstream.authoring.dag import DAG
+from slipstream.authoring.loading import load_dags_from_file
+from slipstream.errors import DagNotFound
+
+DagLoader = Callable[[str], Sequence[DAG]]
+
+
+class DagFileCache:
+    """DAGs by file, keyed by (mtime_ns, size): a changed file is imported again.
+
+    Import failures are not cached: the next try imports again, as a fixed file or a
+    now-installed module may make it work.
+    """
+
+    def __init__(self, loader: DagLoader = load_dags_from_file) -> None:
+        self._loader = loader
+        self._files: dict[str, tuple[tuple[int, int], dict[str, DAG]]] = {}
+
+    def get_dag(self, path: str, dag_id: str) -> DAG:
+        """The DAG `dag_id` defined in `path`; raises what the import raised, or DagNotFound."""
+        stat = os.stat(path)
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        entry = self._files.get(path)
+        if entry is None or entry[0] != stamp:
+            self._files.pop(path, None)
+            dags = {dag.dag_id: dag for dag in self._loader(path)}
+            entry = self._files[path] = (stamp, dags)
+        try:
+            return entry[1][dag_id]
+        except KeyError:
+            raise DagNotFound(dag_id) from None

@@ -1,0 +1,106 @@
+"""How a try's log is written: the Airflow-like line format, the log file, and capturing into it.
+
+A try's log is a plain append-only text file at `Workload.log_path`, readable while it grows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TextIO, cast
+
+LOG_FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(message)s"
+
+
+class _IsoFormatter(logging.Formatter):
+    """Local time with an offset, like Airflow's `[2024-01-01T10:00:00.123+0000]`."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        stamp = datetime.fromtimestamp(record.created).astimezone()
+        return (
+            stamp.strftime("%Y-%m-%dT%H:%M:%S.")
+            + f"{stamp.microsecond // 1000:03d}"
+            + (stamp.strftime("%z"))
+        )
+
+
+def make_handler(stream: IO[str]) -> logging.Handler:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(_IsoFormatter(LOG_FORMAT))
+    return handler
+
+
+def open_log_fd(path: str) -> int:
+    """An O_APPEND descriptor on the log file, creating its folders: appends from several
+    processes (the try, its subprocesses, the worker noting a timeout) never overwrite each other.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+
+
+def append_log_line(path: str, level: str, message: str, *, source: str = "worker") -> None:
+    """One line in the log's format, written by someone other than the try (the worker)."""
+    record = logging.LogRecord(source, logging.getLevelName(level), source, 0, message, None, None)
+    line = _IsoFormatter("[%(asctime)s] {%(name)s} %(levelname)s - %(message)s").format(record)
+    fd = open_log_fd(path)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def route_logging_to(stream: IO[str]) -> None:
+    """Send every `logging` record of this process to `stream` (a forked try, which owns it)."""
+    root = logging.getLogger()
+    # Replace rather than close the inherited handlers: closing would flush the parent's buffers.
+    root.handlers[:] = [make_handler(stream)]
+    root.setLevel(logging.INFO)
+
+
+class _Tee:
+    """A text stream that writes to a console stream and the log file alike."""
+
+    def __init__(self, console: TextIO, log: TextIO) -> None:
+        self._console = console
+        self._log = log
+
+    def write(self, text: str) -> int:
+        self._console.write(text)
+        return self._log.write(text)
+
+    def flush(self) -> None:
+        self._console.flush()
+        self._log.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def capture_to_log(path: str) -> Iterator[None]:
+    """In this process, copy stdout, stderr and `logging` into the log file while the block runs.
+
+    For in-process runs (the inline executor): output written straight to file descriptors by
+    subprocesses reaches the console only, since fds 1 and 2 are left alone.
+    """
+    log = os.fdopen(open_log_fd(path), "a", buffering=1, encoding="utf-8", errors="replace")
+    out = cast(TextIO, _Tee(sys.stdout, log))
+    err = cast(TextIO, _Tee(sys.stderr, log))
+    root = logging.getLogger()
+    handler = make_handler(err)
+    previous_level = root.level
+    root.addHandler(handler)
+    if root.getEffectiveLevel() > logging.INFO:
+        root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+        log.close()

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from slipstream.core.records import ExitReason, TaskFinished, TaskStarted
+from slipstream.core.states import TaskState
+from slipstream.executors.inline import InlineExecutor
+from tests.runner.support import make_workload, write_dag_file
+
+
+def test_runs_in_submit_and_tees_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dag_file = write_dag_file(tmp_path)
+    executor = InlineExecutor()
+    executor.start()
+    workloads = [make_workload(dag_file, "chatty"), make_workload(dag_file, "boom")]
+    executor.submit(workloads)
+    events = executor.events()
+    assert executor.events() == []
+    assert executor.filenos() == []
+    assert [type(e) for e in events] == [TaskStarted, TaskFinished, TaskStarted, TaskFinished]
+    started = events[0]
+    assert isinstance(started, TaskStarted) and started.pid == os.getpid()
+    chatty, boom = events[1], events[3]
+    assert isinstance(chatty, TaskFinished) and chatty.state is TaskState.SUCCESS
+    assert isinstance(boom, TaskFinished)
+    assert (boom.exit_reason, boom.error) == (ExitReason.TASK_ERROR, "ValueError: bad input 42")
+    log = Path(workloads[0].log_path).read_text()
+    for text in ("Running <d.chatty", "plain stdout line", "plain stderr line", "a logging record"):
+        assert text in log
+    assert "Traceback" in Path(workloads[1].log_path).read_text()
+    assert "plain stdout line" in capsys.readouterr().out  # and on the console too
+    executor.shutdown()
+
+
+def test_the_dag_keeps_its_templates_across_tries(tmp_path: Path) -> None:
+    dag_file = write_dag_file(tmp_path)
+    executor = InlineExecutor()
+    for run_pk, who in enumerate(["a", "b"]):
+        executor.submit([make_workload(dag_file, "hello", run_pk=run_pk, conf={"who": who})])
+    finished = [e for e in executor.events() if isinstance(e, TaskFinished)]
+    assert [f.xcoms[0][1] for f in finished] == [
+        '{"greeting": "hi a", "n": 41}',
+        '{"greeting": "hi b", "n": 41}',
+    ]
+
+
+def test_import_error_and_capacity(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("def broken(:\n")
+    executor = InlineExecutor(parallelism=1)
+    assert executor.capacity == 1
+    executor.submit([make_workload(broken, "t")])
+    finished = executor.events()[-1]
+    assert isinstance(finished, TaskFinished)
+    assert finished.error is not None and finished.error.startswith("SyntaxError")
+    with pytest.raises(ValueError, match="capacity"):
+        executor.submit([make_workload(broken, "t", run_pk=n) for n in range(2)])

@@ -1,0 +1,170 @@
+"""The worker loop driven one step at a time, in the test's own process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from slipstream.core.records import ExitReason, TaskFinished, TaskStarted, Workload
+from slipstream.core.states import TaskState
+from slipstream.executors.local_worker import LocalWorker
+from slipstream.executors.wire import Channel, Drain, RunTry
+from tests.runner.support import make_workload, pid_exists, write_dag_file
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[LocalWorker, Channel]]:
+    ours, theirs = socket.socketpair()
+    worker = LocalWorker(theirs, hostname="testhost", kill_grace_seconds=0.5)
+    channel = Channel(ours)
+    yield worker, channel
+    worker.close()
+    channel.close()
+
+
+def _step_until_finished(
+    worker: LocalWorker, channel: Channel, count: int, timeout: float = 10.0
+) -> list[object]:
+    messages: list[object] = []
+    deadline = time.monotonic() + timeout
+    while sum(isinstance(m, TaskFinished) for m in messages) < count:
+        assert time.monotonic() < deadline, f"only {messages} after {timeout}s"
+        worker.step(timeout=deadline - time.monotonic())
+        messages += channel.receive()
+    return messages
+
+
+def _submit(channel: Channel, *workloads: Workload) -> None:
+    for workload in workloads:
+        channel.send(RunTry(workload))
+
+
+def test_one_try_per_step_sequence(pair: tuple[LocalWorker, Channel], tmp_path: Path) -> None:
+    worker, channel = pair
+    dag_file = write_dag_file(tmp_path)
+    workload = make_workload(dag_file, "hello")
+    _submit(channel, workload)
+    assert worker.step(timeout=5.0)  # reads the workload, forks, reports the start
+    (started,) = channel.receive()
+    assert isinstance(started, TaskStarted)
+    assert (started.key, started.hostname) == (workload.key, "testhost")
+    assert worker.running == 1
+    (finished,) = _step_until_finished(worker, channel, 1)
+    assert isinstance(finished, TaskFinished)
+    assert finished.state is TaskState.SUCCESS
+    assert worker.running == 0
+    assert not pid_exists(started.pid)
+
+
+def test_timeout_is_the_select_deadline(pair: tuple[LocalWorker, Channel], tmp_path: Path) -> None:
+    worker, channel = pair
+    dag_file = write_dag_file(tmp_path)
+    os.mkfifo(tmp_path / "gate.fifo")  # halfway blocks on it forever; SIGTERM ends it
+    workload = make_workload(dag_file, "halfway", execution_timeout=0.2)
+    _submit(channel, workload)
+    began = time.monotonic()
+    messages = _step_until_finished(worker, channel, 1)
+    finished = messages[-1]
+    assert isinstance(finished, TaskFinished)
+    assert (finished.exit_reason, finished.error) == (
+        ExitReason.TIMEOUT,
+        "execution_timeout of 0.2s exceeded",
+    )
+    assert time.monotonic() - began < 2.0  # SIGTERM was enough: no wait for the grace period
+
+
+def test_import_error_is_reported_as_a_failed_try(
+    pair: tuple[LocalWorker, Channel], tmp_path: Path
+) -> None:
+    worker, channel = pair
+    dag_file = tmp_path / "broken.py"
+    dag_file.write_text("raise RuntimeError('cannot import me')\n")
+    workload = make_workload(dag_file, "t")
+    _submit(channel, workload)
+    finished = _step_until_finished(worker, channel, 1)[-1]
+    assert isinstance(finished, TaskFinished)
+    assert (finished.state, finished.exit_reason, finished.error) == (
+        TaskState.FAILED,
+        ExitReason.TASK_ERROR,
+        "RuntimeError: cannot import me",
+    )
+    log = Path(workload.log_path).read_text()
+    assert "Could not load DAG 'd' from" in log
+    assert "raise RuntimeError('cannot import me')" in log
+
+
+def test_a_changed_dag_file_is_imported_again(
+    pair: tuple[LocalWorker, Channel], tmp_path: Path
+) -> None:
+    worker, channel = pair
+    dag_file = tmp_path / "versions.py"
+    source = (
+        "from slipstream import DAG, task\n"
+        "with DAG('d', schedule=None):\n"
+        "    @task\n"
+        "    def t():\n"
+        "        return {value!r}\n"
+        "    t()\n"
+    )
+    results = []
+    for run_pk, value in enumerate(["first", "second version"]):
+        dag_file.write_text(source.format(value=value))
+        _submit(channel, make_workload(dag_file, "t", run_pk=run_pk))
+        finished = _step_until_finished(worker, channel, 1)[-1]
+        assert isinstance(finished, TaskFinished)
+        results.append(finished.xcoms)
+    assert results == [(("return_value", '"first"'),), (("return_value", '"second version"'),)]
+
+
+def test_drain_finishes_running_tries_then_stops(
+    pair: tuple[LocalWorker, Channel], tmp_path: Path
+) -> None:
+    worker, channel = pair
+    dag_file = write_dag_file(tmp_path)
+    _submit(channel, make_workload(dag_file, "noop"))
+    channel.send(Drain())
+    _step_until_finished(worker, channel, 1)
+    assert not worker.step(timeout=1.0)
+
+
+def test_eof_kills_running_tries_and_stops(
+    pair: tuple[LocalWorker, Channel], tmp_path: Path
+) -> None:
+    worker, channel = pair
+    dag_file = write_dag_file(tmp_path)
+    os.mkfifo(tmp_path / "gate.fifo")
+    _submit(channel, make_workload(dag_file, "halfway"))
+    worker.step(timeout=5.0)
+    (started,) = channel.receive()
+    assert isinstance(started, TaskStarted)
+    channel.sock.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + 5.0
+    while worker.step(timeout=1.0):
+        assert time.monotonic() < deadline
+    assert not pid_exists(started.pid)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(started.pid, os.WNOHANG)
+
+
+def test_large_results_do_not_block_the_child(
+    pair: tuple[LocalWorker, Channel], tmp_path: Path
+) -> None:
+    worker, channel = pair
+    dag_file = tmp_path / "big.py"
+    dag_file.write_text(
+        "from slipstream import DAG, task\n"
+        "with DAG('d', schedule=None):\n"
+        "    @task\n"
+        "    def big():\n"
+        "        return 'x' * 3_000_000\n"
+        "    big()\n"
+    )
+    _submit(channel, make_workload(dag_file, "big"))
+    finished = _step_until_finished(worker, channel, 1)[-1]
+    assert isinstance(finished, TaskFinished)
+    assert len(finished.xcoms[0][1]) == 3_000_002

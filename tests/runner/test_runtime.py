@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from slipstream.core.records import RunType, Workload
+from slipstream.runner.runtime import (
+    RuntimeDagRun,
+    RuntimeTaskInstance,
+    XComNotSerializable,
+    XComReader,
+)
+
+
+def _workload(**changes: object) -> Workload:
+    fields: dict[str, object] = {
+        "run_pk": 7,
+        "dag_id": "d",
+        "run_id": "manual__1",
+        "task_id": "t",
+        "try_number": 1,
+        "max_tries": 0,
+        "fileloc": "/nowhere.py",
+        "version_hash": "h",
+        "run_type": RunType.MANUAL,
+        "logical_date": datetime(2024, 1, 1, tzinfo=UTC),
+        "data_interval_start": None,
+        "data_interval_end": None,
+        "conf": {"a": 1},
+        "log_path": "/dev/null",
+    }
+    fields.update(changes)
+    return Workload(**fields)  # type: ignore[arg-type]
+
+
+class _Reader:
+    def __init__(self, values: dict[tuple[str, str], str]) -> None:
+        self.values = values
+        self.calls: list[tuple[int, tuple[str, ...], str]] = []
+
+    def pull(self, run_pk: int, task_ids: Sequence[str], key: str) -> dict[str, str]:
+        self.calls.append((run_pk, tuple(task_ids), key))
+        return {t: self.values[t, key] for t in task_ids if (t, key) in self.values}
+
+
+def test_push_then_pull_own_value_and_record_pushes() -> None:
+    ti = RuntimeTaskInstance(_workload())
+    ti.xcom_push("k", {"x": [1, 2]})
+    ti.xcom_push("other", 3)
+    ti.xcom_push("k", "replaced")
+    assert ti.xcom_pull(key="k") == "replaced"
+    assert ti.xcom_pull(task_ids="t", key="other") == 3
+    assert ti.pushed == (("k", '"replaced"'), ("other", "3"))
+
+
+def test_unserializable_value_names_the_key() -> None:
+    ti = RuntimeTaskInstance(_workload())
+    with pytest.raises(XComNotSerializable, match=r"'when'.*not JSON-serializable"):
+        ti.xcom_push("when", datetime.now(UTC))
+    with pytest.raises(XComNotSerializable, match="'nan'"):
+        ti.xcom_push("nan", float("nan"))
+    assert ti.pushed == ()
+
+
+def test_pull_prefers_prefetched_then_asks_the_reader_once() -> None:
+    reader = _Reader({("far", "return_value"): "[1]", ("near", "return_value"): '"db"'})
+    factory_calls: list[int] = []
+
+    def factory() -> XComReader:
+        factory_calls.append(1)
+        return reader
+
+    ti = RuntimeTaskInstance(
+        _workload(upstream_xcoms={"near": {"return_value": '"prefetched"'}}), factory
+    )
+    assert ti.xcom_pull(task_ids="near") == "prefetched"
+    assert factory_calls == []  # no round trip when the workload carried the value
+    assert ti.xcom_pull(task_ids=["near", "far", "gone"]) == ["prefetched", [1], None]
+    assert ti.xcom_pull(task_ids=["far", "gone"]) == [[1], None]
+    assert reader.calls == [(7, ("far", "gone"), "return_value")]
+    assert factory_calls == [1]
+
+
+def test_without_a_reader_missing_values_are_none() -> None:
+    ti = RuntimeTaskInstance(_workload())
+    assert ti.xcom_pull(task_ids="up") is None
+    assert ti.xcom_pull(task_ids=["up", "down"], key="k") == [None, None]
+
+
+def test_pulling_from_another_dag_is_refused() -> None:
+    ti = RuntimeTaskInstance(_workload())
+    assert ti.xcom_pull(task_ids="t", dag_id="d") is None
+    with pytest.raises(NotImplementedError, match="another DAG"):
+        ti.xcom_pull(task_ids="t", dag_id="other")
+
+
+def test_dag_run_from_workload() -> None:
+    run = RuntimeDagRun.from_workload(_workload())
+    assert run.run_id == "manual__1"
+    assert run.conf == {"a": 1}
+    assert run.external_trigger
+    assert not RuntimeDagRun.from_workload(_workload(run_type=RunType.SCHEDULED)).external_trigger
+    assert json.dumps(dict(run.conf))

@@ -88,6 +88,7 @@ class Scheduler:
         self._last_safety_scan = clock.monotonic()
         self._last_lost_check = clock.monotonic()
         self._pending_events: list[TaskEvent] = []
+        self._task_limits: dict[str, int] = {}
 
     @property
     def job_id(self) -> int | None:
@@ -234,6 +235,11 @@ class Scheduler:
     def _absorb_hints(self, hints: Iterable[str]) -> None:
         for hint in hints:
             kind, _, value = hint.partition(":")
+            if kind == "dag" and value:
+                # The DAG may have a new version with new limits.
+                self._task_limits.pop(value, None)
+            elif kind == "dag":
+                self._task_limits.clear()
             if kind == "run" and value:
                 self._state.check_queued.add(value)
             elif kind == "dag":
@@ -486,10 +492,12 @@ class Scheduler:
         free = self._executor.capacity - len(state.in_flight)
         if free <= 0 or not state.has_ready():
             return []
-        limits: dict[str, int] = {}
-        for dag_id in state.ready:
-            record_limit = self._max_active_tasks(conn, dag_id)
-            limits[dag_id] = max(0, record_limit - state.active_per_dag.get(dag_id, 0))
+        limits = {
+            dag_id: max(
+                0, self._max_active_tasks(conn, dag_id) - state.active_per_dag.get(dag_id, 0)
+            )
+            for dag_id in state.ready
+        }
         window = {
             dag_id: list(islice(queue, 0, min(len(queue), free)))
             for dag_id, queue in state.ready.items()
@@ -548,11 +556,14 @@ class Scheduler:
         return workloads
 
     def _max_active_tasks(self, conn: Connection, dag_id: str) -> int:
-        cached = self._schedulable.get(dag_id)
-        if cached is not None:
-            return cached[0].max_active_tasks
-        record = dags_store.get_dag(conn, dag_id)
-        return record.max_active_tasks if record else 16
+        """The limit of the DAG's current version; cached, since it is read on every pass."""
+        limit = self._task_limits.get(dag_id)
+        if limit is None:
+            record = dags_store.get_dag(conn, dag_id)
+            plan = self._plan(conn, record.version_id) if record and record.version_id else None
+            limit = plan.max_active_tasks if plan else 16
+            self._task_limits[dag_id] = limit
+        return limit
 
     # ----------------------------------------------------------------- schedules
 

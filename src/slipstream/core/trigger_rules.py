@@ -78,7 +78,8 @@ def evaluate(rule: str, upstream: Iterable[TaskState]) -> Verdict:
             return Verdict.RUN
         return Verdict.SKIP if all_done else Verdict.WAIT
     if rule == "one_done":
-        if success or failed:
+        # Airflow counts only tasks that ran and failed here: upstream_failed is no "done".
+        if success or counts[_S.FAILED]:
             return Verdict.RUN
         return Verdict.SKIP if all_done else Verdict.WAIT
     if rule == "none_failed":

@@ -82,7 +82,8 @@ class DagPlan:
             roots=tuple(t for t in order if not tasks[t].upstream),
             leaves=tuple(t for t in order if not tasks[t].downstream),
             params=structure.get("params", {}),
-            schedule=structure.get("schedule") or {"kind": "none"},
+            # Timetable.to_spec() form; no schedule is {"type": "none"}, what serialize writes.
+            schedule=structure.get("schedule") or {"type": "none"},
             start_date=structure.get("start_date"),
             end_date=structure.get("end_date"),
             catchup=bool(structure.get("catchup", False)),

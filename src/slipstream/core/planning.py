@@ -150,7 +150,8 @@ def retry_delay(spec: TaskSpec, failures: int) -> timedelta:
     """Delay before the next try after `failures` failed tries of the task's own making."""
     delay = spec.retry_delay
     if spec.retry_exponential_backoff:
-        delay = spec.retry_delay * (2 ** max(failures - 1, 0))
+        # A bounded exponent: 2**1024 no longer converts to a float, and the cap applies anyway.
+        delay = spec.retry_delay * (2 ** min(max(failures - 1, 0), 1000))
         delay = min(delay, spec.max_retry_delay or MAX_BACKOFF_SECONDS)
     elif spec.max_retry_delay is not None:
         delay = min(delay, spec.max_retry_delay)
@@ -175,7 +176,7 @@ def next_interval_to_schedule(
     if candidate is None:
         return None
     if not catchup:
-        latest = timetable.latest_complete_interval(now)
+        latest = timetable.latest_complete_interval(now, start_date=start_date)
         if latest is not None and latest.start > candidate.start:
             candidate = latest
     if end_date is not None and candidate.start > end_date:

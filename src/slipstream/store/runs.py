@@ -6,12 +6,12 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from slipstream.core.records import Run, RunType
 from slipstream.core.states import RunState
-from slipstream.errors import RunAlreadyExists
+from slipstream.errors import InvalidInputError, RunAlreadyExists
 from slipstream.store.tables import runs
 
 _ORDERABLE = {
@@ -92,7 +92,14 @@ def insert_run(
         with conn.begin_nested():
             row = conn.execute(insert(runs).values(values).returning(*runs.c)).one()
     except IntegrityError:
-        raise RunAlreadyExists(dag_id, run_id) from None
+        # Only a taken run id or idempotency key is a duplicate; a missing DAG or version
+        # (a foreign key) is a caller's bug and must not read as "already exists".
+        if run_id_exists(conn, dag_id, run_id) or (
+            idempotency_key is not None
+            and find_by_idempotency_key(conn, dag_id, idempotency_key) is not None
+        ):
+            raise RunAlreadyExists(dag_id, run_id) from None
+        raise
     return _to_run(row)
 
 
@@ -141,7 +148,7 @@ def list_runs(
     order_by: str = "id",
 ) -> tuple[list[Run], int]:
     """A page of runs and the total that match; `order_by` takes Airflow's `-field` form."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if dag_ids is not None:
         conditions.append(runs.c.dag_id.in_(list(dag_ids)))
     if states:
@@ -151,15 +158,18 @@ def list_runs(
         (runs.c.start_date, start_date_gte, start_date_lte),
         (runs.c.end_date, end_date_gte, end_date_lte),
     ]
-    for column, low, high in bounds:
+    for bounded, low, high in bounds:
         if low is not None:
-            conditions.append(column >= low)
+            conditions.append(bounded >= low)
         if high is not None:
-            conditions.append(column <= high)
+            conditions.append(bounded <= high)
     descending = order_by.startswith("-")
     column = _ORDERABLE.get(order_by.lstrip("-"))
     if column is None:
-        raise ValueError(f"cannot order runs by {order_by!r}")
+        raise InvalidInputError(
+            f"cannot order runs by {order_by!r}; choose from {', '.join(sorted(_ORDERABLE))}",
+            field="order_by",
+        )
     total = conn.execute(select(func.count()).select_from(runs).where(*conditions)).scalar_one()
     query = select(runs).where(*conditions)
     query = query.order_by(
@@ -253,7 +263,7 @@ def latest_scheduled_end(conn: Connection, dag_id: str) -> datetime | None:
     """End of the newest interval already covered by a scheduled or backfill run."""
     query = select(func.max(runs.c.data_interval_end)).where(
         runs.c.dag_id == dag_id,
-        runs.c.run_type == RunType.SCHEDULED.value,
+        runs.c.run_type.in_([RunType.SCHEDULED.value, RunType.BACKFILL.value]),
     )
     value: datetime | None = conn.execute(query).scalar_one_or_none()
     return value

@@ -191,9 +191,10 @@ def mark_started(conn: Connection, key: TaskKey, *, pid: int, hostname: str, at:
             state=TaskState.RUNNING.value, start_date=at, pid=pid, hostname=hostname, updated_at=at
         )
     ).rowcount
+    # A try starts once: a duplicate or late start report must not rewrite its history.
     conn.execute(
         update(tries)
-        .where(_try_is(key), tries.c.end_date.is_(None))
+        .where(_try_is(key), tries.c.end_date.is_(None), tries.c.start_date.is_(None))
         .values(state=TaskState.RUNNING.value, start_date=at, pid=pid, hostname=hostname)
     )
     return bool(moved)

@@ -36,7 +36,9 @@ class Database:
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(url, parsed.database, echo)
         elif self.dialect == "postgresql":
-            if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+            # A bare postgresql:// means SQLAlchemy's default driver, psycopg2, which we do not
+            # ship: use psycopg (3) unless a driver was named explicitly.
+            if "+" not in parsed.drivername:
                 parsed = parsed.set(drivername="postgresql+psycopg")
             self.engine = create_engine(
                 parsed, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10

@@ -1,0 +1,260 @@
+"""store.db: UTC datetimes on both databases, explicit transactions, and SQLite writers that
+queue instead of failing with "database is locked" (threads and forked processes)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+import traceback
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy.exc import StatementError
+
+from slipstream.errors import ConfigError
+from slipstream.store.db import BUSY_TIMEOUT_MS, Database
+from slipstream.store.tables import scheduler_jobs as jobs
+
+NOW = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
+JOIN_TIMEOUT = 90.0
+
+
+def add_job(conn: Connection, hostname: str, pid: int = 0, **values: Any) -> int:
+    row = {"hostname": hostname, "pid": pid, "state": "running", "started_at": NOW}
+    row["latest_heartbeat"] = NOW
+    row.update(values)
+    return int(conn.execute(insert(jobs).values(row).returning(jobs.c.id)).scalar_one())
+
+
+def count_jobs(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(jobs)).scalar_one())
+
+
+# ---------------------------------------------------------------- datetimes
+
+
+def test_aware_datetimes_come_back_as_the_same_instant_in_utc(db: Database) -> None:
+    india = datetime(
+        2026, 3, 4, 10, 30, 15, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30))
+    )
+    with db.write() as conn:
+        job_id = add_job(conn, "h", started_at=india)
+    with db.read() as conn:
+        stored = conn.execute(select(jobs.c.started_at).where(jobs.c.id == job_id)).scalar_one()
+        # A bound in another zone compares as the same instant.
+        found = conn.execute(select(jobs.c.id).where(jobs.c.started_at == india)).scalar_one()
+        earlier = india - timedelta(microseconds=1)
+        newer = conn.execute(select(jobs.c.id).where(jobs.c.started_at > earlier)).scalar_one()
+    assert stored == india
+    assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
+    assert stored == datetime(2026, 3, 4, 5, 0, 15, 123456, tzinfo=UTC)
+    assert found == newer == job_id
+
+
+def test_a_naive_datetime_is_refused_and_nothing_is_written(db: Database) -> None:
+    with pytest.raises(StatementError, match="naive datetime"), db.write() as conn:
+        add_job(conn, "h", started_at=datetime(2026, 1, 1))
+    assert count_jobs(db) == 0
+
+
+# ---------------------------------------------------------------- transactions
+
+
+def test_write_commits_on_success_and_rolls_back_on_error(db: Database) -> None:
+    with db.write() as conn:
+        add_job(conn, "kept")
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), db.write() as conn:
+        add_job(conn, "discarded")
+        raise Boom
+    with db.read() as conn:
+        assert list(conn.execute(select(jobs.c.hostname)).scalars()) == ["kept"]
+
+
+def test_bad_urls_are_config_errors() -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        Database("mysql://localhost/slipstream")
+    assert excinfo.value.setting == "SLIPSTREAM_DATABASE_URL"
+    with pytest.raises(ConfigError):
+        Database("not a url at all")
+
+
+@pytest.mark.parametrize(
+    ("scheme", "driver"),
+    [
+        ("postgresql", "postgresql+psycopg"),  # psycopg2, SQLAlchemy's default, is not shipped
+        ("postgresql+psycopg", "postgresql+psycopg"),
+    ],
+)
+def test_postgresql_urls_use_psycopg(scheme: str, driver: str) -> None:
+    # Building the engine connects to nothing.
+    database = Database(f"{scheme}://someone@db.invalid:5432/slipstream")
+    try:
+        assert database.dialect == "postgresql"
+        assert database.engine.url.drivername == driver
+    finally:
+        database.dispose()
+
+
+@pytest.mark.postgres
+def test_a_bare_postgresql_url_reaches_the_server(pg_db: Database) -> None:
+    bare = pg_db.engine.url.set(drivername="postgresql")
+    database = Database(bare.render_as_string(hide_password=False))
+    try:
+        with database.read() as conn:
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        database.dispose()
+
+
+# ---------------------------------------------------------------- SQLite specifics
+
+
+def sqlite_path(db: Database) -> str:
+    path = db.engine.url.database
+    assert path is not None
+    return path
+
+
+def test_sqlite_connections_are_set_up_for_concurrency(sqlite_db: Database) -> None:
+    with sqlite_db.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+
+
+def test_a_missing_sqlite_directory_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "slipstream.db"
+    database = Database(f"sqlite:///{path}")
+    try:
+        with database.write() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        assert path.exists()
+    finally:
+        database.dispose()
+
+
+def test_a_sqlite_write_takes_the_write_lock_when_it_begins(sqlite_db: Database) -> None:
+    outsider = sqlite3.connect(sqlite_path(sqlite_db), timeout=0, isolation_level=None)
+    try:
+        with sqlite_db.write():
+            # Nothing written yet, but the lock is already ours: no writer can start now,
+            # so none of ours can fail half-way through for want of it.
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                outsider.execute("BEGIN IMMEDIATE")
+            # Readers are not blocked (WAL).
+            with sqlite_db.read() as reader:
+                assert reader.execute(select(func.count()).select_from(jobs)).scalar_one() == 0
+        outsider.execute("BEGIN IMMEDIATE")
+        outsider.execute("ROLLBACK")
+    finally:
+        outsider.close()
+
+
+def increment(conn: Connection, counter_id: int, writer: str, n: int) -> None:
+    """A read-modify-write: loses updates unless write transactions are serialised."""
+    current = conn.execute(select(jobs.c.pid).where(jobs.c.id == counter_id)).scalar_one()
+    conn.execute(update(jobs).where(jobs.c.id == counter_id).values(pid=current + 1))
+    add_job(conn, writer, n)
+
+
+def counter_value(db: Database, counter_id: int) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(jobs.c.pid).where(jobs.c.id == counter_id)).scalar_one())
+
+
+def test_concurrent_threads_never_see_database_is_locked(sqlite_db: Database) -> None:
+    threads_count, writes = 8, 50
+    with sqlite_db.write() as conn:
+        counter_id = add_job(conn, "counter")
+    start = threading.Barrier(threads_count + 1)
+    errors: list[BaseException] = []
+    stop_reading = threading.Event()
+
+    def writer(index: int) -> None:
+        try:
+            start.wait(timeout=JOIN_TIMEOUT)
+            for n in range(writes):
+                with sqlite_db.write() as conn:
+                    increment(conn, counter_id, f"thread-{index}", n)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            start.wait(timeout=JOIN_TIMEOUT)
+            while not stop_reading.is_set():
+                with sqlite_db.read() as conn:
+                    conn.execute(select(func.count()).select_from(jobs)).scalar_one()
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=writer, args=(i,)) for i in range(threads_count)]
+    reading = threading.Thread(target=reader)
+    for thread in [*workers, reading]:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=JOIN_TIMEOUT)
+    stop_reading.set()
+    reading.join(timeout=JOIN_TIMEOUT)
+    assert not any(t.is_alive() for t in [*workers, reading]), "a thread hung"
+    assert errors == []
+    assert counter_value(sqlite_db, counter_id) == threads_count * writes
+    assert count_jobs(sqlite_db) == 1 + threads_count * writes
+
+
+def _hammer_from_child(
+    url: str, counter_id: int, index: int, writes: int, start: Any, report: Path
+) -> None:
+    try:
+        database = Database(url)  # this process's own engine on the shared file
+        start.wait(timeout=JOIN_TIMEOUT)
+        for n in range(writes):
+            with database.write() as conn:
+                increment(conn, counter_id, f"process-{index}", n)
+        database.dispose()
+    except BaseException:
+        report.write_text(traceback.format_exc())
+        raise SystemExit(1) from None
+
+
+def test_concurrent_processes_never_see_database_is_locked(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    processes_count, writes = 4, 100
+    with sqlite_db.write() as conn:
+        counter_id = add_job(conn, "counter")
+    # Children build their own Database; none inherits an open SQLite connection.
+    sqlite_db.dispose()
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(processes_count)
+    reports = [tmp_path / f"child-{i}.txt" for i in range(processes_count)]
+    children = [
+        context.Process(
+            target=_hammer_from_child,
+            args=(sqlite_db.url, counter_id, i, writes, start, reports[i]),
+        )
+        for i in range(processes_count)
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=JOIN_TIMEOUT)
+    hung = [child for child in children if child.is_alive()]
+    for child in hung:
+        child.kill()
+        child.join(timeout=JOIN_TIMEOUT)
+    assert not hung, "a child process hung"
+    failures = [r.read_text() for r in reports if r.exists()]
+    assert failures == []
+    assert [child.exitcode for child in children] == [0] * processes_count
+    assert counter_value(sqlite_db, counter_id) == processes_count * writes
+    assert count_jobs(sqlite_db) == 1 + processes_count * writes

@@ -1,0 +1,72 @@
+"""store.jobs on real SQLite and PostgreSQL: scheduler rows and their heartbeats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from slipstream.store import jobs as store
+from slipstream.store.db import Database
+from slipstream.store.tables import scheduler_jobs
+
+NOW = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
+
+
+def test_a_started_job_is_running(db: Database) -> None:
+    with db.write() as conn:
+        job_id = store.start_job(conn, hostname="host-a", pid=123, now=NOW)
+        (job,) = store.running_jobs(conn)
+    assert job == store.JobRecord(
+        id=job_id,
+        hostname="host-a",
+        pid=123,
+        state=store.RUNNING,
+        started_at=NOW,
+        latest_heartbeat=NOW,
+    )
+
+
+def test_heartbeats_move_only_their_own_job(db: Database) -> None:
+    beat = NOW + timedelta(seconds=5)
+    with db.write() as conn:
+        one = store.start_job(conn, hostname="h", pid=1, now=NOW)
+        two = store.start_job(conn, hostname="h", pid=2, now=NOW)
+        store.heartbeat(conn, one, beat)
+        beats = {job.id: job.latest_heartbeat for job in store.running_jobs(conn)}
+    assert beats == {one: beat, two: NOW}
+
+
+def test_latest_heartbeat_is_the_newest_among_running_jobs(db: Database) -> None:
+    with db.write() as conn:
+        assert store.latest_heartbeat(conn) is None
+        one = store.start_job(conn, hostname="h", pid=1, now=NOW)
+        two = store.start_job(conn, hostname="h", pid=2, now=NOW)
+        store.heartbeat(conn, one, NOW + timedelta(seconds=10))
+        store.heartbeat(conn, two, NOW + timedelta(seconds=20))
+        assert store.latest_heartbeat(conn) == NOW + timedelta(seconds=20)
+        # An ended job's heartbeat no longer counts.
+        store.end_job(conn, two, NOW + timedelta(seconds=30))
+        assert store.latest_heartbeat(conn) == NOW + timedelta(seconds=10)
+
+
+def test_ended_and_lost_jobs_are_not_running(db: Database) -> None:
+    ended_at = NOW + timedelta(minutes=1)
+    with db.write() as conn:
+        ended = store.start_job(conn, hostname="h", pid=1, now=NOW)
+        lost = store.start_job(conn, hostname="h", pid=2, now=NOW)
+        alive = store.start_job(conn, hostname="h", pid=3, now=NOW)
+        store.end_job(conn, ended, ended_at)
+        store.end_job(conn, lost, ended_at, state=store.LOST)
+        assert [job.id for job in store.running_jobs(conn)] == [alive]
+        rows = {
+            row.id: (row.state, row.ended_at)
+            for row in conn.execute(select(scheduler_jobs)).fetchall()
+        }
+    assert rows == {
+        ended: (store.ENDED, ended_at),
+        lost: (store.LOST, ended_at),
+        alive: (store.RUNNING, None),
+    }
+    with db.read() as conn:
+        assert store.latest_heartbeat(conn) == NOW

@@ -1,0 +1,135 @@
+"""store.xcoms on real SQLite and PostgreSQL: JSON text in, the same text out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from slipstream.core.dag_plan import DagPlan
+from slipstream.core.records import Run, RunType
+from slipstream.store import runs as runs_store
+from slipstream.store import xcoms as store
+from slipstream.store.db import Database
+from slipstream.store.tables import xcoms as xcoms_table
+
+AddDag = Callable[..., DagPlan]  # the add_dag fixture in conftest.py
+
+NOW = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def runs(db: Database, add_dag: AddDag) -> tuple[Run, Run]:
+    plan = add_dag("etl", [{"task_id": "a"}, {"task_id": "b"}, {"task_id": "c"}])
+    made = []
+    with db.write() as conn:
+        for run_id in ("r1", "r2"):
+            made.append(
+                runs_store.insert_run(
+                    conn,
+                    dag_id="etl",
+                    run_id=run_id,
+                    run_type=RunType.MANUAL,
+                    logical_date=NOW,
+                    data_interval=None,
+                    conf={},
+                    version_id=plan.version_id,
+                    now=NOW,
+                )
+            )
+    return made[0], made[1]
+
+
+def push(db: Database, run: Run, task_id: str, *items: tuple[str, str]) -> None:
+    with db.write() as conn:
+        store.write(
+            conn,
+            run_pk=run.id,
+            dag_id=run.dag_id,
+            run_id=run.run_id,
+            task_id=task_id,
+            items=items,
+            now=NOW,
+        )
+
+
+def test_values_come_back_as_the_text_written(db: Database, runs: tuple[Run, Run]) -> None:
+    run, _ = runs
+    text = '{"rows": [1, 2.5, null], "name": "caf\\u00e9 \\ud83d\\ude00"}'
+    push(db, run, "a", ("return_value", text), ("count", "3"))
+    with db.read() as conn:
+        assert store.for_tasks(conn, run.id, ["a"]) == {"a": {"return_value": text, "count": "3"}}
+        row = conn.execute(select(xcoms_table).where(xcoms_table.c.key == "count")).one()
+    assert (row.dag_id, row.run_id, row.timestamp) == ("etl", "r1", NOW)
+
+
+def test_write_replaces_the_keys_given_and_keeps_the_rest(
+    db: Database, runs: tuple[Run, Run]
+) -> None:
+    run, _ = runs
+    push(db, run, "a", ("return_value", '"first try"'), ("kept", "1"))
+    push(db, run, "a", ("return_value", '"second try"'), ("new", "2"))
+    with db.read() as conn:
+        assert store.for_tasks(conn, run.id, ["a"]) == {
+            "a": {"return_value": '"second try"', "kept": "1", "new": "2"}
+        }
+
+
+def test_a_key_repeated_in_one_write_keeps_its_last_value(
+    db: Database, runs: tuple[Run, Run]
+) -> None:
+    run, _ = runs
+    push(db, run, "a", ("k", "1"), ("k", "2"))
+    with db.read() as conn:
+        assert store.for_tasks(conn, run.id, ["a"]) == {"a": {"k": "2"}}
+
+
+def test_writing_nothing_changes_nothing(db: Database, runs: tuple[Run, Run]) -> None:
+    run, _ = runs
+    push(db, run, "a", ("k", "1"))
+    push(db, run, "a")
+    with db.read() as conn:
+        assert store.for_tasks(conn, run.id, ["a"]) == {"a": {"k": "1"}}
+
+
+def test_for_tasks_reads_only_the_tasks_and_run_asked_for(
+    db: Database, runs: tuple[Run, Run]
+) -> None:
+    first, second = runs
+    push(db, first, "a", ("return_value", "1"))
+    push(db, first, "b", ("return_value", "2"), ("extra", "x"))
+    push(db, first, "c", ("return_value", "3"))
+    push(db, second, "a", ("return_value", "99"))
+    with db.read() as conn:
+        assert store.for_tasks(conn, first.id, ["a", "b", "missing"]) == {
+            "a": {"return_value": "1"},
+            "b": {"return_value": "2", "extra": "x"},
+        }
+        assert store.for_tasks(conn, second.id, ["a", "b"]) == {"a": {"return_value": "99"}}
+        assert store.for_tasks(conn, first.id, []) == {}
+
+
+def test_pull_reads_one_key_from_several_tasks(db: Database, runs: tuple[Run, Run]) -> None:
+    run, other = runs
+    push(db, run, "a", ("return_value", "1"), ("other", "o"))
+    push(db, run, "b", ("other", "o2"))
+    push(db, other, "b", ("return_value", "nope"))
+    with db.read() as conn:
+        assert store.pull(conn, run.id, ["a", "b"], "return_value") == {"a": "1"}
+        assert store.pull(conn, run.id, ["a", "b"], "other") == {"a": "o", "b": "o2"}
+        assert store.pull(conn, run.id, ["c"], "return_value") == {}
+
+
+def test_clear_forgets_some_tasks(db: Database, runs: tuple[Run, Run]) -> None:
+    run, other = runs
+    push(db, run, "a", ("k", "1"))
+    push(db, run, "b", ("k", "2"))
+    push(db, other, "a", ("k", "3"))
+    with db.write() as conn:
+        store.clear(conn, run.id, ["a"])
+        store.clear(conn, run.id, [])
+    with db.read() as conn:
+        assert store.for_tasks(conn, run.id, ["a", "b"]) == {"b": {"k": "2"}}
+        assert store.for_tasks(conn, other.id, ["a"]) == {"a": {"k": "3"}}

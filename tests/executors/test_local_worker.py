@@ -14,7 +14,7 @@ from slipstream.core.records import ExitReason, TaskFinished, TaskStarted, Workl
 from slipstream.core.states import TaskState
 from slipstream.executors.local_worker import LocalWorker
 from slipstream.executors.wire import Channel, Drain, RunTry
-from tests.runner.support import make_workload, pid_exists, write_dag_file
+from tests.runner.support import make_workload, pid_exists, wait_until, write_dag_file
 
 
 @pytest.fixture
@@ -168,3 +168,52 @@ def test_large_results_do_not_block_the_child(
     finished = _step_until_finished(worker, channel, 1)[-1]
     assert isinstance(finished, TaskFinished)
     assert len(finished.xcoms[0][1]) == 3_000_002
+
+
+def test_timeout_calls_on_kill_and_notes_it_in_the_log(
+    pair: tuple[LocalWorker, Channel], tmp_path: Path
+) -> None:
+    worker, channel = pair
+    gate, marker = tmp_path / "gate.fifo", tmp_path / "on_kill.txt"
+    os.mkfifo(gate)
+    dag_file = tmp_path / "stubborn.py"
+    dag_file.write_text(
+        "from pathlib import Path\n"
+        "from slipstream import DAG, BaseOperator\n"
+        "class Stubborn(BaseOperator):\n"
+        "    def execute(self, context):\n"
+        f"        open({str(gate)!r}).read()\n"
+        "    def on_kill(self):\n"
+        f"        Path({str(marker)!r}).write_text('cleaned up')\n"
+        "with DAG('d', schedule=None):\n"
+        "    Stubborn(task_id='t')\n"
+    )
+    workload = make_workload(dag_file, "t", execution_timeout=0.1)
+    _submit(channel, workload)
+    finished = _step_until_finished(worker, channel, 1)[-1]
+    assert isinstance(finished, TaskFinished)
+    assert finished.exit_reason is ExitReason.TIMEOUT
+    assert marker.read_text() == "cleaned up"
+    log = Path(workload.log_path).read_text()
+    assert "ERROR - execution_timeout of 0.1s exceeded; terminating process group" in log
+    assert "Received SIGTERM: calling on_kill() of task t" in log
+
+
+def test_processes_a_finished_task_left_behind_are_killed(
+    pair: tuple[LocalWorker, Channel], tmp_path: Path
+) -> None:
+    worker, channel = pair
+    pidfile = tmp_path / "leftover.pid"
+    dag_file = tmp_path / "leaky.py"
+    dag_file.write_text(
+        "from slipstream import DAG, BashOperator\n"
+        "with DAG('d', schedule=None):\n"
+        "    BashOperator(task_id='t',\n"
+        f"        bash_command='sleep 60 >/dev/null 2>&1 & echo $! > {pidfile}')\n"
+    )
+    _submit(channel, make_workload(dag_file, "t"))
+    finished = _step_until_finished(worker, channel, 1)[-1]
+    assert isinstance(finished, TaskFinished) and finished.state is TaskState.SUCCESS
+    leftover = int(pidfile.read_text())
+    # Killed at once; then reparented to init, which reaps it in its own time.
+    wait_until(lambda: not pid_exists(leftover), 2.0, "the background sleep to die")

@@ -10,6 +10,7 @@ import select
 import selectors
 import signal
 import socket
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from slipstream.core.records import (
     Workload,
 )
 from slipstream.core.states import TaskState
-from slipstream.executors.local_worker import LocalWorker
+from slipstream.executors.local_worker import LocalWorker, signal_name
 from slipstream.executors.wire import Channel, Drain, RunTry
 from slipstream.runner.runtime import XComReaderFactory
 
@@ -82,8 +83,7 @@ class LocalExecutor:
         if self._started:
             raise RuntimeError("LocalExecutor already started")
         self._started = True
-        for _ in range(self._size):
-            self._workers.append(self._spawn())
+        self._replenish()
 
     def submit(self, workloads: Sequence[Workload]) -> None:
         if not self._started or self._stopping:
@@ -94,6 +94,7 @@ class LocalExecutor:
                 f"{len(workloads)} workloads with {in_flight} in flight exceed "
                 f"the capacity of {self._parallelism}"
             )
+        self._replenish()
         for workload in workloads:
             worker = self._least_busy()
             worker.running[workload.key] = None
@@ -177,16 +178,22 @@ class LocalExecutor:
                     self._pending.append(message)
             if worker.channel.at_eof or _has_exited(worker):
                 self._bury(worker)
+        self._replenish()
+
+    def _replenish(self) -> None:
+        """Fork replacements for dead workers (again on the next call if a fork fails)."""
+        while self._started and not self._stopping and len(self._workers) < self._size:
+            self._workers.append(self._spawn())
 
     def _bury(self, worker: _Worker) -> None:
-        """Reap a dead worker, fail the tries it held, and replace it unless shutting down."""
+        """Reap a dead worker and fail the tries it held; `_replenish` forks its replacement."""
         # EOF alone does not prove it has exited: give it a moment, then make sure.
         if not select.select([worker.pidfd], [], [], _EXIT_WAIT_SECONDS)[0]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGKILL)
         _, status = os.waitpid(worker.pid, 0)
         code = os.waitstatus_to_exitcode(status)
-        cause = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
+        cause = f"killed by signal {signal_name(-code)}" if code < 0 else f"exit code {code}"
         worker.channel.close()
         os.close(worker.pidfd)
         now = self._clock.now()
@@ -200,16 +207,15 @@ class LocalExecutor:
                 self._pending.append(
                     TaskFinished(key, TaskState.FAILED, ExitReason.WORKER_LOST, now, error)
                 )
-        index = self._workers.index(worker)
-        del self._workers[index]  # before forking: the replacement must not touch its fds
-        if not self._stopping:
-            self._workers.insert(index, self._spawn())
+        self._workers.remove(worker)  # before forking a replacement (_poll), which must not
+        # close this one's descriptors: they are closed already and may have been reused.
 
     def _wait_for_workers(self, timeout: float) -> None:
-        deadline = self._clock.monotonic() + timeout
+        # Real time, not the injected clock: this waits on real processes.
+        deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as selector:
             while self._workers:
-                remaining = deadline - self._clock.monotonic()
+                remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
                 for worker in self._workers:

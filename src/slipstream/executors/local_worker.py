@@ -12,6 +12,7 @@ import os
 import selectors
 import signal
 import socket
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -180,22 +181,43 @@ class LocalWorker:
             # and set up instead of spending ~40 ms doing it again. A failure shows in the try.
             with contextlib.suppress(Exception):
                 dag.get_template_env()
-        pid, result_fd = fork_try(
-            workload,
-            dag,
-            self._reader_factory,
-            close_fds=self._own_fds(),
-            clock=self._clock,
-            hostname=self._hostname,
-        )
+        try:
+            pid, result_fd = fork_try(
+                workload,
+                dag,
+                self._reader_factory,
+                close_fds=self._own_fds(),
+                clock=self._clock,
+                hostname=self._hostname,
+            )
+        except OSError as exc:  # EAGAIN, ENOMEM, EMFILE: this machine, not the task, is at fault
+            self._report_unstarted(workload, exc)
+            return
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError as exc:
+            _kill_group(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(result_fd)
+            self._report_unstarted(workload, exc)
+            return
         os.set_blocking(result_fd, False)
-        job = _Try(workload, pid, result_fd, os.pidfd_open(pid))
+        job = _Try(workload, pid, result_fd, pidfd)
         if workload.execution_timeout is not None:
-            job.deadline = self._clock.monotonic() + workload.execution_timeout
+            job.deadline = time.monotonic() + workload.execution_timeout
         self._tries[pid] = job
         self._selector.register(result_fd, selectors.EVENT_READ, lambda _: self._read_result(job))
         self._selector.register(job.pidfd, selectors.EVENT_READ, lambda _: self._finish(job))
         self._channel.send(TaskStarted(workload.key, pid, self._hostname, self._clock.now()))
+
+    def _report_unstarted(self, workload: Workload, exc: OSError) -> None:
+        error = f"could not start the try: {exc}"
+        now = self._clock.now()
+        with contextlib.suppress(OSError):
+            append_log_line(workload.log_path, "ERROR", error)
+        self._channel.send(
+            TaskFinished(workload.key, TaskState.FAILED, ExitReason.WORKER_LOST, now, error)
+        )
 
     def _own_fds(self) -> list[int]:
         """Descriptors of this worker that a try must not inherit: holding our socket would hide
@@ -242,7 +264,7 @@ class LocalWorker:
         if job.result is not None:
             return replace(job.result, exit_code=code)
         if code < 0:
-            error = f"killed by signal {_signal_name(-code)}"
+            error = f"killed by signal {signal_name(-code)}"
             return TaskFinished(key, TaskState.FAILED, ExitReason.PROCESS_KILLED, now, error, code)
         error = f"exited with code {code} without reporting a result"
         return TaskFinished(key, TaskState.FAILED, ExitReason.TASK_ERROR, now, error, code)
@@ -263,10 +285,10 @@ class LocalWorker:
         deadlines = [job.deadline for job in self._tries.values() if job.deadline is not None]
         if not deadlines:
             return None
-        return max(0.0, min(deadlines) - self._clock.monotonic())
+        return max(0.0, min(deadlines) - time.monotonic())
 
     def _enforce_deadlines(self) -> None:
-        now = self._clock.monotonic()
+        now = time.monotonic()
         for job in self._tries.values():
             if job.deadline is None or now < job.deadline:
                 continue
@@ -309,7 +331,8 @@ def _timeout_text(job: _Try) -> str:
     return f"execution_timeout of {job.workload.execution_timeout:g}s exceeded"
 
 
-def _signal_name(signum: int) -> str:
+def signal_name(signum: int) -> str:
+    """SIGKILL, SIGSEGV...; the number for signals without a name."""
     try:
         return signal.Signals(signum).name
     except ValueError:

@@ -22,11 +22,7 @@ class _IsoFormatter(logging.Formatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         stamp = datetime.fromtimestamp(record.created).astimezone()
-        return (
-            stamp.strftime("%Y-%m-%dT%H:%M:%S.")
-            + f"{stamp.microsecond // 1000:03d}"
-            + (stamp.strftime("%z"))
-        )
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}{stamp:%z}"
 
 
 def make_handler(stream: IO[str]) -> logging.Handler:

@@ -14,6 +14,7 @@ from typing import Any
 from slipstream.authoring.context import make_context, set_current_context
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.params import resolve_params
+from slipstream.authoring.task import BaseOperator
 from slipstream.clock import Clock, SystemClock
 from slipstream.core.records import ExitReason, TaskFinished, Workload
 from slipstream.core.states import TaskState
@@ -132,7 +133,7 @@ def _execute(workload: Workload, dag: DAG, ti: RuntimeTaskInstance) -> tuple[str
     return tuple(sorted(task.skip_after(result)))
 
 
-def _push_result(task: Any, ti: RuntimeTaskInstance, result: Any) -> None:
+def _push_result(task: BaseOperator, ti: RuntimeTaskInstance, result: Any) -> None:
     if result is None:
         return
     if getattr(task, "multiple_outputs", False):

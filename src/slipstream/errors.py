@@ -99,7 +99,9 @@ class TaskNotFound(NotFoundError):
 
 
 class TaskInstanceNotFound(NotFoundError):
-    def __init__(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> None:
+    def __init__(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None
+    ) -> None:
         what = f"task {task_id!r} of run {run_id!r} in DAG {dag_id!r}"
         if try_number is not None:
             what += f", try {try_number}"

@@ -55,6 +55,8 @@ def plan_run(
         for task_id in changed:
             spec = plan.tasks.get(task_id)
             if spec is not None:
+                # The task itself too: one cleared back to none must be planned again.
+                work.append(task_id)
                 work.extend(spec.downstream)
     schedule: list[str] = []
     succeed: list[str] = []

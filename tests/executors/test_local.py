@@ -255,3 +255,26 @@ def test_hard_shutdown_kills_running_tries(dag_file: Path) -> None:
     assert [e for e in executor.events() if isinstance(e, TaskFinished)] == []
     with pytest.raises(RuntimeError):
         executor.submit([workload])
+
+
+def test_a_hanging_dag_import_fails_its_try_not_the_worker(tmp_path: Path, dag_file: Path) -> None:
+    hanging = tmp_path / "hanging.py"
+    hanging.write_text("import time\ntime.sleep(60)\n")
+    executor = LocalExecutor(1, 4, dag_import_timeout=0.3)
+    executor.start()
+    try:
+        (worker,) = executor.worker_pids
+        stuck = make_workload(hanging, "t")
+        executor.submit([stuck])
+        result = wait_for_finished(executor, [stuck.key])[stuck.key]
+        assert (result.exit_reason, result.error) == (
+            ExitReason.TASK_ERROR,
+            "TimeoutError: importing the DAG file took longer than 0.3s",
+        )
+        assert "time.sleep(60)" in Path(stuck.log_path).read_text()  # where it hung
+        after = make_workload(dag_file, "noop")
+        executor.submit([after])
+        assert wait_for_finished(executor, [after.key])[after.key].state is TaskState.SUCCESS
+        assert executor.worker_pids == [worker]
+    finally:
+        executor.shutdown()

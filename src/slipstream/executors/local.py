@@ -56,6 +56,7 @@ class LocalExecutor:
         clock: Clock | None = None,
         kill_grace_seconds: float = 5.0,
         shutdown_timeout: float = 30.0,
+        dag_import_timeout: float = 30.0,
     ) -> None:
         if workers < 1 or parallelism < 1:
             raise ValueError("workers and parallelism must be at least 1")
@@ -65,6 +66,7 @@ class LocalExecutor:
         self._clock = clock or SystemClock()
         self._grace = kill_grace_seconds
         self._shutdown_timeout = shutdown_timeout
+        self._import_timeout = dag_import_timeout
         self._workers: list[_Worker] = []
         self._pending: list[TaskEvent] = []
         self._next = 0  # round-robin among equally loaded workers
@@ -147,6 +149,7 @@ class LocalExecutor:
                     xcom_reader_factory=self._reader_factory,
                     clock=self._clock,
                     kill_grace_seconds=self._grace,
+                    dag_import_timeout=self._import_timeout,
                 ).serve()
             except BaseException:
                 traceback.print_exc()

@@ -57,10 +57,13 @@ class LocalWorker:
         xcom_reader_factory: XComReaderFactory | None = None,
         clock: Clock | None = None,
         kill_grace_seconds: float = 5.0,
+        dag_import_timeout: float = 30.0,
         hostname: str | None = None,
         dags: DagFileCache | None = None,
     ) -> None:
         self._channel = Channel(conn)
+        self._import_timeout = dag_import_timeout
+        self._import_alarm = False  # SIGALRM bounds DAG imports once installed (worker only)
         self._reader_factory = xcom_reader_factory
         self._clock = clock or SystemClock()
         self._grace = kill_grace_seconds
@@ -90,6 +93,8 @@ class LocalWorker:
         # A Python-level handler, so the signal only wakes the selector through the wakeup fd.
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGALRM, self._on_import_alarm)
+        self._import_alarm = True
 
     def step(self, timeout: float | None = None) -> bool:
         """One pass: wait for something (at most `timeout`, or until the next deadline), handle
@@ -171,16 +176,7 @@ class LocalWorker:
     # -- tries ----------------------------------------------------------------------------
 
     def _start(self, workload: Workload) -> None:
-        dag: DAG | BaseException
-        try:
-            dag = self._dags.get_dag(workload.fileloc, workload.dag_id)
-        except (Exception, SystemExit) as exc:
-            dag = exc  # the child logs it and reports the failure like any other
-        else:
-            # Built once here (the DAG caches it), so each child inherits Jinja already imported
-            # and set up instead of spending ~40 ms doing it again. A failure shows in the try.
-            with contextlib.suppress(Exception):
-                dag.get_template_env()
+        dag = self._load(workload)
         try:
             pid, result_fd = fork_try(
                 workload,
@@ -209,6 +205,29 @@ class LocalWorker:
         self._selector.register(result_fd, selectors.EVENT_READ, lambda _: self._read_result(job))
         self._selector.register(job.pidfd, selectors.EVENT_READ, lambda _: self._finish(job))
         self._channel.send(TaskStarted(workload.key, pid, self._hostname, self._clock.now()))
+
+    def _load(self, workload: Workload) -> DAG | BaseException:
+        """The workload's DAG, imported here once so that every try forks from it; or what the
+        import raised, which the child then logs and reports like any other failure."""
+        # DAG files run user code in this process: bound the time it may take, since a hung
+        # import would stall every try of this worker. (The parser has imported it before.)
+        if self._import_alarm:
+            signal.setitimer(signal.ITIMER_REAL, self._import_timeout)
+        try:
+            dag = self._dags.get_dag(workload.fileloc, workload.dag_id)
+        except (Exception, SystemExit) as exc:
+            return exc
+        finally:
+            if self._import_alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        # Built once here (the DAG caches it), so each child inherits Jinja already imported
+        # and set up instead of spending ~40 ms doing it again. A failure shows in the try.
+        with contextlib.suppress(Exception):
+            dag.get_template_env()
+        return dag
+
+    def _on_import_alarm(self, signum: int, frame: object) -> None:
+        raise TimeoutError(f"importing the DAG file took longer than {self._import_timeout:g}s")
 
     def _report_unstarted(self, workload: Workload, exc: OSError) -> None:
         error = f"could not start the try: {exc}"

@@ -33,6 +33,7 @@ class Database:
         self.url = url
         self.dialect = parsed.get_backend_name()
         self._write_lock = threading.Lock()
+        self._writer: Connection | None = None
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(url, parsed.database, echo)
         elif self.dialect == "postgresql":
@@ -84,12 +85,21 @@ class Database:
         """A short write transaction: committed on success, rolled back on any error."""
         if self.dialect == "sqlite":
             with self._write_lock:
-                conn = self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+                # The one writer path of this process: a single connection, reused, since the
+                # lock already serializes writers and a checkout per transaction costs more
+                # than a short transaction itself.
+                conn = self._writer
+                if conn is None or conn.closed or conn.invalidated:
+                    conn = self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+                    self._writer = conn
                 try:
                     with conn.begin():
                         yield conn
-                finally:
-                    conn.close()
+                except BaseException:
+                    if conn.invalidated:
+                        self._writer = None
+                        conn.close()
+                    raise
         else:
             with self.engine.begin() as conn:
                 yield conn
@@ -101,8 +111,14 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.engine.dispose()
 
     def after_fork(self) -> None:
-        """Forget pooled connections inherited from a parent process without closing them."""
+        """Forget connections inherited from a parent process without closing them."""
+        self._writer = None
+        self._write_lock = threading.Lock()
         self.engine.dispose(close=False)

@@ -6,15 +6,29 @@ duplicate report can never overwrite a state that has moved on.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Row,
+    Text,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.records import ExitReason, Run, TaskInstance, TaskKey, TaskTry
 from slipstream.core.states import TaskState
+from slipstream.store.tables import UtcDateTime
 from slipstream.store.tables import task_instances as ti
 from slipstream.store.tables import task_tries as tries
 
@@ -88,9 +102,12 @@ def create_for_run(conn: Connection, run: Run, plan: DagPlan, now: datetime) -> 
         conn.execute(insert(ti), rows)
 
 
+_STATES_FOR_RUN = select(ti.c.task_id, ti.c.state).where(ti.c.run_pk == bindparam("k_run_pk"))
+
+
 def states_for_run(conn: Connection, run_pk: int) -> dict[str, TaskState]:
-    query = select(ti.c.task_id, ti.c.state).where(ti.c.run_pk == run_pk)
-    return {task_id: TaskState(state) for task_id, state in conn.execute(query)}
+    rows = conn.execute(_STATES_FOR_RUN, {"k_run_pk": run_pk})
+    return {task_id: TaskState(state) for task_id, state in rows}
 
 
 def move(
@@ -107,23 +124,68 @@ def move(
     """Compare-and-set many tasks of one run; returns the task ids that actually moved."""
     if not task_ids:
         return []
-    values: dict[str, Any] = {"state": target.value, "updated_at": now, "state_reason": reason}
+    extra = extra or {}
+    statement = _move_statement(target, tuple(sorted(extra)))
+    params = {
+        "k_run_pk": run_pk,
+        "k_task_ids": list(task_ids),
+        "k_expected": [s.value for s in expected],
+        "v_now": now,
+        "v_reason": reason,
+    } | {f"x_{name}": value for name, value in extra.items()}
+    return [row.task_id for row in conn.execute(statement, params)]
+
+
+@functools.cache
+def _move_statement(target: TaskState, extra_columns: tuple[str, ...]) -> Any:
+    """One prebuilt statement per kind of move (see the note on the hot path below)."""
+    now = bindparam("v_now", type_=UtcDateTime)
+    values: dict[str, Any] = {
+        "state": target.value,
+        "updated_at": now,
+        "state_reason": bindparam("v_reason", type_=Text),
+    }
     if target.is_finished:
         values["end_date"] = now
     if target is TaskState.NONE:
         values.update(start_date=None, end_date=None, queued_at=None, next_retry_at=None)
-    values.update(extra or {})
-    statement = (
+    for name in extra_columns:
+        values[name] = bindparam(f"x_{name}", type_=ti.c[name].type)
+    return (
         update(ti)
         .where(
-            ti.c.run_pk == run_pk,
-            ti.c.task_id.in_(list(task_ids)),
-            ti.c.state.in_([s.value for s in expected]),
+            ti.c.run_pk == bindparam("k_run_pk"),
+            ti.c.task_id.in_(bindparam("k_task_ids", expanding=True)),
+            ti.c.state.in_(bindparam("k_expected", expanding=True)),
         )
         .values(values)
         .returning(ti.c.task_id)
     )
-    return [row.task_id for row in conn.execute(statement)]
+
+
+_QUEUE_TRIES = (
+    update(ti)
+    .where(
+        ti.c.run_pk == bindparam("k_run_pk"),
+        ti.c.task_id.in_(bindparam("k_task_ids", expanding=True)),
+        ti.c.state == TaskState.SCHEDULED.value,
+    )
+    .values(
+        state=TaskState.QUEUED.value,
+        try_number=ti.c.try_number + 1,
+        queued_at=bindparam("v_now", type_=UtcDateTime),
+        start_date=None,
+        end_date=None,
+        hostname=None,
+        pid=None,
+        next_retry_at=None,
+        state_reason=None,
+        owner_job_id=bindparam("v_owner", type_=Integer),
+        updated_at=bindparam("v_now", type_=UtcDateTime),
+    )
+    .returning(*ti.c)
+)
+_INSERT_TRY = insert(tries)
 
 
 def queue_tries(
@@ -136,32 +198,16 @@ def queue_tries(
     """Move scheduled tasks to queued, starting a new try for each; returns the moved ones."""
     if not task_ids:
         return []
-    statement = (
-        update(ti)
-        .where(
-            ti.c.run_pk == run_pk,
-            ti.c.task_id.in_(list(task_ids)),
-            ti.c.state == TaskState.SCHEDULED.value,
-        )
-        .values(
-            state=TaskState.QUEUED.value,
-            try_number=ti.c.try_number + 1,
-            queued_at=now,
-            start_date=None,
-            end_date=None,
-            hostname=None,
-            pid=None,
-            next_retry_at=None,
-            state_reason=None,
-            owner_job_id=owner_job_id,
-            updated_at=now,
-        )
-        .returning(*ti.c)
-    )
-    moved = [_to_ti(row) for row in conn.execute(statement)]
+    params = {
+        "k_run_pk": run_pk,
+        "k_task_ids": list(task_ids),
+        "v_now": now,
+        "v_owner": owner_job_id,
+    }
+    moved = [_to_ti(row) for row in conn.execute(_QUEUE_TRIES, params)]
     if moved:
         conn.execute(
-            insert(tries),
+            _INSERT_TRY,
             [
                 {
                     "run_pk": t.run_pk,
@@ -178,25 +224,75 @@ def queue_tries(
     return moved
 
 
-def mark_started(conn: Connection, key: TaskKey, *, pid: int, hostname: str, at: datetime) -> bool:
-    moved = conn.execute(
-        update(ti)
-        .where(
-            ti.c.run_pk == key.run_pk,
-            ti.c.task_id == key.task_id,
-            ti.c.try_number == key.try_number,
-            ti.c.state == TaskState.QUEUED.value,
-        )
-        .values(
-            state=TaskState.RUNNING.value, start_date=at, pid=pid, hostname=hostname, updated_at=at
-        )
-    ).rowcount
-    # A try starts once: a duplicate or late start report must not rewrite its history.
-    conn.execute(
-        update(tries)
-        .where(_try_is(key), tries.c.end_date.is_(None), tries.c.start_date.is_(None))
-        .values(state=TaskState.RUNNING.value, start_date=at, pid=pid, hostname=hostname)
+# The hot path (every try starts and ends through these) uses statements built once: building
+# a SQLAlchemy statement costs several times more than executing it on SQLite.
+_THIS_TRY = (
+    ti.c.run_pk == bindparam("k_run_pk"),
+    ti.c.task_id == bindparam("k_task_id"),
+    ti.c.try_number == bindparam("k_try_number"),
+)
+_THIS_TRY_ROW = (
+    tries.c.run_pk == bindparam("k_run_pk"),
+    tries.c.task_id == bindparam("k_task_id"),
+    tries.c.try_number == bindparam("k_try_number"),
+)
+_START_TI = (
+    update(ti)
+    .where(*_THIS_TRY, ti.c.state == TaskState.QUEUED.value)
+    .values(
+        state=TaskState.RUNNING.value,
+        start_date=bindparam("v_at", type_=UtcDateTime),
+        pid=bindparam("v_pid"),
+        hostname=bindparam("v_hostname"),
+        updated_at=bindparam("v_at", type_=UtcDateTime),
     )
+)
+# A try starts once: a duplicate or late start report must not rewrite its history.
+_START_TRY = (
+    update(tries)
+    .where(*_THIS_TRY_ROW, tries.c.end_date.is_(None), tries.c.start_date.is_(None))
+    .values(
+        state=TaskState.RUNNING.value,
+        start_date=bindparam("v_at", type_=UtcDateTime),
+        pid=bindparam("v_pid"),
+        hostname=bindparam("v_hostname"),
+    )
+)
+_FINISH_TI = (
+    update(ti)
+    .where(*_THIS_TRY, ti.c.state.in_([TaskState.QUEUED.value, TaskState.RUNNING.value]))
+    .values(
+        state=bindparam("v_state"),
+        end_date=bindparam("v_at", type_=UtcDateTime),
+        updated_at=bindparam("v_at", type_=UtcDateTime),
+        next_retry_at=bindparam("v_next_retry_at", type_=UtcDateTime),
+        state_reason=bindparam("v_reason"),
+        infra_failures=func.coalesce(
+            bindparam("v_infra_failures", type_=Integer), ti.c.infra_failures
+        ),
+    )
+)
+_FINISH_TRY = (
+    update(tries)
+    .where(*_THIS_TRY_ROW, tries.c.end_date.is_(None))
+    .values(
+        state=bindparam("v_state"),
+        end_date=bindparam("v_at", type_=UtcDateTime),
+        exit_reason=bindparam("v_exit_reason"),
+        exit_code=bindparam("v_exit_code", type_=Integer),
+        error=bindparam("v_error", type_=Text),
+    )
+)
+
+
+def _key_params(key: TaskKey) -> dict[str, Any]:
+    return {"k_run_pk": key.run_pk, "k_task_id": key.task_id, "k_try_number": key.try_number}
+
+
+def mark_started(conn: Connection, key: TaskKey, *, pid: int, hostname: str, at: datetime) -> bool:
+    params = _key_params(key) | {"v_at": at, "v_pid": pid, "v_hostname": hostname}
+    moved = conn.execute(_START_TI, params).rowcount
+    conn.execute(_START_TRY, params)
     return bool(moved)
 
 
@@ -215,35 +311,29 @@ def finish_try(
 ) -> bool:
     """End a try: the task instance moves to `state` (success, failed, skipped, up_for_retry),
     the try row keeps what this try ended as. False when the try was no longer current."""
-    values: dict[str, Any] = {
-        "state": state.value,
-        "end_date": at,
-        "updated_at": at,
-        "next_retry_at": next_retry_at,
-        "state_reason": error if state in (TaskState.FAILED, TaskState.UP_FOR_RETRY) else None,
-    }
-    if infra_failures is not None:
-        values["infra_failures"] = infra_failures
+    params = _key_params(key)
+    reason = error if state in (TaskState.FAILED, TaskState.UP_FOR_RETRY) else None
     moved = conn.execute(
-        update(ti)
-        .where(
-            ti.c.run_pk == key.run_pk,
-            ti.c.task_id == key.task_id,
-            ti.c.try_number == key.try_number,
-            ti.c.state.in_([TaskState.QUEUED.value, TaskState.RUNNING.value]),
-        )
-        .values(values)
+        _FINISH_TI,
+        params
+        | {
+            "v_state": state.value,
+            "v_at": at,
+            "v_next_retry_at": next_retry_at,
+            "v_reason": reason,
+            "v_infra_failures": infra_failures,
+        },
     ).rowcount
     conn.execute(
-        update(tries)
-        .where(_try_is(key), tries.c.end_date.is_(None))
-        .values(
-            state=try_state.value,
-            end_date=at,
-            exit_reason=exit_reason.value,
-            exit_code=exit_code,
-            error=error,
-        )
+        _FINISH_TRY,
+        params
+        | {
+            "v_state": try_state.value,
+            "v_at": at,
+            "v_exit_reason": exit_reason.value,
+            "v_exit_code": exit_code,
+            "v_error": error,
+        },
     )
     return bool(moved)
 

@@ -217,3 +217,16 @@ def test_processes_a_finished_task_left_behind_are_killed(
     leftover = int(pidfile.read_text())
     # Killed at once; then reparented to init, which reaps it in its own time.
     wait_until(lambda: not pid_exists(leftover), 2.0, "the background sleep to die")
+
+
+def test_work_arriving_with_eof_is_not_started(
+    pair: tuple[LocalWorker, Channel], tmp_path: Path
+) -> None:
+    worker, channel = pair
+    workload = make_workload(write_dag_file(tmp_path), "noop")
+    _submit(channel, workload)
+    channel.flush()
+    channel.sock.shutdown(socket.SHUT_WR)
+    assert not worker.step(timeout=5.0)
+    assert channel.receive() == []  # no TaskStarted: nobody would have recorded the try
+    assert not Path(workload.log_path).exists()

@@ -28,6 +28,7 @@ from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.frames import FrameDecoder
 from slipstream.runner.logs import append_log_line
 from slipstream.runner.runtime import XComReaderFactory
+from slipstream.runner.task_runner import prepare_to_fork_tries
 
 _READ_SIZE = 256 * 1024
 _LAST_WORDS_SECONDS = 5.0
@@ -138,6 +139,7 @@ class LocalWorker:
         status = 0
         try:
             self.install_signal_handlers()
+            prepare_to_fork_tries()
             while self.step():
                 pass
             self.close()
@@ -156,15 +158,18 @@ class LocalWorker:
             self._channel.flush()
         if not mask & selectors.EVENT_READ:
             return
-        for message in self._channel.receive():
+        messages = self._channel.receive()
+        if self._channel.at_eof:
+            # The scheduler is gone or has shut us down: nobody would record what tries do now,
+            # so none is started (its next scheduler will run it) and running ones are killed.
+            self._abandon()
+            self._stopped = True
+            return
+        for message in messages:
             if isinstance(message, RunTry):
                 self._start(message.workload)
             elif isinstance(message, Drain):
                 self._draining = True
-        if self._channel.at_eof:
-            # The scheduler is gone or has shut us down: nobody would record what tries do now.
-            self._abandon()
-            self._stopped = True
 
     def _on_signal(self, mask: int) -> None:
         assert self._signal_pair is not None

@@ -1,0 +1,236 @@
+"""One Slipstream deployment for the bench: a fresh SLIPSTREAM_HOME, a migrated database, the
+bench's DAG files, and a real `slipstream scheduler` process started and stopped from here.
+
+Runs are triggered in this process through RunService (with a WakeupSender, as the CLI does),
+and waited for with the outside probe first and the database second, so the bench sees a run
+finish within about a millisecond without hammering the database while tasks run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import psycopg
+
+from bench import procs
+from bench.probe import ProbeReader
+from slipstream.clock import SystemClock
+from slipstream.config import Settings
+from slipstream.core.records import Run
+from slipstream.errors import DagNotFound
+from slipstream.services.dags import DagService
+from slipstream.services.runs import RunService
+from slipstream.store.db import Database
+from slipstream.store.schema import migrate
+from slipstream.wakeup import WakeupSender
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+_PR_SET_PDEATHSIG = 1
+_STOP_TIMEOUT_SECONDS = 30.0
+
+
+class BenchError(RuntimeError):
+    """The bench could not measure what it meant to (a run did not finish, a process died)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Triggered:
+    run: Run
+    before_ns: int  # time.time_ns() just before RunService.trigger was called
+    after_ns: int  # ... and just after it returned
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    run: Run  # the finished run as recorded
+    seen_ns: int  # when the bench saw it finished
+
+
+def _die_with_parent() -> None:
+    """In the scheduler's child, before exec: get SIGTERM if the bench itself dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+class Deployment:
+    """A scheduler in a fresh home. Use as a context manager: the scheduler is stopped (SIGTERM,
+    then SIGKILL of what is left of its tree) and a PostgreSQL database dropped on the way out.
+    """
+
+    def __init__(self, root: Path, name: str, *, db_kind: str = "sqlite") -> None:
+        self.home = root / name
+        self.dags_folder = self.home / "dags"
+        self.dags_folder.mkdir(parents=True)
+        self.db_kind = db_kind
+        self._pg_name: str | None = None
+        self.env = {
+            **os.environ,
+            "SLIPSTREAM_HOME": str(self.home),
+            "SLIPSTREAM_LOAD_EXAMPLES": "false",
+        }
+        if db_kind == "postgres":
+            self._pg_name = f"slipstream_bench_{secrets.token_hex(6)}"
+            with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=5) as admin:
+                admin.execute(f'CREATE DATABASE "{self._pg_name}"')
+            self.env["SLIPSTREAM_DATABASE_URL"] = (
+                f"postgresql+psycopg://postgres@127.0.0.1:5432/{self._pg_name}"
+            )
+        elif db_kind != "sqlite":
+            raise ValueError(f"unknown database kind {db_kind!r} (sqlite, postgres)")
+        self.settings = Settings.from_env(self.env)
+        self.db = Database(self.settings.database_url)
+        migrate(self.db)
+        self.wakeup = WakeupSender(self.settings.wakeup_path)
+        self.runs = RunService(self.db, clock=SystemClock(), wakeup=self.wakeup)
+        self.dags = DagService(self.db, wakeup=self.wakeup)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.home / "scheduler.out"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def write_dag(self, name: str, source: str) -> Path:
+        path = self.dags_folder / f"{name}.py"
+        path.write_text(source)
+        return path
+
+    def start(self, timeout: float = 60.0) -> tuple[int, int]:
+        """Launch `slipstream scheduler`; return (launched_ns, listening_ns): time.time_ns()
+        just before the launch and when its wake-up socket first existed."""
+        if self.process is not None:
+            raise BenchError("the scheduler is already running")
+        socket_path = self.settings.wakeup_path
+        with self.log_path.open("ab") as log:
+            launched = time.time_ns()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "slipstream.cli.main", "scheduler"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the bench, which then stops it
+                # The bench starts no threads, so running code between fork and exec is safe.
+                preexec_fn=_die_with_parent,  # noqa: PLW1509
+            )
+        deadline = time.monotonic() + timeout
+        while not socket_path.exists():
+            if self.process.poll() is not None:
+                raise BenchError(f"the scheduler exited at start-up:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"the scheduler did not listen within {timeout}s")
+            time.sleep(0.001)
+        return launched, time.time_ns()
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise BenchError("the scheduler is not running")
+        return self.process.pid
+
+    def stop(self) -> None:
+        """SIGTERM the scheduler and wait; SIGKILL whatever of its tree is left after that."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        members = [member.pid for member in procs.tree(process.pid)]
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(_STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for pid in members[1:]:  # only processes this scheduler started
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            self.wakeup.close()
+            self.db.dispose()
+            if self._pg_name is not None:
+                with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=5) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)')
+                self._pg_name = None
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def trigger(self, dag_id: str, *, parse_timeout: float = 0.0) -> Triggered:
+        """Trigger a run. With `parse_timeout`, retry while the DAG is not parsed yet."""
+        deadline = time.monotonic() + parse_timeout
+        while True:
+            before = time.time_ns()
+            try:
+                run = self.runs.trigger(dag_id, triggered_by="bench").run
+            except DagNotFound:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
+                continue
+            return Triggered(run, before, time.time_ns())
+
+    def wait(
+        self, run: Run, probe: ProbeReader, last_task: str, *, timeout: float = 600.0
+    ) -> Finished:
+        """Wait until `run` has finished. While its last task has not written its probe `end`,
+        look at the database only every 100 ms (a failed run ends without it); once it has,
+        every millisecond."""
+        deadline = time.monotonic() + timeout
+        next_look = 0.0
+        while True:
+            probe.poll()
+            now = time.monotonic()
+            last_ended = probe.ended(run.run_id, last_task)
+            if last_ended or now >= next_look:
+                current = self.runs.get(run.dag_id, run.run_id)
+                if current.state.is_finished:
+                    return Finished(current, time.time_ns())
+                next_look = now + 0.1
+            if now > deadline:
+                raise BenchError(f"run {run.run_id} of {run.dag_id} not finished in {timeout}s")
+            if self.process is not None and self.process.poll() is not None:
+                raise BenchError(f"the scheduler died:\n{self.log_tail()}")
+            time.sleep(0.001)
+
+    def wait_for_dags(self, count: int, timeout: float = 120.0) -> None:
+        """Wait until at least `count` active DAGs are in the database."""
+        deadline = time.monotonic() + timeout
+        while self.dags.list_dags(limit=1)[1] < count:
+            if time.monotonic() > deadline:
+                raise BenchError(f"fewer than {count} DAGs parsed after {timeout}s")
+            time.sleep(0.05)
+
+    # -- the scheduler's output --------------------------------------------------------------
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def problems(self) -> list[str]:
+        """Lines of the scheduler's output that say something went wrong."""
+        if not self.log_path.exists():
+            return []
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return [line for line in text if "Traceback" in line or " ERROR " in line]

@@ -1,0 +1,109 @@
+"""W5 idle: DAGs loaded and nothing running. Counts the scheduler's process tree, its total PSS
+and the CPU the whole tree burns, from /proc, after a warm-up.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench import dags, procs
+from bench.figures import (
+    AIRFLOW_IDLE_CPU_PCT,
+    AIRFLOW_IDLE_PROCESSES,
+    AIRFLOW_IDLE_PSS_MB,
+    TARGET_IDLE_CPU_PCT,
+    TARGET_IDLE_PROCESSES,
+    TARGET_IDLE_PSS_MB,
+    Metric,
+)
+from bench.harness import Deployment
+from bench.model import Options, WorkloadResult
+
+DAG_COUNT = 50
+WARM_UP_SECONDS = 5.0
+SAMPLE_EVERY_SECONDS = 1.0
+
+
+def _pss_mb(members: list[procs.ProcStat]) -> float:
+    return sum(procs.pss_kib(member.pid) or 0 for member in members) / 1024.0
+
+
+def run_w5(opts: Options) -> WorkloadResult:
+    window = 10.0 if opts.quick else 30.0
+    result = WorkloadResult(
+        "W5",
+        "idle: DAGs loaded, nothing running",
+        {"dags": DAG_COUNT, "warm_up_s": WARM_UP_SECONDS, "window_s": window},
+    )
+    probe = opts.root / "w5-probe.log"
+    with Deployment(opts.root, "w5", db_kind=opts.db) as d:
+        for index in range(DAG_COUNT):
+            d.write_dag(f"bench_idle_{index:03d}", dags.idle_file(probe, index))
+        d.start()
+        d.wait_for_dags(DAG_COUNT)
+        time.sleep(WARM_UP_SECONDS)
+        samples = []
+        first = procs.tree(d.pid)
+        cpu_start, wall_start = procs.cpu_seconds(first), time.monotonic()
+        end = wall_start + window
+        while True:
+            members = procs.tree(d.pid)
+            samples.append(
+                {
+                    "t_s": time.monotonic() - wall_start,
+                    "processes": len(members),
+                    "pss_mb": _pss_mb(members),
+                }
+            )
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(SAMPLE_EVERY_SECONDS, remaining))
+        last = procs.tree(d.pid)
+        cpu_end, wall_end = procs.cpu_seconds(last), time.monotonic()
+        result.raw = {
+            "samples": samples,
+            "cpu_seconds": cpu_end - cpu_start,
+            "wall_seconds": wall_end - wall_start,
+            "processes_at_end": [
+                {
+                    "pid": m.pid,
+                    "ppid": m.ppid,
+                    "cmdline": procs.cmdline(m.pid),
+                    "pss_kib": procs.pss_kib(m.pid),
+                }
+                for m in last
+            ],
+        }
+        result.problems = d.problems()
+    cpu_pct = 100.0 * (cpu_end - cpu_start) / (wall_end - wall_start)
+    result.metrics = [
+        Metric(
+            "W5",
+            "processes (most seen)",
+            max(s["processes"] for s in samples),
+            "processes",
+            "/proc",
+            TARGET_IDLE_PROCESSES,
+            AIRFLOW_IDLE_PROCESSES,
+        ),
+        Metric(
+            "W5",
+            "total PSS (most seen)",
+            max(s["pss_mb"] for s in samples),
+            "MB",
+            "/proc",
+            TARGET_IDLE_PSS_MB,
+            AIRFLOW_IDLE_PSS_MB,
+        ),
+        Metric(
+            "W5",
+            f"CPU over {window:g} s",
+            cpu_pct,
+            "% of a core",
+            "/proc",
+            TARGET_IDLE_CPU_PCT,
+            AIRFLOW_IDLE_CPU_PCT,
+        ),
+    ]
+    return result

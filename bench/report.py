@@ -1,0 +1,193 @@
+"""The bench's output: a table on the terminal, and `<date>-<host>[-variant].json` (raw samples,
+summary, machine) with a `.md` table beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.figures import AIRFLOW_SOURCE, Metric
+from bench.model import WorkloadResult
+
+PERCENTILE_METHOD = "nearest rank: the sample at rank ceil(p/100 * n), 1-based, of n sorted"
+
+
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip()
+
+
+def _meminfo_mib() -> int | None:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        return None
+    return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on, and which Slipstream."""
+    dirty = _git("status", "--porcelain", "--", "src")
+    return {
+        "hostname": socket.gethostname(),
+        "cores": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_mib": _meminfo_mib(),
+        "kernel": platform.release(),
+        "python": sys.version.split()[0],
+        "sqlite": sqlite3.sqlite_version,
+        "slipstream_commit": _git("rev-parse", "HEAD"),
+        # Other work in progress in src/ is measured too: say so.
+        "src_uncommitted_changes": dirty.splitlines() if dirty else [],
+        "load_average": os.getloadavg(),
+    }
+
+
+def _format(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "ms":
+        return f"{value:.2f} ms" if value < 10 else f"{value:.1f} ms"
+    if unit in ("processes", "tasks"):
+        return f"{value:.0f}"
+    if unit == "% of a core":
+        return f"{value:.2f}%"
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    return f"{value:.1f} {unit}"
+
+
+def _row(metric: Metric) -> list[str]:
+    better = metric.times_better
+    return [
+        metric.workload,
+        metric.name,
+        metric.source,
+        _format(metric.value, metric.unit),
+        metric.target.text if metric.target else "",
+        metric.status,
+        metric.airflow.text if metric.airflow else "",
+        "" if better is None else f"x{better:,.0f}" if better >= 10 else f"x{better:.1f}",
+    ]
+
+
+HEADER = ["", "metric", "source", "Slipstream", "target", "", "Airflow 3.3.2", "better by"]
+
+
+def table(results: list[WorkloadResult], *, details: bool = False) -> str:
+    """A plain-text table of the headline metrics (or only the detail ones)."""
+    rows = [_row(m) for r in results for m in r.metrics if m.detail == details]
+    widths = [max(len(cells[i]) for cells in [HEADER, *rows]) for i in range(len(HEADER))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(HEADER, widths, strict=True))]
+    lines.append("  ".join("-" * width for width in widths))
+    for cells in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def markdown(results: list[WorkloadResult], about: dict[str, Any]) -> str:
+    def md_table(details: bool) -> list[str]:
+        out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        for r in results:
+            for m in r.metrics:
+                if m.detail == details:
+                    out.append("| " + " | ".join(_row(m)) + " |")
+        return out
+
+    mach = about["machine"]
+    lines = [
+        f"# Slipstream bench, {about['date']} on {mach['hostname']}",
+        "",
+        f"{mach['cores']} cores ({mach['cpu_model']}), {mach['memory_mib']} MiB, Python"
+        f" {mach['python']}, SQLite {mach['sqlite']}; database: {about['options']['db']};"
+        f" {'quick' if about['options']['quick'] else 'full'} run;"
+        f" Slipstream {mach['slipstream_commit'][:12]}"
+        + (" (with uncommitted changes in src/)" if mach["src_uncommitted_changes"] else ""),
+        "",
+        f"Percentiles: {PERCENTILE_METHOD}. Airflow figures: {AIRFLOW_SOURCE}.",
+        "'better by' is Airflow's figure over Slipstream's (Slipstream's over Airflow's for"
+        " rates).",
+        "",
+        *md_table(details=False),
+        "",
+        "## Conditions",
+        "",
+        "| workload | took | other processes' CPU meanwhile | error |",
+        "|---|---|---|---|",
+        *[
+            f"| {r.workload} {r.title} | {r.seconds:.1f} s | {r.other_load_pct:.0f}% of a core"
+            f" | {r.error or ''} |"
+            for r in results
+        ],
+        "",
+        "## Diagnostics",
+        "",
+        *md_table(details=True),
+    ]
+    for r in results:
+        if r.error or r.problems:
+            lines += ["", f"## {r.workload} problems", ""]
+            if r.error:
+                lines.append(f"- error: `{r.error}`")
+            lines += [f"- scheduler log: `{p}`" for p in r.problems[:20]]
+    return "\n".join(lines) + "\n"
+
+
+def write(
+    results: list[WorkloadResult],
+    out_dir: Path,
+    *,
+    options: dict[str, Any],
+    variant: str,
+    machine_at_start: dict[str, Any],
+) -> tuple[Path, Path]:
+    """Write the JSON (everything) and the Markdown table; return their paths."""
+    now = datetime.now(UTC).astimezone()
+    about: dict[str, Any] = {
+        "date": now.date().isoformat(),
+        "finished_at": now.isoformat(timespec="seconds"),
+        "machine": machine_at_start,
+        "options": options,
+        "percentile_method": PERCENTILE_METHOD,
+        "airflow_source": AIRFLOW_SOURCE,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{about['date']}-{machine_at_start['hostname']}{variant}"
+    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    document = {
+        **about,
+        "summary": [m.as_dict() for r in results for m in r.metrics],
+        "workloads": [r.as_dict() for r in results],
+    }
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=1, default=str) + "\n")
+    tmp.replace(json_path)
+    md_path.write_text(markdown(results, about))
+    return json_path, md_path

@@ -278,3 +278,23 @@ def test_a_hanging_dag_import_fails_its_try_not_the_worker(tmp_path: Path, dag_f
         assert executor.worker_pids == [worker]
     finally:
         executor.shutdown()
+
+
+def test_an_immediate_timeout_hits_the_child_not_the_worker(dag_file: Path) -> None:
+    executor = LocalExecutor(1, 8, kill_grace_seconds=1.0)
+    executor.start()
+    try:
+        (worker,) = executor.worker_pids
+        # The deadline has passed before the child is even forked: SIGTERM meets it starting up.
+        workloads = [
+            make_workload(dag_file, "halfway", run_pk=n, execution_timeout=0) for n in range(6)
+        ]
+        executor.submit(workloads)
+        results = wait_for_finished(executor, [w.key for w in workloads])
+        assert {r.exit_reason for r in results.values()} == {ExitReason.TIMEOUT}
+        after = make_workload(dag_file, "noop", run_pk=99)
+        executor.submit([after])
+        assert wait_for_finished(executor, [after.key])[after.key].state is TaskState.SUCCESS
+        assert executor.worker_pids == [worker]
+    finally:
+        executor.shutdown()

@@ -42,17 +42,24 @@ def fork_try(
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    # Until the child has replaced the parent's handlers, a SIGTERM (an early timeout) must wait:
+    # the worker's handler would write to the worker's own wake-up socket.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         pid = os.fork()
     except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(read_fd)
         os.close(write_fd)
         raise
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(write_fd)
         return pid, read_fd
     status = 70  # EX_SOFTWARE: the child's own machinery failed
     try:
+        _reset_signals()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(read_fd)
         for fd in close_fds:
             with contextlib.suppress(OSError):
@@ -76,7 +83,6 @@ def _child_main(
     hostname: str | None,
 ) -> None:
     os.setsid()
-    _reset_signals()
     log_fd = open_log_fd(workload.log_path)
     null_fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null_fd, 0)
@@ -102,7 +108,8 @@ def _line_buffered(fd: int) -> TextIO:
 
 
 def _reset_signals() -> None:
-    """Undo what the worker set up for itself: the task gets Python's usual signal behaviour."""
+    """Undo what the worker set up for itself. The task gets Python's usual signal behaviour,
+    except that SIGTERM raises TryTerminated (so the task's on_kill() runs)."""
     with contextlib.suppress(ValueError):  # set_wakeup_fd only works in the main thread
         signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGTERM, _terminate)

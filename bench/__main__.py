@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import snapshot
 from bench.figures import AIRFLOW_SOURCE
 from bench.idle import run_w5
 from bench.load import LoadMeter, wait_for_quiet
@@ -47,6 +48,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary homes")
     parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="measure HEAD's src/ (exported to a temporary directory), not the working tree",
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         default=60.0,
@@ -67,7 +73,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+    raw_argv = sys.argv[1:] if argv is None else argv
+    args = _parse(raw_argv)
+    if args.snapshot and snapshot.active_commit() is None:
+        snapshot.reexec_on_snapshot(raw_argv)  # does not return
     about = machine()
     root = Path(tempfile.mkdtemp(prefix="slipstream-bench-"))
     options = Options(root=root, db=args.db, quick=args.quick, repeat=args.repeat)
@@ -102,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+        snapshot.remove_snapshot()
     variant = ("-quick" if args.quick else "") + ("-postgres" if args.db == "postgres" else "")
     json_path, md_path = write(
         results,

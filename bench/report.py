@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import slipstream
+from bench import snapshot
 from bench.figures import AIRFLOW_SOURCE, Metric
 from bench.model import WorkloadResult
 
@@ -52,7 +54,8 @@ def _cpu_model() -> str:
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on, and which Slipstream."""
-    dirty = _git("status", "--porcelain", "--", "src")
+    snapshot_commit = snapshot.active_commit()
+    dirty = "" if snapshot_commit else _git("status", "--porcelain", "--", "src")
     return {
         "hostname": socket.gethostname(),
         "cores": os.cpu_count(),
@@ -61,7 +64,9 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": sys.version.split()[0],
         "sqlite": sqlite3.sqlite_version,
-        "slipstream_commit": _git("rev-parse", "HEAD"),
+        "slipstream_commit": snapshot_commit or _git("rev-parse", "HEAD"),
+        "slipstream_source": str(Path(slipstream.__file__).parent),
+        "measured": "a snapshot of the commit" if snapshot_commit else "the working tree",
         # Other work in progress in src/ is measured too: say so.
         "src_uncommitted_changes": dirty.splitlines() if dirty else [],
         "load_average": os.getloadavg(),

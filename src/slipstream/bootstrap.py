@@ -30,7 +30,7 @@ from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dags import DagService
 from slipstream.services.logs import LogService
 from slipstream.services.runs import RunService
-from slipstream.services.xcoms import XComReader
+from slipstream.services.xcom_reader_factory import XComReaderFactory
 from slipstream.store import schema
 from slipstream.store.db import Database
 from slipstream.wakeup import WakeupListener, WakeupSender
@@ -111,9 +111,8 @@ def dag_file_sync(
     )
 
 
-def xcom_reader_factory(settings: Settings) -> Callable[[], XComReader]:
-    url = settings.database_url
-    return lambda: XComReader(url)
+def xcom_reader_factory(settings: Settings) -> XComReaderFactory:
+    return XComReaderFactory(settings.database_url)
 
 
 def run_scheduler(
@@ -126,14 +125,13 @@ def run_scheduler(
     SIGTERM or SIGINT."""
     settings.dags_folder.mkdir(parents=True, exist_ok=True)
     db = open_database(settings, migrate=migrate)
-    # Workers are forked now, before this process holds connections or threads.
-    db.dispose()
     clock = SystemClock()
     executor = LocalExecutor(
         settings.workers,
         settings.parallelism,
         xcom_reader_factory=xcom_reader_factory(settings),
         clock=clock,
+        dag_import_timeout=settings.dag_import_timeout,
     )
     executor.start()
     listener = WakeupListener(settings.wakeup_path)

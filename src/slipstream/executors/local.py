@@ -1,5 +1,5 @@
-"""The local executor: a pool of warm worker processes forked from the scheduler's process, each
-running many tries at once (one forked child per try), talking over a socketpair per worker.
+"""The local executor: a pool of warm worker processes, each a fresh lean interpreter running
+many tries at once (one forked child per try), talking over a socketpair per worker.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import select
 import selectors
 import signal
 import socket
+import sys
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,8 +25,9 @@ from slipstream.core.records import (
     Workload,
 )
 from slipstream.core.states import TaskState
-from slipstream.executors.local_worker import LocalWorker, signal_name
-from slipstream.executors.wire import Channel, Drain, RunTry
+from slipstream.executors.local_worker import signal_name
+from slipstream.executors.wire import Channel, Drain, RunTry, WorkerConfig
+from slipstream.executors.worker_main import SOCKET_FD
 from slipstream.runner.runtime import XComReaderFactory
 
 _EXIT_WAIT_SECONDS = 1.0
@@ -44,8 +45,8 @@ class _Worker:
 class LocalExecutor:
     """Runs workloads in `workers` warm processes, at most `parallelism` tries at a time.
 
-    `start()` forks, so call it before the calling process starts any thread. `filenos()` changes
-    when a dead worker is replaced: ask for it again before each wait.
+    The xcom_reader_factory must pickle: it travels to each worker over its socket.
+    `filenos()` changes when a dead worker is replaced: ask for it again before each wait.
     """
 
     def __init__(
@@ -137,26 +138,25 @@ class LocalExecutor:
 
     def _spawn(self) -> _Worker:
         ours, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:  # the worker process; it never returns from here
-            try:
-                ours.close()
-                for sibling in self._workers:
-                    sibling.channel.close()
-                    os.close(sibling.pidfd)
-                LocalWorker(
-                    theirs,
-                    xcom_reader_factory=self._reader_factory,
-                    clock=self._clock,
-                    kill_grace_seconds=self._grace,
-                    dag_import_timeout=self._import_timeout,
-                ).serve()
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                os._exit(1)
-        theirs.close()
-        return _Worker(pid, os.pidfd_open(pid), Channel(ours))
+        try:
+            pid = os.posix_spawn(
+                sys.executable,
+                [sys.executable, "-m", "slipstream.executors.worker_main"],
+                os.environ,
+                # Only the worker's end of the socket is inherited, as fd 3.
+                file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), SOCKET_FD)],
+            )
+        finally:
+            theirs.close()
+        channel = Channel(ours)
+        channel.send(
+            WorkerConfig(
+                xcom_reader_factory=self._reader_factory,
+                kill_grace_seconds=self._grace,
+                dag_import_timeout=self._import_timeout,
+            )
+        )
+        return _Worker(pid, os.pidfd_open(pid), channel)
 
     def _least_busy(self) -> _Worker:
         count = len(self._workers)
@@ -184,7 +184,7 @@ class LocalExecutor:
         self._replenish()
 
     def _replenish(self) -> None:
-        """Fork replacements for dead workers (again on the next call if a fork fails)."""
+        """Start replacements for dead workers (again on the next call if a start fails)."""
         while self._started and not self._stopping and len(self._workers) < self._size:
             self._workers.append(self._spawn())
 
@@ -210,8 +210,7 @@ class LocalExecutor:
                 self._pending.append(
                     TaskFinished(key, TaskState.FAILED, ExitReason.WORKER_LOST, now, error)
                 )
-        self._workers.remove(worker)  # before forking a replacement (_poll), which must not
-        # close this one's descriptors: they are closed already and may have been reused.
+        self._workers.remove(worker)  # before `_replenish` starts its replacement
 
     def _wait_for_workers(self, timeout: float) -> None:
         # Real time, not the injected clock: this waits on real processes.

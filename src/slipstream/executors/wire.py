@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from slipstream.core.records import Workload
 from slipstream.runner.frames import FrameDecoder, encode_frame
+from slipstream.runner.runtime import XComReaderFactory
 
 _RECV_SIZE = 256 * 1024
 
@@ -20,6 +21,16 @@ class RunTry:
     """Executor -> worker: start this try."""
 
     workload: Workload
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """Executor -> worker, first and once: how to behave. It travels over the socket so that
+    nothing (a database URL with a password, say) appears in the worker's command line."""
+
+    xcom_reader_factory: XComReaderFactory | None
+    kill_grace_seconds: float
+    dag_import_timeout: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pickle
 import struct
 
-_HEADER = struct.Struct("!I")
+FRAME_HEADER = struct.Struct("!I")
+_HEADER = FRAME_HEADER
 
 
 def encode_frame(message: object) -> bytes:

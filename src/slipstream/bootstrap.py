@@ -182,7 +182,7 @@ def run_dag_test(
             ).run
             seen: set[tuple[str, int]] = set()
             while True:
-                scheduler.tick([f"run:{dag_id}"])
+                report = scheduler.tick([f"run:{dag_id}"])
                 current = runs.get(dag_id, run.run_id)
                 for ti in runs.task_instances(dag_id, run.run_id):
                     ended = ti.state.is_finished or ti.state is TaskState.UP_FOR_RETRY
@@ -197,7 +197,8 @@ def run_dag_test(
                 if current.state.is_finished:
                     scheduler.stop()
                     return current
-                wait = scheduler.seconds_until_due()
+                progressed = report.events or report.queued or report.runs_started
+                wait = 0.0 if progressed else scheduler.seconds_until_due()
                 if wait > 0:
                     # Only a retry delay makes us wait: the inline executor has no events to
                     # wait on, so there is nothing to select on but the clock.

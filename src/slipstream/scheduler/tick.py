@@ -580,7 +580,7 @@ class Scheduler:
             self._last_schedule_refresh = now
         next_due: datetime | None = None
         budget = MAX_SCHEDULED_RUNS_PER_PASS
-        for dag_id, (record, plan) in self._schedulable.items():
+        for dag_id, (_record, plan) in self._schedulable.items():
             timetable = timetable_from_spec(dict(plan.schedule))
             start = _parse_date(plan.start_date)
             end = _parse_date(plan.end_date)

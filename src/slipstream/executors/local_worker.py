@@ -8,6 +8,7 @@ is one pass over a selector, so the loop can be driven and tested one wake-up at
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import selectors
 import signal
@@ -210,6 +211,9 @@ class LocalWorker:
         self._selector.register(result_fd, selectors.EVENT_READ, lambda _: self._read_result(job))
         self._selector.register(job.pidfd, selectors.EVENT_READ, lambda _: self._finish(job))
         self._channel.send(TaskStarted(workload.key, pid, self._hostname, self._clock.now()))
+        # Keep what this worker holds out of the collector's reach, so tries forked later do
+        # not dirty (copy) the pages it lives on when their garbage collector runs.
+        gc.freeze()
 
     def _load(self, workload: Workload) -> DAG | BaseException:
         """The workload's DAG, imported here once so that every try forks from it; or what the

@@ -178,7 +178,9 @@ def test_sigkilled_scheduler_loses_no_run(deployment: Deployment, tmp_path: Path
         import time
         from slipstream import DAG, task
 
-        with DAG("gated", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+        # One run at a time, so the first triggered run is the one caught mid-try.
+        with DAG("gated", schedule=None, start_date=datetime(2024, 1, 1),
+                 max_active_runs=1) as dag:
             @task
             def before():
                 return "ok"

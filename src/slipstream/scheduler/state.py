@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.records import Run, TaskKey
+from slipstream.core.states import TaskState
 
 
 @dataclass(slots=True)
@@ -33,6 +35,16 @@ class SchedulerState:
     retries: list[tuple[datetime, int, str, str]] = field(default_factory=list)  # heap
     check_queued: set[str] = field(default_factory=set)
     check_all_queued: bool = True
+    # Task states of running runs as this scheduler last wrote or read them, so that planning
+    # a pass costs what changed, not a re-read of every task of a large run.
+    states: dict[int, dict[str, TaskState]] = field(default_factory=dict)
+
+    def note(self, run_pk: int, task_ids: Iterable[str], state: TaskState) -> None:
+        """Record states this scheduler has just written (only for runs it keeps states of)."""
+        known = self.states.get(run_pk)
+        if known is not None:
+            for task_id in task_ids:
+                known[task_id] = state
 
     def mark_dirty(self, run_pk: int, changed: set[str] | None) -> None:
         if changed is None or run_pk not in self.dirty:
@@ -73,3 +85,4 @@ class SchedulerState:
     def forget_run(self, run_pk: int) -> None:
         self.runs.pop(run_pk, None)
         self.dirty.pop(run_pk, None)
+        self.states.pop(run_pk, None)

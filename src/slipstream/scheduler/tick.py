@@ -251,6 +251,7 @@ class Scheduler:
             elif kind == "runpk" and value.isdigit():
                 # Someone changed this run by hand: forget what we cached and look again.
                 self._state.runs.pop(int(value), None)
+                self._state.states.pop(int(value), None)
                 self._state.mark_dirty(int(value), None)
                 self._state.check_all_queued = True
             else:
@@ -261,9 +262,10 @@ class Scheduler:
     def _apply_events(self, conn: Connection, events: Sequence[TaskEvent], now: datetime) -> None:
         for event in events:
             if isinstance(event, TaskStarted):
-                ti_store.mark_started(
+                if ti_store.mark_started(
                     conn, event.key, pid=event.pid, hostname=event.hostname, at=event.at
-                )
+                ):
+                    self._state.note(event.key.run_pk, [event.key.task_id], TaskState.RUNNING)
             else:
                 self._apply_finished(conn, event, now)
 
@@ -301,6 +303,7 @@ class Scheduler:
         )
         if not moved:
             return
+        self._state.note(run.id, [key.task_id], event.state)
         changed = {key.task_id}
         if event.skip_downstream:
             skipped = ti_store.move(
@@ -312,6 +315,7 @@ class Scheduler:
                 now,
                 reason=f"skipped by {key.task_id}",
             )
+            self._state.note(run.id, skipped, TaskState.SKIPPED)
             changed.update(skipped)
         self._state.mark_dirty(run.id, changed)
 
@@ -362,6 +366,7 @@ class Scheduler:
         )
         if not moved:
             return
+        self._state.note(run.id, [key.task_id], decision_state)
         if decision_state is TaskState.UP_FOR_RETRY:
             self._state.add_retry(retry_at or at, run.id, run.dag_id, key.task_id)
         else:
@@ -419,6 +424,7 @@ class Scheduler:
                 if not runs_store.move_run(conn, run.id, [RunState.QUEUED], RunState.RUNNING, now):
                     continue
                 ti_store.create_for_run(conn, run, plan, now)
+                state.states[run.id] = dict.fromkeys(plan.order, TaskState.NONE)
                 state.runs[run.id] = runs_store.get_run_by_pk(conn, run.id) or run
                 state.mark_dirty(run.id, None)
                 started += 1
@@ -436,40 +442,42 @@ class Scheduler:
             plan = self._plan(conn, run.version_id)
             if plan is None:
                 continue
-            states = ti_store.states_for_run(conn, run_pk)
+            states = state.states.get(run_pk)
+            if states is None:
+                states = state.states[run_pk] = ti_store.states_for_run(conn, run_pk)
             decision = plan_run(plan, states, changed)
             moved = ti_store.move(
                 conn, run_pk, decision.schedule, [TaskState.NONE], TaskState.SCHEDULED, now
             )
             for task_id in moved:
                 state.add_ready(run.dag_id, run_pk, task_id)
-            ti_store.move(
-                conn,
-                run_pk,
-                decision.succeed,
-                [TaskState.NONE],
-                TaskState.SUCCESS,
-                now,
-                extra={"start_date": now},
+            state.note(run_pk, moved, TaskState.SCHEDULED)
+            applied = len(moved)
+            applied += self._move_and_note(
+                conn, run_pk, decision.succeed, TaskState.SUCCESS, now, extra={"start_date": now}
             )
-            ti_store.move(
-                conn,
-                run_pk,
-                decision.skip,
-                [TaskState.NONE],
-                TaskState.SKIPPED,
-                now,
-                reason="trigger rule",
+            applied += self._move_and_note(
+                conn, run_pk, decision.skip, TaskState.SKIPPED, now, reason="trigger rule"
             )
-            ti_store.move(
+            applied += self._move_and_note(
                 conn,
                 run_pk,
                 decision.upstream_failed,
-                [TaskState.NONE],
                 TaskState.UPSTREAM_FAILED,
                 now,
                 reason="an upstream task failed",
             )
+            intended = (
+                len(decision.schedule)
+                + len(decision.succeed)
+                + len(decision.skip)
+                + len(decision.upstream_failed)
+            )
+            if applied != intended:
+                # Someone else moved some of these tasks: what we remembered is stale.
+                state.states.pop(run_pk, None)
+                state.mark_dirty(run_pk, None)
+                continue
             if decision.outcome is not None and runs_store.move_run(
                 conn, run_pk, [RunState.RUNNING], decision.outcome, now, reason=decision.reason
             ):
@@ -478,12 +486,31 @@ class Scheduler:
                 state.check_queued.add(run.dag_id)
         return finished
 
+    def _move_and_note(
+        self,
+        conn: Connection,
+        run_pk: int,
+        task_ids: Sequence[str],
+        target: TaskState,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> int:
+        """Move waiting (none) tasks of a run straight to a final state; returns how many."""
+        moved = ti_store.move(
+            conn, run_pk, task_ids, [TaskState.NONE], target, now, reason=reason, extra=extra
+        )
+        self._state.note(run_pk, moved, target)
+        return len(moved)
+
     def _release_retries(self, conn: Connection, now: datetime) -> None:
         for run_pk, dag_id, task_id in self._state.pop_due_retries(now):
             if ti_store.move(
                 conn, run_pk, [task_id], [TaskState.UP_FOR_RETRY], TaskState.SCHEDULED, now
             ):
                 self._state.add_ready(dag_id, run_pk, task_id)
+                self._state.note(run_pk, [task_id], TaskState.SCHEDULED)
 
     # ----------------------------------------------------------------- dispatch
 
@@ -519,6 +546,7 @@ class Scheduler:
             queued = ti_store.queue_tries(conn, run_pk, task_ids, now, self._job_id)
             if not queued:
                 continue
+            state.note(run_pk, [ti.task_id for ti in queued], TaskState.QUEUED)
             upstream_ids = {u for ti in queued for u in plan.tasks[ti.task_id].upstream}
             upstream_xcoms = xcom_store.for_tasks(conn, run_pk, upstream_ids)
             for ti in queued:

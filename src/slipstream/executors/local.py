@@ -202,9 +202,12 @@ class LocalExecutor:
         now = self._clock.now()
         for key, pid in worker.running.items():
             if pid is not None:
-                # The worker can no longer kill its children's groups; do it for them.
+                # The worker can no longer kill its children's groups; do it for them. The
+                # try itself too: it may not have reached setsid() and have no group yet.
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
             if not self._stopping:  # at shutdown the caller knows what it left in flight
                 error = f"worker process {worker.pid} died ({cause})"
                 self._pending.append(

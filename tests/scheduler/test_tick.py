@@ -346,3 +346,46 @@ def test_tries_of_a_dead_scheduler_are_retried_on_the_infrastructure_budget(
     assert tries[0].error is not None and "scheduler stopped" in tries[0].error
     # The infrastructure loss did not use up the task's own retries (it has none).
     assert harness.tis("chain", run.run_id)["one"].infra_failures == 1
+
+
+EVOLVING = """
+from datetime import datetime
+from slipstream import DAG, task
+
+with DAG("evolving", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    @task
+    def first():
+        return "{version}"
+
+    @task
+    def second(x):
+        return f"second of {version} saw {{x}}"
+
+    second(first()){extra}
+"""
+
+
+def test_a_run_keeps_the_code_and_shape_of_the_version_it_started_with(
+    harness: Harness,
+) -> None:
+    harness.write_dag("evolving", EVOLVING.format(version="v1", extra=""))
+    old = harness.runs.trigger("evolving").run
+    harness.scheduler.tick(["run:evolving"])  # starts the run; `first` runs (inline)
+    assert harness.states("evolving", old.run_id)["first"] == "queued"
+    harness.write_dag(
+        "evolving",
+        EVOLVING.format(
+            version="v2",
+            extra="\n    @task\n    def third():\n        return 3\n    third()\n",
+        ),
+    )
+    harness.settle(("dag:evolving",))
+    assert harness.states("evolving", old.run_id) == {"first": "success", "second": "success"}
+    new = harness.runs.trigger("evolving").run
+    harness.settle(("run:evolving",))
+    assert set(harness.states("evolving", new.run_id)) == {"first", "second", "third"}
+    with harness.db.read() as conn:
+        old_values = xcom_store.for_tasks(conn, old.id, ["second"])
+        new_values = xcom_store.for_tasks(conn, new.id, ["second"])
+    assert json.loads(old_values["second"]["return_value"]) == "second of v1 saw v1"
+    assert json.loads(new_values["second"]["return_value"]) == "second of v2 saw v2"

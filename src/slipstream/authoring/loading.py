@@ -10,6 +10,8 @@ import importlib.util
 import os
 import re
 import sys
+import types
+from collections.abc import Callable
 from pathlib import Path
 
 from slipstream.authoring.dag import DAG
@@ -38,14 +40,32 @@ def load_dags_from_file(path: str | os.PathLike[str]) -> list[DAG]:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {resolved!r} as a Python module", path=resolved)
     module = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+    return _run_module(module, resolved, lambda: loader.exec_module(module))
+
+
+def load_dags_from_source(source: str, path: str | os.PathLike[str], *, tag: str) -> list[DAG]:
+    """Like load_dags_from_file, but run `source`, an earlier text of the file at `path`: a run
+    keeps the code of the DAG version it started with even after the file has changed. `tag`
+    (the version's hash) keeps each text in a module of its own."""
+    resolved = str(Path(path).resolve())
+    suffix = re.sub(r"\W", "_", tag)[:16]
+    name = f"{module_name_for(resolved)}_{suffix}"
+    module = types.ModuleType(name)
+    module.__file__ = resolved
+    code = compile(source, resolved, "exec")  # tracebacks name the DAG file
+    return _run_module(module, resolved, lambda: exec(code, module.__dict__))
+
+
+def _run_module(module: types.ModuleType, resolved: str, run: Callable[[], None]) -> list[DAG]:
     # In sys.modules before running, as a normal import would be: pickling and inspect look
     # objects up through their module by name.
-    sys.modules[name] = module
+    sys.modules[module.__name__] = module
     try:
         with collect_dags() as built:
-            spec.loader.exec_module(module)
+            run()
     except BaseException:
-        sys.modules.pop(name, None)
+        sys.modules.pop(module.__name__, None)
         raise
     found: dict[int, DAG] = {}
     for candidate in [*built, *vars(module).values()]:

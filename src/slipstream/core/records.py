@@ -163,6 +163,9 @@ class Workload:
     # Upstream tasks' XComs (task_id -> key -> JSON text), fetched when the try is queued so
     # that TaskFlow arguments need no database round trip from the worker.
     upstream_xcoms: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The DAG file's text as it was when the run started, sent only when the file has changed
+    # since: a run keeps the code of the version it started with.
+    source: str | None = None
 
     @property
     def key(self) -> TaskKey:

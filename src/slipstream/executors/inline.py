@@ -54,7 +54,12 @@ class InlineExecutor:
             )
             dag: DAG | BaseException
             try:
-                dag = self._dags.get_dag(workload.fileloc, workload.dag_id)
+                dag = self._dags.get_dag(
+                    workload.fileloc,
+                    workload.dag_id,
+                    source=workload.source,
+                    version_hash=workload.version_hash,
+                )
             except (Exception, SystemExit) as exc:
                 dag = exc  # run_try logs it and reports the failure
             with capture_to_log(workload.log_path):

@@ -223,7 +223,12 @@ class LocalWorker:
         if self._import_alarm:
             signal.setitimer(signal.ITIMER_REAL, self._import_timeout)
         try:
-            dag = self._dags.get_dag(workload.fileloc, workload.dag_id)
+            dag = self._dags.get_dag(
+                workload.fileloc,
+                workload.dag_id,
+                source=workload.source,
+                version_hash=workload.version_hash,
+            )
         except (Exception, SystemExit) as exc:
             return exc
         finally:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 
 from slipstream.authoring.dag import DAG
-from slipstream.authoring.loading import load_dags_from_file
+from slipstream.authoring.loading import load_dags_from_file, load_dags_from_source
 from slipstream.errors import DagNotFound
 
 DagLoader = Callable[[str], Sequence[DAG]]
@@ -24,9 +24,22 @@ class DagFileCache:
     def __init__(self, loader: DagLoader = load_dags_from_file) -> None:
         self._loader = loader
         self._files: dict[str, tuple[tuple[int, int], dict[str, DAG]]] = {}
+        self._pinned: dict[str, dict[str, DAG]] = {}  # earlier versions, by version hash
 
-    def get_dag(self, path: str, dag_id: str) -> DAG:
-        """The DAG `dag_id` defined in `path`; raises what the import raised, or DagNotFound."""
+    def get_dag(
+        self, path: str, dag_id: str, *, source: str | None = None, version_hash: str = ""
+    ) -> DAG:
+        """The DAG `dag_id` defined in `path` (or in `source`, an earlier text of that file,
+        kept by its version hash); raises what the import raised, or DagNotFound."""
+        if source is not None:
+            pinned = self._pinned.get(version_hash)
+            if pinned is None:
+                loaded = load_dags_from_source(source, path, tag=version_hash)
+                pinned = self._pinned[version_hash] = {dag.dag_id: dag for dag in loaded}
+            try:
+                return pinned[dag_id]
+            except KeyError:
+                raise DagNotFound(dag_id) from None
         stat = os.stat(path)
         stamp = (stat.st_mtime_ns, stat.st_size)
         entry = self._files.get(path)

@@ -88,7 +88,8 @@ class Scheduler:
         self._last_safety_scan = clock.monotonic()
         self._last_lost_check = clock.monotonic()
         self._pending_events: list[TaskEvent] = []
-        self._task_limits: dict[str, int] = {}
+        self._dag_info: dict[str, tuple[int, int | None]] = {}
+        self._sources: dict[int, str | None] = {}
 
     @property
     def job_id(self) -> int | None:
@@ -236,10 +237,10 @@ class Scheduler:
         for hint in hints:
             kind, _, value = hint.partition(":")
             if kind == "dag" and value:
-                # The DAG may have a new version with new limits.
-                self._task_limits.pop(value, None)
+                # The DAG may have a new version, with new limits.
+                self._dag_info.pop(value, None)
             elif kind == "dag":
-                self._task_limits.clear()
+                self._dag_info.clear()
             if kind == "run" and value:
                 self._state.check_queued.add(value)
             elif kind == "dag":
@@ -547,6 +548,7 @@ class Scheduler:
             if not queued:
                 continue
             state.note(run_pk, [ti.task_id for ti in queued], TaskState.QUEUED)
+            source = self._pinned_source(conn, run)
             upstream_ids = {u for ti in queued for u in plan.tasks[ti.task_id].upstream}
             upstream_xcoms = xcom_store.for_tasks(conn, run_pk, upstream_ids)
             for ti in queued:
@@ -579,19 +581,33 @@ class Scheduler:
                     upstream_xcoms={
                         u: upstream_xcoms[u] for u in spec.upstream if u in upstream_xcoms
                     },
+                    source=source,
                 )
                 workloads.append((workload, ti.infra_failures))
         return workloads
 
-    def _max_active_tasks(self, conn: Connection, dag_id: str) -> int:
-        """The limit of the DAG's current version; cached, since it is read on every pass."""
-        limit = self._task_limits.get(dag_id)
-        if limit is None:
+    def _current(self, conn: Connection, dag_id: str) -> tuple[int, int | None]:
+        """(max_active_tasks, version id) of the DAG's current version; cached, since it is
+        read on every pass, and forgotten when a `dag:` hint says the DAG changed."""
+        info = self._dag_info.get(dag_id)
+        if info is None:
             record = dags_store.get_dag(conn, dag_id)
-            plan = self._plan(conn, record.version_id) if record and record.version_id else None
-            limit = plan.max_active_tasks if plan else 16
-            self._task_limits[dag_id] = limit
-        return limit
+            version_id = record.version_id if record else None
+            plan = self._plan(conn, version_id) if version_id is not None else None
+            info = self._dag_info[dag_id] = (plan.max_active_tasks if plan else 16, version_id)
+        return info
+
+    def _max_active_tasks(self, conn: Connection, dag_id: str) -> int:
+        return self._current(conn, dag_id)[0]
+
+    def _pinned_source(self, conn: Connection, run: Run) -> str | None:
+        """The file text of the run's version when the DAG file has moved on since the run
+        started (None when the file still holds that version): the run keeps its code."""
+        if self._current(conn, run.dag_id)[1] in (None, run.version_id):
+            return None
+        if run.version_id not in self._sources:
+            self._sources[run.version_id] = dags_store.get_source(conn, run.version_id)
+        return self._sources[run.version_id]
 
     # ----------------------------------------------------------------- schedules
 

@@ -128,6 +128,13 @@ def get_version(conn: Connection, version_id: int) -> DagVersion | None:
     return None if row is None else _to_version(row)
 
 
+def get_source(conn: Connection, version_id: int) -> str | None:
+    """The DAG file's text as parsed for this version."""
+    query = select(dag_versions.c.source).where(dag_versions.c.id == version_id)
+    value: str | None = conn.execute(query).scalar_one_or_none()
+    return value
+
+
 def latest_version(conn: Connection, dag_id: str) -> DagVersion | None:
     """The version the DAG row points at: the last one parsed, even if an older hash came back."""
     query = select(dag_versions).join(dags, dags.c.version_id == dag_versions.c.id)

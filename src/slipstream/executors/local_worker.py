@@ -29,7 +29,7 @@ from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.frames import FrameDecoder
 from slipstream.runner.logs import append_log_line
 from slipstream.runner.runtime import XComReaderFactory
-from slipstream.runner.task_runner import prepare_to_fork_tries
+from slipstream.runner.warmup import warm_up
 
 _READ_SIZE = 256 * 1024
 _LAST_WORDS_SECONDS = 5.0
@@ -140,7 +140,8 @@ class LocalWorker:
         status = 0
         try:
             self.install_signal_handlers()
-            prepare_to_fork_tries()
+            warm_up()
+            gc.freeze()
             while self.step():
                 pass
             self.close()

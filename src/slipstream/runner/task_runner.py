@@ -15,7 +15,6 @@ from slipstream.authoring.context import make_context, set_current_context
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.params import resolve_params
 from slipstream.authoring.task import BaseOperator
-from slipstream.authoring.templating import make_environment
 from slipstream.clock import Clock, SystemClock
 from slipstream.core.records import ExitReason, TaskFinished, Workload
 from slipstream.core.states import TaskState
@@ -98,12 +97,6 @@ def run_try(
         xcoms=ti.pushed,
         skip_downstream=skip_downstream,
     )
-
-
-def prepare_to_fork_tries() -> None:
-    """Import now, once, what every try needs but `import slipstream` leaves out (Jinja), so
-    that children forked from this process inherit it instead of importing it each time."""
-    make_environment()
 
 
 def _execute(workload: Workload, dag: DAG, ti: RuntimeTaskInstance) -> tuple[str, ...]:

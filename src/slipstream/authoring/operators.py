@@ -24,15 +24,27 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def signature_of(function: Callable[..., Any]) -> inspect.Signature | None:
+    """The callable's signature, computed once when the task is defined: a worker imports the
+    DAG once and forks every try from it, so no try pays for this again."""
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):  # some builtins have none; call_with_context will say so
+        return None
+
+
 def call_with_context(
     function: Callable[..., Any],
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
     context: Mapping[str, Any],
+    signature: inspect.Signature | None = None,
 ) -> Any:
     """Call `function(*args, **kwargs)`, adding context values for parameters named like context
-    keys, or the whole context when it takes **kwargs. Explicit kwargs win over the context."""
-    signature = inspect.signature(function)
+    keys, or the whole context when it takes **kwargs. Explicit kwargs win over the context.
+    `signature`, when the caller knows it already, saves computing it again."""
+    if signature is None:
+        signature = inspect.signature(function)
     parameters = signature.parameters
     available = {**context, **kwargs}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
@@ -84,6 +96,7 @@ class PythonOperator(BaseOperator):
             raise TypeError("python_callable must be callable")
         super().__init__(**kwargs)
         self.python_callable = python_callable
+        self.callable_signature = signature_of(python_callable)
         self.op_args: list[Any] = list(op_args or [])
         self.op_kwargs: dict[str, Any] = dict(op_kwargs or {})
         self.templates_dict: dict[str, Any] | None = (
@@ -104,7 +117,9 @@ class PythonOperator(BaseOperator):
         # keeps a bare execute() (tests, `tasks test` without rendering) correct.
         args = resolve_values(self.op_args, context)
         kwargs = resolve_values(self.op_kwargs, context)
-        return call_with_context(self.python_callable, args, kwargs, context)
+        return call_with_context(
+            self.python_callable, args, kwargs, context, self.callable_signature
+        )
 
 
 class BranchPythonOperator(PythonOperator):

@@ -17,6 +17,7 @@ from slipstream.authoring.operators import (
     PythonOperator,
     ShortCircuitOperator,
     call_with_context,
+    signature_of,
 )
 from slipstream.authoring.task import BaseOperator
 from slipstream.authoring.templating import resolve_values
@@ -105,13 +106,16 @@ class _BashDecoratedOperator(BashOperator):
         # Airflow's placeholder: the real command exists only once the function has run.
         super().__init__(bash_command="set during execution", **kwargs)
         self.python_callable = python_callable
+        self.callable_signature = signature_of(python_callable)
         self.op_args: list[Any] = list(op_args or [])
         self.op_kwargs: dict[str, Any] = dict(op_kwargs or {})
 
     def execute(self, context: Context) -> str | None:
         args = resolve_values(self.op_args, context)
         kwargs = resolve_values(self.op_kwargs, context)
-        command = call_with_context(self.python_callable, args, kwargs, context)
+        command = call_with_context(
+            self.python_callable, args, kwargs, context, self.callable_signature
+        )
         if not isinstance(command, str) or not command.strip():
             raise TypeError(f"the @task.bash function of {self.task_id!r} must return a command")
         self.bash_command = self.render_template(command, context)

@@ -50,6 +50,12 @@ def test_a_chain_runs_to_success_and_values_flow_downstream(harness: Harness) ->
     with harness.db.read() as conn:
         values = xcom_store.for_tasks(conn, run.id, ["double"])
     assert json.loads(values["double"]["return_value"]) == {"value": 22, "conf": {"k": "v"}}
+    # Starts reported in the same batch as their ends are recorded all the same.
+    for ti in harness.tis("chain", run.run_id).values():
+        assert ti.start_date is not None and ti.end_date is not None
+        assert ti.pid == os.getpid() and ti.hostname
+        [only] = harness.tries("chain", run.run_id, ti.task_id)
+        assert (only.start_date, only.pid) == (ti.start_date, ti.pid)
 
 
 def test_a_finished_task_readies_its_downstream_in_the_same_pass(harness: Harness) -> None:

@@ -261,16 +261,28 @@ class Scheduler:
     # ----------------------------------------------------------------- events
 
     def _apply_events(self, conn: Connection, events: Sequence[TaskEvent], now: datetime) -> None:
+        # A start that arrives with its own end is written with the end, in one statement pair
+        # instead of two: under load (a wide fan-out) most starts come that way.
+        finished = {e.key for e in events if isinstance(e, TaskFinished)}
+        starts: dict[TaskKey, TaskStarted] = {}
         for event in events:
             if isinstance(event, TaskStarted):
-                if ti_store.mark_started(
+                if event.key in finished:
+                    starts[event.key] = event
+                elif ti_store.mark_started(
                     conn, event.key, pid=event.pid, hostname=event.hostname, at=event.at
                 ):
                     self._state.note(event.key.run_pk, [event.key.task_id], TaskState.RUNNING)
             else:
-                self._apply_finished(conn, event, now)
+                self._apply_finished(conn, event, now, starts.get(event.key))
 
-    def _apply_finished(self, conn: Connection, event: TaskFinished, now: datetime) -> None:
+    def _apply_finished(
+        self,
+        conn: Connection,
+        event: TaskFinished,
+        now: datetime,
+        start: TaskStarted | None = None,
+    ) -> None:
         key = event.key
         flight = self._state.untrack(key)
         run = self._run(conn, key.run_pk)
@@ -287,6 +299,10 @@ class Scheduler:
                 now=event.at,
             )
         if event.state is TaskState.FAILED:
+            if start is not None:  # failures are rare: record the start the usual way
+                ti_store.mark_started(
+                    conn, key, pid=start.pid, hostname=start.hostname, at=start.at
+                )
             infra = flight.infra_failures if flight else 0
             self._fail_try(
                 conn, key, event.exit_reason, event.error, event.at, infra, event.exit_code
@@ -301,6 +317,7 @@ class Scheduler:
             at=event.at,
             error=event.error,
             exit_code=event.exit_code,
+            started=(start.pid, start.hostname, start.at) if start else None,
         )
         if not moved:
             return

@@ -285,6 +285,16 @@ _FINISH_TRY = (
 )
 
 
+# A try whose start and end reach the scheduler together gets both in one write.
+_STARTED_VALUES = {
+    "start_date": bindparam("v_started_at", type_=UtcDateTime),
+    "pid": bindparam("v_pid"),
+    "hostname": bindparam("v_hostname"),
+}
+_FINISH_TI_STARTED = _FINISH_TI.values(_STARTED_VALUES)
+_FINISH_TRY_STARTED = _FINISH_TRY.values(_STARTED_VALUES)
+
+
 def _key_params(key: TaskKey) -> dict[str, Any]:
     return {"k_run_pk": key.run_pk, "k_task_id": key.task_id, "k_try_number": key.try_number}
 
@@ -308,13 +318,18 @@ def finish_try(
     exit_code: int | None = None,
     next_retry_at: datetime | None = None,
     infra_failures: int | None = None,
+    started: tuple[int, str, datetime] | None = None,
 ) -> bool:
     """End a try: the task instance moves to `state` (success, failed, skipped, up_for_retry),
     the try row keeps what this try ended as. False when the try was no longer current."""
     params = _key_params(key)
+    finish_ti, finish_try_row = _FINISH_TI, _FINISH_TRY
+    if started is not None:  # (pid, hostname, at) of a start reported in the same batch
+        finish_ti, finish_try_row = _FINISH_TI_STARTED, _FINISH_TRY_STARTED
+        params |= {"v_pid": started[0], "v_hostname": started[1], "v_started_at": started[2]}
     reason = error if state in (TaskState.FAILED, TaskState.UP_FOR_RETRY) else None
     moved = conn.execute(
-        _FINISH_TI,
+        finish_ti,
         params
         | {
             "v_state": state.value,
@@ -325,7 +340,7 @@ def finish_try(
         },
     ).rowcount
     conn.execute(
-        _FINISH_TRY,
+        finish_try_row,
         params
         | {
             "v_state": try_state.value,

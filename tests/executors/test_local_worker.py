@@ -230,3 +230,75 @@ def test_work_arriving_with_eof_is_not_started(
     assert not worker.step(timeout=5.0)
     assert channel.receive() == []  # no TaskStarted: nobody would have recorded the try
     assert not Path(workload.log_path).exists()
+
+
+def test_the_next_try_starts_in_the_spare_forked_ahead_of_it(
+    pair: tuple[LocalWorker, Channel], tmp_path: Path
+) -> None:
+    worker, channel = pair
+    dag_file = write_dag_file(tmp_path)
+    first = make_workload(dag_file, "hello")
+    _submit(channel, first)
+    _step_until_finished(worker, channel, 1)
+    spare = worker.spare_pid
+    assert spare is not None and pid_exists(spare)
+    second = make_workload(dag_file, "hello", try_number=2)
+    _submit(channel, second)
+    messages = _step_until_finished(worker, channel, 1)
+    started = next(m for m in messages if isinstance(m, TaskStarted))
+    finished = next(m for m in messages if isinstance(m, TaskFinished))
+    assert started.pid == spare
+    assert finished.state is TaskState.SUCCESS
+    assert finished.xcoms == (("return_value", '{"greeting": "hi world", "n": 41}'),)
+    log = Path(second.log_path).read_text()
+    assert "Running <d.hello manual__1 try 2>" in log
+
+
+def test_a_spare_that_predates_a_changed_dag_file_is_not_used(
+    pair: tuple[LocalWorker, Channel], tmp_path: Path
+) -> None:
+    worker, channel = pair
+    dag_file = tmp_path / "changing.py"
+    source = (
+        "from datetime import datetime\n"
+        "from slipstream import DAG, task\n"
+        "with DAG('d', schedule=None, start_date=datetime(2024, 1, 1)) as dag:\n"
+        "    @task\n"
+        "    def which():\n"
+        "        return {version!r}\n"
+        "    which()\n"
+    )
+    dag_file.write_text(source.format(version="v1"))
+    _submit(channel, make_workload(dag_file, "which"))
+    [finished] = [
+        m for m in _step_until_finished(worker, channel, 1) if isinstance(m, TaskFinished)
+    ]
+    assert finished.xcoms == (("return_value", '"v1"'),)
+    stale = worker.spare_pid
+    assert stale is not None
+    dag_file.write_text(source.format(version="v2, longer"))
+    _submit(channel, make_workload(dag_file, "which", try_number=2))
+    messages = _step_until_finished(worker, channel, 1)
+    started = next(m for m in messages if isinstance(m, TaskStarted))
+    finished = next(m for m in messages if isinstance(m, TaskFinished))
+    assert started.pid != stale and not pid_exists(stale)
+    assert finished.xcoms == (("return_value", '"v2, longer"'),)
+
+
+def test_an_idle_worker_lets_its_spare_go(tmp_path: Path) -> None:
+    ours, theirs = socket.socketpair()
+    worker = LocalWorker(theirs, hostname="testhost", spare_idle_seconds=0.2)
+    channel = Channel(ours)
+    try:
+        _submit(channel, make_workload(write_dag_file(tmp_path), "hello"))
+        _step_until_finished(worker, channel, 1)
+        spare = worker.spare_pid
+        assert spare is not None
+        deadline = time.monotonic() + 5.0
+        while worker.spare_pid is not None:
+            assert time.monotonic() < deadline, "the spare outlived the idle timeout"
+            worker.step(timeout=0.5)
+        assert not pid_exists(spare)
+    finally:
+        worker.close()
+        channel.close()

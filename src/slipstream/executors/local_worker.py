@@ -24,7 +24,7 @@ from slipstream.clock import Clock, SystemClock
 from slipstream.core.records import ExitReason, TaskFinished, TaskStarted, Workload
 from slipstream.core.states import TaskState
 from slipstream.executors.wire import Channel, Drain, RunTry
-from slipstream.runner.child import fork_try
+from slipstream.runner.child import Spare, fork_spare, fork_try, hand_to_spare
 from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.frames import FrameDecoder
 from slipstream.runner.logs import append_log_line
@@ -35,6 +35,17 @@ _READ_SIZE = 256 * 1024
 _LAST_WORDS_SECONDS = 5.0
 
 _Handler = Callable[[int], None]  # called with the ready event mask
+
+
+@dataclass(slots=True, eq=False)
+class _SpareSlot:
+    spare: Spare
+    pidfd: int
+    generation: int  # of the worker's DAG cache when the spare was forked
+
+
+# An idle worker lets its spare go after this long, so a quiet installation stays small.
+SPARE_IDLE_SECONDS = 10.0
 
 
 @dataclass(slots=True, eq=False)
@@ -62,6 +73,7 @@ class LocalWorker:
         dag_import_timeout: float = 30.0,
         hostname: str | None = None,
         dags: DagFileCache | None = None,
+        spare_idle_seconds: float = SPARE_IDLE_SECONDS,
     ) -> None:
         self._channel = Channel(conn)
         self._import_timeout = dag_import_timeout
@@ -77,6 +89,14 @@ class LocalWorker:
         self._signal_pair: tuple[socket.socket, socket.socket] | None = None
         self._draining = False
         self._stopped = False
+        self._spare: _SpareSlot | None = None
+        self._spare_idle = spare_idle_seconds
+        self._last_busy = time.monotonic()
+
+    @property
+    def spare_pid(self) -> int | None:
+        """The child forked ahead of the next try, if there is one."""
+        return self._spare.spare.pid if self._spare is not None else None
 
     @property
     def running(self) -> int:
@@ -107,6 +127,9 @@ class LocalWorker:
 
     def _pass(self, timeout: float | None) -> None:
         wait = self._until_next_deadline()
+        if self._spare is not None and not self._tries:
+            retire_in = max(0.0, self._last_busy + self._spare_idle - time.monotonic())
+            wait = retire_in if wait is None else min(wait, retire_in)
         if timeout is not None:
             wait = timeout if wait is None else min(wait, timeout)
         for key, mask in self._selector.select(wait):
@@ -115,6 +138,12 @@ class LocalWorker:
             if self._stopped:
                 return
         self._enforce_deadlines()
+        if self._tries:
+            self._last_busy = time.monotonic()
+        elif self._spare is not None and (
+            self._draining or time.monotonic() - self._last_busy >= self._spare_idle
+        ):
+            self._retire_spare()
         if self._draining and not self._tries and not self._channel.wants_write:
             self._stopped = True
             return
@@ -184,26 +213,30 @@ class LocalWorker:
 
     def _start(self, workload: Workload) -> None:
         dag = self._load(workload)
-        try:
-            pid, result_fd = fork_try(
-                workload,
-                dag,
-                self._reader_factory,
-                close_fds=self._own_fds(),
-                clock=self._clock,
-                hostname=self._hostname,
-            )
-        except OSError as exc:  # EAGAIN, ENOMEM, EMFILE: this machine, not the task, is at fault
-            self._report_unstarted(workload, exc)
-            return
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError as exc:
-            _kill_group(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            os.close(result_fd)
-            self._report_unstarted(workload, exc)
-            return
+        started = self._start_in_spare(workload)
+        if started is None:
+            try:
+                pid, result_fd = fork_try(
+                    workload,
+                    dag,
+                    self._reader_factory,
+                    close_fds=self._own_fds(),
+                    clock=self._clock,
+                    hostname=self._hostname,
+                )
+            except OSError as exc:  # EAGAIN, ENOMEM, EMFILE: the machine, not the task, failed
+                self._report_unstarted(workload, exc)
+                return
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError as exc:
+                _kill_group(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                os.close(result_fd)
+                self._report_unstarted(workload, exc)
+                return
+        else:
+            pid, result_fd, pidfd = started
         os.set_blocking(result_fd, False)
         job = _Try(workload, pid, result_fd, pidfd)
         if workload.execution_timeout is not None:
@@ -212,9 +245,78 @@ class LocalWorker:
         self._selector.register(result_fd, selectors.EVENT_READ, lambda _: self._read_result(job))
         self._selector.register(job.pidfd, selectors.EVENT_READ, lambda _: self._finish(job))
         self._channel.send(TaskStarted(workload.key, pid, self._hostname, self._clock.now()))
+        self._last_busy = time.monotonic()
         # Keep what this worker holds out of the collector's reach, so tries forked later do
         # not dirty (copy) the pages it lives on when their garbage collector runs.
         gc.freeze()
+        self._ensure_spare()
+
+    # -- the spare: a child forked ahead of its try ---------------------------------------
+
+    def _start_in_spare(self, workload: Workload) -> tuple[int, int, int] | None:
+        """Hand the try to the spare if it holds the same DAGs as this worker does now;
+        returns (pid, result fd, pidfd), or None to fork a child for it instead."""
+        slot = self._spare
+        if slot is None:
+            return None
+        self._spare = None
+        self._selector.unregister(slot.pidfd)
+        if slot.generation != self._dags.generation:
+            self._bury_spare(slot)  # it has an older view of the DAG files
+            return None
+        try:
+            hand_to_spare(slot.spare, workload)
+        except OSError:  # the spare died while waiting
+            self._bury_spare(slot)
+            return None
+        return slot.spare.pid, slot.spare.result_fd, slot.pidfd
+
+    def _ensure_spare(self) -> None:
+        if self._spare is not None or self._draining or self._stopped:
+            return
+        try:
+            spare = fork_spare(
+                self._dags,
+                self._reader_factory,
+                close_fds=self._own_fds(),
+                clock=self._clock,
+                hostname=self._hostname,
+            )
+        except OSError:
+            return  # no spare: the next try is forked when it comes
+        try:
+            pidfd = os.pidfd_open(spare.pid)
+        except OSError:
+            _kill_group(spare.pid, signal.SIGKILL)
+            os.waitpid(spare.pid, 0)
+            os.close(spare.result_fd)
+            os.close(spare.workload_fd)
+            return
+        slot = _SpareSlot(spare, pidfd, self._dags.generation)
+        self._spare = slot
+        self._selector.register(pidfd, selectors.EVENT_READ, lambda _: self._on_spare_exit(slot))
+
+    def _on_spare_exit(self, slot: _SpareSlot) -> None:
+        """The spare died before it was given a try (nothing to report)."""
+        if self._spare is slot:
+            self._spare = None
+            self._selector.unregister(slot.pidfd)
+            self._bury_spare(slot)
+
+    def _retire_spare(self) -> None:
+        slot, self._spare = self._spare, None
+        if slot is not None:
+            self._selector.unregister(slot.pidfd)
+            self._bury_spare(slot)
+
+    def _bury_spare(self, slot: _SpareSlot) -> None:
+        _kill_group(slot.spare.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(slot.spare.pid, 0)
+        for fd in (slot.spare.result_fd, slot.spare.workload_fd, slot.pidfd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def _load(self, workload: Workload) -> DAG | BaseException:
         """The workload's DAG, imported here once so that every try forks from it; or what the
@@ -257,6 +359,9 @@ class LocalWorker:
         """Descriptors of this worker that a try must not inherit: holding our socket would hide
         our death from the executor, and a task could read other tries' results."""
         fds = [self._channel.fileno(), self._selector.fileno()]
+        if self._spare is not None:
+            spare = self._spare.spare
+            fds += [spare.result_fd, spare.workload_fd, self._spare.pidfd]
         if self._signal_pair is not None:
             fds += [sock.fileno() for sock in self._signal_pair]
         for job in self._tries.values():
@@ -342,6 +447,7 @@ class LocalWorker:
 
     def _abandon(self) -> None:
         """SIGKILL every try's process group and reap them; nothing is reported."""
+        self._retire_spare()
         for job in list(self._tries.values()):
             _kill_group(job.pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):

@@ -10,12 +10,14 @@ import signal
 import sys
 import traceback
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TextIO
 
 from slipstream.authoring.dag import DAG
 from slipstream.clock import Clock
 from slipstream.core.records import Workload
-from slipstream.runner.frames import encode_frame
+from slipstream.runner.dag_cache import DagFileCache
+from slipstream.runner.frames import FrameDecoder, encode_frame
 from slipstream.runner.logs import open_log_fd, route_logging_to
 from slipstream.runner.runtime import XComReaderFactory
 from slipstream.runner.task_runner import TryTerminated, run_try
@@ -82,25 +84,136 @@ def _child_main(
     clock: Clock | None,
     hostname: str | None,
 ) -> None:
+    _prepare_process()
+    _run_and_report(workload, dag, xcom_reader_factory, result_fd, clock, hostname)
+
+
+def _prepare_process() -> None:
+    """What every try's process needs before it knows its try: its own session, and fresh
+    stdio objects over fds 0-2 (the inherited ones may hold the parent's buffered bytes)."""
     os.setsid()
-    log_fd = open_log_fd(workload.log_path)
     null_fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null_fd, 0)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
     os.close(null_fd)
-    os.close(log_fd)
-    # New objects over fds 0-2: the inherited ones may hold the parent's buffered bytes.
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
     sys.stdout = _line_buffered(1)
     sys.stderr = _line_buffered(2)
     route_logging_to(sys.stderr)
+
+
+def _run_and_report(
+    workload: Workload,
+    dag: DAG | BaseException,
+    xcom_reader_factory: XComReaderFactory | None,
+    result_fd: int,
+    clock: Clock | None,
+    hostname: str | None,
+) -> None:
+    # The log file goes under fds 1 and 2, beneath the stdio objects already made for them.
+    log_fd = open_log_fd(workload.log_path)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
     result = run_try(workload, dag, xcom_reader_factory, clock=clock, hostname=hostname)
     sys.stdout.flush()
     sys.stderr.flush()
     view = memoryview(encode_frame(result))
     while view:
         view = view[os.write(result_fd, view) :]
+
+
+@dataclass(slots=True)
+class Spare:
+    """A child forked ahead of its try: set up and waiting, so that a try handed to it starts
+    without paying for fork() and process set-up on the way (they happen between tries)."""
+
+    pid: int
+    result_fd: int  # read end: the TaskFinished frame
+    workload_fd: int  # write end: the workload frame; closing it unused tells the spare to go
+
+
+def fork_spare(
+    dags: DagFileCache,
+    xcom_reader_factory: XComReaderFactory | None = None,
+    *,
+    close_fds: Iterable[int] = (),
+    clock: Clock | None = None,
+    hostname: str | None = None,
+) -> Spare:
+    """Fork a spare. It inherits `dags` as they are now: the caller must give it only tries
+    whose DAG was already in that cache (anything newer, it would import all over again)."""
+    result_read, result_write = os.pipe()
+    workload_read, workload_write = os.pipe()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        pid = os.fork()
+    except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for fd in (result_read, result_write, workload_read, workload_write):
+            os.close(fd)
+        raise
+    if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.close(result_write)
+        os.close(workload_read)
+        return Spare(pid, result_read, workload_write)
+    status = 70
+    try:
+        _reset_signals()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.close(result_read)
+        os.close(workload_write)
+        for fd in close_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        _prepare_process()
+        workload = _read_workload(workload_read)
+        if workload is not None:
+            dag: DAG | BaseException
+            try:
+                dag = dags.get_dag(
+                    workload.fileloc,
+                    workload.dag_id,
+                    source=workload.source,
+                    version_hash=workload.version_hash,
+                )
+            except (Exception, SystemExit) as exc:
+                dag = exc  # run_try logs it and reports the failure
+            _run_and_report(workload, dag, xcom_reader_factory, result_write, clock, hostname)
+        status = 0
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+            sys.stderr.flush()
+    finally:
+        os._exit(status)
+
+
+def hand_to_spare(spare: Spare, workload: Workload) -> None:
+    """Give the spare its try (a pipe's buffer holds any workload we send without blocking
+    for long: the spare is reading it)."""
+    view = memoryview(encode_frame(workload))
+    try:
+        while view:
+            view = view[os.write(spare.workload_fd, view) :]
+    finally:
+        os.close(spare.workload_fd)
+        spare.workload_fd = -1
+
+
+def _read_workload(fd: int) -> Workload | None:
+    decoder = FrameDecoder()
+    while True:
+        data = os.read(fd, 64 * 1024)
+        if not data:
+            return None  # retired unused, or the worker is gone
+        for message in decoder.feed(data):
+            if isinstance(message, Workload):
+                return message
+            raise TypeError(f"a spare expects a Workload, not {type(message).__name__}")
 
 
 def _line_buffered(fd: int) -> TextIO:

@@ -25,6 +25,9 @@ class DagFileCache:
         self._loader = loader
         self._files: dict[str, tuple[tuple[int, int], dict[str, DAG]]] = {}
         self._pinned: dict[str, dict[str, DAG]] = {}  # earlier versions, by version hash
+        # Counts imports: a process forked at generation N holds exactly this cache if the
+        # generation is still N (see runner.child.fork_spare).
+        self.generation = 0
 
     def get_dag(
         self, path: str, dag_id: str, *, source: str | None = None, version_hash: str = ""
@@ -34,6 +37,7 @@ class DagFileCache:
         if source is not None:
             pinned = self._pinned.get(version_hash)
             if pinned is None:
+                self.generation += 1
                 loaded = load_dags_from_source(source, path, tag=version_hash)
                 pinned = self._pinned[version_hash] = {dag.dag_id: dag for dag in loaded}
             try:
@@ -45,6 +49,7 @@ class DagFileCache:
         entry = self._files.get(path)
         if entry is None or entry[0] != stamp:
             self._files.pop(path, None)
+            self.generation += 1
             dags = {dag.dag_id: dag for dag in self._loader(path)}
             entry = self._files[path] = (stamp, dags)
         try:

@@ -12,28 +12,23 @@ import os
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import islice
 
 from sqlalchemy import Connection
 
-from slipstream.authoring.schedules import timetable_from_spec
 from slipstream.clock import Clock
 from slipstream.config import Settings
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.log_paths import log_path_for
 from slipstream.core.planning import (
     after_failure,
-    next_interval_to_schedule,
     pick_fair,
     plan_run,
-    run_id_for,
 )
 from slipstream.core.records import (
-    DagRecord,
     ExitReason,
     Run,
-    RunType,
     TaskEvent,
     TaskFinished,
     TaskKey,
@@ -41,8 +36,9 @@ from slipstream.core.records import (
     Workload,
 )
 from slipstream.core.states import RunState, TaskState
-from slipstream.errors import RunAlreadyExists
 from slipstream.executors.base import Executor
+from slipstream.scheduler.recovery import lost_tries
+from slipstream.scheduler.schedules import ScheduleKeeper
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import dags as dags_store
 from slipstream.store import jobs as jobs_store
@@ -55,8 +51,6 @@ log = logging.getLogger(__name__)
 
 # A safety net, not the mechanism: hints wake the scheduler at once; this catches lost ones.
 SAFETY_SCAN_SECONDS = 5.0
-SCHEDULE_REFRESH_SECONDS = 30.0
-MAX_SCHEDULED_RUNS_PER_PASS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +74,7 @@ class Scheduler:
         self._state = SchedulerState()
         self._job_id: int | None = None
         self._hostname = socket.gethostname()
-        self._schedulable: dict[str, tuple[DagRecord, DagPlan]] = {}
-        self._next_schedule_at: datetime | None = None
-        self._schedules_stale = True
-        self._last_schedule_refresh = datetime.min.replace(tzinfo=clock.now().tzinfo)
+        self._schedules = ScheduleKeeper()
         self._last_heartbeat = clock.monotonic()
         self._last_safety_scan = clock.monotonic()
         self._last_lost_check = clock.monotonic()
@@ -104,7 +95,7 @@ class Scheduler:
             self._job_id = jobs_store.start_job(
                 conn, hostname=self._hostname, pid=os.getpid(), now=now
             )
-            self._recover_lost(conn, now, at_start=True)
+            self._recover_lost(conn, now)
             self._rebuild(conn)
         self._last_heartbeat = self._clock.monotonic()
 
@@ -132,7 +123,7 @@ class Scheduler:
         for ti in ti_store.in_state(conn, [TaskState.UP_FOR_RETRY]):
             state.add_retry(ti.next_retry_at or self._clock.now(), ti.run_pk, ti.dag_id, ti.task_id)
         state.check_all_queued = True
-        self._schedules_stale = True
+        self._schedules.mark_stale()
 
     # ----------------------------------------------------------------- the pass
 
@@ -153,8 +144,8 @@ class Scheduler:
         ]
         if self._state.retries:
             waits.append((self._state.retries[0][0] - now).total_seconds())
-        if self._next_schedule_at is not None:
-            waits.append((self._next_schedule_at - now).total_seconds())
+        if self._schedules.next_due is not None:
+            waits.append((self._schedules.next_due - now).total_seconds())
         return max(0.0, min(waits))
 
     def tick(self, hints: Iterable[str] = ()) -> TickReport:
@@ -184,14 +175,9 @@ class Scheduler:
         if mono - self._last_safety_scan >= SAFETY_SCAN_SECONDS:
             self._last_safety_scan = mono
             state.check_all_queued = True
-            self._schedules_stale = self._schedules_stale or (
-                (now - self._last_schedule_refresh).total_seconds() >= SCHEDULE_REFRESH_SECONDS
-            )
         heartbeat_due = mono - self._last_heartbeat >= self._settings.heartbeat_seconds
         lost_check_due = mono - self._last_lost_check >= self._settings.lost_after_seconds / 3
-        schedule_due = self._schedules_stale or (
-            self._next_schedule_at is not None and self._next_schedule_at <= now
-        )
+        schedule_due = self._schedules.is_due(now)
         retries_due = bool(state.retries) and state.retries[0][0] <= now
         if not (
             events
@@ -209,7 +195,7 @@ class Scheduler:
         with self._db.write() as conn:
             self._apply_events(conn, events, now)
             if schedule_due:
-                self._create_scheduled_runs(conn, now)
+                state.check_queued |= self._schedules.create_due_runs(conn, now, self._plan)
             if state.check_queued or state.check_all_queued:
                 runs_started = self._start_queued_runs(conn, now)
             if retries_due:
@@ -221,7 +207,7 @@ class Scheduler:
             dispatched = self._dispatch(conn, now)
             if lost_check_due:
                 self._last_lost_check = mono
-                self._recover_lost(conn, now, at_start=False)
+                self._recover_lost(conn, now)
             if heartbeat_due and self._job_id is not None:
                 jobs_store.heartbeat(conn, self._job_id, now)
                 self._last_heartbeat = mono
@@ -244,7 +230,7 @@ class Scheduler:
             if kind == "run" and value:
                 self._state.check_queued.add(value)
             elif kind == "dag":
-                self._schedules_stale = True
+                self._schedules.mark_stale()
                 if value:
                     self._state.check_queued.add(value)
                 else:
@@ -626,115 +612,19 @@ class Scheduler:
             self._sources[run.version_id] = dags_store.get_source(conn, run.version_id)
         return self._sources[run.version_id]
 
-    # ----------------------------------------------------------------- schedules
-
-    def _create_scheduled_runs(self, conn: Connection, now: datetime) -> None:
-        if self._schedules_stale:
-            self._schedulable = {}
-            for record in dags_store.schedulable_dags(conn):
-                if record.version_id is None:
-                    continue
-                plan = self._plan(conn, record.version_id)
-                if plan is not None:
-                    self._schedulable[record.dag_id] = (record, plan)
-            self._schedules_stale = False
-            self._last_schedule_refresh = now
-        next_due: datetime | None = None
-        budget = MAX_SCHEDULED_RUNS_PER_PASS
-        for dag_id, (_record, plan) in self._schedulable.items():
-            timetable = timetable_from_spec(dict(plan.schedule))
-            start = _parse_date(plan.start_date)
-            end = _parse_date(plan.end_date)
-            last_end = runs_store.latest_scheduled_end(conn, dag_id)
-            interval = next_interval_to_schedule(
-                timetable,
-                last_end=last_end,
-                start_date=start,
-                end_date=end,
-                catchup=plan.catchup,
-                now=now,
-            )
-            while interval is not None and interval.end <= now and budget > 0:
-                try:
-                    runs_store.insert_run(
-                        conn,
-                        dag_id=dag_id,
-                        run_id=run_id_for(RunType.SCHEDULED, interval.start),
-                        run_type=RunType.SCHEDULED,
-                        logical_date=interval.start,
-                        data_interval=(interval.start, interval.end),
-                        conf={},
-                        version_id=plan.version_id,
-                        now=now,
-                        external_trigger=False,
-                        triggered_by="scheduler",
-                    )
-                    self._state.check_queued.add(dag_id)
-                    budget -= 1
-                except RunAlreadyExists:
-                    log.debug("scheduled run for %s at %s exists", dag_id, interval.start)
-                last_end = interval.end
-                if timetable.next_interval(last_end, start) is None:
-                    # A one-shot schedule (@once) is done; remember that by the run we made.
-                    interval = None
-                    break
-                interval = next_interval_to_schedule(
-                    timetable,
-                    last_end=last_end,
-                    start_date=start,
-                    end_date=end,
-                    catchup=plan.catchup,
-                    now=now,
-                )
-            dags_store.set_next_dagrun_create_after(
-                conn,
-                dag_id,
-                interval.end if interval else None,
-                data_interval=(interval.start, interval.end) if interval else None,
-            )
-            if interval is not None:
-                due = interval.end if budget > 0 else now
-                next_due = due if next_due is None else min(next_due, due)
-        self._next_schedule_at = next_due
-
     # ----------------------------------------------------------------- recovery
 
-    def _recover_lost(self, conn: Connection, now: datetime, *, at_start: bool) -> None:
+    def _recover_lost(self, conn: Connection, now: datetime) -> None:
         """Fail, by their retry policy, tries whose scheduler died: nobody watches them now."""
         if self._job_id is None:
             return
-        stale_before = now - timedelta(seconds=self._settings.lost_after_seconds)
-        dead: set[int] = set()
-        alive: set[int] = set()
-        for job in jobs_store.running_jobs(conn):
-            if job.id == self._job_id:
-                continue
-            same_host_gone = job.hostname == self._hostname and (
-                job.pid == os.getpid() or not _pid_alive(job.pid)
-            )
-            if same_host_gone or job.latest_heartbeat < stale_before:
-                jobs_store.end_job(conn, job.id, now, state=jobs_store.LOST)
-                dead.add(job.id)
-            else:
-                alive.add(job.id)
-        for ti, owner in ti_store.owned_by_others(conn, self._job_id):
-            if owner in alive:
-                continue
-            key = TaskKey(ti.run_pk, ti.task_id, ti.try_number)
-            reason = "its scheduler stopped while the try was in flight"
+        reason = "its scheduler stopped while the try was in flight"
+        for key in lost_tries(
+            conn,
+            job_id=self._job_id,
+            hostname=self._hostname,
+            lost_after_seconds=self._settings.lost_after_seconds,
+            now=now,
+        ):
             self._fail_try(conn, key, ExitReason.SCHEDULER_LOST, reason, now)
             log.warning("recovered lost try %s: %s", key, reason)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _parse_date(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,55 @@
+"""Finding tries nobody watches any more: those of schedulers that have died.
+
+A scheduler is dead when its process is gone from this host, or when its heartbeat is older
+than the lost-after window (its host may be gone). Its queued and running tries are then lost.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from slipstream.core.records import TaskKey
+from slipstream.store import jobs as jobs_store
+from slipstream.store import task_instances as ti_store
+
+
+def lost_tries(
+    conn: Connection,
+    *,
+    job_id: int,
+    hostname: str,
+    lost_after_seconds: float,
+    now: datetime,
+) -> list[TaskKey]:
+    """Mark dead schedulers lost and return the tries they left in flight."""
+    stale_before = now - timedelta(seconds=lost_after_seconds)
+    alive: set[int] = set()
+    for job in jobs_store.running_jobs(conn):
+        if job.id == job_id:
+            continue
+        # Our own pid in another job's row is a restarted scheduler that got the same pid.
+        gone_from_here = job.hostname == hostname and (
+            job.pid == os.getpid() or not _pid_alive(job.pid)
+        )
+        if gone_from_here or job.latest_heartbeat < stale_before:
+            jobs_store.end_job(conn, job.id, now, state=jobs_store.LOST)
+        else:
+            alive.add(job.id)
+    return [
+        TaskKey(ti.run_pk, ti.task_id, ti.try_number)
+        for ti, owner in ti_store.owned_by_others(conn, job_id)
+        if owner not in alive
+    ]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, and someone else's
+        return True
+    return True

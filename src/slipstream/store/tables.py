@@ -124,6 +124,7 @@ runs = Table(
     Index("ix_runs_state_dag_id", "state", "dag_id", "id"),
     Index("ix_runs_dag_id_logical_date", "dag_id", "logical_date"),
     Index("ix_runs_dag_id_id", "dag_id", "id"),
+    Index("ix_runs_logical_date", "logical_date"),
 )
 
 task_instances = Table(

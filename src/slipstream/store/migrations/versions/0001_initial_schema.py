@@ -146,6 +146,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_runs_dag_id_logical_date", ["dag_id", "logical_date"], unique=False
         )
+        batch_op.create_index("ix_runs_logical_date", ["logical_date"], unique=False)
         batch_op.create_index("ix_runs_state_dag_id", ["state", "dag_id", "id"], unique=False)
 
     op.create_table(
@@ -229,6 +230,7 @@ def downgrade() -> None:
     op.drop_table("task_instances")
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index("ix_runs_state_dag_id")
+        batch_op.drop_index("ix_runs_logical_date")
         batch_op.drop_index("ix_runs_dag_id_logical_date")
         batch_op.drop_index("ix_runs_dag_id_id")
 

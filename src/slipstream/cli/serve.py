@@ -19,6 +19,8 @@ def _configure_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s | %(message)s",
         stream=sys.stderr,
     )
+    # Alembic narrates every migration step at INFO; the outcome is what matters here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @click.command()

@@ -11,7 +11,6 @@ import os
 import socket
 from collections.abc import Sequence
 
-from slipstream.authoring.dag import DAG
 from slipstream.clock import Clock, SystemClock
 from slipstream.core.records import TaskEvent, TaskStarted, Workload
 from slipstream.runner.dag_cache import DagFileCache
@@ -52,16 +51,7 @@ class InlineExecutor:
             self._events.append(
                 TaskStarted(workload.key, os.getpid(), self._hostname, self._clock.now())
             )
-            dag: DAG | BaseException
-            try:
-                dag = self._dags.get_dag(
-                    workload.fileloc,
-                    workload.dag_id,
-                    source=workload.source,
-                    version_hash=workload.version_hash,
-                )
-            except (Exception, SystemExit) as exc:
-                dag = exc  # run_try logs it and reports the failure
+            dag = self._dags.dag_for(workload)
             with capture_to_log(workload.log_path):
                 finished = run_try(
                     workload, dag, self._reader_factory, clock=self._clock, hostname=self._hostname

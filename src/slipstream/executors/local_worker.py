@@ -326,17 +326,12 @@ class LocalWorker:
         if self._import_alarm:
             signal.setitimer(signal.ITIMER_REAL, self._import_timeout)
         try:
-            dag = self._dags.get_dag(
-                workload.fileloc,
-                workload.dag_id,
-                source=workload.source,
-                version_hash=workload.version_hash,
-            )
-        except (Exception, SystemExit) as exc:
-            return exc
+            dag = self._dags.dag_for(workload)
         finally:
             if self._import_alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+        if isinstance(dag, BaseException):
+            return dag
         # Built once here (the DAG caches it), so each child inherits Jinja already imported
         # and set up instead of spending ~40 ms doing it again. A failure shows in the try.
         with contextlib.suppress(Exception):

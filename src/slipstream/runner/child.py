@@ -40,28 +40,13 @@ def fork_try(
     a whole frame leaves the pipe short: the caller judges it by its exit status.
     """
     read_fd, write_fd = os.pipe()
-    # Unflushed parent output would otherwise be written a second time by the child.
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    # Until the child has replaced the parent's handlers, a SIGTERM (an early timeout) must wait:
-    # the worker's handler would write to the worker's own wake-up socket.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    try:
-        pid = os.fork()
-    except OSError:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        os.close(read_fd)
-        os.close(write_fd)
-        raise
+    pid = _fork([read_fd, write_fd])
     if pid:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(write_fd)
         return pid, read_fd
     status = 70  # EX_SOFTWARE: the child's own machinery failed
     try:
         _reset_signals()
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(read_fd)
         for fd in close_fds:
             with contextlib.suppress(OSError):
@@ -144,26 +129,14 @@ def fork_spare(
     whose DAG was already in that cache (anything newer, it would import all over again)."""
     result_read, result_write = os.pipe()
     workload_read, workload_write = os.pipe()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    try:
-        pid = os.fork()
-    except OSError:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        for fd in (result_read, result_write, workload_read, workload_write):
-            os.close(fd)
-        raise
+    pid = _fork([result_read, result_write, workload_read, workload_write])
     if pid:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(result_write)
         os.close(workload_read)
         return Spare(pid, result_read, workload_write)
     status = 70
     try:
         _reset_signals()
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(result_read)
         os.close(workload_write)
         for fd in close_fds:
@@ -172,16 +145,7 @@ def fork_spare(
         _prepare_process()
         workload = _read_workload(workload_read)
         if workload is not None:
-            dag: DAG | BaseException
-            try:
-                dag = dags.get_dag(
-                    workload.fileloc,
-                    workload.dag_id,
-                    source=workload.source,
-                    version_hash=workload.version_hash,
-                )
-            except (Exception, SystemExit) as exc:
-                dag = exc  # run_try logs it and reports the failure
+            dag = dags.dag_for(workload)
             _run_and_report(workload, dag, xcom_reader_factory, result_write, clock, hostname)
         status = 0
     except BaseException:
@@ -216,6 +180,27 @@ def _read_workload(fd: int) -> Workload | None:
             raise TypeError(f"a spare expects a Workload, not {type(message).__name__}")
 
 
+def _fork(pipe_fds: list[int]) -> int:
+    """os.fork() for a try's process: 0 in the child, which starts with SIGTERM blocked until
+    `_reset_signals` has replaced the parent's handlers (the worker's handler would write to
+    the worker's own wake-up socket). On failure the pipes are closed and the error raised."""
+    # Unflushed parent output would otherwise be written a second time by the child.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        pid = os.fork()
+    except OSError:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        for fd in pipe_fds:
+            os.close(fd)
+        raise
+    if pid:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    return pid
+
+
 def _line_buffered(fd: int) -> TextIO:
     return open(fd, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)
 
@@ -229,6 +214,7 @@ def _reset_signals() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _terminate(signum: int, frame: object) -> None:

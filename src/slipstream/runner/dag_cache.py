@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.loading import load_dags_from_file, load_dags_from_source
+from slipstream.core.records import Workload
 from slipstream.errors import DagNotFound
 
 DagLoader = Callable[[str], Sequence[DAG]]
@@ -56,3 +57,16 @@ class DagFileCache:
             return entry[1][dag_id]
         except KeyError:
             raise DagNotFound(dag_id) from None
+
+    def dag_for(self, workload: Workload) -> DAG | BaseException:
+        """The workload's DAG (its pinned text when it carries one), or what importing it
+        raised: run_try logs and reports that like any other failure of the try."""
+        try:
+            return self.get_dag(
+                workload.fileloc,
+                workload.dag_id,
+                source=workload.source,
+                version_hash=workload.version_hash,
+            )
+        except (Exception, SystemExit) as exc:
+            return exc

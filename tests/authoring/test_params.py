@@ -165,7 +165,7 @@ def test_unknown_formats_and_keywords_are_annotations() -> None:
 
 def test_array_keywords() -> None:
     assert "at least 2 items" in refusal({"minItems": 2}, [1])
-    assert "at most 1 items" in refusal({"maxItems": 1}, [1, 2])
+    assert "at most 1 item," in refusal({"maxItems": 1}, [1, 2])
     assert "unique" in refusal({"uniqueItems": True}, [1, 1])
     reason = refusal({"items": {"type": "integer"}}, [1, "two"])
     assert reason.startswith("at [1]: expected integer")

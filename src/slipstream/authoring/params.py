@@ -256,9 +256,9 @@ def _check_number(value: float, schema: Mapping[str, Any]) -> str | None:
 
 def _check_string(value: str, schema: Mapping[str, Any]) -> str | None:
     if "minLength" in schema and len(value) < schema["minLength"]:
-        return f"expected at least {schema['minLength']} characters, {_given(value)}"
+        return f"expected at least {_count(schema['minLength'], 'character')}, {_given(value)}"
     if "maxLength" in schema and len(value) > schema["maxLength"]:
-        return f"expected at most {schema['maxLength']} characters, {_given(value)}"
+        return f"expected at most {_count(schema['maxLength'], 'character')}, {_given(value)}"
     if "pattern" in schema and re.search(schema["pattern"], value) is None:
         return f"expected a string matching {schema['pattern']!r}, {_given(value)}"
     if "format" in schema and not _format_ok(value, str(schema["format"])):
@@ -269,9 +269,9 @@ def _check_string(value: str, schema: Mapping[str, Any]) -> str | None:
 def _check_array(value: list[Any], schema: Mapping[str, Any], path: str) -> str | None:
     prefix = _at(path)
     if "minItems" in schema and len(value) < schema["minItems"]:
-        return f"{prefix}expected at least {schema['minItems']} items, {_given(value)}"
+        return f"{prefix}expected at least {_count(schema['minItems'], 'item')}, {_given(value)}"
     if "maxItems" in schema and len(value) > schema["maxItems"]:
-        return f"{prefix}expected at most {schema['maxItems']} items, {_given(value)}"
+        return f"{prefix}expected at most {_count(schema['maxItems'], 'item')}, {_given(value)}"
     if schema.get("uniqueItems"):
         for index, item in enumerate(value):
             if any(_json_equal(item, other) for other in value[:index]):
@@ -326,3 +326,7 @@ def _check_combinators(value: Any, schema: Mapping[str, Any], path: str) -> str 
         if matches != 1:
             return f"{prefix}expected exactly one oneOf match, {matches} matched: {_given(value)}"
     return None
+
+
+def _count(n: object, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

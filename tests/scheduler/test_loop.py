@@ -36,7 +36,7 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str) -> obje
 
 
 class Deployment:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, database_url: str | None = None) -> None:
         self.home = home
         self.env = {
             **os.environ,
@@ -46,6 +46,8 @@ class Deployment:
             "SLIPSTREAM_HEARTBEAT_SECONDS": "0.5",
             "SLIPSTREAM_LOST_AFTER_SECONDS": "3",
         }
+        if database_url is not None:
+            self.env["SLIPSTREAM_DATABASE_URL"] = database_url
         self.settings = Settings.from_env(self.env)
         (home / "dags").mkdir(parents=True)
         self.db = Database(self.settings.database_url)
@@ -98,9 +100,10 @@ class Deployment:
         return done
 
 
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    d = Deployment(tmp_path / "home")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    url = request.getfixturevalue("pg_db").url if request.param == "postgresql" else None
+    d = Deployment(tmp_path / "home", url)
     yield d
     d.stop()
     d.wakeup.close()

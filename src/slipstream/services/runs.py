@@ -6,6 +6,7 @@ way everywhere and a refused trigger writes nothing.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,8 +35,9 @@ from slipstream.store import task_instances as ti_store
 from slipstream.store.db import Database
 from slipstream.wakeup import WakeupSender
 
-# How many suffixes to try when a generated run id is taken (triggers in the same microsecond).
-_RUN_ID_ATTEMPTS = 1000
+# Attempts at a free generated run id. Only triggers in the same microsecond share a base id,
+# and a random suffix then finds a free one at the first try in all but freak cases.
+_RUN_ID_ATTEMPTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,20 +99,31 @@ class RunService:
             resolve_params(plan.params, conf)  # raises InvalidConf naming the field
             when = (logical_date or now).astimezone(UTC)
             interval = data_interval or _manual_interval(plan, when)
-            run = self._insert(
-                conn,
-                dag_id=dag_id,
-                run_id=run_id,
-                run_type=run_type,
-                logical_date=when,
-                data_interval=interval,
-                conf=dict(conf),
-                version_id=plan.version_id,
-                now=now,
-                triggered_by=triggered_by,
-                note=note,
-                idempotency_key=idempotency_key,
-            )
+            try:
+                run = self._insert(
+                    conn,
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    run_type=run_type,
+                    logical_date=when,
+                    data_interval=interval,
+                    conf=dict(conf),
+                    version_id=plan.version_id,
+                    now=now,
+                    triggered_by=triggered_by,
+                    note=note,
+                    idempotency_key=idempotency_key,
+                )
+            except RunAlreadyExists:
+                # Two requests with one idempotency key raced (PostgreSQL): the first one won.
+                earlier = (
+                    runs_store.find_by_idempotency_key(conn, dag_id, idempotency_key)
+                    if idempotency_key is not None
+                    else None
+                )
+                if earlier is None:
+                    raise
+                return TriggerResult(earlier, created=False, dag_is_paused=dag.is_paused)
         if self._wakeup is not None:
             self._wakeup.notify(f"run:{dag_id}")
         return TriggerResult(run, created=True, dag_is_paused=dag.is_paused)
@@ -119,12 +132,16 @@ class RunService:
         if run_id is not None:
             return runs_store.insert_run(conn, run_id=run_id, **fields)
         base = run_id_for(fields["run_type"], fields["logical_date"])
+        key = fields.get("idempotency_key")
         for attempt in range(_RUN_ID_ATTEMPTS):
-            candidate = base if attempt == 0 else f"{base}.{attempt}"
+            candidate = base if attempt == 0 else f"{base}.{secrets.token_hex(4)}"
             try:
                 return runs_store.insert_run(conn, run_id=candidate, **fields)
             except RunAlreadyExists:
-                continue
+                if key is not None and runs_store.find_by_idempotency_key(
+                    conn, fields["dag_id"], key
+                ):
+                    raise  # the key is taken, not the id: trigger() returns the earlier run
         raise RunAlreadyExists(fields["dag_id"], base)
 
     def _active_dag(self, conn: Connection, dag_id: str) -> tuple[DagRecord, DagPlan]:

@@ -58,7 +58,11 @@ def test_bad_triggers_name_the_problem_and_write_nothing(
         ({"conf": ["not", "an", "object"]}, InvalidInputError, "conf"),
         ({"conf": {"n": "seven"}}, InvalidConf, "n"),
         ({"conf": {}}, InvalidConf, "n"),  # required: no default
-        ({"conf": {"n": 1}, "logical_date": datetime(2026, 1, 1)}, InvalidInputError, "logical_date"),
+        (
+            {"conf": {"n": 1}, "logical_date": datetime(2026, 1, 1)},  # no timezone
+            InvalidInputError,
+            "logical_date",
+        ),
         ({"conf": {"n": 1}, "run_id": "  "}, InvalidInputError, "dag_run_id"),
     ]
     for kwargs, error, field in cases:

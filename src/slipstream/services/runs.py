@@ -21,7 +21,6 @@ from slipstream.clock import Clock
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.planning import run_id_for
 from slipstream.core.records import DagRecord, Run, RunType, TaskInstance, TaskTry
-from slipstream.core.states import RunState
 from slipstream.errors import (
     DagNotFound,
     InvalidInputError,
@@ -274,20 +273,6 @@ class RunService:
             wait = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
             time.sleep(wait)
             pause = min(pause * 2, 0.1)
-
-    def mark(self, dag_id: str, run_id: str, state: RunState, *, reason: str) -> Run:
-        """Set a run's state by hand (queued re-runs it from scratch is not offered here)."""
-        now = self._clock.now()
-        with self._db.write() as conn:
-            run = runs_store.get_run(conn, dag_id, run_id)
-            if run is None:
-                raise RunNotFound(dag_id, run_id)
-            runs_store.move_run(conn, run.id, [run.state], state, now, reason=reason)
-            updated = runs_store.get_run_by_pk(conn, run.id)
-        if self._wakeup is not None:
-            self._wakeup.notify(f"runpk:{run.id}")
-        assert updated is not None
-        return updated
 
 
 def _manual_interval(plan: DagPlan, when: datetime) -> tuple[datetime, datetime]:

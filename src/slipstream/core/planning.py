@@ -48,23 +48,32 @@ def plan_run(
     Decisions that finish a task at once (skips, upstream failures, empty tasks) cascade here.
     """
     current = dict(states)
+    # Tasks waiting to be judged, each at most once at a time: a join below a thousand tasks
+    # that finished together is judged once, not a thousand times.
+    work: deque[str] = deque()
+    pending: set[str] = set()
+
+    def enqueue(task_ids: Iterable[str]) -> None:
+        for task_id in task_ids:
+            if task_id not in pending:
+                pending.add(task_id)
+                work.append(task_id)
+
     if changed is None:
-        work: deque[str] = deque(t for t in plan.order if current.get(t) == TaskState.NONE)
+        enqueue(t for t in plan.order if current.get(t) == TaskState.NONE)
     else:
-        work = deque()
         for task_id in changed:
             spec = plan.tasks.get(task_id)
             if spec is not None:
                 # The task itself too: one cleared back to none must be planned again.
-                work.append(task_id)
-                work.extend(spec.downstream)
+                enqueue([task_id, *spec.downstream])
     schedule: list[str] = []
     succeed: list[str] = []
     skip: list[str] = []
     upstream_failed: list[str] = []
-    seen_scheduled: set[str] = set()
     while work:
         task_id = work.popleft()
+        pending.discard(task_id)
         spec = plan.tasks.get(task_id)
         if spec is None or current.get(task_id) != TaskState.NONE:
             continue
@@ -72,10 +81,8 @@ def plan_run(
         if verdict is Verdict.WAIT:
             continue
         if verdict is Verdict.RUN and not spec.is_empty:
-            if task_id not in seen_scheduled:
-                seen_scheduled.add(task_id)
-                schedule.append(task_id)
-                current[task_id] = TaskState.SCHEDULED
+            schedule.append(task_id)
+            current[task_id] = TaskState.SCHEDULED
             continue
         if verdict is Verdict.RUN:
             current[task_id] = TaskState.SUCCESS
@@ -86,7 +93,7 @@ def plan_run(
         else:
             current[task_id] = TaskState.UPSTREAM_FAILED
             upstream_failed.append(task_id)
-        work.extend(spec.downstream)
+        enqueue(spec.downstream)
     outcome, reason = _outcome(plan, current)
     return RunDecision(
         schedule=tuple(schedule),
@@ -99,6 +106,9 @@ def plan_run(
 
 
 def _outcome(plan: DagPlan, states: Mapping[str, TaskState]) -> tuple[RunState | None, str | None]:
+    # A task still active means neither an end nor a deadlock: the common case, found early.
+    if any(states.get(t, TaskState.NONE) in _ACTIVE for t in plan.order):
+        return None, None
     unfinished = [t for t in plan.order if not states.get(t, TaskState.NONE).is_finished]
     if not unfinished:
         failed = [t for t in plan.leaves if states.get(t) in FAILED_TASK_STATES]
@@ -116,6 +126,11 @@ def _outcome(plan: DagPlan, states: Mapping[str, TaskState]) -> tuple[RunState |
         if len(blocked) == len(unfinished):
             return RunState.FAILED, f"deadlock: tasks can never run: {', '.join(blocked)}"
     return None, None
+
+
+_ACTIVE = frozenset(
+    {TaskState.SCHEDULED, TaskState.QUEUED, TaskState.RUNNING, TaskState.UP_FOR_RETRY}
+)
 
 
 @dataclass(frozen=True, slots=True)

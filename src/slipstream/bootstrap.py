@@ -66,7 +66,7 @@ def open_database(settings: Settings, *, migrate: bool = False) -> Database:
     elif not schema.is_current(db):
         raise ConfigError(
             "database",
-            f"the metadata database at {settings.database_url} is not migrated;"
+            f"the metadata database at {db.safe_url} is not migrated;"
             " run `slipstream db migrate` first",
         )
     return db

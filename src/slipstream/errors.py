@@ -21,6 +21,7 @@ the API to status codes in one table, the CLI to exit codes in one place.
     │   └── InvalidConf               conf refused by the DAG's declared params
     ├── InvalidStateTransition        a compare-and-set lost, or a move the table forbids
     ├── ConfigError                   settings that cannot work
+    │   └── DatabaseUnavailable       the metadata database cannot be reached
     └── TaskControl                   raised by task code to steer its own outcome
         ├── SkipTask
         └── FailTask                  fail now, without retries
@@ -161,6 +162,15 @@ class ConfigError(SlipstreamError):
     def __init__(self, setting: str, reason: str) -> None:
         super().__init__(f"{setting}: {reason}")
         self.setting = setting
+
+
+class DatabaseUnavailable(ConfigError):
+    """Connecting to the metadata database failed; `url` has its password masked."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__("database", f"cannot connect to {url}: {reason}")
+        self.url = url
+        self.reason = reason
 
 
 class TaskControl(SlipstreamError):

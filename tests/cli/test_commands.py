@@ -160,3 +160,25 @@ def test_help_and_version_import_nothing_heavy() -> None:
         check=True,
     )
     assert probe.stdout.strip().endswith("[]")
+
+
+def test_an_unreachable_database_is_one_clear_line_without_the_password(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "SLIPSTREAM_HOME": str(tmp_path),
+        "SLIPSTREAM_DATABASE_URL": "postgresql+psycopg://postgres:hunter2@127.0.0.1/no_such_db",
+    }
+    for command in (["dags", "list"], ["db", "migrate"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "slipstream.cli.main", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 5, result.stderr
+        assert "cannot connect to postgresql+psycopg://postgres:***@127.0.0.1/no_such_db" in (
+            result.stderr
+        )
+        assert "hunter2" not in result.stdout + result.stderr
+        assert "Traceback" not in result.stderr

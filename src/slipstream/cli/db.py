@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy.engine import make_url
 
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.settings import load_settings
@@ -16,17 +15,12 @@ def db() -> None:
     """Create, upgrade or reset the metadata database."""
 
 
-def _redacted(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 @db.command()
 @handle_errors
 def migrate() -> None:
     """Create the schema or upgrade it to the newest version (safe to run again)."""
-    settings = load_settings()
-    click.echo(f"DB: {_redacted(settings.database_url)}")
-    database = Database(settings.database_url)
+    database = Database(load_settings().database_url)
+    click.echo(f"DB: {database.safe_url}")
     try:
         before, after = schema.migrate(database)
     finally:
@@ -43,13 +37,10 @@ def migrate() -> None:
 @handle_errors
 def reset(yes: bool) -> None:
     """Drop every table and recreate the schema. All runs and history are lost."""
-    settings = load_settings()
-    if not yes:
-        click.confirm(
-            f"This drops all data in {_redacted(settings.database_url)}. Continue?", abort=True
-        )
-    database = Database(settings.database_url)
+    database = Database(load_settings().database_url)
     try:
+        if not yes:
+            click.confirm(f"This drops all data in {database.safe_url}. Continue?", abort=True)
         schema.reset(database)
     finally:
         database.dispose()

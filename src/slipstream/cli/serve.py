@@ -6,6 +6,7 @@ import logging
 import sys
 
 import click
+from sqlalchemy.engine import make_url
 
 from slipstream.bootstrap import run_scheduler
 from slipstream.cli.errors import handle_errors
@@ -45,7 +46,8 @@ def standalone() -> None:
     settings = load_settings()
     click.echo("standalone | Starting Slipstream standalone")
     click.echo(f"standalone | home: {settings.home}")
-    click.echo(f"standalone | database: {settings.database_url}")
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    click.echo(f"standalone | database: {shown}")
 
     def ready(s: Scheduler) -> None:
         click.echo(f"standalone | DAGs folder: {settings.dags_folder}")

@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from slipstream.errors import ConfigError
+from slipstream.errors import ConfigError, DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -90,7 +91,7 @@ class Database:
                 # than a short transaction itself.
                 conn = self._writer
                 if conn is None or conn.closed or conn.invalidated:
-                    conn = self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+                    conn = self._connect().execution_options(sqlite_begin="IMMEDIATE")
                     self._writer = conn
                 try:
                     with conn.begin():
@@ -101,14 +102,27 @@ class Database:
                         conn.close()
                     raise
         else:
-            with self.engine.begin() as conn:
+            with self._connect() as conn, conn.begin():
                 yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only snapshot; never takes SQLite's write lock."""
-        with self.engine.connect() as conn, conn.begin():
+        with self._connect() as conn, conn.begin():
             yield conn
+
+    def _connect(self) -> Connection:
+        try:
+            return self.engine.connect()
+        except DBAPIError as exc:
+            # The driver's first line says what went wrong (no password: it never echoes it).
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise DatabaseUnavailable(self.safe_url, reason) from None
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password masked: for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
 
     def dispose(self) -> None:
         with self._write_lock:

@@ -133,23 +133,35 @@ def run_scheduler(
         clock=clock,
         dag_import_timeout=settings.dag_import_timeout,
     )
-    executor.start()
-    listener = WakeupListener(settings.wakeup_path)
-    stopper = Stopper()
-    stopper.install()
+    scheduler = Scheduler(db, executor, clock=clock, settings=settings)
     try:
+        # First, before touching anything shared (the wake-up socket, worker processes):
+        # this refuses to start while another scheduler is alive on this database.
+        scheduler.start()
+    except BaseException:
+        db.dispose()
+        raise
+    listener: WakeupListener | None = None
+    stopper = Stopper()
+    looping = False
+    try:
+        executor.start()
+        listener = WakeupListener(settings.wakeup_path)
+        stopper.install()
         sync = dag_file_sync(settings, db, clock, WakeupSender(settings.wakeup_path))
         sync.sync_now()
-        scheduler = Scheduler(db, executor, clock=clock, settings=settings)
-        scheduler.start()
         if on_ready is not None:
             on_ready(scheduler)
+        looping = True
         run_forever(
             scheduler, executor, clock=clock, listener=listener, sources=[sync], stopper=stopper
         )
     finally:
+        if not looping:
+            scheduler.stop()  # run_forever stops it on its way out; here it never ran
         executor.shutdown(graceful=False)
-        listener.close()
+        if listener is not None:
+            listener.close()
         stopper.close()
         db.dispose()
 

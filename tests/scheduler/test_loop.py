@@ -257,3 +257,32 @@ def test_cli_trigger_wait_reports_the_outcome(deployment: Deployment) -> None:
     )
     assert refused.returncode == 2 and "'fail'" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_second_scheduler_refuses_to_start_and_harms_nothing(deployment: Deployment) -> None:
+    deployment.write_dag(
+        "solo",
+        """
+        from datetime import datetime
+        from slipstream import DAG, task
+
+        with DAG("solo", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+            @task
+            def only():
+                return 1
+            only()
+        """,
+    )
+    deployment.start()
+    second = subprocess.run(
+        [sys.executable, "-m", "slipstream.cli.main", "scheduler"],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 5, second.stderr
+    assert "another scheduler is running" in second.stderr
+    assert "Traceback" not in second.stderr
+    # The first one still hears triggers and runs them.
+    assert deployment.finished(deployment.trigger("solo"), timeout=30).state.value == "success"

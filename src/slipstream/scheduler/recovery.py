@@ -14,6 +14,20 @@ from sqlalchemy import Connection
 from slipstream.core.records import TaskKey
 from slipstream.store import jobs as jobs_store
 from slipstream.store import task_instances as ti_store
+from slipstream.store.jobs import JobRecord
+
+
+def live_scheduler(
+    conn: Connection, *, hostname: str, lost_after_seconds: float, now: datetime
+) -> JobRecord | None:
+    """Another scheduler that is still alive, if any (other than this process)."""
+    stale_before = now - timedelta(seconds=lost_after_seconds)
+    for job in jobs_store.running_jobs(conn):
+        if job.hostname == hostname and (job.pid == os.getpid() or not _pid_alive(job.pid)):
+            continue
+        if job.latest_heartbeat >= stale_before:
+            return job
+    return None
 
 
 def lost_tries(

@@ -36,8 +36,9 @@ from slipstream.core.records import (
     Workload,
 )
 from slipstream.core.states import RunState, TaskState
+from slipstream.errors import ConfigError
 from slipstream.executors.base import Executor
-from slipstream.scheduler.recovery import lost_tries
+from slipstream.scheduler.recovery import live_scheduler, lost_tries
 from slipstream.scheduler.schedules import ScheduleKeeper
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import dags as dags_store
@@ -92,6 +93,19 @@ class Scheduler:
         """Register this scheduler, take over what dead schedulers left, rebuild memory."""
         now = self._clock.now()
         with self._db.write() as conn:
+            other = live_scheduler(
+                conn,
+                hostname=self._hostname,
+                lost_after_seconds=self._settings.lost_after_seconds,
+                now=now,
+            )
+            if other is not None:
+                # One scheduler per database for now: two would race for the same runs.
+                raise ConfigError(
+                    "scheduler",
+                    f"another scheduler is running for this database (pid {other.pid} on"
+                    f" {other.hostname}, job {other.id}); stop it first",
+                )
             self._job_id = jobs_store.start_job(
                 conn, hostname=self._hostname, pid=os.getpid(), now=now
             )

@@ -9,9 +9,9 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from slipstream.authoring.dag import DAG
 from slipstream.clock import Clock
@@ -44,21 +44,10 @@ def fork_try(
     if pid:
         os.close(write_fd)
         return pid, read_fd
-    status = 70  # EX_SOFTWARE: the child's own machinery failed
-    try:
-        _reset_signals()
-        os.close(read_fd)
-        for fd in close_fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        _child_main(workload, dag, xcom_reader_factory, write_fd, clock, hostname)
-        status = 0
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            traceback.print_exc()
-            sys.stderr.flush()
-    finally:
-        os._exit(status)
+    _live_as_child(
+        [read_fd, *close_fds],
+        lambda: _child_main(workload, dag, xcom_reader_factory, write_fd, clock, hostname),
+    )
 
 
 def _child_main(
@@ -134,26 +123,15 @@ def fork_spare(
         os.close(result_write)
         os.close(workload_read)
         return Spare(pid, result_read, workload_write)
-    status = 70
-    try:
-        _reset_signals()
-        os.close(result_read)
-        os.close(workload_write)
-        for fd in close_fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+
+    def wait_then_run() -> None:
         _prepare_process()
         workload = _read_workload(workload_read)
         if workload is not None:
             dag = dags.dag_for(workload)
             _run_and_report(workload, dag, xcom_reader_factory, result_write, clock, hostname)
-        status = 0
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            traceback.print_exc()
-            sys.stderr.flush()
-    finally:
-        os._exit(status)
+
+    _live_as_child([result_read, workload_write, *close_fds], wait_then_run)
 
 
 def hand_to_spare(spare: Spare, workload: Workload) -> None:
@@ -178,6 +156,26 @@ def _read_workload(fd: int) -> Workload | None:
             if isinstance(message, Workload):
                 return message
             raise TypeError(f"a spare expects a Workload, not {type(message).__name__}")
+
+
+def _live_as_child(close_fds: Iterable[int], body: Callable[[], None]) -> NoReturn:
+    """The whole life of a forked child: drop the parent's descriptors and handlers, run
+    `body`, and leave through os._exit (never the parent's finalizers: it may hold database
+    sockets). Exit status 70 (EX_SOFTWARE) says the child's own machinery failed."""
+    status = 70
+    try:
+        _reset_signals()
+        for fd in close_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        body()
+        status = 0
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+            sys.stderr.flush()
+    finally:
+        os._exit(status)
 
 
 def _fork(pipe_fds: list[int]) -> int:

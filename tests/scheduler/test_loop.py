@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -286,3 +287,61 @@ def test_a_second_scheduler_refuses_to_start_and_harms_nothing(deployment: Deplo
     assert "Traceback" not in second.stderr
     # The first one still hears triggers and runs them.
     assert deployment.finished(deployment.trigger("solo"), timeout=30).state.value == "success"
+
+
+def _trigger_many(database_url: str, wakeup_path: str, dag_id: str, count: int) -> list[str]:
+    """One burst client, in its own process: its own database handle, like a real caller."""
+    db = Database(database_url)
+    sender = WakeupSender(Path(wakeup_path))
+    try:
+        runs = RunService(db, clock=SystemClock(), wakeup=sender)
+        return [runs.trigger(dag_id, conf={"i": i}).run.run_id for i in range(count)]
+    finally:
+        sender.close()
+        db.dispose()
+
+
+def test_a_burst_of_triggers_from_eight_clients_all_run(deployment: Deployment) -> None:
+    deployment.write_dag(
+        "burst",
+        """
+        from datetime import datetime
+        from slipstream import DAG, task, chain
+
+        with DAG("burst", schedule=None, start_date=datetime(2024, 1, 1),
+                 max_active_runs=64) as dag:
+            @task
+            def a(**context):
+                return context["dag_run"].conf["i"]
+
+            @task
+            def b(x):
+                return x + 1
+
+            b(a())
+        """,
+    )
+    deployment.start()
+    deployment.finished(deployment.trigger("burst", {"i": -1}))  # parsed and warm
+    clients, per_client = 8, 40
+    with multiprocessing.get_context("spawn").Pool(clients) as pool:
+        batches = pool.starmap(
+            _trigger_many,
+            [
+                (
+                    deployment.settings.database_url,
+                    str(deployment.settings.wakeup_path),
+                    "burst",
+                    per_client,
+                )
+                for _ in range(clients)
+            ],
+        )
+    run_ids = [run_id for batch in batches for run_id in batch]
+    assert len(set(run_ids)) == clients * per_client
+    deadline = time.monotonic() + 120
+    for run_id in run_ids:
+        run = deployment.runs.wait("burst", run_id, timeout=max(0.1, deadline - time.monotonic()))
+        assert run.state.value == "success", (run_id, run.state, run.state_reason)
+    out = (deployment.home / "scheduler.out").read_text()
+    assert "locked" not in out and "ERROR" not in out, out

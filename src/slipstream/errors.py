@@ -16,7 +16,8 @@ the API to status codes in one table, the CLI to exit codes in one place.
     │   ├── TaskInstanceNotFound
     │   └── UserNotFound
     ├── ConflictError
-    │   └── RunAlreadyExists
+    │   ├── RunAlreadyExists
+    │   └── UserAlreadyExists         the username or the email is taken
     ├── InvalidInputError             bad input from a caller; changes nothing
     │   └── InvalidConf               conf refused by the DAG's declared params
     ├── InvalidStateTransition        a compare-and-set lost, or a move the table forbids
@@ -128,6 +129,18 @@ class RunAlreadyExists(ConflictError):
         super().__init__(f"run {run_id!r} already exists for DAG {dag_id!r}")
         self.dag_id = dag_id
         self.run_id = run_id
+
+
+class UserAlreadyExists(ConflictError):
+    """The username is taken, or (when `email` is set) the email is."""
+
+    def __init__(self, username: str, *, email: str | None = None) -> None:
+        if email is None:
+            super().__init__(f"user {username!r} already exists")
+        else:
+            super().__init__(f"email {email!r} is already used by another user")
+        self.username = username
+        self.email = email
 
 
 class InvalidInputError(SlipstreamError):

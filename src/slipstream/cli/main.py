@@ -17,6 +17,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "tasks": ("slipstream.cli.tasks", "tasks", "List tasks, show their states and read logs."),
     "scheduler": ("slipstream.cli.serve", "scheduler", "Run the scheduler and local executor."),
     "standalone": ("slipstream.cli.serve", "standalone", "Run everything on this machine."),
+    "users": ("slipstream.cli.users", "users", "Create, list and delete users; manage roles."),
 }
 
 

@@ -205,3 +205,21 @@ class ImportErrorRecord:
     filename: str
     stacktrace: str
     timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who can sign in. The password hash never travels in this record."""
+
+    id: int
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+    active: bool
+    roles: tuple[str, ...]
+    created_on: datetime
+    changed_on: datetime
+    last_login: datetime | None
+    login_count: int
+    failed_login_count: int

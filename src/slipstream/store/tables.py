@@ -210,3 +210,23 @@ scheduler_jobs = Table(
     Column("ended_at", UtcDateTime, nullable=True),
     Index("ix_scheduler_jobs_state_latest_heartbeat", "state", "latest_heartbeat"),
 )
+
+# People who sign in to the API and UI. Roles are names (built-in ones for now); the password
+# is an argon2id hash and never leaves store except through users.password_hash_of.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(256), nullable=False, unique=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("first_name", String(256), nullable=False, default=""),
+    Column("last_name", String(256), nullable=False, default=""),
+    Column("password_hash", String(256), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("roles", JsonType, nullable=False, default=list),
+    Column("created_on", UtcDateTime, nullable=False),
+    Column("changed_on", UtcDateTime, nullable=False),
+    Column("last_login", UtcDateTime, nullable=True),
+    Column("login_count", Integer, nullable=False, default=0),
+    Column("failed_login_count", Integer, nullable=False, default=0),
+)

@@ -1,0 +1,296 @@
+"""User use cases: create, sign in, passwords, roles and disabling; every entry point uses these.
+
+Checking an argon2id hash takes a deliberate fraction of a second, too slow to repeat on every
+HTTP Basic request, so `authenticate` remembers credentials it has verified for `cache_ttl`
+seconds. Changes made through this service forget the user's entries at once; changes made by
+another process (a CLI command beside a running API server) are seen when the entries expire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from slipstream.auth.passwords import hash_password, needs_rehash, verify_password
+from slipstream.auth.roles import BUILTIN_ROLES
+from slipstream.clock import Clock
+from slipstream.core.records import User
+from slipstream.errors import InvalidInputError, UserNotFound
+from slipstream.store import users as users_store
+from slipstream.store.db import Database
+
+# Column widths of the users table: longer values are refused here, with the field named,
+# rather than truncated by one database and refused by another.
+_MAX_LENGTHS = {"username": 256, "email": 320, "first_name": 256, "last_name": 256}
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    user: User
+    verified_at: float  # the clock's monotonic seconds
+
+
+class UserService:
+    """Users and sign-in. One instance per process: its credential cache lives on it."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock,
+        cache_ttl: float = 60.0,
+        cache_size: int = 1024,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._ttl = cache_ttl
+        self._size = cache_size
+        # Cache keys are HMAC-SHA256 digests under a key that lives only in this process, so
+        # neither passwords nor plain digests of them (cheap to guess offline) are held.
+        self._digest_key = secrets.token_bytes(32)
+        self._lock = threading.Lock()
+        self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
+        self._login_recorded: OrderedDict[str, float] = OrderedDict()
+        # Bumped by every change that forgets entries: a check that started before a change
+        # must not cache what it verified against the old row.
+        self._epoch = 0
+        self._decoy_hash: str | None = None
+
+    # ------------------------------------------------------------------ sign-in
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The active user with these credentials, or None. Never raises for bad credentials."""
+        if not username or not password:
+            return None
+        key = hmac.new(
+            self._digest_key,
+            f"{len(username)}:{username}:{password}".encode(),
+            hashlib.sha256,
+        ).digest()
+        now = self._clock.monotonic()
+        with self._lock:
+            hit = self._verified.get(key)
+            if hit is not None and now - hit.verified_at >= self._ttl:
+                del self._verified[key]
+                hit = None
+            if hit is not None:
+                self._verified.move_to_end(key)
+                record = self._login_due(username, now)
+            epoch = self._epoch
+        if hit is not None:
+            if record:
+                self._record_login(username, success=True)
+            return hit.user
+
+        with self._db.read() as conn:
+            found = users_store.password_hash_of(conn, username)
+        if found is None:
+            # Spend the same time as a real check, so timing does not tell who has an account.
+            verify_password(self._decoy(), password)
+            return None
+        user, stored_hash = found
+        if not verify_password(stored_hash, password):
+            self._record_login(username, success=False)
+            return None
+        if not user.active:
+            return None
+        if needs_rehash(stored_hash):
+            self._rehash(username, stored_hash, password)
+        with self._lock:
+            if self._epoch == epoch:
+                self._verified[key] = _Verified(user, now)
+                while len(self._verified) > self._size:
+                    self._verified.popitem(last=False)
+            record = self._login_due(username, now)
+        if record:
+            self._record_login(username, success=True)
+        return user
+
+    def _login_due(self, username: str, now: float) -> bool:
+        """Whether a success should be written: at most once per TTL window per user, so a
+        busy Basic-auth client does not write on every request. Call holding the lock."""
+        last = self._login_recorded.get(username)
+        if last is not None and now - last < self._ttl:
+            return False
+        self._login_recorded.pop(username, None)
+        self._login_recorded[username] = now
+        while len(self._login_recorded) > self._size:
+            self._login_recorded.popitem(last=False)
+        return True
+
+    def _record_login(self, username: str, *, success: bool) -> None:
+        with self._db.write() as conn:
+            users_store.record_login(conn, username, success=success, now=self._clock.now())
+
+    def _rehash(self, username: str, old_hash: str, password: str) -> None:
+        new_hash = hash_password(password)
+        with self._db.write() as conn:
+            # Only if nobody changed the password meanwhile.
+            found = users_store.password_hash_of(conn, username)
+            if found is not None and found[1] == old_hash:
+                users_store.set_password_hash(conn, username, new_hash, self._clock.now())
+
+    def _decoy(self) -> str:
+        if self._decoy_hash is None:
+            self._decoy_hash = hash_password(secrets.token_urlsafe(16))
+        return self._decoy_hash
+
+    def _forget(self, username: str) -> None:
+        """Drop every cached credential of `username`; call after the change has committed."""
+        with self._lock:
+            self._epoch += 1
+            for key in [k for k, v in self._verified.items() if v.user.username == username]:
+                del self._verified[key]
+
+    # ------------------------------------------------------------------ use cases
+
+    def check_role(self, role: str) -> None:
+        """Refuse a role name that does not exist, in Airflow's words."""
+        if role not in BUILTIN_ROLES:
+            raise InvalidInputError(
+                f"{role} is not a valid role. Valid roles are: {sorted(BUILTIN_ROLES)}",
+                field="role",
+            )
+
+    def create(
+        self,
+        *,
+        username: str,
+        email: str,
+        first_name: str,
+        last_name: str,
+        role: str,
+        password: str,
+    ) -> User:
+        """Create an active user with one role; UserAlreadyExists if the name or email is
+        taken."""
+        _check_text(username=username, email=email, first_name=first_name, last_name=last_name)
+        for field, value in (("username", username), ("email", email)):
+            if not value.strip():
+                raise InvalidInputError(f"{field} must not be empty", field=field)
+        self.check_role(role)
+        _check_password(password)
+        password_hash = hash_password(password)  # slow on purpose: outside the transaction
+        with self._db.write() as conn:
+            return users_store.insert_user(
+                conn,
+                username=username,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                password_hash=password_hash,
+                roles=[role],
+                now=self._clock.now(),
+            )
+
+    def get(self, username: str) -> User:
+        with self._db.read() as conn:
+            user = users_store.get_user(conn, username)
+        if user is None:
+            raise UserNotFound(username)
+        return user
+
+    def list_users(self, limit: int | None = 100, offset: int = 0) -> tuple[list[User], int]:
+        """A page of users in creation order, and the total."""
+        if limit is not None and limit < 0:
+            raise InvalidInputError("limit must not be negative", field="limit")
+        if offset < 0:
+            raise InvalidInputError("offset must not be negative", field="offset")
+        with self._db.read() as conn:
+            return users_store.list_users(conn, limit=limit, offset=offset)
+
+    def delete(self, username: str) -> None:
+        with self._db.write() as conn:
+            if not users_store.delete_user(conn, username):
+                raise UserNotFound(username)
+        self._forget(username)
+
+    def reset_password(self, username: str, password: str) -> None:
+        """Set a new password; the old one stops working at once in this process."""
+        _check_password(password)
+        password_hash = hash_password(password)
+        with self._db.write() as conn:
+            if not users_store.set_password_hash(conn, username, password_hash, self._clock.now()):
+                raise UserNotFound(username)
+        self._forget(username)
+
+    def set_active(self, username: str, active: bool) -> User:
+        """Enable or disable a user; a disabled user cannot sign in."""
+        with self._db.write() as conn:
+            if not users_store.set_active(conn, username, active, self._clock.now()):
+                raise UserNotFound(username)
+            user = users_store.get_user(conn, username)
+        self._forget(username)
+        assert user is not None
+        return user
+
+    def add_role(self, username: str, role: str) -> User:
+        """Give a user one more role; refused (as Airflow does) if they already have it."""
+        self.check_role(role)
+        with self._db.write() as conn:
+            user = self._locked(conn, username)
+            if role in user.roles:
+                raise InvalidInputError(
+                    f'User "{username}" is already a member of role "{role}"', field="role"
+                )
+            updated = self._save_roles(conn, user, [*user.roles, role])
+        self._forget(username)
+        return updated
+
+    def remove_role(self, username: str, role: str) -> User:
+        """Take a role away; refused (as Airflow does) if the user does not have it."""
+        with self._db.write() as conn:
+            user = self._locked(conn, username)
+            if role not in user.roles:
+                raise InvalidInputError(
+                    f'User "{username}" is not a member of role "{role}"', field="role"
+                )
+            updated = self._save_roles(conn, user, [r for r in user.roles if r != role])
+        self._forget(username)
+        return updated
+
+    def set_roles(self, username: str, roles: Sequence[str]) -> User:
+        """Replace a user's roles (the REST API's PATCH); unknown names are refused together."""
+        unknown = [r for r in roles if r not in BUILTIN_ROLES]
+        if unknown:
+            names = ", ".join(repr(r) for r in unknown)
+            raise InvalidInputError(f"Unknown roles: {names}", field="roles")
+        with self._db.write() as conn:
+            user = self._locked(conn, username)
+            updated = self._save_roles(conn, user, list(dict.fromkeys(roles)))
+        self._forget(username)
+        return updated
+
+    @staticmethod
+    def _locked(conn: Connection, username: str) -> User:
+        """The user, row-locked until commit (PostgreSQL; SQLite's writer lock already is)."""
+        user = users_store.get_user(conn, username, for_update=True)
+        if user is None:
+            raise UserNotFound(username)
+        return user
+
+    def _save_roles(self, conn: Connection, user: User, roles: Sequence[str]) -> User:
+        users_store.set_roles(conn, user.username, roles, self._clock.now())
+        saved = users_store.get_user(conn, user.username)
+        assert saved is not None
+        return saved
+
+
+def _check_text(**values: str) -> None:
+    for field, value in values.items():
+        if len(value) > _MAX_LENGTHS[field]:
+            raise InvalidInputError(
+                f"{field} is longer than {_MAX_LENGTHS[field]} characters", field=field
+            )
+
+
+def _check_password(password: str) -> None:
+    if not password:
+        raise InvalidInputError("password must not be empty", field="password")

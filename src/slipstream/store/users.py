@@ -1,0 +1,142 @@
+"""Users: rows of people who sign in. The password hash leaves only through password_hash_of."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from slipstream.core.records import User
+from slipstream.errors import UserAlreadyExists
+from slipstream.store.tables import users
+
+# Every column but the hash: what a User record is read from.
+_PUBLIC_COLUMNS = [c for c in users.c if c.name != "password_hash"]
+
+
+def _to_user(row: Row[Any]) -> User:
+    m = row._mapping
+    return User(
+        id=m["id"],
+        username=m["username"],
+        email=m["email"],
+        first_name=m["first_name"],
+        last_name=m["last_name"],
+        active=m["active"],
+        roles=tuple(m["roles"] or ()),
+        created_on=m["created_on"],
+        changed_on=m["changed_on"],
+        last_login=m["last_login"],
+        login_count=m["login_count"],
+        failed_login_count=m["failed_login_count"],
+    )
+
+
+def insert_user(
+    conn: Connection,
+    *,
+    username: str,
+    email: str,
+    first_name: str,
+    last_name: str,
+    password_hash: str,
+    roles: Sequence[str],
+    now: datetime,
+    active: bool = True,
+) -> User:
+    """Insert a user; raise UserAlreadyExists if the username or email is taken (nothing
+    written)."""
+    values = {
+        "username": username,
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "password_hash": password_hash,
+        "active": active,
+        "roles": list(roles),
+        "created_on": now,
+        "changed_on": now,
+        "login_count": 0,
+        "failed_login_count": 0,
+    }
+    # A savepoint keeps the surrounding transaction usable on PostgreSQL after a conflict.
+    try:
+        with conn.begin_nested():
+            row = conn.execute(insert(users).values(values).returning(*_PUBLIC_COLUMNS)).one()
+    except IntegrityError:
+        if _exists(conn, users.c.username == username):
+            raise UserAlreadyExists(username) from None
+        if _exists(conn, users.c.email == email):
+            raise UserAlreadyExists(username, email=email) from None
+        raise
+    return _to_user(row)
+
+
+def _exists(conn: Connection, condition: Any) -> bool:
+    return conn.execute(select(users.c.id).where(condition)).first() is not None
+
+
+def get_user(conn: Connection, username: str, *, for_update: bool = False) -> User | None:
+    """The user, or None; `for_update` locks the row until commit for a read-modify-write."""
+    query = select(*_PUBLIC_COLUMNS).where(users.c.username == username)
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return _to_user(row) if row else None
+
+
+def password_hash_of(conn: Connection, username: str) -> tuple[User, str] | None:
+    """The user and their stored password hash, for verifying a sign-in."""
+    row = conn.execute(select(users).where(users.c.username == username)).first()
+    return (_to_user(row), row.password_hash) if row else None
+
+
+def list_users(
+    conn: Connection, *, limit: int | None = None, offset: int = 0
+) -> tuple[list[User], int]:
+    """A page of users in creation order, and how many there are in all."""
+    total = conn.execute(select(func.count()).select_from(users)).scalar_one()
+    query = select(*_PUBLIC_COLUMNS).order_by(users.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
+    return [_to_user(row) for row in conn.execute(query)], int(total)
+
+
+def delete_user(conn: Connection, username: str) -> bool:
+    return conn.execute(users.delete().where(users.c.username == username)).rowcount == 1
+
+
+def _update(conn: Connection, username: str, **values: Any) -> bool:
+    result = conn.execute(update(users).where(users.c.username == username).values(**values))
+    return result.rowcount == 1
+
+
+def set_password_hash(conn: Connection, username: str, password_hash: str, now: datetime) -> bool:
+    return _update(conn, username, password_hash=password_hash, changed_on=now)
+
+
+def set_roles(conn: Connection, username: str, roles: Sequence[str], now: datetime) -> bool:
+    return _update(conn, username, roles=list(roles), changed_on=now)
+
+
+def set_active(conn: Connection, username: str, active: bool, now: datetime) -> bool:
+    return _update(conn, username, active=active, changed_on=now)
+
+
+def record_login(conn: Connection, username: str, *, success: bool, now: datetime) -> None:
+    """Count a sign-in: a success stamps last_login and clears the failure streak (as FAB
+    does); a failure adds to failed_login_count. Counted in SQL, so concurrent sign-ins add up."""
+    if success:
+        values: dict[str, Any] = {
+            "last_login": now,
+            "login_count": users.c.login_count + 1,
+            "failed_login_count": 0,
+        }
+    else:
+        values = {"failed_login_count": users.c.failed_login_count + 1}
+    conn.execute(update(users).where(users.c.username == username).values(values))

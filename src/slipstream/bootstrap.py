@@ -6,6 +6,7 @@ one process shape (a CLI call, a scheduler, an in-process `dags test`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import tempfile
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import Settings
@@ -28,12 +29,17 @@ from slipstream.scheduler.loop import Stopper, run_forever
 from slipstream.scheduler.tick import Scheduler
 from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dags import DagService
+from slipstream.services.fresh_dags import FreshDags
+from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
 from slipstream.services.runs import RunService
 from slipstream.services.xcom_reader_factory import XComReaderFactory
 from slipstream.store import schema
 from slipstream.store.db import Database
 from slipstream.wakeup import WakeupListener, WakeupSender
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,8 @@ class Services:
     dags: DagService
     runs: RunService
     logs: LogService
+    health: HealthService
+    fresh_dags: FreshDags  # runs a use case, parsing the DAG folders first if it names a new DAG
     wakeup: WakeupSender
 
     def close(self) -> None:
@@ -83,6 +91,8 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         dags=DagService(db, wakeup=wakeup),
         runs=RunService(db, clock=clock, wakeup=wakeup),
         logs=LogService(settings.log_folder),
+        health=HealthService(db, clock=clock, lost_after_seconds=settings.lost_after_seconds),
+        fresh_dags=FreshDags(lambda: dag_file_sync(settings, db, clock, wakeup).sync_now()),
         wakeup=wakeup,
     )
 
@@ -164,6 +174,47 @@ def run_scheduler(
             listener.close()
         stopper.close()
         db.dispose()
+
+
+def api_app(settings: Settings) -> FastAPI:
+    """The API app with services of its own, closed when the server stops."""
+    # FastAPI loads here, not at module level: other commands need not pay for importing it.
+    from slipstream.api.app import create_app
+
+    services = build_services(settings)
+    return create_app(services, on_shutdown=services.close)
+
+
+def api_app_from_env() -> FastAPI:
+    """The app factory uvicorn imports in each worker process: settings come from the env."""
+    return api_app(Settings.from_env())
+
+
+def run_api_server(settings: Settings, host: str, port: int, *, workers: int = 1) -> None:
+    """Serve the REST API in the foreground until SIGTERM or SIGINT."""
+    import uvicorn
+
+    open_database(settings).dispose()  # refuse an unmigrated database before binding the port
+    if workers == 1:
+        uvicorn.run(
+            functools.partial(api_app, settings),
+            factory=True,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+        )
+    else:
+        # Each worker is a fresh process that imports the factory: it reads the same env.
+        uvicorn.run(
+            "slipstream.bootstrap:api_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            access_log=False,
+        )
 
 
 def run_dag_test(

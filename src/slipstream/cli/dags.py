@@ -17,7 +17,7 @@ from slipstream.cli.output import OUTPUT_OPTION, render
 from slipstream.cli.settings import load_settings, open_services
 from slipstream.core.records import Run
 from slipstream.core.states import RunState
-from slipstream.errors import DagNotFound, InvalidInputError
+from slipstream.errors import InvalidInputError
 
 T = TypeVar("T")
 
@@ -58,11 +58,7 @@ def parse_date(raw: str | None, option: str) -> datetime | None:
 def with_fresh_dags(services: Services, action: Callable[[], T]) -> T:
     """Run `action`; if it names a DAG nobody has parsed yet, parse the folders and retry,
     so a DAG file written a moment ago works without waiting for the scheduler."""
-    try:
-        return action()
-    except DagNotFound:
-        services.sync_dag_files()
-        return action()
+    return services.fresh_dags(action)
 
 
 @dags.command("list")

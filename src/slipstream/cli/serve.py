@@ -14,7 +14,7 @@ from slipstream.cli.settings import load_settings
 from slipstream.scheduler.tick import Scheduler
 
 
-def _configure_logging() -> None:
+def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s | %(message)s",
@@ -28,7 +28,7 @@ def _configure_logging() -> None:
 @handle_errors
 def scheduler() -> None:
     """Run the scheduler, the local executor and DAG file parsing in the foreground."""
-    _configure_logging()
+    configure_logging()
     settings = load_settings()
 
     def ready(s: Scheduler) -> None:
@@ -42,7 +42,7 @@ def scheduler() -> None:
 @handle_errors
 def standalone() -> None:
     """Migrate the database, load the examples and run everything in the foreground."""
-    _configure_logging()
+    configure_logging()
     settings = load_settings()
     click.echo("standalone | Starting Slipstream standalone")
     click.echo(f"standalone | home: {settings.home}")

@@ -1,0 +1,37 @@
+"""The app factory: one FastAPI app per call, wired to the services it is given."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from slipstream import __version__
+from slipstream.api.deps import ApiServices
+from slipstream.api.errors import install_error_handlers
+from slipstream.api.routes import v1
+
+
+def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
+    """Build the API app; `on_shutdown` runs when the server stops (to close services)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if on_shutdown is not None:
+                on_shutdown()
+
+    app = FastAPI(
+        title="Slipstream",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/v1/ui",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    install_error_handlers(app)
+    app.include_router(v1.router(services))
+    return app

@@ -1,0 +1,30 @@
+"""What the API needs from the composition root: the services it may call, and nothing else."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from slipstream.clock import Clock
+from slipstream.services.dags import DagService
+from slipstream.services.fresh_dags import FreshDags
+from slipstream.services.health import HealthService
+from slipstream.services.runs import RunService
+
+
+class ApiServices(Protocol):
+    """Satisfied by bootstrap.Services; tests may build their own."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def dags(self) -> DagService: ...
+
+    @property
+    def runs(self) -> RunService: ...
+
+    @property
+    def health(self) -> HealthService: ...
+
+    @property
+    def fresh_dags(self) -> FreshDags: ...

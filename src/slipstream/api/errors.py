@@ -1,0 +1,139 @@
+"""The one table from Slipstream's errors to HTTP statuses, and the handlers that apply it.
+
+Errors under /api/experimental answer as Airflow 1.10 did, `{"error": "..."}`; elsewhere as
+Airflow 2's problem JSON. Nothing, not even a bug, answers with an HTML page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException
+
+from slipstream.errors import (
+    ConfigError,
+    ConflictError,
+    DagNotFound,
+    InvalidInputError,
+    InvalidStateTransition,
+    NotFoundError,
+    RunAlreadyExists,
+    SlipstreamError,
+)
+
+log = logging.getLogger(__name__)
+
+EXPERIMENTAL_PREFIX = "/api/experimental"
+
+# First match wins, so subclasses come before their bases.
+_STATUS: list[tuple[type[SlipstreamError], int]] = [
+    (InvalidInputError, 400),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (InvalidStateTransition, 409),
+    (ConfigError, 500),
+    (SlipstreamError, 500),
+]
+
+# Airflow 1.10 answered a duplicate run id with 400, and its clients may depend on that.
+_EXPERIMENTAL_STATUS: list[tuple[type[SlipstreamError], int]] = [(RunAlreadyExists, 400)]
+
+
+def status_for(error: SlipstreamError, *, experimental: bool = False) -> int:
+    table = [*_EXPERIMENTAL_STATUS, *_STATUS] if experimental else _STATUS
+    for kind, status in table:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def experimental_message(error: SlipstreamError) -> str:
+    """1.10's wording where its clients may match on it; our own message elsewhere."""
+    if isinstance(error, DagNotFound):
+        return f"Dag id {error.dag_id} not found in DagModel"
+    if isinstance(error, RunAlreadyExists):
+        return f"Run id {error.run_id} already exists for dag id {error.dag_id}"
+    return str(error)
+
+
+class ApiError(Exception):
+    """A refusal made at the HTTP edge itself (authentication, a malformed request)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        plain: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.plain = plain  # 1.10's auth answers are a bare word, not JSON
+        self.headers = dict(headers or {})
+
+
+def _is_experimental(request: Request) -> bool:
+    return request.url.path.startswith(EXPERIMENTAL_PREFIX)
+
+
+def error_response(
+    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    if _is_experimental(request):
+        body: dict[str, object] = {"error": message}
+    else:
+        body = {"detail": message, "status": status, "title": _title(status), "type": "about:blank"}
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_slipstream_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SlipstreamError)
+        experimental = _is_experimental(request)
+        status = status_for(exc, experimental=experimental)
+        if status >= 500:
+            log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        message = experimental_message(exc) if experimental else str(exc)
+        return error_response(request, status, message)
+
+    async def on_api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        if exc.plain:
+            return PlainTextResponse(exc.message, status_code=exc.status, headers=exc.headers)
+        return error_response(request, exc.status, exc.message, exc.headers)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+            problems.append(f"{where}: {error.get('msg', 'invalid')}" if where else error["msg"])
+        return error_response(request, 400, "; ".join(problems) or "invalid request")
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return error_response(request, exc.status_code, str(exc.detail), exc.headers)
+
+    async def on_bug(request: Request, exc: Exception) -> Response:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return error_response(request, 500, "Internal server error; the server log has details")
+
+    app.add_exception_handler(SlipstreamError, on_slipstream_error)
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_bug)

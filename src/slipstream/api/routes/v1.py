@@ -1,0 +1,37 @@
+"""The stable REST API under /api/v1 (Airflow 2's shapes): health and version so far."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from slipstream import __version__
+from slipstream.api.deps import ApiServices
+from slipstream.api.schemas import HealthInfo, MetadatabaseStatus, SchedulerStatus, VersionInfo
+
+
+def _status(is_healthy: bool) -> str:
+    return "healthy" if is_healthy else "unhealthy"
+
+
+def router(services: ApiServices) -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+
+    @api.get("/health")
+    def health() -> HealthInfo:
+        """Public: is the metadata database readable, and is a scheduler heartbeating."""
+        found = services.health.check()
+        beat = found.latest_scheduler_heartbeat
+        return HealthInfo(
+            metadatabase=MetadatabaseStatus(status=_status(found.metadatabase_is_healthy)),
+            scheduler=SchedulerStatus(
+                status=_status(found.scheduler_is_healthy),
+                latest_scheduler_heartbeat=beat.isoformat() if beat else None,
+            ),
+        )
+
+    @api.get("/version")
+    def version() -> VersionInfo:
+        """Public: the server's version."""
+        return VersionInfo(version=__version__, git_version=None)
+
+    return api

@@ -1,0 +1,35 @@
+"""/api/v1/health and /api/v1/version: public, JSON, from a real server process."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from slipstream import __version__
+from tests.api.conftest import ApiServer
+
+pytestmark = pytest.mark.slow
+
+
+def test_health_is_public_and_reports_no_scheduler(api: ApiServer) -> None:
+    response = requests.get(f"{api.base}/api/v1/health", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {
+        "metadatabase": {"status": "healthy"},
+        "scheduler": {"status": "unhealthy", "latest_scheduler_heartbeat": None},
+    }
+
+
+def test_version_is_public(api: ApiServer) -> None:
+    response = requests.get(f"{api.base}/api/v1/version", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"version": __version__, "git_version": None}
+
+
+def test_unknown_paths_answer_json_not_html(api: ApiServer) -> None:
+    response = requests.get(f"{api.base}/api/v1/nothing-here", timeout=10)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    response = requests.get(f"{api.base}/api/experimental/nothing-here", timeout=10)
+    assert response.status_code == 404
+    assert "error" in response.json()

@@ -33,6 +33,7 @@ from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
 from slipstream.services.runs import RunService
+from slipstream.services.users import UserService
 from slipstream.services.xcom_reader_factory import XComReaderFactory
 from slipstream.store import schema
 from slipstream.store.db import Database
@@ -54,6 +55,7 @@ class Services:
     dags: DagService
     runs: RunService
     logs: LogService
+    users: UserService
     health: HealthService
     fresh_dags: FreshDags  # runs a use case, parsing the DAG folders first if it names a new DAG
     wakeup: WakeupSender
@@ -91,6 +93,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         dags=DagService(db, wakeup=wakeup),
         runs=RunService(db, clock=clock, wakeup=wakeup),
         logs=LogService(settings.log_folder),
+        users=UserService(db, clock=clock),
         health=HealthService(db, clock=clock, lost_after_seconds=settings.lost_after_seconds),
         fresh_dags=FreshDags(lambda: dag_file_sync(settings, db, clock, wakeup).sync_now()),
         wakeup=wakeup,

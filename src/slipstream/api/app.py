@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from slipstream import __version__
 from slipstream.api.deps import ApiServices
 from slipstream.api.errors import install_error_handlers
-from slipstream.api.routes import v1
+from slipstream.api.routes import experimental, v1
 
 
 def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
@@ -34,4 +34,5 @@ def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None 
     )
     install_error_handlers(app)
     app.include_router(v1.router(services))
+    app.include_router(experimental.router(services))
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from slipstream.api.basic_auth import Authenticator
 from slipstream.clock import Clock
 from slipstream.services.dags import DagService
 from slipstream.services.fresh_dags import FreshDags
@@ -28,3 +29,6 @@ class ApiServices(Protocol):
 
     @property
     def fresh_dags(self) -> FreshDags: ...
+
+    @property
+    def users(self) -> Authenticator: ...

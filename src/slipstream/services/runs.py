@@ -235,6 +235,33 @@ class RunService:
                 order_by=order_by,
             )
 
+    def at_logical_date(self, dag_id: str, logical_date: datetime) -> Run | None:
+        """The newest run of a DAG at exactly this logical date, or None."""
+        with self._db.read() as conn:
+            if dags_store.get_dag(conn, dag_id) is None:
+                raise DagNotFound(dag_id)
+            found, _ = runs_store.list_runs(
+                conn,
+                dag_ids=[dag_id],
+                logical_date_gte=logical_date,
+                logical_date_lte=logical_date,
+                limit=1,
+                order_by="-id",
+            )
+        return found[0] if found else None
+
+    def latest_per_dag(self) -> list[Run]:
+        """Each active DAG's run with the latest logical date, for DAGs that have runs."""
+        with self._db.read() as conn:
+            dags, _ = dags_store.list_dags(conn, only_active=True)
+            latest = []
+            for dag in dags:
+                found, _ = runs_store.list_runs(
+                    conn, dag_ids=[dag.dag_id], limit=1, order_by="-logical_date"
+                )
+                latest.extend(found)
+        return latest
+
     def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
         with self._db.read() as conn:
             run = runs_store.get_run(conn, dag_id, run_id)

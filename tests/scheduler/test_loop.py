@@ -68,7 +68,7 @@ class Deployment:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(self.settings.wakeup_path.exists, 20, "the scheduler to listen")
+        wait_for(self.settings.wakeup_path.exists, 60, "the scheduler to listen")
 
     def kill(self) -> None:
         assert self.process is not None

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 
 import click
 from sqlalchemy.engine import make_url
 
-from slipstream.bootstrap import run_scheduler
+from slipstream.auth.passwords import random_password
+from slipstream.bootstrap import open_database, run_scheduler
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.settings import load_settings
+from slipstream.clock import SystemClock
+from slipstream.config import Settings
+from slipstream.errors import UserNotFound
 from slipstream.scheduler.tick import Scheduler
+from slipstream.services.users import UserService
 
 
 def configure_logging() -> None:
@@ -39,22 +45,74 @@ def scheduler() -> None:
 
 
 @click.command()
+@click.option("--host", "-H", default="0.0.0.0", show_default=True, help="API address to bind.")
+@click.option("--port", "-p", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @handle_errors
-def standalone() -> None:
-    """Migrate the database, load the examples and run everything in the foreground."""
+def standalone(host: str, port: int) -> None:
+    """Migrate the database, load the examples, create `admin`, and run the scheduler, the
+    workers and the API server in the foreground."""
     configure_logging()
     settings = load_settings()
     click.echo("standalone | Starting Slipstream standalone")
     click.echo(f"standalone | home: {settings.home}")
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     click.echo(f"standalone | database: {shown}")
+    admin_password = _ensure_admin(settings)
+    api: subprocess.Popen[bytes] | None = None
 
     def ready(s: Scheduler) -> None:
+        nonlocal api
+        # The API server is a process of its own: the scheduler's loop stays single-threaded.
+        command = [sys.executable, "-m", "slipstream.cli.main", "api-server"]
+        api = subprocess.Popen([*command, "--host", host, "--port", str(port)])
+        shown_host = "localhost" if host in ("0.0.0.0", "::") else host
         click.echo(f"standalone | DAGs folder: {settings.dags_folder}")
+        click.echo(f"standalone | API at http://{shown_host}:{port}")
+        if admin_password is not None:
+            # Printed once, now; only its argon2id hash is kept.
+            click.echo(f"standalone | Login with username: admin  password: {admin_password}")
+        else:
+            click.echo(
+                "standalone | Login as admin (forgot the password? `slipstream users"
+                " reset-password --username admin --use-random-password`)"
+            )
         click.echo(
             f"standalone | Slipstream is ready: scheduler job {s.job_id},"
             f" {settings.workers} workers. Trigger with `slipstream dags trigger my_dag`."
         )
 
-    run_scheduler(settings, migrate=True, on_ready=ready)
+    try:
+        run_scheduler(settings, migrate=True, on_ready=ready)
+    finally:
+        if api is not None:
+            api.terminate()
+            try:
+                api.wait(15)
+            except subprocess.TimeoutExpired:
+                api.kill()
+                api.wait()
     click.echo("standalone | Complete")
+
+
+def _ensure_admin(settings: Settings) -> str | None:
+    """Create `admin` (role Admin) with a random password when there is none; returns the
+    password to print once, or None when admin already exists."""
+    db = open_database(settings, migrate=True)
+    try:
+        users = UserService(db, clock=SystemClock())
+        try:
+            users.get("admin")
+            return None
+        except UserNotFound:
+            password = random_password()
+            users.create(
+                username="admin",
+                email="admin@example.com",
+                first_name="Admin",
+                last_name="User",
+                role="Admin",
+                password=password,
+            )
+            return password
+    finally:
+        db.dispose()

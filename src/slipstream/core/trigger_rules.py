@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable
 from enum import Enum
 
+from slipstream.authoring.trigger_rules import TriggerRule
 from slipstream.core.states import TaskState
 
 
@@ -20,21 +21,8 @@ class Verdict(Enum):
     UPSTREAM_FAILED = "upstream_failed"
 
 
-TRIGGER_RULES = frozenset(
-    {
-        "all_success",
-        "all_failed",
-        "all_done",
-        "all_skipped",
-        "one_success",
-        "one_failed",
-        "one_done",
-        "none_failed",
-        "none_failed_min_one_success",
-        "none_skipped",
-        "always",
-    }
-)
+# The rules a DAG may name are authoring's; evaluate() must know every one of them.
+TRIGGER_RULES = frozenset(rule.value for rule in TriggerRule)
 
 _S = TaskState
 

@@ -66,7 +66,7 @@ class Services:
 
     def sync_dag_files(self) -> None:
         """Parse the DAG folders now, so a DAG written a moment ago can be used at once."""
-        dag_file_sync(self.settings, self.db, self.clock, self.wakeup).sync_now()
+        self.fresh_dags.sync()
 
 
 def open_database(settings: Settings, *, migrate: bool = False) -> Database:

@@ -23,10 +23,14 @@ class FreshDags:
         # One parse at a time per process: concurrent requests for a new DAG share its result.
         self._lock = threading.Lock()
 
+    def sync(self) -> None:
+        """Parse the DAG folders now."""
+        with self._lock:
+            self._sync()
+
     def __call__(self, action: Callable[[], T]) -> T:
         try:
             return action()
         except DagNotFound:
-            with self._lock:
-                self._sync()
+            self.sync()
             return action()

@@ -73,6 +73,9 @@ class Settings:
     infra_retries:        extra tries granted when infrastructure (not task code) lost a try
     dag_parse_interval:   seconds between checks of the DAGs folder for changes
     dag_import_timeout:   seconds a DAG file may take to import
+    api_max_body_bytes:   SLIPSTREAM_API_MAX_BODY_BYTES, larger request bodies get 413 (1 MiB)
+    api_max_page_limit:   SLIPSTREAM_API_MAXIMUM_PAGE_LIMIT, the most items one page holds (100)
+    api_token_ttl:        SLIPSTREAM_API_TOKEN_TTL_SECONDS, life of a POST /auth/token token (1 h)
     """
 
     home: Path
@@ -88,6 +91,9 @@ class Settings:
     infra_retries: int = 2
     dag_parse_interval: float = 1.0
     dag_import_timeout: float = 30.0
+    api_max_body_bytes: int = 1024 * 1024
+    api_max_page_limit: int = 100
+    api_token_ttl: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +123,9 @@ class Settings:
             infra_retries=_int(env, "SLIPSTREAM_INFRA_RETRIES", 2, 0),
             dag_parse_interval=_float(env, "SLIPSTREAM_DAG_PARSE_INTERVAL", 1.0, 0.05),
             dag_import_timeout=_float(env, "SLIPSTREAM_DAG_IMPORT_TIMEOUT", 30.0, 0.1),
+            api_max_body_bytes=_int(env, "SLIPSTREAM_API_MAX_BODY_BYTES", 1024 * 1024, 1),
+            api_max_page_limit=_int(env, "SLIPSTREAM_API_MAXIMUM_PAGE_LIMIT", 100, 1),
+            api_token_ttl=_float(env, "SLIPSTREAM_API_TOKEN_TTL_SECONDS", 3600.0, 1.0),
         )
 
     @property

@@ -29,7 +29,8 @@ def test_version_is_public(api: ApiServer) -> None:
 def test_unknown_paths_answer_json_not_html(api: ApiServer) -> None:
     response = requests.get(f"{api.base}/api/v1/nothing-here", timeout=10)
     assert response.status_code == 404
-    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("#section/Errors/NotFound")
     response = requests.get(f"{api.base}/api/experimental/nothing-here", timeout=10)
     assert response.status_code == 404
     assert "error" in response.json()

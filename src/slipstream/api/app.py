@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from slipstream import __version__
+from slipstream.api.body_limit import BodyLimit
 from slipstream.api.deps import ApiServices
-from slipstream.api.errors import install_error_handlers
+from slipstream.api.errors import EXPERIMENTAL_PREFIX, install_error_handlers
 from slipstream.api.routes import experimental, v1
+from slipstream.api.security import Security
 
 
 def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
@@ -33,6 +35,12 @@ def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None 
         openapi_url="/api/v1/openapi.json",
     )
     install_error_handlers(app)
-    app.include_router(v1.router(services))
+    security = Security(services.users)
+    app.include_router(v1.router(services, security))
     app.include_router(experimental.router(services))
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=services.settings.api_max_body_bytes,
+        experimental_prefix=EXPERIMENTAL_PREFIX,
+    )
     return app

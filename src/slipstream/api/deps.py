@@ -6,6 +6,7 @@ from typing import Protocol
 
 from slipstream.api.basic_auth import Authenticator
 from slipstream.clock import Clock
+from slipstream.config import Settings
 from slipstream.services.dags import DagService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
@@ -14,6 +15,9 @@ from slipstream.services.runs import RunService
 
 class ApiServices(Protocol):
     """Satisfied by bootstrap.Services; tests may build their own."""
+
+    @property
+    def settings(self) -> Settings: ...
 
     @property
     def clock(self) -> Clock: ...

@@ -67,12 +67,12 @@ class ApiError(Exception):
     def __init__(
         self,
         status: int,
-        message: str,
+        message: str | None,
         *,
         plain: bool = False,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message or "")
         self.status = status
         self.message = message
         self.plain = plain  # 1.10's auth answers are a bare word, not JSON
@@ -83,14 +83,41 @@ def _is_experimental(request: Request) -> bool:
     return request.url.path.startswith(EXPERIMENTAL_PREFIX)
 
 
+# Airflow 2's problem `type` is a link to its docs' section for the error kind; clients that
+# branch on the kind match the part after `Errors/`.
+_PROBLEM_TYPE = "https://airflow.apache.org/docs/apache-airflow/2.10.5/stable-rest-api-ref.html"
+_KINDS = {
+    400: "BadRequest",
+    401: "Unauthenticated",
+    403: "PermissionDenied",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "AlreadyExists",
+}
+
+
+def problem(status: int, detail: str | None) -> dict[str, object]:
+    """An RFC 7807 body in Airflow 2's shape: `detail` is always present, possibly null."""
+    kind = _KINDS.get(status, "Unknown")
+    return {
+        "detail": detail,
+        "status": status,
+        "title": _title(status),
+        "type": f"{_PROBLEM_TYPE}#section/Errors/{kind}",
+    }
+
+
 def error_response(
-    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+    request: Request, status: int, message: str | None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     if _is_experimental(request):
-        body: dict[str, object] = {"error": message}
-    else:
-        body = {"detail": message, "status": status, "title": _title(status), "type": "about:blank"}
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+        return JSONResponse({"error": message}, status_code=status, headers=dict(headers or {}))
+    return JSONResponse(
+        problem(status, message),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type="application/problem+json",
+    )
 
 
 def _title(status: int) -> str:
@@ -113,7 +140,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         if exc.plain:
-            return PlainTextResponse(exc.message, status_code=exc.status, headers=exc.headers)
+            return PlainTextResponse(exc.message or "", status_code=exc.status, headers=exc.headers)
         return error_response(request, exc.status, exc.message, exc.headers)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:

@@ -1,4 +1,4 @@
-"""The stable REST API under /api/v1 (Airflow 2's shapes): health and version so far."""
+"""/api/v1 health and version: public, no credentials needed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def _status(is_healthy: bool) -> str:
 
 
 def router(services: ApiServices) -> APIRouter:
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter()
 
     @api.get("/health")
     def health() -> HealthInfo:

@@ -1,0 +1,101 @@
+"""What every /api/v1 route shares: paging, `order_by`, date-time query values and the refusal
+of query parameters a route does not take, each answered as Airflow 2's strict Connexion did."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fastapi import Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from slipstream.api.errors import ApiError
+from slipstream.errors import InvalidInputError
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def paging(max_page_limit: int) -> Callable[..., Page]:
+    """A dependency reading `limit` (default 100, capped at `max_page_limit`, 0 meaning the
+    default) and `offset` (>= 0)."""
+
+    def page(limit: int = Query(100), offset: int = Query(0)) -> Page:
+        if limit < 0:
+            raise InvalidInputError("Page limit must be a positive integer", field="limit")
+        if offset < 0:
+            raise InvalidInputError("offset must not be negative", field="offset")
+        if limit == 0:
+            limit = 100
+        return Page(limit=min(limit, max_page_limit), offset=offset)
+
+    return page
+
+
+def order_by(raw: str | None, allowed: Mapping[str, str], default: str) -> tuple[str, bool]:
+    """`field` or `-field` as (the store's column, descending); 400 naming a field that cannot
+    be sorted on. `allowed` maps API field names to column names."""
+    value = (raw or default).strip()
+    descending = value.startswith("-")
+    name = value.removeprefix("-")
+    if name not in allowed:
+        raise InvalidInputError(
+            f"Ordering with '{name}' is disallowed or the attribute does not exist on the model",
+            field="order_by",
+        )
+    return allowed[name], descending
+
+
+def parse_datetime(raw: str, field: str) -> datetime:
+    """An RFC 3339 date-time with a timezone, as aware UTC; 400 in Connexion's words if not."""
+    text = raw.strip()
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None or "T" not in text.upper():
+        raise InvalidInputError(f"'{raw}' is not a 'date-time' - '{field}'", field=field)
+    return value.astimezone(UTC)
+
+
+def optional_datetime(raw: str | None, field: str) -> datetime | None:
+    return None if raw is None else parse_datetime(raw, field)
+
+
+def iso(value: datetime | None) -> str | None:
+    """Airflow's date-time form: `isoformat()` with `+00:00`, microseconds only when set."""
+    return None if value is None else value.isoformat()
+
+
+def _query_names(dependant: Dependant, into: set[str]) -> set[str]:
+    for param in dependant.query_params:
+        into.add(param.alias)
+    for sub in dependant.dependencies:
+        _query_names(sub, into)
+    return into
+
+
+def unknown_query_guard() -> Callable[[Request], None]:
+    """A router dependency refusing query parameters the matched route does not declare."""
+    known: dict[int, frozenset[str]] = {}  # per route, computed once
+
+    def guard(request: Request) -> None:
+        route = request.scope.get("route")
+        if not isinstance(route, APIRoute) or not request.query_params:
+            return
+        names = known.get(id(route))
+        if names is None:
+            names = known[id(route)] = frozenset(_query_names(route.dependant, set()))
+        unknown = sorted(set(request.query_params) - names)
+        if unknown:
+            raise ApiError(
+                400,
+                f"unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+            )
+
+    return guard

@@ -1,0 +1,135 @@
+"""Who is calling /api/v1 and what they may do: authentication (HTTP Basic or a bearer token)
+and the permission checks routes make, answered as Airflow 2 does (401 problem JSON with
+`WWW-Authenticate: Basic` for missing or wrong credentials, 403 naming the missing permission,
+404 for a DAG the caller may not see)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from fastapi import Request
+
+from slipstream.api.errors import ApiError
+from slipstream.auth.permissions import BUILTIN_ROLE_PAIRS, NEEDS, DagScope, Grants, grants_of
+from slipstream.auth.roles import Action
+from slipstream.core.records import User
+from slipstream.errors import DagNotFound
+
+Pairs = Mapping[str, frozenset[tuple[str, str]]]
+
+
+class PasswordChecker(Protocol):
+    def authenticate(self, username: str, password: str) -> User | None: ...
+
+
+class TokenChecker(Protocol):
+    def authenticate_token(self, token: str) -> User | None: ...
+
+
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """`Basic <base64 of user:password>` split at the first colon, or None if malformed."""
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, colon, password = decoded.partition(":")
+    return (username, password) if colon else None
+
+
+def bearer_token(header: str) -> str | None:
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A signed-in user and everything their roles grant."""
+
+    user: User
+    grants: Grants
+
+    def require(self, action: Action) -> None:
+        """403 unless the roles hold the resource permission for `action`."""
+        if not self.grants.allows(action):
+            raise ApiError(
+                403,
+                f"user {self.user.username!r} lacks the permission {NEEDS[action]}",
+            )
+
+    def check_dag(self, action: Action, dag_id: str, tags: Iterable[str]) -> None:
+        """404 if the user may not see the DAG at all, 403 if they may not do `action` on it."""
+        tags = list(tags)
+        if not self.grants.scope_for(Action.DAGS_READ).covers(dag_id, tags):
+            raise DagNotFound(dag_id)
+        self.require(action)
+        need = NEEDS[action]
+        if need.dag_verb is not None and not self.grants.dag_scope(need.dag_verb).covers(
+            dag_id, tags
+        ):
+            raise ApiError(
+                403,
+                f"user {self.user.username!r} lacks the permission {need.dag_verb} on DAG:{dag_id}",
+            )
+
+    def scope_for(self, action: Action) -> DagScope:
+        """The DAGs a listing for `action` may show."""
+        return self.grants.scope_for(action)
+
+
+class Security:
+    """Authenticates requests and builds their Principal. One per app."""
+
+    def __init__(
+        self,
+        passwords: PasswordChecker,
+        *,
+        tokens: TokenChecker | None = None,
+        role_pairs: Callable[[], Pairs] | None = None,
+    ) -> None:
+        self._passwords = passwords
+        self._tokens = tokens
+        self._role_pairs = role_pairs or (lambda: BUILTIN_ROLE_PAIRS)
+
+    def user_of(self, request: Request) -> User | None:
+        """The active user the request's credentials name, or None."""
+        header = request.headers.get("Authorization")
+        if header is None:
+            return None
+        user: User | None = None
+        credentials = basic_credentials(header)
+        if credentials is not None:
+            user = self._passwords.authenticate(*credentials)
+        elif self._tokens is not None:
+            token = bearer_token(header)
+            if token is not None:
+                user = self._tokens.authenticate_token(token)
+        return user if user is not None and user.active else None
+
+    def principal(self, request: Request) -> Principal:
+        """The caller, or 401 with the challenge Airflow's basic-auth clients expect."""
+        user = self.user_of(request)
+        if user is None:
+            raise ApiError(401, None, headers={"WWW-Authenticate": "Basic"})
+        return Principal(user, grants_of(user.roles, self._role_pairs()))
+
+    def signed_in(self) -> Callable[[Request], Principal]:
+        """A route dependency: any signed-in user."""
+        return self.principal
+
+    def authorize(self, action: Action) -> Callable[[Request], Principal]:
+        """A route dependency: a signed-in user holding the resource permission for `action`.
+        Routes about one DAG still call `check_dag` once they know the DAG's tags."""
+
+        def dependency(request: Request) -> Principal:
+            principal = self.principal(request)
+            principal.require(action)
+            return principal
+
+        return dependency

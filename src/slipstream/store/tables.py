@@ -230,3 +230,33 @@ users = Table(
     Column("login_count", Integer, nullable=False, default=0),
     Column("failed_login_count", Integer, nullable=False, default=0),
 )
+
+# API tokens: only a SHA-256 of each token is kept (tokens are 256 random bits, so a fast hash
+# is enough). `kind` is `api` for named long-lived tokens made with `tokens create`, `session`
+# for the short-lived ones POST /auth/token hands out.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("kind", String(20), nullable=False, default="api"),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Index("ix_api_tokens_user_id", "user_id"),
+)
+
+# Custom roles. The built-in ones (Admin, Op, User, Viewer, Public) live in code; a custom
+# role holds Airflow-style permission pairs, `[["can_read", "DAG:etl"], ...]`.
+roles = Table(
+    "roles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("permissions", JsonType, nullable=False, default=list),
+    Column("created_on", UtcDateTime, nullable=False),
+    Column("changed_on", UtcDateTime, nullable=False),
+)

@@ -10,7 +10,17 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, delete, func, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from slipstream.core.records import DagRecord, DagVersion
@@ -61,6 +71,10 @@ def _to_record(row: Row[Any]) -> DagRecord:
     )
 
 
+# Built once: every trigger reads its DAG.
+_DAG_BY_ID = select(dags).where(dags.c.dag_id == bindparam("k_dag_id"))
+
+
 def _to_version(row: Row[Any]) -> DagVersion:
     m = row._mapping
     return DagVersion(
@@ -73,7 +87,7 @@ def _to_version(row: Row[Any]) -> DagVersion:
 
 
 def get_dag(conn: Connection, dag_id: str) -> DagRecord | None:
-    row = conn.execute(select(dags).where(dags.c.dag_id == dag_id)).one_or_none()
+    row = conn.execute(_DAG_BY_ID, {"k_dag_id": dag_id}).one_or_none()
     return None if row is None else _to_record(row)
 
 

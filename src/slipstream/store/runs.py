@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from slipstream.core.records import Run, RunType
@@ -28,6 +28,17 @@ _ORDERABLE = {
     "data_interval_end": runs.c.data_interval_end,
     "updated_at": runs.c.updated_at,
 }
+
+
+# Built once: a trigger is the API's hottest write, and building a statement per call costs
+# more than executing it on SQLite.
+_INSERT_RUN = insert(runs).returning(*runs.c)
+_RUN_ID_EXISTS = select(runs.c.id).where(
+    runs.c.dag_id == bindparam("k_dag_id"), runs.c.run_id == bindparam("k_run_id")
+)
+_RUN_BY_ID = select(runs).where(
+    runs.c.dag_id == bindparam("k_dag_id"), runs.c.run_id == bindparam("k_run_id")
+)
 
 
 def _to_run(row: Row[Any]) -> Run:
@@ -87,10 +98,14 @@ def insert_run(
         "idempotency_key": idempotency_key,
         "updated_at": now,
     }
-    # A savepoint keeps the surrounding transaction usable on PostgreSQL after a conflict.
     try:
-        with conn.begin_nested():
-            row = conn.execute(insert(runs).values(values).returning(*runs.c)).one()
+        if conn.dialect.name == "sqlite":
+            # SQLite undoes only the failed statement, so the transaction stays usable.
+            row = conn.execute(_INSERT_RUN, values).one()
+        else:
+            # A savepoint keeps the surrounding transaction usable on PostgreSQL.
+            with conn.begin_nested():
+                row = conn.execute(_INSERT_RUN, values).one()
     except IntegrityError:
         # Only a taken run id or idempotency key is a duplicate; a missing DAG or version
         # (a foreign key) is a caller's bug and must not read as "already exists".
@@ -104,12 +119,12 @@ def insert_run(
 
 
 def run_id_exists(conn: Connection, dag_id: str, run_id: str) -> bool:
-    query = select(runs.c.id).where(runs.c.dag_id == dag_id, runs.c.run_id == run_id)
-    return conn.execute(query).first() is not None
+    found = conn.execute(_RUN_ID_EXISTS, {"k_dag_id": dag_id, "k_run_id": run_id}).first()
+    return found is not None
 
 
 def get_run(conn: Connection, dag_id: str, run_id: str) -> Run | None:
-    row = conn.execute(select(runs).where(runs.c.dag_id == dag_id, runs.c.run_id == run_id)).first()
+    row = conn.execute(_RUN_BY_ID, {"k_dag_id": dag_id, "k_run_id": run_id}).first()
     return _to_run(row) if row else None
 
 

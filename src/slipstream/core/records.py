@@ -59,6 +59,9 @@ class DagRecord:
     max_active_tasks: int = 16
     next_dagrun_create_after: datetime | None = None
     last_parsed_at: datetime | None = None
+    # The next scheduled run's data interval (its start is that run's logical date).
+    next_dagrun_data_interval_start: datetime | None = None
+    next_dagrun_data_interval_end: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

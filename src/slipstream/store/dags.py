@@ -16,14 +16,18 @@ from sqlalchemy import (
     Row,
     bindparam,
     delete,
+    false,
     func,
     literal,
+    or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from slipstream.auth.permissions import DagScope
 from slipstream.core.records import DagRecord, DagVersion
+from slipstream.core.states import TaskState
 from slipstream.errors import InvalidInputError
 from slipstream.store.tables import (
     dag_versions,
@@ -68,6 +72,8 @@ def _to_record(row: Row[Any]) -> DagRecord:
         max_active_tasks=m["max_active_tasks"],
         next_dagrun_create_after=m["next_dagrun_create_after"],
         last_parsed_at=m["last_parsed_at"],
+        next_dagrun_data_interval_start=m["next_dagrun_data_interval_start"],
+        next_dagrun_data_interval_end=m["next_dagrun_data_interval_end"],
     )
 
 
@@ -91,11 +97,48 @@ def get_dag(conn: Connection, dag_id: str) -> DagRecord | None:
     return None if row is None else _to_record(row)
 
 
-def _tag_filter(conn: Connection, tags: Sequence[str]) -> ColumnElement[bool]:
+def _tag_filter(conn: Connection, tags: Collection[str]) -> ColumnElement[bool]:
     # Tags are a JSON array; each dialect has its own set-returning function to unnest one.
     unnest = "json_array_elements_text" if conn.dialect.name == "postgresql" else "json_each"
     elements = getattr(func, unnest)(dags.c.tags).table_valued("value")
-    return select(literal(1)).select_from(elements).where(elements.c.value.in_(tags)).exists()
+    return select(literal(1)).select_from(elements).where(elements.c.value.in_(list(tags))).exists()
+
+
+def scope_filter(conn: Connection, scope: DagScope) -> ColumnElement[bool] | None:
+    """The condition selecting the DAGs `scope` covers; None when it covers them all."""
+    if scope.everything:
+        return None
+    conditions: list[ColumnElement[bool]] = []
+    if scope.dag_ids:
+        conditions.append(dags.c.dag_id.in_(sorted(scope.dag_ids)))
+    if scope.tags:
+        conditions.append(_tag_filter(conn, scope.tags))
+    return or_(*conditions) if conditions else false()
+
+
+def _conditions(
+    conn: Connection,
+    *,
+    only_active: bool,
+    paused: bool | None,
+    dag_id_pattern: str | None,
+    tags: Sequence[str] | None,
+    scope: DagScope | None,
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if only_active:
+        conditions.append(dags.c.is_active.is_(True))
+    if paused is not None:
+        conditions.append(dags.c.is_paused.is_(paused))
+    if dag_id_pattern:
+        conditions.append(dags.c.dag_id.ilike(f"%{dag_id_pattern}%"))
+    if tags:
+        conditions.append(_tag_filter(conn, tags))
+    if scope is not None:
+        within = scope_filter(conn, scope)
+        if within is not None:
+            conditions.append(within)
+    return conditions
 
 
 def list_dags(
@@ -108,10 +151,12 @@ def list_dags(
     limit: int | None = None,
     offset: int = 0,
     order_by: str = "dag_id",
+    scope: DagScope | None = None,
 ) -> tuple[list[DagRecord], int]:
     """One page of DAGs and the total matching. `dag_id_pattern` is a case-insensitive
     substring in which SQL LIKE wildcards (% and _) keep their meaning, as in Airflow;
-    `tags` matches DAGs carrying any of them; `order_by` is a field, "-field" for descending."""
+    `tags` matches DAGs carrying any of them; `scope` keeps only the DAGs it covers (a
+    caller's visible DAGs); `order_by` is a field, "-field" for descending."""
     descending = order_by.startswith("-")
     column = _ORDERABLE.get(order_by.removeprefix("-"))
     if column is None:
@@ -119,16 +164,14 @@ def list_dags(
             f"cannot order DAGs by {order_by!r}; choose from {', '.join(sorted(_ORDERABLE))}",
             field="order_by",
         )
-    conditions: list[ColumnElement[bool]] = []
-    if only_active:
-        conditions.append(dags.c.is_active.is_(True))
-    if paused is not None:
-        conditions.append(dags.c.is_paused.is_(paused))
-    if dag_id_pattern:
-        conditions.append(dags.c.dag_id.ilike(f"%{dag_id_pattern}%"))
-    if tags:
-        conditions.append(_tag_filter(conn, tags))
-
+    conditions = _conditions(
+        conn,
+        only_active=only_active,
+        paused=paused,
+        dag_id_pattern=dag_id_pattern,
+        tags=tags,
+        scope=scope,
+    )
     total = conn.execute(select(func.count()).select_from(dags).where(*conditions)).scalar_one()
     ordering = (column.desc() if descending else column.asc()).nulls_last()
     query = select(dags).where(*conditions).order_by(ordering, dags.c.dag_id).offset(offset)
@@ -160,6 +203,42 @@ def set_paused(conn: Connection, dag_id: str, is_paused: bool) -> bool:
     """Pause or unpause; False when there is no such DAG."""
     result = conn.execute(update(dags).where(dags.c.dag_id == dag_id).values(is_paused=is_paused))
     return result.rowcount > 0
+
+
+def set_paused_many(conn: Connection, dag_ids: Collection[str], is_paused: bool) -> int:
+    """Pause or unpause these DAGs; how many rows matched."""
+    if not dag_ids:
+        return 0
+    statement = update(dags).where(dags.c.dag_id.in_(list(dag_ids))).values(is_paused=is_paused)
+    return conn.execute(statement).rowcount
+
+
+def versions_by_id(conn: Connection, version_ids: Collection[int]) -> dict[int, DagVersion]:
+    """Several versions in one query, by id (for a page of DAGs)."""
+    if not version_ids:
+        return {}
+    query = select(dag_versions).where(dag_versions.c.id.in_(sorted(version_ids)))
+    return {row.id: _to_version(row) for row in conn.execute(query)}
+
+
+def dags_in_files(conn: Connection, filelocs: Collection[str]) -> list[DagRecord]:
+    """The DAGs (active or not) whose file is one of `filelocs`."""
+    if not filelocs:
+        return []
+    query = select(dags).where(dags.c.fileloc.in_(sorted(filelocs))).order_by(dags.c.dag_id)
+    return [_to_record(row) for row in conn.execute(query)]
+
+
+def count_active_task_instances(conn: Connection, dag_id: str) -> int:
+    """Task instances of the DAG holding (or about to hold) a worker: queued or running."""
+    active = [TaskState.QUEUED.value, TaskState.RUNNING.value]
+    query = (
+        select(func.count())
+        .select_from(task_instances)
+        .where(task_instances.c.dag_id == dag_id, task_instances.c.state.in_(active))
+    )
+    count: int = conn.execute(query).scalar_one()
+    return count
 
 
 def schedulable_dags(conn: Connection) -> list[DagRecord]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, select
+from sqlalchemy import ColumnElement, Connection, Row, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from slipstream.core.records import ImportErrorRecord
-from slipstream.store.tables import import_errors
+from slipstream.errors import InvalidInputError
+from slipstream.store.tables import dags, import_errors
 
 
 def _to_record(row: Row[Any]) -> ImportErrorRecord:
@@ -39,12 +41,56 @@ def clear(conn: Connection, filename: str) -> bool:
     return result.rowcount > 0
 
 
+# Airflow's API names for the sortable columns.
+_ORDERABLE: Mapping[str, ColumnElement[Any]] = {
+    "import_error_id": import_errors.c.id,
+    "id": import_errors.c.id,
+    "timestamp": import_errors.c.timestamp,
+    "filename": import_errors.c.filename,
+}
+
+
 def list_errors(
-    conn: Connection, *, limit: int | None = None, offset: int = 0
+    conn: Connection,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    order_by: str = "import_error_id",
+    files_of: ColumnElement[bool] | None = None,
 ) -> tuple[list[ImportErrorRecord], int]:
-    """One page of import errors in the order they were first seen, and the total."""
-    total = conn.execute(select(func.count()).select_from(import_errors)).scalar_one()
-    query = select(import_errors).order_by(import_errors.c.id).offset(offset)
+    """One page of import errors (by default in the order first seen) and the total.
+    `files_of`, a condition on the dags table, keeps only files defining such a DAG."""
+    descending = order_by.startswith("-")
+    column = _ORDERABLE.get(order_by.removeprefix("-"))
+    if column is None:
+        raise InvalidInputError(
+            f"cannot order import errors by {order_by!r};"
+            f" choose from {', '.join(sorted(_ORDERABLE))}",
+            field="order_by",
+        )
+    conditions: list[ColumnElement[bool]] = []
+    if files_of is not None:
+        conditions.append(import_errors.c.filename.in_(select(dags.c.fileloc).where(files_of)))
+    total = conn.execute(
+        select(func.count()).select_from(import_errors).where(*conditions)
+    ).scalar_one()
+    ordering = column.desc() if descending else column.asc()
+    query = (
+        select(import_errors).where(*conditions).order_by(ordering, import_errors.c.id)
+    ).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return [_to_record(row) for row in conn.execute(query)], total
+
+
+def get_error(conn: Connection, error_id: int) -> ImportErrorRecord | None:
+    row = conn.execute(select(import_errors).where(import_errors.c.id == error_id)).one_or_none()
+    return None if row is None else _to_record(row)
+
+
+def files_with_errors(conn: Connection, filelocs: Collection[str]) -> set[str]:
+    """Which of these files' last parse failed."""
+    if not filelocs:
+        return set()
+    query = select(import_errors.c.filename).where(import_errors.c.filename.in_(sorted(filelocs)))
+    return set(conn.execute(query).scalars())

@@ -93,7 +93,9 @@ def test_bulk_pause_changes_one_page_of_the_scope(service: DagService) -> None:
     assert total == 5 and not any(v.dag.is_paused for v in views)
 
 
-def test_delete_refuses_while_tasks_run_then_removes_runs(service: DagService, db: Database) -> None:
+def test_delete_refuses_while_tasks_run_then_removes_runs(
+    service: DagService, db: Database
+) -> None:
     version_id = add(db, "doomed", tags=[])
     with db.write() as conn:
         run_pk = conn.execute(

@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 import click
 
 from slipstream.bootstrap import Services, run_dag_test
+from slipstream.cli import remote_commands
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
+from slipstream.cli.remote import Target, open_client, remote_options
 from slipstream.cli.settings import load_settings, open_services
 from slipstream.core.records import Run
 from slipstream.core.states import RunState
@@ -65,8 +67,13 @@ def with_fresh_dags(services: Services, action: Callable[[], T]) -> T:
 @OUTPUT_OPTION
 @click.option("--all", "include_inactive", is_flag=True, help="Include DAGs whose file is gone.")
 @handle_errors
-def list_dags(output: str, include_inactive: bool) -> None:
+@remote_options
+def list_dags(output: str, include_inactive: bool, remote: Target | None) -> None:
     """List DAGs."""
+    if remote is not None:
+        client = open_client(remote)
+        remote_commands.list_dags(client, include_inactive=include_inactive, output=output)
+        return
     services = open_services()
     services.sync_dag_files()
     records, _ = services.dags.list_dags(only_active=not include_inactive)
@@ -110,6 +117,7 @@ def show(dag_id: str, output: str) -> None:
 @click.option("--wait", is_flag=True, help="Follow the run; exit 0 on success, 1 on failure.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after N s.")
 @handle_errors
+@remote_options
 def trigger(
     dag_id: str,
     conf: str | None,
@@ -117,10 +125,22 @@ def trigger(
     logical_date: str | None,
     wait: bool,
     timeout: float | None,
+    remote: Target | None,
 ) -> None:
     """Trigger a run of DAG_ID, optionally with --conf."""
     parsed_conf = parse_conf(conf)
     when = parse_date(logical_date, "--logical-date")
+    if remote is not None:
+        remote_commands.trigger(
+            open_client(remote),
+            dag_id,
+            conf=parsed_conf,
+            run_id=run_id,
+            logical_date=when,
+            wait=wait,
+            timeout=timeout,
+        )
+        return
     services = open_services()
     result = with_fresh_dags(
         services,
@@ -145,8 +165,12 @@ def _report(run: Run) -> None:
 @dags.command()
 @click.argument("dag_id")
 @handle_errors
-def pause(dag_id: str) -> None:
+@remote_options
+def pause(dag_id: str, remote: Target | None) -> None:
     """Pause a DAG: no new runs start until it is unpaused."""
+    if remote is not None:
+        remote_commands.set_paused(open_client(remote), dag_id, True)
+        return
     services = open_services()
     with_fresh_dags(services, lambda: services.dags.set_paused(dag_id, True))
     click.echo(f"Dag: {dag_id}, paused: True")
@@ -155,8 +179,12 @@ def pause(dag_id: str) -> None:
 @dags.command()
 @click.argument("dag_id")
 @handle_errors
-def unpause(dag_id: str) -> None:
+@remote_options
+def unpause(dag_id: str, remote: Target | None) -> None:
     """Unpause a DAG: its queued runs start and its schedule resumes."""
+    if remote is not None:
+        remote_commands.set_paused(open_client(remote), dag_id, False)
+        return
     services = open_services()
     with_fresh_dags(services, lambda: services.dags.set_paused(dag_id, False))
     click.echo(f"Dag: {dag_id}, paused: False")

@@ -6,8 +6,10 @@ import json
 
 import click
 
+from slipstream.cli import remote_commands
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
+from slipstream.cli.remote import Target, open_client, remote_options
 from slipstream.cli.settings import open_services
 from slipstream.core.records import Run
 
@@ -39,8 +41,15 @@ def runs() -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=25, show_default=True)
 @OUTPUT_OPTION
 @handle_errors
-def list_runs(dag_id: str | None, states: tuple[str, ...], limit: int, output: str) -> None:
+@remote_options
+def list_runs(
+    dag_id: str | None, states: tuple[str, ...], limit: int, output: str, remote: Target | None
+) -> None:
     """List the newest runs, of one DAG or of all."""
+    if remote is not None:
+        client = open_client(remote)
+        remote_commands.list_runs(client, dag_id, states=list(states), limit=limit, output=output)
+        return
     services = open_services()
     found, total = services.runs.list_runs(dag_id, states=list(states) or None, limit=limit)
     render([run_row(r) for r in found], RUN_COLUMNS, output)
@@ -53,8 +62,12 @@ def list_runs(dag_id: str | None, states: tuple[str, ...], limit: int, output: s
 @click.argument("run_id")
 @OUTPUT_OPTION
 @handle_errors
-def show(dag_id: str, run_id: str, output: str) -> None:
+@remote_options
+def show(dag_id: str, run_id: str, output: str, remote: Target | None) -> None:
     """Show one run and the state of each of its tasks."""
+    if remote is not None:
+        remote_commands.show_run(open_client(remote), dag_id, run_id, output)
+        return
     services = open_services()
     run = services.runs.get(dag_id, run_id)
     tasks = services.runs.task_instances(dag_id, run_id)

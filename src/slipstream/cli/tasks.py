@@ -8,9 +8,11 @@ import time
 import click
 
 from slipstream.bootstrap import Services
+from slipstream.cli import remote_commands
 from slipstream.cli.dags import with_fresh_dags
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
+from slipstream.cli.remote import Target, open_client, remote_options
 from slipstream.cli.settings import open_services
 from slipstream.core.states import TaskState
 from slipstream.errors import TaskInstanceNotFound
@@ -73,8 +75,20 @@ def states(dag_id: str, run_id: str, output: str) -> None:
 @click.option("--try", "try_number", type=click.IntRange(1), help="Try number (default: latest).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the try finishes.")
 @handle_errors
-def logs(dag_id: str, run_id: str, task_id: str, try_number: int | None, follow: bool) -> None:
+@remote_options
+def logs(
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    try_number: int | None,
+    follow: bool,
+    remote: Target | None,
+) -> None:
     """Print the log of one try of a task."""
+    if remote is not None:
+        client = open_client(remote)
+        remote_commands.task_logs(client, dag_id, run_id, task_id, try_number, follow)
+        return
     services = open_services()
     tries = services.runs.tries(dag_id, run_id, task_id)
     if not tries:

@@ -388,6 +388,7 @@ def test_import_errors(server: ApiServer) -> None:
     assert ok(get(server, f"/importErrors/{error['import_error_id']}", auth=VIEWER)) == error
     body = problem(get(server, "/importErrors/999999"), 404)
     assert body["detail"] == "The ImportError with import_error_id: `999999` was not found"
+    problem(get(server, "/importErrors/99999999999999999999"), 404)  # beyond any column
     problem(get(server, "/importErrors/abc"), 400)
     problem(get(server, "/importErrors", order_by="stack_trace"), 400)
     problem(get(server, "/importErrors", limit=-1), 400)

@@ -19,6 +19,8 @@ from slipstream.wakeup import WakeupSender
 
 # What a caller who cannot read every DAG defined in a file sees instead of its traceback
 # (Airflow's words: the traceback may show code of DAGs hidden from them).
+_MAX_ID = 2**31 - 1
+
 REDACTED_STACKTRACE = "REDACTED - you do not have read permission on all DAGs in the file"
 
 
@@ -212,6 +214,8 @@ class DagService:
     def import_error(self, error_id: int, *, scope: DagScope | None = None) -> ImportErrorRecord:
         """One import error; NotFoundError if there is none or `scope` covers no DAG of its
         file; redacted as in `import_errors`."""
+        if not 0 < error_id <= _MAX_ID:  # beyond any stored id (and the column's range)
+            raise NotFoundError(f"The ImportError with import_error_id: `{error_id}` was not found")
         with self._db.read() as conn:
             error = errors_store.get_error(conn, error_id)
             if error is not None and scope is not None and not scope.everything:

@@ -33,6 +33,23 @@ from slipstream.services.dags import DagView
 
 T = TypeVar("T")
 
+# The PATCH body is read by hand (to name read-only fields as Airflow does); this documents it.
+PATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"is_paused": {"type": "boolean"}},
+                    "required": ["is_paused"],
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+}
+
 ONLY_PAUSED = "Only `is_paused` field can be updated through the REST API"
 
 
@@ -124,7 +141,7 @@ def router(services: ApiServices, security: Security) -> APIRouter:
         dags = [dag_body(v).model_dump(include=set(only) if only else None) for v in views]
         return JSONResponse({"dags": dags, "total_entries": total})
 
-    @api.patch("/dags", response_model=DagCollection)
+    @api.patch("/dags", response_model=DagCollection, openapi_extra=PATCH_BODY)
     async def patch_dags(
         principal: Annotated[Principal, Depends(security.authorize(Action.DAGS_EDIT))],
         request: Request,
@@ -168,7 +185,7 @@ def router(services: ApiServices, security: Security) -> APIRouter:
     ) -> DagDetail:
         return dag_detail_body(visible(principal, Action.DAGS_READ, dag_id))
 
-    @api.patch("/dags/{dag_id}")
+    @api.patch("/dags/{dag_id}", openapi_extra=PATCH_BODY)
     async def patch_dag(
         principal: Annotated[Principal, Depends(security.authorize(Action.DAGS_EDIT))],
         dag_id: str,

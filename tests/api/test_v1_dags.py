@@ -286,6 +286,7 @@ def test_list_refuses_bad_input(server: ApiServer) -> None:
     for params, field in [
         ({"limit": -1}, "limit"),
         ({"offset": -5}, "offset"),
+        ({"offset": 2**64}, "offset"),
         ({"order_by": "fileloc"}, "fileloc"),
         ({"only_active": "maybe"}, "only_active"),
         ({"fields": "dag_id,secret"}, "fields"),

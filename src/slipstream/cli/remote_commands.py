@@ -4,6 +4,7 @@ the same output as the local commands, from the /api/v1 answers of a server."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ from typing import Any
 import click
 
 from slipstream.cli.output import render
-from slipstream.cli.remote import Client, path
+from slipstream.cli.remote import Client, RemoteRefused, path
 from slipstream.errors import NotFoundError
 
 DAG_COLUMNS = ["dag_id", "fileloc", "owners", "is_paused", "schedule", "tags"]
@@ -96,15 +97,16 @@ def trigger(
         sys.exit(0 if run.get("state") == "success" else 1)
 
 
-def _slice(timeout: float | None) -> float:
-    return _WAIT_SLICE if timeout is None else max(0.0, min(timeout, _WAIT_SLICE))
+def _slice(timeout: float | None) -> int:
+    """Whole seconds for `?wait=` (a server may take only integers), rounded up."""
+    return int(_WAIT_SLICE if timeout is None else max(0, math.ceil(min(timeout, _WAIT_SLICE))))
 
 
 def _note_if_paused(client: Client, dag_id: str, run_id: str) -> None:
     """The local command's note for a paused DAG; skipped if the DAG cannot be read."""
     try:
         dag = client.get(path("dags", dag_id), fields="is_paused")
-    except NotFoundError:
+    except (NotFoundError, RemoteRefused):
         return
     if dag.get("is_paused"):
         click.echo(

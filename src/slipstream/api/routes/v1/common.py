@@ -14,6 +14,8 @@ from fastapi.routing import APIRoute
 from slipstream.api.errors import ApiError
 from slipstream.errors import InvalidInputError
 
+MAX_OFFSET = 2**63 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class Page:
@@ -30,6 +32,8 @@ def paging(max_page_limit: int) -> Callable[..., Page]:
             raise InvalidInputError("Page limit must be a positive integer", field="limit")
         if offset < 0:
             raise InvalidInputError("offset must not be negative", field="offset")
+        if offset > MAX_OFFSET:  # the databases' OFFSET is a signed 64-bit integer
+            raise InvalidInputError(f"offset must be at most {MAX_OFFSET}", field="offset")
         if limit == 0:
             limit = 100
         return Page(limit=min(limit, max_page_limit), offset=offset)

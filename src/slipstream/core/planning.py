@@ -148,15 +148,17 @@ def after_failure(
     reason: ExitReason,
     now: datetime,
     infra_budget: int,
+    max_tries: int | None = None,
 ) -> RetryDecision:
     """What a failed try leads to. Infrastructure losses draw on their own, separate budget so
-    that an OOM kill or a lost worker doesn't use up the task's own retries."""
+    that an OOM kill or a lost worker doesn't use up the task's own retries. `max_tries` is the
+    task instance's (the task's retries, raised when a person clears it, as in Airflow)."""
     if reason is ExitReason.FAIL_NOW:
         return RetryDecision(TaskState.FAILED, None, infra_failures)
     if reason.is_infrastructure and infra_failures < infra_budget:
         return RetryDecision(TaskState.UP_FOR_RETRY, now, infra_failures + 1)
     own_failures = try_number - infra_failures
-    if own_failures <= spec.retries:
+    if own_failures <= (spec.retries if max_tries is None else max_tries):
         return RetryDecision(
             TaskState.UP_FOR_RETRY, now + retry_delay(spec, own_failures), infra_failures
         )

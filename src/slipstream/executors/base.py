@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from slipstream.core.records import TaskEvent, Workload
+from slipstream.core.records import TaskEvent, TaskKey, Workload
 
 
 class Executor(Protocol):
@@ -34,3 +34,11 @@ class Executor(Protocol):
         ...
 
     def shutdown(self, *, graceful: bool = True) -> None: ...
+
+
+@runtime_checkable
+class Killable(Protocol):
+    """An executor that can stop tries in flight (not every one can: the inline executor runs
+    a try to its end inside `submit`). A killed try still reports how it ended."""
+
+    def kill(self, keys: Sequence[TaskKey]) -> None: ...

@@ -26,7 +26,7 @@ from slipstream.core.records import (
 )
 from slipstream.core.states import TaskState
 from slipstream.executors.local_worker import signal_name
-from slipstream.executors.wire import Channel, Drain, RunTry, WorkerConfig
+from slipstream.executors.wire import Channel, Drain, RunTry, StopTry, WorkerConfig
 from slipstream.executors.worker_main import SOCKET_FD
 from slipstream.runner.runtime import XComReaderFactory
 
@@ -102,6 +102,13 @@ class LocalExecutor:
             worker = self._least_busy()
             worker.running[workload.key] = None
             worker.channel.send(RunTry(workload))
+
+    def kill(self, keys: Sequence[TaskKey]) -> None:
+        """Ask the workers holding these tries to end them; unknown keys are ignored."""
+        wanted = set(keys)
+        for worker in self._workers:
+            for key in wanted.intersection(worker.running):
+                worker.channel.send(StopTry(key))
 
     def events(self) -> list[TaskEvent]:
         self._poll()

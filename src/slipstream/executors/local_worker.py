@@ -21,9 +21,9 @@ from typing import NoReturn
 
 from slipstream.authoring.dag import DAG
 from slipstream.clock import Clock, SystemClock
-from slipstream.core.records import ExitReason, TaskFinished, TaskStarted, Workload
+from slipstream.core.records import ExitReason, TaskFinished, TaskKey, TaskStarted, Workload
 from slipstream.core.states import TaskState
-from slipstream.executors.wire import Channel, Drain, RunTry
+from slipstream.executors.wire import Channel, Drain, RunTry, StopTry
 from slipstream.runner.child import Spare, fork_spare, fork_try, hand_to_spare
 from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.frames import FrameDecoder
@@ -58,6 +58,7 @@ class _Try:
     result: TaskFinished | None = None
     deadline: float | None = None  # monotonic: execution_timeout, then the SIGKILL escalation
     timed_out: bool = False
+    stopped: bool = False  # ended at a person's request, not by execution_timeout
 
 
 class LocalWorker:
@@ -201,6 +202,8 @@ class LocalWorker:
                 self._start(message.workload)
             elif isinstance(message, Drain):
                 self._draining = True
+            elif isinstance(message, StopTry):
+                self._stop(message.key)
 
     def _on_signal(self, mask: int) -> None:
         assert self._signal_pair is not None
@@ -391,6 +394,9 @@ class LocalWorker:
 
     def _judge(self, job: _Try, code: int) -> TaskFinished:
         key, now = job.workload.key, self._clock.now()
+        if job.stopped:
+            error = "stopped: a person marked or cleared the task while this try ran"
+            return TaskFinished(key, TaskState.FAILED, ExitReason.MARKED, now, error, code)
         if job.timed_out:
             return TaskFinished(
                 key, TaskState.FAILED, ExitReason.TIMEOUT, now, _timeout_text(job), code
@@ -439,6 +445,23 @@ class LocalWorker:
             else:
                 job.deadline = None
                 _kill_group(job.pid, signal.SIGKILL)
+
+    def _stop(self, key: TaskKey) -> None:
+        """End one try at a person's request: SIGTERM now, SIGKILL after the grace period
+        (the deadline machinery escalates). Its end is reported as usual."""
+        for job in self._tries.values():
+            if job.workload.key == key:
+                with contextlib.suppress(OSError):
+                    append_log_line(
+                        job.workload.log_path,
+                        "WARNING",
+                        "the task's state was changed by a person; terminating this try",
+                    )
+                _kill_group(job.pid, signal.SIGTERM)
+                job.deadline = time.monotonic() + self._grace
+                job.timed_out = True  # the next deadline is the SIGKILL escalation
+                job.stopped = True
+                return
 
     def _abandon(self) -> None:
         """SIGKILL every try's process group and reap them; nothing is reported."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from slipstream.core.records import Workload
+from slipstream.core.records import TaskKey, Workload
 from slipstream.runner.frames import FrameDecoder, encode_frame
 from slipstream.runner.runtime import XComReaderFactory
 
@@ -31,6 +31,14 @@ class WorkerConfig:
     xcom_reader_factory: XComReaderFactory | None
     kill_grace_seconds: float
     dag_import_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class StopTry:
+    """Executor -> worker: a person marked or cleared this try's task; end the try (it still
+    reports how it ended, as killed)."""
+
+    key: TaskKey
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from slipstream.core.records import (
 )
 from slipstream.core.states import RunState, TaskState
 from slipstream.errors import ConfigError
-from slipstream.executors.base import Executor
+from slipstream.executors.base import Executor, Killable
 from slipstream.scheduler.recovery import live_scheduler, lost_tries
 from slipstream.scheduler.schedules import ScheduleKeeper
 from slipstream.scheduler.state import SchedulerState
@@ -82,6 +82,7 @@ class Scheduler:
         self._pending_events: list[TaskEvent] = []
         self._dag_info: dict[str, tuple[int, int | None]] = {}
         self._sources: dict[int, str | None] = {}
+        self._recheck: set[int] = set()  # runs a person changed: are their tries still wanted?
 
     @property
     def job_id(self) -> int | None:
@@ -208,6 +209,8 @@ class Scheduler:
         runs_started = runs_finished = 0
         with self._db.write() as conn:
             self._apply_events(conn, events, now)
+            if self._recheck:
+                self._stop_unwanted_tries(conn)
             if schedule_due:
                 state.check_queued |= self._schedules.create_due_runs(conn, now, self._plan)
             if state.check_queued or state.check_all_queued:
@@ -250,11 +253,12 @@ class Scheduler:
                 else:
                     self._state.check_all_queued = True
             elif kind == "runpk" and value.isdigit():
-                # Someone changed this run by hand: forget what we cached and look again.
+                # Someone changed this run by hand: forget what we cached and look again,
+                # and stop tries of it whose task was marked or cleared while they ran.
                 self._state.runs.pop(int(value), None)
-                self._state.states.pop(int(value), None)
-                self._state.mark_dirty(int(value), None)
+                self._forget_states(int(value))
                 self._state.check_all_queued = True
+                self._recheck.add(int(value))
             else:
                 self._state.check_all_queued = True
 
@@ -288,16 +292,6 @@ class Scheduler:
         run = self._run(conn, key.run_pk)
         if run is None:
             return
-        if event.xcoms:
-            xcom_store.write(
-                conn,
-                run_pk=run.id,
-                dag_id=run.dag_id,
-                run_id=run.run_id,
-                task_id=key.task_id,
-                items=event.xcoms,
-                now=event.at,
-            )
         if event.state is TaskState.FAILED:
             if start is not None:  # failures are rare: record the start the usual way
                 ti_store.mark_started(
@@ -320,7 +314,20 @@ class Scheduler:
             started=(start.pid, start.hostname, start.at) if start else None,
         )
         if not moved:
+            # A person marked or cleared the task while this try ran (or deleted the run):
+            # their state stands, and what we remember of the run may be stale.
+            self._forget_states(run.id)
             return
+        if event.xcoms:
+            xcom_store.write(
+                conn,
+                run_pk=run.id,
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                task_id=key.task_id,
+                items=event.xcoms,
+                now=event.at,
+            )
         self._state.note(run.id, [key.task_id], event.state)
         changed = {key.task_id}
         if event.skip_downstream:
@@ -337,6 +344,31 @@ class Scheduler:
             changed.update(skipped)
         self._state.mark_dirty(run.id, changed)
 
+    def _forget_states(self, run_pk: int) -> None:
+        """Drop the remembered task states of a run and plan it again from the database."""
+        self._state.states.pop(run_pk, None)
+        self._state.mark_dirty(run_pk, None)
+
+    def _stop_unwanted_tries(self, conn: Connection) -> None:
+        """Kill tries in flight whose task a person marked or cleared: its new state stands
+        (a finishing try can no longer overwrite it), so the try's work is unwanted."""
+        runs, self._recheck = self._recheck, set()
+        keys = [key for key in self._state.in_flight if key.run_pk in runs]
+        if not keys:
+            return
+        current = {
+            (ti.run_pk, ti.task_id): ti
+            for ti in ti_store.keys_of(conn, [(k.run_pk, k.task_id) for k in keys])
+        }
+        unwanted = []
+        for key in keys:
+            ti = current.get((key.run_pk, key.task_id))
+            if ti is None or ti.try_number != key.try_number or not ti.state.is_active:
+                unwanted.append(key)
+        if unwanted and isinstance(self._executor, Killable):
+            log.info("stopping %d tries a person marked or cleared", len(unwanted))
+            self._executor.kill(unwanted)
+
     def _fail_try(
         self,
         conn: Connection,
@@ -351,6 +383,8 @@ class Scheduler:
         run = self._run(conn, key.run_pk)
         current = ti_store.get(conn, key.run_pk, key.task_id)
         if run is None or current is None or current.try_number != key.try_number:
+            if run is not None:
+                self._forget_states(run.id)
             return
         plan = self._plan(conn, run.version_id)
         spec = plan.tasks.get(key.task_id) if plan else None
@@ -360,6 +394,7 @@ class Scheduler:
             decision = after_failure(
                 spec,
                 try_number=key.try_number,
+                max_tries=current.max_tries,
                 infra_failures=current.infra_failures if infra_failures is None else infra_failures,
                 reason=reason,
                 now=at,
@@ -383,6 +418,7 @@ class Scheduler:
             infra_failures=infra,
         )
         if not moved:
+            self._forget_states(run.id)
             return
         self._state.note(run.id, [key.task_id], decision_state)
         if decision_state is TaskState.UP_FOR_RETRY:
@@ -441,8 +477,7 @@ class Scheduler:
                     continue
                 if not runs_store.move_run(conn, run.id, [RunState.QUEUED], RunState.RUNNING, now):
                     continue
-                ti_store.create_for_run(conn, run, plan, now)
-                state.states[run.id] = dict.fromkeys(plan.order, TaskState.NONE)
+                state.states[run.id] = ti_store.create_for_run(conn, run, plan, now)
                 state.runs[run.id] = runs_store.get_run_by_pk(conn, run.id) or run
                 state.mark_dirty(run.id, None)
                 started += 1

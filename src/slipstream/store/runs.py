@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ _ORDERABLE = {
     "data_interval_start": runs.c.data_interval_start,
     "data_interval_end": runs.c.data_interval_end,
     "updated_at": runs.c.updated_at,
+    "external_trigger": runs.c.external_trigger,
 }
 
 
@@ -42,7 +43,11 @@ _RUN_BY_ID = select(runs).where(
 
 
 def _to_run(row: Row[Any]) -> Run:
-    m = row._mapping
+    return run_from_mapping(row._mapping)
+
+
+def run_from_mapping(m: Mapping[Any, Any]) -> Run:
+    """A Run from a row's columns by name (also used where runs are joined to other tables)."""
     return Run(
         id=m["id"],
         dag_id=m["dag_id"],
@@ -158,6 +163,8 @@ def list_runs(
     start_date_lte: datetime | None = None,
     end_date_gte: datetime | None = None,
     end_date_lte: datetime | None = None,
+    updated_at_gte: datetime | None = None,
+    updated_at_lte: datetime | None = None,
     limit: int | None = None,
     offset: int = 0,
     order_by: str = "id",
@@ -172,6 +179,7 @@ def list_runs(
         (runs.c.logical_date, logical_date_gte, logical_date_lte),
         (runs.c.start_date, start_date_gte, start_date_lte),
         (runs.c.end_date, end_date_gte, end_date_lte),
+        (runs.c.updated_at, updated_at_gte, updated_at_lte),
     ]
     for bounded, low, high in bounds:
         if low is not None:
@@ -268,6 +276,21 @@ def move_run(
 
 def set_note(conn: Connection, pk: int, note: str | None, now: datetime) -> None:
     conn.execute(update(runs).where(runs.c.id == pk).values(note=note, updated_at=now))
+
+
+def touch(conn: Connection, pk: int, now: datetime, *, reason: str | None = None) -> None:
+    """Record that a person changed a run's tasks (its state unchanged)."""
+    conn.execute(update(runs).where(runs.c.id == pk).values(updated_at=now, state_reason=reason))
+
+
+def find_at_logical_date(conn: Connection, dag_id: str, logical_date: datetime) -> Run | None:
+    row = conn.execute(
+        select(runs)
+        .where(runs.c.dag_id == dag_id, runs.c.logical_date == logical_date)
+        .order_by(runs.c.id)
+        .limit(1)
+    ).first()
+    return _to_run(row) if row else None
 
 
 def delete_run(conn: Connection, pk: int) -> bool:

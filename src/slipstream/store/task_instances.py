@@ -7,11 +7,12 @@ duplicate report can never overwrite a state that has moved on.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Integer,
     Row,
@@ -28,7 +29,8 @@ from sqlalchemy import (
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.records import ExitReason, Run, TaskInstance, TaskKey, TaskTry
 from slipstream.core.states import TaskState
-from slipstream.store.tables import UtcDateTime
+from slipstream.store.runs import run_from_mapping
+from slipstream.store.tables import UtcDateTime, runs
 from slipstream.store.tables import task_instances as ti
 from slipstream.store.tables import task_tries as tries
 
@@ -78,8 +80,12 @@ def _to_try(row: Row[Any]) -> TaskTry:
     )
 
 
-def create_for_run(conn: Connection, run: Run, plan: DagPlan, now: datetime) -> None:
-    """One row per task of the run's DAG version, all in state none."""
+def create_for_run(
+    conn: Connection, run: Run, plan: DagPlan, now: datetime
+) -> dict[str, TaskState]:
+    """One row per task of the run's DAG version, in state none; a run started before (and
+    requeued by a person) keeps the rows it has. Returns every task's state."""
+    states = states_for_run(conn, run.id)
     rows = [
         {
             "run_pk": run.id,
@@ -97,9 +103,11 @@ def create_for_run(conn: Connection, run: Run, plan: DagPlan, now: datetime) -> 
             "updated_at": now,
         }
         for spec in (plan.tasks[t] for t in plan.order)
+        if spec.task_id not in states
     ]
     if rows:
         conn.execute(insert(ti), rows)
+    return {**dict.fromkeys(plan.order, TaskState.NONE), **states}
 
 
 _STATES_FOR_RUN = select(ti.c.task_id, ti.c.state).where(ti.c.run_pk == bindparam("k_run_pk"))
@@ -407,3 +415,109 @@ def keys_of(conn: Connection, keys: Sequence[tuple[int, str]]) -> list[TaskInsta
         return []
     rows = conn.execute(select(ti).where(tuple_(ti.c.run_pk, ti.c.task_id).in_(list(keys))))
     return [_to_ti(row) for row in rows]
+
+
+def force(
+    conn: Connection,
+    current: TaskInstance,
+    target: TaskState,
+    now: datetime,
+    *,
+    reason: str,
+    max_tries: int | None = None,
+) -> bool:
+    """A person's move of one task instance, compare-and-set on the state and try it was read
+    in: False when the scheduler moved it meanwhile (nothing written)."""
+    values: dict[str, Any] = {"state": target.value, "updated_at": now, "state_reason": reason}
+    if target is TaskState.NONE:
+        values.update(
+            start_date=None, end_date=None, queued_at=None, next_retry_at=None, owner_job_id=None
+        )
+    elif target.is_finished:
+        values["end_date"] = now
+        values["next_retry_at"] = None
+    if max_tries is not None:
+        values["max_tries"] = max_tries
+    result = conn.execute(
+        update(ti)
+        .where(
+            ti.c.run_pk == current.run_pk,
+            ti.c.task_id == current.task_id,
+            ti.c.state == current.state.value,
+            ti.c.try_number == current.try_number,
+        )
+        .values(values)
+    )
+    return result.rowcount == 1
+
+
+def _duration(conn: Connection) -> Any:
+    if conn.dialect.name == "sqlite":
+        return (func.julianday(ti.c.end_date) - func.julianday(ti.c.start_date)) * 86400.0
+    return func.extract("epoch", ti.c.end_date - ti.c.start_date)
+
+
+def search(
+    conn: Connection,
+    *,
+    dag_ids: Sequence[str] | None = None,
+    run_ids: Sequence[str] | None = None,
+    task_ids: Sequence[str] | None = None,
+    states: Sequence[TaskState] | None = None,
+    pools: Sequence[str] | None = None,
+    queues: Sequence[str] | None = None,
+    bounds: Mapping[str, tuple[datetime | None, datetime | None]] | None = None,
+    duration: tuple[float | None, float | None] = (None, None),
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[tuple[TaskInstance, Run]], int]:
+    """A page of task instances with their runs, and the total that match. `bounds` maps
+    `logical_date`, `start_date`, `end_date` or `updated_at` to (low, high), both inclusive."""
+    conditions: list[ColumnElement[bool]] = []
+    if dag_ids is not None:
+        conditions.append(ti.c.dag_id.in_(list(dag_ids)))
+    if run_ids is not None:
+        conditions.append(ti.c.run_id.in_(list(run_ids)))
+    if task_ids is not None:
+        conditions.append(ti.c.task_id.in_(list(task_ids)))
+    if states:
+        conditions.append(ti.c.state.in_([s.value for s in states]))
+    if pools:
+        conditions.append(ti.c.pool.in_(list(pools)))
+    if queues:
+        conditions.append(ti.c.queue.in_(list(queues)))
+    columns = {
+        "logical_date": runs.c.logical_date,
+        "start_date": ti.c.start_date,
+        "end_date": ti.c.end_date,
+        "updated_at": ti.c.updated_at,
+    }
+    for name, (low, high) in (bounds or {}).items():
+        if low is not None:
+            conditions.append(columns[name] >= low)
+        if high is not None:
+            conditions.append(columns[name] <= high)
+    if duration != (None, None):
+        length = _duration(conn)
+        if duration[0] is not None:
+            conditions.append(length >= duration[0])
+        if duration[1] is not None:
+            conditions.append(length <= duration[1])
+    joined = ti.join(runs, runs.c.id == ti.c.run_pk)
+    total = conn.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
+    query = (
+        select(ti, *[c.label(f"run_{c.name}") for c in runs.c])
+        .select_from(joined)
+        .where(*conditions)
+        .order_by(ti.c.run_pk, ti.c.task_id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
+    found = []
+    for row in conn.execute(query):
+        m = row._mapping
+        run_row = {c.name: m[f"run_{c.name}"] for c in runs.c}
+        found.append((_to_ti(row), run_from_mapping(run_row)))
+    return found, int(total)

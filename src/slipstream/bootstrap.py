@@ -32,6 +32,7 @@ from slipstream.services.dags import DagService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
+from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
 from slipstream.services.users import UserService
 from slipstream.services.xcom_reader_factory import XComReaderFactory
@@ -54,6 +55,7 @@ class Services:
     clock: Clock
     dags: DagService
     runs: RunService
+    run_changes: RunChangeService
     logs: LogService
     users: UserService
     health: HealthService
@@ -92,6 +94,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         clock=clock,
         dags=DagService(db, wakeup=wakeup),
         runs=RunService(db, clock=clock, wakeup=wakeup),
+        run_changes=RunChangeService(db, clock=clock, wakeup=wakeup),
         logs=LogService(settings.log_folder),
         users=UserService(db, clock=clock),
         health=HealthService(db, clock=clock, lost_after_seconds=settings.lost_after_seconds),

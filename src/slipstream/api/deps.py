@@ -10,6 +10,8 @@ from slipstream.config import Settings
 from slipstream.services.dags import DagService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
+from slipstream.services.logs import LogService
+from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
 
 
@@ -27,6 +29,12 @@ class ApiServices(Protocol):
 
     @property
     def runs(self) -> RunService: ...
+
+    @property
+    def run_changes(self) -> RunChangeService: ...
+
+    @property
+    def logs(self) -> LogService: ...
 
     @property
     def health(self) -> HealthService: ...

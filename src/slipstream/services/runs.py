@@ -23,7 +23,9 @@ from slipstream.clock import Clock
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.planning import run_id_for
 from slipstream.core.records import DagRecord, Run, RunType, TaskInstance, TaskTry
+from slipstream.core.states import TaskState
 from slipstream.errors import (
+    ConflictError,
     DagNotFound,
     InvalidInputError,
     RunAlreadyExists,
@@ -80,8 +82,11 @@ class RunService:
         idempotency_key: str | None = None,
         run_type: RunType = RunType.MANUAL,
         data_interval: tuple[datetime, datetime] | None = None,
+        unique_logical_date: bool = False,
     ) -> TriggerResult:
-        """Create a queued run, or refuse with a named reason and write nothing."""
+        """Create a queued run, or refuse with a named reason and write nothing.
+        `unique_logical_date` refuses a logical date another run of the DAG has (Airflow's
+        REST rule when the caller names the date)."""
         if conf is None:
             conf = {}
         if not isinstance(conf, Mapping):
@@ -104,6 +109,11 @@ class RunService:
                     return TriggerResult(earlier, created=False, dag_is_paused=dag.is_paused)
             resolve_params(plan.params, conf)  # raises InvalidConf naming the field
             when = (logical_date or now).astimezone(UTC)
+            if unique_logical_date and runs_store.find_at_logical_date(conn, dag_id, when):
+                raise ConflictError(
+                    f"DAGRun with DAG ID: '{dag_id}' and DAGRun logical date:"
+                    f" '{when.isoformat(sep=' ')}' already exists"
+                )
             interval = data_interval or _manual_interval(plan, when)
             try:
                 run = self._insert(
@@ -248,6 +258,72 @@ class RunService:
                 offset=offset,
                 order_by=order_by,
             )
+
+    def find_runs(
+        self,
+        *,
+        dag_ids: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        bounds: Mapping[str, tuple[datetime | None, datetime | None]] | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        order_by: str = "id",
+    ) -> tuple[list[Run], int]:
+        """A page of runs of any DAGs (an unknown DAG simply has none) and the total that
+        match. `bounds` maps logical_date, start_date, end_date or updated_at to (low, high)."""
+        limits: dict[str, datetime | None] = {}
+        for name, (low, high) in (bounds or {}).items():
+            limits[f"{name}_gte"], limits[f"{name}_lte"] = low, high
+        with self._db.read() as conn:
+            return runs_store.list_runs(
+                conn,
+                dag_ids=dag_ids,
+                states=states,
+                limit=limit,
+                offset=offset,
+                order_by=order_by,
+                **limits,
+            )
+
+    def find_task_instances(
+        self,
+        *,
+        dag_ids: Sequence[str] | None = None,
+        run_ids: Sequence[str] | None = None,
+        task_ids: Sequence[str] | None = None,
+        states: Sequence[TaskState] | None = None,
+        pools: Sequence[str] | None = None,
+        queues: Sequence[str] | None = None,
+        bounds: Mapping[str, tuple[datetime | None, datetime | None]] | None = None,
+        duration: tuple[float | None, float | None] = (None, None),
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> tuple[list[tuple[TaskInstance, Run]], int]:
+        """A page of task instances, each with its run, and the total that match."""
+        with self._db.read() as conn:
+            return ti_store.search(
+                conn,
+                dag_ids=dag_ids,
+                run_ids=run_ids,
+                task_ids=task_ids,
+                states=states,
+                pools=pools,
+                queues=queues,
+                bounds=bounds,
+                duration=duration,
+                limit=limit,
+                offset=offset,
+            )
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> tuple[TaskInstance, Run]:
+        with self._db.read() as conn:
+            run = runs_store.get_run(conn, dag_id, run_id)
+            if run is None:
+                raise RunNotFound(dag_id, run_id)
+            ti = ti_store.get(conn, run.id, task_id)
+        if ti is None:
+            raise TaskInstanceNotFound(dag_id, run_id, task_id)
+        return ti, run
 
     def at_logical_date(self, dag_id: str, logical_date: datetime) -> Run | None:
         """The newest run of a DAG at exactly this logical date, or None."""

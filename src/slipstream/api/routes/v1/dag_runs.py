@@ -1,14 +1,412 @@
 """/api/v1 DAG runs: list, batch list, get and trigger (both with ?wait=, trigger with an
 Idempotency-Key), mark, clear, note and delete."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the routes' Annotated dependencies name values local
+# to router(), which FastAPI could not resolve from strings.
 
-from fastapi import APIRouter
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from slipstream.api.deps import ApiServices
-from slipstream.api.security import Security
+from slipstream.api.errors import ApiError
+from slipstream.api.routes.v1.common import Page, optional_datetime, order_by, paging
+from slipstream.api.routes.v1.run_shapes import (
+    ClearDagRun,
+    DagRunBody,
+    DagRunCollection,
+    ListDagRunsForm,
+    SetDagRunNote,
+    TaskInstanceReferenceCollection,
+    TriggerDagRun,
+    UpdateDagRunState,
+    dag_run_body,
+    reference,
+)
+from slipstream.api.security import Principal, Security
+from slipstream.auth.roles import Action
+from slipstream.core.records import Run
+from slipstream.core.states import RunState
+from slipstream.errors import DagNotFound, InvalidInputError, RunAlreadyExists, RunNotFound
+from slipstream.services.run_changes import Affected
+
+T = TypeVar("T")
+
+# The longest a ?wait= may hold a request open: long enough for most short DAGs, short
+# enough that a proxy's idle timeout is not the thing that ends it.
+MAX_WAIT_SECONDS = 300.0
+
+# Airflow's [scheduler] allowed_run_id_pattern: a run id also appears in URL paths.
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
+
+# API order_by names -> the store's.
+_RUN_ORDER = {
+    "id": "id",
+    "state": "state",
+    "dag_id": "dag_id",
+    "execution_date": "logical_date",
+    "logical_date": "logical_date",
+    "dag_run_id": "run_id",
+    "start_date": "start_date",
+    "end_date": "end_date",
+    "updated_at": "updated_at",
+    "external_trigger": "external_trigger",
+}
+
+
+def run_not_found(dag_id: str, run_id: str) -> ApiError:
+    return ApiError(404, f"DAGRun with DAG ID: '{dag_id}' and DagRun ID: '{run_id}' not found")
+
+
+def visible_dag_ids(
+    services: ApiServices, principal: Principal, action: Action
+) -> list[str] | None:
+    """The DAG ids a `~` listing for `action` may show; None means every DAG."""
+    scope = principal.scope_for(action)
+    if scope.everything:
+        return None
+    dags, _ = services.dags.list_dags(only_active=False)
+    return [dag.dag_id for dag in dags if scope.covers(dag.dag_id, dag.tags)]
+
+
+def check_run_dag(services: ApiServices, principal: Principal, action: Action, dag_id: str) -> None:
+    """404 for a DAG that is unknown or hidden from the caller, 403 for a missing permission."""
+    dag = services.dags.get(dag_id)
+    principal.check_dag(action, dag_id, dag.tags)
+
+
+def listing_dag_ids(
+    services: ApiServices, principal: Principal, action: Action, dag_id: str
+) -> list[str] | None:
+    """The DAGs a listing under /dags/{dag_id} covers: `~` is every DAG the caller may see;
+    an unknown or hidden DAG has nothing to list (Airflow answers 200 with no items)."""
+    if dag_id == "~":
+        return visible_dag_ids(services, principal, action)
+    try:
+        check_run_dag(services, principal, action, dag_id)
+    except DagNotFound:
+        return []
+    return [dag_id]
+
+
+def bounds_from(
+    pairs: dict[str, tuple[str | None, str | None]],
+) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """Query or body date bounds, each parsed (400 naming the field for a naive one)."""
+    parsed = {}
+    for name, (low, high) in pairs.items():
+        prefix = _BOUND_PREFIX[name]
+        parsed[name] = (
+            optional_datetime(low, f"{prefix}_gte"),
+            optional_datetime(high, f"{prefix}_lte"),
+        )
+    return parsed
+
+
+_BOUND_PREFIX = {
+    "logical_date": "execution_date",
+    "start_date": "start_date",
+    "end_date": "end_date",
+    "updated_at": "updated_at",
+}
+
+
+async def wait_for_run(services: ApiServices, dag_id: str, run_id: str, seconds: float) -> Run:
+    """Poll until the run has finished or `seconds` pass. Asynchronous on purpose: a waiter
+    holds no threadpool thread between its (short) reads, so many waiters starve nobody."""
+    deadline = time.monotonic() + seconds
+    pause = 0.005
+    while True:
+        run = await run_in_threadpool(services.runs.get, dag_id, run_id)
+        remaining = deadline - time.monotonic()
+        if run.state.is_finished or remaining <= 0:
+            return run
+        # 5 ms doubling to 100 ms: a short run answers quickly, a long wait costs little.
+        await asyncio.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.1)
+
+
+def _translate_run_errors(action: Callable[[], T], dag_id: str, run_id: str) -> T:
+    try:
+        return action()
+    except RunNotFound:
+        raise run_not_found(dag_id, run_id) from None
 
 
 def router(services: ApiServices, security: Security) -> APIRouter:
-    api = APIRouter()
+    api = APIRouter(tags=["DAGRun"])
+    page_of = paging(services.settings.api_max_page_limit)
+    reader = Annotated[Principal, Depends(security.authorize(Action.RUNS_READ))]
+    creator = Annotated[Principal, Depends(security.authorize(Action.RUNS_CREATE))]
+    editor = Annotated[Principal, Depends(security.authorize(Action.RUNS_EDIT))]
+    deleter = Annotated[Principal, Depends(security.authorize(Action.RUNS_DELETE))]
+
+    def run_query(
+        *,
+        dag_ids: list[str] | None,
+        states: list[str] | None,
+        bounds: dict[str, tuple[datetime | None, datetime | None]],
+        page: Page,
+        raw_order: str | None,
+    ) -> DagRunCollection:
+        if dag_ids == []:
+            return DagRunCollection(dag_runs=[], total_entries=0)
+        column, descending = order_by(raw_order, _RUN_ORDER, "id")
+        for state in states or ():
+            if state not in RunState.__members__.values():
+                raise InvalidInputError(
+                    f"'{state}' is not one of ['queued', 'running', 'success', 'failed'] - 'state'",
+                    field="state",
+                )
+        found, total = services.runs.find_runs(
+            dag_ids=dag_ids,
+            states=states,
+            bounds=bounds,
+            limit=page.limit,
+            offset=page.offset,
+            order_by=f"-{column}" if descending else column,
+        )
+        return DagRunCollection(dag_runs=[dag_run_body(run) for run in found], total_entries=total)
+
+    @api.get("/dags/{dag_id}/dagRuns")
+    def get_dag_runs(
+        dag_id: str,
+        principal: reader,
+        page: Annotated[Page, Depends(page_of)],
+        execution_date_gte: str | None = None,
+        execution_date_lte: str | None = None,
+        start_date_gte: str | None = None,
+        start_date_lte: str | None = None,
+        end_date_gte: str | None = None,
+        end_date_lte: str | None = None,
+        updated_at_gte: str | None = None,
+        updated_at_lte: str | None = None,
+        state: Annotated[list[str] | None, Query()] = None,
+        order_by: str | None = None,
+    ) -> DagRunCollection:
+        """Runs of one DAG, or of every DAG the caller may see with `~`. An unknown DAG has
+        no runs (200, empty), as in Airflow. Oldest first unless `order_by` says otherwise."""
+        bounds = bounds_from(
+            {
+                "logical_date": (execution_date_gte, execution_date_lte),
+                "start_date": (start_date_gte, start_date_lte),
+                "end_date": (end_date_gte, end_date_lte),
+                "updated_at": (updated_at_gte, updated_at_lte),
+            }
+        )
+        return run_query(
+            dag_ids=listing_dag_ids(services, principal, Action.RUNS_READ, dag_id),
+            states=state,
+            bounds=bounds,
+            page=page,
+            raw_order=order_by,
+        )
+
+    @api.post("/dags/~/dagRuns/list")
+    def get_dag_runs_batch(
+        form: ListDagRunsForm,
+        principal: reader,
+    ) -> DagRunCollection:
+        """The batch form of the listing, across DAGs, with its filters in the body."""
+        visible = visible_dag_ids(services, principal, Action.RUNS_READ)
+        dag_ids = form.dag_ids
+        if visible is not None:
+            dag_ids = [d for d in (dag_ids if dag_ids is not None else visible) if d in visible]
+        bounds = bounds_from(
+            {
+                "logical_date": (form.execution_date_gte, form.execution_date_lte),
+                "start_date": (form.start_date_gte, form.start_date_lte),
+                "end_date": (form.end_date_gte, form.end_date_lte),
+            }
+        )
+        limit = min(form.page_limit, services.settings.api_max_page_limit)
+        return run_query(
+            dag_ids=dag_ids,
+            states=form.states,
+            bounds=bounds,
+            page=Page(limit=limit, offset=form.page_offset),
+            raw_order=form.order_by,
+        )
+
+    @api.get("/dags/{dag_id}/dagRuns/{dag_run_id}")
+    async def get_dag_run(
+        dag_id: str,
+        dag_run_id: str,
+        principal: reader,
+        wait: Annotated[float | None, Query(ge=0, le=MAX_WAIT_SECONDS)] = None,
+    ) -> DagRunBody:
+        """One run. With `?wait=SECONDS` (Slipstream's), the answer comes once the run has
+        finished or the time is up, whichever is first."""
+
+        def read() -> Run:
+            check_run_dag(services, principal, Action.RUNS_READ, dag_id)
+            return _translate_run_errors(
+                lambda: services.runs.get(dag_id, dag_run_id), dag_id, dag_run_id
+            )
+
+        run = await run_in_threadpool(read)
+        if wait and not run.state.is_finished:
+            run = await wait_for_run(services, dag_id, dag_run_id, wait)
+        return dag_run_body(run)
+
+    @api.post("/dags/{dag_id}/dagRuns")
+    async def post_dag_run(
+        dag_id: str,
+        body: TriggerDagRun,
+        principal: creator,
+        idempotency_key: Annotated[
+            str | None, Header(alias="Idempotency-Key", max_length=250)
+        ] = None,
+        wait: Annotated[float | None, Query(ge=0, le=MAX_WAIT_SECONDS)] = None,
+    ) -> DagRunBody:
+        """Trigger a run (200, as Airflow). A retried request with the same Idempotency-Key
+        gets the first run back instead of making a second; `?wait=` as on GET."""
+        logical_date = _logical_date(body)
+        interval = _data_interval(body)
+        run_id = body.dag_run_id
+        if run_id is not None and not _RUN_ID.match(run_id):
+            raise InvalidInputError(
+                f"The provided run ID '{run_id}' is invalid. It does not match the pattern"
+                f" '{_RUN_ID.pattern}' - 'dag_run_id'",
+                field="dag_run_id",
+            )
+
+        def trigger() -> Run:
+            # Only the lookup re-parses the DAG folders for a DAG not seen yet; a DAG hidden
+            # from the caller must not make each of their requests parse them.
+            dag = services.fresh_dags(lambda: services.dags.get(dag_id))
+            principal.check_dag(Action.RUNS_CREATE, dag_id, dag.tags)
+            result = services.runs.trigger(
+                dag_id,
+                conf=body.conf,
+                run_id=run_id,
+                logical_date=logical_date,
+                note=body.note,
+                triggered_by="rest_api",
+                idempotency_key=idempotency_key or None,
+                data_interval=interval,
+                unique_logical_date=logical_date is not None,
+            )
+            return result.run
+
+        def fresh_trigger() -> Run:
+            try:
+                return trigger()
+            except DagNotFound:
+                raise ApiError(404, f"DAG with dag_id: '{dag_id}' not found") from None
+            except RunAlreadyExists as exc:
+                raise ApiError(
+                    409,
+                    f"DAGRun with DAG ID: '{dag_id}' and DAGRun ID: '{exc.run_id}' already exists",
+                ) from None
+
+        run = await run_in_threadpool(fresh_trigger)
+        if wait and not run.state.is_finished:
+            run = await wait_for_run(services, dag_id, run.run_id, wait)
+        return dag_run_body(run)
+
+    @api.patch("/dags/{dag_id}/dagRuns/{dag_run_id}")
+    def update_dag_run_state(
+        dag_id: str,
+        dag_run_id: str,
+        body: UpdateDagRunState,
+        principal: editor,
+    ) -> DagRunBody:
+        """Mark the run queued, success or failed (and its tasks, by Airflow's rules)."""
+        check_run_dag(services, principal, Action.RUNS_EDIT, dag_id)
+        try:
+            run = services.run_changes.mark_run(
+                dag_id, dag_run_id, RunState(body.state), by=principal.user.username
+            )
+        except RunNotFound:
+            raise ApiError(404, f"Dag Run id {dag_run_id} not found in dag {dag_id}") from None
+        return dag_run_body(run)
+
+    @api.post("/dags/{dag_id}/dagRuns/{dag_run_id}/clear")
+    def clear_dag_run(
+        dag_id: str,
+        dag_run_id: str,
+        body: ClearDagRun,
+        principal: editor,
+    ) -> DagRunBody | TaskInstanceReferenceCollection:
+        """Clear every task of the run so it runs again. `dry_run` defaults to true (as in
+        Airflow): then the answer lists what would be cleared and nothing changes."""
+        check_run_dag(services, principal, Action.RUNS_EDIT, dag_id)
+        result = _translate_run_errors(
+            lambda: services.run_changes.clear_run(
+                dag_id, dag_run_id, dry_run=body.dry_run, by=principal.user.username
+            ),
+            dag_id,
+            dag_run_id,
+        )
+        if isinstance(result, Affected):
+            return TaskInstanceReferenceCollection(
+                task_instances=[reference(ti, run) for ti, run in result.task_instances]
+            )
+        return dag_run_body(result)
+
+    @api.patch("/dags/{dag_id}/dagRuns/{dag_run_id}/setNote")
+    def set_dag_run_note(
+        dag_id: str,
+        dag_run_id: str,
+        body: SetDagRunNote,
+        principal: editor,
+    ) -> DagRunBody:
+        check_run_dag(services, principal, Action.RUNS_EDIT, dag_id)
+        run = _translate_run_errors(
+            lambda: services.run_changes.set_note(dag_id, dag_run_id, body.note),
+            dag_id,
+            dag_run_id,
+        )
+        return dag_run_body(run)
+
+    @api.delete("/dags/{dag_id}/dagRuns/{dag_run_id}", status_code=204)
+    def delete_dag_run(
+        dag_id: str,
+        dag_run_id: str,
+        principal: deleter,
+    ) -> Response:
+        """Delete the run with its task instances and their history (204)."""
+        check_run_dag(services, principal, Action.RUNS_DELETE, dag_id)
+        _translate_run_errors(
+            lambda: services.run_changes.delete_run(dag_id, dag_run_id), dag_id, dag_run_id
+        )
+        return Response(status_code=204)
+
     return api
+
+
+def _logical_date(body: TriggerDagRun) -> datetime | None:
+    """Airflow's rules: either name may be given; both must then agree."""
+    logical = optional_datetime(body.logical_date, "logical_date")
+    execution = optional_datetime(body.execution_date, "execution_date")
+    if logical is not None and execution is not None and logical != execution:
+        raise InvalidInputError(
+            "logical_date conflicts with execution_date:"
+            f" '{body.logical_date}' != '{body.execution_date}'",
+            field="logical_date",
+        )
+    return logical or execution
+
+
+def _data_interval(body: TriggerDagRun) -> tuple[datetime, datetime] | None:
+    start = optional_datetime(body.data_interval_start, "data_interval_start")
+    end = optional_datetime(body.data_interval_end, "data_interval_end")
+    if (start is None) != (end is None):
+        missing = "data_interval_end" if end is None else "data_interval_start"
+        raise InvalidInputError(
+            "data_interval_start and data_interval_end must be given together", field=missing
+        )
+    if start is None or end is None:
+        return None
+    if end < start:
+        raise InvalidInputError(
+            "data_interval_end must not be before data_interval_start", field="data_interval_end"
+        )
+    return start, end

@@ -1,12 +1,28 @@
-"""Task logs: where each try's log lives, reading it whole or from an offset, and following it."""
+"""Task logs: where each try's log lives, reading it whole or from an offset, and the signed
+continuation tokens that let a client read a running try's log a piece at a time."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from slipstream.core.log_paths import log_path_for
-from slipstream.errors import TaskInstanceNotFound
+from slipstream.errors import InvalidInputError, TaskInstanceNotFound
+
+BAD_TOKEN = "Bad Signature. Please use only the tokens provided by the API."
+
+# The signing key lives beside the logs so every API worker process (and a restarted server)
+# accepts the tokens any of them handed out; it is made once, readable by its owner only.
+_KEY_FILE = ".continuation-token-key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +34,8 @@ class LogChunk:
 class LogService:
     def __init__(self, log_folder: Path) -> None:
         self._folder = log_folder
+        self._key: bytes | None = None
+        self._key_lock = threading.Lock()
 
     def path(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
         return log_path_for(self._folder, dag_id, run_id, task_id, try_number)
@@ -32,4 +50,74 @@ class LogService:
                 data = handle.read()
         except FileNotFoundError:
             raise TaskInstanceNotFound(dag_id, run_id, task_id, try_number) from None
-        return LogChunk(data.decode(errors="replace"), offset + len(data))
+        # Stop at the last complete UTF-8 character: the rest comes with the next read.
+        end = _complete_utf8(data)
+        return LogChunk(data[:end].decode(errors="replace"), offset + end)
+
+    # ----------------------------------------------------------------- continuation tokens
+
+    def token(self, dag_id: str, run_id: str, task_id: str, try_number: int, offset: int) -> str:
+        """An opaque token for reading this try's log on from `offset`."""
+        payload = json.dumps(
+            {"o": offset, "t": [dag_id, run_id, task_id, try_number]}, separators=(",", ":")
+        ).encode()
+        body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+        return f"{body}.{self._sign(body)}"
+
+    def offset_of(self, token: str, dag_id: str, run_id: str, task_id: str, try_number: int) -> int:
+        """The offset a token holds; 400 in Airflow's words if it was altered, or made for
+        another try's log."""
+        body, _, signature = token.partition(".")
+        if not body or not hmac.compare_digest(signature, self._sign(body)):
+            raise InvalidInputError(BAD_TOKEN, field="token")
+        try:
+            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            offset = int(payload["o"])
+            names = payload["t"]
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise InvalidInputError(BAD_TOKEN, field="token") from None
+        if names != [dag_id, run_id, task_id, try_number] or offset < 0:
+            raise InvalidInputError(BAD_TOKEN, field="token")
+        return offset
+
+    def _sign(self, body: str) -> str:
+        return hmac.new(self._signing_key(), body.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _signing_key(self) -> bytes:
+        with self._key_lock:
+            if self._key is None:
+                self._key = _load_or_create_key(self._folder / _KEY_FILE)
+            return self._key
+
+
+def _load_or_create_key(path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        text = path.read_text().strip()
+        if text:
+            return bytes.fromhex(text)
+    # Write a whole file under a temporary name, then link it into place: a process racing us
+    # either wins (and we read its key) or loses; nobody reads a half-written key.
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+    return bytes.fromhex(path.read_text().strip())
+
+
+def _complete_utf8(data: bytes) -> int:
+    """The length of `data` without a trailing, incomplete UTF-8 sequence."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # the start of a sequence (or plain ASCII)
+            needed = (
+                1 if byte < 0x80 else 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4
+            )
+            return len(data) if back >= needed else len(data) - back
+    return len(data)

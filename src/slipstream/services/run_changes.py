@@ -169,9 +169,9 @@ class RunChangeService:
                     order_by="logical_date",
                 )
                 runs = found
-            wanted = _FAILED if only_failed else None
-            if only_running:
-                wanted = frozenset({TaskState.RUNNING})
+            wanted: frozenset[TaskState] | None = _FAILED if only_failed else None
+            if only_running:  # with only_failed too, nothing matches both: as Airflow's
+                wanted = frozenset({TaskState.RUNNING}) & (wanted or frozenset(TaskState))
             affected = [
                 (ti, run)
                 for run in runs

@@ -506,7 +506,7 @@ def search(
     joined = ti.join(runs, runs.c.id == ti.c.run_pk)
     total = conn.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
     query = (
-        select(ti, *[c.label(f"run_{c.name}") for c in runs.c])
+        select(ti, *[c.label(f"r__{c.name}") for c in runs.c])
         .select_from(joined)
         .where(*conditions)
         .order_by(ti.c.run_pk, ti.c.task_id)
@@ -518,6 +518,6 @@ def search(
     found = []
     for row in conn.execute(query):
         m = row._mapping
-        run_row = {c.name: m[f"run_{c.name}"] for c in runs.c}
+        run_row = {c.name: m[f"r__{c.name}"] for c in runs.c}
         found.append((_to_ti(row), run_from_mapping(run_row)))
     return found, int(total)

@@ -298,3 +298,22 @@ def test_an_immediate_timeout_hits_the_child_not_the_worker(dag_file: Path) -> N
         assert executor.worker_pids == [worker]
     finally:
         executor.shutdown()
+
+
+def test_kill_ends_a_running_try_and_its_group_and_reports_it_marked(
+    executor: LocalExecutor, dag_file: Path
+) -> None:
+    workload = make_workload(dag_file, "sleepy")
+    pidfile = dag_file.parent / "grandchild.pid"
+    executor.submit([workload])
+    wait_for_started(executor, [workload.key])
+    wait_until(pidfile.exists, what="the grandchild to start")
+    began = time.monotonic()
+    executor.kill([workload.key])
+    result = wait_for_finished(executor, [workload.key])[workload.key]
+    assert (result.state, result.exit_reason) == (TaskState.FAILED, ExitReason.MARKED)
+    assert time.monotonic() - began < 1.0 + 1.0  # kill grace + slack
+    grandchild = int(pidfile.read_text())
+    wait_until(lambda: not pid_exists(grandchild), 2.0, "the sleep 60 to die")
+    assert "changed by a person" in Path(workload.log_path).read_text()
+    executor.kill([workload.key])  # a finished try: nothing to do, nothing breaks

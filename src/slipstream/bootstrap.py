@@ -34,6 +34,7 @@ from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
+from slipstream.services.tokens import TokenService
 from slipstream.services.users import UserService
 from slipstream.services.xcom_reader_factory import XComReaderFactory
 from slipstream.store import schema
@@ -58,6 +59,7 @@ class Services:
     run_changes: RunChangeService
     logs: LogService
     users: UserService
+    tokens: TokenService
     health: HealthService
     fresh_dags: FreshDags  # runs a use case, parsing the DAG folders first if it names a new DAG
     wakeup: WakeupSender
@@ -97,6 +99,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         run_changes=RunChangeService(db, clock=clock, wakeup=wakeup),
         logs=LogService(settings.log_folder),
         users=UserService(db, clock=clock),
+        tokens=TokenService(db, clock=clock, session_ttl=settings.api_token_ttl),
         health=HealthService(db, clock=clock, lost_after_seconds=settings.lost_after_seconds),
         fresh_dags=FreshDags(lambda: dag_file_sync(settings, db, clock, wakeup).sync_now()),
         wakeup=wakeup,

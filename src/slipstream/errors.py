@@ -14,10 +14,12 @@ the API to status codes in one table, the CLI to exit codes in one place.
     │   ├── RunNotFound
     │   ├── TaskNotFound
     │   ├── TaskInstanceNotFound
-    │   └── UserNotFound
+    │   ├── UserNotFound
+    │   └── TokenNotFound             no active API token of that name for that user
     ├── ConflictError
     │   ├── RunAlreadyExists
-    │   └── UserAlreadyExists         the username or the email is taken
+    │   ├── UserAlreadyExists         the username or the email is taken
+    │   └── TokenAlreadyExists        the user already has an active token of that name
     ├── InvalidInputError             bad input from a caller; changes nothing
     │   └── InvalidConf               conf refused by the DAG's declared params
     ├── InvalidStateTransition        a compare-and-set lost, or a move the table forbids
@@ -120,6 +122,13 @@ class UserNotFound(NotFoundError):
         self.username = username
 
 
+class TokenNotFound(NotFoundError):
+    def __init__(self, username: str, name: str) -> None:
+        super().__init__(f"user {username!r} has no active token named {name!r}")
+        self.username = username
+        self.name = name
+
+
 class ConflictError(SlipstreamError):
     """The request collides with something that already exists."""
 
@@ -141,6 +150,16 @@ class UserAlreadyExists(ConflictError):
             super().__init__(f"email {email!r} is already used by another user")
         self.username = username
         self.email = email
+
+
+class TokenAlreadyExists(ConflictError):
+    def __init__(self, username: str, name: str) -> None:
+        super().__init__(
+            f"user {username!r} already has an active token named {name!r};"
+            " revoke it first or choose another name"
+        )
+        self.username = username
+        self.name = name
 
 
 class InvalidInputError(SlipstreamError):

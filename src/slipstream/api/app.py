@@ -11,8 +11,9 @@ from slipstream import __version__
 from slipstream.api.body_limit import BodyLimit
 from slipstream.api.deps import ApiServices
 from slipstream.api.errors import EXPERIMENTAL_PREFIX, install_error_handlers
-from slipstream.api.routes import experimental, v1
+from slipstream.api.routes import auth_token, experimental, v1
 from slipstream.api.security import Security
+from slipstream.auth.throttle import LoginThrottle
 
 
 def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
@@ -35,9 +36,14 @@ def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None 
         openapi_url="/api/v1/openapi.json",
     )
     install_error_handlers(app)
-    security = Security(services.users)
+    security = Security(
+        services.users,
+        tokens=services.tokens,
+        throttle=LoginThrottle(clock=services.clock),
+    )
     app.include_router(v1.router(services, security))
-    app.include_router(experimental.router(services))
+    app.include_router(experimental.router(services, security))
+    app.include_router(auth_token.router(services, security))
     app.add_middleware(
         BodyLimit,
         max_bytes=services.settings.api_max_body_bytes,

@@ -13,6 +13,7 @@ from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
+from slipstream.services.tokens import TokenService
 
 
 class ApiServices(Protocol):
@@ -44,3 +45,6 @@ class ApiServices(Protocol):
 
     @property
     def users(self) -> Authenticator: ...
+
+    @property
+    def tokens(self) -> TokenService: ...

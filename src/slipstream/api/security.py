@@ -1,12 +1,15 @@
-"""Who is calling /api/v1 and what they may do: authentication (HTTP Basic or a bearer token)
+"""Who is calling the API and what they may do: authentication (HTTP Basic or a bearer token)
 and the permission checks routes make, answered as Airflow 2 does (401 problem JSON with
 `WWW-Authenticate: Basic` for missing or wrong credentials, 403 naming the missing permission,
-404 for a DAG the caller may not see)."""
+404 for a DAG the caller may not see). Password sign-ins (Basic here and on the experimental
+API, and POST /auth/token) all pass the one failed-login throttle: 429 with `Retry-After` while
+locked. Bearer tokens are not throttled: they are 256 random bits, beyond guessing."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -14,10 +17,20 @@ from typing import Protocol
 from fastapi import Request
 
 from slipstream.api.errors import ApiError
-from slipstream.auth.permissions import BUILTIN_ROLE_PAIRS, NEEDS, DagScope, Grants, grants_of
+from slipstream.auth.permissions import (
+    BUILTIN_ROLE_PAIRS,
+    CAN_READ,
+    NEEDS,
+    DagScope,
+    Grants,
+    grants_of,
+)
 from slipstream.auth.roles import Action
+from slipstream.auth.throttle import LoginThrottle
 from slipstream.core.records import User
 from slipstream.errors import DagNotFound
+
+log = logging.getLogger(__name__)
 
 Pairs = Mapping[str, frozenset[tuple[str, str]]]
 
@@ -46,6 +59,12 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
 def bearer_token(header: str) -> str | None:
     scheme, _, token = header.strip().partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address (uvicorn has already applied X-Forwarded-For from trusted
+    proxies), or None when the server does not know it."""
+    return request.client.host if request.client is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +101,14 @@ class Principal:
         """The DAGs a listing for `action` may show."""
         return self.grants.scope_for(action)
 
+    def sees_every_dag(self, action: Action) -> bool:
+        """Whether the user may see, and do `action` on, every DAG: then `check_dag` needs no
+        DAG's tags, and a route may skip looking them up."""
+        need = NEEDS[action]
+        if not self.grants.dag_scope(CAN_READ).everything:
+            return False
+        return need.dag_verb is None or self.grants.dag_scope(need.dag_verb).everything
+
 
 class Security:
     """Authenticates requests and builds their Principal. One per app."""
@@ -92,32 +119,70 @@ class Security:
         *,
         tokens: TokenChecker | None = None,
         role_pairs: Callable[[], Pairs] | None = None,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._passwords = passwords
         self._tokens = tokens
         self._role_pairs = role_pairs or (lambda: BUILTIN_ROLE_PAIRS)
+        self._throttle = throttle
+
+    def sign_in(self, username: str, password: str, address: str | None) -> User | None:
+        """The active user with these credentials, or None (counted as a failure and logged,
+        without the password). 429 while the username or the address is locked, before the
+        password is checked: right or wrong, it is not looked at."""
+        if self._throttle is not None:
+            wait = self._throttle.retry_after(username, address)
+            if wait is not None:
+                log.warning(
+                    "sign-in refused for user %r from %s: locked after repeated failures"
+                    " for %d more seconds",
+                    username,
+                    address,
+                    wait,
+                )
+                raise ApiError(
+                    429,
+                    f"too many failed sign-ins; try again in {wait} seconds",
+                    headers={"Retry-After": str(wait)},
+                )
+        user = self._passwords.authenticate(username, password)
+        if user is None or not user.active:
+            log.warning("failed sign-in for user %r from %s", username, address)
+            if self._throttle is not None:
+                self._throttle.failed(username, address)
+            return None
+        if self._throttle is not None:
+            self._throttle.succeeded(username)
+        return user
 
     def user_of(self, request: Request) -> User | None:
-        """The active user the request's credentials name, or None."""
+        """The active user the request's credentials name, or None (no credentials, or wrong
+        ones); 429 while a password sign-in is locked."""
         header = request.headers.get("Authorization")
         if header is None:
             return None
         user: User | None = None
         credentials = basic_credentials(header)
         if credentials is not None:
-            user = self._passwords.authenticate(*credentials)
+            user = self.sign_in(*credentials, address=client_address(request))
         elif self._tokens is not None:
             token = bearer_token(header)
             if token is not None:
                 user = self._tokens.authenticate_token(token)
+                if user is None:
+                    log.info("refused a bearer token from %s", client_address(request))
         return user if user is not None and user.active else None
+
+    def principal_of(self, user: User) -> Principal:
+        """What `user`'s roles grant, now."""
+        return Principal(user, grants_of(user.roles, self._role_pairs()))
 
     def principal(self, request: Request) -> Principal:
         """The caller, or 401 with the challenge Airflow's basic-auth clients expect."""
         user = self.user_of(request)
         if user is None:
             raise ApiError(401, None, headers={"WWW-Authenticate": "Basic"})
-        return Principal(user, grants_of(user.roles, self._role_pairs()))
+        return self.principal_of(user)
 
     def signed_in(self) -> Callable[[Request], Principal]:
         """A route dependency: any signed-in user."""

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from slipstream import __version__
-from slipstream.api.basic_auth import basic_user, requires
+from slipstream.api.basic_auth import requires, signed_in
 from slipstream.api.deps import ApiServices
 from slipstream.api.errors import ApiError
 from slipstream.api.schemas import (
@@ -27,8 +27,9 @@ from slipstream.api.schemas import (
     TestStatus,
     TriggerResponse,
 )
+from slipstream.api.security import Principal, Security
 from slipstream.auth.roles import Action
-from slipstream.core.records import Run, User
+from slipstream.core.records import Run
 from slipstream.errors import InvalidInputError
 
 PREFIX = "/api/experimental"
@@ -117,18 +118,28 @@ def _replace_microseconds(body: Mapping[str, Any], *, default: bool) -> bool:
     )
 
 
-def router(services: ApiServices) -> APIRouter:
+def router(services: ApiServices, security: Security) -> APIRouter:
     api = APIRouter(prefix=PREFIX)
-    users = services.users
+    # Route dependencies yielding the caller's Principal once they hold the permission.
+    may_trigger = Depends(requires(security, Action.RUNS_CREATE))
+    may_read_runs = Depends(requires(security, Action.RUNS_READ))
+    may_read_dags = Depends(requires(security, Action.DAGS_READ))
+    may_pause = Depends(requires(security, Action.DAGS_EDIT))
 
-    def signed_in(request: Request) -> User:
-        return basic_user(request, users)
+    def check_dag(principal: Principal, action: Action, dag_id: str) -> None:
+        """404 for a DAG the caller may not see, 403 for one they may not act on. Blocking:
+        it may read the DAG's tags (only for roles limited to some DAGs)."""
+        if principal.sees_every_dag(action):
+            return
+        dag = services.fresh_dags(lambda: services.dags.get(dag_id))
+        principal.check_dag(action, dag_id, dag.tags)
 
-    def can(action: Action) -> list[Any]:
-        return [Depends(requires(users, action))]
-
-    @api.post("/dags/{dag_id}/dag_runs", dependencies=can(Action.RUNS_CREATE))
-    async def trigger_dag(dag_id: str, request: Request) -> TriggerResponse:
+    @api.post("/dags/{dag_id}/dag_runs")
+    async def trigger_dag(
+        dag_id: str,
+        request: Request,
+        principal: Principal = may_trigger,
+    ) -> TriggerResponse:
         """Trigger a run; the body is read as JSON whatever its Content-Type."""
         body = _body(await request.body())
         conf = _conf(body.get("conf"))
@@ -139,6 +150,7 @@ def router(services: ApiServices) -> APIRouter:
             when = (when or services.clock.now()).replace(microsecond=0)
 
         def trigger() -> Run:
+            check_dag(principal, Action.RUNS_CREATE, dag_id)
             result = services.fresh_dags(
                 lambda: services.runs.trigger(
                     dag_id, conf=conf, run_id=run_id, logical_date=when, triggered_by="rest_api"
@@ -156,9 +168,14 @@ def router(services: ApiServices) -> APIRouter:
             run_id=run.run_id,
         )
 
-    @api.get("/dags/{dag_id}/dag_runs", dependencies=can(Action.RUNS_READ))
-    def dag_runs(dag_id: str, state: str | None = None) -> list[ExperimentalDagRun]:
+    @api.get("/dags/{dag_id}/dag_runs")
+    def dag_runs(
+        dag_id: str,
+        principal: Principal = may_read_runs,
+        state: str | None = None,
+    ) -> list[ExperimentalDagRun]:
         """Every run of the DAG, oldest logical date first, optionally of one state."""
+        check_dag(principal, Action.RUNS_READ, dag_id)
         states = [state.lower()] if state else None
         found, _ = services.fresh_dags(
             lambda: services.runs.list_runs(
@@ -178,30 +195,50 @@ def router(services: ApiServices) -> APIRouter:
             for run in found
         ]
 
-    @api.get("/dags/{dag_id}/dag_runs/{execution_date}", dependencies=can(Action.RUNS_READ))
-    def dag_run_state(dag_id: str, execution_date: str) -> RunState:
+    @api.get("/dags/{dag_id}/dag_runs/{execution_date}")
+    def dag_run_state(
+        dag_id: str,
+        execution_date: str,
+        principal: Principal = may_read_runs,
+    ) -> RunState:
         when = parse_execution_date(execution_date)
+        check_dag(principal, Action.RUNS_READ, dag_id)
         run = services.fresh_dags(lambda: services.runs.at_logical_date(dag_id, when))
         if run is None:
             raise ApiError(404, f"Dag Run for date {when} not found in dag {dag_id}")
         return RunState(state=run.state.value)
 
-    @api.get("/dags/{dag_id}/paused", dependencies=can(Action.DAGS_READ))
-    def is_paused(dag_id: str) -> IsPaused:
+    @api.get("/dags/{dag_id}/paused")
+    def is_paused(dag_id: str, principal: Principal = may_read_dags) -> IsPaused:
         dag = services.fresh_dags(lambda: services.dags.get(dag_id))
+        principal.check_dag(Action.DAGS_READ, dag_id, dag.tags)
         return IsPaused(is_paused=dag.is_paused)
 
-    @api.get("/dags/{dag_id}/paused/{paused}", dependencies=can(Action.DAGS_EDIT))
-    def set_paused(dag_id: str, paused: str) -> OkResponse:
+    @api.get("/dags/{dag_id}/paused/{paused}")
+    def set_paused(
+        dag_id: str,
+        paused: str,
+        principal: Principal = may_pause,
+    ) -> OkResponse:
         """Pause (`true`) or unpause (`false`). A GET that changes state, as in 1.10."""
         value = paused.strip().lower()
         if value not in ("true", "false"):
             raise InvalidInputError(f"paused must be true or false, not {paused!r}", field="paused")
+        check_dag(principal, Action.DAGS_EDIT, dag_id)
         services.fresh_dags(lambda: services.dags.set_paused(dag_id, value == "true"))
         return OkResponse()
 
-    @api.get("/latest_runs", dependencies=can(Action.RUNS_READ))
-    def latest_runs() -> LatestRuns:
+    @api.get("/latest_runs")
+    def latest_runs(
+        principal: Principal = may_read_runs,
+    ) -> LatestRuns:
+        """The latest run of each DAG the caller may read runs of."""
+        runs = services.runs.latest_per_dag()
+        scope = principal.scope_for(Action.RUNS_READ)
+        if not scope.everything:
+            found, _ = services.dags.list_dags(only_active=False, limit=None)
+            tags = {dag.dag_id: dag.tags for dag in found}
+            runs = [r for r in runs if scope.covers(r.dag_id, tags.get(r.dag_id, ()))]
         return LatestRuns(
             items=[
                 LatestRun(
@@ -210,16 +247,16 @@ def router(services: ApiServices) -> APIRouter:
                     start_date=_iso(run.start_date),
                     dag_run_url=_run_url(run),
                 )
-                for run in services.runs.latest_per_dag()
+                for run in runs
             ]
         )
 
-    @api.get("/test", dependencies=[Depends(signed_in)])
+    @api.get("/test", dependencies=[Depends(signed_in(security))])
     def test() -> TestStatus:
         """Answers OK to any signed-in user: clients use it to check their credentials."""
         return TestStatus()
 
-    @api.get("/info", dependencies=[Depends(signed_in)])
+    @api.get("/info", dependencies=[Depends(signed_in(security))])
     def info() -> Info:
         return Info(version=__version__)
 

@@ -19,6 +19,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "api-server": ("slipstream.cli.api_server", "api_server", "Serve the REST API."),
     "standalone": ("slipstream.cli.serve", "standalone", "Run everything on this machine."),
     "users": ("slipstream.cli.users", "users", "Create, list and delete users; manage roles."),
+    "tokens": ("slipstream.cli.tokens", "tokens", "Create, list and revoke API tokens."),
 }
 
 

@@ -138,7 +138,12 @@ class Grants:
 
     def allows(self, action: Action) -> bool:
         """The resource permission alone, DAG access aside."""
-        return NEEDS[action].pair in self.pairs
+        need = NEEDS[action]
+        if need.pair in self.pairs:
+            return True
+        # On DAGs themselves, access to some DAGs is the permission for those DAGs, as in
+        # Airflow: `can_read` on `DAG:etl` alone lets one read etl (and see only it).
+        return need.resource == DAGS and not self.dag_scope(need.verb).is_empty
 
     def dag_scope(self, verb: str = CAN_READ) -> DagScope:
         """The DAGs on which these grants give `verb`."""

@@ -71,6 +71,10 @@ def test_a_cli_token_triggers_through_the_experimental_api(api: ApiServer) -> No
     assert run.triggered_by == "rest_api"
     info = requests.get(f"{api.base}{EXP}/test", headers=bearer(token), timeout=30)
     assert info.json() == {"status": "OK"}
+    dag = requests.get(f"{api.base}/api/v1/dags/my_dag", headers=bearer(token), timeout=30)
+    assert dag.status_code == 200 and dag.json()["dag_id"] == "my_dag"
+    refused = requests.get(f"{api.base}/api/v1/dags/my_dag", headers=bearer("x"), timeout=30)
+    assert refused.status_code == 401
 
 
 def test_a_revoked_token_is_refused_within_seconds(api: ApiServer) -> None:

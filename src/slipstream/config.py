@@ -76,6 +76,9 @@ class Settings:
     api_max_body_bytes:   SLIPSTREAM_API_MAX_BODY_BYTES, larger request bodies get 413 (1 MiB)
     api_max_page_limit:   SLIPSTREAM_API_MAXIMUM_PAGE_LIMIT, the most items one page holds (100)
     api_token_ttl:        SLIPSTREAM_API_TOKEN_TTL_SECONDS, life of a POST /auth/token token (1 h)
+    api_max_wait_seconds: SLIPSTREAM_API_MAX_WAIT_SECONDS, the longest `?wait=` on a run (300 s):
+                          long enough for most short DAGs, short enough that a proxy's idle
+                          timeout is not what ends the request
     """
 
     home: Path
@@ -94,6 +97,7 @@ class Settings:
     api_max_body_bytes: int = 1024 * 1024
     api_max_page_limit: int = 100
     api_token_ttl: float = 3600.0
+    api_max_wait_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -126,6 +130,7 @@ class Settings:
             api_max_body_bytes=_int(env, "SLIPSTREAM_API_MAX_BODY_BYTES", 1024 * 1024, 1),
             api_max_page_limit=_int(env, "SLIPSTREAM_API_MAXIMUM_PAGE_LIMIT", 100, 1),
             api_token_ttl=_float(env, "SLIPSTREAM_API_TOKEN_TTL_SECONDS", 3600.0, 1.0),
+            api_max_wait_seconds=_float(env, "SLIPSTREAM_API_MAX_WAIT_SECONDS", 300.0, 0.0),
         )
 
     @property

@@ -29,6 +29,8 @@ def _schemathesis() -> str:
 
 @pytest.mark.timeout(900)
 def test_no_server_errors_and_no_schema_violations(fresh_api: ApiServer) -> None:
+    # Generated ?wait= values must end well inside schemathesis's own request timeout.
+    fresh_api.env["SLIPSTREAM_API_MAX_WAIT_SECONDS"] = "2"
     fresh_api.start_scheduler()
     fresh_api.start()
     fresh_api.create_user("fuzzer", PASSWORD, "Admin")
@@ -39,6 +41,9 @@ def test_no_server_errors_and_no_schema_violations(fresh_api: ApiServer) -> None
     command += ["--checks", "not_a_server_error,response_schema_conformance"]
     command += ["--phases", "examples,coverage,fuzzing", "--max-examples", "25"]
     command += ["--seed", seed, "--workers", "1"]
+    # Fuzzed sign-ins would lock this client's address out (the failed-login limit) and hide
+    # the rest from it; POST /auth/token has tests of its own.
+    command += ["--exclude-path-regex", "^/auth/"]
     result = subprocess.run(
         command,
         capture_output=True,

@@ -170,6 +170,10 @@ def _live_as_child(close_fds: Iterable[int], body: Callable[[], None]) -> NoRetu
                 os.close(fd)
         body()
         status = 0
+    except TryTerminated:
+        # Stopped outside the task's own code (while starting or reporting): the worker asked
+        # for it, so this is an expected end, not a crash worth a traceback.
+        status = 128 + signal.SIGTERM
     except BaseException:
         with contextlib.suppress(BaseException):
             traceback.print_exc()

@@ -38,10 +38,6 @@ from slipstream.services.run_changes import Affected
 
 T = TypeVar("T")
 
-# The longest a ?wait= may hold a request open: long enough for most short DAGs, short
-# enough that a proxy's idle timeout is not the thing that ends it.
-MAX_WAIT_SECONDS = 300.0
-
 # Airflow's [scheduler] allowed_run_id_pattern: a run id also appears in URL paths.
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
 
@@ -140,6 +136,8 @@ def _translate_run_errors(action: Callable[[], T], dag_id: str, run_id: str) -> 
 
 
 def router(services: ApiServices, security: Security) -> APIRouter:
+    # The longest a ?wait= may hold a request open (Settings.api_max_wait_seconds).
+    max_wait = services.settings.api_max_wait_seconds
     api = APIRouter(tags=["DAGRun"])
     page_of = paging(services.settings.api_max_page_limit)
     reader = Annotated[Principal, Depends(security.authorize(Action.RUNS_READ))]
@@ -239,7 +237,7 @@ def router(services: ApiServices, security: Security) -> APIRouter:
         dag_id: str,
         dag_run_id: str,
         principal: reader,
-        wait: Annotated[float | None, Query(ge=0, le=MAX_WAIT_SECONDS)] = None,
+        wait: Annotated[float | None, Query(ge=0, le=max_wait)] = None,
     ) -> DagRunBody:
         """One run. With `?wait=SECONDS` (Slipstream's), the answer comes once the run has
         finished or the time is up, whichever is first."""
@@ -263,7 +261,7 @@ def router(services: ApiServices, security: Security) -> APIRouter:
         idempotency_key: Annotated[
             str | None, Header(alias="Idempotency-Key", max_length=250)
         ] = None,
-        wait: Annotated[float | None, Query(ge=0, le=MAX_WAIT_SECONDS)] = None,
+        wait: Annotated[float | None, Query(ge=0, le=max_wait)] = None,
     ) -> DagRunBody:
         """Trigger a run (200, as Airflow). A retried request with the same Idempotency-Key
         gets the first run back instead of making a second; `?wait=` as on GET."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from slipstream.api.basic_auth import Authenticator
+from slipstream.api.security import PasswordChecker
 from slipstream.clock import Clock
 from slipstream.config import Settings
 from slipstream.services.dags import DagService
@@ -44,7 +44,7 @@ class ApiServices(Protocol):
     def fresh_dags(self) -> FreshDags: ...
 
     @property
-    def users(self) -> Authenticator: ...
+    def users(self) -> PasswordChecker: ...
 
     @property
     def tokens(self) -> TokenService: ...

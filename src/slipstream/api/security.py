@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from slipstream.api.errors import ApiError
 from slipstream.auth.permissions import (
@@ -38,9 +39,18 @@ Pairs = Mapping[str, frozenset[tuple[str, str]]]
 class PasswordChecker(Protocol):
     def authenticate(self, username: str, password: str) -> User | None: ...
 
+    def peek(self, username: str, password: str) -> User | None:
+        """A user verified a moment ago, without blocking; None: call `authenticate`."""
+        ...
+
 
 class TokenChecker(Protocol):
     def authenticate_token(self, token: str) -> User | None: ...
+
+    def peek_token(self, token: str) -> User | None:
+        """A token's owner found a moment ago, without blocking; None: call
+        `authenticate_token`."""
+        ...
 
 
 def basic_credentials(header: str) -> tuple[str, str] | None:
@@ -173,6 +183,33 @@ class Security:
                     log.info("refused a bearer token from %s", client_address(request))
         return user if user is not None and user.active else None
 
+    def _peek(self, request: Request) -> User | None:
+        """The caller if their credentials were checked a moment ago (memory only, no I/O),
+        else None. The failed-login lock still applies: a locked name gets nothing here."""
+        header = request.headers.get("Authorization")
+        if header is None:
+            return None
+        user: User | None = None
+        credentials = basic_credentials(header)
+        if credentials is not None:
+            locked = self._throttle is not None and (
+                self._throttle.retry_after(credentials[0], client_address(request)) is not None
+            )
+            user = None if locked else self._passwords.peek(*credentials)
+        elif self._tokens is not None:
+            token = bearer_token(header)
+            user = self._tokens.peek_token(token) if token is not None else None
+        return user if user is not None and user.active else None
+
+    async def principal_async(self, request: Request) -> Principal:
+        """`principal` for async code: answered on the event loop when the credentials were
+        checked a moment ago (the common case), else in the threadpool (a database read, or a
+        deliberately slow password hash, must not hold up the loop)."""
+        user = self._peek(request)
+        if user is None:
+            return await run_in_threadpool(self.principal, request)
+        return self.principal_of(user)
+
     def principal_of(self, user: User) -> Principal:
         """What `user`'s roles grant, now."""
         return Principal(user, grants_of(user.roles, self._role_pairs()))
@@ -184,16 +221,18 @@ class Security:
             raise ApiError(401, None, headers={"WWW-Authenticate": "Basic"})
         return self.principal_of(user)
 
-    def signed_in(self) -> Callable[[Request], Principal]:
+    def signed_in(self) -> Callable[[Request], Awaitable[Principal]]:
         """A route dependency: any signed-in user."""
-        return self.principal
+        return self.principal_async
 
-    def authorize(self, action: Action) -> Callable[[Request], Principal]:
+    def authorize(self, action: Action) -> Callable[[Request], Awaitable[Principal]]:
         """A route dependency: a signed-in user holding the resource permission for `action`.
         Routes about one DAG still call `check_dag` once they know the DAG's tags."""
 
-        def dependency(request: Request) -> Principal:
-            principal = self.principal(request)
+        # async, so that a request whose credentials were checked a moment ago does not pay a
+        # round trip through the threadpool just to be recognised.
+        async def dependency(request: Request) -> Principal:
+            principal = await self.principal_async(request)
             principal.require(action)
             return principal
 

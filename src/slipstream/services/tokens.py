@@ -76,6 +76,25 @@ class TokenService:
 
     # ------------------------------------------------------------------ authentication
 
+    def peek_token(self, token: str) -> User | None:
+        """The owner if the token is cached as valid and no last-use write is due; None means
+        "ask `authenticate_token`", not "refused". Touches no database, so the API may call
+        it on its event loop."""
+        if not looks_like_token(token):
+            return None
+        digest = token_hash(token)
+        mono = self._clock.monotonic()
+        with self._lock:
+            known = self._known.get(digest)
+            if known is None or mono - known.read_at >= self._cache_ttl:
+                return None
+            last = self._touched.get(known.token.id)
+            if last is None or mono - last >= self._touch_interval:
+                return None
+        if not known.user.active or not known.token.is_active(self._clock.now()):
+            return None
+        return known.user
+
     def authenticate_token(self, token: str) -> User | None:
         """The active owner of an active token, or None (unknown, revoked, expired, or the
         owner is disabled). Never raises for a bad token."""

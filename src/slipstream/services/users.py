@@ -65,15 +65,36 @@ class UserService:
 
     # ------------------------------------------------------------------ sign-in
 
-    def authenticate(self, username: str, password: str) -> User | None:
-        """The active user with these credentials, or None. Never raises for bad credentials."""
-        if not username or not password:
-            return None
-        key = hmac.new(
+    def _key(self, username: str, password: str) -> bytes:
+        return hmac.new(
             self._digest_key,
             f"{len(username)}:{username}:{password}".encode(),
             hashlib.sha256,
         ).digest()
+
+    def peek(self, username: str, password: str) -> User | None:
+        """The user if these credentials were verified within the cache's life and nothing is
+        due to be written; None means "ask `authenticate`", not "wrong". Touches no database,
+        so the API may call it on its event loop."""
+        if not username or not password:
+            return None
+        key = self._key(username, password)
+        now = self._clock.monotonic()
+        with self._lock:
+            hit = self._verified.get(key)
+            if hit is None or now - hit.verified_at >= self._ttl:
+                return None
+            last = self._login_recorded.get(username)
+            if last is None or now - last >= self._ttl:
+                return None  # a sign-in is due to be recorded: that is a write
+            self._verified.move_to_end(key)
+            return hit.user
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The active user with these credentials, or None. Never raises for bad credentials."""
+        if not username or not password:
+            return None
+        key = self._key(username, password)
         now = self._clock.monotonic()
         with self._lock:
             hit = self._verified.get(key)

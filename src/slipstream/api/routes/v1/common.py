@@ -3,7 +3,7 @@ of query parameters a route does not take, each answered as Airflow 2's strict C
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,11 +23,11 @@ class Page:
     offset: int
 
 
-def paging(max_page_limit: int) -> Callable[..., Page]:
+def paging(max_page_limit: int) -> Callable[..., Awaitable[Page]]:
     """A dependency reading `limit` (default 100, capped at `max_page_limit`, 0 meaning the
     default) and `offset` (>= 0)."""
 
-    def page(limit: int = Query(100), offset: int = Query(0)) -> Page:
+    async def page(limit: int = Query(100), offset: int = Query(0)) -> Page:
         if limit < 0:
             raise InvalidInputError("Page limit must be a positive integer", field="limit")
         if offset < 0:
@@ -84,11 +84,13 @@ def _query_names(dependant: Dependant, into: set[str]) -> set[str]:
     return into
 
 
-def unknown_query_guard() -> Callable[[Request], None]:
+def unknown_query_guard() -> Callable[[Request], Awaitable[None]]:
     """A router dependency refusing query parameters the matched route does not declare."""
     known: dict[int, frozenset[str]] = {}  # per route, computed once
 
-    def guard(request: Request) -> None:
+    # async: it only looks at the request, and a sync dependency would cost every request a
+    # round trip through the threadpool.
+    async def guard(request: Request) -> None:
         route = request.scope.get("route")
         if not isinstance(route, APIRoute) or not request.query_params:
             return

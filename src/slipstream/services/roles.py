@@ -152,6 +152,11 @@ class RoleService:
 
     # ------------------------------------------------------------------ changing
 
+    def check_changeable(self, name: str) -> Role:
+        """The role, if it exists and is custom; RoleNotFound, or 400 for a built-in one."""
+        _refuse_builtin(name)
+        return self.get(name)
+
     def create(self, name: str, pairs: Iterable[Pair] = ()) -> Role:
         """A new custom role; RoleAlreadyExists if any role, built-in or custom, has the name."""
         _check_name(name)

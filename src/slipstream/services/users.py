@@ -284,7 +284,7 @@ class UserService:
             values["password_hash"] = hash_password(password)  # slow: outside the transaction
         with self._db.write() as conn:
             self._locked(conn, username)
-            user = users_store.update_profile(conn, username, self._clock.now(), **values)
+            user = users_store.update_profile(conn, username, self._clock.now(), values)
         assert user is not None  # the row is locked, and it existed
         self._forget(username)
         return user

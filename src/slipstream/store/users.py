@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -161,11 +161,14 @@ def record_login(conn: Connection, username: str, *, success: bool, now: datetim
     conn.execute(update(users).where(users.c.username == username).values(values))
 
 
-def update_profile(conn: Connection, username: str, now: datetime, **values: Any) -> User | None:
+def update_profile(
+    conn: Connection, username: str, now: datetime, changes: Mapping[str, Any]
+) -> User | None:
     """Change any of username, email, first_name, last_name, password_hash and roles; None if
     there is no such user. UserAlreadyExists if the new username or email is taken (nothing
     written)."""
     allowed = {"username", "email", "first_name", "last_name", "password_hash", "roles"}
+    values = dict(changes)
     unknown = set(values) - allowed
     if unknown:
         raise ValueError(f"cannot update {sorted(unknown)}")

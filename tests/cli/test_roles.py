@@ -72,7 +72,9 @@ def test_bad_input_changes_nothing(slipstream: Cli) -> None:
     assert builtin.exit_code == 2
     assert "built in" in builtin.stderr
     assert [r for r in listed(slipstream, "-p") if r["name"] == "etl"] == []
-    assert "can_edit" not in {r["action"] for r in listed(slipstream, "-p") if r["name"] == "Viewer"}
+    assert "can_edit" not in {
+        r["action"] for r in listed(slipstream, "-p") if r["name"] == "Viewer"
+    }
 
 
 def test_delete_takes_the_role_from_users(slipstream: Cli) -> None:

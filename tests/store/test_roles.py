@@ -70,9 +70,8 @@ def test_update_renames_and_replaces_pairs(db: Database) -> None:
         (("can_edit", "DAG:a"),),
         LATER,
     )
-    with db.write() as conn:
-        with pytest.raises(RoleAlreadyExists):
-            roles_store.update_role(conn, "etl2", LATER, new_name="ops")
+    with db.write() as conn, pytest.raises(RoleAlreadyExists):
+        roles_store.update_role(conn, "etl2", LATER, new_name="ops")
     with db.read() as conn:
         assert roles_store.get_role(conn, "etl") is None
         assert roles_store.get_role(conn, "etl2") is not None

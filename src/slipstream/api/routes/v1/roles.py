@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from slipstream.api.deps import ApiServices
 from slipstream.api.errors import ApiError
 from slipstream.api.routes.v1 import body as fields
-from slipstream.api.routes.v1.common import Page, order_by, paging
+from slipstream.api.routes.v1.common import order_by, paging
 from slipstream.api.security import Security
 from slipstream.auth.permissions import BUILTIN_ROLE_PAIRS, VERBS
 from slipstream.auth.roles import ADMIN, Action
@@ -104,15 +104,18 @@ def _permission_actions() -> list[PermissionAction]:
 
 def router(services: ApiServices, security: Security) -> APIRouter:
     api = APIRouter()
+    # Called, not declared as a dependency: an annotation naming this local would not resolve.
     page_of = paging(services.settings.api_max_page_limit)
     roles = services.roles
 
     @api.get("/roles", tags=["Role"], dependencies=[Depends(security.authorize(Action.ROLES_READ))])
     def get_roles(
-        page: Annotated[Page, Depends(page_of)],
+        limit: Annotated[int, Query()] = 100,
+        offset: Annotated[int, Query()] = 0,
         order: Annotated[str | None, Query(alias="order_by")] = None,
     ) -> RoleCollection:
         """Built-in and custom roles, `order_by` name (default) or role_id."""
+        page = page_of(limit, offset)
         field, descending = order_by(order, ORDER_BY, "name")
         found, total = roles.list_roles(
             page.limit, page.offset, order_by=field, descending=descending
@@ -193,8 +196,11 @@ def router(services: ApiServices, security: Security) -> APIRouter:
         tags=["Permission"],
         dependencies=[Depends(security.authorize(Action.ROLES_READ))],
     )
-    def get_permissions(page: Annotated[Page, Depends(page_of)]) -> ActionCollection:
+    def get_permissions(
+        limit: Annotated[int, Query()] = 100, offset: Annotated[int, Query()] = 0
+    ) -> ActionCollection:
         """The actions a role may be given, each with the resources it applies to."""
+        page = page_of(limit, offset)
         every = _permission_actions()
         return ActionCollection(
             actions=every[page.offset : page.offset + page.limit], total_entries=len(every)

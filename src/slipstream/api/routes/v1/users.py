@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from slipstream.api.deps import ApiServices
 from slipstream.api.errors import ApiError
 from slipstream.api.routes.v1 import body as fields
-from slipstream.api.routes.v1.common import Page, iso, order_by, paging
+from slipstream.api.routes.v1.common import iso, order_by, paging
 from slipstream.api.security import Security
 from slipstream.auth.roles import PUBLIC, Action
 from slipstream.core.records import User
@@ -95,15 +95,18 @@ def _roles(data: dict[str, Any]) -> list[str] | None:
 
 def router(services: ApiServices, security: Security) -> APIRouter:
     api = APIRouter(tags=["User"])
+    # Called, not declared as a dependency: an annotation naming this local would not resolve.
     page_of = paging(services.settings.api_max_page_limit)
 
     @api.get("/users", dependencies=[Depends(security.authorize(Action.USERS_READ))])
     def get_users(
-        page: Annotated[Page, Depends(page_of)],
+        limit: Annotated[int, Query()] = 100,
+        offset: Annotated[int, Query()] = 0,
         order: Annotated[str | None, Query(alias="order_by")] = None,
     ) -> UserCollection:
         """A page of users, `order_by` any of id, username, email, first_name, last_name,
         active, created_on, changed_on (`-` for descending)."""
+        page = page_of(limit, offset)
         column, descending = order_by(order, ORDER_BY, "id")
         found, total = services.users.list_users(
             page.limit, page.offset, order_by=column, descending=descending

@@ -170,6 +170,17 @@ def test_delete_user(server: ApiServer) -> None:
     problem(call(server, "DELETE", "/users/dan"), 404)
 
 
+def test_names_with_nul_are_not_found_not_errors(server: ApiServer) -> None:
+    for method in ("GET", "PATCH", "DELETE"):
+        for path in ("/users/a%00b", "/roles/a%00b"):
+            body = {"first_name": "x"} if path.startswith("/users") else {"actions": []}
+            problem(call(server, method, path, json=body), 404)
+    refused = call(server, "POST", "/users", json=new_user("a\x00b"))
+    assert "NUL" in problem(refused, 400)
+    refused = call(server, "POST", "/roles", json={"name": "r\x00"})
+    assert "NUL" in problem(refused, 400)
+
+
 def test_users_list_refuses_an_unknown_order(server: ApiServer) -> None:
     response = call(server, "GET", "/users", params={"order_by": "password_hash"})
     assert "Ordering with 'password_hash' is disallowed" in problem(response, 400)

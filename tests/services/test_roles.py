@@ -82,7 +82,10 @@ def test_create_validates_name_and_pairs_and_writes_nothing_when_refused(
     with pytest.raises(InvalidInputError) as empty_dag:
         roles.create("etl", [("can_read", "DAG:  ")])
     assert empty_dag.value.field == "resource"
-    for name in ("", "  ", " etl", "x" * 65):
+    with pytest.raises(InvalidInputError) as nul:
+        roles.create("etl", [("can_read", "DAG:a\x00")])
+    assert nul.value.field == "resource"
+    for name in ("", "  ", " etl", "x" * 65, "e\x00tl"):
         with pytest.raises(InvalidInputError) as bad_name:
             roles.create(name)
         assert bad_name.value.field == "name"
@@ -118,6 +121,16 @@ def test_list_pages_and_orders(roles: RoleService) -> None:
     with pytest.raises(InvalidInputError) as bad:
         roles.list_roles(order_by="permissions")
     assert bad.value.field == "order_by"
+
+
+def test_nul_characters_are_refused_before_the_database(users: UserService) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        make_user(users, "a\x00b", "Viewer")
+    assert refused.value.field == "username"
+    make_user(users, "ada", "Viewer")
+    with pytest.raises(InvalidInputError) as renamed:
+        users.update("ada", first_name="A\x00")
+    assert renamed.value.field == "first_name"
 
 
 def test_users_may_hold_custom_roles(users: UserService, roles: RoleService) -> None:

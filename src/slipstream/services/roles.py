@@ -45,6 +45,8 @@ def check_pairs(pairs: Iterable[Pair]) -> list[Pair]:
     checked: list[Pair] = []
     for verb, resource in pairs:
         reason = check_pair(verb, resource)
+        if reason is None and "\x00" in resource:
+            reason = "NUL characters are not allowed"
         if reason is not None:
             if verb not in VERBS:
                 message, field = f"The specified action: {verb!r} was not found", "action"
@@ -99,6 +101,8 @@ class RoleService:
         it guards writes, such as giving a user a role)."""
         if name in BUILTIN_ROLES:
             return True
+        if "\x00" in name:  # no stored name has one, and PostgreSQL refuses to compare it
+            return False
         with self._db.read() as conn:
             return roles_store.get_role(conn, name) is not None
 
@@ -111,6 +115,8 @@ class RoleService:
     def get(self, name: str) -> Role:
         if name in BUILTIN_ROLES:
             return builtin_role(name)
+        if "\x00" in name:
+            raise RoleNotFound(name)
         with self._db.read() as conn:
             role = roles_store.get_role(conn, name)
         if role is None:
@@ -221,6 +227,8 @@ class RoleService:
         one transaction: no user is left naming a role that no longer exists, which a role made
         later with the same name would otherwise silently inherit. Returns those usernames."""
         _refuse_builtin(name)
+        if "\x00" in name:
+            raise RoleNotFound(name)
         with self._db.write() as conn:
             if not roles_store.delete_role(conn, name):
                 raise RoleNotFound(name)
@@ -235,6 +243,8 @@ class RoleService:
     def _locked(conn: Connection, name: str) -> Role:
         """The custom role, row-locked until commit (PostgreSQL; SQLite's writer lock already
         is), so read-modify-writes of its pairs do not lose each other's changes."""
+        if "\x00" in name:
+            raise RoleNotFound(name)
         role = roles_store.get_role(conn, name, for_update=True)
         if role is None:
             raise RoleNotFound(name)
@@ -263,6 +273,8 @@ class RoleService:
 def _check_name(name: str) -> None:
     if not name or not name.strip():
         raise InvalidInputError("role name must not be empty", field="name")
+    if "\x00" in name:
+        raise InvalidInputError("role name must not contain NUL characters", field="name")
     if name != name.strip():
         raise InvalidInputError("role name must not start or end with spaces", field="name")
     if len(name) > MAX_NAME_LENGTH:

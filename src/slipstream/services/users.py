@@ -218,6 +218,8 @@ class UserService:
             )
 
     def get(self, username: str) -> User:
+        if "\x00" in username:  # no stored name has one, and PostgreSQL refuses to compare it
+            raise UserNotFound(username)
         with self._db.read() as conn:
             user = users_store.get_user(conn, username)
         if user is None:
@@ -290,6 +292,8 @@ class UserService:
         return user
 
     def delete(self, username: str) -> None:
+        if "\x00" in username:
+            raise UserNotFound(username)
         with self._db.write() as conn:
             if not users_store.delete_user(conn, username):
                 raise UserNotFound(username)
@@ -351,6 +355,8 @@ class UserService:
     @staticmethod
     def _locked(conn: Connection, username: str) -> User:
         """The user, row-locked until commit (PostgreSQL; SQLite's writer lock already is)."""
+        if "\x00" in username:
+            raise UserNotFound(username)
         user = users_store.get_user(conn, username, for_update=True)
         if user is None:
             raise UserNotFound(username)
@@ -365,6 +371,8 @@ class UserService:
 
 def _check_text(**values: str) -> None:
     for field, value in values.items():
+        if "\x00" in value:  # PostgreSQL cannot store it: refused here, not as a 500 there
+            raise InvalidInputError(f"{field} must not contain NUL characters", field=field)
         if len(value) > _MAX_LENGTHS[field]:
             raise InvalidInputError(
                 f"{field} is longer than {_MAX_LENGTHS[field]} characters", field=field

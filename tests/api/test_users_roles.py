@@ -314,3 +314,37 @@ def test_no_or_wrong_credentials_are_401(server: ApiServer) -> None:
         assert anonymous.status_code == 401
         assert anonymous.headers["WWW-Authenticate"] == "Basic"
         assert call(server, method, path, auth=("root", "wrong"), json=body).status_code == 401
+
+
+# ---------------------------------------------------------------------- one DAG only
+
+
+def test_a_cli_made_role_limited_to_one_dag_sees_only_that_dag(server: ApiServer) -> None:
+    for args in (
+        ("dags", "list"),  # parses the example DAG files into the database
+        ("roles", "create", "only_my_dag"),
+        ("roles", "add-perms", "only_my_dag", "-r", "DAG:my_dag", "-a", "can_read"),
+        ("roles", "add-perms", "only_my_dag", "-r", "DAG Runs", "Task Instances", "-a", "can_read"),
+    ):
+        result = server.slipstream(*args)
+        assert result.returncode == 0, result.stderr
+    server.create_user("limited", PASSWORD, "only_my_dag")
+    limited = ("limited", PASSWORD)
+    # Every DAG is there for an admin; the limited user sees my_dag alone.
+    every = {d["dag_id"] for d in call(server, "GET", "/dags").json()["dags"]}
+    assert {"my_dag", "example_bash"} <= every
+    listed = call(server, "GET", "/dags", auth=limited)
+    assert listed.status_code == 200, listed.text
+    assert [d["dag_id"] for d in listed.json()["dags"]] == ["my_dag"]
+    assert listed.json()["total_entries"] == 1
+    assert call(server, "GET", "/dags/my_dag", auth=limited).status_code == 200
+    problem(call(server, "GET", "/dags/example_bash", auth=limited), 404)
+    # Listing runs of a DAG answers as for an unknown DAG (Airflow's 200, empty): nothing leaks.
+    triggered = call(server, "POST", "/dags/example_bash/dagRuns", json={"conf": {}})
+    assert triggered.status_code == 200, triggered.text
+    assert call(server, "GET", "/dags/example_bash/dagRuns").json()["total_entries"] >= 1
+    runs = call(server, "GET", "/dags/example_bash/dagRuns", auth=limited)
+    assert runs.status_code == 200 and runs.json() == {"dag_runs": [], "total_entries": 0}
+    # Reading is not pausing: 403 naming what is missing.
+    paused = call(server, "PATCH", "/dags/my_dag", auth=limited, json={"is_paused": True})
+    assert "lacks the permission can_edit" in problem(paused, 403)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.api.conftest import ApiServer
+from tests.api.conftest import ApiServer, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -333,8 +333,13 @@ def test_a_cli_made_role_limited_to_one_dag_sees_only_that_dag(server: ApiServer
     # Every DAG is there for an admin; the limited user sees my_dag alone.
     every = {d["dag_id"] for d in call(server, "GET", "/dags").json()["dags"]}
     assert {"my_dag", "example_bash"} <= every
+    # The server sees a role made by another process once its role cache expires (5 s).
+    wait_for(
+        lambda: call(server, "GET", "/dags", auth=limited).status_code == 200,
+        15,
+        "the server to see the new role",
+    )
     listed = call(server, "GET", "/dags", auth=limited)
-    assert listed.status_code == 200, listed.text
     assert [d["dag_id"] for d in listed.json()["dags"]] == ["my_dag"]
     assert listed.json()["total_entries"] == 1
     assert call(server, "GET", "/dags/my_dag", auth=limited).status_code == 200

@@ -32,6 +32,7 @@ from slipstream.services.dags import DagService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
+from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
 from slipstream.services.tokens import TokenService
@@ -60,6 +61,7 @@ class Services:
     logs: LogService
     users: UserService
     tokens: TokenService
+    roles: RoleService
     health: HealthService
     fresh_dags: FreshDags  # runs a use case, parsing the DAG folders first if it names a new DAG
     wakeup: WakeupSender
@@ -86,10 +88,20 @@ def open_database(settings: Settings, *, migrate: bool = False) -> Database:
     return db
 
 
+def account_services(db: Database, clock: Clock) -> tuple[UserService, RoleService]:
+    """Users and roles wired to each other: users may hold custom roles, and renaming or
+    deleting a role drops the users' cached sign-ins."""
+    roles = RoleService(db, clock=clock)
+    users = UserService(db, clock=clock, role_names=roles.names)
+    roles.when_members_change(users.forget_everyone)
+    return users, roles
+
+
 def build_services(settings: Settings, *, migrate: bool = False) -> Services:
     clock = SystemClock()
     db = open_database(settings, migrate=migrate)
     wakeup = WakeupSender(settings.wakeup_path)
+    users, roles = account_services(db, clock)
     return Services(
         settings=settings,
         db=db,
@@ -98,8 +110,9 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         runs=RunService(db, clock=clock, wakeup=wakeup),
         run_changes=RunChangeService(db, clock=clock, wakeup=wakeup),
         logs=LogService(settings.log_folder),
-        users=UserService(db, clock=clock),
+        users=users,
         tokens=TokenService(db, clock=clock, session_ttl=settings.api_token_ttl),
+        roles=roles,
         health=HealthService(db, clock=clock, lost_after_seconds=settings.lost_after_seconds),
         fresh_dags=FreshDags(lambda: dag_file_sync(settings, db, clock, wakeup).sync_now()),
         wakeup=wakeup,

@@ -15,11 +15,13 @@ the API to status codes in one table, the CLI to exit codes in one place.
     │   ├── TaskNotFound
     │   ├── TaskInstanceNotFound
     │   ├── UserNotFound
-    │   └── TokenNotFound             no active API token of that name for that user
+    │   ├── TokenNotFound             no active API token of that name for that user
+    │   └── RoleNotFound
     ├── ConflictError
     │   ├── RunAlreadyExists
     │   ├── UserAlreadyExists         the username or the email is taken
-    │   └── TokenAlreadyExists        the user already has an active token of that name
+    │   ├── TokenAlreadyExists        the user already has an active token of that name
+    │   └── RoleAlreadyExists
     ├── InvalidInputError             bad input from a caller; changes nothing
     │   └── InvalidConf               conf refused by the DAG's declared params
     ├── InvalidStateTransition        a compare-and-set lost, or a move the table forbids
@@ -129,6 +131,12 @@ class TokenNotFound(NotFoundError):
         self.name = name
 
 
+class RoleNotFound(NotFoundError):
+    def __init__(self, role: str) -> None:
+        super().__init__(f"role {role!r} not found")
+        self.role = role
+
+
 class ConflictError(SlipstreamError):
     """The request collides with something that already exists."""
 
@@ -160,6 +168,12 @@ class TokenAlreadyExists(ConflictError):
         )
         self.username = username
         self.name = name
+
+
+class RoleAlreadyExists(ConflictError):
+    def __init__(self, role: str) -> None:
+        super().__init__(f"role {role!r} already exists")
+        self.role = role
 
 
 class InvalidInputError(SlipstreamError):

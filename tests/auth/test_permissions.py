@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slipstream.auth.permissions import BUILTIN_ROLE_PAIRS, Grants, grants_of
+from slipstream.auth.permissions import BUILTIN_ROLE_PAIRS, Grants, check_pair, grants_of
 from slipstream.auth.roles import Action
 
 LIMITED = Grants(
@@ -49,3 +49,10 @@ def test_builtin_roles_reach_every_dag() -> None:
     assert viewer.scope_for(Action.DAGS_READ).everything
     assert not viewer.allows(Action.DAGS_EDIT)
     assert grants_of(["Admin"], BUILTIN_ROLE_PAIRS).scope_for(Action.RUNS_CREATE).everything
+
+
+def test_check_pair_names_what_is_wrong() -> None:
+    assert check_pair("can_read", "DAG:a") is None
+    assert check_pair("can_read", "DAG tag:x") is None
+    assert "unknown action" in (check_pair("can_fly", "DAGs") or "")
+    assert "unknown resource" in (check_pair("can_read", "DAG:") or "")

@@ -268,3 +268,19 @@ def test_store_purge_keeps_live_sessions(db: Database, users: UserService) -> No
     with db.write() as conn:
         assert tokens_store.purge_sessions(conn, START + timedelta(seconds=59)) == 0
         assert tokens_store.purge_sessions(conn, START + timedelta(seconds=60)) == 1
+
+
+def test_peek_token_answers_only_from_a_fresh_cache_entry(
+    tokens: TokenService, clock: FrozenClock
+) -> None:
+    token, _ = tokens.create("ada", "ci", None)
+    assert tokens.peek_token(token) is None  # never read: ask authenticate_token
+    assert tokens.authenticate_token(token) is not None
+    peeked = tokens.peek_token(token)
+    assert peeked is not None and peeked.username == "ada"
+    tokens.revoke("ada", "ci")
+    assert tokens.peek_token(token) is None
+    other, _ = tokens.create("ada", "other", None)
+    assert tokens.authenticate_token(other) is not None
+    clock.advance(6)  # past the read cache's life
+    assert tokens.peek_token(other) is None

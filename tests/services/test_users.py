@@ -310,3 +310,19 @@ def test_no_password_reaches_the_logs(
         service.reset_password("ada", "next-password")
     for secret in (PASSWORD, "wrong-guess", "next-password"):
         assert secret not in caplog.text
+
+
+def test_peek_answers_only_from_a_fresh_cache_entry(
+    service: UserService, clock: FrozenClock
+) -> None:
+    make(service)
+    assert service.peek("ada", PASSWORD) is None  # never verified: ask authenticate
+    assert service.authenticate("ada", PASSWORD) is not None
+    peeked = service.peek("ada", PASSWORD)
+    assert peeked is not None and peeked.username == "ada"
+    assert service.peek("ada", "wrong") is None
+    service.reset_password("ada", "n3w-secret-pass")
+    assert service.peek("ada", PASSWORD) is None  # the change forgot the entry
+    assert service.authenticate("ada", "n3w-secret-pass") is not None
+    clock.advance(61)
+    assert service.peek("ada", "n3w-secret-pass") is None  # expired, and a login is due

@@ -40,6 +40,8 @@ def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None 
         services.users,
         tokens=services.tokens,
         throttle=LoginThrottle(clock=services.clock),
+        role_pairs=services.roles.role_pairs,
+        peek_role_pairs=services.roles.peek_role_pairs,
     )
     app.include_router(v1.router(services, security))
     app.include_router(experimental.router(services, security))

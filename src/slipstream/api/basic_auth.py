@@ -9,8 +9,7 @@ limited to some DAGs hold here as well).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
@@ -18,34 +17,29 @@ from slipstream.api.errors import ApiError
 from slipstream.api.security import Principal, Security
 from slipstream.auth.permissions import NEEDS
 from slipstream.auth.roles import Action
-from slipstream.core.records import User
 
 
-class Authenticator(Protocol):
-    def authenticate(self, username: str, password: str) -> User | None: ...
-
-
-def signed_in(security: Security) -> Callable[[Request], Principal]:
+def signed_in(security: Security) -> Callable[[Request], Awaitable[Principal]]:
     """A route dependency: the caller, or the 401/403 answer 1.10's clients expect."""
 
-    def dependency(request: Request) -> Principal:
+    async def dependency(request: Request) -> Principal:
         if request.headers.get("Authorization") is None:
             raise ApiError(401, "Unauthorized", plain=True, headers={"WWW-Authenticate": "Basic"})
-        user = security.user_of(request)
-        if user is None:
+        principal = await security.principal_or_none(request)
+        if principal is None:
             raise ApiError(403, "Forbidden", plain=True)
-        return security.principal_of(user)
+        return principal
 
     return dependency
 
 
-def requires(security: Security, action: Action) -> Callable[[Request], Principal]:
+def requires(security: Security, action: Action) -> Callable[[Request], Awaitable[Principal]]:
     """A route dependency: a signed-in caller whose roles hold the permission for `action`.
     Routes about one DAG still check that DAG once they know it."""
     caller = signed_in(security)
 
-    def dependency(request: Request) -> Principal:
-        principal = caller(request)
+    async def dependency(request: Request) -> Principal:
+        principal = await caller(request)
         if not principal.grants.allows(action):
             raise ApiError(
                 403,

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from slipstream.api.security import PasswordChecker
 from slipstream.clock import Clock
 from slipstream.config import Settings
 from slipstream.services.dags import DagService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
+from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
 from slipstream.services.tokens import TokenService
+from slipstream.services.users import UserService
 
 
 class ApiServices(Protocol):
@@ -44,7 +45,10 @@ class ApiServices(Protocol):
     def fresh_dags(self) -> FreshDags: ...
 
     @property
-    def users(self) -> PasswordChecker: ...
+    def users(self) -> UserService: ...
 
     @property
     def tokens(self) -> TokenService: ...
+
+    @property
+    def roles(self) -> RoleService: ...

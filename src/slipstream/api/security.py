@@ -129,11 +129,16 @@ class Security:
         *,
         tokens: TokenChecker | None = None,
         role_pairs: Callable[[], Pairs] | None = None,
+        peek_role_pairs: Callable[[], Pairs | None] | None = None,
         throttle: LoginThrottle | None = None,
     ) -> None:
         self._passwords = passwords
         self._tokens = tokens
         self._role_pairs = role_pairs or (lambda: BUILTIN_ROLE_PAIRS)
+        # Roles as cached a moment ago, or None when reading them needs the database.
+        self._peek_role_pairs = peek_role_pairs or (
+            (lambda: BUILTIN_ROLE_PAIRS) if role_pairs is None else (lambda: None)
+        )
         self._throttle = throttle
 
     def sign_in(self, username: str, password: str, address: str | None) -> User | None:
@@ -201,14 +206,27 @@ class Security:
             user = self._tokens.peek_token(token) if token is not None else None
         return user if user is not None and user.active else None
 
-    async def principal_async(self, request: Request) -> Principal:
-        """`principal` for async code: answered on the event loop when the credentials were
-        checked a moment ago (the common case), else in the threadpool (a database read, or a
-        deliberately slow password hash, must not hold up the loop)."""
+    def _principal_or_none(self, request: Request) -> Principal | None:
+        user = self.user_of(request)
+        return None if user is None else self.principal_of(user)
+
+    async def principal_or_none(self, request: Request) -> Principal | None:
+        """The caller, or None for missing or wrong credentials, for async code: answered on
+        the event loop when the credentials and roles were read a moment ago (the common
+        case), else in the threadpool (a database read, or a deliberately slow password hash,
+        must not hold up the loop)."""
         user = self._peek(request)
-        if user is None:
-            return await run_in_threadpool(self.principal, request)
-        return self.principal_of(user)
+        pairs = self._peek_role_pairs() if user is not None else None
+        if user is None or pairs is None:
+            return await run_in_threadpool(self._principal_or_none, request)
+        return Principal(user, grants_of(user.roles, pairs))
+
+    async def principal_async(self, request: Request) -> Principal:
+        """`principal` for async code, as `principal_or_none`."""
+        principal = await self.principal_or_none(request)
+        if principal is None:
+            raise ApiError(401, None, headers={"WWW-Authenticate": "Basic"})
+        return principal
 
     def principal_of(self, user: User) -> Principal:
         """What `user`'s roles grant, now."""

@@ -20,6 +20,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "standalone": ("slipstream.cli.serve", "standalone", "Run everything on this machine."),
     "users": ("slipstream.cli.users", "users", "Create, list and delete users; manage roles."),
     "tokens": ("slipstream.cli.tokens", "tokens", "Create, list and revoke API tokens."),
+    "roles": ("slipstream.cli.roles", "roles", "Create, list and delete roles and permissions."),
 }
 
 

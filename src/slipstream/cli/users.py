@@ -12,7 +12,7 @@ import sys
 import click
 
 from slipstream.auth.passwords import random_password
-from slipstream.bootstrap import open_database
+from slipstream.bootstrap import account_services, open_database
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
 from slipstream.cli.settings import load_settings
@@ -30,7 +30,8 @@ USERNAME_OPTION = click.option("--username", "-u", required=True, help="The user
 def open_user_service() -> UserService:
     db = open_database(load_settings())
     click.get_current_context().call_on_close(db.dispose)
-    return UserService(db, clock=SystemClock())
+    users, _ = account_services(db, SystemClock())
+    return users
 
 
 def choose_password(password: str | None, use_random_password: bool) -> str:
@@ -59,7 +60,9 @@ def users() -> None:
 @click.option("--email", "-e", required=True, help="The user's email address.")
 @click.option("--firstname", "-f", required=True, help="The user's first name.")
 @click.option("--lastname", "-l", required=True, help="The user's last name.")
-@click.option("--role", "-r", required=True, help="Admin, Op, User, Viewer or Public.")
+@click.option(
+    "--role", "-r", required=True, help="Admin, Op, User, Viewer, Public or a custom role."
+)
 @click.option("--password", "-p", help=_PASSWORD_HELP)
 @click.option("--use-random-password", is_flag=True, help="Make a random password; print it once.")
 @handle_errors

@@ -226,3 +226,16 @@ class User:
     last_login: datetime | None
     login_count: int
     failed_login_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """A named set of `(action, resource)` permission pairs. Built-in roles come from code and
+    have no timestamps; custom ones live in the database."""
+
+    name: str
+    permissions: tuple[tuple[str, str], ...]  # sorted, no duplicates
+    is_builtin: bool
+    id: int | None = None
+    created_on: datetime | None = None
+    changed_on: datetime | None = None

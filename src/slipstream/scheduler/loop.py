@@ -19,6 +19,7 @@ from typing import Protocol
 from slipstream.clock import Clock
 from slipstream.executors.base import Executor
 from slipstream.scheduler.tick import Scheduler
+from slipstream.store.db import is_transient
 from slipstream.wakeup import WakeupListener
 
 log = logging.getLogger(__name__)
@@ -118,5 +119,13 @@ def _guard(step: object, arg: object) -> None:
     """One failed pass must not end the loop: log it with its traceback and carry on."""
     try:
         step(arg)  # type: ignore[operator]
-    except Exception:
+    except Exception as exc:
+        if is_transient(exc):
+            # PostgreSQL chose this pass as a deadlock victim against someone's change to
+            # the same runs: nothing was kept, and the next pass does the work again.
+            log.warning(
+                "scheduler pass rolled back by the database (%s); retrying",
+                getattr(exc, "orig", exc),
+            )
+            return
         log.exception("scheduler pass failed; continuing")

@@ -36,7 +36,7 @@ from slipstream.store import dags as dags_store
 from slipstream.store import runs as runs_store
 from slipstream.store import task_instances as ti_store
 from slipstream.store import xcoms as xcom_store
-from slipstream.store.db import Database
+from slipstream.store.db import Database, retry_transient
 from slipstream.wakeup import WakeupSender
 
 # A task instance read and then moved by the scheduler before our write is read again; more
@@ -73,6 +73,7 @@ class RunChangeService:
 
     # ----------------------------------------------------------------- runs
 
+    @retry_transient
     def mark_run(self, dag_id: str, run_id: str, state: RunState, *, by: str) -> Run:
         """Airflow's rules: success marks the run's unfinished tasks success; failed marks its
         running tasks failed and those not yet run skipped; queued requeues the run alone."""
@@ -98,6 +99,7 @@ class RunChangeService:
         self._notify(changed)
         return changed
 
+    @retry_transient
     def clear_run(self, dag_id: str, run_id: str, *, dry_run: bool, by: str) -> Affected | Run:
         """Every task of the run back to no state, to run again; the run back to queued if it
         had finished. A dry run returns what would be cleared and changes nothing."""
@@ -113,6 +115,7 @@ class RunChangeService:
         self._notify(changed)
         return changed
 
+    @retry_transient
     def set_note(self, dag_id: str, run_id: str, note: str | None) -> Run:
         if note is not None and len(note) > 1000:
             raise InvalidInputError("note must be at most 1000 characters", field="note")
@@ -124,6 +127,7 @@ class RunChangeService:
         assert changed is not None
         return changed
 
+    @retry_transient
     def delete_run(self, dag_id: str, run_id: str) -> None:
         """Delete the run with its task instances, tries and XComs. Tries still running are
         stopped by the scheduler; what they report finds nothing to write to."""
@@ -134,6 +138,7 @@ class RunChangeService:
 
     # ----------------------------------------------------------------- task instances
 
+    @retry_transient
     def clear_task_instances(
         self,
         dag_id: str,
@@ -186,6 +191,7 @@ class RunChangeService:
             self._notify_all(run for _, run in affected)
         return Affected(affected)
 
+    @retry_transient
     def mark_task_instances(
         self,
         dag_id: str,

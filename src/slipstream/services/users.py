@@ -13,7 +13,7 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -47,8 +47,12 @@ class UserService:
         clock: Clock,
         cache_ttl: float = 60.0,
         cache_size: int = 1024,
+        role_names: Callable[[], Collection[str]] | None = None,
     ) -> None:
         self._db = db
+        # Which role names exist: the built-in ones, unless the composition root passes the
+        # role service's view, which adds the custom ones stored in the database.
+        self._role_names = role_names or BUILTIN_ROLES.keys
         self._clock = clock
         self._ttl = cache_ttl
         self._size = cache_size
@@ -174,11 +178,27 @@ class UserService:
 
     def check_role(self, role: str) -> None:
         """Refuse a role name that does not exist, in Airflow's words."""
-        if role not in BUILTIN_ROLES:
+        names = self._role_names()
+        if role not in names:
             raise InvalidInputError(
-                f"{role} is not a valid role. Valid roles are: {sorted(BUILTIN_ROLES)}",
+                f"{role} is not a valid role. Valid roles are: {sorted(names)}",
                 field="role",
             )
+
+    def check_roles(self, roles: Sequence[str]) -> None:
+        """Refuse unknown role names all together, as Airflow's REST API words it."""
+        names = self._role_names()
+        unknown = [r for r in roles if r not in names]
+        if unknown:
+            listed = ", ".join(repr(r) for r in unknown)
+            raise InvalidInputError(f"Unknown roles: {listed}", field="roles")
+
+    def forget_everyone(self) -> None:
+        """Drop every cached sign-in: roles were renamed or deleted under the users holding
+        them, and cached users carry their role names."""
+        with self._lock:
+            self._epoch += 1
+            self._verified.clear()
 
     def create(
         self,
@@ -187,16 +207,23 @@ class UserService:
         email: str,
         first_name: str,
         last_name: str,
-        role: str,
+        role: str | None = None,
         password: str,
+        roles: Sequence[str] | None = None,
     ) -> User:
-        """Create an active user with one role; UserAlreadyExists if the name or email is
-        taken."""
+        """Create an active user with one `role` (the CLI) or several `roles` (the REST API);
+        UserAlreadyExists if the name or email is taken."""
         _check_text(username=username, email=email, first_name=first_name, last_name=last_name)
         for field, value in (("username", username), ("email", email)):
             if not value.strip():
                 raise InvalidInputError(f"{field} must not be empty", field=field)
-        self.check_role(role)
+        if roles is None:
+            if role is None:
+                raise InvalidInputError("a role is required", field="role")
+            self.check_role(role)
+            roles = [role]
+        else:
+            self.check_roles(roles)
         _check_password(password)
         password_hash = hash_password(password)  # slow on purpose: outside the transaction
         with self._db.write() as conn:
@@ -207,27 +234,87 @@ class UserService:
                 first_name=first_name,
                 last_name=last_name,
                 password_hash=password_hash,
-                roles=[role],
+                roles=list(dict.fromkeys(roles)),
                 now=self._clock.now(),
             )
 
     def get(self, username: str) -> User:
+        if "\x00" in username:  # no stored name has one, and PostgreSQL refuses to compare it
+            raise UserNotFound(username)
         with self._db.read() as conn:
             user = users_store.get_user(conn, username)
         if user is None:
             raise UserNotFound(username)
         return user
 
-    def list_users(self, limit: int | None = 100, offset: int = 0) -> tuple[list[User], int]:
-        """A page of users in creation order, and the total."""
+    def list_users(
+        self,
+        limit: int | None = 100,
+        offset: int = 0,
+        *,
+        order_by: str = "id",
+        descending: bool = False,
+    ) -> tuple[list[User], int]:
+        """A page of users (in creation order unless `order_by` names a column), and the
+        total."""
         if limit is not None and limit < 0:
             raise InvalidInputError("limit must not be negative", field="limit")
         if offset < 0:
             raise InvalidInputError("offset must not be negative", field="offset")
+        if order_by not in users_store.ORDER_COLUMNS:
+            raise InvalidInputError(
+                f"Ordering with '{order_by}' is disallowed or the attribute does not exist"
+                " on the model",
+                field="order_by",
+            )
         with self._db.read() as conn:
-            return users_store.list_users(conn, limit=limit, offset=offset)
+            return users_store.list_users(
+                conn, limit=limit, offset=offset, order_by=order_by, descending=descending
+            )
+
+    def update(
+        self,
+        username: str,
+        *,
+        new_username: str | None = None,
+        email: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        password: str | None = None,
+        roles: Sequence[str] | None = None,
+    ) -> User:
+        """Change any of a user's fields (the REST API's PATCH) in one transaction: all of
+        them or, on any refusal, none. UserAlreadyExists if the new username or email is
+        taken."""
+        values: dict[str, object] = {}
+        texts = {
+            "username": new_username,
+            "email": email,
+            "first_name": first_name,
+            "last_name": last_name,
+        }
+        _check_text(**{k: v for k, v in texts.items() if v is not None})
+        for field in ("username", "email"):
+            value = texts[field]
+            if value is not None and not value.strip():
+                raise InvalidInputError(f"{field} must not be empty", field=field)
+        values.update({k: v for k, v in texts.items() if v is not None})
+        if roles is not None:
+            self.check_roles(roles)
+            values["roles"] = list(dict.fromkeys(roles))
+        if password is not None:
+            _check_password(password)
+            values["password_hash"] = hash_password(password)  # slow: outside the transaction
+        with self._db.write() as conn:
+            self._locked(conn, username)
+            user = users_store.update_profile(conn, username, self._clock.now(), values)
+        assert user is not None  # the row is locked, and it existed
+        self._forget(username)
+        return user
 
     def delete(self, username: str) -> None:
+        if "\x00" in username:
+            raise UserNotFound(username)
         with self._db.write() as conn:
             if not users_store.delete_user(conn, username):
                 raise UserNotFound(username)
@@ -279,10 +366,7 @@ class UserService:
 
     def set_roles(self, username: str, roles: Sequence[str]) -> User:
         """Replace a user's roles (the REST API's PATCH); unknown names are refused together."""
-        unknown = [r for r in roles if r not in BUILTIN_ROLES]
-        if unknown:
-            names = ", ".join(repr(r) for r in unknown)
-            raise InvalidInputError(f"Unknown roles: {names}", field="roles")
+        self.check_roles(roles)
         with self._db.write() as conn:
             user = self._locked(conn, username)
             updated = self._save_roles(conn, user, list(dict.fromkeys(roles)))
@@ -292,6 +376,8 @@ class UserService:
     @staticmethod
     def _locked(conn: Connection, username: str) -> User:
         """The user, row-locked until commit (PostgreSQL; SQLite's writer lock already is)."""
+        if "\x00" in username:
+            raise UserNotFound(username)
         user = users_store.get_user(conn, username, for_update=True)
         if user is None:
             raise UserNotFound(username)
@@ -306,6 +392,8 @@ class UserService:
 
 def _check_text(**values: str) -> None:
     for field, value in values.items():
+        if "\x00" in value:  # PostgreSQL cannot store it: refused here, not as a 500 there
+            raise InvalidInputError(f"{field} must not contain NUL characters", field=field)
         if len(value) > _MAX_LENGTHS[field]:
             raise InvalidInputError(
                 f"{field} is longer than {_MAX_LENGTHS[field]} characters", field=field

@@ -7,11 +7,14 @@ process queue on a lock rather than in SQLite's sleeping busy handler.
 
 from __future__ import annotations
 
+import functools
+import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -21,6 +24,42 @@ from sqlalchemy.pool import NullPool
 from slipstream.errors import ConfigError, DatabaseUnavailable
 
 BUSY_TIMEOUT_MS = 60_000
+
+# PostgreSQL's SQLSTATEs for a transaction it aborted so that another could go on: doing the
+# same work again is the documented answer.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+_TRANSIENT_ATTEMPTS = 4
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether the database aborted this transaction for a deadlock or a serialization
+    failure: nothing it wrote was kept, and trying again may well succeed."""
+    orig = getattr(error, "orig", None)
+    return isinstance(error, DBAPIError) and getattr(orig, "sqlstate", None) in (
+        _TRANSIENT_SQLSTATES
+    )
+
+
+def retry_transient(work: Callable[P, T]) -> Callable[P, T]:
+    """Run `work` again (a few times, after a short random pause) when the database aborted
+    its transaction as a deadlock victim. Only for functions whose writes are one transaction
+    and whose other effects come after it commits."""
+
+    @functools.wraps(work)
+    def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(1, _TRANSIENT_ATTEMPTS + 1):
+            try:
+                return work(*args, **kwargs)
+            except DBAPIError as exc:
+                if attempt == _TRANSIENT_ATTEMPTS or not is_transient(exc):
+                    raise
+            time.sleep(random.uniform(0.005, 0.02) * attempt)
+        raise AssertionError("unreachable")
+
+    return retrying
 
 
 class Database:

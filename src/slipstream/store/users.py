@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -94,12 +94,31 @@ def password_hash_of(conn: Connection, username: str) -> tuple[User, str] | None
     return (_to_user(row), row.password_hash) if row else None
 
 
+# Columns a listing may be ordered by.
+ORDER_COLUMNS = frozenset(
+    {"id", "username", "email", "first_name", "last_name", "active", "created_on", "changed_on"}
+)
+
+
 def list_users(
-    conn: Connection, *, limit: int | None = None, offset: int = 0
+    conn: Connection,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    order_by: str = "id",
+    descending: bool = False,
 ) -> tuple[list[User], int]:
-    """A page of users in creation order, and how many there are in all."""
+    """A page of users (in creation order unless `order_by` names one of ORDER_COLUMNS), and
+    how many there are in all."""
+    if order_by not in ORDER_COLUMNS:
+        raise ValueError(f"cannot order users by {order_by!r}")
     total = conn.execute(select(func.count()).select_from(users)).scalar_one()
-    query = select(*_PUBLIC_COLUMNS).order_by(users.c.id)
+    column = users.c[order_by]
+    # The id breaks ties, so pages never overlap or skip a user.
+    query = select(*_PUBLIC_COLUMNS).order_by(
+        column.desc() if descending else column.asc(),
+        users.c.id.desc() if descending else users.c.id.asc(),
+    )
     if limit is not None:
         query = query.limit(limit)
     if offset:
@@ -140,3 +159,55 @@ def record_login(conn: Connection, username: str, *, success: bool, now: datetim
     else:
         values = {"failed_login_count": users.c.failed_login_count + 1}
     conn.execute(update(users).where(users.c.username == username).values(values))
+
+
+def update_profile(
+    conn: Connection, username: str, now: datetime, changes: Mapping[str, Any]
+) -> User | None:
+    """Change any of username, email, first_name, last_name, password_hash and roles; None if
+    there is no such user. UserAlreadyExists if the new username or email is taken (nothing
+    written)."""
+    allowed = {"username", "email", "first_name", "last_name", "password_hash", "roles"}
+    values = dict(changes)
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)}")
+    if "roles" in values:
+        values["roles"] = list(values["roles"])
+    query = (
+        update(users)
+        .where(users.c.username == username)
+        .values(changed_on=now, **values)
+        .returning(*_PUBLIC_COLUMNS)
+    )
+    try:
+        with conn.begin_nested():
+            row = conn.execute(query).first()
+    except IntegrityError:
+        new_name = values.get("username")
+        if new_name is not None and _exists(conn, users.c.username == new_name):
+            raise UserAlreadyExists(new_name) from None
+        email = values.get("email")
+        if email is not None and _exists(conn, users.c.email == email):
+            raise UserAlreadyExists(username, email=email) from None
+        raise
+    return _to_user(row) if row else None
+
+
+def replace_role(conn: Connection, old: str, new: str | None, now: datetime) -> list[str]:
+    """Rename role `old` to `new` in every user's roles, or take it away when `new` is None;
+    the usernames changed. Roles are a JSON list, so members are found here, not in SQL
+    (portable across SQLite and PostgreSQL; user tables are small)."""
+    changed: list[str] = []
+    rows = conn.execute(select(users.c.username, users.c.roles)).all()
+    for username, stored in rows:
+        held = list(stored or ())
+        if old not in held:
+            continue
+        if new is None:
+            updated = [r for r in held if r != old]
+        else:
+            updated = list(dict.fromkeys(new if r == old else r for r in held))
+        set_roles(conn, username, updated, now)
+        changed.append(username)
+    return changed

@@ -23,11 +23,11 @@ class Page:
     offset: int
 
 
-def paging(max_page_limit: int) -> Callable[..., Awaitable[Page]]:
-    """A dependency reading `limit` (default 100, capped at `max_page_limit`, 0 meaning the
-    default) and `offset` (>= 0)."""
+def page_maker(max_page_limit: int) -> Callable[[int, int], Page]:
+    """A function checking `limit` (capped at `max_page_limit`, 0 meaning the default of 100)
+    and `offset` (>= 0) as Airflow does, for routes that read them as plain parameters."""
 
-    async def page(limit: int = Query(100), offset: int = Query(0)) -> Page:
+    def make(limit: int, offset: int) -> Page:
         if limit < 0:
             raise InvalidInputError("Page limit must be a positive integer", field="limit")
         if offset < 0:
@@ -37,6 +37,17 @@ def paging(max_page_limit: int) -> Callable[..., Awaitable[Page]]:
         if limit == 0:
             limit = 100
         return Page(limit=min(limit, max_page_limit), offset=offset)
+
+    return make
+
+
+def paging(max_page_limit: int) -> Callable[..., Awaitable[Page]]:
+    """The same as a route dependency reading `limit` (default 100) and `offset`."""
+    make = page_maker(max_page_limit)
+
+    # async: a sync dependency would cost every request a round trip through the threadpool.
+    async def page(limit: int = Query(100), offset: int = Query(0)) -> Page:
+        return make(limit, offset)
 
     return page
 

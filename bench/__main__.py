@@ -13,20 +13,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import snapshot
+from bench.api_workloads import run_w3, run_w4, run_w7
 from bench.figures import AIRFLOW_SOURCE
 from bench.idle import run_w5
 from bench.load import LoadMeter, wait_for_quiet
 from bench.model import Options, WorkloadResult
 from bench.report import PERCENTILE_METHOD, machine, table, write
 from bench.startup import run_w6
-from bench.workloads import run_w1, run_w2, run_w3
+from bench.workloads import run_w1, run_w2, run_w3_engine
 
 WORKLOADS: dict[str, tuple[str, Callable[[Options], WorkloadResult]]] = {
     "W1": ("chain", run_w1),
     "W2": ("fan-out", run_w2),
-    "W3": ("trigger latency", run_w3),
+    "W3": ("trigger latency through the API", run_w3),
+    "W3E": ("trigger latency, engine only", run_w3_engine),
+    "W4": ("burst of API triggers", run_w4),
     "W5": ("idle", run_w5),
     "W6": ("start-up", run_w6),
+    "W7": ("API trigger rate", run_w7),
 }
 
 

@@ -71,11 +71,11 @@ ONE_TASK_DAG_ID = "bench_one_task"
 ONE_TASK_ID = "only"
 
 
-def one_task_file(probe: Path) -> str:
-    """W3 and start-up: a DAG of a single no-op task."""
+def one_task_file(probe: Path, dag_id: str = ONE_TASK_DAG_ID) -> str:
+    """W3, W7 and start-up: a DAG of a single no-op task."""
     body = f"""
 
-with DAG({ONE_TASK_DAG_ID!r}, schedule=None, start_date=START, catchup=False):
+with DAG({dag_id!r}, schedule=None, start_date=START, catchup=False):
     noop.override(task_id={ONE_TASK_ID!r})()
 """
     return _file(probe, body)

@@ -110,3 +110,16 @@ class Metric:
             "times_better_than_airflow": self.times_better,
             "detail": self.detail,
         }
+
+
+# The REST API (W3 through HTTP, W4 burst, W7 trigger rate).
+AIRFLOW_W7_RATE = AirflowFigure(18.9, "18.9/s over 300 (DAG paused)")
+AIRFLOW_W7_P99_MS = AirflowFigure(76.0, "p99 76 ms")
+AIRFLOW_W7_ERRORS = AirflowFigure(None, "2 of 300 answered HTTP 500")
+AIRFLOW_W7_EXECUTING_RATE = AirflowFigure(50.0, "about 50/s (first 100 requests)")
+AIRFLOW_W4 = AirflowFigure(None, "a 500 after a 30 s hang; scheduler died; runs never ran")
+TARGET_W7_TOKEN_RATE = Target(">=", 800.0)
+TARGET_W7_BASIC_RATE = Target(">=", 550.0)
+TARGET_W7_P99_MS = Target("<=", 10.0)
+TARGET_ZERO = Target("<=", 0.0)
+TARGET_W4_DRAIN_S = Target("<", 20.0)

@@ -13,9 +13,11 @@ import ctypes
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +32,7 @@ from slipstream.core.records import Run
 from slipstream.errors import DagNotFound
 from slipstream.services.dags import DagService
 from slipstream.services.runs import RunService
+from slipstream.services.users import UserService
 from slipstream.store.db import Database
 from slipstream.store.schema import migrate
 from slipstream.wakeup import WakeupSender
@@ -95,6 +98,9 @@ class Deployment:
         self.dags = DagService(self.db, wakeup=self.wakeup)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.home / "scheduler.out"
+        self.api_process: subprocess.Popen[bytes] | None = None
+        self.api_log_path = self.home / "api.out"
+        self.api_port = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -140,6 +146,70 @@ class Deployment:
             time.sleep(0.001)
         return launched, time.time_ns()
 
+    def start_api(self, timeout: float = 60.0) -> int:
+        """Launch `slipstream api-server` on a free port; return the port once it is healthy."""
+        if self.api_process is not None:
+            raise BenchError("the API server is already running")
+        with socket.socket() as probe_socket:
+            probe_socket.bind(("127.0.0.1", 0))
+            self.api_port = probe_socket.getsockname()[1]
+        command = [sys.executable, "-m", "slipstream.cli.main", "api-server"]
+        command += ["--host", "127.0.0.1", "--port", str(self.api_port)]
+        with self.api_log_path.open("ab") as log:
+            self.api_process = subprocess.Popen(
+                command,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.api_process.poll() is not None:
+                raise BenchError(f"the API server exited at start-up:\n{self.api_log_tail()}")
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.api_port}/api/v1/health", timeout=5
+                ) as answer:
+                    if answer.status == 200:
+                        return self.api_port
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError(f"the API server did not answer within {timeout}s")
+            time.sleep(0.01)
+
+    def create_user(self, username: str, role: str = "Admin") -> str:
+        """A user made in-process (as `slipstream users create` does); returns its password."""
+        password = secrets.token_urlsafe(16)
+        UserService(self.db, clock=SystemClock()).create(
+            username=username,
+            email=f"{username}@bench.invalid",
+            first_name=username,
+            last_name="Bench",
+            role=role,
+            password=password,
+        )
+        return password
+
+    def stop_api(self) -> None:
+        process, self.api_process = self.api_process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(_STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def api_log_tail(self, lines: int = 40) -> str:
+        if not self.api_log_path.exists():
+            return ""
+        return "\n".join(self.api_log_path.read_text(errors="replace").splitlines()[-lines:])
+
     @property
     def pid(self) -> int:
         if self.process is None:
@@ -165,6 +235,7 @@ class Deployment:
 
     def close(self) -> None:
         try:
+            self.stop_api()
             self.stop()
         finally:
             self.wakeup.close()
@@ -229,8 +300,14 @@ class Deployment:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def problems(self) -> list[str]:
-        """Lines of the scheduler's output that say something went wrong."""
-        if not self.log_path.exists():
-            return []
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return [line for line in text if "Traceback" in line or " ERROR " in line]
+        """Lines of the scheduler's and API server's output that say something went wrong."""
+        found = []
+        for path in (self.log_path, self.api_log_path):
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()
+                found += [
+                    f"{path.stem}: {line}"
+                    for line in text
+                    if "Traceback" in line or " ERROR " in line or line.startswith("ERROR")
+                ]
+        return found

@@ -343,10 +343,10 @@ def _fanout_metrics(width: int, samples: list[dict[str, Any]]) -> list[Metric]:
 # -- W3 ---------------------------------------------------------------------------------------
 
 
-def run_w3(opts: Options) -> WorkloadResult:
+def run_w3_engine(opts: Options) -> WorkloadResult:
     count = 50 if opts.quick else 200
     result = WorkloadResult(
-        "W3", "trigger latency, engine only (RunService in-process, no HTTP)", {"triggers": count}
+        "W3E", "trigger latency, engine only (RunService in-process, no HTTP)", {"triggers": count}
     )
     probe = opts.root / "w3-probe.log"
     dag_id, task_id = dags.ONE_TASK_DAG_ID, dags.ONE_TASK_ID
@@ -382,7 +382,7 @@ def run_w3(opts: Options) -> WorkloadResult:
     first, success = col("first_task_probe_ms"), col("success_bench_ms")
     result.metrics = [
         Metric(
-            "W3",
+            "W3E",
             "trigger to first task start p50",
             _pct(first, 50),
             "ms",
@@ -390,9 +390,9 @@ def run_w3(opts: Options) -> WorkloadResult:
             TARGET_FIRST_TASK_P50_MS,
             AIRFLOW_FIRST_TASK_MS,
         ),
-        Metric("W3", "trigger to first task start p95", _pct(first, 95), "ms", "probe"),
+        Metric("W3E", "trigger to first task start p95", _pct(first, 95), "ms", "probe"),
         Metric(
-            "W3",
+            "W3E",
             "trigger to first task start p99",
             _pct(first, 99),
             "ms",
@@ -400,7 +400,7 @@ def run_w3(opts: Options) -> WorkloadResult:
             TARGET_FIRST_TASK_P99_MS,
         ),
         Metric(
-            "W3",
+            "W3E",
             "trigger to success p50",
             _pct(success, 50),
             "ms",
@@ -408,20 +408,20 @@ def run_w3(opts: Options) -> WorkloadResult:
             TARGET_SUCCESS_P50_MS,
             AIRFLOW_SUCCESS_MS,
         ),
-        Metric("W3", "trigger to success p95", _pct(success, 95), "ms", "bench clock"),
-        Metric("W3", "trigger to success p99", _pct(success, 99), "ms", "bench clock"),
+        Metric("W3E", "trigger to success p95", _pct(success, 95), "ms", "bench clock"),
+        Metric("W3E", "trigger to success p99", _pct(success, 99), "ms", "bench clock"),
         Metric(
-            "W3",
+            "W3E",
             "trigger to first task start p50",
             _pct(col("first_task_records_ms"), 50),
             "ms",
             "records",
         ),
         Metric(
-            "W3", "trigger to success p50", _pct(col("success_records_ms"), 50), "ms", "records"
+            "W3E", "trigger to success p50", _pct(col("success_records_ms"), 50), "ms", "records"
         ),
         Metric(
-            "W3",
+            "W3E",
             "RunService.trigger call p50",
             _pct(col("trigger_call_ms"), 50),
             "ms",
@@ -429,7 +429,7 @@ def run_w3(opts: Options) -> WorkloadResult:
             detail=True,
         ),
         Metric(
-            "W3",
+            "W3E",
             "RunService.trigger call p99",
             _pct(col("trigger_call_ms"), 99),
             "ms",

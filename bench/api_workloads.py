@@ -1,0 +1,315 @@
+"""W3, W4 and W7 through the REST API: a real `slipstream api-server` beside a real scheduler
+(what `slipstream standalone` runs), triggered with POST /api/v1/dags/{dag_id}/dagRuns.
+
+- W3: sequential triggers of a one-task DAG, each waited for: trigger to first task start (the
+  outside probe) and to success.
+- W4: a burst of triggers of a three-task chain from 8 client processes: accepted/s, API p99,
+  non-2xx answers, time until every run has finished, runs that never finished.
+- W7: trigger requests per second with the DAG paused (the API and database alone), one client
+  and 8, with a bearer token and with HTTP Basic; then one client with the runs executing.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import closing
+from typing import Any
+
+from bench import dags
+from bench.figures import (
+    AIRFLOW_FIRST_TASK_MS,
+    AIRFLOW_SUCCESS_MS,
+    AIRFLOW_W4,
+    AIRFLOW_W7_ERRORS,
+    AIRFLOW_W7_EXECUTING_RATE,
+    AIRFLOW_W7_P99_MS,
+    AIRFLOW_W7_RATE,
+    TARGET_FIRST_TASK_P50_MS,
+    TARGET_FIRST_TASK_P99_MS,
+    TARGET_SUCCESS_P50_MS,
+    TARGET_W4_DRAIN_S,
+    TARGET_W7_BASIC_RATE,
+    TARGET_W7_P99_MS,
+    TARGET_W7_TOKEN_RATE,
+    TARGET_ZERO,
+    Metric,
+)
+from bench.harness import BenchError, Deployment, Triggered
+from bench.http import (
+    ApiClient,
+    Credentials,
+    LoadResult,
+    bearer_token,
+    sequential_load,
+    trigger_load,
+)
+from bench.model import Options, WorkloadResult
+from bench.probe import ProbeReader
+from bench.stats import percentile, summarize
+
+PARSE_TIMEOUT_SECONDS = 60.0
+BENCH_USER = "bench"
+
+
+def _signed_in(d: Deployment) -> tuple[Credentials, Credentials]:
+    """Start the API server and sign in: (token credentials, Basic credentials)."""
+    port = d.start_api()
+    password = d.create_user(BENCH_USER)
+    return (
+        Credentials.bearer(bearer_token(port, BENCH_USER, password)),
+        Credentials.basic(BENCH_USER, password),
+    )
+
+
+def _parsed(d: Deployment, dag_id: str) -> None:
+    """Wait until the scheduler has parsed `dag_id` (a first run proves it) and is idle."""
+    deadline = time.monotonic() + PARSE_TIMEOUT_SECONDS
+    while True:
+        try:
+            d.dags.get(dag_id)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise BenchError(f"{dag_id} was not parsed in {PARSE_TIMEOUT_SECONDS}s") from None
+            time.sleep(0.02)
+
+
+def _http_trigger(d: Deployment, client: ApiClient, dag_id: str) -> Triggered:
+    before = time.time_ns()
+    answer = client.trigger(dag_id)
+    after = time.time_ns()
+    if answer.status != 200:
+        raise BenchError(f"trigger answered {answer.status}: {answer.body[:300]!r}")
+    run = d.runs.get(dag_id, answer.json()["dag_run_id"])
+    return Triggered(run, before, after)
+
+
+# -- W3 ---------------------------------------------------------------------------------------
+
+
+def run_w3(opts: Options) -> WorkloadResult:
+    count = 50 if opts.quick else 200
+    result = WorkloadResult(
+        "W3", "trigger latency through the REST API (bearer token)", {"triggers": count}
+    )
+    probe = opts.root / "w3-probe.log"
+    dag_id, task_id = dags.ONE_TASK_DAG_ID, dags.ONE_TASK_ID
+    with Deployment(opts.root, "w3", db_kind=opts.db) as d, closing(ProbeReader(probe)) as reader:
+        d.write_dag("bench_one_task", dags.one_task_file(probe))
+        d.start()
+        _parsed(d, dag_id)
+        token, _ = _signed_in(d)
+        client = ApiClient(d.api_port, token)
+        for _ in range(max(2, d.settings.workers)):  # warm every worker
+            d.wait(_http_trigger(d, client, dag_id).run, reader, task_id)
+        samples: list[dict[str, Any]] = []
+        for _ in range(count):
+            triggered = _http_trigger(d, client, dag_id)
+            finished = d.wait(triggered.run, reader, task_id)
+            if finished.run.state.value != "success":
+                raise BenchError(f"run {finished.run.run_id} ended {finished.run.state}")
+            start = reader.run(triggered.run.run_id)[task_id].start
+            if start is None:
+                raise BenchError(f"the probe has no start for {triggered.run.run_id}")
+            samples.append(
+                {
+                    "run_id": triggered.run.run_id,
+                    "request_ms": (triggered.after_ns - triggered.before_ns) / 1e6,
+                    "first_task_probe_ms": (start - triggered.before_ns) / 1e6,
+                    "success_bench_ms": (finished.seen_ns - triggered.before_ns) / 1e6,
+                }
+            )
+        client.close()
+        result.raw["runs"] = samples
+        result.problems = d.problems()
+
+    def col(key: str) -> list[float]:
+        return [s[key] for s in samples]
+
+    first, success = col("first_task_probe_ms"), col("success_bench_ms")
+    result.metrics = [
+        Metric(
+            "W3",
+            "API trigger to first task start p50",
+            percentile(first, 50),
+            "ms",
+            "probe",
+            TARGET_FIRST_TASK_P50_MS,
+            AIRFLOW_FIRST_TASK_MS,
+        ),
+        Metric("W3", "API trigger to first task start p95", percentile(first, 95), "ms", "probe"),
+        Metric(
+            "W3",
+            "API trigger to first task start p99",
+            percentile(first, 99),
+            "ms",
+            "probe",
+            TARGET_FIRST_TASK_P99_MS,
+        ),
+        Metric(
+            "W3",
+            "API trigger to success p50",
+            percentile(success, 50),
+            "ms",
+            "bench clock",
+            TARGET_SUCCESS_P50_MS,
+            AIRFLOW_SUCCESS_MS,
+        ),
+        Metric("W3", "API trigger to success p95", percentile(success, 95), "ms", "bench clock"),
+        Metric("W3", "API trigger to success p99", percentile(success, 99), "ms", "bench clock"),
+        Metric(
+            "W3",
+            "trigger request p50",
+            percentile(col("request_ms"), 50),
+            "ms",
+            "bench clock",
+            detail=True,
+        ),
+    ]
+    return result
+
+
+# -- W4 ---------------------------------------------------------------------------------------
+
+
+def run_w4(opts: Options) -> WorkloadResult:
+    total, clients, size = (300 if opts.quick else 1000), 8, 3
+    result = WorkloadResult(
+        "W4",
+        "burst of API triggers of a three-task chain",
+        {"triggers": total, "clients": clients, "chain": size},
+    )
+    probe = opts.root / "w4-probe.log"
+    dag_id = dags.chain_dag_id(size)
+    with Deployment(opts.root, "w4", db_kind=opts.db) as d:
+        d.write_dag("bench_chains", dags.chains_file(probe, [size]))
+        d.start()
+        _parsed(d, dag_id)
+        token, _ = _signed_in(d)
+        load = trigger_load(d.api_port, token, dag_id, total, clients)
+        began_drain = time.monotonic() - load.seconds  # the burst's start
+        unfinished = set(load.run_ids)
+        failed: list[str] = []
+        deadline = time.monotonic() + 120.0
+        while unfinished and time.monotonic() < deadline:
+            for run in d.runs.list_runs(dag_id, limit=None)[0]:
+                if run.run_id in unfinished and run.state.is_finished:
+                    unfinished.discard(run.run_id)
+                    if run.state.value != "success":
+                        failed.append(run.run_id)
+            if unfinished:
+                time.sleep(0.05)
+        drained = time.monotonic() - began_drain if not unfinished else None
+        result.raw = {
+            "statuses": dict(load.statuses),
+            "first_error": load.first_error,
+            "latency_ms": summarize(load.latencies_ms),
+            "never_finished": sorted(unfinished)[:20],
+            "failed": failed[:20],
+        }
+        result.problems = d.problems()
+    result.metrics = [
+        Metric("W4", "accepted triggers/s", load.per_second, "/s", "bench clock",
+               higher_is_better=True),
+        Metric("W4", "API p99", percentile(load.latencies_ms, 99), "ms", "bench clock"),
+        Metric("W4", "non-2xx answers", float(load.non_2xx), "", "bench clock", TARGET_ZERO,
+               AIRFLOW_W4),
+        Metric("W4", "runs never finished", float(len(unfinished)), "", "records", TARGET_ZERO),
+        Metric("W4", "runs failed", float(len(failed)), "", "records", TARGET_ZERO),
+        Metric("W4", "burst start to every run finished", drained, "s", "bench clock",
+               TARGET_W4_DRAIN_S),
+        Metric("W4", "errors in the logs", float(len(result.problems)), "", "logs", TARGET_ZERO),
+    ]  # fmt: skip
+    return result
+
+
+# -- W7 ---------------------------------------------------------------------------------------
+
+
+def _rate_metrics(
+    label: str, load: LoadResult, rate_target: Any, with_airflow: bool
+) -> list[Metric]:
+    return [
+        Metric(
+            "W7",
+            f"{label}: triggers/s",
+            load.per_second,
+            "/s",
+            "bench clock",
+            rate_target,
+            AIRFLOW_W7_RATE if with_airflow else None,
+            higher_is_better=True,
+        ),
+        Metric("W7", f"{label}: p50", percentile(load.latencies_ms, 50), "ms", "bench clock"),
+        Metric(
+            "W7",
+            f"{label}: p99",
+            percentile(load.latencies_ms, 99),
+            "ms",
+            "bench clock",
+            TARGET_W7_P99_MS if load.clients == 1 else None,
+            AIRFLOW_W7_P99_MS if with_airflow else None,
+        ),
+    ]
+
+
+def run_w7(opts: Options) -> WorkloadResult:
+    total = 500 if opts.quick else 2000
+    result = WorkloadResult(
+        "W7", "trigger request rate through the REST API", {"triggers_per_case": total}
+    )
+    probe = opts.root / "w7-probe.log"
+    dag_id, live_dag_id = dags.ONE_TASK_DAG_ID, f"{dags.ONE_TASK_DAG_ID}_live"
+    with Deployment(opts.root, "w7", db_kind=opts.db) as d:
+        d.write_dag("bench_one_task", dags.one_task_file(probe))
+        d.write_dag("bench_one_task_live", dags.one_task_file(probe, live_dag_id))
+        d.start()
+        _parsed(d, dag_id)
+        _parsed(d, live_dag_id)
+        token, basic = _signed_in(d)
+        d.dags.set_paused(dag_id, True)
+        cases = [
+            ("sequential, token", token, 1, TARGET_W7_TOKEN_RATE, True),
+            ("sequential, Basic", basic, 1, TARGET_W7_BASIC_RATE, False),
+            ("8 clients, token", token, 8, None, False),
+            ("8 clients, Basic", basic, 8, None, False),
+        ]
+        loads: dict[str, LoadResult] = {}
+        for label, credentials, clients, target, with_airflow in cases:
+            if clients == 1:
+                load = sequential_load(d.api_port, credentials, dag_id, total)
+            else:
+                load = trigger_load(d.api_port, credentials, dag_id, total, clients)
+            loads[label] = load
+            result.metrics += _rate_metrics(label, load, target, with_airflow)
+        # Then with the runs executing: another DAG (the paused one has a backlog of
+        # thousands of queued runs), triggered one request after another.
+        executing = sequential_load(d.api_port, token, live_dag_id, min(total, 300), warm_up=0)
+        loads["sequential, token, runs executing"] = executing
+        result.metrics.append(
+            Metric(
+                "W7",
+                "sequential, token, runs executing: triggers/s",
+                executing.per_second,
+                "/s",
+                "bench clock",
+                airflow=AIRFLOW_W7_EXECUTING_RATE,
+                higher_is_better=True,
+            )
+        )
+        errors = sum(load.non_2xx for load in loads.values())
+        result.metrics.append(
+            Metric("W7", "non-2xx answers", float(errors), "", "bench clock", TARGET_ZERO,
+                   AIRFLOW_W7_ERRORS)
+        )  # fmt: skip
+        result.raw = {
+            label: {
+                "statuses": dict(load.statuses),
+                "first_error": load.first_error,
+                "seconds": load.seconds,
+                "latency_ms": summarize(load.latencies_ms),
+            }
+            for label, load in loads.items()
+        }
+        result.problems = d.problems()
+    return result

@@ -102,8 +102,10 @@ class ApiServer:
         self.processes.append(process)
         return process
 
-    def start(self) -> None:
-        server = self.spawn("api", "api-server", "--host", "127.0.0.1", "--port", str(self.port))
+    def start(self, *extra: str) -> None:
+        server = self.spawn(
+            "api", "api-server", "--host", "127.0.0.1", "--port", str(self.port), *extra
+        )
 
         def healthy() -> bool:
             assert server.poll() is None, (self.home / "api.out").read_text()

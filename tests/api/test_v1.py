@@ -34,3 +34,24 @@ def test_unknown_paths_answer_json_not_html(api: ApiServer) -> None:
     response = requests.get(f"{api.base}/api/experimental/nothing-here", timeout=10)
     assert response.status_code == 404
     assert "error" in response.json()
+
+
+def test_several_worker_processes_serve_the_same_users_and_tokens(fresh_api: ApiServer) -> None:
+    fresh_api.start("--workers", "2")
+    fresh_api.create_user("workers_admin", "W0rkers-pass", "Admin")
+    token = fresh_api.slipstream("tokens", "create", "--user", "workers_admin", "--name", "w")
+    assert token.returncode == 0, token.stderr
+    bearer = {"Authorization": f"Bearer {token.stdout.strip()}"}
+    made = set()
+    # Each new connection may land on either worker; every one must know the user and token.
+    for _ in range(12):
+        response = requests.post(
+            f"{fresh_api.base}/api/v1/dags/my_dag/dagRuns", json={}, headers=bearer, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        made.add(response.json()["dag_run_id"])
+        listed = requests.get(
+            f"{fresh_api.base}/api/v1/dags", auth=("workers_admin", "W0rkers-pass"), timeout=30
+        )
+        assert listed.status_code == 200, listed.text
+    assert len(made) == 12

@@ -230,10 +230,22 @@ def test_cached_entries_expire_after_the_ttl(
     # Another process changes the password behind this service's back...
     with db.write() as conn:
         users_store.set_password_hash(conn, "ada", "$argon2id$elsewhere", START)
-    clock.advance(59)
-    assert service.authenticate("ada", PASSWORD) is not None  # ...seen only after the TTL
+    clock.advance(4)
+    assert service.authenticate("ada", PASSWORD) is not None  # ...not seen at once,
     clock.advance(1)
-    assert service.authenticate("ada", PASSWORD) is None
+    assert service.authenticate("ada", PASSWORD) is None  # but at the next recheck (5 s)
+
+
+def test_a_verified_password_is_checked_again_after_the_ttl(
+    service: UserService, clock: FrozenClock
+) -> None:
+    make(service)
+    assert service.authenticate("ada", PASSWORD) is not None
+    clock.advance(59)
+    assert service.authenticate("ada", PASSWORD) is not None
+    clock.advance(1)
+    assert service.peek("ada", PASSWORD) is None  # the full argon2id check is due again
+    assert service.authenticate("ada", PASSWORD) is not None
 
 
 def test_sign_ins_are_recorded_at_most_once_per_ttl_window(
@@ -326,3 +338,40 @@ def test_peek_answers_only_from_a_fresh_cache_entry(
     assert service.authenticate("ada", "n3w-secret-pass") is not None
     clock.advance(61)
     assert service.peek("ada", "n3w-secret-pass") is None  # expired, and a login is due
+
+
+def test_a_change_made_by_another_process_is_seen_within_the_recheck(
+    db: Database, clock: FrozenClock
+) -> None:
+    server = UserService(db, clock=clock, cache_ttl=60, recheck_after=5)
+    cli = UserService(db, clock=clock)  # another process: its changes cannot reach our cache
+    make(cli)
+    make(cli, "bob", role="Viewer")
+    assert server.authenticate("ada", PASSWORD) is not None
+    assert server.authenticate("bob", PASSWORD) is not None
+    cli.reset_password("ada", "n3w-secret-pass")
+    cli.set_active("bob", False)
+    cli.add_role("ada", "Viewer")
+    assert server.authenticate("ada", PASSWORD) is not None  # within the recheck window
+    clock.advance(5)
+    assert server.authenticate("ada", PASSWORD) is None
+    assert server.peek("ada", PASSWORD) is None
+    assert server.authenticate("bob", PASSWORD) is None
+    fresh = server.authenticate("ada", "n3w-secret-pass")
+    assert fresh is not None and set(fresh.roles) == {"Admin", "Viewer"}
+
+
+def test_an_unchanged_row_keeps_the_cached_sign_in_and_refreshes_roles(
+    db: Database, clock: FrozenClock
+) -> None:
+    server = UserService(db, clock=clock, cache_ttl=60, recheck_after=5)
+    cli = UserService(db, clock=clock)
+    make(cli)
+    assert server.authenticate("ada", PASSWORD) is not None
+    cli.add_role("ada", "Viewer")
+    clock.advance(6)
+    started = time.perf_counter()
+    user = server.authenticate("ada", PASSWORD)
+    assert time.perf_counter() - started < 0.02  # a row read, not an argon2id check
+    assert user is not None and set(user.roles) == {"Admin", "Viewer"}
+    assert server.peek("ada", PASSWORD) is not None

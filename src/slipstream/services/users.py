@@ -3,7 +3,8 @@
 Checking an argon2id hash takes a deliberate fraction of a second, too slow to repeat on every
 HTTP Basic request, so `authenticate` remembers credentials it has verified for `cache_ttl`
 seconds. Changes made through this service forget the user's entries at once; changes made by
-another process (a CLI command beside a running API server) are seen when the entries expire.
+another process (a CLI command beside a running API server) are seen within `recheck_after`
+seconds, when a cached entry is next compared with the stored row.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ _MAX_LENGTHS = {"username": 256, "email": 320, "first_name": 256, "last_name": 2
 class _Verified:
     user: User
     verified_at: float  # the clock's monotonic seconds
+    password_hash: str  # the stored hash the password was verified against
+    checked_at: float  # when the stored row was last seen unchanged
 
 
 class UserService:
@@ -46,6 +49,7 @@ class UserService:
         *,
         clock: Clock,
         cache_ttl: float = 60.0,
+        recheck_after: float = 5.0,
         cache_size: int = 1024,
         role_names: Callable[[], Collection[str]] | None = None,
     ) -> None:
@@ -55,6 +59,10 @@ class UserService:
         self._role_names = role_names or BUILTIN_ROLES.keys
         self._clock = clock
         self._ttl = cache_ttl
+        # A cached sign-in is compared with the stored row this often (a cheap read, no hash):
+        # a password changed or a user disabled by another process (the CLI beside a running
+        # server) stops working within this many seconds.
+        self._recheck = recheck_after
         self._size = cache_size
         # Cache keys are HMAC-SHA256 digests under a key that lives only in this process, so
         # neither passwords nor plain digests of them (cheap to guess offline) are held.
@@ -88,6 +96,8 @@ class UserService:
             hit = self._verified.get(key)
             if hit is None or now - hit.verified_at >= self._ttl:
                 return None
+            if now - hit.checked_at >= self._recheck:
+                return None  # due a look at the stored row: that is a read
             last = self._login_recorded.get(username)
             if last is None or now - last >= self._ttl:
                 return None  # a sign-in is due to be recorded: that is a write
@@ -109,6 +119,8 @@ class UserService:
                 self._verified.move_to_end(key)
                 record = self._login_due(username, now)
             epoch = self._epoch
+        if hit is not None and now - hit.checked_at >= self._recheck:
+            hit = self._recheck_row(key, hit, now, epoch)
         if hit is not None:
             if record:
                 self._record_login(username, success=True)
@@ -130,13 +142,27 @@ class UserService:
             self._rehash(username, stored_hash, password)
         with self._lock:
             if self._epoch == epoch:
-                self._verified[key] = _Verified(user, now)
+                self._verified[key] = _Verified(user, now, stored_hash, now)
                 while len(self._verified) > self._size:
                     self._verified.popitem(last=False)
             record = self._login_due(username, now)
         if record:
             self._record_login(username, success=True)
         return user
+
+    def _recheck_row(self, key: bytes, hit: _Verified, now: float, epoch: int) -> _Verified | None:
+        """The cached entry if the stored row still has the hash it was verified against and
+        the user is active (with the row's current roles), else None, the entry dropped."""
+        with self._db.read() as conn:
+            found = users_store.password_hash_of(conn, hit.user.username)
+        with self._lock:
+            if found is None or found[1] != hit.password_hash or not found[0].active:
+                self._verified.pop(key, None)
+                return None
+            fresh = _Verified(found[0], hit.verified_at, hit.password_hash, now)
+            if self._epoch == epoch and key in self._verified:
+                self._verified[key] = fresh
+            return fresh
 
     def _login_due(self, username: str, now: float) -> bool:
         """Whether a success should be written: at most once per TTL window per user, so a

@@ -1,12 +1,14 @@
-"""`slipstream users ...`: create, list, delete users, reset passwords, add and remove roles.
+"""`slipstream users ...`: create, list, delete users, reset passwords, add and remove roles,
+export and import users files.
 
 Flags and messages are Airflow's (`airflow users create` of the FAB auth manager). Passwords are
 never echoed or logged; the one exception is the password made by --use-random-password,
-printed once so that it can be handed on.
+printed once so that it can be handed on. Users files never hold a password or its hash.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -17,8 +19,8 @@ from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
 from slipstream.cli.settings import load_settings
 from slipstream.clock import SystemClock
-from slipstream.errors import UserAlreadyExists, UserNotFound
-from slipstream.services.users import UserService
+from slipstream.errors import InvalidInputError, UserAlreadyExists, UserNotFound
+from slipstream.services.users import UserService, read_user_entries, user_file_entry
 
 _PASSWORD_HELP = (
     "The password. A password typed on the command line stays in your shell history:"
@@ -52,7 +54,8 @@ def choose_password(password: str | None, use_random_password: bool) -> str:
 
 @click.group()
 def users() -> None:
-    """Create, list and delete users; reset passwords; add and remove roles."""
+    """Create, list and delete users; reset passwords; add and remove roles; export and
+    import users."""
 
 
 @users.command()
@@ -176,3 +179,59 @@ def remove_role(username: str, role: str) -> None:
     """Take a role away from a user."""
     open_user_service().remove_role(username, role)
     click.echo(f'User "{username}" removed from role "{role}"')
+
+
+@users.command("export")
+@click.argument("filepath", type=click.Path(dir_okay=False, writable=True, allow_dash=True))
+@handle_errors
+def export_users(filepath: str) -> None:
+    """Write every user to FILEPATH as JSON (`-`: standard output): username, email,
+    firstname, lastname and roles, as Airflow does; never a password or its hash."""
+    found, _ = open_user_service().list_users(limit=None)
+    text = json.dumps([user_file_entry(u) for u in found], sort_keys=True, indent=4)
+    if filepath == "-":
+        click.echo(text)
+        # The file is standard output: the summary goes aside, so a pipe gets JSON only.
+        click.echo(f"{len(found)} users successfully exported to standard output", err=True)
+        return
+    try:
+        with open(filepath, "w", encoding="utf-8") as file:
+            file.write(text + "\n")
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot write {filepath}: {exc.strerror}", field="filepath"
+        ) from None
+    click.echo(f"{len(found)} users successfully exported to {filepath}")
+
+
+@users.command("import")
+@click.argument("filepath", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@handle_errors
+def import_users(filepath: str) -> None:
+    """Create or update users from a JSON file written by `users export` (`-`: standard
+    input). Users are matched by username; new ones must run `users reset-password` before
+    they can sign in. Nothing is changed unless every entry is valid."""
+    shown = "standard input" if filepath == "-" else filepath
+    try:
+        with click.open_file(filepath, encoding="utf-8") as file:
+            data = json.loads(file.read())
+    except ValueError as exc:  # also bytes that are not UTF-8
+        raise InvalidInputError(
+            f"File '{shown}' is not valid JSON. Error: {exc}", field="filepath"
+        ) from None
+    entries = read_user_entries(data)
+    result = open_user_service().import_users(entries)
+    if result.created:
+        click.echo("Created the following users:\n\t" + "\n\t".join(result.created))
+    if result.updated:
+        click.echo("Updated the following users:\n\t" + "\n\t".join(result.updated))
+    click.echo(
+        f"Created {len(result.created)}, updated {len(result.updated)},"
+        f" unchanged {len(result.unchanged)} users from {shown}"
+    )
+    if result.created:
+        # Their random passwords were hashed and forgotten: nobody knows them.
+        click.echo(
+            "New users have no usable password: set one with"
+            " `slipstream users reset-password --username USERNAME` before they sign in"
+        )

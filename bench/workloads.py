@@ -348,10 +348,10 @@ def run_w3_engine(opts: Options) -> WorkloadResult:
     result = WorkloadResult(
         "W3E", "trigger latency, engine only (RunService in-process, no HTTP)", {"triggers": count}
     )
-    probe = opts.root / "w3-probe.log"
+    probe = opts.root / "w3e-probe.log"
     dag_id, task_id = dags.ONE_TASK_DAG_ID, dags.ONE_TASK_ID
     with (
-        Deployment(opts.root, "w3", db_kind=opts.db) as d,
+        Deployment(opts.root, "w3e", db_kind=opts.db) as d,
         closing(ProbeReader(probe)) as reader,
     ):
         d.write_dag("bench_one_task", dags.one_task_file(probe))

@@ -201,6 +201,7 @@ def test_queued_runs_come_oldest_first_per_dag(db: Database, add_dag: AddDag) ->
         assert store.queued_runs(conn, "missing", 10) == []
         assert store.dags_with_queued_runs(conn, ["etl", "other", "missing"]) == {"etl", "other"}
         assert store.dags_with_queued_runs(conn, []) == set()
+        assert store.dags_with_queued_runs(conn) == {"etl", "other"}  # of every DAG
 
 
 def test_count_running_and_running_runs(db: Database, add_dag: AddDag) -> None:

@@ -450,17 +450,15 @@ class Scheduler:
 
     def _start_queued_runs(self, conn: Connection, now: datetime) -> int:
         state = self._state
-        if state.check_all_queued:
-            records, _ = dags_store.list_dags(conn, only_active=False, paused=False)
-            candidates = {d.dag_id: d for d in records}
-            wanted = runs_store.dags_with_queued_runs(conn, candidates)
-        else:
-            candidates = {}
-            for dag_id in state.check_queued:
-                record = dags_store.get_dag(conn, dag_id)
-                if record is not None and not record.is_paused:
-                    candidates[dag_id] = record
-            wanted = set(candidates)
+        # The safety scan asks the runs index which DAGs have queued runs (usually none),
+        # rather than reading every DAG: an idle scheduler does it every few seconds.
+        check = runs_store.dags_with_queued_runs(conn) if state.check_all_queued else None
+        candidates = {}
+        for dag_id in state.check_queued if check is None else check:
+            record = dags_store.get_dag(conn, dag_id)
+            if record is not None and not record.is_paused:
+                candidates[dag_id] = record
+        wanted = set(candidates)
         state.check_queued.clear()
         state.check_all_queued = False
         if not wanted:

@@ -217,15 +217,15 @@ def queued_runs(conn: Connection, dag_id: str, limit: int) -> list[Run]:
     return [_to_run(row) for row in conn.execute(query)]
 
 
-def dags_with_queued_runs(conn: Connection, dag_ids: Iterable[str]) -> set[str]:
-    ids = list(dag_ids)
-    if not ids:
-        return set()
-    query = (
-        select(runs.c.dag_id)
-        .where(runs.c.state == RunState.QUEUED.value, runs.c.dag_id.in_(ids))
-        .distinct()
-    )
+def dags_with_queued_runs(conn: Connection, dag_ids: Iterable[str] | None = None) -> set[str]:
+    """The DAGs (of `dag_ids`, or of all) that have a queued run; ix_runs_state_dag_id
+    answers it without reading the runs."""
+    query = select(runs.c.dag_id).where(runs.c.state == RunState.QUEUED.value).distinct()
+    if dag_ids is not None:
+        ids = list(dag_ids)
+        if not ids:
+            return set()
+        query = query.where(runs.c.dag_id.in_(ids))
     return {row.dag_id for row in conn.execute(query)}
 
 

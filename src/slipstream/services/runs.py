@@ -140,7 +140,10 @@ class RunService:
                 if earlier is None:
                     raise
                 return TriggerResult(earlier, created=False, dag_is_paused=dag.is_paused)
-        if self._wakeup is not None:
+        # A paused DAG's run waits for the unpause, which wakes the scheduler itself: waking
+        # it now would only cost it a pass per trigger. (An unpause racing this trigger is
+        # caught by the scheduler's periodic scan of queued runs, within seconds.)
+        if self._wakeup is not None and not dag.is_paused:
             self._wakeup.notify(f"run:{dag_id}")
         return TriggerResult(run, created=True, dag_is_paused=dag.is_paused)
 

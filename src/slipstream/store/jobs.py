@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
 from slipstream.store.tables import scheduler_jobs as jobs
 
@@ -52,8 +52,18 @@ def start_job(conn: Connection, *, hostname: str, pid: int, now: datetime) -> in
     return int(conn.execute(statement).scalar_one())
 
 
+# Built once: a scheduler runs these every few seconds, idle or not, and building a statement
+# costs more than running it on SQLite.
+_HEARTBEAT = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("k_job_id"))
+    .values(latest_heartbeat=bindparam("v_now", type_=jobs.c.latest_heartbeat.type))
+)
+_RUNNING_JOBS = select(jobs).where(jobs.c.state == RUNNING).order_by(jobs.c.id)
+
+
 def heartbeat(conn: Connection, job_id: int, now: datetime) -> None:
-    conn.execute(update(jobs).where(jobs.c.id == job_id).values(latest_heartbeat=now))
+    conn.execute(_HEARTBEAT, {"k_job_id": job_id, "v_now": now})
 
 
 def end_job(conn: Connection, job_id: int, now: datetime, *, state: str = ENDED) -> None:
@@ -61,8 +71,7 @@ def end_job(conn: Connection, job_id: int, now: datetime, *, state: str = ENDED)
 
 
 def running_jobs(conn: Connection) -> list[JobRecord]:
-    query = select(jobs).where(jobs.c.state == RUNNING).order_by(jobs.c.id)
-    return [_to_job(row) for row in conn.execute(query)]
+    return [_to_job(row) for row in conn.execute(_RUNNING_JOBS)]
 
 
 def latest_heartbeat(conn: Connection) -> datetime | None:

@@ -403,11 +403,15 @@ def in_state(conn: Connection, states: Collection[TaskState]) -> list[TaskInstan
 
 def owned_by_others(conn: Connection, job_id: int) -> list[tuple[TaskInstance, int | None]]:
     """Queued or running tries whose owning scheduler is not `job_id`, with their owner."""
-    query = select(ti).where(
-        ti.c.state.in_([TaskState.QUEUED.value, TaskState.RUNNING.value]),
-        (ti.c.owner_job_id != job_id) | ti.c.owner_job_id.is_(None),
-    )
-    return [(_to_ti(row), row.owner_job_id) for row in conn.execute(query)]
+    rows = conn.execute(_OWNED_BY_OTHERS, {"k_job_id": job_id})
+    return [(_to_ti(row), row.owner_job_id) for row in rows]
+
+
+# Built once: the scheduler's lost-try check runs it every few seconds.
+_OWNED_BY_OTHERS = select(ti).where(
+    ti.c.state.in_([TaskState.QUEUED.value, TaskState.RUNNING.value]),
+    (ti.c.owner_job_id != bindparam("k_job_id")) | ti.c.owner_job_id.is_(None),
+)
 
 
 def keys_of(conn: Connection, keys: Sequence[tuple[int, str]]) -> list[TaskInstance]:

@@ -63,6 +63,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="before each workload, wait up to this many seconds for other processes to use"
         " less than 15%% of a core (default 60; 0 to start at once)",
     )
+    parser.add_argument(
+        "--tripwire",
+        type=float,
+        default=None,
+        metavar="FACTOR",
+        help="exit 1 if any figure misses its target by more than FACTOR times (CI uses 5:"
+        " a net for pathologies such as a sleep in the hot path, not a precise gate)",
+    )
     args = parser.parse_args(argv)
     names = [n.strip().upper() for n in args.workloads.split(",") if n.strip()]
     unknown = [n for n in names if n not in WORKLOADS]
@@ -146,7 +154,30 @@ def main(argv: list[str] | None = None) -> int:
         for line in result.problems[:5]:
             print(f"{result.workload} scheduler log: {line}")
     print(f"wrote {json_path} and {md_path}")
-    return 1 if any(r.error for r in results) else 0
+    failed = any(r.error for r in results)
+    if args.tripwire is not None:
+        breaches = tripwire_breaches(results, args.tripwire)
+        for line in breaches:
+            print(f"TRIPWIRE: {line}")
+        if not breaches:
+            print(f"tripwire: every figure within {args.tripwire:g}x of its target")
+        failed = failed or bool(breaches)
+    return 1 if failed else 0
+
+
+def tripwire_breaches(results: list[WorkloadResult], factor: float) -> list[str]:
+    """Figures more than `factor` times off their target, one line each."""
+    breaches = []
+    for result in results:
+        for metric in result.metrics:
+            if metric.target is None or metric.value is None:
+                continue
+            if metric.target.far_off(metric.value, factor):
+                breaches.append(
+                    f"{metric.workload} {metric.name} ({metric.source}) = {metric.value:g}"
+                    f" {metric.unit}, more than {factor:g}x off its target {metric.target.text}"
+                )
+    return breaches
 
 
 if __name__ == "__main__":

@@ -25,6 +25,13 @@ class Target:
     def text(self) -> str:
         return f"{self.op} {self.limit:g}"
 
+    def far_off(self, value: float, factor: float) -> bool:
+        """Whether `value` misses the target by more than `factor` times (the regression
+        tripwire): a limit of 0 (errors, lost runs) is missed by any value above it."""
+        if self.op == ">=":
+            return value < self.limit / factor
+        return value > self.limit * factor
+
     def met_by(self, value: float) -> bool:
         compare: Callable[[float, float], bool] = {
             "<=": operator.le,

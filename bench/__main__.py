@@ -18,6 +18,7 @@ from bench.figures import AIRFLOW_SOURCE
 from bench.idle import run_w5
 from bench.load import LoadMeter, wait_for_quiet
 from bench.model import Options, WorkloadResult
+from bench.plots import write_plots
 from bench.report import PERCENTILE_METHOD, machine, table, write
 from bench.startup import run_w6
 from bench.workloads import run_w1, run_w2, run_w3_engine
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in result.problems[:5]:
             print(f"{result.workload} scheduler log: {line}")
     print(f"wrote {json_path} and {md_path}")
+    for plot in write_plots(results, json_path.with_suffix("")):
+        print(f"wrote {plot}")
     failed = any(r.error for r in results)
     if args.tripwire is not None:
         breaches = tripwire_breaches(results, args.tripwire)

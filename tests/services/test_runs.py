@@ -3,7 +3,9 @@ collide, idempotency keys return the first run."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from slipstream.errors import DagNotFound, InvalidConf, InvalidInputError, RunAl
 from slipstream.services.runs import RunService
 from slipstream.store import dags as dags_store
 from slipstream.store.db import Database
+from slipstream.wakeup import WakeupListener, WakeupSender
 from tests.store.conftest import AddDag, dag_structure
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -87,3 +90,29 @@ def test_a_paused_dag_accepts_the_run_and_says_it_will_wait(
     result = runs.trigger("sleepy")
     assert result.dag_is_paused and result.run.state.value == "queued"
     assert "paused" in result.message and "unpaused" in result.message
+
+
+def test_only_a_trigger_of_an_unpaused_dag_wakes_the_scheduler(
+    db: Database, add_dag: AddDag, tmp_path: Path
+) -> None:
+    socket_path = tmp_path / "scheduler.wake"
+    listener = WakeupListener(socket_path)
+    sender = WakeupSender(socket_path)
+    try:
+        runs = RunService(db, clock=FrozenClock(NOW), wakeup=sender)
+        add_dag("live")
+        add_dag("held")
+        with db.write() as conn:
+            dags_store.set_paused(conn, "held", True)
+        assert runs.trigger("held").dag_is_paused
+        runs.trigger("live")
+        deadline = time.monotonic() + 5
+        hints: list[str] = []
+        while "run:live" not in hints and time.monotonic() < deadline:
+            hints += listener.drain()
+            time.sleep(0.01)
+        # The unpause wakes the scheduler for the held run; the trigger itself need not.
+        assert hints == ["run:live"]
+    finally:
+        sender.close()
+        listener.close()

@@ -232,17 +232,6 @@ class Security:
         """What `user`'s roles grant, now."""
         return Principal(user, grants_of(user.roles, self._role_pairs()))
 
-    def principal(self, request: Request) -> Principal:
-        """The caller, or 401 with the challenge Airflow's basic-auth clients expect."""
-        user = self.user_of(request)
-        if user is None:
-            raise ApiError(401, None, headers={"WWW-Authenticate": "Basic"})
-        return self.principal_of(user)
-
-    def signed_in(self) -> Callable[[Request], Awaitable[Principal]]:
-        """A route dependency: any signed-in user."""
-        return self.principal_async
-
     def authorize(self, action: Action) -> Callable[[Request], Awaitable[Principal]]:
         """A route dependency: a signed-in user holding the resource permission for `action`.
         Routes about one DAG still call `check_dag` once they know the DAG's tags."""

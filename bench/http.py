@@ -21,6 +21,21 @@ TRIGGER_PATH = "/api/v1/dags/{dag_id}/dagRuns"
 
 
 @dataclass(frozen=True, slots=True)
+class TriggerRequest:
+    """What one trigger is, on the wire: Slipstream's by default; peers give their own (Airflow
+    3's /api/v2 path and body, Prefect's create_flow_run)."""
+
+    path: str  # the POST path, the DAG already filled in
+    body: Any  # JSON-encodable
+    run_id_field: str  # where the answer names the new run
+    warm_path: str  # a cheap GET each client sends first, to open and warm its connection
+
+    @classmethod
+    def slipstream(cls, dag_id: str) -> TriggerRequest:
+        return cls(TRIGGER_PATH.format(dag_id=dag_id), {"conf": {}}, "dag_run_id", "/api/v1/health")
+
+
+@dataclass(frozen=True, slots=True)
 class Credentials:
     """What a client sends: `Basic ...` or `Bearer ...`."""
 
@@ -168,16 +183,16 @@ class LoadResult:
 
 def _client_main(
     port: int,
-    header: tuple[str, str],
-    dag_id: str,
+    header: tuple[str, str] | None,
+    request: TriggerRequest,
     count: int,
     ready: Any,
     go: Any,
     out: Any,
 ) -> None:
     """One client process: connect, warm the connection, wait for `go`, send `count` triggers."""
-    client = ApiClient(port, Credentials(*header))
-    client.request("GET", "/api/v1/health")
+    client = ApiClient(port, None if header is None else Credentials(*header))
+    client.request("GET", request.warm_path)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     run_ids: list[str] = []
@@ -185,11 +200,16 @@ def _client_main(
     ready.set()
     go.wait()
     for _ in range(count):
-        answer = client.trigger(dag_id)
+        try:
+            answer = client.request("POST", request.path, request.body)
+        except OSError as exc:  # a peer may drop connections under load: count it, go on
+            statuses[0] += 1
+            first_error = first_error or f"connection: {exc}"
+            continue
         latencies.append(answer.ms)
         statuses[answer.status] += 1
         if 200 <= answer.status < 300:
-            run_ids.append(answer.json()["dag_run_id"])
+            run_ids.append(str(answer.json()[request.run_id_field]))
         elif first_error is None:
             first_error = f"{answer.status}: {answer.body[:300].decode(errors='replace')}"
     client.close()
@@ -197,9 +217,18 @@ def _client_main(
 
 
 def trigger_load(
-    port: int, credentials: Credentials, dag_id: str, total: int, clients: int
+    port: int,
+    credentials: Credentials | None,
+    dag_id: str,
+    total: int,
+    clients: int,
+    *,
+    request: TriggerRequest | None = None,
 ) -> LoadResult:
-    """`total` triggers split over `clients` client processes, released together."""
+    """`total` triggers split over `clients` client processes, released together. A status of 0
+    counts a request whose connection failed (the server closed it or timed out)."""
+    request = request or TriggerRequest.slipstream(dag_id)
+    header = None if credentials is None else (credentials.kind, credentials.header)
     context = multiprocessing.get_context("spawn")
     go = context.Event()
     out = context.Queue()
@@ -211,7 +240,7 @@ def trigger_load(
         count = share + (1 if index < extra else 0)
         process = context.Process(
             target=_client_main,
-            args=(port, (credentials.kind, credentials.header), dag_id, count, ready, go, out),
+            args=(port, header, request, count, ready, go, out),
             daemon=True,
         )
         process.start()
@@ -238,17 +267,24 @@ def trigger_load(
 
 
 def sequential_load(
-    port: int, credentials: Credentials, dag_id: str, total: int, *, warm_up: int = 50
+    port: int,
+    credentials: Credentials | None,
+    dag_id: str,
+    total: int,
+    *,
+    warm_up: int = 50,
+    request: TriggerRequest | None = None,
 ) -> LoadResult:
     """`total` triggers one after another on one connection, after `warm_up` unmeasured ones."""
+    request = request or TriggerRequest.slipstream(dag_id)
     client = ApiClient(port, credentials)
     try:
         for _ in range(warm_up):
-            client.trigger(dag_id)
+            client.request("POST", request.path, request.body)
         result = LoadResult(clients=1, sent=total, seconds=0.0)
         began = time.monotonic()
         for _ in range(total):
-            answer = client.trigger(dag_id)
+            answer = client.request("POST", request.path, request.body)
             result.latencies_ms.append(answer.ms)
             result.statuses[answer.status] += 1
             if not 200 <= answer.status < 300 and result.first_error is None:

@@ -1,9 +1,12 @@
-"""`python -m bench`: run the workloads against real Slipstream schedulers, print the table and
-write bench/results/<date>-<host>[-quick][-postgres].json and .md."""
+"""`python -m bench`: run the workloads against real Slipstream deployments and, in the same run
+on the same machine, against the peers (Apache Airflow 3.3.2, Prefect 3), each installed by the
+bench into bench/.peers/; print the table and write bench/results/<date>-<host>[-variant].json,
+.md and PNG plots."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import shutil
 import sys
 import tempfile
@@ -14,10 +17,12 @@ from pathlib import Path
 
 from bench import snapshot
 from bench.api_workloads import run_w3, run_w4, run_w7
-from bench.figures import AIRFLOW_SOURCE
+from bench.compare import join
+from bench.figures import RECORDED_AIRFLOW_SOURCE
 from bench.idle import run_w5
 from bench.load import LoadMeter, wait_for_quiet
 from bench.model import Options, WorkloadResult
+from bench.peers.base import Peer, PeerError, PeerResult
 from bench.plots import write_plots
 from bench.report import PERCENTILE_METHOD, machine, table, write
 from bench.startup import run_w6
@@ -34,6 +39,13 @@ WORKLOADS: dict[str, tuple[str, Callable[[Options], WorkloadResult]]] = {
     "W7": ("API trigger rate", run_w7),
 }
 
+# --peers names -> (module, class): imported only when asked for, so a run without peers never
+# touches their code.
+PEERS: dict[str, tuple[str, str]] = {
+    "airflow": ("bench.peers.airflow", "AirflowPeer"),
+    "prefect": ("bench.peers.prefect", "PrefectPeer"),
+}
+DEFAULT_PEERS = "airflow,prefect"
 
 OTHER_LOAD_WARNING_PCT = 10.0
 
@@ -45,7 +57,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(WORKLOADS),
         help=f"comma-separated, from {', '.join(WORKLOADS)} (default: all)",
     )
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions, shorter idle")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer repetitions and smaller sizes; without --peers, Slipstream only (under 3 min)",
+    )
+    parser.add_argument(
+        "--peers",
+        default=None,
+        help=f"comma-separated, from {', '.join(PEERS)}, or 'none' (default: {DEFAULT_PEERS};"
+        " with --quick: none). Installed on first use into bench/.peers/",
+    )
+
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument(
         "--repeat", type=int, default=None, help="runs per W1/W2/W6 measurement (5; quick 2)"
@@ -78,6 +101,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown workloads {unknown}; choose from {list(WORKLOADS)}")
     args.names = names
+    chosen = args.peers if args.peers is not None else ("none" if args.quick else DEFAULT_PEERS)
+    peer_names = (
+        [] if chosen.strip() == "none" else [n.strip() for n in chosen.split(",") if n.strip()]
+    )
+    unknown_peers = [n for n in peer_names if n not in PEERS]
+    if unknown_peers:
+        parser.error(f"unknown peers {unknown_peers}; choose from {list(PEERS)} or 'none'")
+    args.peer_names = peer_names
     if args.repeat is None:
         args.repeat = 2 if args.quick else 5
     if args.repeat < 1:
@@ -93,48 +124,43 @@ def main(argv: list[str] | None = None) -> int:
     about = machine()
     root = Path(tempfile.mkdtemp(prefix="slipstream-bench-"))
     options = Options(root=root, db=args.db, quick=args.quick, repeat=args.repeat)
+    peers = _load_peers(args.peer_names)
     results: list[WorkloadResult] = []
+    peer_results: list[PeerResult] = []
     print(f"bench: {about['cores']} cores, Python {about['python']}, {args.db}, home {root}")
+    installed = _install(peers)
     try:
         for name in args.names:
             title, run = WORKLOADS[name]
-            waited, other = wait_for_quiet(args.quiet_wait) if args.quiet_wait > 0 else (0, 0)
-            print(
-                f"bench: {name} {title} (others were using {other:.0f}% of a core"
-                f" after {waited:.0f} s of waiting for quiet) ...",
-                flush=True,
-            )
-            meter = LoadMeter()
-            meter.start()
-            began = time.monotonic()
-            try:
-                result = run(options)
-            except Exception as exc:
-                traceback.print_exc()
-                result = WorkloadResult(name, title, error=f"{type(exc).__name__}: {exc}")
-            result.seconds = time.monotonic() - began
-            result.other_load_pct = meter.other_pct()
-            result.params["other_load_before_pct"] = other
-            results.append(result)
-            print(
-                f"bench: {name} took {result.seconds:.1f} s; other processes used"
-                f" {result.other_load_pct:.0f}% of a core meanwhile",
-                flush=True,
-            )
+            results.append(_measure_slipstream(name, title, run, options, args.quiet_wait))
+            for peer in peers:
+                if name in peer.workloads:
+                    peer_results.append(
+                        _measure_peer(peer, name, options, args.quiet_wait, installed[peer.name])
+                    )
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
         snapshot.remove_snapshot()
-    variant = ("-quick" if args.quick else "") + ("-postgres" if args.db == "postgres" else "")
+    join(results, peer_results, [peer.label for peer in peers])
+    variant = (
+        ("-quick" if args.quick else "")
+        + ("-postgres" if args.db == "postgres" else "")
+    )
     json_path, md_path = write(
         results,
+        peer_results,
         args.out,
+        peers=[
+            {"name": peer.name, "label": peer.label, "install": peer.install_spec} for peer in peers
+        ],
         options={
             "workloads": args.names,
             "quick": args.quick,
             "db": args.db,
             "repeat": args.repeat,
             "quiet_wait": args.quiet_wait,
+            "peers": args.peer_names,
         },
         variant=variant,
         machine_at_start=about,
@@ -143,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     print()
     print(f"Percentiles: {PERCENTILE_METHOD}.")
-    print(f"Airflow: {AIRFLOW_SOURCE}.")
+    if not peers:
+        print(f"(recorded): {RECORDED_AIRFLOW_SOURCE}.")
     for result in results:
         if result.other_load_pct >= OTHER_LOAD_WARNING_PCT:
             print(
@@ -154,8 +181,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{result.workload} FAILED: {result.error}")
         for line in result.problems[:5]:
             print(f"{result.workload} scheduler log: {line}")
+    for peer_result in peer_results:
+        if peer_result.error:
+            first = peer_result.error.strip().splitlines()[0]
+            print(f"{peer_result.workload} on {peer_result.peer} FAILED: {first} (see {md_path})")
     print(f"wrote {json_path} and {md_path}")
-    for plot in write_plots(results, json_path.with_suffix("")):
+    for plot in write_plots(results, peer_results, json_path.with_suffix("")):
         print(f"wrote {plot}")
     failed = any(r.error for r in results)
     if args.tripwire is not None:
@@ -166,6 +197,86 @@ def main(argv: list[str] | None = None) -> int:
             print(f"tripwire: every figure within {args.tripwire:g}x of its target")
         failed = failed or bool(breaches)
     return 1 if failed else 0
+
+
+def _load_peers(names: list[str]) -> list[Peer]:
+    peers: list[Peer] = []
+    for name in names:
+        module, cls = PEERS[name]
+        peers.append(getattr(importlib.import_module(module), cls)())
+    return peers
+
+
+def _install(peers: list[Peer]) -> dict[str, str | None]:
+    """Install every peer first (minutes, once per machine), so no workload waits on pip; a
+    peer that cannot be installed is reported as failed on each of its workloads."""
+    problems: dict[str, str | None] = {}
+    for peer in peers:
+        began = time.monotonic()
+        try:
+            peer.install()
+            problems[peer.name] = None
+        except PeerError as exc:
+            problems[peer.name] = f"installation failed: {exc}"
+            print(f"bench: {peer.label} could not be installed: {exc}", flush=True)
+        else:
+            print(f"bench: {peer.label} ready ({time.monotonic() - began:.0f} s)", flush=True)
+    return problems
+
+
+def _announce(name: str, title: str, side: str, quiet_wait: float) -> float:
+    """Wait for quiet, say what is about to be measured; return the others' load (% of a core)."""
+    waited, other = wait_for_quiet(quiet_wait) if quiet_wait > 0 else (0.0, 0.0)
+    print(
+        f"bench: {name} {title} on {side} (others were using {other:.0f}% of a core after"
+        f" {waited:.0f} s of waiting for quiet) ...",
+        flush=True,
+    )
+    return other
+
+
+def _measure_slipstream(
+    name: str,
+    title: str,
+    run: Callable[[Options], WorkloadResult],
+    options: Options,
+    quiet_wait: float,
+) -> WorkloadResult:
+    other = _announce(name, title, "Slipstream", quiet_wait)
+    meter = LoadMeter()
+    meter.start()
+    began = time.monotonic()
+    try:
+        result = run(options)
+    except Exception as exc:
+        traceback.print_exc()
+        result = WorkloadResult(name, title, error=f"{type(exc).__name__}: {exc}")
+    result.seconds = time.monotonic() - began
+    result.other_load_pct = meter.other_pct()
+    result.params["other_load_before_pct"] = other
+    print(
+        f"bench: {name} took {result.seconds:.1f} s; other processes used"
+        f" {result.other_load_pct:.0f}% of a core meanwhile",
+        flush=True,
+    )
+    return result
+
+
+def _measure_peer(
+    peer: Peer, name: str, options: Options, quiet_wait: float, install_problem: str | None
+) -> PeerResult:
+    if install_problem is not None:
+        return PeerResult(peer.label, name, error=install_problem)
+    _announce(name, "", peer.label, quiet_wait)
+    began = time.monotonic()
+    try:
+        result = peer.run(name, options)
+    except Exception as exc:  # a bench bug on the peer's side: keep going with the others
+        traceback.print_exc()
+        result = PeerResult(peer.label, name, error=f"bench error: {type(exc).__name__}: {exc}")
+    result.seconds = time.monotonic() - began
+    print(f"bench: {name} on {peer.label} took {result.seconds:.1f} s", flush=True)
+    return result
 
 
 def tripwire_breaches(results: list[WorkloadResult], factor: float) -> list[str]:

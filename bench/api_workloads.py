@@ -17,13 +17,6 @@ from typing import Any
 
 from bench import dags
 from bench.figures import (
-    AIRFLOW_FIRST_TASK_MS,
-    AIRFLOW_SUCCESS_MS,
-    AIRFLOW_W4,
-    AIRFLOW_W7_ERRORS,
-    AIRFLOW_W7_EXECUTING_RATE,
-    AIRFLOW_W7_P99_MS,
-    AIRFLOW_W7_RATE,
     TARGET_FIRST_TASK_P50_MS,
     TARGET_FIRST_TASK_P99_MS,
     TARGET_SUCCESS_P50_MS,
@@ -135,9 +128,16 @@ def run_w3(opts: Options) -> WorkloadResult:
             "ms",
             "probe",
             TARGET_FIRST_TASK_P50_MS,
-            AIRFLOW_FIRST_TASK_MS,
+            "W3.first_task_p50",
         ),
-        Metric("W3", "API trigger to first task start p95", percentile(first, 95), "ms", "probe"),
+        Metric(
+            "W3",
+            "API trigger to first task start p95",
+            percentile(first, 95),
+            "ms",
+            "probe",
+            key="W3.first_task_p95",
+        ),
         Metric(
             "W3",
             "API trigger to first task start p99",
@@ -145,6 +145,7 @@ def run_w3(opts: Options) -> WorkloadResult:
             "ms",
             "probe",
             TARGET_FIRST_TASK_P99_MS,
+            "W3.first_task_p99",
         ),
         Metric(
             "W3",
@@ -153,10 +154,24 @@ def run_w3(opts: Options) -> WorkloadResult:
             "ms",
             "bench clock",
             TARGET_SUCCESS_P50_MS,
-            AIRFLOW_SUCCESS_MS,
+            "W3.success_p50",
         ),
-        Metric("W3", "API trigger to success p95", percentile(success, 95), "ms", "bench clock"),
-        Metric("W3", "API trigger to success p99", percentile(success, 99), "ms", "bench clock"),
+        Metric(
+            "W3",
+            "API trigger to success p95",
+            percentile(success, 95),
+            "ms",
+            "bench clock",
+            key="W3.success_p95",
+        ),
+        Metric(
+            "W3",
+            "API trigger to success p99",
+            percentile(success, 99),
+            "ms",
+            "bench clock",
+            key="W3.success_p99",
+        ),
         Metric(
             "W3",
             "trigger request p50",
@@ -210,15 +225,18 @@ def run_w4(opts: Options) -> WorkloadResult:
         result.problems = d.problems()
     result.metrics = [
         Metric("W4", "accepted triggers/s", load.per_second, "/s", "bench clock",
-               higher_is_better=True),
-        Metric("W4", "API p99", percentile(load.latencies_ms, 99), "ms", "bench clock"),
+               key="W4.accepted_per_s", higher_is_better=True),
+        Metric("W4", "API p99", percentile(load.latencies_ms, 99), "ms", "bench clock",
+               key="W4.api_p99"),
         Metric("W4", "non-2xx answers", float(load.non_2xx), "", "bench clock", TARGET_ZERO,
-               AIRFLOW_W4),
-        Metric("W4", "runs never finished", float(len(unfinished)), "", "records", TARGET_ZERO),
-        Metric("W4", "runs failed", float(len(failed)), "", "records", TARGET_ZERO),
+               "W4.non_2xx"),
+        Metric("W4", "runs never finished", float(len(unfinished)), "", "records", TARGET_ZERO,
+               "W4.never_finished"),
+        Metric("W4", "runs failed", float(len(failed)), "", "records", TARGET_ZERO, "W4.failed"),
         Metric("W4", "burst start to every run finished", drained, "s", "bench clock",
-               TARGET_W4_DRAIN_S),
-        Metric("W4", "errors in the logs", float(len(result.problems)), "", "logs", TARGET_ZERO),
+               TARGET_W4_DRAIN_S, "W4.drained_s"),
+        Metric("W4", "errors in the logs", float(len(result.problems)), "", "logs", TARGET_ZERO,
+               "W4.log_errors"),
     ]  # fmt: skip
     return result
 
@@ -226,9 +244,7 @@ def run_w4(opts: Options) -> WorkloadResult:
 # -- W7 ---------------------------------------------------------------------------------------
 
 
-def _rate_metrics(
-    label: str, load: LoadResult, rate_target: Any, with_airflow: bool
-) -> list[Metric]:
+def _rate_metrics(label: str, key: str, load: LoadResult, rate_target: Any) -> list[Metric]:
     return [
         Metric(
             "W7",
@@ -237,10 +253,17 @@ def _rate_metrics(
             "/s",
             "bench clock",
             rate_target,
-            AIRFLOW_W7_RATE if with_airflow else None,
+            f"{key}.rate",
             higher_is_better=True,
         ),
-        Metric("W7", f"{label}: p50", percentile(load.latencies_ms, 50), "ms", "bench clock"),
+        Metric(
+            "W7",
+            f"{label}: p50",
+            percentile(load.latencies_ms, 50),
+            "ms",
+            "bench clock",
+            key=f"{key}.p50",
+        ),
         Metric(
             "W7",
             f"{label}: p99",
@@ -248,7 +271,7 @@ def _rate_metrics(
             "ms",
             "bench clock",
             TARGET_W7_P99_MS if load.clients == 1 else None,
-            AIRFLOW_W7_P99_MS if with_airflow else None,
+            f"{key}.p99",
         ),
     ]
 
@@ -269,19 +292,19 @@ def run_w7(opts: Options) -> WorkloadResult:
         token, basic = _signed_in(d)
         d.dags.set_paused(dag_id, True)
         cases = [
-            ("sequential, token", token, 1, TARGET_W7_TOKEN_RATE, True),
-            ("sequential, Basic", basic, 1, TARGET_W7_BASIC_RATE, False),
-            ("8 clients, token", token, 8, None, False),
-            ("8 clients, Basic", basic, 8, None, False),
+            ("sequential, token", "W7.seq_token", token, 1, TARGET_W7_TOKEN_RATE),
+            ("sequential, Basic", "W7.seq_basic", basic, 1, TARGET_W7_BASIC_RATE),
+            ("8 clients, token", "W7.c8_token", token, 8, None),
+            ("8 clients, Basic", "W7.c8_basic", basic, 8, None),
         ]
         loads: dict[str, LoadResult] = {}
-        for label, credentials, clients, target, with_airflow in cases:
+        for label, key, credentials, clients, target in cases:
             if clients == 1:
                 load = sequential_load(d.api_port, credentials, dag_id, total)
             else:
                 load = trigger_load(d.api_port, credentials, dag_id, total, clients)
             loads[label] = load
-            result.metrics += _rate_metrics(label, load, target, with_airflow)
+            result.metrics += _rate_metrics(label, key, load, target)
         # Then with the runs executing: another DAG (the paused one has a backlog of
         # thousands of queued runs), triggered one request after another.
         executing = sequential_load(d.api_port, token, live_dag_id, min(total, 300), warm_up=0)
@@ -293,14 +316,14 @@ def run_w7(opts: Options) -> WorkloadResult:
                 executing.per_second,
                 "/s",
                 "bench clock",
-                airflow=AIRFLOW_W7_EXECUTING_RATE,
+                key="W7.executing.rate",
                 higher_is_better=True,
             )
         )
         errors = sum(load.non_2xx for load in loads.values())
         result.metrics.append(
             Metric("W7", "non-2xx answers", float(errors), "", "bench clock", TARGET_ZERO,
-                   AIRFLOW_W7_ERRORS)
+                   "W7.non_2xx")
         )  # fmt: skip
         result.raw = {
             label: {

@@ -1,16 +1,19 @@
-"""What a measured figure is compared with: Slipstream's targets and Airflow 3.3.2's figures.
+"""What a measured figure is compared with: Slipstream's targets, the peers' figures for the same
+metric key, and Airflow 3.3.2's figures as recorded in performance.md (used only when the bench
+runs without the Airflow peer).
 
-Both come from /work/shared/design/performance.md (targets for this machine, SQLite, local
-executor; Airflow 3.3.2 standalone measured on the same kind of 2-core machine, 2026-11-26).
+Targets and recorded figures come from /work/shared/design/performance.md (this machine, SQLite,
+local executor; Airflow 3.3.2 standalone measured on the same kind of 2-core machine).
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-AIRFLOW_SOURCE = (
+RECORDED_AIRFLOW_SOURCE = (
     "shared/design/performance.md: Airflow 3.3.2 standalone (SQLite, LocalExecutor, defaults,"
     " Task SDK @task no-ops), two runs on a 2-core / 24 GiB machine, 2026-11-26"
 )
@@ -42,24 +45,61 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
-class AirflowFigure:
-    value: float | None  # in the unit of the metric it is set beside; None: no ratio
-    text: str  # as performance.md states it
+class PeerFigure:
+    """One cell of a peer's column: a figure measured on a peer in this run, or recorded earlier
+    (performance.md), or the reason there is none."""
+
+    value: float | None  # in the unit of the Slipstream metric it stands beside
+    text: str = ""  # how the cell reads when the value alone would mislead, or why it is empty
+    measured: bool = True  # False: recorded in performance.md, not measured in this run
+    failed: bool = False  # the peer failed to produce this figure (an error, a crash, a timeout)
+
+    @classmethod
+    def failure(cls, why: str) -> PeerFigure:
+        return cls(None, f"FAILED: {why}", failed=True)
+
+    @classmethod
+    def unsupported(cls, why: str) -> PeerFigure:
+        return cls(None, f"n/a: {why}")
+
+    @classmethod
+    def recorded(cls, value: float | None, text: str) -> PeerFigure:
+        return cls(value, text, measured=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "text": self.text,
+            "measured": self.measured,
+            "failed": self.failed,
+        }
 
 
-# Airflow 3.3.2 as measured (values in the unit of the metric they are compared with).
-AIRFLOW_HOP_MS = AirflowFigure(1000.0, "about 1 s per hop")
-AIRFLOW_CHAIN20_S = AirflowFigure(22.0, "21.1 s and 22.9 s")
-AIRFLOW_CHAIN100_S = AirflowFigure(None, "not measured (about 1 s per hop)")
-AIRFLOW_FIRST_TASK_MS = AirflowFigure(1100.0, "1.04-1.14 s (p50 about 1.1 s)")
-AIRFLOW_SUCCESS_MS = AirflowFigure(2150.0, "about 2.15 s")
-AIRFLOW_FANOUT100_S = AirflowFigure(17.15, "16.2 s and 18.1 s")
-AIRFLOW_FANOUT1000_S = AirflowFigure(None, "not measured")
-AIRFLOW_TASKS_PER_S = AirflowFigure(6.0, "about 6 tasks/s (fan-out of 100)")
-AIRFLOW_IDLE_PROCESSES = AirflowFigure(40.0, "40 processes")
-AIRFLOW_IDLE_PSS_MB = AirflowFigure(1102.0, "1,102 MB PSS")
-AIRFLOW_IDLE_CPU_PCT = AirflowFigure(5.3, "5.3% of a core")
-AIRFLOW_STARTUP_S = AirflowFigure(13.5, "13.5 s (command to healthy API)")
+AIRFLOW_LABEL = "Airflow 3.3.2"
+
+# Airflow 3.3.2 as recorded in performance.md, by metric key, in the metric's unit: the Airflow
+# column when the bench runs without the Airflow peer (`--peers none`), marked as recorded.
+RECORDED_AIRFLOW: dict[str, PeerFigure] = {
+    "W1.chain20.e2e_p50": PeerFigure.recorded(22.0, "21.1 s and 22.9 s"),
+    "W1.chain20.hop_p50": PeerFigure.recorded(1000.0, "about 1 s per hop"),
+    "W1.chain20.first_task_p50": PeerFigure.recorded(1100.0, "about 1.1 s"),
+    "W1.chain100.hop_p50": PeerFigure.recorded(1000.0, "about 1 s per hop"),
+    "W2.fanout100.e2e_p50": PeerFigure.recorded(17.15, "16.2 s and 18.1 s"),
+    "W2.fanout100.tasks_per_s": PeerFigure.recorded(6.0, "about 6 tasks/s"),
+    "W3.first_task_p50": PeerFigure.recorded(1100.0, "1.04-1.14 s"),
+    "W3.success_p50": PeerFigure.recorded(2150.0, "about 2.15 s"),
+    "W4.non_2xx": PeerFigure.recorded(None, "a 500 after a 30 s hang; scheduler died"),
+    "W4.never_finished": PeerFigure.recorded(None, "runs never ran"),
+    "W5.processes": PeerFigure.recorded(40.0, "40 processes"),
+    "W5.pss_mb": PeerFigure.recorded(1102.0, "1,102 MB PSS"),
+    "W5.cpu_pct": PeerFigure.recorded(5.3, "5.3% of a core"),
+    "W6.healthy_s": PeerFigure.recorded(13.5, "13.5 s"),
+    "W7.seq_token.rate": PeerFigure.recorded(18.9, "18.9/s over 300, DAG paused"),
+    "W7.seq_token.p99": PeerFigure.recorded(76.0, "p99 76 ms"),
+    "W7.executing.rate": PeerFigure.recorded(50.0, "about 50/s"),
+    "W7.non_2xx": PeerFigure.recorded(2.0, "2 of 300 answered HTTP 500"),
+}
+
 
 # Slipstream's targets on this machine.
 TARGET_HOP_P50_MS = Target("<=", 10.0)
@@ -74,19 +114,21 @@ TARGET_IDLE_CPU_PCT = Target("<", 1.0)
 TARGET_STARTUP_S = Target("<", 2.0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Metric:
-    """One row of the results table."""
+    """One row of the results table: Slipstream's figure, its target, and the peers' figures
+    for the same key (filled in by bench.compare once every workload has run)."""
 
-    workload: str  # W1, W2, W3, W5, W6
+    workload: str  # W1, W2, ...
     name: str
     value: float | None
     unit: str
     source: str  # "bench clock", "probe", "records" or "/proc"
     target: Target | None = None
-    airflow: AirflowFigure | None = None
+    key: str | None = None  # what peers' figures are keyed by, e.g. "W1.chain20.e2e_p50"
     higher_is_better: bool = False
     detail: bool = False  # a diagnostic figure: in the files, not in the printed table
+    compare: dict[str, PeerFigure] = field(default_factory=dict)  # peer label -> its figure
 
     @property
     def status(self) -> str:
@@ -94,14 +136,14 @@ class Metric:
             return ""
         return "ok" if self.target.met_by(self.value) else "MISS"
 
-    @property
-    def times_better(self) -> float | None:
-        """How many times better than Airflow (> 1: Slipstream is better)."""
-        if self.airflow is None or self.airflow.value is None or not self.value:
+    def times_better(self, label: str) -> float | None:
+        """How many times better than the peer `label` (> 1: Slipstream is better)."""
+        figure = self.compare.get(label)
+        if figure is None or not figure.value or not self.value:
             return None
         if self.higher_is_better:
-            return self.value / self.airflow.value
-        return self.airflow.value / self.value
+            return self.value / figure.value
+        return figure.value / self.value
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -112,19 +154,16 @@ class Metric:
             "source": self.source,
             "target": self.target.text if self.target else None,
             "status": self.status,
-            "airflow": self.airflow.text if self.airflow else None,
-            "airflow_value": self.airflow.value if self.airflow else None,
-            "times_better_than_airflow": self.times_better,
+            "key": self.key,
             "detail": self.detail,
+            "peers": {
+                label: {**figure.as_dict(), "times_better": self.times_better(label)}
+                for label, figure in self.compare.items()
+            },
         }
 
 
-# The REST API (W3 through HTTP, W4 burst, W7 trigger rate).
-AIRFLOW_W7_RATE = AirflowFigure(18.9, "18.9/s over 300 (DAG paused)")
-AIRFLOW_W7_P99_MS = AirflowFigure(76.0, "p99 76 ms")
-AIRFLOW_W7_ERRORS = AirflowFigure(None, "2 of 300 answered HTTP 500")
-AIRFLOW_W7_EXECUTING_RATE = AirflowFigure(50.0, "about 50/s (first 100 requests)")
-AIRFLOW_W4 = AirflowFigure(None, "a 500 after a 30 s hang; scheduler died; runs never ran")
+# The REST API (W4 burst, W7 trigger rate).
 TARGET_W7_TOKEN_RATE = Target(">=", 800.0)
 TARGET_W7_BASIC_RATE = Target(">=", 550.0)
 TARGET_W7_P99_MS = Target("<=", 10.0)

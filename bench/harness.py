@@ -70,7 +70,9 @@ class Deployment:
     then SIGKILL of what is left of its tree) and a PostgreSQL database dropped on the way out.
     """
 
-    def __init__(self, root: Path, name: str, *, db_kind: str = "sqlite") -> None:
+    def __init__(
+        self, root: Path, name: str, *, db_kind: str = "sqlite", migrated: bool = True
+    ) -> None:
         self.home = root / name
         self.dags_folder = self.home / "dags"
         self.dags_folder.mkdir(parents=True)
@@ -92,7 +94,8 @@ class Deployment:
             raise ValueError(f"unknown database kind {db_kind!r} (sqlite, postgres)")
         self.settings = Settings.from_env(self.env)
         self.db = Database(self.settings.database_url)
-        migrate(self.db)
+        if migrated:  # else the first command launched (standalone) migrates a fresh database
+            migrate(self.db)
         self.wakeup = WakeupSender(self.settings.wakeup_path)
         self.runs = RunService(self.db, clock=SystemClock(), wakeup=self.wakeup)
         self.dags = DagService(self.db, wakeup=self.wakeup)
@@ -145,6 +148,29 @@ class Deployment:
                 raise BenchError(f"the scheduler did not listen within {timeout}s")
             time.sleep(0.001)
         return launched, time.time_ns()
+
+    def start_standalone(self, timeout: float = 60.0) -> int:
+        """Launch `slipstream standalone` (it migrates the database, creates admin, and runs the
+        scheduler, workers and API server) on a free port; return time.time_ns() just before the
+        launch. The caller polls for readiness: that is what start-up measures."""
+        if self.process is not None:
+            raise BenchError("the scheduler is already running")
+        with socket.socket() as probe_socket:
+            probe_socket.bind(("127.0.0.1", 0))
+            self.api_port = probe_socket.getsockname()[1]
+        command = [sys.executable, "-m", "slipstream.cli.main", "standalone"]
+        command += ["--host", "127.0.0.1", "--port", str(self.api_port)]
+        with self.log_path.open("ab") as log:
+            launched = time.time_ns()
+            self.process = subprocess.Popen(
+                command,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509
+            )
+        return launched
 
     def start_api(self, timeout: float = 60.0) -> int:
         """Launch `slipstream api-server` on a free port; return the port once it is healthy."""

@@ -8,9 +8,6 @@ import time
 
 from bench import dags, procs
 from bench.figures import (
-    AIRFLOW_IDLE_CPU_PCT,
-    AIRFLOW_IDLE_PROCESSES,
-    AIRFLOW_IDLE_PSS_MB,
     TARGET_IDLE_CPU_PCT,
     TARGET_IDLE_PROCESSES,
     TARGET_IDLE_PSS_MB,
@@ -85,7 +82,7 @@ def run_w5(opts: Options) -> WorkloadResult:
             "processes",
             "/proc",
             TARGET_IDLE_PROCESSES,
-            AIRFLOW_IDLE_PROCESSES,
+            "W5.processes",
         ),
         Metric(
             "W5",
@@ -94,7 +91,7 @@ def run_w5(opts: Options) -> WorkloadResult:
             "MB",
             "/proc",
             TARGET_IDLE_PSS_MB,
-            AIRFLOW_IDLE_PSS_MB,
+            "W5.pss_mb",
         ),
         Metric(
             "W5",
@@ -103,7 +100,7 @@ def run_w5(opts: Options) -> WorkloadResult:
             "% of a core",
             "/proc",
             TARGET_IDLE_CPU_PCT,
-            AIRFLOW_IDLE_CPU_PCT,
+            "W5.cpu_pct",
         ),
     ]
     return result

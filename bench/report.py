@@ -1,5 +1,6 @@
-"""The bench's output: a table on the terminal, and `<date>-<host>[-variant].json` (raw samples,
-summary, machine) with a `.md` table beside it."""
+"""The bench's output: a table on the terminal (Slipstream, its target, and a column pair per
+peer), and `<date>-<host>[-variant].json` (raw samples of every side, summary, machine,
+versions) with a `.md` table beside it, peers' failures and log excerpts included."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from typing import Any
 
 import slipstream
 from bench import snapshot
-from bench.figures import AIRFLOW_SOURCE, Metric
+from bench.compare import column_labels
+from bench.figures import RECORDED_AIRFLOW_SOURCE, Metric
 from bench.model import WorkloadResult
+from bench.peers.base import PeerResult
 
 PERCENTILE_METHOD = "nearest rank: the sample at rank ceil(p/100 * n), 1-based, of n sorted"
 
@@ -89,44 +92,79 @@ def _format(value: float | None, unit: str) -> str:
     return f"{value:.1f} {unit}"
 
 
-def _row(metric: Metric) -> list[str]:
-    better = metric.times_better
-    return [
+def _ratio(better: float | None) -> str:
+    if better is None:
+        return ""
+    return f"x{better:,.0f}" if better >= 10 else f"x{better:.1f}"
+
+
+def _peer_cell(metric: Metric, label: str) -> str:
+    figure = metric.compare.get(label)
+    if figure is None:
+        return ""
+    if figure.value is None or figure.failed:
+        return figure.text or "-"
+    if not figure.measured:
+        return f"{figure.text} (recorded)"
+    shown = _format(figure.value, metric.unit)
+    return f"{shown} ({figure.text})" if figure.text else shown
+
+
+def _header(labels: list[str]) -> list[str]:
+    header = ["", "metric", "source", "Slipstream", "target", ""]
+    for label in labels:
+        header += [label, "better by"]
+    return header
+
+
+def _row(metric: Metric, labels: list[str]) -> list[str]:
+    cells = [
         metric.workload,
         metric.name,
         metric.source,
         _format(metric.value, metric.unit),
         metric.target.text if metric.target else "",
         metric.status,
-        metric.airflow.text if metric.airflow else "",
-        "" if better is None else f"x{better:,.0f}" if better >= 10 else f"x{better:.1f}",
     ]
-
-
-HEADER = ["", "metric", "source", "Slipstream", "target", "", "Airflow 3.3.2", "better by"]
+    for label in labels:
+        cells += [_peer_cell(metric, label), _ratio(metric.times_better(label))]
+    return cells
 
 
 def table(results: list[WorkloadResult], *, details: bool = False) -> str:
-    """A plain-text table of the headline metrics (or only the detail ones)."""
-    rows = [_row(m) for r in results for m in r.metrics if m.detail == details]
-    widths = [max(len(cells[i]) for cells in [HEADER, *rows]) for i in range(len(HEADER))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(HEADER, widths, strict=True))]
+    """A plain-text table of the headline metrics (or only the detail ones), a column pair per
+    peer (its figure, and how many times better Slipstream is)."""
+    labels = column_labels(results)
+    header = _header(labels)
+    rows = [_row(m, labels) for r in results for m in r.metrics if m.detail == details]
+    widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * width for width in widths))
     for cells in rows:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)))
     return "\n".join(line.rstrip() for line in lines)
 
 
-def markdown(results: list[WorkloadResult], about: dict[str, Any]) -> str:
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown(
+    results: list[WorkloadResult], peer_results: list[PeerResult], about: dict[str, Any]
+) -> str:
+    labels = column_labels(results)
+
     def md_table(details: bool) -> list[str]:
-        out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        header = _header(labels)
+        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r in results:
             for m in r.metrics:
                 if m.detail == details:
-                    out.append("| " + " | ".join(_row(m)) + " |")
+                    out.append("| " + " | ".join(_md_cell(c) for c in _row(m, labels)) + " |")
         return out
 
     mach = about["machine"]
+    versions = ", ".join(f"{p['label']} ({p['install']})" for p in about["peers"]) or "none"
     lines = [
         f"# Slipstream bench, {about['date']} on {mach['hostname']}",
         "",
@@ -136,20 +174,26 @@ def markdown(results: list[WorkloadResult], about: dict[str, Any]) -> str:
         f" Slipstream {mach['slipstream_commit'][:12]}"
         + (" (with uncommitted changes in src/)" if mach["src_uncommitted_changes"] else ""),
         "",
-        f"Percentiles: {PERCENTILE_METHOD}. Airflow figures: {AIRFLOW_SOURCE}.",
-        "'better by' is Airflow's figure over Slipstream's (Slipstream's over Airflow's for"
-        " rates).",
+        f"Peers measured in this run, same machine: {versions}.",
+        f"Percentiles: {PERCENTILE_METHOD}.",
+        "'better by' is the peer's figure over Slipstream's (Slipstream's over the peer's for"
+        " rates). A figure marked (recorded) was not measured in this run: it is"
+        f" {RECORDED_AIRFLOW_SOURCE}.",
         "",
         *md_table(details=False),
         "",
         "## Conditions",
         "",
-        "| workload | took | other processes' CPU meanwhile | error |",
-        "|---|---|---|---|",
+        "| workload | on | took | other processes' CPU meanwhile | error |",
+        "|---|---|---|---|---|",
         *[
-            f"| {r.workload} {r.title} | {r.seconds:.1f} s | {r.other_load_pct:.0f}% of a core"
-            f" | {r.error or ''} |"
+            f"| {r.workload} {r.title} | Slipstream | {r.seconds:.1f} s |"
+            f" {r.other_load_pct:.0f}% of a core | {_md_cell(r.error or '')} |"
             for r in results
+        ],
+        *[
+            f"| {p.workload} | {p.peer} | {p.seconds:.1f} s | | {_md_cell(_first_line(p.error))} |"
+            for p in peer_results
         ],
         "",
         "## Diagnostics",
@@ -158,17 +202,30 @@ def markdown(results: list[WorkloadResult], about: dict[str, Any]) -> str:
     ]
     for r in results:
         if r.error or r.problems:
-            lines += ["", f"## {r.workload} problems", ""]
+            lines += ["", f"## {r.workload} problems (Slipstream)", ""]
             if r.error:
                 lines.append(f"- error: `{r.error}`")
             lines += [f"- scheduler log: `{p}`" for p in r.problems[:20]]
+    for peer in peer_results:
+        if peer.error or peer.log_excerpt:
+            lines += ["", f"## {peer.workload} on {peer.peer}: what went wrong", ""]
+            if peer.error:
+                lines += ["```", peer.error.strip(), "```"]
+            if peer.log_excerpt:
+                lines += ["", "Log excerpt:", "", "```", *peer.log_excerpt, "```"]
     return "\n".join(lines) + "\n"
+
+
+def _first_line(text: str | None) -> str:
+    return text.strip().splitlines()[0] if text and text.strip() else ""
 
 
 def write(
     results: list[WorkloadResult],
+    peer_results: list[PeerResult],
     out_dir: Path,
     *,
+    peers: list[dict[str, str]],
     options: dict[str, Any],
     variant: str,
     machine_at_start: dict[str, Any],
@@ -181,7 +238,8 @@ def write(
         "machine": machine_at_start,
         "options": options,
         "percentile_method": PERCENTILE_METHOD,
-        "airflow_source": AIRFLOW_SOURCE,
+        "peers": peers,
+        "recorded_airflow_source": RECORDED_AIRFLOW_SOURCE,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{about['date']}-{machine_at_start['hostname']}{variant}"
@@ -190,9 +248,10 @@ def write(
         **about,
         "summary": [m.as_dict() for r in results for m in r.metrics],
         "workloads": [r.as_dict() for r in results],
+        "peer_workloads": [p.as_dict() for p in peer_results],
     }
     tmp = json_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(document, indent=1, default=str) + "\n")
     tmp.replace(json_path)
-    md_path.write_text(markdown(results, about))
+    md_path.write_text(markdown(results, peer_results, about))
     return json_path, md_path

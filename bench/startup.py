@@ -1,45 +1,85 @@
-"""Start-up (W6, engine only): from launching `slipstream scheduler` on a migrated database with
-one DAG file written, until its wake-up socket exists and until a trigger of that DAG has run
-to success (the trigger is retried while the DAG is not parsed yet).
+"""W6 start-up: from launching `slipstream standalone` on a fresh home (no database yet, one DAG
+file written) until its API answers health with the DAG loaded, and until a trigger of that DAG
+has run to success. Standalone migrates the database, creates admin, and starts the scheduler,
+its workers and the API server: everything a new user's first command does.
 """
 
 from __future__ import annotations
 
+import time
+import urllib.error
+import urllib.request
 from contextlib import closing
 from typing import Any
 
 from bench import dags
-from bench.figures import AIRFLOW_STARTUP_S, TARGET_STARTUP_S, Metric
+from bench.figures import TARGET_STARTUP_S, Metric
 from bench.harness import BenchError, Deployment
 from bench.model import Options, WorkloadResult
 from bench.probe import ProbeReader
 from bench.stats import percentile
+from slipstream.errors import DagNotFound
+
+READY_TIMEOUT_SECONDS = 60.0
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=5) as r:
+            return bool(r.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _wait_ready(d: Deployment, dag_id: str) -> tuple[int, int]:
+    """Poll until the API is healthy, then until `dag_id` is in the database; return both
+    moments (time.time_ns())."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    api_ns: int | None = None
+    while True:
+        if d.process is not None and d.process.poll() is not None:
+            raise BenchError(f"standalone exited at start-up:\n{d.log_tail()}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"standalone was not ready in {READY_TIMEOUT_SECONDS:g} s")
+        if api_ns is None:
+            if _healthy(d.api_port):
+                api_ns = time.time_ns()
+                continue
+        else:
+            try:
+                d.dags.get(dag_id)
+                return api_ns, time.time_ns()
+            except DagNotFound:
+                pass
+        time.sleep(0.005)
 
 
 def run_w6(opts: Options) -> WorkloadResult:
     result = WorkloadResult(
         "W6",
-        "start-up: launch to wake-up socket, and to a first run's success",
-        {"repeat": opts.repeat, "dag": dags.ONE_TASK_DAG_ID},
+        "start-up: `slipstream standalone` to a healthy API with the DAG loaded, and to a first"
+        " run's success",
+        {"repeat": opts.repeat, "dag": dags.ONE_TASK_DAG_ID, "command": "slipstream standalone"},
     )
     samples: list[dict[str, Any]] = []
     for attempt in range(opts.repeat):
         probe = opts.root / f"w6-{attempt}-probe.log"
         with (
-            Deployment(opts.root, f"w6-{attempt}", db_kind=opts.db) as d,
+            Deployment(opts.root, f"w6-{attempt}", db_kind=opts.db, migrated=False) as d,
             closing(ProbeReader(probe)) as reader,
         ):
             d.write_dag("bench_one_task", dags.one_task_file(probe))
-            launched, listening = d.start()
-            triggered = d.trigger(dags.ONE_TASK_DAG_ID, parse_timeout=60.0)
+            launched = d.start_standalone()
+            api_ns, dag_ns = _wait_ready(d, dags.ONE_TASK_DAG_ID)
+            triggered = d.trigger(dags.ONE_TASK_DAG_ID)
             finished = d.wait(triggered.run, reader, dags.ONE_TASK_ID)
             if finished.run.state.value != "success":
                 raise BenchError(f"the first run ended {finished.run.state}")
             task_start = reader.run(triggered.run.run_id)[dags.ONE_TASK_ID].start
             samples.append(
                 {
-                    "listening_ms": (listening - launched) / 1e6,
-                    "trigger_accepted_ms": (triggered.after_ns - launched) / 1e6,
+                    "api_healthy_ms": (api_ns - launched) / 1e6,
+                    "healthy_with_dag_ms": (dag_ns - launched) / 1e6,
                     "first_task_start_ms": None
                     if task_start is None
                     else (task_start - launched) / 1e6,
@@ -54,9 +94,15 @@ def run_w6(opts: Options) -> WorkloadResult:
         return None if value is None else value / 1000.0
 
     result.metrics = [
-        Metric("W6", "launch to wake-up socket p50", p50("listening_ms"), "s", "bench clock"),
+        Metric("W6", "launch to API healthy p50", p50("api_healthy_ms"), "s", "bench clock"),
         Metric(
-            "W6", "launch to trigger accepted p50", p50("trigger_accepted_ms"), "s", "bench clock"
+            "W6",
+            "launch to API healthy with the DAG loaded p50",
+            p50("healthy_with_dag_ms"),
+            "s",
+            "bench clock",
+            TARGET_STARTUP_S,
+            "W6.healthy_s",
         ),
         Metric("W6", "launch to first task start p50", p50("first_task_start_ms"), "s", "probe"),
         Metric(
@@ -66,7 +112,7 @@ def run_w6(opts: Options) -> WorkloadResult:
             "s",
             "bench clock",
             TARGET_STARTUP_S,
-            AIRFLOW_STARTUP_S,
+            "W6.first_success_s",
         ),
     ]
     return result

@@ -15,21 +15,12 @@ from typing import Any
 
 from bench import dags
 from bench.figures import (
-    AIRFLOW_CHAIN20_S,
-    AIRFLOW_CHAIN100_S,
-    AIRFLOW_FANOUT100_S,
-    AIRFLOW_FANOUT1000_S,
-    AIRFLOW_FIRST_TASK_MS,
-    AIRFLOW_HOP_MS,
-    AIRFLOW_SUCCESS_MS,
-    AIRFLOW_TASKS_PER_S,
     TARGET_CHAIN20_S,
     TARGET_FANOUT1000_S,
     TARGET_FIRST_TASK_P50_MS,
     TARGET_FIRST_TASK_P99_MS,
     TARGET_HOP_P50_MS,
     TARGET_SUCCESS_P50_MS,
-    AirflowFigure,
     Metric,
     Target,
 )
@@ -148,9 +139,8 @@ def _chain_metrics(size: int, samples: list[dict[str, Any]]) -> list[Metric]:
     hops_rec = [h for s in samples for h in s["hops_records_ms"]]
     first = [s["first_task_probe_ms"] for s in samples]
     first_rec = [s["first_task_records_ms"] for s in samples]
-    airflow = AIRFLOW_CHAIN20_S if size == 20 else AIRFLOW_CHAIN100_S
     target = TARGET_CHAIN20_S if size == 20 else None
-    name = f"chain of {size}"
+    name, key = f"chain of {size}", f"W1.chain{size}"
     metrics = [
         Metric(
             "W1",
@@ -159,9 +149,16 @@ def _chain_metrics(size: int, samples: list[dict[str, Any]]) -> list[Metric]:
             "s",
             "bench clock",
             target,
-            airflow,
+            f"{key}.e2e_p50",
         ),
-        Metric("W1", f"{name}: end-to-end p95", _pct(e2e, 95, 1e-3), "s", "bench clock"),
+        Metric(
+            "W1",
+            f"{name}: end-to-end p95",
+            _pct(e2e, 95, 1e-3),
+            "s",
+            "bench clock",
+            key=f"{key}.e2e_p95",
+        ),
         Metric("W1", f"{name}: end-to-end p50", _pct(e2e_rec, 50, 1e-3), "s", "records"),
         Metric(
             "W1",
@@ -170,9 +167,11 @@ def _chain_metrics(size: int, samples: list[dict[str, Any]]) -> list[Metric]:
             "ms",
             "probe",
             TARGET_HOP_P50_MS,
-            AIRFLOW_HOP_MS,
+            f"{key}.hop_p50",
         ),
-        Metric("W1", f"{name}: per-hop lag p95", _pct(hops, 95), "ms", "probe"),
+        Metric(
+            "W1", f"{name}: per-hop lag p95", _pct(hops, 95), "ms", "probe", key=f"{key}.hop_p95"
+        ),
         Metric(
             "W1",
             f"{name}: per-hop lag p50",
@@ -180,7 +179,6 @@ def _chain_metrics(size: int, samples: list[dict[str, Any]]) -> list[Metric]:
             "ms",
             "records",
             TARGET_HOP_P50_MS,
-            AIRFLOW_HOP_MS,
         ),
         Metric("W1", f"{name}: per-hop lag p95", _pct(hops_rec, 95), "ms", "records"),
         Metric(
@@ -189,8 +187,7 @@ def _chain_metrics(size: int, samples: list[dict[str, Any]]) -> list[Metric]:
             _pct(first, 50),
             "ms",
             "probe",
-            None,
-            AIRFLOW_FIRST_TASK_MS,
+            key=f"{key}.first_task_p50",
         ),
         Metric("W1", f"{name}: first-task delay p95", _pct(first, 95), "ms", "probe"),
         Metric("W1", f"{name}: first-task delay p50", _pct(first_rec, 50), "ms", "records"),
@@ -287,9 +284,8 @@ def _fanout_metrics(width: int, samples: list[dict[str, Any]]) -> list[Metric]:
     def col(key: str) -> list[float]:
         return [s[key] for s in samples]
 
-    name = f"fan-out of {width}"
+    name, key = f"fan-out of {width}", f"W2.fanout{width}"
     target: Target | None = TARGET_FANOUT1000_S if width == 1000 else None
-    airflow: AirflowFigure = AIRFLOW_FANOUT100_S if width == 100 else AIRFLOW_FANOUT1000_S
     return [
         Metric(
             "W2",
@@ -298,7 +294,7 @@ def _fanout_metrics(width: int, samples: list[dict[str, Any]]) -> list[Metric]:
             "s",
             "bench clock",
             target,
-            airflow,
+            f"{key}.e2e_p50",
         ),
         Metric(
             "W2", f"{name}: end-to-end max", max(col("e2e_bench_ms")) / 1000, "s", "bench clock"
@@ -312,11 +308,17 @@ def _fanout_metrics(width: int, samples: list[dict[str, Any]]) -> list[Metric]:
             _pct(col("tasks_per_s"), 50),
             "tasks/s",
             "bench clock",
-            None,
-            AIRFLOW_TASKS_PER_S,
+            key=f"{key}.tasks_per_s",
             higher_is_better=True,
         ),
-        Metric("W2", f"{name}: join lag p50", _pct(col("join_lag_probe_ms"), 50), "ms", "probe"),
+        Metric(
+            "W2",
+            f"{name}: join lag p50",
+            _pct(col("join_lag_probe_ms"), 50),
+            "ms",
+            "probe",
+            key=f"{key}.join_lag_p50",
+        ),
         Metric(
             "W2", f"{name}: join lag p50", _pct(col("join_lag_records_ms"), 50), "ms", "records"
         ),
@@ -388,7 +390,6 @@ def run_w3_engine(opts: Options) -> WorkloadResult:
             "ms",
             "probe",
             TARGET_FIRST_TASK_P50_MS,
-            AIRFLOW_FIRST_TASK_MS,
         ),
         Metric("W3E", "trigger to first task start p95", _pct(first, 95), "ms", "probe"),
         Metric(
@@ -406,7 +407,6 @@ def run_w3_engine(opts: Options) -> WorkloadResult:
             "ms",
             "bench clock",
             TARGET_SUCCESS_P50_MS,
-            AIRFLOW_SUCCESS_MS,
         ),
         Metric("W3E", "trigger to success p95", _pct(success, 95), "ms", "bench clock"),
         Metric("W3E", "trigger to success p99", _pct(success, 99), "ms", "bench clock"),

@@ -26,7 +26,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench import procs
+from bench.figures import PeerFigure
 from bench.model import Options
+
+__all__ = ["Peer", "PeerError", "PeerFigure", "PeerProcess", "PeerResult"]
 
 # Where peers' virtual environments live: bench/.peers/ (git-ignored), or elsewhere with
 # SLIPSTREAM_BENCH_PEERS (several checkouts can then share one installation).
@@ -40,32 +43,6 @@ LOG_EXCERPT_LINES = 40
 class PeerError(RuntimeError):
     """A peer could not do what the workload asked (an error answer, a component that died, runs
     that never finished). The message says what; the PeerResult keeps a log excerpt."""
-
-
-@dataclass(frozen=True, slots=True)
-class PeerFigure:
-    """One cell of a peer's column."""
-
-    value: float | None  # in the unit of the Slipstream metric it stands beside
-    text: str = ""  # how the cell reads when the value alone would mislead, or why it is empty
-    measured: bool = True  # False: recorded elsewhere (performance.md), not in this run
-    failed: bool = False  # the peer failed to produce this figure
-
-    @classmethod
-    def failure(cls, why: str) -> PeerFigure:
-        return cls(None, f"FAILED: {why}", failed=True)
-
-    @classmethod
-    def unsupported(cls, why: str) -> PeerFigure:
-        return cls(None, f"n/a: {why}")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "value": self.value,
-            "text": self.text,
-            "measured": self.measured,
-            "failed": self.failed,
-        }
 
 
 @dataclass(slots=True)
@@ -97,6 +74,7 @@ class PeerResult:
 class Peer(Protocol):
     name: str  # short, for --peers: "airflow", "prefect"
     label: str  # the column heading: "Airflow 3.3.2"
+    install_spec: str  # what is installed, as pip is asked: "apache-airflow==3.3.2"
     workloads: frozenset[str]  # the workloads it maps onto
 
     def install(self) -> None:

@@ -143,10 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
         snapshot.remove_snapshot()
     join(results, peer_results, [peer.label for peer in peers])
-    variant = (
-        ("-quick" if args.quick else "")
-        + ("-postgres" if args.db == "postgres" else "")
-    )
+    variant = ("-quick" if args.quick else "") + ("-postgres" if args.db == "postgres" else "")
     json_path, md_path = write(
         results,
         peer_results,

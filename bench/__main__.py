@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import shutil
 import sys
 import tempfile
@@ -47,6 +48,12 @@ PEERS: dict[str, tuple[str, str]] = {
 }
 DEFAULT_PEERS = "airflow,prefect"
 
+# Slipstream's executors -> the module that must exist for the bench to measure it.
+EXECUTORS: dict[str, str] = {
+    "local": "slipstream.executors.local",
+    "celery": "slipstream.executors.celery",
+}
+
 OTHER_LOAD_WARNING_PCT = 10.0
 
 
@@ -70,6 +77,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
 
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--executor",
+        choices=list(EXECUTORS),
+        default="local",
+        help="Slipstream's executor (celery: once Slipstream has it; the bench says so if not)",
+    )
     parser.add_argument(
         "--repeat", type=int, default=None, help="runs per W1/W2/W6 measurement (5; quick 2)"
     )
@@ -109,6 +122,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown_peers:
         parser.error(f"unknown peers {unknown_peers}; choose from {list(PEERS)} or 'none'")
     args.peer_names = peer_names
+    if importlib.util.find_spec(EXECUTORS[args.executor]) is None:
+        parser.error(
+            f"this Slipstream has no {args.executor} executor yet ({EXECUTORS[args.executor]}"
+            " is missing): nothing to measure with it"
+        )
     if args.repeat is None:
         args.repeat = 2 if args.quick else 5
     if args.repeat < 1:
@@ -123,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         snapshot.reexec_on_snapshot(raw_argv)  # does not return
     about = machine()
     root = Path(tempfile.mkdtemp(prefix="slipstream-bench-"))
-    options = Options(root=root, db=args.db, quick=args.quick, repeat=args.repeat)
+    options = Options(
+        root=root, db=args.db, quick=args.quick, repeat=args.repeat, executor=args.executor
+    )
     peers = _load_peers(args.peer_names)
     results: list[WorkloadResult] = []
     peer_results: list[PeerResult] = []
@@ -155,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             "workloads": args.names,
             "quick": args.quick,
             "db": args.db,
+            "executor": args.executor,
             "repeat": args.repeat,
             "quiet_wait": args.quiet_wait,
             "peers": args.peer_names,

@@ -87,7 +87,10 @@ def run_w3(opts: Options) -> WorkloadResult:
     )
     probe = opts.root / "w3-probe.log"
     dag_id, task_id = dags.ONE_TASK_DAG_ID, dags.ONE_TASK_ID
-    with Deployment(opts.root, "w3", db_kind=opts.db) as d, closing(ProbeReader(probe)) as reader:
+    with (
+        Deployment(opts.root, "w3", db_kind=opts.db, executor=opts.executor) as d,
+        closing(ProbeReader(probe)) as reader,
+    ):
         d.write_dag("bench_one_task", dags.one_task_file(probe))
         d.start()
         _parsed(d, dag_id)
@@ -196,7 +199,7 @@ def run_w4(opts: Options) -> WorkloadResult:
     )
     probe = opts.root / "w4-probe.log"
     dag_id = dags.chain_dag_id(size)
-    with Deployment(opts.root, "w4", db_kind=opts.db) as d:
+    with Deployment(opts.root, "w4", db_kind=opts.db, executor=opts.executor) as d:
         d.write_dag("bench_chains", dags.chains_file(probe, [size]))
         d.start()
         _parsed(d, dag_id)
@@ -283,7 +286,7 @@ def run_w7(opts: Options) -> WorkloadResult:
     )
     probe = opts.root / "w7-probe.log"
     dag_id, live_dag_id = dags.ONE_TASK_DAG_ID, f"{dags.ONE_TASK_DAG_ID}_live"
-    with Deployment(opts.root, "w7", db_kind=opts.db) as d:
+    with Deployment(opts.root, "w7", db_kind=opts.db, executor=opts.executor) as d:
         d.write_dag("bench_one_task", dags.one_task_file(probe))
         d.write_dag("bench_one_task_live", dags.one_task_file(probe, live_dag_id))
         d.start()

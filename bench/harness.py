@@ -71,7 +71,13 @@ class Deployment:
     """
 
     def __init__(
-        self, root: Path, name: str, *, db_kind: str = "sqlite", migrated: bool = True
+        self,
+        root: Path,
+        name: str,
+        *,
+        db_kind: str = "sqlite",
+        executor: str = "local",
+        migrated: bool = True,
     ) -> None:
         self.home = root / name
         self.dags_folder = self.home / "dags"
@@ -83,6 +89,8 @@ class Deployment:
             "SLIPSTREAM_HOME": str(self.home),
             "SLIPSTREAM_LOAD_EXAMPLES": "false",
         }
+        if executor != "local":
+            self.env["SLIPSTREAM_EXECUTOR"] = executor
         if db_kind == "postgres":
             self._pg_name = f"slipstream_bench_{secrets.token_hex(6)}"
             with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=5) as admin:

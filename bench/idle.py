@@ -33,7 +33,7 @@ def run_w5(opts: Options) -> WorkloadResult:
         {"dags": DAG_COUNT, "warm_up_s": WARM_UP_SECONDS, "window_s": window},
     )
     probe = opts.root / "w5-probe.log"
-    with Deployment(opts.root, "w5", db_kind=opts.db) as d:
+    with Deployment(opts.root, "w5", db_kind=opts.db, executor=opts.executor) as d:
         for index in range(DAG_COUNT):
             d.write_dag(f"bench_idle_{index:03d}", dags.idle_file(probe, index))
         d.start()

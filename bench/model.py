@@ -16,6 +16,7 @@ class Options:
     db: str  # "sqlite" or "postgres"
     quick: bool
     repeat: int  # repetitions of each W1 (and W2, W6) measurement
+    executor: str = "local"  # Slipstream's executor: "local"; "celery" once it exists
 
 
 @dataclass(slots=True)

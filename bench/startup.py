@@ -65,7 +65,9 @@ def run_w6(opts: Options) -> WorkloadResult:
     for attempt in range(opts.repeat):
         probe = opts.root / f"w6-{attempt}-probe.log"
         with (
-            Deployment(opts.root, f"w6-{attempt}", db_kind=opts.db, migrated=False) as d,
+            Deployment(
+                opts.root, f"w6-{attempt}", db_kind=opts.db, executor=opts.executor, migrated=False
+            ) as d,
             closing(ProbeReader(probe)) as reader,
         ):
             d.write_dag("bench_one_task", dags.one_task_file(probe))

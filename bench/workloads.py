@@ -112,7 +112,7 @@ def run_w1(opts: Options) -> WorkloadResult:
     result = WorkloadResult("W1", "chain of no-op tasks", {"sizes": sizes, "repeat": opts.repeat})
     probe = opts.root / "w1-probe.log"
     with (
-        Deployment(opts.root, "w1", db_kind=opts.db) as d,
+        Deployment(opts.root, "w1", db_kind=opts.db, executor=opts.executor) as d,
         closing(ProbeReader(probe)) as reader,
     ):
         d.write_dag("bench_chains", dags.chains_file(probe, sizes))
@@ -260,7 +260,7 @@ def run_w2(opts: Options) -> WorkloadResult:
     result = WorkloadResult("W2", "fan-out 1 -> N -> 1", {"widths": widths, "repeat": repeat})
     probe = opts.root / "w2-probe.log"
     with (
-        Deployment(opts.root, "w2", db_kind=opts.db) as d,
+        Deployment(opts.root, "w2", db_kind=opts.db, executor=opts.executor) as d,
         closing(ProbeReader(probe)) as reader,
     ):
         d.write_dag("bench_fanouts", dags.fanouts_file(probe, widths))
@@ -353,7 +353,7 @@ def run_w3_engine(opts: Options) -> WorkloadResult:
     probe = opts.root / "w3e-probe.log"
     dag_id, task_id = dags.ONE_TASK_DAG_ID, dags.ONE_TASK_ID
     with (
-        Deployment(opts.root, "w3e", db_kind=opts.db) as d,
+        Deployment(opts.root, "w3e", db_kind=opts.db, executor=opts.executor) as d,
         closing(ProbeReader(probe)) as reader,
     ):
         d.write_dag("bench_one_task", dags.one_task_file(probe))

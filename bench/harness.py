@@ -180,6 +180,28 @@ class Deployment:
             )
         return launched
 
+    def api_healthy(self) -> bool:
+        """Whether GET /api/v1/health answers 200 now."""
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.api_port}/api/v1/health", timeout=5
+            ) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def wait_api_healthy(self, timeout: float = 60.0, every: float = 0.005) -> int:
+        """Poll the health endpoint until it answers 200; return time.time_ns() when it did."""
+        deadline = time.monotonic() + timeout
+        while not self.api_healthy():
+            for process in (self.process, self.api_process):
+                if process is not None and process.poll() is not None:
+                    raise BenchError(f"exited while starting:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"the API did not answer within {timeout:g} s")
+            time.sleep(every)
+        return time.time_ns()
+
     def start_api(self, timeout: float = 60.0) -> int:
         """Launch `slipstream api-server` on a free port; return the port once it is healthy."""
         if self.api_process is not None:

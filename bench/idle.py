@@ -1,5 +1,6 @@
-"""W5 idle: DAGs loaded and nothing running. Counts the scheduler's process tree, its total PSS
-and the CPU the whole tree burns, from /proc, after a warm-up.
+"""W5 idle: DAGs loaded and nothing running, in `slipstream standalone` (scheduler, workers and
+API server: what Airflow's standalone is measured with). Counts the whole process tree, its
+total PSS and the CPU it burns, from /proc, after a warm-up.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ def run_w5(opts: Options) -> WorkloadResult:
         {"dags": DAG_COUNT, "warm_up_s": WARM_UP_SECONDS, "window_s": window},
     )
     probe = opts.root / "w5-probe.log"
-    with Deployment(opts.root, "w5", db_kind=opts.db, executor=opts.executor) as d:
+    with Deployment(opts.root, "w5", db_kind=opts.db, executor=opts.executor, migrated=False) as d:
         for index in range(DAG_COUNT):
             d.write_dag(f"bench_idle_{index:03d}", dags.idle_file(probe, index))
-        d.start()
+        d.start_standalone()
+        d.wait_api_healthy()
         d.wait_for_dags(DAG_COUNT)
         time.sleep(WARM_UP_SECONDS)
         samples = []

@@ -7,8 +7,6 @@ its workers and the API server: everything a new user's first command does.
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from contextlib import closing
 from typing import Any
 
@@ -23,34 +21,20 @@ from slipstream.errors import DagNotFound
 READY_TIMEOUT_SECONDS = 60.0
 
 
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=5) as r:
-            return bool(r.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
-
-
 def _wait_ready(d: Deployment, dag_id: str) -> tuple[int, int]:
     """Poll until the API is healthy, then until `dag_id` is in the database; return both
     moments (time.time_ns())."""
+    api_ns = d.wait_api_healthy(READY_TIMEOUT_SECONDS)
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    api_ns: int | None = None
     while True:
-        if d.process is not None and d.process.poll() is not None:
-            raise BenchError(f"standalone exited at start-up:\n{d.log_tail()}")
-        if time.monotonic() > deadline:
-            raise BenchError(f"standalone was not ready in {READY_TIMEOUT_SECONDS:g} s")
-        if api_ns is None:
-            if _healthy(d.api_port):
-                api_ns = time.time_ns()
-                continue
-        else:
-            try:
-                d.dags.get(dag_id)
-                return api_ns, time.time_ns()
-            except DagNotFound:
-                pass
+        try:
+            d.dags.get(dag_id)
+            return api_ns, time.time_ns()
+        except DagNotFound:
+            if d.process is not None and d.process.poll() is not None:
+                raise BenchError(f"standalone exited at start-up:\n{d.log_tail()}") from None
+            if time.monotonic() > deadline:
+                raise BenchError(f"{dag_id} not loaded in {READY_TIMEOUT_SECONDS:g} s") from None
         time.sleep(0.005)
 
 

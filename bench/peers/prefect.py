@@ -312,6 +312,7 @@ class _Guard:
 class PrefectPeer:
     name = "prefect"
     label = "Prefect 3.9.1"
+    install_spec = REQUIREMENTS[0]
     workloads = frozenset({"W1", "W2", "W3", "W4", "W5", "W6"})
 
     def __init__(self) -> None:
@@ -491,6 +492,9 @@ class PrefectPeer:
                 "clients": clients,
                 "chain": size,
                 "drain_timeout_s": drain_timeout,
+                "log_errors": "ERROR/Traceback lines in server.log and serve.log; Prefect does "
+                "not log the errors behind its 503 answers by default "
+                "(PREFECT_API_LOG_RETRYABLE_ERRORS=false)",
                 "guard": f"the bench kills the runner at {W4_MAX_RUNNER_PROCESSES} processes or "
                 f"under {W4_MIN_AVAILABLE_SHARE:.0%} of memory available",
                 "mapping": "create_flow_run of a 3-task chain flow from 8 clients; the served "
@@ -668,7 +672,9 @@ def _common_params() -> dict[str, Any]:
         "runner": "one prefect.serve process: polls every 10 s (PREFECT_RUNNER_POLL_FREQUENCY "
         "default), a subprocess per flow run, no concurrency limit (serve's default)",
         "changed_from_defaults": "PREFECT_SERVER_ANALYTICS_ENABLED=false (no network here)",
-        "trigger": "POST /api/deployments/{id}/create_flow_run {}",
+        "trigger": "POST /api/deployments/{id}/create_flow_run {}; in W1-W3 and W6 a 503 "
+        "(Prefect's 'retryable', SQLite busy) is retried for up to 30 s as Prefect's clients do, "
+        "timed from the first attempt (raw: trigger_503_retries); W4 counts 503s as non-2xx",
     }
 
 

@@ -40,3 +40,8 @@ def test_every_workload_names_its_figure_keys(tmp_path: Path) -> None:
     assert "W4.drained_s" in _expected_keys("W4", full)
     for workload in sorted(PrefectPeer.workloads):
         assert _expected_keys(workload, full)
+
+
+def test_the_peer_names_what_it_installs() -> None:
+    peer = PrefectPeer()
+    assert (peer.name, peer.install_spec) == ("prefect", "prefect==3.9.1")

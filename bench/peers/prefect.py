@@ -385,7 +385,7 @@ class PrefectPeer:
                 result.raw["trigger_503_retries"] = d.retried_503
                 e2e = [s["e2e_ms"] for s in samples]
                 hops = [h for s in samples for h in s["hops_ms"]]
-                first = [s["first_task_ms"] for s in samples]
+                first = [s["first_task_probe_ms"] for s in samples]
                 key = f"W1.chain{size}"
                 result.figures[f"{key}.e2e_p50"] = _figure(e2e, 50, 1e-3)
                 result.figures[f"{key}.e2e_p95"] = _figure(e2e, 95, 1e-3)
@@ -469,14 +469,14 @@ class PrefectPeer:
                     {
                         "run_id": triggered.run_id,
                         "request_ms": (triggered.after_ns - triggered.before_ns) / 1e6,
-                        "first_task_ms": (start - triggered.before_ns) / 1e6,
-                        "success_ms": (seen - triggered.before_ns) / 1e6,
+                        "first_task_probe_ms": (start - triggered.before_ns) / 1e6,
+                        "success_bench_ms": (seen - triggered.before_ns) / 1e6,
                     }
                 )
             result.raw["runs"] = samples
             result.raw["trigger_503_retries"] = d.retried_503
-        first = [s["first_task_ms"] for s in samples]
-        success = [s["success_ms"] for s in samples]
+        first = [s["first_task_probe_ms"] for s in samples]
+        success = [s["success_bench_ms"] for s in samples]
         for p in (50, 95, 99):
             result.figures[f"W3.first_task_p{p}"] = _figure(first, p)
             result.figures[f"W3.success_p{p}"] = _figure(success, p)

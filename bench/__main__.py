@@ -285,7 +285,7 @@ def _measure_peer(
 ) -> PeerResult:
     if install_problem is not None:
         return PeerResult(peer.label, name, error=install_problem)
-    _announce(name, "", peer.label, quiet_wait)
+    _announce(name, WORKLOADS[name][0], peer.label, quiet_wait)
     began = time.monotonic()
     try:
         result = peer.run(name, options)

@@ -82,6 +82,8 @@ def _format(value: float | None, unit: str) -> str:
     if unit == "s":
         return f"{value:.3f} s"
     if unit == "ms":
+        if value >= 1000:  # a peer's seconds read better as seconds
+            return f"{value / 1000:.2f} s"
         return f"{value:.2f} ms" if value < 10 else f"{value:.1f} ms"
     if unit in ("processes", "tasks"):
         return f"{value:.0f}"

@@ -17,17 +17,50 @@ from bench.peers.base import PeerResult
 SLIPSTREAM_COLOUR = "#1f77b4"
 PEER_COLOURS = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
 
+# The figures the bar chart shows (the tables have them all): one or a few per workload, so the
+# chart stays readable.
+PLOTTED_KEYS = (
+    "W1.chain20.e2e_p50",
+    "W1.chain20.hop_p50",
+    "W1.chain100.e2e_p50",
+    "W2.fanout100.e2e_p50",
+    "W2.fanout1000.e2e_p50",
+    "W3.first_task_p50",
+    "W3.first_task_p99",
+    "W3.success_p50",
+    "W4.accepted_per_s",
+    "W4.drained_s",
+    "W5.processes",
+    "W5.pss_mb",
+    "W5.cpu_pct",
+    "W6.healthy_s",
+    "W7.seq_token.rate",
+    "W7.seq_token.p99",
+    "W7.executing.rate",
+)
+
 
 def _comparable(results: list[WorkloadResult]) -> list[Metric]:
-    """Headline figures with a positive value and at least one peer figure (or failure)."""
-    found = []
+    """The plotted figures with a positive value and at least one peer figure (or failure)."""
+    found = {}
     for result in results:
         for metric in result.metrics:
-            if metric.detail or metric.value is None or metric.value <= 0:
+            if metric.key not in PLOTTED_KEYS or metric.value is None or metric.value <= 0:
                 continue
             if any((f.value or 0) > 0 or f.failed for f in metric.compare.values()):
-                found.append(metric)
-    return found
+                found[metric.key] = metric
+    return [found[key] for key in PLOTTED_KEYS if key in found]
+
+
+def _title(metrics: list[Metric], labels: list[str]) -> str:
+    recorded = {label for m in metrics for label, f in m.compare.items() if not f.measured}
+    measured = [label for label in labels if label not in recorded]
+    parts = []
+    if measured:
+        parts.append(", ".join(measured) + " (same machine, same run)")
+    if recorded:
+        parts.append(", ".join(sorted(recorded)) + " (recorded in performance.md)")
+    return "Slipstream against " + "; ".join(parts)
 
 
 def _ratio_text(ratio: float) -> str:
@@ -89,8 +122,9 @@ def write_plots(
         ax.set_xlabel(
             "value (log scale); the ratio is how many times better Slipstream is than that peer"
         )
-        ax.legend(loc="lower right", fontsize=8)
-        ax.set_title("Slipstream against " + ", ".join(labels) + ": same machine, same run")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06 - 0.6 / len(metrics)),
+                  ncol=1 + len(labels), fontsize=8)  # fmt: skip
+        ax.set_title(_title(metrics, labels), fontsize=10)
         fig.tight_layout()
         path = stem.with_name(f"{stem.name}-vs-peers.png")
         fig.savefig(path, dpi=110)

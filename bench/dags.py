@@ -16,15 +16,20 @@ import os
 import time
 from datetime import datetime
 
-from slipstream import DAG, chain, task
+from {module} import DAG, chain, task
 
 PROBE = {probe!r}
 START = datetime(2024, 1, 1)
 '''
 
 
-def _file(probe: Path, body: str) -> str:
-    return _HEADER.format(probe=str(probe)) + TASK_SNIPPET + body
+# Where DAG, chain and task come from: Slipstream by default; a peer that speaks the same idiom
+# (Airflow 3's Task SDK, "airflow.sdk") passes its own module to every builder.
+SLIPSTREAM_MODULE = "slipstream"
+
+
+def _file(probe: Path, body: str, module: str) -> str:
+    return _HEADER.format(probe=str(probe), module=module) + TASK_SNIPPET + body
 
 
 def chain_dag_id(size: int) -> str:
@@ -35,7 +40,7 @@ def chain_task_ids(size: int) -> list[str]:
     return [f"t{i:03d}" for i in range(size)]
 
 
-def chains_file(probe: Path, sizes: list[int]) -> str:
+def chains_file(probe: Path, sizes: list[int], *, module: str = SLIPSTREAM_MODULE) -> str:
     """W1: one linear chain of no-op tasks per size, all in one file (one import per worker)."""
     body = ""
     for size in sizes:
@@ -44,14 +49,14 @@ def chains_file(probe: Path, sizes: list[int]) -> str:
 with DAG({chain_dag_id(size)!r}, schedule=None, start_date=START, catchup=False):
     chain(*[noop.override(task_id=f"t{{i:03d}}")() for i in range({size})])
 """
-    return _file(probe, body)
+    return _file(probe, body, module)
 
 
 def fanout_dag_id(width: int) -> str:
     return f"bench_fanout_{width}"
 
 
-def fanouts_file(probe: Path, widths: list[int]) -> str:
+def fanouts_file(probe: Path, widths: list[int], *, module: str = SLIPSTREAM_MODULE) -> str:
     """W2: `first` -> `width` parallel no-op tasks -> `join`, one DAG per width."""
     body = ""
     for width in widths:
@@ -64,32 +69,34 @@ with DAG({fanout_dag_id(width)!r}, schedule=None, start_date=START, catchup=Fals
         noop.override(task_id="join")(),
     )
 """
-    return _file(probe, body)
+    return _file(probe, body, module)
 
 
 ONE_TASK_DAG_ID = "bench_one_task"
 ONE_TASK_ID = "only"
 
 
-def one_task_file(probe: Path, dag_id: str = ONE_TASK_DAG_ID) -> str:
+def one_task_file(
+    probe: Path, dag_id: str = ONE_TASK_DAG_ID, *, module: str = SLIPSTREAM_MODULE
+) -> str:
     """W3, W7 and start-up: a DAG of a single no-op task."""
     body = f"""
 
 with DAG({dag_id!r}, schedule=None, start_date=START, catchup=False):
     noop.override(task_id={ONE_TASK_ID!r})()
 """
-    return _file(probe, body)
+    return _file(probe, body, module)
 
 
 def idle_dag_id(index: int) -> str:
     return f"bench_idle_{index:03d}"
 
 
-def idle_file(probe: Path, index: int) -> str:
+def idle_file(probe: Path, index: int, *, module: str = SLIPSTREAM_MODULE) -> str:
     """W5: a small DAG (three tasks in a chain) that nothing triggers."""
     body = f"""
 
 with DAG({idle_dag_id(index)!r}, schedule=None, start_date=START, catchup=False):
     chain(*[noop.override(task_id=f"t{{i}}")() for i in range(3)])
 """
-    return _file(probe, body)
+    return _file(probe, body, module)

@@ -165,12 +165,13 @@ class LoadResult:
     """What a batch of triggers from one or more clients came to."""
 
     clients: int
-    sent: int
+    sent: int  # requests sent (all asked for, unless a time limit cut the load short)
     seconds: float  # from the release of the clients to the last answer
     latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     run_ids: list[str] = field(default_factory=list)
     first_error: str | None = None
+    unsent: int = 0  # requests a time limit kept the clients from sending
 
     @property
     def non_2xx(self) -> int:
@@ -189,8 +190,10 @@ def _client_main(
     ready: Any,
     go: Any,
     out: Any,
+    time_limit: float | None = None,
 ) -> None:
-    """One client process: connect, warm the connection, wait for `go`, send `count` triggers."""
+    """One client process: connect, warm the connection, wait for `go`, send `count` triggers
+    (no new one once `time_limit` seconds have passed since `go`)."""
     client = ApiClient(port, None if header is None else Credentials(*header))
     client.request("GET", request.warm_path)
     latencies: list[float] = []
@@ -199,7 +202,12 @@ def _client_main(
     first_error: str | None = None
     ready.set()
     go.wait()
+    stop_at = None if time_limit is None else time.monotonic() + time_limit
+    sent = 0
     for _ in range(count):
+        if stop_at is not None and time.monotonic() >= stop_at:
+            break
+        sent += 1
         try:
             answer = client.request("POST", request.path, request.body)
         except OSError as exc:  # a peer may drop connections under load: count it, go on
@@ -213,7 +221,7 @@ def _client_main(
         elif first_error is None:
             first_error = f"{answer.status}: {answer.body[:300].decode(errors='replace')}"
     client.close()
-    out.put((latencies, dict(statuses), run_ids, first_error, time.monotonic()))
+    out.put((latencies, dict(statuses), run_ids, first_error, time.monotonic(), sent))
 
 
 def trigger_load(
@@ -224,9 +232,12 @@ def trigger_load(
     clients: int,
     *,
     request: TriggerRequest | None = None,
+    time_limit: float | None = None,
 ) -> LoadResult:
     """`total` triggers split over `clients` client processes, released together. A status of 0
-    counts a request whose connection failed (the server closed it or timed out)."""
+    counts a request whose connection failed (the server closed it or timed out). With
+    `time_limit`, clients send no new request once that many seconds have passed (for a server
+    that answers so slowly the whole load would take too long); `unsent` counts the rest."""
     request = request or TriggerRequest.slipstream(dag_id)
     header = None if credentials is None else (credentials.kind, credentials.header)
     context = multiprocessing.get_context("spawn")
@@ -240,7 +251,7 @@ def trigger_load(
         count = share + (1 if index < extra else 0)
         process = context.Process(
             target=_client_main,
-            args=(port, header, request, count, ready, go, out),
+            args=(port, header, request, count, ready, go, out, time_limit),
             daemon=True,
         )
         process.start()
@@ -251,10 +262,11 @@ def trigger_load(
             raise RuntimeError("a client process did not start within 60 s")
     began = time.monotonic()
     go.set()
-    result = LoadResult(clients=clients, sent=total, seconds=0.0)
+    result = LoadResult(clients=clients, sent=0, seconds=0.0)
     last = began
     for _ in processes:
-        latencies, statuses, run_ids, first_error, ended = out.get(timeout=600)
+        latencies, statuses, run_ids, first_error, ended, sent = out.get(timeout=600)
+        result.sent += sent
         result.latencies_ms.extend(latencies)
         result.statuses.update(statuses)
         result.run_ids.extend(run_ids)
@@ -262,6 +274,7 @@ def trigger_load(
         last = max(last, ended)
     for process in processes:
         process.join(30)
+    result.unsent = total - result.sent
     result.seconds = last - began
     return result
 

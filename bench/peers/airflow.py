@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import dags, procs
+from bench.figures import PeerFigure
 from bench.http import Credentials, LoadResult, sequential_load, trigger_load
 from bench.model import Options
 from bench.peers.airflow_deploy import Standalone, Triggered, trigger_request
-from bench.peers.base import PeerError, PeerFigure, PeerResult, ensure_venv
+from bench.peers.base import PeerError, PeerResult, ensure_venv
 from bench.probe import ProbeReader, TaskMarks
 from bench.stats import percentile, summarize
 
@@ -605,6 +606,7 @@ class AirflowPeer:
 
     name = "airflow"
     label = "Airflow 3.3.2"
+    install_spec = REQUIREMENTS[0]
     workloads = frozenset(_RUNNERS)
 
     def __init__(self) -> None:

@@ -14,10 +14,10 @@ from slipstream.bootstrap import open_database, run_scheduler
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.settings import load_settings
 from slipstream.clock import SystemClock
-from slipstream.config import Settings
 from slipstream.errors import UserNotFound
 from slipstream.scheduler.tick import Scheduler
 from slipstream.services.users import UserService
+from slipstream.store.db import Database
 
 
 def configure_logging() -> None:
@@ -57,31 +57,36 @@ def standalone(host: str, port: int) -> None:
     click.echo(f"standalone | home: {settings.home}")
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     click.echo(f"standalone | database: {shown}")
-    admin_password = _ensure_admin(settings)
+    db = open_database(settings, migrate=True)
     # The API server is a process of its own (the scheduler's loop stays single-threaded). It
-    # needs only the migrated database, so it starts now and imports its web stack while the
-    # scheduler starts: start-up costs the slower of the two, not their sum.
+    # needs only the migrated database, so it starts now and imports its web stack while
+    # admin's password is hashed and the scheduler starts: start-up costs the slowest of these,
+    # not their sum. Nobody can sign in as admin before the password is printed.
     command = [sys.executable, "-m", "slipstream.cli.main", "api-server"]
     api = subprocess.Popen([*command, "--host", host, "--port", str(port)])
-
-    def ready(s: Scheduler) -> None:
-        shown_host = "localhost" if host in ("0.0.0.0", "::") else host
-        click.echo(f"standalone | DAGs folder: {settings.dags_folder}")
-        click.echo(f"standalone | API at http://{shown_host}:{port}")
-        if admin_password is not None:
-            # Printed once, now; only its argon2id hash is kept.
-            click.echo(f"standalone | Login with username: admin  password: {admin_password}")
-        else:
-            click.echo(
-                "standalone | Login as admin (forgot the password? `slipstream users"
-                " reset-password --username admin --use-random-password`)"
-            )
-        click.echo(
-            f"standalone | Slipstream is ready: scheduler job {s.job_id},"
-            f" {settings.workers} workers. Trigger with `slipstream dags trigger my_dag`."
-        )
-
     try:
+        try:
+            admin_password = _ensure_admin(db)
+        finally:
+            db.dispose()
+
+        def ready(s: Scheduler) -> None:
+            shown_host = "localhost" if host in ("0.0.0.0", "::") else host
+            click.echo(f"standalone | DAGs folder: {settings.dags_folder}")
+            click.echo(f"standalone | API at http://{shown_host}:{port}")
+            if admin_password is not None:
+                # Printed once, now; only its argon2id hash is kept.
+                click.echo(f"standalone | Login with username: admin  password: {admin_password}")
+            else:
+                click.echo(
+                    "standalone | Login as admin (forgot the password? `slipstream users"
+                    " reset-password --username admin --use-random-password`)"
+                )
+            click.echo(
+                f"standalone | Slipstream is ready: scheduler job {s.job_id},"
+                f" {settings.workers} workers. Trigger with `slipstream dags trigger my_dag`."
+            )
+
         run_scheduler(settings, migrate=True, on_ready=ready)
     finally:
         api.terminate()
@@ -93,25 +98,21 @@ def standalone(host: str, port: int) -> None:
     click.echo("standalone | Complete")
 
 
-def _ensure_admin(settings: Settings) -> str | None:
+def _ensure_admin(db: Database) -> str | None:
     """Create `admin` (role Admin) with a random password when there is none; returns the
     password to print once, or None when admin already exists."""
-    db = open_database(settings, migrate=True)
+    users = UserService(db, clock=SystemClock())
     try:
-        users = UserService(db, clock=SystemClock())
-        try:
-            users.get("admin")
-            return None
-        except UserNotFound:
-            password = random_password()
-            users.create(
-                username="admin",
-                email="admin@example.com",
-                first_name="Admin",
-                last_name="User",
-                role="Admin",
-                password=password,
-            )
-            return password
-    finally:
-        db.dispose()
+        users.get("admin")
+        return None
+    except UserNotFound:
+        password = random_password()
+        users.create(
+            username="admin",
+            email="admin@example.com",
+            first_name="Admin",
+            last_name="User",
+            role="Admin",
+            password=password,
+        )
+        return password

@@ -9,6 +9,7 @@ import argparse
 import importlib
 import importlib.util
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -134,9 +135,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C, so every deployment's `finally` stops its whole process tree
+    # (only a peer's top process would otherwise hear of the bench's death).
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     raw_argv = sys.argv[1:] if argv is None else argv
     args = _parse(raw_argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.snapshot and snapshot.active_commit() is None:
         snapshot.reexec_on_snapshot(raw_argv)  # does not return
     about = machine()

@@ -85,7 +85,7 @@ def _format(value: float | None, unit: str) -> str:
         if value >= 1000:  # a peer's seconds read better as seconds
             return f"{value / 1000:.2f} s"
         return f"{value:.2f} ms" if value < 10 else f"{value:.1f} ms"
-    if unit in ("processes", "tasks"):
+    if unit in ("processes", "tasks", ""):  # counts
         return f"{value:.0f}"
     if unit == "% of a core":
         return f"{value:.2f}%"
@@ -104,7 +104,7 @@ def _peer_cell(metric: Metric, label: str) -> str:
     figure = metric.compare.get(label)
     if figure is None:
         return ""
-    if figure.value is None or figure.failed:
+    if figure.value is None:
         return figure.text or "-"
     if not figure.measured:
         return f"{figure.text} (recorded)"

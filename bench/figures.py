@@ -77,6 +77,33 @@ class PeerFigure:
 
 AIRFLOW_LABEL = "Airflow 3.3.2"
 
+# The figures of the headline table (README, top of the .md) and of the bar chart: one or a few
+# per workload, so both stay readable; the full table has every figure.
+HEADLINE_KEYS = (
+    "W1.chain20.e2e_p50",
+    "W1.chain20.hop_p50",
+    "W1.chain100.e2e_p50",
+    "W2.fanout100.e2e_p50",
+    "W2.fanout1000.e2e_p50",
+    "W3.first_task_p50",
+    "W3.first_task_p99",
+    "W3.success_p50",
+    "W4.accepted_per_s",
+    "W4.non_2xx",
+    "W4.never_finished",
+    "W4.drained_s",
+    "W5.processes",
+    "W5.pss_mb",
+    "W5.cpu_pct",
+    "W6.healthy_s",
+    "W6.first_success_s",
+    "W7.seq_token.rate",
+    "W7.seq_token.p99",
+    "W7.seq_basic.rate",
+    "W7.c8_token.rate",
+    "W7.executing.rate",
+)
+
 # Airflow 3.3.2 as recorded in performance.md, by metric key, in the metric's unit: the Airflow
 # column when the bench runs without the Airflow peer (`--peers none`), marked as recorded.
 RECORDED_AIRFLOW: dict[str, PeerFigure] = {

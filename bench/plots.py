@@ -10,46 +10,24 @@ from pathlib import Path
 from typing import Any
 
 from bench.compare import column_labels
-from bench.figures import Metric
+from bench.figures import HEADLINE_KEYS, Metric
 from bench.model import WorkloadResult
 from bench.peers.base import PeerResult
 
 SLIPSTREAM_COLOUR = "#1f77b4"
 PEER_COLOURS = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
 
-# The figures the bar chart shows (the tables have them all): one or a few per workload, so the
-# chart stays readable.
-PLOTTED_KEYS = (
-    "W1.chain20.e2e_p50",
-    "W1.chain20.hop_p50",
-    "W1.chain100.e2e_p50",
-    "W2.fanout100.e2e_p50",
-    "W2.fanout1000.e2e_p50",
-    "W3.first_task_p50",
-    "W3.first_task_p99",
-    "W3.success_p50",
-    "W4.accepted_per_s",
-    "W4.drained_s",
-    "W5.processes",
-    "W5.pss_mb",
-    "W5.cpu_pct",
-    "W6.healthy_s",
-    "W7.seq_token.rate",
-    "W7.seq_token.p99",
-    "W7.executing.rate",
-)
-
 
 def _comparable(results: list[WorkloadResult]) -> list[Metric]:
-    """The plotted figures with a positive value and at least one peer figure (or failure)."""
+    """The headline figures with a positive value and at least one peer figure (or failure)."""
     found = {}
     for result in results:
         for metric in result.metrics:
-            if metric.key not in PLOTTED_KEYS or metric.value is None or metric.value <= 0:
+            if metric.key not in HEADLINE_KEYS or metric.value is None or metric.value <= 0:
                 continue
             if any((f.value or 0) > 0 or f.failed for f in metric.compare.values()):
                 found[metric.key] = metric
-    return [found[key] for key in PLOTTED_KEYS if key in found]
+    return [found[key] for key in HEADLINE_KEYS if key in found]
 
 
 def _title(metrics: list[Metric], labels: list[str]) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import slipstream
 from bench import snapshot
 from bench.compare import column_labels
-from bench.figures import RECORDED_AIRFLOW_SOURCE, Metric
+from bench.figures import HEADLINE_KEYS, RECORDED_AIRFLOW_SOURCE, Metric
 from bench.model import WorkloadResult
 from bench.peers.base import PeerResult
 
@@ -147,6 +147,32 @@ def table(results: list[WorkloadResult], *, details: bool = False) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def headline_markdown(results: list[WorkloadResult]) -> list[str]:
+    """The headline figures (HEADLINE_KEYS, in that order) as a Markdown table: what the README
+    shows, copied from a run rather than typed."""
+    labels = column_labels(results)
+    by_key = {m.key: m for r in results for m in r.metrics if m.key in HEADLINE_KEYS}
+    header = ["", "metric", "Slipstream", "target", ""]
+    for label in labels:
+        header += [label, "better by"]
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key in HEADLINE_KEYS:
+        metric = by_key.get(key)
+        if metric is None:
+            continue
+        cells = [
+            metric.workload,
+            metric.name,
+            _format(metric.value, metric.unit),
+            metric.target.text if metric.target else "",
+            metric.status,
+        ]
+        for label in labels:
+            cells += [_peer_cell(metric, label), _ratio(metric.times_better(label))]
+        out.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+    return out
+
+
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -181,6 +207,12 @@ def markdown(
         "'better by' is the peer's figure over Slipstream's (Slipstream's over the peer's for"
         " rates). A figure marked (recorded) was not measured in this run: it is"
         f" {RECORDED_AIRFLOW_SOURCE}.",
+        "",
+        "## Headline",
+        "",
+        *headline_markdown(results),
+        "",
+        "## Every figure",
         "",
         *md_table(details=False),
         "",

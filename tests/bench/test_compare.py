@@ -8,7 +8,7 @@ from bench.compare import join
 from bench.figures import AIRFLOW_LABEL, Metric, PeerFigure, Target
 from bench.model import WorkloadResult
 from bench.peers.base import PeerResult
-from bench.report import markdown, table
+from bench.report import headline_markdown, markdown, table
 
 
 def _w1() -> list[WorkloadResult]:
@@ -68,3 +68,15 @@ def test_recorded_airflow_figures_stand_in_only_without_the_airflow_peer() -> No
     join(results, [other], [AIRFLOW_LABEL, "Prefect 3.9.1"])
     assert AIRFLOW_LABEL not in e2e.compare  # Airflow ran (no W1 result): no recorded stand-in
     assert e2e.times_better("Prefect 3.9.1") == 40.0
+
+
+def test_the_headline_table_keeps_the_headline_order_and_the_peers_columns() -> None:
+    results = _w1()
+    peer = PeerResult(AIRFLOW_LABEL, "W1")
+    peer.figures = {"W1.chain20.e2e_p50": PeerFigure(22.0), "W1.chain20.hop_p50": PeerFigure(900.0)}
+    join(results, [peer], [AIRFLOW_LABEL])
+    lines = headline_markdown(results)
+    assert lines[0].startswith("|  | metric | Slipstream | target |  | Airflow 3.3.2 | better by |")
+    assert "chain of 20: end-to-end p50" in lines[2] and "x220" in lines[2]
+    assert "chain of 20: per-hop lag p50" in lines[3] and "x180" in lines[3]
+    assert len(lines) == 4  # the unkeyed diagnostic is not a headline

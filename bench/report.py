@@ -100,12 +100,19 @@ def _ratio(better: float | None) -> str:
     return f"x{better:,.0f}" if better >= 10 else f"x{better:.1f}"
 
 
+CELL_TEXT_CHARS = 70  # a peer's whole error is under "what went wrong" in the .md
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= CELL_TEXT_CHARS else text[: CELL_TEXT_CHARS - 3] + "..."
+
+
 def _peer_cell(metric: Metric, label: str) -> str:
     figure = metric.compare.get(label)
     if figure is None:
         return ""
     if figure.value is None:
-        return figure.text or "-"
+        return _clip(figure.text) if figure.text else "-"
     if not figure.measured:
         return f"{figure.text} (recorded)"
     shown = _format(figure.value, metric.unit)

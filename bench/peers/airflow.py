@@ -634,6 +634,12 @@ class AirflowPeer:
                 result.figures.setdefault(key, PeerFigure.failure(why))
         finally:
             result.seconds = time.monotonic() - began
+            if work is not None:
+                # Reads answered 5xx and asked again: not a failed run, but Airflow's API
+                # failing under load, so the count stays with the figures.
+                result.params["run_state_reads_answered_5xx"] = sum(
+                    d.read_errors for d in work.deployments
+                )
         return result
 
 

@@ -9,11 +9,9 @@ finish within about a millisecond without hammering the database while tasks run
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,7 +36,6 @@ from slipstream.store.schema import migrate
 from slipstream.wakeup import WakeupSender
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-_PR_SET_PDEATHSIG = 1
 _STOP_TIMEOUT_SECONDS = 30.0
 
 
@@ -57,12 +54,6 @@ class Triggered:
 class Finished:
     run: Run  # the finished run as recorded
     seen_ns: int  # when the bench saw it finished
-
-
-def _die_with_parent() -> None:
-    """In the scheduler's child, before exec: get SIGTERM if the bench itself dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class Deployment:
@@ -131,23 +122,29 @@ class Deployment:
         path.write_text(source)
         return path
 
+    def _launch(self, *args: str, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+        """`slipstream <args>` in this home, its output appended to `log_path`, in a session of
+        its own (Ctrl-C reaches the bench, which then stops it) and dying with the bench;
+        returns the process and time.time_ns() just before the launch."""
+        with log_path.open("ab") as log:
+            launched = time.time_ns()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "slipstream.cli.main", *args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=procs.die_with_parent,  # noqa: PLW1509
+            )
+        return process, launched
+
     def start(self, timeout: float = 60.0) -> tuple[int, int]:
         """Launch `slipstream scheduler`; return (launched_ns, listening_ns): time.time_ns()
         just before the launch and when its wake-up socket first existed."""
         if self.process is not None:
             raise BenchError("the scheduler is already running")
         socket_path = self.settings.wakeup_path
-        with self.log_path.open("ab") as log:
-            launched = time.time_ns()
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "slipstream.cli.main", "scheduler"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches the bench, which then stops it
-                # The bench starts no threads, so running code between fork and exec is safe.
-                preexec_fn=_die_with_parent,  # noqa: PLW1509
-            )
+        self.process, launched = self._launch("scheduler", log_path=self.log_path)
         deadline = time.monotonic() + timeout
         while not socket_path.exists():
             if self.process.poll() is not None:
@@ -157,27 +154,17 @@ class Deployment:
             time.sleep(0.001)
         return launched, time.time_ns()
 
-    def start_standalone(self, timeout: float = 60.0) -> int:
+    def start_standalone(self) -> int:
         """Launch `slipstream standalone` (it migrates the database, creates admin, and runs the
         scheduler, workers and API server) on a free port; return time.time_ns() just before the
         launch. The caller polls for readiness: that is what start-up measures."""
         if self.process is not None:
             raise BenchError("the scheduler is already running")
-        with socket.socket() as probe_socket:
-            probe_socket.bind(("127.0.0.1", 0))
-            self.api_port = probe_socket.getsockname()[1]
-        command = [sys.executable, "-m", "slipstream.cli.main", "standalone"]
-        command += ["--host", "127.0.0.1", "--port", str(self.api_port)]
-        with self.log_path.open("ab") as log:
-            launched = time.time_ns()
-            self.process = subprocess.Popen(
-                command,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509
-            )
+        self.api_port = procs.free_port()
+        self.process, launched = self._launch(
+            "standalone", "--host", "127.0.0.1", "--port", str(self.api_port),
+            log_path=self.log_path,
+        )  # fmt: skip
         return launched
 
     def api_healthy(self) -> bool:
@@ -196,7 +183,9 @@ class Deployment:
         while not self.api_healthy():
             for process in (self.process, self.api_process):
                 if process is not None and process.poll() is not None:
-                    raise BenchError(f"exited while starting:\n{self.log_tail()}")
+                    raise BenchError(
+                        f"exited while starting:\n{self.log_tail()}\n{self.api_log_tail()}"
+                    )
             if time.monotonic() > deadline:
                 raise BenchError(f"the API did not answer within {timeout:g} s")
             time.sleep(every)
@@ -206,35 +195,13 @@ class Deployment:
         """Launch `slipstream api-server` on a free port; return the port once it is healthy."""
         if self.api_process is not None:
             raise BenchError("the API server is already running")
-        with socket.socket() as probe_socket:
-            probe_socket.bind(("127.0.0.1", 0))
-            self.api_port = probe_socket.getsockname()[1]
-        command = [sys.executable, "-m", "slipstream.cli.main", "api-server"]
-        command += ["--host", "127.0.0.1", "--port", str(self.api_port)]
-        with self.api_log_path.open("ab") as log:
-            self.api_process = subprocess.Popen(
-                command,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.api_process.poll() is not None:
-                raise BenchError(f"the API server exited at start-up:\n{self.api_log_tail()}")
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.api_port}/api/v1/health", timeout=5
-                ) as answer:
-                    if answer.status == 200:
-                        return self.api_port
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise BenchError(f"the API server did not answer within {timeout}s")
-            time.sleep(0.01)
+        self.api_port = procs.free_port()
+        self.api_process, _ = self._launch(
+            "api-server", "--host", "127.0.0.1", "--port", str(self.api_port),
+            log_path=self.api_log_path,
+        )  # fmt: skip
+        self.wait_api_healthy(timeout)
+        return self.api_port
 
     def create_user(self, username: str, role: str = "Admin") -> str:
         """A user made in-process (as `slipstream users create` does); returns its password."""

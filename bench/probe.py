@@ -91,3 +91,29 @@ class ProbeReader:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class ProbeGap(ValueError):
+    """The probe has no line that a measurement needs: a task never started or never ended."""
+
+
+def mark_ns(marks: dict[str, TaskMarks], task_id: str, what: str) -> int:
+    """When the probe saw `task_id` `what` ("start" or "end"), in ns; ProbeGap if it did not."""
+    mark = marks.get(task_id)
+    value = None if mark is None else getattr(mark, what)
+    if value is None:
+        raise ProbeGap(f"the probe has no {what} for task {task_id}")
+    return int(value)
+
+
+def max_concurrency(marks: dict[str, TaskMarks]) -> int:
+    """The most tasks the probe saw running at once (between their start and end lines)."""
+    moments = sorted(
+        [(m.start, 1) for m in marks.values() if m.start is not None]
+        + [(m.end, -1) for m in marks.values() if m.end is not None]
+    )
+    running = peak = 0
+    for _, step in moments:
+        running += step
+        peak = max(peak, running)
+    return peak

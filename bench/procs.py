@@ -1,4 +1,5 @@
-"""What a process tree costs, read from /proc: its members, their PSS and their CPU time.
+"""What a process tree costs, read from /proc: its members, their PSS and their CPU time; and
+the two things every process the bench launches needs: a free port, and dying with the bench.
 
 CPU time is counted as utime + stime + cutime + cstime summed over the live tree: a child that
 exits and is reaped inside the tree moves its time into its parent's cutime/cstime, so a
@@ -7,11 +8,30 @@ difference between two readings also covers short-lived children (DAG parses, ta
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """For preexec_fn, in the child before exec: get SIGTERM if the bench itself dies. (The
+    bench starts no threads, so running code between fork and exec is safe.)"""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @dataclass(frozen=True, slots=True)

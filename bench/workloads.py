@@ -26,7 +26,7 @@ from bench.figures import (
 )
 from bench.harness import BenchError, Deployment, Finished, Triggered
 from bench.model import Options, WorkloadResult, ms_between, ms_from_ns, ns_of
-from bench.probe import ProbeReader, TaskMarks
+from bench.probe import ProbeReader, TaskMarks, mark_ns, max_concurrency
 from bench.stats import percentile
 
 # Pause before each measured run of W1 and W2, so one run's tail never overlaps the next.
@@ -61,14 +61,6 @@ def _warm_up(d: Deployment, reader: ProbeReader, dag_id: str, last_task: str, ru
         d.wait(triggered.run, reader, last_task)
 
 
-def _mark(marks: dict[str, TaskMarks], task_id: str, what: str) -> int:
-    mark = marks.get(task_id)
-    value = None if mark is None else getattr(mark, what)
-    if value is None:
-        raise BenchError(f"the probe has no {what} for task {task_id}")
-    return int(value)
-
-
 # -- W1 ---------------------------------------------------------------------------------------
 
 
@@ -86,8 +78,8 @@ def _chain_sample(
         "started_to_task_start": [],
     }
     for prev, nxt in itertools.pairwise(tis):
-        end_ns = _mark(marks, prev.task_id, "end")
-        start_ns = _mark(marks, nxt.task_id, "start")
+        end_ns = mark_ns(marks, prev.task_id, "end")
+        start_ns = mark_ns(marks, nxt.task_id, "start")
         hops_probe.append((start_ns - end_ns) / 1e6)
         hops_records.append(ms_between(prev.end_date, nxt.start_date))
         parts["task_end_to_recorded_end"].append(ms_from_ns(end_ns, ns_of(prev.end_date)))
@@ -99,7 +91,7 @@ def _chain_sample(
         "trigger_call_ms": (triggered.after_ns - triggered.before_ns) / 1e6,
         "e2e_bench_ms": (finished.seen_ns - triggered.before_ns) / 1e6,
         "e2e_records_ms": ms_between(run.queued_at, run.end_date),
-        "first_task_probe_ms": (_mark(marks, ids[0], "start") - triggered.before_ns) / 1e6,
+        "first_task_probe_ms": (mark_ns(marks, ids[0], "start") - triggered.before_ns) / 1e6,
         "first_task_records_ms": ms_between(run.queued_at, tis[0].start_date),
         "hops_probe_ms": hops_probe,
         "hops_records_ms": hops_records,
@@ -210,18 +202,6 @@ def _chain_metrics(size: int, samples: list[dict[str, Any]]) -> list[Metric]:
 # -- W2 ---------------------------------------------------------------------------------------
 
 
-def _max_concurrency(marks: dict[str, TaskMarks]) -> int:
-    moments = sorted(
-        [(m.start, 1) for m in marks.values() if m.start is not None]
-        + [(m.end, -1) for m in marks.values() if m.end is not None]
-    )
-    running = peak = 0
-    for _, step in moments:
-        running += step
-        peak = max(peak, running)
-    return peak
-
-
 def _fanout_sample(
     d: Deployment,
     width: int,
@@ -234,9 +214,9 @@ def _fanout_sample(
     fan = [task_id for task_id in marks if task_id.startswith("fan")]
     if len(fan) != width:
         raise BenchError(f"the probe saw {len(fan)} of {width} fan-out tasks")
-    fan_starts = [_mark(marks, t, "start") for t in fan]
-    fan_ends = [_mark(marks, t, "end") for t in fan]
-    join_start = _mark(marks, "join", "start")
+    fan_starts = [mark_ns(marks, t, "start") for t in fan]
+    fan_ends = [mark_ns(marks, t, "end") for t in fan]
+    join_start = mark_ns(marks, "join", "start")
     e2e_ms = (finished.seen_ns - triggered.before_ns) / 1e6
     recorded_fan_ends = [end for end in (tis[t].end_date for t in fan) if end is not None]
     return {
@@ -249,8 +229,8 @@ def _fanout_sample(
         "join_lag_records_ms": ms_between(
             max(recorded_fan_ends) if recorded_fan_ends else None, tis["join"].start_date
         ),
-        "first_task_probe_ms": (_mark(marks, "first", "start") - triggered.before_ns) / 1e6,
-        "max_concurrent_tasks": _max_concurrency(marks),
+        "first_task_probe_ms": (mark_ns(marks, "first", "start") - triggered.before_ns) / 1e6,
+        "max_concurrent_tasks": max_concurrency(marks),
     }
 
 
@@ -368,7 +348,7 @@ def run_w3_engine(opts: Options) -> WorkloadResult:
                 {
                     "run_id": run.run_id,
                     "trigger_call_ms": (triggered.after_ns - triggered.before_ns) / 1e6,
-                    "first_task_probe_ms": (_mark(marks, task_id, "start") - triggered.before_ns)
+                    "first_task_probe_ms": (mark_ns(marks, task_id, "start") - triggered.before_ns)
                     / 1e6,
                     "success_bench_ms": (finished.seen_ns - triggered.before_ns) / 1e6,
                     "first_task_records_ms": ms_between(run.queued_at, ti.start_date),

@@ -31,7 +31,7 @@ from bench.http import Credentials, LoadResult, sequential_load, trigger_load
 from bench.model import Options
 from bench.peers.airflow_deploy import Standalone, Triggered, trigger_request
 from bench.peers.base import PeerError, PeerResult, ensure_venv
-from bench.probe import ProbeReader, TaskMarks
+from bench.probe import ProbeReader, TaskMarks, mark_ns, max_concurrency
 from bench.stats import percentile, summarize
 
 REQUIREMENTS = ["apache-airflow==3.3.2"]  # must match the stamp of the shared installation
@@ -63,14 +63,6 @@ PEER_FAILURES = (PeerError, OSError, ValueError, queue.Empty)
 
 def _ms(later_ns: int, earlier_ns: int) -> float:
     return (later_ns - earlier_ns) / 1e6
-
-
-def _mark(marks: dict[str, TaskMarks], task_id: str, what: str) -> int:
-    mark = marks.get(task_id)
-    value = None if mark is None else getattr(mark, what)
-    if value is None:
-        raise PeerError(f"the probe has no {what} for task {task_id}")
-    return int(value)
 
 
 def _figure(value: float | None, why: str = "no samples") -> PeerFigure:
@@ -176,7 +168,7 @@ class _Workload:
                         d, reader, dag_id, task_ids[-1], settle=SETTLE_S
                     )
                     hops = [
-                        _ms(_mark(marks, nxt, "start"), _mark(marks, prev, "end"))
+                        _ms(mark_ns(marks, nxt, "start"), mark_ns(marks, prev, "end"))
                         for prev, nxt in itertools.pairwise(task_ids)
                     ]
                     samples.append(
@@ -185,7 +177,7 @@ class _Workload:
                             "trigger_call_ms": _ms(triggered.after_ns, triggered.before_ns),
                             "e2e_bench_ms": _ms(seen_ns, triggered.before_ns),
                             "first_task_probe_ms": _ms(
-                                _mark(marks, task_ids[0], "start"), triggered.before_ns
+                                mark_ns(marks, task_ids[0], "start"), triggered.before_ns
                             ),
                             "hops_probe_ms": hops,
                         }
@@ -221,17 +213,19 @@ class _Workload:
                 fan = [task_id for task_id in marks if task_id.startswith("fan")]
                 if len(fan) != width:
                     raise PeerError(f"the probe saw {len(fan)} of {width} fan-out tasks")
-                fan_starts = [_mark(marks, t, "start") for t in fan]
-                fan_ends = [_mark(marks, t, "end") for t in fan]
+                fan_starts = [mark_ns(marks, t, "start") for t in fan]
+                fan_ends = [mark_ns(marks, t, "end") for t in fan]
                 e2e_ms = _ms(seen_ns, triggered.before_ns)
                 sample: dict[str, Any] = {
                     "run_id": triggered.run_id,
                     "e2e_bench_ms": e2e_ms,
                     "tasks_per_s": (width + 2) / (e2e_ms / 1000.0),
                     "fanout_tasks_per_s": width / ((max(fan_ends) - min(fan_starts)) / 1e9),
-                    "join_lag_probe_ms": _ms(_mark(marks, "join", "start"), max(fan_ends)),
-                    "first_task_probe_ms": _ms(_mark(marks, "first", "start"), triggered.before_ns),
-                    "max_concurrent_tasks": _max_concurrency(marks),
+                    "join_lag_probe_ms": _ms(mark_ns(marks, "join", "start"), max(fan_ends)),
+                    "first_task_probe_ms": _ms(
+                        mark_ns(marks, "first", "start"), triggered.before_ns
+                    ),
+                    "max_concurrent_tasks": max_concurrency(marks),
                 }
                 self.result.raw[f"fanout_{width}"] = [sample]
                 figures = self.result.figures
@@ -268,7 +262,7 @@ class _Workload:
                         "run_id": triggered.run_id,
                         "request_ms": _ms(triggered.after_ns, triggered.before_ns),
                         "first_task_probe_ms": _ms(
-                            _mark(marks, task_id, "start"), triggered.before_ns
+                            mark_ns(marks, task_id, "start"), triggered.before_ns
                         ),
                         "success_bench_ms": _ms(seen_ns, triggered.before_ns),
                     }
@@ -476,7 +470,7 @@ class _Workload:
                         "health_ms": _ms(health_ns, launched),
                         "trigger_accepted_ms": _ms(triggered.after_ns, launched),
                         "healthy_ms": _ms(max(health_ns, dag_ns), launched),
-                        "first_task_start_ms": _ms(_mark(marks, task_id, "start"), launched),
+                        "first_task_start_ms": _ms(mark_ns(marks, task_id, "start"), launched),
                         "success_ms": _ms(seen_ns, launched),
                     }
                 )
@@ -564,18 +558,6 @@ class _Workload:
             if errors:
                 self.result.log_excerpt = d.log_tail()
                 self.result.raw["log_errors"] = d.problems()[:40]
-
-
-def _max_concurrency(marks: dict[str, TaskMarks]) -> int:
-    moments = sorted(
-        [(m.start, 1) for m in marks.values() if m.start is not None]
-        + [(m.end, -1) for m in marks.values() if m.end is not None]
-    )
-    running = peak = 0
-    for _, step in moments:
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 def _cut_short(load: LoadResult, limit: float) -> str:

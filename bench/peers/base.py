@@ -10,11 +10,9 @@ for each workload it supports. It hands back a PeerResult whose `figures` are ke
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,15 +26,15 @@ from typing import Any, Protocol
 from bench import procs
 from bench.figures import PeerFigure
 from bench.model import Options
+from bench.procs import free_port
 
-__all__ = ["Peer", "PeerError", "PeerFigure", "PeerProcess", "PeerResult"]
+__all__ = ["Peer", "PeerError", "PeerFigure", "PeerProcess", "PeerResult", "free_port"]
 
 # Where peers' virtual environments live: bench/.peers/ (git-ignored), or elsewhere with
 # SLIPSTREAM_BENCH_PEERS (several checkouts can then share one installation).
 PEERS_DIR = Path(
     os.environ.get("SLIPSTREAM_BENCH_PEERS") or Path(__file__).resolve().parent.parent / ".peers"
 )
-_PR_SET_PDEATHSIG = 1
 LOG_EXCERPT_LINES = 40
 
 
@@ -118,19 +116,6 @@ def ensure_venv(name: str, requirements: Sequence[str], *, timeout: float = 1800
 # -- processes -----------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM if the bench dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def tail(path: Path, lines: int = LOG_EXCERPT_LINES) -> str:
     if not path.exists():
         return ""
@@ -155,8 +140,7 @@ class PeerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                # The bench starts no threads, so running code between fork and exec is safe.
-                preexec_fn=_die_with_parent,  # noqa: PLW1509
+                preexec_fn=procs.die_with_parent,  # noqa: PLW1509
             )
 
     @property

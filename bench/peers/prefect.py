@@ -42,7 +42,7 @@ from bench.peers.base import (
     free_port,
     wait_http_ok,
 )
-from bench.probe import ProbeReader, TaskMarks
+from bench.probe import ProbeReader, TaskMarks, mark_ns
 from bench.stats import percentile
 
 REQUIREMENTS = ["prefect==3.9.1"]
@@ -423,14 +423,14 @@ class PrefectPeer:
                 fan = [task_id for task_id in marks if task_id.startswith("fan")]
                 if len(fan) != width:
                     raise PeerError(f"the probe saw {len(fan)} of {width} fan-out tasks")
-                last_fan_end = max(_mark(marks, t, "end") for t in fan)
+                last_fan_end = max(mark_ns(marks, t, "end") for t in fan)
                 e2e_ms = (seen - triggered.before_ns) / 1e6
-                join_lag_ms = (_mark(marks, "join", "start") - last_fan_end) / 1e6
+                join_lag_ms = (mark_ns(marks, "join", "start") - last_fan_end) / 1e6
                 tasks_per_s = (width + 2) / (e2e_ms / 1000.0)
                 sample = {
                     "run_id": triggered.run_id,
                     "e2e_ms": e2e_ms,
-                    "first_task_ms": (_mark(marks, "first", "start") - triggered.before_ns) / 1e6,
+                    "first_task_ms": (mark_ns(marks, "first", "start") - triggered.before_ns) / 1e6,
                     "join_lag_ms": join_lag_ms,
                     "tasks_per_s": tasks_per_s,
                 }
@@ -464,7 +464,7 @@ class PrefectPeer:
             for _ in range(count):
                 triggered, seen = d.run_to_completion(flows.ONE_TASK_FLOW)
                 reader.poll()
-                start = _mark(reader.run(triggered.run_id), flows.ONE_TASK_ID, "start")
+                start = mark_ns(reader.run(triggered.run_id), flows.ONE_TASK_ID, "start")
                 samples.append(
                     {
                         "run_id": triggered.run_id,
@@ -717,26 +717,18 @@ def _excerpt(home: Path) -> list[str]:
     return lines
 
 
-def _mark(marks: dict[str, TaskMarks], task_id: str, what: str) -> int:
-    mark = marks.get(task_id)
-    value = None if mark is None else getattr(mark, what)
-    if value is None:
-        raise PeerError(f"the probe has no {what} for task {task_id}")
-    return int(value)
-
-
 def _chain_sample(
     size: int, triggered: Triggered, seen_ns: int, marks: dict[str, TaskMarks]
 ) -> dict[str, Any]:
     ids = flows.chain_task_ids(size)
     hops = [
-        (_mark(marks, nxt, "start") - _mark(marks, prev, "end")) / 1e6
+        (mark_ns(marks, nxt, "start") - mark_ns(marks, prev, "end")) / 1e6
         for prev, nxt in itertools.pairwise(ids)
     ]
     return {
         "run_id": triggered.run_id,
         "request_ms": (triggered.after_ns - triggered.before_ns) / 1e6,
         "e2e_ms": (seen_ns - triggered.before_ns) / 1e6,
-        "first_task_ms": (_mark(marks, ids[0], "start") - triggered.before_ns) / 1e6,
+        "first_task_ms": (mark_ns(marks, ids[0], "start") - triggered.before_ns) / 1e6,
         "hops_ms": hops,
     }

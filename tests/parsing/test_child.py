@@ -6,7 +6,7 @@ import select
 import time
 from pathlib import Path
 
-from slipstream.parsing.child import FileParseResult, ParseChild
+from slipstream.parsing.child import FileParseResult, ParseChild, ParseLimits
 
 HEADER = """\
 from datetime import datetime
@@ -26,7 +26,13 @@ def dag_source(*dag_ids: str, extra: str = "") -> str:
 
 def parse(path: Path, *, timeout: float = 30.0, sys_path: tuple[str, ...] = ()) -> FileParseResult:
     """Run a child and wait on its pipe, with a deadline, until it answers."""
-    child = ParseChild(str(path), timeout=timeout, now=time.monotonic(), sys_path=sys_path)
+    child = ParseChild(
+        str(path), limits=ParseLimits(timeout), now=time.monotonic(), sys_path=sys_path
+    )
+    return wait_for(child, timeout)
+
+
+def wait_for(child: ParseChild, timeout: float) -> FileParseResult:
     give_up = time.monotonic() + timeout + 30
     while time.monotonic() < give_up:
         result = child.poll(time.monotonic())
@@ -137,16 +143,60 @@ def test_os_exit_at_import_names_the_exit_status(tmp_path: Path) -> None:
     path.write_text(dag_source("hard_exit") + "\nimport os\nos._exit(1)\n")
     result = parse(path)
     assert result.dags == []
-    assert result.error == (
-        "DAG file import process exited with status 1 without reporting a result"
-    )
+    assert result.error == ("DAG file import process exited with code 1 without reporting a result")
 
 
 def test_killed_child_names_the_signal(tmp_path: Path) -> None:
     path = tmp_path / "killed.py"
     path.write_text("# dag\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     result = parse(path)
-    assert result.error is not None and "killed by signal SIGKILL" in result.error
+    assert result.error is not None and "killed by signal 9 (SIGKILL)" in result.error
+
+
+def test_segfault_names_the_signal(tmp_path: Path) -> None:
+    path = tmp_path / "segfault.py"
+    path.write_text("# dag\nimport ctypes\nctypes.string_at(0)\n")
+    result = parse(path)
+    assert result.dags == []
+    assert result.error is not None and "killed by signal 11 (SIGSEGV)" in result.error
+
+
+def test_exit_code_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "exits.py"
+    path.write_text("# dag\nimport os\nos._exit(3)\n")
+    result = parse(path)
+    assert result.error == "DAG file import process exited with code 3 without reporting a result"
+
+
+def test_import_over_the_memory_limit_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "greedy.py"
+    path.write_text("# dag\nhoard = []\nwhile True:\n    hoard.append(bytearray(16 << 20))\n")
+    limits = ParseLimits(timeout=30, memory_bytes=512 << 20)
+    child = ParseChild(str(path), limits=limits, now=time.monotonic())
+    result = wait_for(child, 60)
+    assert result.dags == []
+    assert result.error is not None
+    assert "over the memory limit of 512 MB (SLIPSTREAM_DAG_IMPORT_MEMORY_MB)" in result.error
+
+
+def test_output_goes_to_its_own_file_and_is_capped(tmp_path: Path) -> None:
+    quiet = tmp_path / "quiet.py"
+    quiet.write_text(dag_source("quiet", extra="print('hello from the import')\n"))
+    limits = ParseLimits(timeout=30, output_bytes=1 << 20, output_folder=tmp_path / "out")
+    child = ParseChild(str(quiet), limits=limits, now=time.monotonic())
+    result = wait_for(child, 30)
+    assert result.error is None and [d.structure["dag_id"] for d in result.dags] == ["quiet"]
+    assert Path(child.output_path).read_text() == "hello from the import\n"
+
+    loud = tmp_path / "loud.py"
+    loud.write_text("# dag\nimport sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n")
+    child = ParseChild(str(loud), limits=limits, now=time.monotonic())
+    started = time.monotonic()
+    result = wait_for(child, 30)
+    assert result.error is not None and result.error.startswith(
+        "DAG file import printed more than 1 MB (SLIPSTREAM_DAG_IMPORT_OUTPUT_MB)"
+    )
+    assert time.monotonic() - started < 25  # stopped by its output, not by its timeout
 
 
 def test_hanging_import_times_out(tmp_path: Path) -> None:
@@ -154,7 +204,7 @@ def test_hanging_import_times_out(tmp_path: Path) -> None:
     path.write_text("# dag\nimport time\ntime.sleep(60)\n")
     started = time.monotonic()
     result = parse(path, timeout=0.5)
-    assert result.error == "DAG file import timed out after 0.5 s"
+    assert result.error == "DAG file import timed out after 0.5 s (SLIPSTREAM_DAG_IMPORT_TIMEOUT)"
     assert time.monotonic() - started < 10
 
 

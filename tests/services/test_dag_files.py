@@ -214,7 +214,7 @@ def test_hanging_file_times_out_without_blocking_others(db: Database, tmp_path: 
     with db.read() as conn:
         errors = import_errors.list_errors(conn)[0]
     assert [(e.filename, e.stacktrace) for e in errors] == [
-        (str(hang), "DAG file import timed out after 1 s")
+        (str(hang), "DAG file import timed out after 1 s (SLIPSTREAM_DAG_IMPORT_TIMEOUT)")
     ]
 
 
@@ -224,7 +224,7 @@ def test_exiting_files_are_import_errors(harness: Harness) -> None:
     write(harness.folder / "fine.py", dag_block("fine"))
     assert harness.sync.sync_now() == SyncSummary(files=3, added=1, errors=2)
     errors = harness.errors()
-    assert "exited with status 1" in errors[hard].stacktrace
+    assert "exited with code 1" in errors[hard].stacktrace
     assert "SystemExit" in errors[soft].stacktrace
     assert harness.active() == ["fine"]
 

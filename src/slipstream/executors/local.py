@@ -161,6 +161,7 @@ class LocalExecutor:
                 xcom_reader_factory=self._reader_factory,
                 kill_grace_seconds=self._grace,
                 dag_import_timeout=self._import_timeout,
+                parent_pid=os.getpid(),
             )
         )
         return _Worker(pid, os.pidfd_open(pid), channel)

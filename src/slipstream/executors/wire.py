@@ -31,6 +31,7 @@ class WorkerConfig:
     xcom_reader_factory: XComReaderFactory | None
     kill_grace_seconds: float
     dag_import_timeout: float
+    parent_pid: int  # the executor's process: the worker must not outlive it
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,14 @@ the first message on it, so nothing secret ever appears in a process argument.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 from typing import NoReturn
 
 from slipstream.executors.local_worker import LocalWorker
 from slipstream.executors.wire import WorkerConfig
+from slipstream.lifeline import die_with_parent
 from slipstream.runner.frames import FRAME_HEADER, FrameDecoder
 
 SOCKET_FD = 3
@@ -45,6 +47,9 @@ def main() -> NoReturn:
     sock = socket.socket(fileno=SOCKET_FD)
     sock.setblocking(True)
     config = _read_config(sock)
+    # Its parent's death closes the socket too, but a worker busy importing a DAG file would
+    # notice late; SIGTERM makes it kill its tries' process groups on the way out.
+    die_with_parent(config.parent_pid, signal.SIGTERM)
     LocalWorker(
         sock,
         xcom_reader_factory=config.xcom_reader_factory,

@@ -7,25 +7,41 @@ os._exit: the parent may hold database sockets, and the child must never run the
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import hashlib
 import json
 import math
 import os
+import resource
 import signal
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 from slipstream.authoring.loading import load_dags_from_file
 from slipstream.authoring.serialize import serialize_dag, structure_hash
 from slipstream.errors import DagDefinitionError
+from slipstream.lifeline import die_with_parent
 
 _READ_CHUNK = 1 << 16
 _STATUS_UNKNOWN = 1 << 16  # no real exit status is this large
 # If the parent dies without killing a hung child, the child's own alarm ends it this much later.
 _ORPHAN_GRACE_SECONDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """What one file's import may use. `memory_bytes` caps the child's data segment and private
+    mappings (0: no cap); `output_bytes` caps what it prints, kept in `output_folder` (or
+    thrown away when None)."""
+
+    timeout: float
+    memory_bytes: int = 0
+    output_bytes: int = 16 * 1024 * 1024
+    output_folder: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,22 +74,30 @@ class ParseChild:
     """One forked child parsing one file; `poll` until it hands back a FileParseResult."""
 
     def __init__(
-        self, fileloc: str, *, timeout: float, now: float, sys_path: Sequence[str] = ()
+        self,
+        fileloc: str,
+        *,
+        limits: ParseLimits,
+        now: float,
+        sys_path: Sequence[str] = (),
     ) -> None:
         # Unflushed parent output would otherwise be written a second time by the child.
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
+        self.output_path = _output_path(limits.output_folder, fileloc)
+        output_fd = os.open(self.output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         try:
             pid = os.fork()
         except OSError:
-            os.close(read_fd)
-            os.close(write_fd)
+            for fd in (read_fd, write_fd, output_fd):
+                os.close(fd)
             raise
         if pid == 0:
             os.close(read_fd)
-            _child_main(fileloc, write_fd, timeout, sys_path)
+            _child_main(fileloc, write_fd, output_fd, limits, sys_path, parent)
         os.close(write_fd)
         os.set_blocking(read_fd, False)
         # Also set in the child: whichever runs first, the group exists before any kill.
@@ -81,9 +105,11 @@ class ParseChild:
             os.setpgid(pid, pid)
         self.fileloc = fileloc
         self.pid = pid
-        self.timeout = timeout
-        self.deadline = now + timeout
+        self.limits = limits
+        self.started = now
+        self.deadline = now + limits.timeout
         self._fd = read_fd
+        self._output_fd = output_fd
         self._buffer = bytearray()
         self._eof = False
 
@@ -99,10 +125,25 @@ class ParseChild:
         if status is not None:  # exited, yet a grandchild may still hold the pipe open
             self._read_available()
             return self._finish(status)
+        if self._printed() > self.limits.output_bytes:
+            self.kill()
+            return self._result(
+                error=f"DAG file import printed more than {_megabytes(self.limits.output_bytes)}"
+                f" (SLIPSTREAM_DAG_IMPORT_OUTPUT_MB); its output is in {self.output_path}"
+            )
         if now >= self.deadline:
             self.kill()
-            return self._result(error=f"DAG file import timed out after {self.timeout:g} s")
+            return self._result(
+                error=f"DAG file import timed out after {self.limits.timeout:g} s"
+                " (SLIPSTREAM_DAG_IMPORT_TIMEOUT)"
+            )
         return None
+
+    def _printed(self) -> int:
+        try:
+            return os.fstat(self._output_fd).st_size
+        except OSError:
+            return 0
 
     def kill(self) -> None:
         """End the child and everything it started; safe to call more than once."""
@@ -148,7 +189,7 @@ class ParseChild:
         self._close()
         line = bytes(self._buffer).split(b"\n", 1)[0]
         if not line.strip():
-            return self._result(error=_died_without_result(exit_status))
+            return self._result(error=_died_without_result(exit_status, self.limits))
         try:
             document = json.loads(line)
             source = document.get("source") or ""
@@ -168,9 +209,25 @@ class ParseChild:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self._output_fd >= 0:
+            os.close(self._output_fd)
+            self._output_fd = -1
 
 
-def _died_without_result(exit_status: int) -> str:
+def _output_path(folder: Path | None, fileloc: str) -> str:
+    """Where a file's import output goes: one file per DAG file, rewritten at each parse."""
+    if folder is None:
+        return os.devnull
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha1(fileloc.encode(), usedforsecurity=False).hexdigest()[:10]
+    return str(folder / f"{Path(fileloc).stem}-{digest}.log")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
+
+
+def _died_without_result(exit_status: int, limits: ParseLimits) -> str:
     if exit_status == _STATUS_UNKNOWN:
         return "DAG file import process ended without reporting a result"
     if exit_status < 0:
@@ -178,16 +235,33 @@ def _died_without_result(exit_status: int) -> str:
             name = signal.Signals(-exit_status).name
         except ValueError:
             name = str(-exit_status)
-        return f"DAG file import process was killed by signal {name} before reporting a result"
-    return f"DAG file import process exited with status {exit_status} without reporting a result"
+        text = (
+            f"DAG file import process was killed by signal {-exit_status} ({name})"
+            " before reporting a result"
+        )
+        if limits.memory_bytes and -exit_status in (signal.SIGKILL, signal.SIGSEGV):
+            text += (
+                f"; it may have gone over the memory limit of {_megabytes(limits.memory_bytes)}"
+                " (SLIPSTREAM_DAG_IMPORT_MEMORY_MB)"
+            )
+        return text
+    return f"DAG file import process exited with code {exit_status} without reporting a result"
 
 
-def _child_main(fileloc: str, write_fd: int, timeout: float, sys_path: Sequence[str]) -> NoReturn:
+def _child_main(
+    fileloc: str,
+    write_fd: int,
+    output_fd: int,
+    limits: ParseLimits,
+    sys_path: Sequence[str],
+    parent: int,
+) -> NoReturn:
     """The child's whole life: it never returns and never unwinds into the parent's code."""
     status = 70  # EX_SOFTWARE: our own machinery failed, not the DAG file
     try:
-        _reset_process_state(timeout)
-        line = _parse_to_json(fileloc, sys_path) + b"\n"
+        die_with_parent(parent)
+        _reset_process_state(limits, output_fd)
+        line = _parse_to_json(fileloc, sys_path, limits) + b"\n"
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
@@ -202,21 +276,36 @@ def _child_main(fileloc: str, write_fd: int, timeout: float, sys_path: Sequence[
         os._exit(status)
 
 
-def _reset_process_state(timeout: float) -> None:
+def _reset_process_state(limits: ParseLimits, output_fd: int) -> None:
     os.setpgid(0, 0)
     # The parent's handlers (a scheduler's graceful stop) and wake-up fd are not ours to fire.
     with contextlib.suppress(ValueError):
         signal.set_wakeup_fd(-1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
         signal.signal(sig, signal.SIG_DFL)
-    signal.alarm(math.ceil(timeout) + _ORPHAN_GRACE_SECONDS)
-    # A DAG file that reads stdin must not steal the terminal or wait on it.
+    signal.alarm(math.ceil(limits.timeout) + _ORPHAN_GRACE_SECONDS)
+    if limits.memory_bytes:
+        # RLIMIT_DATA (heap and private mappings) rather than RLIMIT_AS: address space also
+        # counts shared libraries and reservations never touched, which says little.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
+    # A DAG file that reads stdin must not steal the terminal or wait on it, and what it
+    # prints goes to its own file, not the scheduler's terminal.
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    os.close(output_fd)
+    # Fresh stdio objects over fds 1 and 2: the inherited ones may hold the parent's buffered
+    # bytes, or be something else than fds 1 and 2 altogether (a test runner's capture).
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    # A crash in C code (a segfault) leaves its Python traceback in the output file.
+    faulthandler.enable(sys.stderr)
 
 
-def _parse_to_json(fileloc: str, sys_path: Sequence[str]) -> bytes:
+def _parse_to_json(fileloc: str, sys_path: Sequence[str], limits: ParseLimits) -> bytes:
     try:
         with open(fileloc, "rb") as file:
             source = file.read()
@@ -239,5 +328,13 @@ def _parse_to_json(fileloc: str, sys_path: Sequence[str]) -> bytes:
         document = {"dags": parsed, "error": None, "source": source.decode(errors="replace")}
         # NaN is not JSON to PostgreSQL: refuse it here, as an import error the user can see.
         return json.dumps(document, allow_nan=False).encode()
+    except MemoryError:
+        error = (
+            f"DAG file import went over the memory limit of {_megabytes(limits.memory_bytes)}"
+            " (SLIPSTREAM_DAG_IMPORT_MEMORY_MB)"
+            if limits.memory_bytes
+            else "DAG file import ran out of memory"
+        )
+        return json.dumps({"dags": [], "error": error}).encode()
     except BaseException:  # SystemExit and KeyboardInterrupt from a DAG file are errors too
         return json.dumps({"dags": [], "error": traceback.format_exc()}).encode()

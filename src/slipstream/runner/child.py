@@ -16,6 +16,7 @@ from typing import NoReturn, TextIO
 from slipstream.authoring.dag import DAG
 from slipstream.clock import Clock
 from slipstream.core.records import Workload
+from slipstream.lifeline import die_with_parent
 from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.frames import FrameDecoder, encode_frame
 from slipstream.runner.logs import open_log_fd, route_logging_to
@@ -191,6 +192,7 @@ def _fork(pipe_fds: list[int]) -> int:
         with contextlib.suppress(Exception):
             stream.flush()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
@@ -200,6 +202,10 @@ def _fork(pipe_fds: list[int]) -> int:
         raise
     if pid:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    else:
+        # A worker killed outright cannot end its tries: the kernel does it for us (the
+        # executor kills the try's process group when it buries the worker).
+        die_with_parent(parent)
     return pid
 
 

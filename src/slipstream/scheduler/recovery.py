@@ -1,7 +1,8 @@
 """Finding tries nobody watches any more: those of schedulers that have died.
 
-A scheduler is dead when its process is gone from this host, or when its heartbeat is older
-than the lost-after window (its host may be gone). Its queued and running tries are then lost.
+A scheduler is dead when its process is gone from this host (exited, a zombie, or its pid now
+someone else's), or when its heartbeat is older than the lost-after window (its host may be
+gone). Its queued and running tries are then lost.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from slipstream.core.records import TaskKey
+from slipstream.lifeline import is_alive
 from slipstream.store import jobs as jobs_store
 from slipstream.store import task_instances as ti_store
 from slipstream.store.jobs import JobRecord
@@ -23,11 +25,23 @@ def live_scheduler(
     """Another scheduler that is still alive, if any (other than this process)."""
     stale_before = now - timedelta(seconds=lost_after_seconds)
     for job in jobs_store.running_jobs(conn):
-        if job.hostname == hostname and (job.pid == os.getpid() or not _pid_alive(job.pid)):
+        if job.hostname == hostname and _gone_from_here(job):
             continue
         if job.latest_heartbeat >= stale_before:
             return job
     return None
+
+
+def rival_message(job: JobRecord, *, hostname: str, now: datetime) -> str:
+    """Why a scheduler refuses to start beside `job`, and how to end the other one."""
+    ago = max(0.0, (now - job.latest_heartbeat).total_seconds())
+    where = "this host" if job.hostname == hostname else f"host {job.hostname}"
+    return (
+        f"another scheduler is running for this database: pid {job.pid} on {where}"
+        f" (job {job.id}, last heartbeat {ago:.1f} s ago). Stop it first (`kill {job.pid}`"
+        f" on {job.hostname}); if that host is gone, its job is given up once its heartbeat"
+        " is older than SLIPSTREAM_LOST_AFTER_SECONDS"
+    )
 
 
 def lost_tries(
@@ -44,10 +58,7 @@ def lost_tries(
     for job in jobs_store.running_jobs(conn):
         if job.id == job_id:
             continue
-        # Our own pid in another job's row is a restarted scheduler that got the same pid.
-        gone_from_here = job.hostname == hostname and (
-            job.pid == os.getpid() or not _pid_alive(job.pid)
-        )
+        gone_from_here = job.hostname == hostname and _gone_from_here(job)
         if gone_from_here or job.latest_heartbeat < stale_before:
             jobs_store.end_job(conn, job.id, now, state=jobs_store.LOST)
         else:
@@ -59,11 +70,7 @@ def lost_tries(
     ]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, and someone else's
-        return True
-    return True
+def _gone_from_here(job: JobRecord) -> bool:
+    """A job of this host whose process has ended. Our own pid in another job's row is a
+    restarted scheduler that got the same pid."""
+    return job.pid == os.getpid() or not is_alive(job.pid, started_at=job.started_at)

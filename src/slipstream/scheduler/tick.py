@@ -38,7 +38,7 @@ from slipstream.core.records import (
 from slipstream.core.states import RunState, TaskState
 from slipstream.errors import ConfigError
 from slipstream.executors.base import Executor, Killable
-from slipstream.scheduler.recovery import live_scheduler, lost_tries
+from slipstream.scheduler.recovery import live_scheduler, lost_tries, rival_message
 from slipstream.scheduler.schedules import ScheduleKeeper
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import dags as dags_store
@@ -103,9 +103,7 @@ class Scheduler:
             if other is not None:
                 # One scheduler per database for now: two would race for the same runs.
                 raise ConfigError(
-                    "scheduler",
-                    f"another scheduler is running for this database (pid {other.pid} on"
-                    f" {other.hostname}, job {other.id}); stop it first",
+                    "scheduler", rival_message(other, hostname=self._hostname, now=now)
                 )
             self._job_id = jobs_store.start_job(
                 conn, hostname=self._hostname, pid=os.getpid(), now=now

@@ -1,4 +1,5 @@
-"""Scheduler jobs: one row per scheduler process, whose heartbeat proves it is alive."""
+"""Jobs: one row per long-running process (a scheduler, a DAG processor) whose heartbeat proves
+it is alive. Each kind is looked up on its own: a DAG processor is no rival to a scheduler."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ RUNNING = "running"
 ENDED = "ended"
 LOST = "lost"
 
+SCHEDULER = "scheduler"
+DAG_PROCESSOR = "dag_processor"
+
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
     id: int
+    job_type: str
     hostname: str
     pid: int
     state: str
@@ -28,6 +33,7 @@ class JobRecord:
 def _to_job(row: Row[Any]) -> JobRecord:
     return JobRecord(
         id=row.id,
+        job_type=row.job_type,
         hostname=row.hostname,
         pid=row.pid,
         state=row.state,
@@ -36,11 +42,13 @@ def _to_job(row: Row[Any]) -> JobRecord:
     )
 
 
-def start_job(conn: Connection, *, hostname: str, pid: int, now: datetime) -> int:
+def start_job(
+    conn: Connection, *, hostname: str, pid: int, now: datetime, job_type: str = SCHEDULER
+) -> int:
     statement = (
         insert(jobs)
         .values(
-            job_type="scheduler",
+            job_type=job_type,
             hostname=hostname,
             pid=pid,
             state=RUNNING,
@@ -59,7 +67,11 @@ _HEARTBEAT = (
     .where(jobs.c.id == bindparam("k_job_id"))
     .values(latest_heartbeat=bindparam("v_now", type_=jobs.c.latest_heartbeat.type))
 )
-_RUNNING_JOBS = select(jobs).where(jobs.c.state == RUNNING).order_by(jobs.c.id)
+_RUNNING_JOBS = (
+    select(jobs)
+    .where(jobs.c.state == RUNNING, jobs.c.job_type == bindparam("k_job_type"))
+    .order_by(jobs.c.id)
+)
 
 
 def heartbeat(conn: Connection, job_id: int, now: datetime) -> None:
@@ -70,11 +82,13 @@ def end_job(conn: Connection, job_id: int, now: datetime, *, state: str = ENDED)
     conn.execute(update(jobs).where(jobs.c.id == job_id).values(state=state, ended_at=now))
 
 
-def running_jobs(conn: Connection) -> list[JobRecord]:
-    return [_to_job(row) for row in conn.execute(_RUNNING_JOBS)]
+def running_jobs(conn: Connection, job_type: str = SCHEDULER) -> list[JobRecord]:
+    return [_to_job(row) for row in conn.execute(_RUNNING_JOBS, {"k_job_type": job_type})]
 
 
-def latest_heartbeat(conn: Connection) -> datetime | None:
-    query = select(func.max(jobs.c.latest_heartbeat)).where(jobs.c.state == RUNNING)
+def latest_heartbeat(conn: Connection, job_type: str = SCHEDULER) -> datetime | None:
+    query = select(func.max(jobs.c.latest_heartbeat)).where(
+        jobs.c.state == RUNNING, jobs.c.job_type == job_type
+    )
     value: datetime | None = conn.execute(query).scalar_one_or_none()
     return value

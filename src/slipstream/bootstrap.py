@@ -25,9 +25,10 @@ from slipstream.errors import ConfigError
 from slipstream.executors.inline import InlineExecutor
 from slipstream.executors.local import LocalExecutor
 from slipstream.parsing.processor import DagFileProcessor
-from slipstream.scheduler.loop import Stopper, run_forever
+from slipstream.scheduler.loop import Stopper, run_forever, serve_sources
 from slipstream.scheduler.tick import Scheduler
 from slipstream.services.dag_files import DagFileSync
+from slipstream.services.dag_processor import DagProcessor, processor_is_running
 from slipstream.services.dags import DagService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
@@ -63,16 +64,11 @@ class Services:
     tokens: TokenService
     roles: RoleService
     health: HealthService
-    fresh_dags: FreshDags  # runs a use case, parsing the DAG folders first if it names a new DAG
     wakeup: WakeupSender
 
     def close(self) -> None:
         self.wakeup.close()
         self.db.dispose()
-
-    def sync_dag_files(self) -> None:
-        """Parse the DAG folders now, so a DAG written a moment ago can be used at once."""
-        self.fresh_dags.sync()
 
 
 def open_database(settings: Settings, *, migrate: bool = False) -> Database:
@@ -114,8 +110,28 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         tokens=TokenService(db, clock=clock, session_ttl=settings.api_token_ttl),
         roles=roles,
         health=HealthService(db, clock=clock, lost_after_seconds=settings.lost_after_seconds),
-        fresh_dags=FreshDags(lambda: dag_file_sync(settings, db, clock, wakeup).sync_now()),
         wakeup=wakeup,
+    )
+
+
+# How long a CLI command waits for a running DAG processor to parse a DAG it names: a new file
+# is seen within milliseconds (inotify) and parses in tens of them, unless many files queue.
+CLI_DAG_WAIT_SECONDS = 10.0
+
+
+def cli_fresh_dags(
+    services: Services, on_wait: Callable[[str, float], None] = lambda dag_id, seconds: None
+) -> FreshDags:
+    """For CLI commands that may name a DAG file written a moment ago: they wait for a running
+    DAG processor, or parse the folders (in forked children) when none runs. Never the API's."""
+    settings, db, clock = services.settings, services.db, services.clock
+    return FreshDags(
+        sync=lambda: dag_file_sync(settings, db, clock, services.wakeup).sync_now(),
+        processor_running=lambda: processor_is_running(
+            db, clock=clock, lost_after_seconds=settings.lost_after_seconds
+        ),
+        wait_seconds=CLI_DAG_WAIT_SECONDS,
+        on_wait=on_wait,
     )
 
 
@@ -127,12 +143,22 @@ def dag_folders(settings: Settings) -> list[Path]:
 
 
 def dag_file_sync(
-    settings: Settings, db: Database, clock: Clock, wakeup: WakeupSender | None
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    wakeup: WakeupSender | None,
+    *,
+    watch: bool = False,
 ) -> DagFileSync:
     processor = DagFileProcessor(
         dag_folders(settings),
         interval=settings.dag_parse_interval,
         import_timeout=settings.dag_import_timeout,
+        max_parallel=settings.dag_parse_parallelism,
+        memory_bytes=settings.dag_import_memory_mb * 1024 * 1024,
+        output_bytes=settings.dag_import_output_mb * 1024 * 1024,
+        output_folder=settings.log_folder / "dag_processor",
+        watch=watch,
     )
     return DagFileSync(
         db,
@@ -141,6 +167,44 @@ def dag_file_sync(
         paused_at_creation=settings.dags_paused_at_creation,
         wakeup=wakeup,
     )
+
+
+def dag_processor(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    *,
+    on_caught_up: Callable[[], None] | None = None,
+) -> DagProcessor:
+    """The long-running DAG processor: watches the folders, parses each file in its own child,
+    and wakes the scheduler for each DAG that changed."""
+    sync = dag_file_sync(settings, db, clock, WakeupSender(settings.wakeup_path), watch=True)
+    return DagProcessor(
+        db,
+        sync,
+        clock=clock,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        lost_after_seconds=settings.lost_after_seconds,
+        on_caught_up=on_caught_up,
+    )
+
+
+def run_dag_processor(settings: Settings, *, on_ready: Callable[[], None] | None = None) -> None:
+    """Run the DAG processor alone in the foreground until SIGTERM or SIGINT (beside schedulers
+    started with SLIPSTREAM_STANDALONE_DAG_PROCESSOR=true)."""
+    settings.dags_folder.mkdir(parents=True, exist_ok=True)
+    db = open_database(settings)
+    clock = SystemClock()
+    processor = dag_processor(settings, db, clock, on_caught_up=on_ready)
+    stopper = Stopper()
+    try:
+        stopper.install()
+        processor.start()
+        serve_sources([processor], clock=clock, stopper=stopper)
+    finally:
+        processor.stop()
+        stopper.close()
+        db.dispose()
 
 
 def xcom_reader_factory(settings: Settings) -> XComReaderFactory:
@@ -176,21 +240,37 @@ def run_scheduler(
     listener: WakeupListener | None = None
     stopper = Stopper()
     looping = False
+    processor: DagProcessor | None = None
+
+    def ready() -> None:
+        if on_ready is not None:
+            on_ready(scheduler)
+
     try:
         executor.start()
         listener = WakeupListener(settings.wakeup_path)
         stopper.install()
-        sync = dag_file_sync(settings, db, clock, WakeupSender(settings.wakeup_path))
-        sync.sync_now()
-        if on_ready is not None:
-            on_ready(scheduler)
+        if settings.standalone_dag_processor:
+            ready()
+        else:
+            # Parsing is served by the loop, beside scheduling: a slow DAG file delays only
+            # itself, and "ready" comes once every other file has been parsed.
+            processor = dag_processor(settings, db, clock, on_caught_up=ready)
+            processor.start()
         looping = True
         run_forever(
-            scheduler, executor, clock=clock, listener=listener, sources=[sync], stopper=stopper
+            scheduler,
+            executor,
+            clock=clock,
+            listener=listener,
+            sources=[] if processor is None else [processor],
+            stopper=stopper,
         )
     finally:
         if not looping:
             scheduler.stop()  # run_forever stops it on its way out; here it never ran
+        if processor is not None:
+            processor.stop()
         executor.shutdown(graceful=False)
         if listener is not None:
             listener.close()

@@ -72,7 +72,14 @@ class Settings:
     lost_after_seconds:   a heartbeat older than this means the owner is gone (<= 30 s)
     infra_retries:        extra tries granted when infrastructure (not task code) lost a try
     dag_parse_interval:   seconds between checks of the DAGs folder for changes
-    dag_import_timeout:   seconds a DAG file may take to import
+    dag_import_timeout:   SLIPSTREAM_DAG_IMPORT_TIMEOUT, seconds a DAG file may take to import (30)
+    dag_parse_parallelism: SLIPSTREAM_DAG_PARSE_PARALLELISM, DAG files imported at once (2); a
+                          file importing for over a second stops counting, up to 4x as many
+    dag_import_memory_mb: SLIPSTREAM_DAG_IMPORT_MEMORY_MB, memory one DAG file's import may use
+                          (2048; 0 for no limit)
+    dag_import_output_mb: SLIPSTREAM_DAG_IMPORT_OUTPUT_MB, what one import may print (16)
+    standalone_dag_processor: SLIPSTREAM_STANDALONE_DAG_PROCESSOR, the scheduler leaves parsing
+                          to a separate `slipstream dag-processor` (false)
     api_max_body_bytes:   SLIPSTREAM_API_MAX_BODY_BYTES, larger request bodies get 413 (1 MiB)
     api_max_page_limit:   SLIPSTREAM_API_MAXIMUM_PAGE_LIMIT, the most items one page holds (100)
     api_token_ttl:        SLIPSTREAM_API_TOKEN_TTL_SECONDS, life of a POST /auth/token token (1 h)
@@ -94,6 +101,10 @@ class Settings:
     infra_retries: int = 2
     dag_parse_interval: float = 1.0
     dag_import_timeout: float = 30.0
+    dag_parse_parallelism: int = 2
+    dag_import_memory_mb: int = 2048
+    dag_import_output_mb: int = 16
+    standalone_dag_processor: bool = False
     api_max_body_bytes: int = 1024 * 1024
     api_max_page_limit: int = 100
     api_token_ttl: float = 3600.0
@@ -127,6 +138,10 @@ class Settings:
             infra_retries=_int(env, "SLIPSTREAM_INFRA_RETRIES", 2, 0),
             dag_parse_interval=_float(env, "SLIPSTREAM_DAG_PARSE_INTERVAL", 1.0, 0.05),
             dag_import_timeout=_float(env, "SLIPSTREAM_DAG_IMPORT_TIMEOUT", 30.0, 0.1),
+            dag_parse_parallelism=_int(env, "SLIPSTREAM_DAG_PARSE_PARALLELISM", 2, 1),
+            dag_import_memory_mb=_int(env, "SLIPSTREAM_DAG_IMPORT_MEMORY_MB", 2048, 0),
+            dag_import_output_mb=_int(env, "SLIPSTREAM_DAG_IMPORT_OUTPUT_MB", 16, 1),
+            standalone_dag_processor=_bool(env, "SLIPSTREAM_STANDALONE_DAG_PROCESSOR", False),
             api_max_body_bytes=_int(env, "SLIPSTREAM_API_MAX_BODY_BYTES", 1024 * 1024, 1),
             api_max_page_limit=_int(env, "SLIPSTREAM_API_MAXIMUM_PAGE_LIMIT", 100, 1),
             api_token_ttl=_float(env, "SLIPSTREAM_API_TOKEN_TTL_SECONDS", 3600.0, 1.0),

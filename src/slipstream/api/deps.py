@@ -7,7 +7,6 @@ from typing import Protocol
 from slipstream.clock import Clock
 from slipstream.config import Settings
 from slipstream.services.dags import DagService
-from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
 from slipstream.services.roles import RoleService
@@ -40,9 +39,6 @@ class ApiServices(Protocol):
 
     @property
     def health(self) -> HealthService: ...
-
-    @property
-    def fresh_dags(self) -> FreshDags: ...
 
     @property
     def users(self) -> UserService: ...

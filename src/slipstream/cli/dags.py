@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from slipstream.bootstrap import Services, run_dag_test
+from slipstream.bootstrap import Services, cli_fresh_dags, run_dag_test
 from slipstream.cli import remote_commands
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
@@ -57,10 +57,25 @@ def parse_date(raw: str | None, option: str) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def _say_waiting(dag_id: str, seconds: float) -> None:
+    click.echo(
+        f"DAG {dag_id!r} is not known yet; waiting up to {seconds:g} s for the DAG processor"
+        " to parse it...",
+        err=True,
+    )
+
+
 def with_fresh_dags(services: Services, action: Callable[[], T]) -> T:
-    """Run `action`; if it names a DAG nobody has parsed yet, parse the folders and retry,
-    so a DAG file written a moment ago works without waiting for the scheduler."""
-    return services.fresh_dags(action)
+    """Run `action`; if it names a DAG nobody has parsed yet, wait for the running DAG
+    processor to parse it (or, with none running, parse the folders in forked children), so
+    a DAG file written a moment ago works from the command line."""
+    return cli_fresh_dags(services, _say_waiting)(action)
+
+
+def sync_dag_files(services: Services) -> None:
+    """Bring the DAG rows up to date before listing them: at once while a DAG processor runs
+    (it watches the folders), else by parsing them now."""
+    cli_fresh_dags(services).sync()
 
 
 @dags.command("list")
@@ -75,7 +90,7 @@ def list_dags(output: str, include_inactive: bool, remote: Target | None) -> Non
         remote_commands.list_dags(client, include_inactive=include_inactive, output=output)
         return
     services = open_services()
-    services.sync_dag_files()
+    sync_dag_files(services)
     records, _ = services.dags.list_dags(only_active=not include_inactive)
     rows = [
         {
@@ -241,7 +256,7 @@ def test_dag(dag_id: str, conf: str | None, logical_date: str | None) -> None:
 def list_import_errors(output: str) -> None:
     """List DAG files that failed to import, with their tracebacks."""
     services = open_services()
-    services.sync_dag_files()
+    sync_dag_files(services)
     errors, _ = services.dags.import_errors()
     rows = [
         {"filename": e.filename, "timestamp": e.timestamp, "error": e.stacktrace} for e in errors

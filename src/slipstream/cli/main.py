@@ -16,6 +16,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "runs": ("slipstream.cli.runs", "runs", "List and show DAG runs."),
     "tasks": ("slipstream.cli.tasks", "tasks", "List tasks, show their states and read logs."),
     "scheduler": ("slipstream.cli.serve", "scheduler", "Run the scheduler and local executor."),
+    "dag-processor": (
+        "slipstream.cli.serve",
+        "dag_processor",
+        "Watch the DAG folders and parse DAG files (beside schedulers that leave it to it).",
+    ),
     "api-server": ("slipstream.cli.api_server", "api_server", "Serve the REST API."),
     "standalone": ("slipstream.cli.serve", "standalone", "Run everything on this machine."),
     "users": ("slipstream.cli.users", "users", "Create, list and delete users; manage roles."),

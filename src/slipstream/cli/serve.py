@@ -1,8 +1,11 @@
-"""`slipstream scheduler` and `slipstream standalone`: the long-running processes."""
+"""`slipstream scheduler`, `dag-processor` and `standalone`: the long-running processes."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import signal
 import subprocess
 import sys
 
@@ -10,11 +13,12 @@ import click
 from sqlalchemy.engine import make_url
 
 from slipstream.auth.passwords import random_password
-from slipstream.bootstrap import open_database, run_scheduler
+from slipstream.bootstrap import open_database, run_dag_processor, run_scheduler
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.settings import load_settings
 from slipstream.clock import SystemClock
 from slipstream.errors import UserNotFound
+from slipstream.lifeline import die_with_parent
 from slipstream.scheduler.tick import Scheduler
 from slipstream.services.users import UserService
 from slipstream.store.db import Database
@@ -44,6 +48,21 @@ def scheduler() -> None:
     click.echo("scheduler | stopped")
 
 
+@click.command("dag-processor")
+@handle_errors
+def dag_processor() -> None:
+    """Watch the DAG folders and parse DAG files in the foreground, for schedulers started with
+    SLIPSTREAM_STANDALONE_DAG_PROCESSOR=true (several may run; each parses every file)."""
+    configure_logging()
+    settings = load_settings()
+
+    def ready() -> None:
+        click.echo(f"dag-processor | ready; DAGs from {settings.dags_folder}")
+
+    run_dag_processor(settings, on_ready=ready)
+    click.echo("dag-processor | stopped")
+
+
 @click.command()
 @click.option("--host", "-H", default="0.0.0.0", show_default=True, help="API address to bind.")
 @click.option("--port", "-p", type=click.IntRange(1, 65535), default=8080, show_default=True)
@@ -63,7 +82,13 @@ def standalone(host: str, port: int) -> None:
     # admin's password is hashed and the scheduler starts: start-up costs the slowest of these,
     # not their sum. Nobody can sign in as admin before the password is printed.
     command = [sys.executable, "-m", "slipstream.cli.main", "api-server"]
-    api = subprocess.Popen([*command, "--host", host, "--port", str(port)])
+    # However standalone ends (kill -9 included), its API server must not stay behind still
+    # accepting triggers for a scheduler that is gone. Nothing runs threads yet, so a
+    # preexec_fn is safe here.
+    api = subprocess.Popen(
+        [*command, "--host", host, "--port", str(port)],
+        preexec_fn=functools.partial(die_with_parent, os.getpid(), signal.SIGKILL),  # noqa: PLW1509
+    )
     try:
         try:
             admin_password = _ensure_admin(db)

@@ -53,6 +53,7 @@ class DagFileProcessor:
         import_timeout: float,
         max_parallel: int = 2,
         memory_bytes: int = 0,
+        output_bytes: int = 16 * 1024 * 1024,
         output_folder: Path | None = None,
         watch: bool = False,
     ) -> None:
@@ -60,7 +61,10 @@ class DagFileProcessor:
             raise ValueError(f"max_parallel must be at least 1, got {max_parallel}")
         self._folders = [Path(os.path.abspath(folder)) for folder in folders]
         self._limits = ParseLimits(
-            timeout=import_timeout, memory_bytes=memory_bytes, output_folder=output_folder
+            timeout=import_timeout,
+            memory_bytes=memory_bytes,
+            output_bytes=output_bytes,
+            output_folder=output_folder,
         )
         self._max_parallel = max_parallel
         self._tracker = FileTracker(self._folders)

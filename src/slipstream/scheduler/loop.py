@@ -115,6 +115,23 @@ def run_forever(
         scheduler.stop()
 
 
+def serve_sources(sources: Sequence[LoopSource], *, clock: Clock, stopper: Stopper) -> None:
+    """Serve loop sources alone (a DAG processor without a scheduler) until stopped."""
+    while not stopper.stopping:
+        mono = clock.monotonic()
+        dues = [due for due in (source.next_due() for source in sources) if due is not None]
+        timeout = max(0.0, min(dues) - mono) if dues else None
+        fds = [stopper.fileno(), *(fd for source in sources for fd in source.filenos())]
+        readable, _, _ = select.select(fds, [], [], timeout)
+        if stopper.fileno() in readable:
+            stopper.drain()
+        mono = clock.monotonic()
+        for source in sources:
+            due = source.next_due()
+            if (due is not None and due <= mono) or any(fd in readable for fd in source.filenos()):
+                _guard(source.step, mono)
+
+
 def _guard(step: object, arg: object) -> None:
     """One failed pass must not end the loop: log it with its traceback and carry on."""
     try:

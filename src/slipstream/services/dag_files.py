@@ -102,6 +102,14 @@ class DagFileSync:
         self._seed()
         self._apply_all(self._processor.step(now))
 
+    def caught_up(self, now: float) -> bool:
+        """Every file found so far is parsed and applied, but for slow ones still going."""
+        return self._processor.caught_up(now)
+
+    def close(self) -> None:
+        """Stop parsing: kill the children still at it and stop watching the folders."""
+        self._processor.shutdown()
+
     def sync_now(self) -> SyncSummary:
         """Parse every new or changed file now and apply the results; blocks until done."""
         self._seed()

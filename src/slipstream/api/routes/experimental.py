@@ -131,7 +131,7 @@ def router(services: ApiServices, security: Security) -> APIRouter:
         it may read the DAG's tags (only for roles limited to some DAGs)."""
         if principal.sees_every_dag(action):
             return
-        dag = services.fresh_dags(lambda: services.dags.get(dag_id))
+        dag = services.dags.get(dag_id)
         principal.check_dag(action, dag_id, dag.tags)
 
     @api.post("/dags/{dag_id}/dag_runs")
@@ -151,10 +151,8 @@ def router(services: ApiServices, security: Security) -> APIRouter:
 
         def trigger() -> Run:
             check_dag(principal, Action.RUNS_CREATE, dag_id)
-            result = services.fresh_dags(
-                lambda: services.runs.trigger(
-                    dag_id, conf=conf, run_id=run_id, logical_date=when, triggered_by="rest_api"
-                )
+            result = services.runs.trigger(
+                dag_id, conf=conf, run_id=run_id, logical_date=when, triggered_by="rest_api"
             )
             return result.run
 
@@ -177,10 +175,8 @@ def router(services: ApiServices, security: Security) -> APIRouter:
         """Every run of the DAG, oldest logical date first, optionally of one state."""
         check_dag(principal, Action.RUNS_READ, dag_id)
         states = [state.lower()] if state else None
-        found, _ = services.fresh_dags(
-            lambda: services.runs.list_runs(
-                dag_id, states=states, limit=None, order_by="logical_date"
-            )
+        found, _ = services.runs.list_runs(
+            dag_id, states=states, limit=None, order_by="logical_date"
         )
         return [
             ExperimentalDagRun(
@@ -203,14 +199,14 @@ def router(services: ApiServices, security: Security) -> APIRouter:
     ) -> RunState:
         when = parse_execution_date(execution_date)
         check_dag(principal, Action.RUNS_READ, dag_id)
-        run = services.fresh_dags(lambda: services.runs.at_logical_date(dag_id, when))
+        run = services.runs.at_logical_date(dag_id, when)
         if run is None:
             raise ApiError(404, f"Dag Run for date {when} not found in dag {dag_id}")
         return RunState(state=run.state.value)
 
     @api.get("/dags/{dag_id}/paused")
     def is_paused(dag_id: str, principal: Principal = may_read_dags) -> IsPaused:
-        dag = services.fresh_dags(lambda: services.dags.get(dag_id))
+        dag = services.dags.get(dag_id)
         principal.check_dag(Action.DAGS_READ, dag_id, dag.tags)
         return IsPaused(is_paused=dag.is_paused)
 
@@ -225,7 +221,7 @@ def router(services: ApiServices, security: Security) -> APIRouter:
         if value not in ("true", "false"):
             raise InvalidInputError(f"paused must be true or false, not {paused!r}", field="paused")
         check_dag(principal, Action.DAGS_EDIT, dag_id)
-        services.fresh_dags(lambda: services.dags.set_paused(dag_id, value == "true"))
+        services.dags.set_paused(dag_id, value == "true")
         return OkResponse()
 
     @api.get("/latest_runs")

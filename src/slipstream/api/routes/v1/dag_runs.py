@@ -291,10 +291,8 @@ def router(services: ApiServices, security: Security) -> APIRouter:
         def trigger() -> Run:
             if principal.sees_every_dag(Action.RUNS_CREATE):
                 # Nothing to check against the DAG's tags: skip reading it (the hot path).
-                return services.fresh_dags(create)
-            # Only the lookup re-parses the DAG folders for a DAG not seen yet; a DAG hidden
-            # from the caller must not make each of their requests parse them.
-            dag = services.fresh_dags(lambda: services.dags.get(dag_id))
+                return create()
+            dag = services.dags.get(dag_id)
             principal.check_dag(Action.RUNS_CREATE, dag_id, dag.tags)
             return create()
 

@@ -108,7 +108,7 @@ def router(services: ApiServices, security: Security) -> APIRouter:
         """The DAG, parsed now if its file is new, once the caller may `action` on it; 404
         in Airflow's words if it does not exist or the caller may not see it."""
         try:
-            view = services.fresh_dags(lambda: services.dags.view(dag_id))
+            view = services.dags.view(dag_id)
             principal.check_dag(action, dag_id, view.dag.tags)
         except DagNotFound:
             raise ApiError(404, f"The DAG with dag_id: {dag_id} was not found") from None

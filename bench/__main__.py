@@ -17,16 +17,17 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import floors as machine_floors
 from bench import snapshot
 from bench.api_workloads import run_w3, run_w4, run_w7
 from bench.compare import join
-from bench.figures import RECORDED_AIRFLOW_SOURCE
+from bench.figures import FLOOR, RECORDED_AIRFLOW_SOURCE
 from bench.idle import run_w5
 from bench.load import LoadMeter, wait_for_quiet
 from bench.model import Options, WorkloadResult
 from bench.peers.base import Peer, PeerError, PeerResult
 from bench.plots import write_plots
-from bench.report import PERCENTILE_METHOD, machine, table, write
+from bench.report import PERCENTILE_METHOD, floors_table, machine, table, write
 from bench.startup import run_w6
 from bench.workloads import run_w1, run_w2, run_w3_engine
 
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: {about['cores']} cores, Python {about['python']}, {args.db}, home {root}")
     installed = _install(peers)
     try:
+        floors = _measure_floors(root, args.quiet_wait)
         for name in args.names:
             title, run = WORKLOADS[name]
             results.append(_measure_slipstream(name, title, run, options, args.quiet_wait))
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
         snapshot.remove_snapshot()
     join(results, peer_results, [peer.label for peer in peers])
+    machine_floors.apply(results, floors)
     variant = ("-quick" if args.quick else "") + ("-postgres" if args.db == "postgres" else "")
     json_path, md_path = write(
         results,
@@ -190,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         variant=variant,
         machine_at_start=about,
+        floors=floors,
     )
+    print()
+    print("Floors of this machine, this run:")
+    print(floors_table(floors))
     print()
     print(table(results))
     print()
@@ -214,7 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {json_path} and {md_path}")
     for plot in write_plots(results, peer_results, json_path.with_suffix("")):
         print(f"wrote {plot}")
-    failed = any(r.error for r in results)
+    for line in floors.errors:
+        print(f"floor FAILED: {line}")
+    # A floor that failed leaves the targets relative to it unjudged: a failure, not a pass.
+    failed = any(r.error for r in results) or bool(floors.errors)
     if args.tripwire is not None:
         breaches = tripwire_breaches(results, args.tripwire)
         for line in breaches:
@@ -259,6 +269,28 @@ def _announce(name: str, title: str, side: str, quiet_wait: float) -> float:
         flush=True,
     )
     return other
+
+
+def _measure_floors(root: Path, quiet_wait: float) -> machine_floors.Floors:
+    waited, other = wait_for_quiet(quiet_wait) if quiet_wait > 0 else (0.0, 0.0)
+    print(
+        f"bench: this machine's floors (others were using {other:.0f}% of a core after"
+        f" {waited:.0f} s of waiting for quiet) ...",
+        flush=True,
+    )
+    meter = LoadMeter()
+    meter.start()
+    floors = machine_floors.measure(root)
+    floors.other_load_pct = meter.other_pct()
+    shown = ", ".join(
+        f"{f.key} {machine_floors.format_floor(f.value, f.unit)}" for f in floors.figures.values()
+    )
+    print(
+        f"bench: floors took {floors.seconds:.1f} s ({shown}); other processes used"
+        f" {floors.other_load_pct:.0f}% of a core meanwhile",
+        flush=True,
+    )
+    return floors
 
 
 def _measure_slipstream(
@@ -306,17 +338,24 @@ def _measure_peer(
 
 
 def tripwire_breaches(results: list[WorkloadResult], factor: float) -> list[str]:
-    """Figures more than `factor` times off their target, one line each."""
+    """Figures more than `factor` times off a target, one line each. A target relative to a
+    floor is judged on the figure's multiple of that floor, a target relative to a peer on how
+    many times better the figure is (both of this run); one that cannot be judged in this run
+    (no floor, the peer did not run) is left out."""
     breaches = []
     for result in results:
         for metric in result.metrics:
-            if metric.target is None or metric.value is None:
-                continue
-            if metric.target.far_off(metric.value, factor):
-                breaches.append(
-                    f"{metric.workload} {metric.name} ({metric.source}) = {metric.value:g}"
-                    f" {metric.unit}, more than {factor:g}x off its target {metric.target.text}"
-                )
+            for target in metric.targets:
+                judged = metric.judged(target)
+                if judged is None or not target.far_off(judged, factor):
+                    continue
+                line = f"{metric.workload} {metric.name} ({metric.source}) = {metric.value:g}"
+                line += f" {metric.unit}".rstrip()
+                if target.of is not None:
+                    line += f", {judged:.3g}x {target.of}"
+                    if metric.floor_value is not None and target.of == FLOOR:
+                        line += f" ({metric.floor_value:g} {metric.floor_unit})"
+                breaches.append(f"{line}, more than {factor:g}x off its target {target.text}")
     return breaches
 
 

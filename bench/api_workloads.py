@@ -20,13 +20,17 @@ from bench.figures import (
     TARGET_FIRST_TASK_P50_MS,
     TARGET_FIRST_TASK_P99_MS,
     TARGET_SUCCESS_P50_MS,
+    TARGET_W4_DRAIN_QUICK_S,
     TARGET_W4_DRAIN_S,
     TARGET_W7_BASIC_RATE,
     TARGET_W7_P99_MS,
     TARGET_W7_TOKEN_RATE,
+    TARGET_W7_TOKEN_VS_AIRFLOW,
     TARGET_ZERO,
     Metric,
+    Target,
 )
+from bench.floors import FORK_WORKER, TRIVIAL_GET
 from bench.harness import BenchError, Deployment, Triggered
 from bench.http import (
     ApiClient,
@@ -132,6 +136,7 @@ def run_w3(opts: Options) -> WorkloadResult:
             "probe",
             TARGET_FIRST_TASK_P50_MS,
             "W3.first_task_p50",
+            floor=FORK_WORKER,
         ),
         Metric(
             "W3",
@@ -140,6 +145,7 @@ def run_w3(opts: Options) -> WorkloadResult:
             "ms",
             "probe",
             key="W3.first_task_p95",
+            floor=FORK_WORKER,
         ),
         Metric(
             "W3",
@@ -149,6 +155,7 @@ def run_w3(opts: Options) -> WorkloadResult:
             "probe",
             TARGET_FIRST_TASK_P99_MS,
             "W3.first_task_p99",
+            floor=FORK_WORKER,
         ),
         Metric(
             "W3",
@@ -190,11 +197,20 @@ def run_w3(opts: Options) -> WorkloadResult:
 # -- W4 ---------------------------------------------------------------------------------------
 
 
+# W4's size: performance.md's second round asks 10,000 triggers drained in under 60 s; the
+# quick run keeps 300, held to the first round's 20 s (set for 1,000).
+W4_TRIGGERS, W4_TRIGGERS_QUICK = 10_000, 300
+# From the burst's start: 5x the full run's target, so the tripwire still sees a figure.
+W4_DRAIN_LIMIT_SECONDS = 300.0
+
+
 def run_w4(opts: Options) -> WorkloadResult:
-    total, clients, size = (300 if opts.quick else 1000), 8, 3
+    total = W4_TRIGGERS_QUICK if opts.quick else W4_TRIGGERS
+    clients, size = 8, 3
+    drain_target = TARGET_W4_DRAIN_QUICK_S if opts.quick else TARGET_W4_DRAIN_S
     result = WorkloadResult(
         "W4",
-        "burst of API triggers of a three-task chain",
+        f"burst of {total:,} API triggers of a three-task chain",
         {"triggers": total, "clients": clients, "chain": size},
     )
     probe = opts.root / "w4-probe.log"
@@ -208,7 +224,7 @@ def run_w4(opts: Options) -> WorkloadResult:
         began_drain = time.monotonic() - load.seconds  # the burst's start
         unfinished = set(load.run_ids)
         failed: list[str] = []
-        deadline = time.monotonic() + 120.0
+        deadline = began_drain + W4_DRAIN_LIMIT_SECONDS
         while unfinished and time.monotonic() < deadline:
             for run in d.runs.list_runs(dag_id, limit=None)[0]:
                 if run.run_id in unfinished and run.state.is_finished:
@@ -238,7 +254,7 @@ def run_w4(opts: Options) -> WorkloadResult:
                "W4.never_finished"),
         Metric("W4", "runs failed", float(len(failed)), "", "records", TARGET_ZERO, "W4.failed"),
         Metric("W4", "burst start to every run finished", drained, "s", "bench clock",
-               TARGET_W4_DRAIN_S, "W4.drained_s"),
+               drain_target, "W4.drained_s"),
         Metric("W4", "errors in the logs", float(len(result.problems)), "", "logs", TARGET_ZERO,
                "W4.log_errors"),
     ]  # fmt: skip
@@ -248,7 +264,11 @@ def run_w4(opts: Options) -> WorkloadResult:
 # -- W7 ---------------------------------------------------------------------------------------
 
 
-def _rate_metrics(label: str, key: str, load: LoadResult, rate_target: Any) -> list[Metric]:
+def _rate_metrics(
+    label: str, key: str, load: LoadResult, targets: tuple[Target | None, Target | None]
+) -> list[Metric]:
+    """A case's rate (read against the trivial-GET floor when sequential), p50 and p99."""
+    rate_target, peer_target = targets
     return [
         Metric(
             "W7",
@@ -259,6 +279,8 @@ def _rate_metrics(label: str, key: str, load: LoadResult, rate_target: Any) -> l
             rate_target,
             f"{key}.rate",
             higher_is_better=True,
+            floor=TRIVIAL_GET if load.clients == 1 else None,
+            peer_target=peer_target,
         ),
         Metric(
             "W7",
@@ -296,11 +318,12 @@ def run_w7(opts: Options) -> WorkloadResult:
         token, basic = _signed_in(d)
         d.dags.set_paused(dag_id, True)
         cases = [
-            ("sequential, token", "W7.seq_token", token, 1, TARGET_W7_TOKEN_RATE),
-            ("sequential, Basic", "W7.seq_basic", basic, 1, TARGET_W7_BASIC_RATE),
-            ("8 clients, token", "W7.c8_token", token, 8, None),
-            ("8 clients, Basic", "W7.c8_basic", basic, 8, None),
-        ]
+            ("sequential, token", "W7.seq_token", token, 1,
+             (TARGET_W7_TOKEN_RATE, TARGET_W7_TOKEN_VS_AIRFLOW)),
+            ("sequential, Basic", "W7.seq_basic", basic, 1, (TARGET_W7_BASIC_RATE, None)),
+            ("8 clients, token", "W7.c8_token", token, 8, (None, None)),
+            ("8 clients, Basic", "W7.c8_basic", basic, 8, (None, None)),
+        ]  # fmt: skip
         loads: dict[str, LoadResult] = {}
         for label, key, credentials, clients, target in cases:
             if clients == 1:
@@ -322,6 +345,7 @@ def run_w7(opts: Options) -> WorkloadResult:
                 "bench clock",
                 key="W7.executing.rate",
                 higher_is_better=True,
+                floor=TRIVIAL_GET,
             )
         )
         errors = sum(load.non_2xx for load in loads.values())

@@ -52,12 +52,24 @@ with DAG({chain_dag_id(size)!r}, schedule=None, start_date=START, catchup=False)
     return _file(probe, body, module)
 
 
+ONE_TASK_DAG_ID = "bench_one_task"
+ONE_TASK_ID = "only"
+
+
 def fanout_dag_id(width: int) -> str:
     return f"bench_fanout_{width}"
 
 
-def fanouts_file(probe: Path, widths: list[int], *, module: str = SLIPSTREAM_MODULE) -> str:
-    """W2: `first` -> `width` parallel no-op tasks -> `join`, one DAG per width."""
+def fanout_warm_dag_id(width: int) -> str:
+    return f"bench_fanout_{width}_warm"
+
+
+def fanouts_file(
+    probe: Path, widths: list[int], *, module: str = SLIPSTREAM_MODULE, warm_dag: bool = False
+) -> str:
+    """W2: `first` -> `width` parallel no-op tasks -> `join`, one DAG per width. With
+    `warm_dag`, also a one-task DAG per width (`fanout_warm_dag_id`, its task ONE_TASK_ID):
+    running it makes a worker import the file without running the whole fan-out."""
     body = ""
     for width in widths:
         body += f"""
@@ -69,11 +81,13 @@ with DAG({fanout_dag_id(width)!r}, schedule=None, start_date=START, catchup=Fals
         noop.override(task_id="join")(),
     )
 """
+        if warm_dag:
+            body += f"""
+
+with DAG({fanout_warm_dag_id(width)!r}, schedule=None, start_date=START, catchup=False):
+    noop.override(task_id={ONE_TASK_ID!r})()
+"""
     return _file(probe, body, module)
-
-
-ONE_TASK_DAG_ID = "bench_one_task"
-ONE_TASK_ID = "only"
 
 
 def one_task_file(

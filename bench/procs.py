@@ -89,6 +89,19 @@ def pss_kib(pid: int) -> int | None:
     return None
 
 
+def status_mb(pid: int, field: str) -> float | None:
+    """A size from /proc/<pid>/status in MB (`VmRSS`: resident now; `VmHWM`: the most resident
+    at any time so far), None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024.0
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return None
+
+
 def cmdline(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()

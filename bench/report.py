@@ -19,6 +19,7 @@ import slipstream
 from bench import snapshot
 from bench.compare import column_labels
 from bench.figures import HEADLINE_KEYS, RECORDED_AIRFLOW_SOURCE, Metric
+from bench.floors import Floors, format_floor
 from bench.model import WorkloadResult
 from bench.peers.base import PeerResult
 
@@ -94,6 +95,17 @@ def _format(value: float | None, unit: str) -> str:
     return f"{value:.1f} {unit}"
 
 
+def _multiple(metric: Metric) -> str:
+    """The figure as a multiple of its floor of this run: x2.1 (times the floor's time), x0.45
+    (a rate: that fraction of the floor's rate)."""
+    multiple = metric.multiple
+    if multiple is None:
+        return ""
+    if multiple < 1:
+        return f"x{multiple:.2f}"
+    return f"x{multiple:.1f}" if multiple < 10 else f"x{multiple:,.0f}"
+
+
 def _ratio(better: float | None) -> str:
     if better is None:
         return ""
@@ -120,7 +132,7 @@ def _peer_cell(metric: Metric, label: str) -> str:
 
 
 def _header(labels: list[str]) -> list[str]:
-    header = ["", "metric", "source", "Slipstream", "target", ""]
+    header = ["", "metric", "source", "Slipstream", "x floor", "target", ""]
     for label in labels:
         header += [label, "better by"]
     return header
@@ -132,7 +144,8 @@ def _row(metric: Metric, labels: list[str]) -> list[str]:
         metric.name,
         metric.source,
         _format(metric.value, metric.unit),
-        metric.target.text if metric.target else "",
+        _multiple(metric),
+        metric.target_text,
         metric.status,
     ]
     for label in labels:
@@ -159,7 +172,7 @@ def headline_markdown(results: list[WorkloadResult]) -> list[str]:
     shows, copied from a run rather than typed."""
     labels = column_labels(results)
     by_key = {m.key: m for r in results for m in r.metrics if m.key in HEADLINE_KEYS}
-    header = ["", "metric", "Slipstream", "target", ""]
+    header = ["", "metric", "Slipstream", "x floor", "target", ""]
     for label in labels:
         header += [label, "better by"]
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -171,7 +184,8 @@ def headline_markdown(results: list[WorkloadResult]) -> list[str]:
             metric.workload,
             metric.name,
             _format(metric.value, metric.unit),
-            metric.target.text if metric.target else "",
+            _multiple(metric),
+            metric.target_text,
             metric.status,
         ]
         for label in labels:
@@ -184,8 +198,50 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+FLOORS_HEADER = ["floor", "median", "p95", "", "read against"]
+
+
+def floor_rows(floors: Floors) -> list[list[str]]:
+    """One row per floor: what it is, its median (the trivial GET: its rate), p95, details."""
+    rows = []
+    for floor in floors.figures.values():
+        if floor.error:
+            rows.append([floor.name, f"FAILED: {floor.error}", "", "", floor.floor_of])
+            continue
+        p95 = format_floor(floor.summary.get("p95"), "ms")
+        if floor.unit == "/s":  # a rate: its p95 is of one request's time
+            p50 = format_floor(floor.params["p50_ms"], "ms")
+            p95 = f"{p95} a GET"
+            note = f"{floor.params['requests']} GETs in a row, p50 {p50} each"
+        else:
+            note = f"n={floor.summary.get('n')}"
+        rows.append([floor.name, format_floor(floor.value, floor.unit), p95, note, floor.floor_of])
+    return rows
+
+
+def floors_table(floors: Floors) -> str:
+    """The floors as plain text, for the terminal."""
+    rows = floor_rows(floors)
+    widths = [max(len(r[i]) for r in [FLOORS_HEADER, *rows]) for i in range(len(FLOORS_HEADER))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [FLOORS_HEADER, ["-" * w for w in widths], *rows]
+    )
+
+
+def floors_markdown(floors: Floors) -> list[str]:
+    return [
+        "| " + " | ".join(FLOORS_HEADER) + " |",
+        "|" + "---|" * len(FLOORS_HEADER),
+        *["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in floor_rows(floors)],
+    ]
+
+
 def markdown(
-    results: list[WorkloadResult], peer_results: list[PeerResult], about: dict[str, Any]
+    results: list[WorkloadResult],
+    peer_results: list[PeerResult],
+    about: dict[str, Any],
+    floors: Floors | None = None,
 ) -> str:
     labels = column_labels(results)
 
@@ -215,9 +271,18 @@ def markdown(
         " rates). A figure marked (recorded) was not measured in this run: it is"
         f" {RECORDED_AIRFLOW_SOURCE}.",
         "",
+        "'x floor' is the figure over its floor measured at the start of this run (below): a"
+        " time as that many times the floor's time, a rate as that fraction of the floor's rate."
+        " A target written 'Nx floor' is judged on that multiple; 'Nx <peer>' on how many times"
+        " better than that peer measured in this run (not judged without it).",
+        "",
         "## Headline",
         "",
         *headline_markdown(results),
+        "",
+        "## Floors of this machine, this run",
+        "",
+        *(floors_markdown(floors) if floors is not None else ["Not measured in this run."]),
         "",
         "## Every figure",
         "",
@@ -270,6 +335,7 @@ def write(
     options: dict[str, Any],
     variant: str,
     machine_at_start: dict[str, Any],
+    floors: Floors | None = None,
 ) -> tuple[Path, Path]:
     """Write the JSON (everything) and the Markdown table; return their paths."""
     now = datetime.now(UTC).astimezone()
@@ -287,6 +353,7 @@ def write(
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     document = {
         **about,
+        "floors": floors.as_dict() if floors is not None else None,
         "summary": [m.as_dict() for r in results for m in r.metrics],
         "workloads": [r.as_dict() for r in results],
         "peer_workloads": [p.as_dict() for p in peer_results],
@@ -294,5 +361,5 @@ def write(
     tmp = json_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(document, indent=1, default=str) + "\n")
     tmp.replace(json_path)
-    md_path.write_text(markdown(results, peer_results, about))
+    md_path.write_text(markdown(results, peer_results, about, floors))
     return json_path, md_path

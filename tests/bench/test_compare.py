@@ -76,7 +76,9 @@ def test_the_headline_table_keeps_the_headline_order_and_the_peers_columns() -> 
     peer.figures = {"W1.chain20.e2e_p50": PeerFigure(22.0), "W1.chain20.hop_p50": PeerFigure(900.0)}
     join(results, [peer], [AIRFLOW_LABEL])
     lines = headline_markdown(results)
-    assert lines[0].startswith("|  | metric | Slipstream | target |  | Airflow 3.3.2 | better by |")
+    assert lines[0].startswith(
+        "|  | metric | Slipstream | x floor | target |  | Airflow 3.3.2 | better by |"
+    )
     assert "chain of 20: end-to-end p50" in lines[2] and "x220" in lines[2]
     assert "chain of 20: per-hop lag p50" in lines[3] and "x180" in lines[3]
     assert len(lines) == 4  # the unkeyed diagnostic is not a headline

@@ -341,9 +341,13 @@ def tripwire_breaches(results: list[WorkloadResult], factor: float) -> list[str]
     """Figures more than `factor` times off a target, one line each. A target relative to a
     floor is judged on the figure's multiple of that floor, a target relative to a peer on how
     many times better the figure is (both of this run); one that cannot be judged in this run
-    (no floor, the peer did not run) is left out."""
+    (no floor, the peer did not run) is left out. A line says so when other processes kept the
+    machine busy during that workload: a shared machine can trip the wire too."""
     breaches = []
     for result in results:
+        busy = ""
+        if result.other_load_pct >= OTHER_LOAD_WARNING_PCT:
+            busy = f" (other processes used {result.other_load_pct:.0f}% of a core meanwhile)"
         for metric in result.metrics:
             for target in metric.targets:
                 judged = metric.judged(target)
@@ -355,7 +359,7 @@ def tripwire_breaches(results: list[WorkloadResult], factor: float) -> list[str]
                     line += f", {judged:.3g}x {target.of}"
                     if metric.floor_value is not None and target.of == FLOOR:
                         line += f" ({metric.floor_value:g} {metric.floor_unit})"
-                breaches.append(f"{line}, more than {factor:g}x off its target {target.text}")
+                breaches.append(f"{line}, more than {factor:g}x off its target {target.text}{busy}")
     return breaches
 
 

@@ -35,3 +35,11 @@ def test_figures_beyond_the_factor_trip_it_each_named() -> None:
     assert "W7 token rate" in breaches[0] and ">= 800" in breaches[0]
     assert "W7 p99" in breaches[1] and "<= 10" in breaches[1]
     assert "W7 non-2xx" in breaches[2]
+
+
+def test_a_breach_under_other_load_says_how_busy_the_machine_was() -> None:
+    results = _result(Metric("W7", "p99", 51.0, "ms", "bench clock", Target("<=", 10.0)))
+    assert "other processes" not in tripwire_breaches(results, 5)[0]
+    results[0].other_load_pct = 150.0
+    [breach] = tripwire_breaches(results, 5)
+    assert breach.endswith("(other processes used 150% of a core meanwhile)")

@@ -179,7 +179,7 @@ LIMITED_PAIRS = frozenset(
 def probe_app(services: Services) -> FastAPI:
     """The pieces create_app wires, plus a v1 route and a role limited to DAG my_dag."""
     security = Security(
-        services.users,
+        services.sign_ins,
         tokens=services.tokens,
         role_pairs=lambda: {**BUILTIN_ROLE_PAIRS, LIMITED: LIMITED_PAIRS},
         throttle=LoginThrottle(clock=services.clock),

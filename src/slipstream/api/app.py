@@ -37,7 +37,7 @@ def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None 
     )
     install_error_handlers(app)
     security = Security(
-        services.users,
+        services.sign_ins,
         tokens=services.tokens,
         throttle=LoginThrottle(clock=services.clock),
         role_pairs=services.roles.role_pairs,

@@ -12,6 +12,7 @@ from slipstream.services.logs import LogService
 from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
+from slipstream.services.sign_in import SignInService
 from slipstream.services.tokens import TokenService
 from slipstream.services.users import UserService
 
@@ -39,6 +40,9 @@ class ApiServices(Protocol):
 
     @property
     def health(self) -> HealthService: ...
+
+    @property
+    def sign_ins(self) -> SignInService: ...
 
     @property
     def users(self) -> UserService: ...

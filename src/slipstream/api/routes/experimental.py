@@ -151,10 +151,9 @@ def router(services: ApiServices, security: Security) -> APIRouter:
 
         def trigger() -> Run:
             check_dag(principal, Action.RUNS_CREATE, dag_id)
-            result = services.runs.trigger(
+            return services.runs.trigger(
                 dag_id, conf=conf, run_id=run_id, logical_date=when, triggered_by="rest_api"
-            )
-            return result.run
+            ).run
 
         run = await run_in_threadpool(trigger)
         return TriggerResponse(

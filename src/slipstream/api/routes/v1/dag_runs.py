@@ -289,16 +289,12 @@ def router(services: ApiServices, security: Security) -> APIRouter:
             ).run
 
         def trigger() -> Run:
-            if principal.sees_every_dag(Action.RUNS_CREATE):
-                # Nothing to check against the DAG's tags: skip reading it (the hot path).
-                return create()
-            dag = services.dags.get(dag_id)
-            principal.check_dag(Action.RUNS_CREATE, dag_id, dag.tags)
-            return create()
-
-        def fresh_trigger() -> Run:
             try:
-                return trigger()
+                if not principal.sees_every_dag(Action.RUNS_CREATE):
+                    # Only then does the DAG's tags matter: the hot path skips reading it.
+                    dag = services.dags.get(dag_id)
+                    principal.check_dag(Action.RUNS_CREATE, dag_id, dag.tags)
+                return create()
             except DagNotFound:
                 raise ApiError(404, f"DAG with dag_id: '{dag_id}' not found") from None
             except RunAlreadyExists as exc:
@@ -307,7 +303,7 @@ def router(services: ApiServices, security: Security) -> APIRouter:
                     f"DAGRun with DAG ID: '{dag_id}' and DAGRun ID: '{exc.run_id}' already exists",
                 ) from None
 
-        run = await run_in_threadpool(fresh_trigger)
+        run = await run_in_threadpool(trigger)
         if wait and not run.state.is_finished:
             run = await wait_for_run(services, dag_id, run.run_id, wait)
         # Serialized here, once: the body is built from our own record, so FastAPI's second

@@ -105,8 +105,9 @@ def router(services: ApiServices, security: Security) -> APIRouter:
     page_of = paging(services.settings.api_max_page_limit)
 
     def visible(principal: Principal, action: Action, dag_id: str) -> DagView:
-        """The DAG, parsed now if its file is new, once the caller may `action` on it; 404
-        in Airflow's words if it does not exist or the caller may not see it."""
+        """The DAG as last parsed, once the caller may `action` on it; 404 in Airflow's words if
+        it is not in the database or the caller may not see it. The API never parses DAG files:
+        a new DAG appears once a process that parses them (the scheduler) has."""
         try:
             view = services.dags.view(dag_id)
             principal.check_dag(action, dag_id, view.dag.tags)

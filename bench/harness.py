@@ -30,6 +30,7 @@ from slipstream.core.records import Run
 from slipstream.errors import DagNotFound
 from slipstream.services.dags import DagService
 from slipstream.services.runs import RunService
+from slipstream.services.sign_in import SignInService
 from slipstream.services.users import UserService
 from slipstream.store.db import Database
 from slipstream.store.schema import migrate
@@ -206,7 +207,9 @@ class Deployment:
     def create_user(self, username: str, role: str = "Admin") -> str:
         """A user made in-process (as `slipstream users create` does); returns its password."""
         password = secrets.token_urlsafe(16)
-        UserService(self.db, clock=SystemClock()).create(
+        clock = SystemClock()
+        users = UserService(self.db, clock=clock, sign_ins=SignInService(self.db, clock=clock))
+        users.create(
             username=username,
             email=f"{username}@bench.invalid",
             first_name=username,

@@ -36,7 +36,9 @@ from slipstream.services.logs import LogService
 from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
+from slipstream.services.sign_in import SignInService
 from slipstream.services.tokens import TokenService
+from slipstream.services.user_files import UserFileService
 from slipstream.services.users import UserService
 from slipstream.services.xcom_reader_factory import XComReaderFactory
 from slipstream.store import schema
@@ -60,6 +62,7 @@ class Services:
     runs: RunService
     run_changes: RunChangeService
     logs: LogService
+    sign_ins: SignInService
     users: UserService
     tokens: TokenService
     roles: RoleService
@@ -84,20 +87,35 @@ def open_database(settings: Settings, *, migrate: bool = False) -> Database:
     return db
 
 
-def account_services(db: Database, clock: Clock) -> tuple[UserService, RoleService]:
-    """Users and roles wired to each other: users may hold custom roles, and renaming or
-    deleting a role drops the users' cached sign-ins."""
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    """The services about users, sharing one sign-in cache per process."""
+
+    sign_ins: SignInService
+    users: UserService
+    roles: RoleService
+    user_files: UserFileService
+
+
+def account_services(db: Database, clock: Clock) -> Accounts:
+    """Users and roles wired to each other: users may hold custom roles; a change to a user
+    drops their cached sign-ins, and renaming or deleting a role drops everyone's."""
+    sign_ins = SignInService(db, clock=clock)
     roles = RoleService(db, clock=clock)
-    users = UserService(db, clock=clock, role_names=roles.names)
-    roles.when_members_change(users.forget_everyone)
-    return users, roles
+    roles.when_members_change(sign_ins.forget_everyone)
+    return Accounts(
+        sign_ins=sign_ins,
+        users=UserService(db, clock=clock, sign_ins=sign_ins, role_names=roles.names),
+        roles=roles,
+        user_files=UserFileService(db, clock=clock, sign_ins=sign_ins, role_names=roles.names),
+    )
 
 
 def build_services(settings: Settings, *, migrate: bool = False) -> Services:
     clock = SystemClock()
     db = open_database(settings, migrate=migrate)
     wakeup = WakeupSender(settings.wakeup_path)
-    users, roles = account_services(db, clock)
+    accounts = account_services(db, clock)
     return Services(
         settings=settings,
         db=db,
@@ -106,9 +124,10 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         runs=RunService(db, clock=clock, wakeup=wakeup),
         run_changes=RunChangeService(db, clock=clock, wakeup=wakeup),
         logs=LogService(settings.log_folder),
-        users=users,
+        sign_ins=accounts.sign_ins,
+        users=accounts.users,
         tokens=TokenService(db, clock=clock, session_ttl=settings.api_token_ttl),
-        roles=roles,
+        roles=accounts.roles,
         health=HealthService(db, clock=clock, lost_after_seconds=settings.lost_after_seconds),
         wakeup=wakeup,
     )

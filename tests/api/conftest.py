@@ -20,8 +20,10 @@ import psycopg
 import pytest
 import requests
 
+from slipstream.bootstrap import dag_file_sync
 from slipstream.clock import SystemClock
 from slipstream.config import Settings
+from slipstream.services.dag_files import SyncSummary
 from slipstream.services.runs import RunService
 from slipstream.store.db import Database
 from slipstream.store.schema import migrate
@@ -90,6 +92,12 @@ class ApiServer:
             "--lastname", "Test",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
+
+    def sync_dags(self) -> SyncSummary:
+        """Parse the home's DAG folders into the database now, from the test process, as a
+        scheduler would: the API server never parses DAG files, so a DAG must be stored before
+        a request names it."""
+        return dag_file_sync(self.settings, self.db, SystemClock(), None).sync_now()
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         with (self.home / f"{name}.out").open("ab") as out:
@@ -171,8 +179,9 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 def api(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiServer]:
-    """A running API server, shared by one module's tests."""
+    """A running API server, shared by one module's tests, with the example DAGs stored."""
     for server in _server(request, tmp_path_factory.mktemp("api") / "home"):
+        server.sync_dags()
         server.start()
         yield server
 

@@ -326,6 +326,7 @@ def write_slow_dag(api: ApiServer) -> None:
     path = api.home / "dags" / "slow_dag.py"
     if not path.exists():
         path.write_text(SLOW_DAG)
+        api.sync_dags()
 
 
 SLOW_DAG = """

@@ -22,9 +22,9 @@ def _runs(api: ApiServer, dag_id: str) -> int:
 @pytest.fixture
 def small_limit_api(fresh_api: ApiServer) -> ApiServer:
     fresh_api.env["SLIPSTREAM_API_MAX_BODY_BYTES"] = "2048"
+    fresh_api.sync_dags()  # so my_dag's runs can be counted from here
     fresh_api.start()
     fresh_api.create_user(*ADMIN, "Admin")
-    # Reading the DAG parses the DAG folders, so its runs can be counted from here.
     found = requests.get(f"{fresh_api.base}/api/v1/dags/my_dag", auth=ADMIN, timeout=30)
     assert found.status_code == 200, found.text
     return fresh_api

@@ -18,6 +18,7 @@ def test_repeated_failures_lock_the_user_out_with_429(fresh_api: ApiServer) -> N
     victim = f"victim_{secrets.token_hex(4)}"
     fresh_api.create_user(victim, "V1ctim-pass-word", "Op")
     token = cli_token(fresh_api, victim, "ci")
+    fresh_api.sync_dags()  # the token then triggers my_dag
     fresh_api.start()
     base = fresh_api.base
     for i in range(10):

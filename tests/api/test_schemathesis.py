@@ -31,6 +31,7 @@ def _schemathesis() -> str:
 def test_no_server_errors_and_no_schema_violations(fresh_api: ApiServer) -> None:
     # Generated ?wait= values must end well inside schemathesis's own request timeout.
     fresh_api.env["SLIPSTREAM_API_MAX_WAIT_SECONDS"] = "2"
+    fresh_api.sync_dags()
     fresh_api.start_scheduler()
     fresh_api.start()
     fresh_api.create_user("fuzzer", PASSWORD, "Admin")

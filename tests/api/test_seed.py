@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_seed_request_triggers_my_dag_and_it_returns_the_conf(fresh_api: ApiServer) -> None:
     fresh_api.create_user("test_user", "tH1sIsAP@ssw0rd", "User")
+    fresh_api.sync_dags()
     fresh_api.start_scheduler()
     fresh_api.start()
     base = fresh_api.base

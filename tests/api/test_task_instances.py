@@ -62,6 +62,7 @@ def setup(api: ApiServer) -> None:
         )  # fmt: skip
     api.create_user(*LIMITED, "Viewer")
     (api.home / "dags" / "ticking_dag.py").write_text(TICKING_DAG)
+    api.sync_dags()
     api.start_scheduler()
 
 

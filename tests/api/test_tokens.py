@@ -19,6 +19,7 @@ import requests
 import uvicorn
 from fastapi import Depends, FastAPI
 
+from slipstream.api.deps import attach, authorized
 from slipstream.api.errors import install_error_handlers
 from slipstream.api.routes import auth_token, experimental
 from slipstream.api.security import Principal, Security
@@ -179,20 +180,21 @@ LIMITED_PAIRS = frozenset(
 def probe_app(services: Services) -> FastAPI:
     """The pieces create_app wires, plus a v1 route and a role limited to DAG my_dag."""
     security = Security(
-        services.users,
+        services.sign_ins,
         tokens=services.tokens,
         role_pairs=lambda: {**BUILTIN_ROLE_PAIRS, LIMITED: LIMITED_PAIRS},
         throttle=LoginThrottle(clock=services.clock),
     )
     app = FastAPI()
     install_error_handlers(app)
+    attach(app, services, security)
 
     @app.get("/api/v1/probe")
-    def probe(principal: Principal = Depends(security.authorize(Action.DAGS_READ))) -> str:  # noqa: B008
+    def probe(principal: Principal = Depends(authorized(Action.DAGS_READ))) -> str:  # noqa: B008
         return principal.user.username
 
-    app.include_router(experimental.router(services, security))
-    app.include_router(auth_token.router(services, security))
+    app.include_router(experimental.router())
+    app.include_router(auth_token.router())
     return app
 
 

@@ -321,7 +321,6 @@ def test_no_or_wrong_credentials_are_401(server: ApiServer) -> None:
 
 def test_a_cli_made_role_limited_to_one_dag_sees_only_that_dag(server: ApiServer) -> None:
     for args in (
-        ("dags", "list"),  # parses the example DAG files into the database
         ("roles", "create", "only_my_dag"),
         ("roles", "add-perms", "only_my_dag", "-r", "DAG:my_dag", "-a", "can_read"),
         ("roles", "add-perms", "only_my_dag", "-r", "DAG Runs", "Task Instances", "-a", "can_read"),

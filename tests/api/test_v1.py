@@ -37,6 +37,7 @@ def test_unknown_paths_answer_json_not_html(api: ApiServer) -> None:
 
 
 def test_several_worker_processes_serve_the_same_users_and_tokens(fresh_api: ApiServer) -> None:
+    fresh_api.sync_dags()
     fresh_api.start("--workers", "2")
     fresh_api.create_user("workers_admin", "W0rkers-pass", "Admin")
     token = fresh_api.slipstream("tokens", "create", "--user", "workers_admin", "--name", "w")

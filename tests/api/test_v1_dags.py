@@ -4,20 +4,25 @@ Airflow 2.10's fields, filters, paging, totals, permissions and errors."""
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from sqlalchemy import insert, select, update
 
-from slipstream.store.tables import runs, task_instances
+from slipstream.store.tables import dags, import_errors, runs, task_instances
 from tests.api.conftest import ApiServer
 
 pytestmark = pytest.mark.slow
 
 ADMIN = ("v1d_admin", "admin-pass-1")
+# A DAG file whose import never ends: only the import timeout would stop a parse of it. It
+# names DAG, or the safe-mode check (a file that never says "dag") would skip it unparsed.
+HANGING_DAG = "from slipstream import DAG\nimport time\nwhile True:\n    time.sleep(1)\n"
 VIEWER = ("v1d_viewer", "viewer-pass-1")
 OP = ("v1d_op", "op-pass-1")
 
@@ -83,8 +88,7 @@ DAG_FILES = {
 def server(api: ApiServer) -> Iterator[ApiServer]:
     for name, text in DAG_FILES.items():
         (api.home / "dags" / name).write_text(textwrap.dedent(text))
-    synced = api.slipstream("dags", "list")
-    assert synced.returncode == 0, synced.stderr
+    api.sync_dags()
     api.create_user(*ADMIN, "Admin")
     api.create_user(*VIEWER, "Viewer")
     api.create_user(*OP, "Op")
@@ -409,7 +413,8 @@ def test_delete_refuses_running_tasks_then_removes_the_dag_and_its_runs(
             """
         )
     )
-    assert ok(get(server, "/dags/v1d_doomed"))["is_active"] is True  # parsed on demand
+    server.sync_dags()
+    assert ok(get(server, "/dags/v1d_doomed"))["is_active"] is True
     run = server.runs.trigger("v1d_doomed", conf={}, run_id="r1").run
     now = datetime.now(UTC)
     with server.db.write() as conn:
@@ -436,7 +441,64 @@ def test_delete_refuses_running_tasks_then_removes_the_dag_and_its_runs(
     with server.db.read() as conn:
         assert conn.execute(select(runs.c.id).where(runs.c.dag_id == "v1d_doomed")).all() == []
     # Its file still defines it: the next parse of the file brings it back, with no runs.
-    synced = server.slipstream("dags", "list")
-    assert synced.returncode == 0, synced.stderr
+    server.sync_dags()
     assert ok(get(server, "/dags/v1d_doomed"))["dag_id"] == "v1d_doomed"
     assert server.runs.list_runs("v1d_doomed")[1] == 0
+
+
+def children_of(pid: int) -> list[int]:
+    """The live child processes of `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After the command name in parentheses: state, then the parent's pid.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def stored_dags(server: ApiServer) -> tuple[list[Any], list[Any]]:
+    """What parsing writes: the DAG rows as last parsed, and the import errors."""
+    with server.db.read() as conn:
+        found = conn.execute(
+            select(dags.c.dag_id, dags.c.is_active, dags.c.last_parsed_at).order_by(dags.c.dag_id)
+        ).all()
+        failed = conn.execute(
+            select(import_errors.c.filename, import_errors.c.timestamp).order_by(
+                import_errors.c.filename
+            )
+        ).all()
+    return [tuple(row) for row in found], [tuple(row) for row in failed]
+
+
+def test_an_unknown_dag_is_a_404_at_once_and_no_dag_file_is_parsed(fresh_api: ApiServer) -> None:
+    # Parsing the folders to look for the DAG would start a parse child and hang on this
+    # file until the import timeout (30 s) ended it.
+    (fresh_api.home / "dags" / "hangs.py").write_text(HANGING_DAG)
+    fresh_api.env["SLIPSTREAM_DAG_IMPORT_TIMEOUT"] = "30"
+    fresh_api.create_user(*ADMIN, "Admin")
+    fresh_api.start()
+    (server,) = fresh_api.processes
+    assert children_of(server.pid) == []
+    # On PostgreSQL the module's other server shares this database: compare, don't count.
+    before = stored_dags(fresh_api)
+    v1 = f"{fresh_api.base}/api/v1/dags/nope"
+    experimental = f"{fresh_api.base}/api/experimental/dags/nope/dag_runs"
+    for url in (v1, experimental):
+        started = time.monotonic()
+        response = requests.get(url, auth=ADMIN, timeout=60)
+        elapsed = time.monotonic() - started
+        if url == v1:
+            assert problem(response, 404)["detail"] == "The DAG with dag_id: nope was not found"
+        else:
+            assert response.status_code == 404, response.text
+            assert response.json() == {"error": "Dag id nope not found in DagModel"}
+        assert children_of(server.pid) == []
+        assert elapsed < 2, elapsed  # generous: a parse would take the 30 s timeout
+    # Nothing was parsed: not the hanging file, nor the example DAGs beside it.
+    after = stored_dags(fresh_api)
+    assert after == before
+    assert not any(str(row[0]).endswith("hangs.py") for row in after[1])

@@ -135,10 +135,10 @@ def test_a_role_made_here_limits_its_user_to_one_dag(slipstream: Cli) -> None:
     )  # fmt: skip
     db = Database(slipstream.env["SLIPSTREAM_DATABASE_URL"])
     try:
-        users, roles = account_services(db, SystemClock())
-        user = users.authenticate("ada", "s3cret-Pa55")
+        accounts = account_services(db, SystemClock())
+        user = accounts.sign_ins.authenticate("ada", "s3cret-Pa55")
         assert user is not None
-        principal = Principal(user, grants_of(user.roles, roles.role_pairs()))
+        principal = Principal(user, grants_of(user.roles, accounts.roles.role_pairs()))
     finally:
         db.dispose()
     principal.check_dag(Action.DAGS_READ, "a", [])

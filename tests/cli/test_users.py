@@ -8,7 +8,7 @@ from click.testing import CliRunner, Result
 
 from slipstream.cli.main import cli
 from slipstream.clock import SystemClock
-from slipstream.services.users import UserService
+from slipstream.services.sign_in import SignInService
 from slipstream.store.db import Database
 from tests.cli.conftest import Cli
 
@@ -27,7 +27,7 @@ def with_input(slipstream: Cli, text: str, *args: str) -> Result:
 def authenticate(slipstream: Cli, username: str, password: str) -> bool:
     db = Database(slipstream.env["SLIPSTREAM_DATABASE_URL"])
     try:
-        return UserService(db, clock=SystemClock()).authenticate(username, password) is not None
+        return SignInService(db, clock=SystemClock()).authenticate(username, password) is not None
     finally:
         db.dispose()
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from slipstream.cli.main import cli
 from slipstream.clock import SystemClock
-from slipstream.services.users import UserService
+from slipstream.services.sign_in import SignInService
 from slipstream.store import users as users_store
 from slipstream.store.db import Database
 from tests.cli.conftest import Cli
@@ -90,7 +90,7 @@ def hashes(run: Cli) -> dict[str, str]:
 def authenticate(run: Cli, username: str, password: str) -> bool:
     db = Database(run.env["SLIPSTREAM_DATABASE_URL"])
     try:
-        return UserService(db, clock=SystemClock()).authenticate(username, password) is not None
+        return SignInService(db, clock=SystemClock()).authenticate(username, password) is not None
     finally:
         db.dispose()
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from slipstream.auth.permissions import BUILTIN_ROLE_PAIRS
-from slipstream.bootstrap import account_services
+from slipstream.bootstrap import Accounts, account_services
 from slipstream.clock import FrozenClock
 from slipstream.errors import InvalidInputError, RoleAlreadyExists, RoleNotFound
 from slipstream.services.roles import RoleService
+from slipstream.services.sign_in import SignInService
 from slipstream.services.users import UserService
 from slipstream.store.db import Database
 
@@ -26,18 +27,23 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def accounts(db: Database, clock: FrozenClock) -> tuple[UserService, RoleService]:
+def accounts(db: Database, clock: FrozenClock) -> Accounts:
     return account_services(db, clock)
 
 
 @pytest.fixture
-def roles(accounts: tuple[UserService, RoleService]) -> RoleService:
-    return accounts[1]
+def roles(accounts: Accounts) -> RoleService:
+    return accounts.roles
 
 
 @pytest.fixture
-def users(accounts: tuple[UserService, RoleService]) -> UserService:
-    return accounts[0]
+def users(accounts: Accounts) -> UserService:
+    return accounts.users
+
+
+@pytest.fixture
+def sign_ins(accounts: Accounts) -> SignInService:
+    return accounts.sign_ins
 
 
 def make_user(users: UserService, username: str, role: str) -> None:
@@ -151,22 +157,22 @@ def test_a_user_service_without_the_role_service_knows_only_builtin_roles(
     db: Database, clock: FrozenClock, roles: RoleService
 ) -> None:
     roles.create("etl")
-    alone = UserService(db, clock=clock)
+    alone = UserService(db, clock=clock, sign_ins=SignInService(db, clock=clock))
     with pytest.raises(InvalidInputError):
         make_user(alone, "ada", "etl")
 
 
 def test_rename_reaches_the_holders_and_their_cached_sign_ins(
-    users: UserService, roles: RoleService
+    users: UserService, roles: RoleService, sign_ins: SignInService
 ) -> None:
     roles.create("etl", [READ_A])
     make_user(users, "ada", "etl")
-    assert users.authenticate("ada", PASSWORD).roles == ("etl",)  # type: ignore[union-attr]
+    assert sign_ins.authenticate("ada", PASSWORD).roles == ("etl",)  # type: ignore[union-attr]
     renamed = roles.update("etl", new_name="pipelines", pairs=[("can_edit", "DAG:b")])
     assert (renamed.name, renamed.permissions) == ("pipelines", (("can_edit", "DAG:b"),))
     assert users.get("ada").roles == ("pipelines",)
     # The cached sign-in was dropped: the user read now carries the new name.
-    assert users.authenticate("ada", PASSWORD).roles == ("pipelines",)  # type: ignore[union-attr]
+    assert sign_ins.authenticate("ada", PASSWORD).roles == ("pipelines",)  # type: ignore[union-attr]
     assert "etl" not in roles.role_pairs()
     assert roles.role_pairs()["pipelines"] == frozenset({("can_edit", "DAG:b")})
     roles.create("other")
@@ -177,14 +183,16 @@ def test_rename_reaches_the_holders_and_their_cached_sign_ins(
     assert users.get("ada").roles == ("pipelines",)
 
 
-def test_delete_takes_the_role_from_its_holders(users: UserService, roles: RoleService) -> None:
+def test_delete_takes_the_role_from_its_holders(
+    users: UserService, roles: RoleService, sign_ins: SignInService
+) -> None:
     roles.create("etl", [READ_A])
     make_user(users, "ada", "etl")
     make_user(users, "bob", "Viewer")
-    assert users.authenticate("ada", PASSWORD) is not None
+    assert sign_ins.authenticate("ada", PASSWORD) is not None
     assert roles.delete("etl") == ["ada"]
     assert users.get("ada").roles == ()
-    assert users.authenticate("ada", PASSWORD).roles == ()  # type: ignore[union-attr]
+    assert sign_ins.authenticate("ada", PASSWORD).roles == ()  # type: ignore[union-attr]
     assert users.get("bob").roles == ("Viewer",)
     with pytest.raises(RoleNotFound):
         roles.delete("etl")

@@ -12,6 +12,7 @@ from sqlalchemy import MetaData, select
 from slipstream.auth.tokens import SESSION_NAME, TokenKind, token_hash
 from slipstream.clock import FrozenClock
 from slipstream.errors import InvalidInputError, TokenAlreadyExists, TokenNotFound, UserNotFound
+from slipstream.services.sign_in import SignInService
 from slipstream.services.tokens import TokenService
 from slipstream.services.users import UserService
 from slipstream.store import tokens as tokens_store
@@ -28,7 +29,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def users(db: Database, clock: FrozenClock) -> UserService:
-    service = UserService(db, clock=clock)
+    service = UserService(db, clock=clock, sign_ins=SignInService(db, clock=clock))
     for name in ("ada", "bob"):
         service.create(
             username=name,

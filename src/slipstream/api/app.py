@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from slipstream import __version__
 from slipstream.api.body_limit import BodyLimit
-from slipstream.api.deps import ApiServices
+from slipstream.api.deps import ApiServices, attach
 from slipstream.api.errors import EXPERIMENTAL_PREFIX, install_error_handlers
 from slipstream.api.routes import auth_token, experimental, v1
 from slipstream.api.security import Security
@@ -37,15 +37,16 @@ def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None 
     )
     install_error_handlers(app)
     security = Security(
-        services.users,
+        services.sign_ins,
         tokens=services.tokens,
         throttle=LoginThrottle(clock=services.clock),
         role_pairs=services.roles.role_pairs,
         peek_role_pairs=services.roles.peek_role_pairs,
     )
-    app.include_router(v1.router(services, security))
-    app.include_router(experimental.router(services, security))
-    app.include_router(auth_token.router(services, security))
+    attach(app, services, security)
+    app.include_router(v1.router(services.settings))
+    app.include_router(experimental.router())
+    app.include_router(auth_token.router())
     app.add_middleware(
         BodyLimit,
         max_bytes=services.settings.api_max_body_bytes,

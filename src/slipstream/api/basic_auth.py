@@ -13,33 +13,30 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
+from slipstream.api.deps import security_of
 from slipstream.api.errors import ApiError
-from slipstream.api.security import Principal, Security
+from slipstream.api.security import Principal
 from slipstream.auth.permissions import NEEDS
 from slipstream.auth.roles import Action
 
 
-def signed_in(security: Security) -> Callable[[Request], Awaitable[Principal]]:
+async def signed_in(request: Request) -> Principal:
     """A route dependency: the caller, or the 401/403 answer 1.10's clients expect."""
-
-    async def dependency(request: Request) -> Principal:
-        if request.headers.get("Authorization") is None:
-            raise ApiError(401, "Unauthorized", plain=True, headers={"WWW-Authenticate": "Basic"})
-        principal = await security.principal_or_none(request)
-        if principal is None:
-            raise ApiError(403, "Forbidden", plain=True)
-        return principal
-
-    return dependency
+    if request.headers.get("Authorization") is None:
+        raise ApiError(401, "Unauthorized", plain=True, headers={"WWW-Authenticate": "Basic"})
+    security = await security_of(request)
+    principal = await security.principal_or_none(request)
+    if principal is None:
+        raise ApiError(403, "Forbidden", plain=True)
+    return principal
 
 
-def requires(security: Security, action: Action) -> Callable[[Request], Awaitable[Principal]]:
+def requires(action: Action) -> Callable[[Request], Awaitable[Principal]]:
     """A route dependency: a signed-in caller whose roles hold the permission for `action`.
     Routes about one DAG still check that DAG once they know it."""
-    caller = signed_in(security)
 
     async def dependency(request: Request) -> Principal:
-        principal = await caller(request)
+        principal = await signed_in(request)
         if not principal.grants.allows(action):
             raise ApiError(
                 403,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -231,16 +231,3 @@ class Security:
     def principal_of(self, user: User) -> Principal:
         """What `user`'s roles grant, now."""
         return Principal(user, grants_of(user.roles, self._role_pairs()))
-
-    def authorize(self, action: Action) -> Callable[[Request], Awaitable[Principal]]:
-        """A route dependency: a signed-in user holding the resource permission for `action`.
-        Routes about one DAG still call `check_dag` once they know the DAG's tags."""
-
-        # async, so that a request whose credentials were checked a moment ago does not pay a
-        # round trip through the threadpool just to be recognised.
-        async def dependency(request: Request) -> Principal:
-            principal = await self.principal_async(request)
-            principal.require(action)
-            return principal
-
-        return dependency

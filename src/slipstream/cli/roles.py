@@ -62,8 +62,7 @@ ACTION_HELP = f"One or more actions: {', '.join(VERBS)}."
 def open_role_service() -> RoleService:
     db = open_database(load_settings())
     click.get_current_context().call_on_close(db.dispose)
-    _, roles = account_services(db, SystemClock())
-    return roles
+    return account_services(db, SystemClock()).roles
 
 
 @click.group()

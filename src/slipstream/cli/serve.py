@@ -13,14 +13,13 @@ import click
 from sqlalchemy.engine import make_url
 
 from slipstream.auth.passwords import random_password
-from slipstream.bootstrap import open_database, run_dag_processor, run_scheduler
+from slipstream.bootstrap import account_services, open_database, run_dag_processor, run_scheduler
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.settings import load_settings
 from slipstream.clock import SystemClock
 from slipstream.errors import UserNotFound
 from slipstream.lifeline import die_with_parent
 from slipstream.scheduler.tick import Scheduler
-from slipstream.services.users import UserService
 from slipstream.store.db import Database
 
 
@@ -126,7 +125,7 @@ def standalone(host: str, port: int) -> None:
 def _ensure_admin(db: Database) -> str | None:
     """Create `admin` (role Admin) with a random password when there is none; returns the
     password to print once, or None when admin already exists."""
-    users = UserService(db, clock=SystemClock())
+    users = account_services(db, SystemClock()).users
     try:
         users.get("admin")
         return None

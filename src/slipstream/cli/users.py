@@ -14,13 +14,14 @@ import sys
 import click
 
 from slipstream.auth.passwords import random_password
-from slipstream.bootstrap import account_services, open_database
+from slipstream.bootstrap import Accounts, account_services, open_database
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
 from slipstream.cli.settings import load_settings
 from slipstream.clock import SystemClock
 from slipstream.errors import InvalidInputError, UserAlreadyExists, UserNotFound
-from slipstream.services.users import UserService, read_user_entries, user_file_entry
+from slipstream.services.user_files import read_user_entries, user_file_entry
+from slipstream.services.users import UserService
 
 _PASSWORD_HELP = (
     "The password. A password typed on the command line stays in your shell history:"
@@ -29,11 +30,14 @@ _PASSWORD_HELP = (
 USERNAME_OPTION = click.option("--username", "-u", required=True, help="The user's username.")
 
 
-def open_user_service() -> UserService:
+def open_accounts() -> Accounts:
     db = open_database(load_settings())
     click.get_current_context().call_on_close(db.dispose)
-    users, _ = account_services(db, SystemClock())
-    return users
+    return account_services(db, SystemClock())
+
+
+def open_user_service() -> UserService:
+    return open_accounts().users
 
 
 def choose_password(password: str | None, use_random_password: bool) -> str:
@@ -220,7 +224,7 @@ def import_users(filepath: str) -> None:
             f"File '{shown}' is not valid JSON. Error: {exc}", field="filepath"
         ) from None
     entries = read_user_entries(data)
-    result = open_user_service().import_users(entries)
+    result = open_accounts().user_files.import_users(entries)
     if result.created:
         click.echo("Created the following users:\n\t" + "\n\t".join(result.created))
     if result.updated:

@@ -70,8 +70,8 @@ class RoleService:
         self._listeners: list[Callable[[], None]] = []
 
     def when_members_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after a rename or delete changed which roles users hold (the user
-        service drops its cached sign-ins, which carry the users' role names)."""
+        """Call `listener` after a rename or delete changed which roles users hold (the
+        sign-in service drops its cached sign-ins, which carry the users' role names)."""
         self._listeners.append(listener)
 
     # ------------------------------------------------------------------ reading

@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from slipstream.api.deps import ApiServices
+from slipstream.api.deps import SecurityDep, ServicesDep
 from slipstream.api.errors import ApiError
-from slipstream.api.security import Security, client_address
+from slipstream.api.security import client_address
 from slipstream.errors import InvalidInputError
 
 PATHS = ("/auth/token", "/auth/token/cli")  # Airflow's CLI asks the second; same answer here
@@ -88,26 +88,24 @@ def credentials(content_type: str, raw: bytes) -> tuple[str, str]:
     return values[0], values[1]
 
 
-def router(services: ApiServices, security: Security) -> APIRouter:
+async def create_token(
+    request: Request, services: ServicesDep, security: SecurityDep
+) -> JSONResponse:
+    """Sign in with a username and password; get a bearer token for the API."""
+    username, password = credentials(request.headers.get("Content-Type", ""), await request.body())
+    address = client_address(request)
+    user = await run_in_threadpool(security.sign_in, username, password, address)
+    if user is None:
+        raise ApiError(401, "Invalid credentials")
+    token, expires_at = await run_in_threadpool(services.tokens.issue_session, user)
+    expires_in = max(0, round((expires_at - services.clock.now()).total_seconds()))
+    body = TokenResponse(access_token=token, expires_in=expires_in)
+    # A token is a credential: no cache along the way may keep it.
+    return JSONResponse(body.model_dump(), status_code=201, headers={"Cache-Control": "no-store"})
+
+
+def router() -> APIRouter:
     api = APIRouter(tags=["Authentication"])
-
-    async def create_token(request: Request) -> JSONResponse:
-        """Sign in with a username and password; get a bearer token for the API."""
-        username, password = credentials(
-            request.headers.get("Content-Type", ""), await request.body()
-        )
-        address = client_address(request)
-        user = await run_in_threadpool(security.sign_in, username, password, address)
-        if user is None:
-            raise ApiError(401, "Invalid credentials")
-        token, expires_at = await run_in_threadpool(services.tokens.issue_session, user)
-        expires_in = max(0, round((expires_at - services.clock.now()).total_seconds()))
-        body = TokenResponse(access_token=token, expires_in=expires_in)
-        # A token is a credential: no cache along the way may keep it.
-        return JSONResponse(
-            body.model_dump(), status_code=201, headers={"Cache-Control": "no-store"}
-        )
-
     for path in PATHS:
         api.add_api_route(
             path,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from slipstream.api.deps import ApiServices
 from slipstream.api.routes.v1 import (
     dag_runs,
     dags,
@@ -15,14 +14,17 @@ from slipstream.api.routes.v1 import (
     users,
 )
 from slipstream.api.routes.v1.common import unknown_query_guard
-from slipstream.api.security import Security
+from slipstream.config import Settings
 
 PREFIX = "/api/v1"
 
 
-def router(services: ApiServices, security: Security) -> APIRouter:
+def router(settings: Settings) -> APIRouter:
+    """Every /api/v1 route; `settings` bound what the routes document and check (`?wait=`)."""
     api = APIRouter(prefix=PREFIX, dependencies=[Depends(unknown_query_guard())])
-    api.include_router(monitor.router(services))
-    for resource in (dags, dag_runs, task_instances, import_errors, users, roles):
-        api.include_router(resource.router(services, security))
+    api.include_router(monitor.router())
+    api.include_router(dags.router())
+    api.include_router(dag_runs.router(max_wait=settings.api_max_wait_seconds))
+    for resource in (task_instances, import_errors, users, roles):
+        api.include_router(resource.router())
     return api

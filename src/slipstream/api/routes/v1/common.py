@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from slipstream.api.deps import ServicesDep
 from slipstream.api.errors import ApiError
 from slipstream.errors import InvalidInputError
 
@@ -23,33 +25,27 @@ class Page:
     offset: int
 
 
-def page_maker(max_page_limit: int) -> Callable[[int, int], Page]:
-    """A function checking `limit` (capped at `max_page_limit`, 0 meaning the default of 100)
-    and `offset` (>= 0) as Airflow does, for routes that read them as plain parameters."""
-
-    def make(limit: int, offset: int) -> Page:
-        if limit < 0:
-            raise InvalidInputError("Page limit must be a positive integer", field="limit")
-        if offset < 0:
-            raise InvalidInputError("offset must not be negative", field="offset")
-        if offset > MAX_OFFSET:  # the databases' OFFSET is a signed 64-bit integer
-            raise InvalidInputError(f"offset must be at most {MAX_OFFSET}", field="offset")
-        if limit == 0:
-            limit = 100
-        return Page(limit=min(limit, max_page_limit), offset=offset)
-
-    return make
+def page_of(limit: int, offset: int, max_page_limit: int) -> Page:
+    """`limit` (capped at `max_page_limit`, 0 meaning the default of 100) and `offset` (>= 0)
+    checked as Airflow does, for routes that read them as plain parameters."""
+    if limit < 0:
+        raise InvalidInputError("Page limit must be a positive integer", field="limit")
+    if offset < 0:
+        raise InvalidInputError("offset must not be negative", field="offset")
+    if offset > MAX_OFFSET:  # the databases' OFFSET is a signed 64-bit integer
+        raise InvalidInputError(f"offset must be at most {MAX_OFFSET}", field="offset")
+    if limit == 0:
+        limit = 100
+    return Page(limit=min(limit, max_page_limit), offset=offset)
 
 
-def paging(max_page_limit: int) -> Callable[..., Awaitable[Page]]:
+# async: a sync dependency would cost every request a round trip through the threadpool.
+async def paging(services: ServicesDep, limit: int = Query(100), offset: int = Query(0)) -> Page:
     """The same as a route dependency reading `limit` (default 100) and `offset`."""
-    make = page_maker(max_page_limit)
+    return page_of(limit, offset, services.settings.api_max_page_limit)
 
-    # async: a sync dependency would cost every request a round trip through the threadpool.
-    async def page(limit: int = Query(100), offset: int = Query(0)) -> Page:
-        return make(limit, offset)
 
-    return page
+PageDep = Annotated[Page, Depends(paging)]
 
 
 def order_by(raw: str | None, allowed: Mapping[str, str], default: str) -> tuple[str, bool]:

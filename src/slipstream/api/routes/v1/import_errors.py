@@ -1,20 +1,19 @@
 """/api/v1 Import errors: the DAG files that failed to import, with their tracebacks."""
 
-# No `from __future__ import annotations`: the routes' Annotated dependencies name values local
-# to router(), which FastAPI could not resolve from strings.
+from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from slipstream.api.deps import ApiServices
-from slipstream.api.routes.v1.common import Page, order_by, paging
+from slipstream.api.deps import ServicesDep, authorized
+from slipstream.api.routes.v1.common import PageDep, order_by
 from slipstream.api.routes.v1.dag_models import (
     ImportError,
     ImportErrorCollection,
     import_error_body,
 )
-from slipstream.api.security import Principal, Security
+from slipstream.api.security import Principal
 from slipstream.auth.roles import Action
 
 _ORDERABLE = {
@@ -23,38 +22,38 @@ _ORDERABLE = {
     "filename": "filename",
 }
 
+ImportErrorReader = Annotated[Principal, Depends(authorized(Action.IMPORT_ERRORS_READ))]
 
-def router(services: ApiServices, security: Security) -> APIRouter:
+
+def get_import_errors(
+    principal: ImportErrorReader,
+    page: PageDep,
+    services: ServicesDep,
+    order: Annotated[str | None, Query(alias="order_by")] = None,
+) -> ImportErrorCollection:
+    """Files whose last parse failed. A caller who cannot read every DAG sees only files
+    defining a DAG they can read, and the traceback only if they can read all of them."""
+    column, descending = order_by(order, _ORDERABLE, "import_error_id")
+    errors, total = services.dags.import_errors(
+        limit=page.limit,
+        offset=page.offset,
+        order_by=f"-{column}" if descending else column,
+        scope=principal.scope_for(Action.DAGS_READ),
+    )
+    return ImportErrorCollection(
+        import_errors=[import_error_body(e) for e in errors], total_entries=total
+    )
+
+
+def get_import_error(
+    principal: ImportErrorReader, services: ServicesDep, import_error_id: int
+) -> ImportError:
+    error = services.dags.import_error(import_error_id, scope=principal.scope_for(Action.DAGS_READ))
+    return import_error_body(error)
+
+
+def router() -> APIRouter:
     api = APIRouter(tags=["ImportError"])
-    page_of = paging(services.settings.api_max_page_limit)
-
-    @api.get("/importErrors")
-    def get_import_errors(
-        principal: Annotated[Principal, Depends(security.authorize(Action.IMPORT_ERRORS_READ))],
-        page: Annotated[Page, Depends(page_of)],
-        order: Annotated[str | None, Query(alias="order_by")] = None,
-    ) -> ImportErrorCollection:
-        """Files whose last parse failed. A caller who cannot read every DAG sees only files
-        defining a DAG they can read, and the traceback only if they can read all of them."""
-        column, descending = order_by(order, _ORDERABLE, "import_error_id")
-        errors, total = services.dags.import_errors(
-            limit=page.limit,
-            offset=page.offset,
-            order_by=f"-{column}" if descending else column,
-            scope=principal.scope_for(Action.DAGS_READ),
-        )
-        return ImportErrorCollection(
-            import_errors=[import_error_body(e) for e in errors], total_entries=total
-        )
-
-    @api.get("/importErrors/{import_error_id}")
-    def get_import_error(
-        principal: Annotated[Principal, Depends(security.authorize(Action.IMPORT_ERRORS_READ))],
-        import_error_id: int,
-    ) -> ImportError:
-        error = services.dags.import_error(
-            import_error_id, scope=principal.scope_for(Action.DAGS_READ)
-        )
-        return import_error_body(error)
-
+    api.add_api_route("/importErrors", get_import_errors, methods=["GET"])
+    api.add_api_route("/importErrors/{import_error_id}", get_import_error, methods=["GET"])
     return api

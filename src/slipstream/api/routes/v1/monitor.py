@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from slipstream import __version__
-from slipstream.api.deps import ApiServices
+from slipstream.api.deps import ServicesDep
 from slipstream.api.schemas import HealthInfo, MetadatabaseStatus, SchedulerStatus, VersionInfo
 
 
@@ -13,25 +13,26 @@ def _status(is_healthy: bool) -> str:
     return "healthy" if is_healthy else "unhealthy"
 
 
-def router(services: ApiServices) -> APIRouter:
+def health(services: ServicesDep) -> HealthInfo:
+    """Public: is the metadata database readable, and is a scheduler heartbeating."""
+    found = services.health.check()
+    beat = found.latest_scheduler_heartbeat
+    return HealthInfo(
+        metadatabase=MetadatabaseStatus(status=_status(found.metadatabase_is_healthy)),
+        scheduler=SchedulerStatus(
+            status=_status(found.scheduler_is_healthy),
+            latest_scheduler_heartbeat=beat.isoformat() if beat else None,
+        ),
+    )
+
+
+def version() -> VersionInfo:
+    """Public: the server's version."""
+    return VersionInfo(version=__version__, git_version=None)
+
+
+def router() -> APIRouter:
     api = APIRouter()
-
-    @api.get("/health")
-    def health() -> HealthInfo:
-        """Public: is the metadata database readable, and is a scheduler heartbeating."""
-        found = services.health.check()
-        beat = found.latest_scheduler_heartbeat
-        return HealthInfo(
-            metadatabase=MetadatabaseStatus(status=_status(found.metadatabase_is_healthy)),
-            scheduler=SchedulerStatus(
-                status=_status(found.scheduler_is_healthy),
-                latest_scheduler_heartbeat=beat.isoformat() if beat else None,
-            ),
-        )
-
-    @api.get("/version")
-    def version() -> VersionInfo:
-        """Public: the server's version."""
-        return VersionInfo(version=__version__, git_version=None)
-
+    api.add_api_route("/health", health, methods=["GET"])
+    api.add_api_route("/version", version, methods=["GET"])
     return api

@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Response
 from pydantic import BaseModel
 
-from slipstream.api.deps import ApiServices
+from slipstream.api.deps import ServicesDep, authorized
 from slipstream.api.errors import ApiError
 from slipstream.api.routes.v1 import body as fields
-from slipstream.api.routes.v1.common import order_by, page_maker
-from slipstream.api.security import Security
+from slipstream.api.routes.v1.common import order_by, page_of
 from slipstream.auth.permissions import BUILTIN_ROLE_PAIRS, VERBS
 from slipstream.auth.roles import ADMIN, Action
 from slipstream.core.records import Role
@@ -102,108 +101,112 @@ def _permission_actions() -> list[PermissionAction]:
     ]
 
 
-def router(services: ApiServices, security: Security) -> APIRouter:
+def get_roles(
+    services: ServicesDep,
+    limit: Annotated[int, Query()] = 100,
+    offset: Annotated[int, Query()] = 0,
+    order: Annotated[str | None, Query(alias="order_by")] = None,
+) -> RoleCollection:
+    """Built-in and custom roles, `order_by` name (default) or role_id."""
+    page = page_of(limit, offset, services.settings.api_max_page_limit)
+    field, descending = order_by(order, ORDER_BY, "name")
+    found, total = services.roles.list_roles(
+        page.limit, page.offset, order_by=field, descending=descending
+    )
+    return RoleCollection(roles=[role_item(r) for r in found], total_entries=total)
+
+
+def get_role(services: ServicesDep, role_name: str) -> RoleItem:
+    try:
+        return role_item(services.roles.get(role_name))
+    except RoleNotFound:
+        raise not_found(role_name) from None
+
+
+def post_role(services: ServicesDep, data: Annotated[dict[str, Any], Body()]) -> RoleItem:
+    """Create a custom role with the permissions in `actions`."""
+    fields.check_fields(data, writable=MASKABLE, required=("name",))
+    name = fields.string(data, "name", min_length=1) or ""
+    try:
+        return role_item(services.roles.create(name, _pairs(data) or ()))
+    except RoleAlreadyExists:
+        raise ApiError(
+            409,
+            f"Role with name {name!r} already exists; please update with the PATCH endpoint",
+        ) from None
+
+
+def patch_role(
+    services: ServicesDep,
+    role_name: str,
+    data: Annotated[dict[str, Any], Body()],
+    mask: Annotated[list[str] | None, Query(alias="update_mask")] = None,
+) -> RoleItem:
+    """Rename a custom role and/or replace its permissions (only the fields named by
+    `update_mask`, if given)."""
+    fields.check_fields(data, writable=MASKABLE)
+    masked = fields.update_mask(mask)
+    if masked is not None:
+        for name in masked:
+            if name not in MASKABLE or name not in data:
+                raise InvalidInputError(f"'{name}' in update_mask is unknown", field="update_mask")
+        data = {name: data[name] for name in masked}
+    new_name = fields.string(data, "name", min_length=1)
+    try:
+        return role_item(services.roles.update(role_name, new_name=new_name, pairs=_pairs(data)))
+    except RoleNotFound:
+        raise not_found(role_name) from None
+    except RoleAlreadyExists as exc:
+        raise ApiError(409, f"Role with name {exc.role!r} already exists") from None
+
+
+def delete_role(services: ServicesDep, role_name: str) -> Response:
+    """Delete a custom role; users holding it lose it."""
+    try:
+        services.roles.delete(role_name)
+    except RoleNotFound:
+        raise not_found(role_name) from None
+    return Response(status_code=204)
+
+
+def get_permissions(
+    services: ServicesDep,
+    limit: Annotated[int, Query()] = 100,
+    offset: Annotated[int, Query()] = 0,
+) -> ActionCollection:
+    """The actions a role may be given, each with the resources it applies to."""
+    page = page_of(limit, offset, services.settings.api_max_page_limit)
+    every = _permission_actions()
+    return ActionCollection(
+        actions=every[page.offset : page.offset + page.limit], total_entries=len(every)
+    )
+
+
+def router() -> APIRouter:
     api = APIRouter()
-    # Called, not declared as a dependency: an annotation naming this local would not resolve.
-    page_of = page_maker(services.settings.api_max_page_limit)
-    roles = services.roles
-
-    @api.get("/roles", tags=["Role"], dependencies=[Depends(security.authorize(Action.ROLES_READ))])
-    def get_roles(
-        limit: Annotated[int, Query()] = 100,
-        offset: Annotated[int, Query()] = 0,
-        order: Annotated[str | None, Query(alias="order_by")] = None,
-    ) -> RoleCollection:
-        """Built-in and custom roles, `order_by` name (default) or role_id."""
-        page = page_of(limit, offset)
-        field, descending = order_by(order, ORDER_BY, "name")
-        found, total = roles.list_roles(
-            page.limit, page.offset, order_by=field, descending=descending
-        )
-        return RoleCollection(roles=[role_item(r) for r in found], total_entries=total)
-
-    @api.get(
-        "/roles/{role_name}",
-        tags=["Role"],
-        dependencies=[Depends(security.authorize(Action.ROLES_READ))],
+    may_read = [Depends(authorized(Action.ROLES_READ))]
+    may_edit = [Depends(authorized(Action.ROLES_EDIT))]
+    api.add_api_route("/roles", get_roles, methods=["GET"], dependencies=may_read, tags=["Role"])
+    api.add_api_route(
+        "/roles/{role_name}", get_role, methods=["GET"], dependencies=may_read, tags=["Role"]
     )
-    def get_role(role_name: str) -> RoleItem:
-        try:
-            return role_item(roles.get(role_name))
-        except RoleNotFound:
-            raise not_found(role_name) from None
-
-    @api.post(
-        "/roles", tags=["Role"], dependencies=[Depends(security.authorize(Action.ROLES_EDIT))]
+    api.add_api_route("/roles", post_role, methods=["POST"], dependencies=may_edit, tags=["Role"])
+    api.add_api_route(
+        "/roles/{role_name}", patch_role, methods=["PATCH"], dependencies=may_edit, tags=["Role"]
     )
-    def post_role(data: Annotated[dict[str, Any], Body()]) -> RoleItem:
-        """Create a custom role with the permissions in `actions`."""
-        fields.check_fields(data, writable=MASKABLE, required=("name",))
-        name = fields.string(data, "name", min_length=1) or ""
-        try:
-            return role_item(roles.create(name, _pairs(data) or ()))
-        except RoleAlreadyExists:
-            raise ApiError(
-                409,
-                f"Role with name {name!r} already exists; please update with the PATCH endpoint",
-            ) from None
-
-    @api.patch(
+    api.add_api_route(
         "/roles/{role_name}",
-        tags=["Role"],
-        dependencies=[Depends(security.authorize(Action.ROLES_EDIT))],
-    )
-    def patch_role(
-        role_name: str,
-        data: Annotated[dict[str, Any], Body()],
-        mask: Annotated[list[str] | None, Query(alias="update_mask")] = None,
-    ) -> RoleItem:
-        """Rename a custom role and/or replace its permissions (only the fields named by
-        `update_mask`, if given)."""
-        fields.check_fields(data, writable=MASKABLE)
-        masked = fields.update_mask(mask)
-        if masked is not None:
-            for name in masked:
-                if name not in MASKABLE or name not in data:
-                    raise InvalidInputError(
-                        f"'{name}' in update_mask is unknown", field="update_mask"
-                    )
-            data = {name: data[name] for name in masked}
-        new_name = fields.string(data, "name", min_length=1)
-        try:
-            return role_item(roles.update(role_name, new_name=new_name, pairs=_pairs(data)))
-        except RoleNotFound:
-            raise not_found(role_name) from None
-        except RoleAlreadyExists as exc:
-            raise ApiError(409, f"Role with name {exc.role!r} already exists") from None
-
-    @api.delete(
-        "/roles/{role_name}",
+        delete_role,
+        methods=["DELETE"],
         status_code=204,
+        dependencies=may_edit,
         tags=["Role"],
-        dependencies=[Depends(security.authorize(Action.ROLES_EDIT))],
     )
-    def delete_role(role_name: str) -> Response:
-        """Delete a custom role; users holding it lose it."""
-        try:
-            roles.delete(role_name)
-        except RoleNotFound:
-            raise not_found(role_name) from None
-        return Response(status_code=204)
-
-    @api.get(
+    api.add_api_route(
         "/permissions",
+        get_permissions,
+        methods=["GET"],
         tags=["Permission"],
-        dependencies=[Depends(security.authorize(Action.ROLES_READ))],
+        dependencies=may_read,
     )
-    def get_permissions(
-        limit: Annotated[int, Query()] = 100, offset: Annotated[int, Query()] = 0
-    ) -> ActionCollection:
-        """The actions a role may be given, each with the resources it applies to."""
-        page = page_of(limit, offset)
-        every = _permission_actions()
-        return ActionCollection(
-            actions=every[page.offset : page.offset + page.limit], total_entries=len(every)
-        )
-
     return api

@@ -1,7 +1,6 @@
 """/api/v1 Task instances: list, get, mark and clear; and their logs by try."""
 
-# No `from __future__ import annotations`: the routes' Annotated dependencies name values local
-# to router(), which FastAPI could not resolve from strings.
+from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
@@ -10,9 +9,9 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from slipstream.api.deps import ApiServices
+from slipstream.api.deps import ApiServices, ServicesDep, authorized
 from slipstream.api.errors import ApiError
-from slipstream.api.routes.v1.common import Page, optional_datetime, paging
+from slipstream.api.routes.v1.common import Page, PageDep, optional_datetime
 from slipstream.api.routes.v1.dag_runs import (
     bounds_from,
     check_run_dag,
@@ -33,7 +32,7 @@ from slipstream.api.routes.v1.run_shapes import (
     reference,
     task_instance_body,
 )
-from slipstream.api.security import Principal, Security
+from slipstream.api.security import Principal
 from slipstream.auth.roles import Action
 from slipstream.core.records import Run, TaskInstance
 from slipstream.core.states import TaskState
@@ -71,281 +70,314 @@ def ti_not_found(title: str = "Task instance not found") -> ApiError:
     return ApiError(404, title)
 
 
-def router(services: ApiServices, security: Security) -> APIRouter:
-    api = APIRouter(tags=["TaskInstance"])
-    page_of = paging(services.settings.api_max_page_limit)
-    reader = Annotated[Principal, Depends(security.authorize(Action.TASKS_READ))]
-    editor = Annotated[Principal, Depends(security.authorize(Action.TASKS_EDIT))]
-    log_reader = Annotated[Principal, Depends(security.authorize(Action.LOGS_READ))]
+TaskInstanceReader = Annotated[Principal, Depends(authorized(Action.TASKS_READ))]
+TaskInstanceEditor = Annotated[Principal, Depends(authorized(Action.TASKS_EDIT))]
+LogReader = Annotated[Principal, Depends(authorized(Action.LOGS_READ))]
 
-    def query(
-        *,
-        dag_ids: list[str] | None,
-        run_ids: list[str] | None,
-        task_ids: list[str] | None,
-        states: list[TaskState] | None,
-        pools: list[str] | None,
-        queues: list[str] | None,
-        executors: list[str] | None,
-        bounds: dict[str, tuple[datetime | None, datetime | None]],
-        duration: tuple[float | None, float | None],
-        page: Page,
-    ) -> TaskInstanceCollection:
-        # No task instance has an executor of its own here (Airflow's per-task executor),
-        # so a filter on one matches nothing.
-        if dag_ids == [] or executors:
-            return TaskInstanceCollection(task_instances=[], total_entries=0)
-        found, total = services.runs.find_task_instances(
-            dag_ids=dag_ids,
-            run_ids=run_ids,
-            task_ids=task_ids,
-            states=states,
-            pools=pools,
-            queues=queues,
-            bounds=bounds,
-            duration=duration,
-            limit=page.limit,
-            offset=page.offset,
+
+def query(
+    services: ApiServices,
+    *,
+    dag_ids: list[str] | None,
+    run_ids: list[str] | None,
+    task_ids: list[str] | None,
+    states: list[TaskState] | None,
+    pools: list[str] | None,
+    queues: list[str] | None,
+    executors: list[str] | None,
+    bounds: dict[str, tuple[datetime | None, datetime | None]],
+    duration: tuple[float | None, float | None],
+    page: Page,
+) -> TaskInstanceCollection:
+    # No task instance has an executor of its own here (Airflow's per-task executor),
+    # so a filter on one matches nothing.
+    if dag_ids == [] or executors:
+        return TaskInstanceCollection(task_instances=[], total_entries=0)
+    found, total = services.runs.find_task_instances(
+        dag_ids=dag_ids,
+        run_ids=run_ids,
+        task_ids=task_ids,
+        states=states,
+        pools=pools,
+        queues=queues,
+        bounds=bounds,
+        duration=duration,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return TaskInstanceCollection(
+        task_instances=[task_instance_body(ti, run) for ti, run in found],
+        total_entries=total,
+    )
+
+
+def get_task_instances(
+    dag_id: str,
+    dag_run_id: str,
+    principal: TaskInstanceReader,
+    page: PageDep,
+    services: ServicesDep,
+    execution_date_gte: str | None = None,
+    execution_date_lte: str | None = None,
+    start_date_gte: str | None = None,
+    start_date_lte: str | None = None,
+    end_date_gte: str | None = None,
+    end_date_lte: str | None = None,
+    updated_at_gte: str | None = None,
+    updated_at_lte: str | None = None,
+    duration_gte: float | None = None,
+    duration_lte: float | None = None,
+    state: Annotated[list[str] | None, Query()] = None,
+    pool: Annotated[list[str] | None, Query()] = None,
+    queue: Annotated[list[str] | None, Query()] = None,
+    executor: Annotated[list[str] | None, Query()] = None,
+) -> TaskInstanceCollection:
+    """Task instances of a run; either id may be `~` (all DAGs the caller may see, all
+    runs)."""
+    return query(
+        services,
+        dag_ids=listing_dag_ids(services, principal, Action.TASKS_READ, dag_id),
+        run_ids=None if dag_run_id == "~" else [dag_run_id],
+        task_ids=None,
+        states=_states(list(state) if state else None),
+        pools=pool,
+        queues=queue,
+        executors=executor,
+        bounds=bounds_from(
+            {
+                "logical_date": (execution_date_gte, execution_date_lte),
+                "start_date": (start_date_gte, start_date_lte),
+                "end_date": (end_date_gte, end_date_lte),
+                "updated_at": (updated_at_gte, updated_at_lte),
+            }
+        ),
+        duration=(duration_gte, duration_lte),
+        page=page,
+    )
+
+
+def get_task_instances_batch(
+    form: ListTaskInstanceForm, principal: TaskInstanceReader, services: ServicesDep
+) -> TaskInstanceCollection:
+    visible = visible_dag_ids(services, principal, Action.TASKS_READ)
+    dag_ids = form.dag_ids
+    if visible is not None:
+        dag_ids = [d for d in (dag_ids if dag_ids is not None else visible) if d in visible]
+    return query(
+        services,
+        dag_ids=dag_ids,
+        run_ids=form.dag_run_ids,
+        task_ids=form.task_ids,
+        states=_states(form.state),
+        pools=form.pool,
+        queues=form.queue,
+        executors=form.executor,
+        bounds=bounds_from(
+            {
+                "logical_date": (form.execution_date_gte, form.execution_date_lte),
+                "start_date": (form.start_date_gte, form.start_date_lte),
+                "end_date": (form.end_date_gte, form.end_date_lte),
+            }
+        ),
+        duration=(form.duration_gte, form.duration_lte),
+        page=Page(
+            limit=min(form.page_limit, services.settings.api_max_page_limit),
+            offset=form.page_offset,
+        ),
+    )
+
+
+def one(
+    services: ApiServices, dag_id: str, dag_run_id: str, task_id: str
+) -> tuple[TaskInstance, Run]:
+    try:
+        return services.runs.task_instance(dag_id, dag_run_id, task_id)
+    except (RunNotFound, TaskInstanceNotFound):
+        raise ti_not_found() from None
+
+
+def get_task_instance(
+    dag_id: str, dag_run_id: str, task_id: str, principal: TaskInstanceReader, services: ServicesDep
+) -> TaskInstanceBody:
+    check_run_dag(services, principal, Action.TASKS_READ, dag_id)
+    return task_instance_body(*one(services, dag_id, dag_run_id, task_id))
+
+
+def patch_task_instance(
+    dag_id: str,
+    dag_run_id: str,
+    task_id: str,
+    body: UpdateTaskInstance,
+    principal: TaskInstanceEditor,
+    services: ServicesDep,
+) -> TaskInstanceReference:
+    """Mark one task instance success, failed or skipped. `dry_run` defaults to true, as
+    in Airflow: then nothing changes."""
+    check_run_dag(services, principal, Action.TASKS_EDIT, dag_id)
+    ti, run = one(services, dag_id, dag_run_id, task_id)
+    if not body.dry_run:
+        services.run_changes.mark_task_instances(
+            dag_id,
+            dag_run_id,
+            task_id,
+            TaskState(body.new_state),
+            dry_run=False,
+            by=principal.user.username,
         )
-        return TaskInstanceCollection(
-            task_instances=[task_instance_body(ti, run) for ti, run in found],
-            total_entries=total,
+    return reference(ti, run)
+
+
+def post_set_task_instances_state(
+    dag_id: str,
+    body: UpdateTaskInstancesState,
+    principal: TaskInstanceEditor,
+    services: ServicesDep,
+) -> TaskInstanceReferenceCollection:
+    """Mark a task in one run (named by dag_run_id or execution_date), with its upstream,
+    downstream, future or past task instances if asked."""
+    check_run_dag(services, principal, Action.TASKS_EDIT, dag_id)
+    if (body.dag_run_id is None) == (body.execution_date is None):
+        raise InvalidInputError(
+            "Exactly one of dag_run_id or execution_date must be provided",
+            field="dag_run_id",
         )
-
-    @api.get("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances")
-    def get_task_instances(
-        dag_id: str,
-        dag_run_id: str,
-        principal: reader,
-        page: Annotated[Page, Depends(page_of)],
-        execution_date_gte: str | None = None,
-        execution_date_lte: str | None = None,
-        start_date_gte: str | None = None,
-        start_date_lte: str | None = None,
-        end_date_gte: str | None = None,
-        end_date_lte: str | None = None,
-        updated_at_gte: str | None = None,
-        updated_at_lte: str | None = None,
-        duration_gte: float | None = None,
-        duration_lte: float | None = None,
-        state: Annotated[list[str] | None, Query()] = None,
-        pool: Annotated[list[str] | None, Query()] = None,
-        queue: Annotated[list[str] | None, Query()] = None,
-        executor: Annotated[list[str] | None, Query()] = None,
-    ) -> TaskInstanceCollection:
-        """Task instances of a run; either id may be `~` (all DAGs the caller may see, all
-        runs)."""
-        return query(
-            dag_ids=listing_dag_ids(services, principal, Action.TASKS_READ, dag_id),
-            run_ids=None if dag_run_id == "~" else [dag_run_id],
-            task_ids=None,
-            states=_states(list(state) if state else None),
-            pools=pool,
-            queues=queue,
-            executors=executor,
-            bounds=bounds_from(
-                {
-                    "logical_date": (execution_date_gte, execution_date_lte),
-                    "start_date": (start_date_gte, start_date_lte),
-                    "end_date": (end_date_gte, end_date_lte),
-                    "updated_at": (updated_at_gte, updated_at_lte),
-                }
-            ),
-            duration=(duration_gte, duration_lte),
-            page=page,
-        )
-
-    @api.post("/dags/~/dagRuns/~/taskInstances/list")
-    def get_task_instances_batch(
-        form: ListTaskInstanceForm, principal: reader
-    ) -> TaskInstanceCollection:
-        visible = visible_dag_ids(services, principal, Action.TASKS_READ)
-        dag_ids = form.dag_ids
-        if visible is not None:
-            dag_ids = [d for d in (dag_ids if dag_ids is not None else visible) if d in visible]
-        return query(
-            dag_ids=dag_ids,
-            run_ids=form.dag_run_ids,
-            task_ids=form.task_ids,
-            states=_states(form.state),
-            pools=form.pool,
-            queues=form.queue,
-            executors=form.executor,
-            bounds=bounds_from(
-                {
-                    "logical_date": (form.execution_date_gte, form.execution_date_lte),
-                    "start_date": (form.start_date_gte, form.start_date_lte),
-                    "end_date": (form.end_date_gte, form.end_date_lte),
-                }
-            ),
-            duration=(form.duration_gte, form.duration_lte),
-            page=Page(
-                limit=min(form.page_limit, services.settings.api_max_page_limit),
-                offset=form.page_offset,
-            ),
-        )
-
-    def one(dag_id: str, dag_run_id: str, task_id: str) -> tuple[TaskInstance, Run]:
-        try:
-            return services.runs.task_instance(dag_id, dag_run_id, task_id)
-        except (RunNotFound, TaskInstanceNotFound):
-            raise ti_not_found() from None
-
-    @api.get("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}")
-    def get_task_instance(
-        dag_id: str, dag_run_id: str, task_id: str, principal: reader
-    ) -> TaskInstanceBody:
-        check_run_dag(services, principal, Action.TASKS_READ, dag_id)
-        return task_instance_body(*one(dag_id, dag_run_id, task_id))
-
-    @api.patch("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}")
-    def patch_task_instance(
-        dag_id: str,
-        dag_run_id: str,
-        task_id: str,
-        body: UpdateTaskInstance,
-        principal: editor,
-    ) -> TaskInstanceReference:
-        """Mark one task instance success, failed or skipped. `dry_run` defaults to true, as
-        in Airflow: then nothing changes."""
-        check_run_dag(services, principal, Action.TASKS_EDIT, dag_id)
-        ti, run = one(dag_id, dag_run_id, task_id)
-        if not body.dry_run:
-            services.run_changes.mark_task_instances(
-                dag_id,
-                dag_run_id,
-                task_id,
-                TaskState(body.new_state),
-                dry_run=False,
-                by=principal.user.username,
+    run_id = body.dag_run_id
+    if run_id is None:
+        when = optional_datetime(body.execution_date, "execution_date")
+        assert when is not None
+        run = services.runs.at_logical_date(dag_id, when)
+        if run is None:
+            raise ApiError(
+                404,
+                f"Task instance not found for task {body.task_id!r} on execution_date"
+                f" {body.execution_date}",
             )
-        return reference(ti, run)
-
-    @api.post("/dags/{dag_id}/updateTaskInstancesState")
-    def post_set_task_instances_state(
-        dag_id: str, body: UpdateTaskInstancesState, principal: editor
-    ) -> TaskInstanceReferenceCollection:
-        """Mark a task in one run (named by dag_run_id or execution_date), with its upstream,
-        downstream, future or past task instances if asked."""
-        check_run_dag(services, principal, Action.TASKS_EDIT, dag_id)
-        if (body.dag_run_id is None) == (body.execution_date is None):
-            raise InvalidInputError(
-                "Exactly one of dag_run_id or execution_date must be provided",
-                field="dag_run_id",
-            )
-        run_id = body.dag_run_id
-        if run_id is None:
-            when = optional_datetime(body.execution_date, "execution_date")
-            assert when is not None
-            run = services.runs.at_logical_date(dag_id, when)
-            if run is None:
-                raise ApiError(
-                    404,
-                    f"Task instance not found for task {body.task_id!r} on execution_date"
-                    f" {body.execution_date}",
-                )
-            run_id = run.run_id
-        affected = _translate(
-            lambda: services.run_changes.mark_task_instances(
-                dag_id,
-                run_id,
-                body.task_id,
-                TaskState(body.new_state),
-                dry_run=body.dry_run,
-                by=principal.user.username,
-                selection=Selection(
-                    upstream=body.include_upstream,
-                    downstream=body.include_downstream,
-                    future=body.include_future,
-                    past=body.include_past,
-                ),
-            ),
+        run_id = run.run_id
+    affected = _translate(
+        lambda: services.run_changes.mark_task_instances(
             dag_id,
             run_id,
-        )
-        return _references(affected)
-
-    @api.post("/dags/{dag_id}/clearTaskInstances")
-    def post_clear_task_instances(
-        dag_id: str, body: ClearTaskInstances, principal: editor
-    ) -> TaskInstanceReferenceCollection:
-        """Clear task instances so they run again: by run or logical date range, by task
-        (with upstream or downstream), only failed ones by default; `dry_run` defaults to
-        true."""
-        check_run_dag(services, principal, Action.TASKS_EDIT, dag_id)
-        if body.dag_run_id is not None and (body.start_date or body.end_date):
-            raise InvalidInputError(
-                "Give either dag_run_id or start_date/end_date, not both", field="dag_run_id"
-            )
-        run_id = body.dag_run_id
-        affected = _translate(
-            lambda: services.run_changes.clear_task_instances(
-                dag_id,
-                dry_run=body.dry_run,
-                by=principal.user.username,
-                run_id=run_id,
-                task_ids=body.task_ids,
-                start_date=optional_datetime(body.start_date, "start_date"),
-                end_date=optional_datetime(body.end_date, "end_date"),
-                only_failed=body.only_failed,
-                only_running=body.only_running,
-                reset_dag_runs=body.reset_dag_runs,
-                selection=Selection(
-                    upstream=body.include_upstream,
-                    downstream=body.include_downstream,
-                    future=body.include_future,
-                    past=body.include_past,
-                ),
+            body.task_id,
+            TaskState(body.new_state),
+            dry_run=body.dry_run,
+            by=principal.user.username,
+            selection=Selection(
+                upstream=body.include_upstream,
+                downstream=body.include_downstream,
+                future=body.include_future,
+                past=body.include_past,
             ),
-            dag_id,
-            run_id or "",
-        )
-        return _references(affected)
+        ),
+        dag_id,
+        run_id,
+    )
+    return _references(affected)
 
-    @api.get(
-        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}",
+
+def post_clear_task_instances(
+    dag_id: str, body: ClearTaskInstances, principal: TaskInstanceEditor, services: ServicesDep
+) -> TaskInstanceReferenceCollection:
+    """Clear task instances so they run again: by run or logical date range, by task
+    (with upstream or downstream), only failed ones by default; `dry_run` defaults to
+    true."""
+    check_run_dag(services, principal, Action.TASKS_EDIT, dag_id)
+    if body.dag_run_id is not None and (body.start_date or body.end_date):
+        raise InvalidInputError(
+            "Give either dag_run_id or start_date/end_date, not both", field="dag_run_id"
+        )
+    run_id = body.dag_run_id
+    affected = _translate(
+        lambda: services.run_changes.clear_task_instances(
+            dag_id,
+            dry_run=body.dry_run,
+            by=principal.user.username,
+            run_id=run_id,
+            task_ids=body.task_ids,
+            start_date=optional_datetime(body.start_date, "start_date"),
+            end_date=optional_datetime(body.end_date, "end_date"),
+            only_failed=body.only_failed,
+            only_running=body.only_running,
+            reset_dag_runs=body.reset_dag_runs,
+            selection=Selection(
+                upstream=body.include_upstream,
+                downstream=body.include_downstream,
+                future=body.include_future,
+                past=body.include_past,
+            ),
+        ),
+        dag_id,
+        run_id or "",
+    )
+    return _references(affected)
+
+
+def get_log(
+    dag_id: str,
+    dag_run_id: str,
+    task_id: str,
+    task_try_number: int,
+    request: Request,
+    principal: LogReader,
+    services: ServicesDep,
+    full_content: bool = False,
+    map_index: int = -1,
+    token: str | None = None,
+) -> Response | LogBody:
+    """A try's log. `Accept: text/plain` gets the text; otherwise JSON with the text in
+    `content` and a `continuation_token` to read on from where this read stopped (what a
+    client polling a running try's log sends back next time)."""
+    check_run_dag(services, principal, Action.LOGS_READ, dag_id)
+    if task_try_number < 1:
+        raise InvalidInputError("task_try_number must be 1 or more", field="task_try_number")
+    ti, _ = one(services, dag_id, dag_run_id, task_id)
+    if map_index != -1 or task_try_number > ti.try_number:
+        raise ApiError(404, "TaskInstance not found")
+    offset = 0
+    if token is not None:
+        offset = services.logs.offset_of(token, dag_id, dag_run_id, task_id, task_try_number)
+    if full_content:
+        offset = 0
+    try:
+        chunk = services.logs.read(dag_id, dag_run_id, task_id, task_try_number, offset=offset)
+        text, next_offset = chunk.text, chunk.offset
+    except TaskInstanceNotFound:
+        text, next_offset = "", offset  # queued, not started yet: no file so far
+    if "text/plain" in request.headers.get("accept", ""):
+        return PlainTextResponse(text)
+    return LogBody(
+        continuation_token=services.logs.token(
+            dag_id, dag_run_id, task_id, task_try_number, next_offset
+        ),
+        content=text,
+    )
+
+
+def router() -> APIRouter:
+    api = APIRouter(tags=["TaskInstance"])
+    run_path = "/dags/{dag_id}/dagRuns/{dag_run_id}"
+    api.add_api_route(f"{run_path}/taskInstances", get_task_instances, methods=["GET"])
+    api.add_api_route(
+        "/dags/~/dagRuns/~/taskInstances/list", get_task_instances_batch, methods=["POST"]
+    )
+    api.add_api_route(f"{run_path}/taskInstances/{{task_id}}", get_task_instance, methods=["GET"])
+    api.add_api_route(
+        f"{run_path}/taskInstances/{{task_id}}", patch_task_instance, methods=["PATCH"]
+    )
+    api.add_api_route(
+        "/dags/{dag_id}/updateTaskInstancesState",
+        post_set_task_instances_state,
+        methods=["POST"],
+    )
+    api.add_api_route(
+        "/dags/{dag_id}/clearTaskInstances", post_clear_task_instances, methods=["POST"]
+    )
+    api.add_api_route(
+        f"{run_path}/taskInstances/{{task_id}}/logs/{{task_try_number}}",
+        get_log,
+        methods=["GET"],
         response_model=LogBody,
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
-    def get_log(
-        dag_id: str,
-        dag_run_id: str,
-        task_id: str,
-        task_try_number: int,
-        request: Request,
-        principal: log_reader,
-        full_content: bool = False,
-        map_index: int = -1,
-        token: str | None = None,
-    ) -> Response | LogBody:
-        """A try's log. `Accept: text/plain` gets the text; otherwise JSON with the text in
-        `content` and a `continuation_token` to read on from where this read stopped (what a
-        client polling a running try's log sends back next time)."""
-        check_run_dag(services, principal, Action.LOGS_READ, dag_id)
-        if task_try_number < 1:
-            raise InvalidInputError("task_try_number must be 1 or more", field="task_try_number")
-        ti, _ = one(dag_id, dag_run_id, task_id)
-        if map_index != -1 or task_try_number > ti.try_number:
-            raise ApiError(404, "TaskInstance not found")
-        offset = 0
-        if token is not None:
-            offset = services.logs.offset_of(token, dag_id, dag_run_id, task_id, task_try_number)
-        if full_content:
-            offset = 0
-        try:
-            chunk = services.logs.read(dag_id, dag_run_id, task_id, task_try_number, offset=offset)
-            text, next_offset = chunk.text, chunk.offset
-        except TaskInstanceNotFound:
-            text, next_offset = "", offset  # queued, not started yet: no file so far
-        if "text/plain" in request.headers.get("accept", ""):
-            return PlainTextResponse(text)
-        return LogBody(
-            continuation_token=services.logs.token(
-                dag_id, dag_run_id, task_id, task_try_number, next_offset
-            ),
-            content=text,
-        )
-
     return api
 
 

@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Response
 from pydantic import BaseModel
 
-from slipstream.api.deps import ApiServices
+from slipstream.api.deps import ServicesDep, authorized
 from slipstream.api.errors import ApiError
 from slipstream.api.routes.v1 import body as fields
-from slipstream.api.routes.v1.common import iso, order_by, page_maker
-from slipstream.api.security import Security
+from slipstream.api.routes.v1.common import iso, order_by, page_of
 from slipstream.auth.roles import PUBLIC, Action
 from slipstream.core.records import User
 from slipstream.errors import InvalidInputError, UserAlreadyExists, UserNotFound
@@ -93,109 +92,117 @@ def _roles(data: dict[str, Any]) -> list[str] | None:
     return None if items is None else [fields.name_of(item, "roles") for item in items]
 
 
-def router(services: ApiServices, security: Security) -> APIRouter:
-    api = APIRouter(tags=["User"])
-    # Called, not declared as a dependency: an annotation naming this local would not resolve.
-    page_of = page_maker(services.settings.api_max_page_limit)
-
-    @api.get("/users", dependencies=[Depends(security.authorize(Action.USERS_READ))])
-    def get_users(
-        limit: Annotated[int, Query()] = 100,
-        offset: Annotated[int, Query()] = 0,
-        order: Annotated[str | None, Query(alias="order_by")] = None,
-    ) -> UserCollection:
-        """A page of users, `order_by` any of id, username, email, first_name, last_name,
-        active, created_on, changed_on (`-` for descending)."""
-        page = page_of(limit, offset)
-        column, descending = order_by(order, ORDER_BY, "id")
-        found, total = services.users.list_users(
-            page.limit, page.offset, order_by=column, descending=descending
-        )
-        return UserCollection(users=[user_item(u) for u in found], total_entries=total)
-
-    @api.get("/users/{username}", dependencies=[Depends(security.authorize(Action.USERS_READ))])
-    def get_user(username: str) -> UserCollectionItem:
-        try:
-            return user_item(services.users.get(username))
-        except UserNotFound:
-            raise not_found(username) from None
-
-    @api.post("/users", dependencies=[Depends(security.authorize(Action.USERS_EDIT))])
-    def post_user(data: Annotated[dict[str, Any], Body()]) -> UserCollectionItem:
-        """Create a user; roles default to Public, as Airflow's registration role."""
-        fields.check_fields(
-            data,
-            writable=WRITABLE,
-            read_only=READ_ONLY,
-            required=("username", "email", "first_name", "last_name", "password"),
-        )
-        username = fields.string(data, "username", min_length=1) or ""
-        email = fields.string(data, "email", min_length=1) or ""
-        first_name = fields.string(data, "first_name") or ""
-        last_name = fields.string(data, "last_name") or ""
-        password = fields.string(data, "password") or ""
-        roles = _roles(data) or [DEFAULT_ROLE]
-        try:
-            user = services.users.create(
-                username=username,
-                email=email,
-                first_name=first_name,
-                last_name=last_name,
-                password=password,
-                roles=roles,
-            )
-        except UserAlreadyExists as exc:
-            if exc.email is None:
-                detail = f"Username `{username}` already exists. Use PATCH to update."
-                raise ApiError(409, detail) from None
-            raise ApiError(409, f"The email `{email}` is already taken.") from None
-        return user_item(user)
-
-    @api.patch("/users/{username}", dependencies=[Depends(security.authorize(Action.USERS_EDIT))])
-    def patch_user(
-        username: str,
-        data: Annotated[dict[str, Any], Body()],
-        mask: Annotated[list[str] | None, Query(alias="update_mask")] = None,
-    ) -> UserCollectionItem:
-        """Change the fields sent (only those named by `update_mask`, if given)."""
-        fields.check_fields(data, writable=WRITABLE, read_only=READ_ONLY)
-        masked = fields.update_mask(mask)
-        if masked is not None:
-            missing = [name for name in masked if name not in data]
-            if missing:
-                names = ", ".join(repr(n) for n in missing)
-                raise InvalidInputError(f"Unknown update masks: {names}", field="update_mask")
-            data = {name: data[name] for name in masked}
-        new_username = fields.string(data, "username", min_length=1)
-        email = fields.string(data, "email", min_length=1)
-        try:
-            user = services.users.update(
-                username,
-                new_username=new_username,
-                email=email,
-                first_name=fields.string(data, "first_name"),
-                last_name=fields.string(data, "last_name"),
-                password=fields.string(data, "password"),
-                roles=_roles(data),
-            )
-        except UserNotFound:
-            raise not_found(username) from None
-        except UserAlreadyExists as exc:
-            if exc.email is None:
-                raise ApiError(409, f"The username `{new_username}` already exists") from None
-            raise ApiError(409, f"The email `{email}` already exists") from None
-        return user_item(user)
-
-    @api.delete(
-        "/users/{username}",
-        status_code=204,
-        dependencies=[Depends(security.authorize(Action.USERS_EDIT))],
+def get_users(
+    services: ServicesDep,
+    limit: Annotated[int, Query()] = 100,
+    offset: Annotated[int, Query()] = 0,
+    order: Annotated[str | None, Query(alias="order_by")] = None,
+) -> UserCollection:
+    """A page of users, `order_by` any of id, username, email, first_name, last_name,
+    active, created_on, changed_on (`-` for descending)."""
+    page = page_of(limit, offset, services.settings.api_max_page_limit)
+    column, descending = order_by(order, ORDER_BY, "id")
+    found, total = services.users.list_users(
+        page.limit, page.offset, order_by=column, descending=descending
     )
-    def delete_user(username: str) -> Response:
-        try:
-            services.users.delete(username)
-        except UserNotFound:
-            raise not_found(username) from None
-        return Response(status_code=204)
+    return UserCollection(users=[user_item(u) for u in found], total_entries=total)
 
+
+def get_user(services: ServicesDep, username: str) -> UserCollectionItem:
+    try:
+        return user_item(services.users.get(username))
+    except UserNotFound:
+        raise not_found(username) from None
+
+
+def post_user(services: ServicesDep, data: Annotated[dict[str, Any], Body()]) -> UserCollectionItem:
+    """Create a user; roles default to Public, as Airflow's registration role."""
+    fields.check_fields(
+        data,
+        writable=WRITABLE,
+        read_only=READ_ONLY,
+        required=("username", "email", "first_name", "last_name", "password"),
+    )
+    username = fields.string(data, "username", min_length=1) or ""
+    email = fields.string(data, "email", min_length=1) or ""
+    first_name = fields.string(data, "first_name") or ""
+    last_name = fields.string(data, "last_name") or ""
+    password = fields.string(data, "password") or ""
+    roles = _roles(data) or [DEFAULT_ROLE]
+    try:
+        user = services.users.create(
+            username=username,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            password=password,
+            roles=roles,
+        )
+    except UserAlreadyExists as exc:
+        if exc.email is None:
+            detail = f"Username `{username}` already exists. Use PATCH to update."
+            raise ApiError(409, detail) from None
+        raise ApiError(409, f"The email `{email}` is already taken.") from None
+    return user_item(user)
+
+
+def patch_user(
+    services: ServicesDep,
+    username: str,
+    data: Annotated[dict[str, Any], Body()],
+    mask: Annotated[list[str] | None, Query(alias="update_mask")] = None,
+) -> UserCollectionItem:
+    """Change the fields sent (only those named by `update_mask`, if given)."""
+    fields.check_fields(data, writable=WRITABLE, read_only=READ_ONLY)
+    masked = fields.update_mask(mask)
+    if masked is not None:
+        missing = [name for name in masked if name not in data]
+        if missing:
+            names = ", ".join(repr(n) for n in missing)
+            raise InvalidInputError(f"Unknown update masks: {names}", field="update_mask")
+        data = {name: data[name] for name in masked}
+    new_username = fields.string(data, "username", min_length=1)
+    email = fields.string(data, "email", min_length=1)
+    try:
+        user = services.users.update(
+            username,
+            new_username=new_username,
+            email=email,
+            first_name=fields.string(data, "first_name"),
+            last_name=fields.string(data, "last_name"),
+            password=fields.string(data, "password"),
+            roles=_roles(data),
+        )
+    except UserNotFound:
+        raise not_found(username) from None
+    except UserAlreadyExists as exc:
+        if exc.email is None:
+            raise ApiError(409, f"The username `{new_username}` already exists") from None
+        raise ApiError(409, f"The email `{email}` already exists") from None
+    return user_item(user)
+
+
+def delete_user(services: ServicesDep, username: str) -> Response:
+    try:
+        services.users.delete(username)
+    except UserNotFound:
+        raise not_found(username) from None
+    return Response(status_code=204)
+
+
+def router() -> APIRouter:
+    api = APIRouter(tags=["User"])
+    may_read = [Depends(authorized(Action.USERS_READ))]
+    may_edit = [Depends(authorized(Action.USERS_EDIT))]
+    api.add_api_route("/users", get_users, methods=["GET"], dependencies=may_read)
+    api.add_api_route("/users/{username}", get_user, methods=["GET"], dependencies=may_read)
+    api.add_api_route("/users", post_user, methods=["POST"], dependencies=may_edit)
+    api.add_api_route("/users/{username}", patch_user, methods=["PATCH"], dependencies=may_edit)
+    api.add_api_route(
+        "/users/{username}",
+        delete_user,
+        methods=["DELETE"],
+        status_code=204,
+        dependencies=may_edit,
+    )
     return api

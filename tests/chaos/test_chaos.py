@@ -370,9 +370,11 @@ def test_a_burst_survives_a_scheduler_killed_and_restarted_at_once(home: Home) -
             if "worker_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
             and Path(f"/proc/{pid}/stat").read_text().split()[3] == str(restarted.pid)
         ]
-        busy = [pid for pid in workers if descendants(pid)]
-        assert busy, f"no worker holds the slow try (workers {workers})"
-        os.kill(busy[0], signal.SIGKILL)
+        # Which worker holds the try cannot be told from outside (each also keeps a spare child
+        # forked ahead), so every worker is killed: the one running it certainly is.
+        assert workers, "the scheduler has no workers?"
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
         run = f"{home.base}/api/v1/dags/slow_task/dagRuns/{run_id}"
         wait_for(
             lambda: http.get(run, timeout=10).json()["state"] in ("success", "failed"),

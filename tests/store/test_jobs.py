@@ -19,12 +19,28 @@ def test_a_started_job_is_running(db: Database) -> None:
         (job,) = store.running_jobs(conn)
     assert job == store.JobRecord(
         id=job_id,
+        job_type=store.SCHEDULER,
         hostname="host-a",
         pid=123,
         state=store.RUNNING,
         started_at=NOW,
         latest_heartbeat=NOW,
     )
+
+
+def test_each_kind_of_job_is_looked_up_on_its_own(db: Database) -> None:
+    with db.write() as conn:
+        scheduler = store.start_job(conn, hostname="h", pid=1, now=NOW)
+        processor = store.start_job(
+            conn, hostname="h", pid=2, now=NOW + timedelta(seconds=1), job_type=store.DAG_PROCESSOR
+        )
+        schedulers = [job.id for job in store.running_jobs(conn)]
+        processors = [job.id for job in store.running_jobs(conn, store.DAG_PROCESSOR)]
+        newest_scheduler_beat = store.latest_heartbeat(conn)
+    assert schedulers == [scheduler]
+    assert processors == [processor]
+    # A DAG processor's heartbeat says nothing about the scheduler's health.
+    assert newest_scheduler_beat == NOW
 
 
 def test_heartbeats_move_only_their_own_job(db: Database) -> None:

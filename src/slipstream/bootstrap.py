@@ -43,7 +43,8 @@ from slipstream.services.users import UserService
 from slipstream.services.xcom_reader_factory import XComReaderFactory
 from slipstream.store import schema
 from slipstream.store.db import Database
-from slipstream.wakeup import WakeupListener, WakeupSender
+from slipstream.store.plans import PlanCache
+from slipstream.wakeup import Hint, WakeupListener, WakeupSender
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -116,13 +117,14 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
     db = open_database(settings, migrate=migrate)
     wakeup = WakeupSender(settings.wakeup_path)
     accounts = account_services(db, clock)
+    plans = PlanCache()
     return Services(
         settings=settings,
         db=db,
         clock=clock,
         dags=DagService(db, wakeup=wakeup),
-        runs=RunService(db, clock=clock, wakeup=wakeup),
-        run_changes=RunChangeService(db, clock=clock, wakeup=wakeup),
+        runs=RunService(db, clock=clock, wakeup=wakeup, plans=plans),
+        run_changes=RunChangeService(db, clock=clock, wakeup=wakeup, plans=plans),
         logs=LogService(settings.log_folder),
         sign_ins=accounts.sign_ins,
         users=accounts.users,
@@ -358,15 +360,16 @@ def run_dag_test(
         try:
             dag_file_sync(test_settings, db, clock, None).sync_now()
             executor = InlineExecutor(xcom_reader_factory=xcom_reader_factory(test_settings))
-            scheduler = Scheduler(db, executor, clock=clock, settings=test_settings)
+            plans = PlanCache()
+            scheduler = Scheduler(db, executor, clock=clock, settings=test_settings, plans=plans)
             scheduler.start()
-            runs = RunService(db, clock=clock)
+            runs = RunService(db, clock=clock, plans=plans)
             run = runs.trigger(
                 dag_id, conf=conf, logical_date=logical_date, triggered_by="test"
             ).run
             seen: set[tuple[str, int]] = set()
             while True:
-                report = scheduler.tick([f"run:{dag_id}"])
+                report = scheduler.tick([Hint.queued_run(dag_id)])
                 current = runs.get(dag_id, run.run_id)
                 for ti in runs.task_instances(dag_id, run.run_id):
                     ended = ti.state.is_finished or ti.state is TaskState.UP_FOR_RETRY

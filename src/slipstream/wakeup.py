@@ -1,4 +1,5 @@
-"""Cross-process wake-ups: a datagram socket the scheduler listens on and anyone may poke.
+"""Cross-process wake-ups: a datagram socket the scheduler listens on and anyone may poke, and
+the typed hints it carries (built and read here only).
 
 A trigger committed by the CLI or the API must reach the scheduler at once rather than after a
 polling interval. A Unix datagram is the cheapest reliable-enough signal on one machine: sending
@@ -10,25 +11,80 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 _MAX_DATAGRAM = 4096
 
 
+class HintKind(StrEnum):
+    """What changed; on the wire, the datagram's first byte (the key follows it)."""
+
+    QUEUED_RUN = "r"  # key: a DAG that has a new queued run
+    DAG_CHANGED = "d"  # key: a DAG parsed, paused or unpaused; empty: every DAG
+    RUN_CHANGED = "p"  # key: the primary key of a run a person changed (marked, cleared...)
+    ANYTHING = "*"  # look at everything; also what a datagram we cannot read means
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    kind: HintKind
+    key: str = ""
+
+    @classmethod
+    def queued_run(cls, dag_id: str) -> Hint:
+        return cls(HintKind.QUEUED_RUN, dag_id)
+
+    @classmethod
+    def dag_changed(cls, dag_id: str = "") -> Hint:
+        return cls(HintKind.DAG_CHANGED, dag_id)
+
+    @classmethod
+    def run_changed(cls, run_pk: int) -> Hint:
+        return cls(HintKind.RUN_CHANGED, str(run_pk))
+
+    @classmethod
+    def anything(cls) -> Hint:
+        return cls(HintKind.ANYTHING)
+
+    @property
+    def run_pk(self) -> int:
+        """The run a RUN_CHANGED hint names (decode() lets only digits through)."""
+        return int(self.key)
+
+    def encode(self) -> bytes:
+        return (self.kind.value + self.key).encode()[:_MAX_DATAGRAM]
+
+    @classmethod
+    def decode(cls, data: bytes) -> Hint:
+        """A hint from a datagram; anything unreadable asks the scheduler to look everywhere,
+        which costs a scan but never misses work."""
+        text = data.decode(errors="replace")
+        try:
+            kind = HintKind(text[:1])
+        except ValueError:
+            return cls.anything()
+        key = text[1:]
+        if kind is HintKind.RUN_CHANGED and not (key.isascii() and key.isdigit()):
+            return cls.anything()
+        return cls(kind, key)
+
+
 class WakeupSender:
-    """Sends hints ("run:<dag_id>", "dag:<dag_id>") to a listening scheduler, if there is one."""
+    """Sends hints to a listening scheduler, if there is one."""
 
     def __init__(self, path: Path) -> None:
         self._path = str(path)
         self._sock: socket.socket | None = None
 
-    def notify(self, hint: str = "") -> None:
+    def notify(self, hint: Hint) -> None:
         if self._sock is None:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._sock.setblocking(False)
         # Nobody listening, or the listener's buffer is full: the safety scan will catch up.
         with contextlib.suppress(OSError):
-            self._sock.sendto(hint.encode()[:_MAX_DATAGRAM], self._path)
+            self._sock.sendto(hint.encode(), self._path)
 
     def close(self) -> None:
         if self._sock is not None:
@@ -51,14 +107,14 @@ class WakeupListener:
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    def drain(self) -> list[str]:
-        hints: list[str] = []
+    def drain(self) -> list[Hint]:
+        hints: list[Hint] = []
         while True:
             try:
                 data = self._sock.recv(_MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
                 return hints
-            hints.append(data.decode(errors="replace"))
+            hints.append(Hint.decode(data))
 
     def close(self) -> None:
         self._sock.close()

@@ -20,6 +20,7 @@ from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dags import DagService
 from slipstream.services.runs import RunService
 from slipstream.store.db import Database
+from slipstream.wakeup import Hint
 
 START = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 
@@ -55,7 +56,7 @@ class Harness:
         assert summary.errors == 0, self.dags.import_errors()
         return path
 
-    def settle(self, hints: tuple[str, ...] = ("",), max_passes: int = 200) -> int:
+    def settle(self, hints: tuple[Hint, ...] = (Hint.anything(),), max_passes: int = 200) -> int:
         """Step passes until one changes nothing; returns how many passes ran."""
         for n in range(1, max_passes + 1):
             report = self.scheduler.tick(hints if n == 1 else ())

@@ -12,6 +12,7 @@ from slipstream.clock import Clock
 from slipstream.core.records import ExitReason, TaskEvent, TaskFinished, TaskKey, Workload
 from slipstream.core.states import RunState, TaskState
 from slipstream.services.run_changes import RunChangeService, Selection
+from slipstream.wakeup import Hint
 from tests.scheduler.conftest import Harness
 
 CHAIN = """
@@ -56,8 +57,8 @@ def changes(harness: Harness) -> RunChangeService:
     return RunChangeService(harness.db, clock=harness.clock)
 
 
-def hint(run_pk: int) -> tuple[str, ...]:
-    return (f"runpk:{run_pk}",)
+def hint(run_pk: int) -> tuple[Hint, ...]:
+    return (Hint.run_changed(run_pk),)
 
 
 def test_marking_a_task_whose_try_is_in_flight_is_not_overwritten_by_the_try(
@@ -67,7 +68,7 @@ def test_marking_a_task_whose_try_is_in_flight_is_not_overwritten_by_the_try(
     run = harness.runs.trigger("chain3").run
     # Pass 1 starts the run and hands `first` to the executor; its (successful) end has not
     # been recorded yet when a person marks it failed.
-    harness.scheduler.tick(["run:chain3"])
+    harness.scheduler.tick([Hint.queued_run("chain3")])
     assert harness.states("chain3", run.run_id)["first"] == "queued"
     affected = changes.mark_task_instances(
         "chain3", run.run_id, "first", TaskState.FAILED, dry_run=False, by="alice"
@@ -90,7 +91,7 @@ def test_clearing_a_task_in_flight_runs_it_again_as_a_new_try(
 ) -> None:
     harness.write_dag("chain3", CHAIN)
     run = harness.runs.trigger("chain3").run
-    harness.scheduler.tick(["run:chain3"])
+    harness.scheduler.tick([Hint.queued_run("chain3")])
     changes.clear_task_instances(
         "chain3", run_id=run.run_id, task_ids=["first"], only_failed=False, dry_run=False, by="bob"
     )
@@ -106,7 +107,7 @@ def test_clearing_a_finished_run_requeues_it_and_everything_runs_again(
 ) -> None:
     harness.write_dag("chain3", CHAIN)
     run = harness.runs.trigger("chain3").run
-    harness.settle(("run:chain3",))
+    harness.settle((Hint.queued_run("chain3"),))
     assert harness.run("chain3", run.run_id).state is RunState.SUCCESS
     dry = changes.clear_run("chain3", run.run_id, dry_run=True, by="carol")
     assert not isinstance(dry, type(run))
@@ -123,7 +124,7 @@ def test_clearing_a_finished_run_requeues_it_and_everything_runs_again(
 def test_a_cleared_task_gets_its_retries_again(harness: Harness, changes: RunChangeService) -> None:
     harness.write_dag("flaky", FLAKY)
     run = harness.runs.trigger("flaky").run
-    harness.settle(("run:flaky",))
+    harness.settle((Hint.queued_run("flaky"),))
     assert harness.run("flaky", run.run_id).state is RunState.FAILED
     assert harness.tis("flaky", run.run_id)["always_fails"].try_number == 2
     changes.clear_task_instances(
@@ -148,7 +149,9 @@ def test_mark_run_success_marks_unfinished_tasks_and_the_try_in_flight_cannot_un
 ) -> None:
     harness.write_dag("flaky", FLAKY)
     run = harness.runs.trigger("flaky").run
-    harness.scheduler.tick(["run:flaky"])  # always_fails is queued, its failure not recorded
+    harness.scheduler.tick(
+        [Hint.queued_run("flaky")]
+    )  # always_fails is queued, its failure not recorded
     marked = changes.mark_run("flaky", run.run_id, RunState.SUCCESS, by="erin")
     assert marked.state is RunState.SUCCESS
     assert marked.state_reason == "marked success by erin"
@@ -163,7 +166,7 @@ def test_mark_run_failed_fails_running_tasks_and_skips_the_rest(
 ) -> None:
     harness.write_dag("chain3", CHAIN)
     run = harness.runs.trigger("chain3").run
-    harness.scheduler.tick(["run:chain3"])
+    harness.scheduler.tick([Hint.queued_run("chain3")])
     harness.scheduler.tick()  # first done, second queued with its end pending
     with harness.db.write() as conn:
         # As a local executor would have reported by now: second is running.
@@ -184,7 +187,7 @@ def test_marking_a_failed_task_success_resumes_its_run(
 ) -> None:
     harness.write_dag("flaky", FLAKY)
     run = harness.runs.trigger("flaky").run
-    harness.settle(("run:flaky",))
+    harness.settle((Hint.queued_run("flaky"),))
     assert harness.states("flaky", run.run_id) == {
         "always_fails": "failed",
         "after": "upstream_failed",
@@ -203,7 +206,7 @@ def test_mark_run_queued_restarts_a_finished_run_with_its_tasks(
 ) -> None:
     harness.write_dag("chain3", CHAIN)
     run = harness.runs.trigger("chain3").run
-    harness.settle(("run:chain3",))
+    harness.settle((Hint.queued_run("chain3"),))
     requeued = changes.mark_run("chain3", run.run_id, RunState.QUEUED, by="hal")
     assert requeued.state is RunState.QUEUED and requeued.end_date is None
     harness.settle(hint(run.id))
@@ -217,11 +220,11 @@ def test_deleting_a_run_with_a_try_in_flight_leaves_the_scheduler_healthy(
 ) -> None:
     harness.write_dag("chain3", CHAIN)
     run = harness.runs.trigger("chain3").run
-    harness.scheduler.tick(["run:chain3"])
+    harness.scheduler.tick([Hint.queued_run("chain3")])
     changes.delete_run("chain3", run.run_id)
     harness.settle(hint(run.id))  # would raise if the pass failed
     other = harness.runs.trigger("chain3").run
-    harness.settle(("run:chain3",))
+    harness.settle((Hint.queued_run("chain3"),))
     assert harness.run("chain3", other.run_id).state is RunState.SUCCESS
 
 
@@ -273,7 +276,7 @@ def test_a_try_whose_task_was_marked_or_cleared_is_stopped(
     harness.scheduler = harness.new_scheduler()
     harness.scheduler.start()
     run = harness.runs.trigger("chain3").run
-    harness.scheduler.tick(["run:chain3"])
+    harness.scheduler.tick([Hint.queued_run("chain3")])
     [held] = executor.held
     if change == "mark":
         changes.mark_task_instances(

@@ -14,6 +14,7 @@ from slipstream.core.records import ExitReason, TaskEvent, Workload
 from slipstream.errors import InvalidConf
 from slipstream.store import jobs as jobs_store
 from slipstream.store import xcoms as xcom_store
+from slipstream.wakeup import Hint
 from tests.scheduler.conftest import Harness
 
 CHAIN = """
@@ -40,7 +41,7 @@ with DAG("chain", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
 def test_a_chain_runs_to_success_and_values_flow_downstream(harness: Harness) -> None:
     harness.write_dag("chain", CHAIN)
     run = harness.runs.trigger("chain", conf={"k": "v"}).run
-    harness.settle(("run:chain",))
+    harness.settle((Hint.queued_run("chain"),))
     assert harness.run("chain", run.run_id).state.value == "success"
     assert harness.states("chain", run.run_id) == {
         "one": "success",
@@ -62,7 +63,7 @@ def test_a_finished_task_readies_its_downstream_in_the_same_pass(harness: Harnes
     harness.write_dag("chain", CHAIN)
     run = harness.runs.trigger("chain").run
     # Pass 1 starts the run and submits `one`; the inline executor runs it during submit.
-    harness.scheduler.tick(["run:chain"])
+    harness.scheduler.tick([Hint.queued_run("chain")])
     assert harness.states("chain", run.run_id)["one"] == "queued"
     # Pass 2 records `one` and submits `add` in the same pass.
     report = harness.scheduler.tick()
@@ -115,7 +116,7 @@ def test_retry_waits_out_its_delay_then_runs_again(harness: Harness, tmp_path: P
         """,
     )
     run = harness.runs.trigger("flaky").run
-    harness.settle(("run:flaky",))
+    harness.settle((Hint.queued_run("flaky"),))
     ti = harness.tis("flaky", run.run_id)["wobble"]
     assert ti.state.value == "up_for_retry"
     assert ti.next_retry_at == harness.clock.now() + timedelta(seconds=60)
@@ -149,7 +150,7 @@ def test_a_failure_propagates_and_fails_the_run_with_a_reason(harness: Harness) 
         """,
     )
     run = harness.runs.trigger("breaks").run
-    harness.settle(("run:breaks",))
+    harness.settle((Hint.queued_run("breaks"),))
     assert harness.states("breaks", run.run_id) == {
         "boom": "failed",
         "after": "upstream_failed",
@@ -171,7 +172,7 @@ def test_a_failed_leaf_fails_the_run(harness: Harness) -> None:
         """,
     )
     run = harness.runs.trigger("leaf_fails").run
-    harness.settle(("run:leaf_fails",))
+    harness.settle((Hint.queued_run("leaf_fails"),))
     finished = harness.run("leaf_fails", run.run_id)
     assert finished.state.value == "failed"
     assert finished.state_reason is not None and "exit3" in finished.state_reason
@@ -193,7 +194,7 @@ def test_max_active_runs_holds_back_extra_runs(harness: Harness) -> None:
         """,
     )
     ids = [harness.runs.trigger("one_at_a_time").run.run_id for _ in range(3)]
-    harness.scheduler.tick(["run:one_at_a_time"])
+    harness.scheduler.tick([Hint.queued_run("one_at_a_time")])
     assert [harness.run("one_at_a_time", r).state.value for r in ids] == [
         "running",
         "queued",
@@ -208,10 +209,10 @@ def test_a_paused_dag_keeps_its_triggered_run_queued_until_unpaused(harness: Har
     harness.dags.set_paused("chain", True)
     result = harness.runs.trigger("chain")
     assert result.dag_is_paused and "unpaused" in result.message
-    harness.settle(("run:chain",))
+    harness.settle((Hint.queued_run("chain"),))
     assert harness.run("chain", result.run.run_id).state.value == "queued"
     harness.dags.set_paused("chain", False)
-    harness.settle(("dag:chain",))
+    harness.settle((Hint.dag_changed("chain"),))
     assert harness.run("chain", result.run.run_id).state.value == "success"
 
 
@@ -232,7 +233,7 @@ def test_schedules_create_runs_with_and_without_catchup(
             EmptyOperator(task_id="noop")
         """,
     )
-    harness.settle(("dag:daily",))
+    harness.settle((Hint.dag_changed("daily"),))
     runs, total = harness.runs.list_runs("daily", order_by="logical_date")
     assert total == expected_runs
     assert all(r.state.value == "success" and r.run_type.value == "scheduled" for r in runs)
@@ -261,7 +262,7 @@ def test_backfill_queues_each_interval_once(harness: Harness) -> None:
     again = harness.runs.backfill("hourly", start, start + timedelta(hours=3))
     assert [r.logical_date for r in first] == [start + timedelta(hours=h) for h in range(3)]
     assert [r.logical_date for r in again] == [start + timedelta(hours=3)]
-    harness.settle(("run:hourly",))
+    harness.settle((Hint.queued_run("hourly"),))
     runs, total = harness.runs.list_runs("hourly")
     assert total == 4 and {r.state.value for r in runs} == {"success"}
 
@@ -299,7 +300,7 @@ def test_one_busy_dag_cannot_starve_another(db, tmp_path: Path) -> None:  # type
     )
     busy = h.runs.trigger("busy").run
     small = h.runs.trigger("small").run
-    h.scheduler.tick([""])
+    h.scheduler.tick([Hint.anything()])
     # Two slots, two DAGs with ready work: each gets one in the first pass.
     assert h.states("small", small.run_id)["only"] == "queued"
     assert list(h.states("busy", busy.run_id).values()).count("queued") == 1
@@ -335,7 +336,7 @@ def test_tries_of_a_dead_scheduler_are_retried_on_the_infrastructure_budget(
     dead = Scheduler(harness.db, _Blackhole(), clock=harness.clock, settings=harness.settings)
     dead.start()
     run = harness.runs.trigger("chain").run
-    dead.tick(["run:chain"])
+    dead.tick([Hint.queued_run("chain")])
     assert harness.states("chain", run.run_id)["one"] == "queued"
     # The dead scheduler's job row claims this very pid: a restart sees its pid as gone.
     with harness.db.write() as conn:
@@ -345,7 +346,7 @@ def test_tries_of_a_dead_scheduler_are_retried_on_the_infrastructure_budget(
     revived = harness.new_scheduler()
     revived.start()
     harness.scheduler = revived
-    harness.settle(("run:chain",))
+    harness.settle((Hint.queued_run("chain"),))
     assert harness.run("chain", run.run_id).state.value == "success"
     tries = harness.tries("chain", run.run_id, "one")
     assert [t.exit_reason for t in tries] == [ExitReason.SCHEDULER_LOST, ExitReason.SUCCESS]
@@ -376,7 +377,7 @@ def test_a_run_keeps_the_code_and_shape_of_the_version_it_started_with(
 ) -> None:
     harness.write_dag("evolving", EVOLVING.format(version="v1", extra=""))
     old = harness.runs.trigger("evolving").run
-    harness.scheduler.tick(["run:evolving"])  # starts the run; `first` runs (inline)
+    harness.scheduler.tick([Hint.queued_run("evolving")])  # starts the run; `first` runs (inline)
     assert harness.states("evolving", old.run_id)["first"] == "queued"
     harness.write_dag(
         "evolving",
@@ -385,10 +386,10 @@ def test_a_run_keeps_the_code_and_shape_of_the_version_it_started_with(
             extra="\n    @task\n    def third():\n        return 3\n    third()\n",
         ),
     )
-    harness.settle(("dag:evolving",))
+    harness.settle((Hint.dag_changed("evolving"),))
     assert harness.states("evolving", old.run_id) == {"first": "success", "second": "success"}
     new = harness.runs.trigger("evolving").run
-    harness.settle(("run:evolving",))
+    harness.settle((Hint.queued_run("evolving"),))
     assert set(harness.states("evolving", new.run_id)) == {"first", "second", "third"}
     with harness.db.read() as conn:
         old_values = xcom_store.for_tasks(conn, old.id, ["second"])

@@ -19,7 +19,7 @@ from slipstream.services.dag_files import DagFileSync, SyncSummary
 from slipstream.store import dags as dags_store
 from slipstream.store import import_errors
 from slipstream.store.db import Database
-from slipstream.wakeup import WakeupListener, WakeupSender
+from slipstream.wakeup import Hint, WakeupListener, WakeupSender
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -295,12 +295,18 @@ def test_changes_wake_the_scheduler(db: Database, tmp_path: Path) -> None:
             write(path, dag_block("a"), dag_block("b"))
             h = Harness(db, tmp_path, wakeup=sender)
             h.sync.sync_now()
-            assert sorted(listener.drain()) == ["dag:a", "dag:b"]
+            assert sorted(listener.drain(), key=str) == [
+                Hint.dag_changed("a"),
+                Hint.dag_changed("b"),
+            ]
             h.sync.sync_now()
             assert listener.drain() == []
             write(path, dag_block("a", "changed"))
             h.sync.sync_now()
-            assert sorted(listener.drain()) == ["dag:a", "dag:b"]
+            assert sorted(listener.drain(), key=str) == [
+                Hint.dag_changed("a"),
+                Hint.dag_changed("b"),
+            ]
         finally:
             sender.close()
             listener.close()

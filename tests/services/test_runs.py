@@ -14,7 +14,7 @@ from slipstream.errors import DagNotFound, InvalidConf, InvalidInputError, RunAl
 from slipstream.services.runs import RunService
 from slipstream.store import dags as dags_store
 from slipstream.store.db import Database
-from slipstream.wakeup import WakeupListener, WakeupSender
+from slipstream.wakeup import Hint, WakeupListener, WakeupSender
 from tests.store.conftest import AddDag, dag_structure
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -107,12 +107,12 @@ def test_only_a_trigger_of_an_unpaused_dag_wakes_the_scheduler(
         assert runs.trigger("held").dag_is_paused
         runs.trigger("live")
         deadline = time.monotonic() + 5
-        hints: list[str] = []
-        while "run:live" not in hints and time.monotonic() < deadline:
+        hints: list[Hint] = []
+        while Hint.queued_run("live") not in hints and time.monotonic() < deadline:
             hints += listener.drain()
             time.sleep(0.01)
         # The unpause wakes the scheduler for the held run; the trigger itself need not.
-        assert hints == ["run:live"]
+        assert hints == [Hint.queued_run("live")]
     finally:
         sender.close()
         listener.close()

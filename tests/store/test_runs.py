@@ -1,4 +1,4 @@
-"""store.runs on real SQLite and PostgreSQL: inserting, finding, listing and moving runs."""
+"""store.runs on real SQLite and PostgreSQL: inserting, finding and listing runs."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.records import Run, RunType
 from slipstream.core.states import RunState
+from slipstream.core.transitions import RunTransition
 from slipstream.errors import InvalidInputError, RunAlreadyExists
 from slipstream.store import runs as store
+from slipstream.store import transitions
 from slipstream.store.db import Database
 from slipstream.store.tables import runs as runs_table
 
@@ -40,6 +42,11 @@ def insert(conn: Connection, dag: DagPlan, run_id: str, **overrides: Any) -> Run
     return store.insert_run(
         conn, dag_id=dag.dag_id, run_id=run_id, version_id=dag.version_id, **fields
     )
+
+
+def move_run(conn: Connection, pk: int, target: RunState, at: datetime) -> None:
+    """The scheduler's own moves of a run, to set up the reads under test."""
+    assert transitions.apply_one(conn, RunTransition.natural(pk, target), at)
 
 
 def count_runs(db: Database) -> int:
@@ -141,60 +148,12 @@ def test_idempotency_keys(db: Database, add_dag: AddDag) -> None:
         assert not store.run_id_exists(conn, "etl", "r2")
 
 
-def test_move_run_is_a_compare_and_set(db: Database, add_dag: AddDag) -> None:
-    dag = add_dag()
-    started_at, ended_at = NOW + timedelta(minutes=1), NOW + timedelta(minutes=5)
-    with db.write() as conn:
-        run = insert(conn, dag, "r")
-        assert store.move_run(conn, run.id, [RunState.QUEUED], RunState.RUNNING, started_at)
-        # The run is no longer queued: a second, late start changes nothing.
-        late = started_at + timedelta(seconds=30)
-        assert not store.move_run(conn, run.id, [RunState.QUEUED], RunState.RUNNING, late)
-    with db.read() as conn:
-        running = store.get_run_by_pk(conn, run.id)
-    assert running is not None
-    assert running.state is RunState.RUNNING
-    assert running.start_date == started_at
-    assert running.end_date is None
-
-    with db.write() as conn:
-        assert store.move_run(
-            conn, run.id, [RunState.RUNNING], RunState.FAILED, ended_at, reason="tasks failed: b"
-        )
-        assert not store.move_run(conn, run.id, [RunState.RUNNING], RunState.SUCCESS, ended_at)
-        assert not store.move_run(conn, run.id + 1000, [RunState.RUNNING], RunState.FAILED, NOW)
-    with db.read() as conn:
-        failed = store.get_run_by_pk(conn, run.id)
-    assert failed is not None
-    assert failed.state is RunState.FAILED
-    assert (failed.start_date, failed.end_date) == (started_at, ended_at)
-    assert failed.state_reason == "tasks failed: b"
-
-
-def test_requeueing_a_finished_run_clears_its_dates(db: Database, add_dag: AddDag) -> None:
-    dag = add_dag()
-    requeued_at = NOW + timedelta(hours=1)
-    with db.write() as conn:
-        run = insert(conn, dag, "r")
-        store.move_run(conn, run.id, [RunState.QUEUED], RunState.RUNNING, NOW)
-        store.move_run(conn, run.id, [RunState.RUNNING], RunState.SUCCESS, NOW)
-        assert store.move_run(
-            conn, run.id, list(RunState), RunState.QUEUED, requeued_at, reason="cleared"
-        )
-        again = store.get_run_by_pk(conn, run.id)
-    assert again is not None
-    assert again.state is RunState.QUEUED
-    assert again.start_date is None and again.end_date is None
-    assert again.queued_at == requeued_at
-    assert again.state_reason == "cleared"
-
-
 def test_queued_runs_come_oldest_first_per_dag(db: Database, add_dag: AddDag) -> None:
     etl, other = add_dag("etl"), add_dag("other")
     with db.write() as conn:
         ids = [insert(conn, etl, f"r{n}").id for n in range(4)]
         insert(conn, other, "x")
-        store.move_run(conn, ids[1], [RunState.QUEUED], RunState.RUNNING, NOW)
+        move_run(conn, ids[1], RunState.RUNNING, NOW)
     with db.read() as conn:
         assert [r.id for r in store.queued_runs(conn, "etl", 10)] == [ids[0], ids[2], ids[3]]
         assert [r.id for r in store.queued_runs(conn, "etl", 2)] == [ids[0], ids[2]]
@@ -211,8 +170,8 @@ def test_count_running_and_running_runs(db: Database, add_dag: AddDag) -> None:
         other_run = insert(conn, other, "x")
         insert(conn, idle, "queued-only")
         for run in [*etl_runs, other_run]:
-            store.move_run(conn, run.id, [RunState.QUEUED], RunState.RUNNING, NOW)
-        store.move_run(conn, etl_runs[0].id, [RunState.RUNNING], RunState.SUCCESS, NOW)
+            move_run(conn, run.id, RunState.RUNNING, NOW)
+        move_run(conn, etl_runs[0].id, RunState.SUCCESS, NOW)
     with db.read() as conn:
         assert store.count_running(conn, ["etl", "other", "idle"]) == {"etl": 2, "other": 1}
         assert store.count_running(conn, ["other"]) == {"other": 1}
@@ -229,9 +188,9 @@ def test_list_runs_filters(db: Database, add_dag: AddDag) -> None:
         r2 = insert(conn, etl, "r2", logical_date=day(2))
         insert(conn, etl, "r3", logical_date=day(3))
         insert(conn, other, "o1", logical_date=day(2))
-        store.move_run(conn, r1.id, [RunState.QUEUED], RunState.RUNNING, day(10))
-        store.move_run(conn, r1.id, [RunState.RUNNING], RunState.SUCCESS, day(11))
-        store.move_run(conn, r2.id, [RunState.QUEUED], RunState.RUNNING, day(12))
+        move_run(conn, r1.id, RunState.RUNNING, day(10))
+        move_run(conn, r1.id, RunState.SUCCESS, day(11))
+        move_run(conn, r2.id, RunState.RUNNING, day(12))
 
     with db.read() as conn:
 

@@ -16,6 +16,7 @@ from slipstream.authoring.schedules import DataInterval, Timetable
 from slipstream.core.dag_plan import DagPlan, TaskSpec
 from slipstream.core.records import ExitReason, RunType
 from slipstream.core.states import FAILED_TASK_STATES, RunState, TaskState
+from slipstream.core.transitions import RunTransition, TaskTransition, planned
 from slipstream.core.trigger_rules import Verdict, evaluate
 
 # Airflow caps exponential backoff at a day when no max_retry_delay is set.
@@ -36,6 +37,28 @@ class RunDecision:
         return bool(
             self.schedule or self.succeed or self.skip or self.upstream_failed or self.outcome
         )
+
+    def task_transitions(self, run_pk: int) -> list[TaskTransition]:
+        """The decision's task moves, each from waiting (none) only."""
+        moves = [
+            planned(run_pk, self.schedule, TaskState.SCHEDULED),
+            planned(run_pk, self.succeed, TaskState.SUCCESS, starts_now=True),
+            planned(run_pk, self.skip, TaskState.SKIPPED, reason="trigger rule"),
+            planned(
+                run_pk,
+                self.upstream_failed,
+                TaskState.UPSTREAM_FAILED,
+                reason="an upstream task failed",
+            ),
+        ]
+        return [move for move in moves if move.task_ids]
+
+    def run_transition(self, run_pk: int) -> RunTransition | None:
+        """The run's own move, when every task has finished: valid only once every task move
+        of the decision has been applied (a stale plan's outcome may be wrong)."""
+        if self.outcome is None:
+            return None
+        return RunTransition.natural(run_pk, self.outcome, reason=self.reason)
 
 
 def plan_run(

@@ -40,7 +40,7 @@ class TaskState(StrEnum):
     @property
     def is_active(self) -> bool:
         """Holding (or about to hold) an executor slot."""
-        return self in (TaskState.QUEUED, TaskState.RUNNING)
+        return self in ACTIVE_TASK_STATES
 
 
 FINISHED_TASK_STATES = frozenset(
@@ -52,6 +52,9 @@ FINISHED_TASK_STATES = frozenset(
         TaskState.REMOVED,
     }
 )
+
+# A try holds its task in these states: only that try's own report may end it.
+ACTIVE_TASK_STATES = frozenset({TaskState.QUEUED, TaskState.RUNNING})
 
 # Failures, as downstream trigger rules see them.
 FAILED_TASK_STATES = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})
@@ -103,9 +106,23 @@ def can_move_task(current: TaskState, target: TaskState, *, forced: bool = False
 
 
 def task_sources(target: TaskState, *, forced: bool = False) -> frozenset[TaskState]:
-    """Every state from which `target` may be reached: the WHERE clause of a compare-and-set."""
-    return frozenset(s for s in TaskState if can_move_task(s, target, forced=forced))
+    """Every state from which `target` may be reached: the widest WHERE clause of a
+    compare-and-set (core/transitions.py narrows it to what a decision saw)."""
+    return _TASK_SOURCES[target, forced]
 
 
 def run_sources(target: RunState, *, forced: bool = False) -> frozenset[RunState]:
-    return frozenset(s for s in RunState if can_move_run(s, target, forced=forced))
+    return _RUN_SOURCES[target, forced]
+
+
+# The table read backwards, once: every transition of the scheduler's hot path asks for it.
+_TASK_SOURCES = {
+    (target, forced): frozenset(s for s in TaskState if can_move_task(s, target, forced=forced))
+    for target in TaskState
+    for forced in (False, True)
+}
+_RUN_SOURCES = {
+    (target, forced): frozenset(s for s in RunState if can_move_run(s, target, forced=forced))
+    for target in RunState
+    for forced in (False, True)
+}

@@ -1,7 +1,6 @@
-"""What the scheduler holds in memory between passes: all of it rebuildable from the database.
-
-The database is the truth; this is a cache of what is cheap to remember and costly to re-read
-on every pass (ready queues, tries in flight, retry timers, plans by version).
+"""What the scheduler holds in memory between passes, all of it rebuildable from the database:
+every cache the passes read (runs, plans, task states, DAG limits, pinned sources), the work
+queues (ready tasks, retry timers, events not yet applied) and what wake-up hints mean to them.
 """
 
 from __future__ import annotations
@@ -12,9 +11,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import Connection
+
 from slipstream.core.dag_plan import DagPlan
-from slipstream.core.records import Run, TaskKey
-from slipstream.core.states import TaskState
+from slipstream.core.records import Run, TaskEvent, TaskKey
+from slipstream.core.states import RunState, TaskState
+from slipstream.scheduler.schedules import ScheduleKeeper
+from slipstream.store import dags as dags_store
+from slipstream.store import runs as runs_store
+from slipstream.store import task_instances as ti_store
+from slipstream.store.plans import PlanCache
+from slipstream.wakeup import Hint, HintKind
+
+# What a DAG without a readable current version may run at once: Airflow's default.
+DEFAULT_MAX_ACTIVE_TASKS = 16
 
 
 @dataclass(slots=True)
@@ -23,9 +33,17 @@ class InFlight:
     infra_failures: int
 
 
+@dataclass(frozen=True, slots=True)
+class CurrentVersion:
+    """A DAG's current version as the scheduler needs it on every pass."""
+
+    version_id: int | None
+    max_active_tasks: int
+
+
 @dataclass(slots=True)
 class SchedulerState:
-    plans: dict[int, DagPlan] = field(default_factory=dict)  # by version id
+    plans: PlanCache = field(default_factory=PlanCache)  # shared, by version id
     runs: dict[int, Run] = field(default_factory=dict)  # running runs by pk
     in_flight: dict[TaskKey, InFlight] = field(default_factory=dict)
     active_per_dag: Counter[str] = field(default_factory=Counter)
@@ -38,6 +56,81 @@ class SchedulerState:
     # Task states of running runs as this scheduler last wrote or read them, so that planning
     # a pass costs what changed, not a re-read of every task of a large run.
     states: dict[int, dict[str, TaskState]] = field(default_factory=dict)
+    # Read on every pass; forgotten when a hint says the DAG changed.
+    current: dict[str, CurrentVersion] = field(default_factory=dict)
+    # Stored file text of versions whose DAG file has moved on, sent with their workloads.
+    sources: dict[int, str | None] = field(default_factory=dict)
+    recheck: set[int] = field(default_factory=set)  # runs a person changed: tries still wanted?
+    # Executor events not yet applied: kept across a pass that fails, applied by the next.
+    pending_events: list[TaskEvent] = field(default_factory=list)
+    schedules: ScheduleKeeper = field(default_factory=ScheduleKeeper)
+
+    # ----------------------------------------------------------------- reading through
+
+    def run(self, conn: Connection, run_pk: int) -> Run | None:
+        run = self.runs.get(run_pk)
+        if run is None:
+            run = runs_store.get_run_by_pk(conn, run_pk)
+            if run is not None and run.state is RunState.RUNNING:
+                self.runs[run_pk] = run
+        return run
+
+    def plan(self, conn: Connection, version_id: int) -> DagPlan | None:
+        return self.plans.get(conn, version_id)
+
+    def task_states(self, conn: Connection, run_pk: int) -> dict[str, TaskState]:
+        states = self.states.get(run_pk)
+        if states is None:
+            states = self.states[run_pk] = ti_store.states_for_run(conn, run_pk)
+        return states
+
+    def current_version(self, conn: Connection, dag_id: str) -> CurrentVersion:
+        current = self.current.get(dag_id)
+        if current is None:
+            record = dags_store.get_dag(conn, dag_id)
+            version_id = record.version_id if record else None
+            plan = self.plan(conn, version_id) if version_id is not None else None
+            limit = plan.max_active_tasks if plan else DEFAULT_MAX_ACTIVE_TASKS
+            current = self.current[dag_id] = CurrentVersion(version_id, limit)
+        return current
+
+    def pinned_source(self, conn: Connection, run: Run) -> str | None:
+        """The file text of the run's version when the DAG file has moved on since the run
+        started (None when the file still holds that version): the run keeps its code."""
+        if self.current_version(conn, run.dag_id).version_id in (None, run.version_id):
+            return None
+        if run.version_id not in self.sources:
+            self.sources[run.version_id] = dags_store.get_source(conn, run.version_id)
+        return self.sources[run.version_id]
+
+    # ----------------------------------------------------------------- hints
+
+    def absorb(self, hints: Iterable[Hint]) -> None:
+        """Turn wake-up hints into work for the next pass."""
+        for hint in hints:
+            kind = hint.kind
+            if kind is HintKind.QUEUED_RUN and hint.key:
+                self.check_queued.add(hint.key)
+            elif kind is HintKind.DAG_CHANGED:
+                # A new version may bring new limits and a new schedule.
+                self.schedules.mark_stale()
+                if hint.key:
+                    self.current.pop(hint.key, None)
+                    self.check_queued.add(hint.key)
+                else:
+                    self.current.clear()
+                    self.check_all_queued = True
+            elif kind is HintKind.RUN_CHANGED:
+                # Someone changed this run by hand: forget what we cached and look again,
+                # and stop tries of it whose task was marked or cleared while they ran.
+                self.runs.pop(hint.run_pk, None)
+                self.forget_states(hint.run_pk)
+                self.check_all_queued = True
+                self.recheck.add(hint.run_pk)
+            else:
+                self.check_all_queued = True
+
+    # ----------------------------------------------------------------- remembering
 
     def note(self, run_pk: int, task_ids: Iterable[str], state: TaskState) -> None:
         """Record states this scheduler has just written (only for runs it keeps states of)."""
@@ -46,7 +139,7 @@ class SchedulerState:
             for task_id in task_ids:
                 known[task_id] = state
 
-    def mark_dirty(self, run_pk: int, changed: set[str] | None) -> None:
+    def mark_dirty(self, run_pk: int, changed: Iterable[str] | None) -> None:
         if changed is None or run_pk not in self.dirty:
             self.dirty[run_pk] = None if changed is None else set(changed)
             return
@@ -54,8 +147,21 @@ class SchedulerState:
         if existing is not None:
             existing.update(changed)
 
+    def forget_states(self, run_pk: int) -> None:
+        """Drop the remembered task states of a run and plan it again from the database."""
+        self.states.pop(run_pk, None)
+        self.mark_dirty(run_pk, None)
+
+    def forget_run(self, run_pk: int) -> None:
+        self.runs.pop(run_pk, None)
+        self.dirty.pop(run_pk, None)
+        self.states.pop(run_pk, None)
+
     def add_ready(self, dag_id: str, run_pk: int, task_id: str) -> None:
         self.ready.setdefault(dag_id, deque()).append((run_pk, task_id))
+
+    def has_ready(self) -> bool:
+        return any(self.ready.values())
 
     def add_retry(self, at: datetime, run_pk: int, dag_id: str, task_id: str) -> None:
         heapq.heappush(self.retries, (at, run_pk, dag_id, task_id))
@@ -79,10 +185,30 @@ class SchedulerState:
                 del self.active_per_dag[flight.dag_id]
         return flight
 
-    def has_ready(self) -> bool:
-        return any(self.ready.values())
+    # ----------------------------------------------------------------- rebuilding
 
-    def forget_run(self, run_pk: int) -> None:
-        self.runs.pop(run_pk, None)
-        self.dirty.pop(run_pk, None)
-        self.states.pop(run_pk, None)
+    def rebuild(self, conn: Connection, now: datetime) -> None:
+        """Read back, after a start or a failed pass, what the database says is in progress."""
+        for run in runs_store.running_runs(conn):
+            self.runs[run.id] = run
+            self.mark_dirty(run.id, None)
+        for ti in ti_store.in_state(conn, [TaskState.SCHEDULED]):
+            self.add_ready(ti.dag_id, ti.run_pk, ti.task_id)
+        for ti in ti_store.in_state(conn, [TaskState.UP_FOR_RETRY]):
+            self.add_retry(ti.next_retry_at or now, ti.run_pk, ti.dag_id, ti.task_id)
+        self.check_all_queued = True
+        self.schedules.mark_stale()
+
+    def reset(self) -> SchedulerState:
+        """A fresh memory after a failed pass, keeping only what the database cannot tell:
+        the tries handed to the executor, the events not yet applied, the runs whose tries
+        must be checked, and the plans (a version never changes)."""
+        fresh = SchedulerState(
+            plans=self.plans,
+            pending_events=self.pending_events,
+            recheck=self.recheck,
+            schedules=self.schedules,
+        )
+        for key, flight in self.in_flight.items():
+            fresh.track(key, flight.dag_id, flight.infra_failures)
+        return fresh

@@ -16,7 +16,7 @@ from slipstream.parsing.processor import DagFileProcessor, FileParseResult
 from slipstream.store import dags as dags_store
 from slipstream.store import import_errors
 from slipstream.store.db import Database
-from slipstream.wakeup import WakeupSender
+from slipstream.wakeup import Hint, WakeupSender
 
 log = logging.getLogger(__name__)
 
@@ -222,4 +222,4 @@ class DagFileSync:
         if self._wakeup is None:
             return
         for dag_id in dag_ids:
-            self._wakeup.notify(f"dag:{dag_id}")
+            self._wakeup.notify(Hint.dag_changed(dag_id))

@@ -15,7 +15,7 @@ from slipstream.errors import ConflictError, DagNotFound, NotFoundError
 from slipstream.store import dags as dags_store
 from slipstream.store import import_errors as errors_store
 from slipstream.store.db import Database
-from slipstream.wakeup import WakeupSender
+from slipstream.wakeup import Hint, WakeupSender
 
 # What a caller who cannot read every DAG defined in a file sees instead of its traceback
 # (Airflow's words: the traceback may show code of DAGs hidden from them).
@@ -141,7 +141,7 @@ class DagService:
                 raise DagNotFound(dag_id)
             dag = dags_store.get_dag(conn, dag_id)
         if self._wakeup is not None:
-            self._wakeup.notify(f"dag:{dag_id}")
+            self._wakeup.notify(Hint.dag_changed(dag_id))
         assert dag is not None
         return dag
 
@@ -176,7 +176,7 @@ class DagService:
             views = self._views(conn, [d for d in updated if d is not None])
         if self._wakeup is not None:
             for dag_id in dag_ids:
-                self._wakeup.notify(f"dag:{dag_id}")
+                self._wakeup.notify(Hint.dag_changed(dag_id))
         return views, total
 
     def delete(self, dag_id: str) -> None:

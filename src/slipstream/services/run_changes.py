@@ -2,8 +2,9 @@
 some tasks, mark tasks, set a note, delete a run.
 
 Airflow's rules, Slipstream's mechanics: every move is a compare-and-set checked against the
-transition table, records who did it and why, and wakes the scheduler with a `runpk:` hint so
-it drops what it remembered of the run (and stops tries whose task was marked or cleared).
+transition table, records who did it and why, and wakes the scheduler with a run-changed hint
+so it drops what it remembered of the run (and stops tries whose task was marked or cleared).
+Which tasks a change reaches is read from the DAG version each run is pinned to.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from slipstream.clock import Clock
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.records import Run, TaskInstance
 from slipstream.core.states import (
+    FAILED_TASK_STATES,
     FINISHED_TASK_STATES,
     RunState,
     TaskState,
-    can_move_run,
-    can_move_task,
 )
+from slipstream.core.transitions import RunTransition, TaskTransition
 from slipstream.errors import (
     DagNotFound,
     InvalidInputError,
@@ -35,9 +36,11 @@ from slipstream.errors import (
 from slipstream.store import dags as dags_store
 from slipstream.store import runs as runs_store
 from slipstream.store import task_instances as ti_store
+from slipstream.store import transitions
 from slipstream.store import xcoms as xcom_store
 from slipstream.store.db import Database, retry_transient
-from slipstream.wakeup import WakeupSender
+from slipstream.store.plans import PlanCache
+from slipstream.wakeup import Hint, WakeupSender
 
 # A task instance read and then moved by the scheduler before our write is read again; more
 # than a few losses in a row means something is wrong, and the caller hears of it.
@@ -45,7 +48,6 @@ _CAS_ATTEMPTS = 5
 
 MARKABLE_RUN_STATES = frozenset({RunState.QUEUED, RunState.SUCCESS, RunState.FAILED})
 MARKABLE_TASK_STATES = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED})
-_FAILED = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +68,18 @@ class Affected:
 
 
 class RunChangeService:
-    def __init__(self, db: Database, *, clock: Clock, wakeup: WakeupSender | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock,
+        wakeup: WakeupSender | None = None,
+        plans: PlanCache | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._wakeup = wakeup
+        self._plans = plans if plans is not None else PlanCache()
 
     # ----------------------------------------------------------------- runs
 
@@ -159,9 +169,7 @@ class RunChangeService:
         [start_date, end_date]; only failed ones by default."""
         now = self._clock.now()
         with self._db.write() as conn:
-            plan = self._plan(conn, dag_id)
-            tasks = set(plan.order) if not task_ids else _known(plan, dag_id, task_ids)
-            tasks = _widen(plan, tasks, selection)
+            current = self._current_plan(conn, dag_id)
             if run_id is not None:
                 anchor = self._run(conn, dag_id, run_id)
                 runs = self._runs_around(conn, anchor, selection)
@@ -174,15 +182,22 @@ class RunChangeService:
                     order_by="logical_date",
                 )
                 runs = found
-            wanted: frozenset[TaskState] | None = _FAILED if only_failed else None
+            plans = {run.id: self._plans.get(conn, run.version_id) for run in runs}
+            if task_ids:
+                # A task of the DAG as it is now, or of a version one of these runs has.
+                _known([current, *plans.values()], dag_id, task_ids)
+            wanted: frozenset[TaskState] | None = FAILED_TASK_STATES if only_failed else None
             if only_running:  # with only_failed too, nothing matches both: as Airflow's
                 wanted = frozenset({TaskState.RUNNING}) & (wanted or frozenset(TaskState))
-            affected = [
-                (ti, run)
-                for run in runs
-                for ti in ti_store.list_for_run(conn, run.id)
-                if ti.task_id in tasks and (wanted is None or ti.state in wanted)
-            ]
+            affected: list[tuple[TaskInstance, Run]] = []
+            for run in runs:
+                tasks = _reached(plans[run.id], task_ids, selection)
+                affected.extend(
+                    (ti, run)
+                    for ti in ti_store.list_for_run(conn, run.id)
+                    if (tasks is None or ti.task_id in tasks)
+                    and (wanted is None or ti.state in wanted)
+                )
             if not dry_run:
                 self._clear(
                     conn, affected, now, reason=f"cleared by {by}", reset_runs=reset_dag_runs
@@ -213,32 +228,39 @@ class RunChangeService:
             )
         now = self._clock.now()
         with self._db.write() as conn:
-            plan = self._plan(conn, dag_id)
-            _known(plan, dag_id, [task_id])
+            current = self._current_plan(conn, dag_id)
             anchor = self._run(conn, dag_id, run_id)
+            _known([current, self._plans.get(conn, anchor.version_id)], dag_id, [task_id])
             if ti_store.get(conn, anchor.id, task_id) is None and not dry_run:
                 raise TaskInstanceNotFound(dag_id, run_id, task_id)
-            tasks = _widen(plan, {task_id}, selection)
             runs = self._runs_around(conn, anchor, selection)
-            affected = [
-                (ti, run)
-                for run in runs
-                for ti in ti_store.list_for_run(conn, run.id)
-                if ti.task_id in tasks and ti.state is not state
-            ]
+            plans = {run.id: self._plans.get(conn, run.version_id) for run in runs}
+            affected: list[tuple[TaskInstance, Run]] = []
+            for run in runs:
+                tasks = _reached(plans[run.id], [task_id], selection)
+                affected.extend(
+                    (ti, run)
+                    for ti in ti_store.list_for_run(conn, run.id)
+                    if (tasks is None or ti.task_id in tasks) and ti.state is not state
+                )
             if dry_run:
                 return Affected(affected)
             reason = f"marked {state.value} by {by}"
             marked = self._force_each(conn, affected, state, now, reason=reason)
             # As Airflow does: failed tasks downstream of a mark run again.
-            downstream = _widen(plan, {task_id}, Selection(downstream=True)) - tasks
             marked_runs = {run.id: run for _, run in marked}.values()
-            retry = [
-                (ti, run)
-                for run in marked_runs
-                for ti in ti_store.list_for_run(conn, run.id)
-                if ti.task_id in downstream and ti.state in _FAILED
-            ]
+            retry: list[tuple[TaskInstance, Run]] = []
+            for run in marked_runs:
+                plan = plans[run.id]
+                if plan is None or task_id not in plan.tasks:
+                    continue
+                marked_here = _reached(plan, [task_id], selection) or set()
+                downstream = _widen(plan, {task_id}, Selection(downstream=True)) - marked_here
+                retry.extend(
+                    (ti, run)
+                    for ti in ti_store.list_for_run(conn, run.id)
+                    if ti.task_id in downstream and ti.state in FAILED_TASK_STATES
+                )
             self._clear(conn, retry, now, reason=f"cleared by {by} after a mark", reset_runs=True)
             for run in marked_runs:
                 if not any(r.id == run.id for _, r in retry):
@@ -257,12 +279,9 @@ class RunChangeService:
         reason: str,
         reset_runs: bool,
     ) -> None:
-        plans: dict[int, DagPlan | None] = {}
         by_run: dict[int, Run] = {}
         for ti, run in found:
-            if run.version_id not in plans:
-                plans[run.version_id] = _plan_of(conn, run.version_id)
-            plan = plans[run.version_id]
+            plan = self._plans.get(conn, run.version_id)
             spec = plan.tasks.get(ti.task_id) if plan else None
             # Airflow's rule: a cleared task gets its full retries again from here.
             retries = spec.retries if spec is not None else ti.max_tries
@@ -282,13 +301,15 @@ class RunChangeService:
         self,
         conn: Connection,
         run: Run,
-        sources: Collection[TaskState],
+        reached: Collection[TaskState],
         target: TaskState,
         now: datetime,
         *,
         reason: str,
     ) -> None:
-        found = [(ti, run) for ti in ti_store.list_for_run(conn, run.id) if ti.state in sources]
+        """Move the run's tasks now in one of the `reached` states (Airflow's rule for which
+        tasks a mark of the run reaches), each on the state it was read in."""
+        found = [(ti, run) for ti in ti_store.list_for_run(conn, run.id) if ti.state in reached]
         self._force_each(conn, found, target, now, reason=reason)
 
     def _force_each(
@@ -318,13 +339,8 @@ class RunChangeService:
         for _ in range(_CAS_ATTEMPTS):
             if current is None:
                 return False
-            if not can_move_task(current.state, target, forced=True):
-                raise InvalidStateTransition(
-                    f"task {current.task_id!r} of run {current.run_id!r}",
-                    current.state.value,
-                    target.value,
-                )
-            if ti_store.force(conn, current, target, now, reason=reason, max_tries=max_tries):
+            move = TaskTransition.forced(current, target, reason=reason, max_tries=max_tries)
+            if transitions.apply_one(conn, move, now):
                 return True
             current = ti_store.get(conn, ti.run_pk, ti.task_id)
         raise InvalidStateTransition(
@@ -338,11 +354,8 @@ class RunChangeService:
         for _ in range(_CAS_ATTEMPTS):
             if current is None:
                 raise RunNotFound(run.dag_id, run.run_id)
-            if not can_move_run(current.state, target, forced=True):
-                raise InvalidStateTransition(
-                    f"run {run.run_id!r}", current.state.value, target.value
-                )
-            if runs_store.move_run(conn, run.id, [current.state], target, now, reason=reason):
+            move = RunTransition.forced(current, target, reason=reason)
+            if transitions.apply_one(conn, move, now):
                 return
             current = runs_store.get_run_by_pk(conn, run.id)
         raise InvalidStateTransition(
@@ -355,9 +368,10 @@ class RunChangeService:
             raise RunNotFound(dag_id, run_id)
         return run
 
-    def _plan(self, conn: Connection, dag_id: str) -> DagPlan:
+    def _current_plan(self, conn: Connection, dag_id: str) -> DagPlan:
+        """The DAG's current version: what a task id named by a person may also refer to."""
         dag = dags_store.get_dag(conn, dag_id)
-        plan = _plan_of(conn, dag.version_id) if dag and dag.version_id is not None else None
+        plan = self._plans.get(conn, dag.version_id) if dag and dag.version_id else None
         if plan is None:
             raise DagNotFound(dag_id)
         return plan
@@ -376,32 +390,35 @@ class RunChangeService:
 
     def _notify(self, run: Run) -> None:
         if self._wakeup is not None:
-            self._wakeup.notify(f"runpk:{run.id}")
+            self._wakeup.notify(Hint.run_changed(run.id))
 
     def _notify_all(self, runs: Iterable[Run]) -> None:
         for pk in sorted({run.id for run in runs}):
             if self._wakeup is not None:
-                self._wakeup.notify(f"runpk:{pk}")
+                self._wakeup.notify(Hint.run_changed(pk))
 
 
 _unfinished = frozenset(TaskState) - FINISHED_TASK_STATES
 
 
-def _plan_of(conn: Connection, version_id: int) -> DagPlan | None:
-    version = dags_store.get_version(conn, version_id)
-    if version is None:
-        return None
-    return DagPlan.from_structure(
-        version.structure, version_id=version.id, version_hash=version.version_hash
-    )
-
-
-def _known(plan: DagPlan, dag_id: str, task_ids: Iterable[str]) -> set[str]:
-    wanted = set(task_ids)
-    for task_id in sorted(wanted):
-        if task_id not in plan.tasks:
+def _known(plans: Iterable[DagPlan | None], dag_id: str, task_ids: Iterable[str]) -> None:
+    """Refuse a task id that none of these versions of the DAG has."""
+    known = {task_id for plan in plans if plan is not None for task_id in plan.tasks}
+    for task_id in sorted(set(task_ids)):
+        if task_id not in known:
             raise TaskNotFound(dag_id, task_id)
-    return wanted
+
+
+def _reached(
+    plan: DagPlan | None, task_ids: Sequence[str] | None, selection: Selection
+) -> set[str] | None:
+    """The tasks a change named (all if none) with, if asked, their upstream or downstream,
+    in a run's pinned version; None (every task) when that version cannot be read."""
+    if plan is None:
+        return set(task_ids) if task_ids else None
+    if not task_ids:
+        return set(plan.order)
+    return _widen(plan, {t for t in task_ids if t in plan.tasks}, selection)
 
 
 def _widen(plan: DagPlan, tasks: set[str], selection: Selection) -> set[str]:

@@ -7,9 +7,7 @@ way everywhere and a refused trigger writes nothing.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,12 +34,12 @@ from slipstream.store import dags as dags_store
 from slipstream.store import runs as runs_store
 from slipstream.store import task_instances as ti_store
 from slipstream.store.db import Database
-from slipstream.wakeup import WakeupSender
+from slipstream.store.plans import PlanCache
+from slipstream.wakeup import Hint, WakeupSender
 
 # Attempts at a free generated run id. Only triggers in the same microsecond share a base id,
 # and a random suffix then finds a free one at the first try in all but freak cases.
 _RUN_ID_ATTEMPTS = 8
-_PLAN_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +59,19 @@ class TriggerResult:
 
 
 class RunService:
-    def __init__(self, db: Database, *, clock: Clock, wakeup: WakeupSender | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock,
+        wakeup: WakeupSender | None = None,
+        plans: PlanCache | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._wakeup = wakeup
-        # Plans by version id. A version never changes once stored, so entries never go
-        # stale; reading and decoding the structure on every trigger was half its cost.
-        self._plans: OrderedDict[int, DagPlan] = OrderedDict()
-        self._plans_lock = threading.Lock()
+        # Reading and decoding a version's structure on every trigger was half its cost.
+        self._plans = plans if plans is not None else PlanCache()
 
     def trigger(
         self,
@@ -144,7 +147,7 @@ class RunService:
         # it now would only cost it a pass per trigger. (An unpause racing this trigger is
         # caught by the scheduler's periodic scan of queued runs, within seconds.)
         if self._wakeup is not None and not dag.is_paused:
-            self._wakeup.notify(f"run:{dag_id}")
+            self._wakeup.notify(Hint.queued_run(dag_id))
         return TriggerResult(run, created=True, dag_is_paused=dag.is_paused)
 
     def _insert(self, conn: Connection, *, run_id: str | None, **fields: Any) -> Run:
@@ -167,19 +170,9 @@ class RunService:
         dag = dags_store.get_dag(conn, dag_id)
         if dag is None or not dag.is_active or dag.version_id is None:
             raise DagNotFound(dag_id)
-        with self._plans_lock:
-            plan = self._plans.get(dag.version_id)
+        plan = self._plans.get(conn, dag.version_id)
         if plan is None:
-            version = dags_store.get_version(conn, dag.version_id)
-            if version is None:
-                raise DagNotFound(dag_id)
-            plan = DagPlan.from_structure(
-                version.structure, version_id=version.id, version_hash=version.version_hash
-            )
-            with self._plans_lock:
-                self._plans[version.id] = plan
-                while len(self._plans) > _PLAN_CACHE_SIZE:
-                    self._plans.popitem(last=False)
+            raise DagNotFound(dag_id)
         return dag, plan
 
     def backfill(
@@ -229,7 +222,7 @@ class RunService:
                     )
                 )
         if created and self._wakeup is not None:
-            self._wakeup.notify(f"run:{dag_id}")
+            self._wakeup.notify(Hint.queued_run(dag_id))
         return created
 
     # ----------------------------------------------------------------- reads
@@ -365,9 +358,9 @@ class RunService:
         rank = {task_id: i for i, task_id in enumerate(plan_order)}
         return sorted(found, key=lambda t: rank.get(t.task_id, len(rank)))
 
-    def _order(self, conn: Connection, run: Run) -> list[str]:
-        version = dags_store.get_version(conn, run.version_id)
-        return [t["task_id"] for t in version.structure["tasks"]] if version else []
+    def _order(self, conn: Connection, run: Run) -> tuple[str, ...]:
+        plan = self._plans.get(conn, run.version_id)
+        return plan.order if plan else ()
 
     def tries(self, dag_id: str, run_id: str, task_id: str) -> list[TaskTry]:
         with self._db.read() as conn:

@@ -1,4 +1,4 @@
-"""Runs: creating them, finding them, and moving their state by compare-and-set."""
+"""Runs: creating and finding them. Their states change only through store/transitions.py."""
 
 from __future__ import annotations
 
@@ -250,34 +250,6 @@ def count_running(conn: Connection, dag_ids: Iterable[str]) -> dict[str, int]:
 def running_runs(conn: Connection) -> list[Run]:
     query = select(runs).where(runs.c.state == RunState.RUNNING.value).order_by(runs.c.id)
     return [_to_run(row) for row in conn.execute(query)]
-
-
-def move_run(
-    conn: Connection,
-    pk: int,
-    expected: Collection[RunState],
-    target: RunState,
-    now: datetime,
-    *,
-    reason: str | None = None,
-) -> bool:
-    """Compare-and-set a run's state; False when it was no longer in an expected state."""
-    values: dict[str, Any] = {"state": target.value, "updated_at": now, "state_reason": reason}
-    if target is RunState.RUNNING:
-        values["start_date"] = now
-        values["end_date"] = None
-    elif target.is_finished:
-        values["end_date"] = now
-    else:
-        values["start_date"] = None
-        values["end_date"] = None
-        values["queued_at"] = now
-    result = conn.execute(
-        update(runs)
-        .where(runs.c.id == pk, runs.c.state.in_([s.value for s in expected]))
-        .values(values)
-    )
-    return result.rowcount == 1
 
 
 def set_note(conn: Connection, pk: int, note: str | None, now: datetime) -> None:

@@ -1,0 +1,254 @@
+"""Typed state changes: what a decision wants moved, to which state, from which states.
+
+Each transition takes the states it may come from out of the table in core/states.py, narrowed
+to what its decision saw (a planner that judged a task waiting moves it only while it is still
+waiting). A move the table forbids cannot be built. store/transitions.py applies them as
+compare-and-sets and reports which moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, TypeVar
+
+from slipstream.core.records import ExitReason, Run, TaskInstance, TaskKey, TaskStarted
+from slipstream.core.states import (
+    ACTIVE_TASK_STATES,
+    RunState,
+    TaskState,
+    run_sources,
+    task_sources,
+)
+from slipstream.errors import InvalidStateTransition
+
+S = TypeVar("S", TaskState, RunState)
+
+
+def _narrowed(
+    legal: frozenset[S], seen: S | Collection[S] | None, what: str, target: S
+) -> frozenset[S]:
+    """The table's sources for a move, narrowed to the states its decision saw; refuses a
+    seen state from which the table does not allow the move."""
+    if seen is None:
+        return legal
+    wanted = frozenset((seen,)) if isinstance(seen, TaskState | RunState) else frozenset(seen)
+    illegal = wanted - legal
+    if illegal or not wanted:
+        current = ",".join(sorted(s.value for s in illegal)) or "nothing"
+        raise InvalidStateTransition(what, current, target.value)
+    return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTransition:
+    """Tasks of one run to `target`, each only while in one of `sources` (and, with
+    `try_number`, only while that is still its latest try). Build with natural() or forced()."""
+
+    run_pk: int
+    task_ids: tuple[str, ...]
+    target: TaskState
+    sources: frozenset[TaskState]
+    is_forced: bool = False
+    reason: str | None = None
+    try_number: int | None = None
+    max_tries: int | None = None  # a cleared task gets its retries again (Airflow's rule)
+    starts_now: bool = False  # done without a try (an empty task): it starts as it ends
+
+    def __post_init__(self) -> None:
+        legal = task_sources(self.target, forced=self.is_forced)
+        if not self.sources or not self.sources <= legal:
+            raise InvalidStateTransition(
+                f"tasks {', '.join(self.task_ids)} of run {self.run_pk}",
+                ",".join(sorted(s.value for s in self.sources - legal)) or "nothing",
+                self.target.value,
+            )
+        if self.is_forced and not self.reason:
+            # The table's rule: a move the system would not make on its own says why.
+            raise ValueError("a forced move must record its reason")
+
+    @classmethod
+    def natural(
+        cls,
+        run_pk: int,
+        task_ids: Iterable[str],
+        target: TaskState,
+        *,
+        seen: TaskState | Collection[TaskState] | None = None,
+        reason: str | None = None,
+        starts_now: bool = False,
+    ) -> TaskTransition:
+        """A move the system makes on its own, from the states `seen` (all the table allows
+        when None)."""
+        ids = tuple(task_ids)
+        sources = _narrowed(task_sources(target), seen, f"tasks {', '.join(ids)}", target)
+        return cls(run_pk, ids, target, sources, reason=reason, starts_now=starts_now)
+
+    @classmethod
+    def forced(
+        cls, current: TaskInstance, target: TaskState, *, reason: str, max_tries: int | None = None
+    ) -> TaskTransition:
+        """A person's (or a recovery's) move of one task instance, on the state and try it was
+        read in: it changes nothing if the scheduler moved the task meanwhile."""
+        what = f"task {current.task_id!r} of run {current.run_id!r}"
+        sources = _narrowed(task_sources(target, forced=True), current.state, what, target)
+        return cls(
+            current.run_pk,
+            (current.task_id,),
+            target,
+            sources,
+            is_forced=True,
+            reason=reason,
+            try_number=current.try_number,
+            max_tries=max_tries,
+        )
+
+
+def planned(
+    run_pk: int,
+    task_ids: Iterable[str],
+    target: TaskState,
+    *,
+    reason: str | None = None,
+    starts_now: bool = False,
+) -> TaskTransition:
+    """Waiting tasks the planner judged (scheduled, done, skipped or upstream-failed): they
+    move only if still waiting, so a plan made from stale memory changes nothing."""
+    return TaskTransition.natural(
+        run_pk, task_ids, target, seen=TaskState.NONE, reason=reason, starts_now=starts_now
+    )
+
+
+def retry_due(run_pk: int, task_ids: Iterable[str]) -> TaskTransition:
+    """Tasks whose retry delay is over go back to the ready queue, if still waiting for it."""
+    return TaskTransition.natural(
+        run_pk, task_ids, TaskState.SCHEDULED, seen=TaskState.UP_FOR_RETRY
+    )
+
+
+def branch_skip(run_pk: int, task_ids: Iterable[str], *, by: str) -> TaskTransition:
+    """Tasks a branch chose not to follow, if no worker has them yet."""
+    return TaskTransition.natural(
+        run_pk,
+        task_ids,
+        TaskState.SKIPPED,
+        seen=(TaskState.NONE, TaskState.SCHEDULED),
+        reason=f"skipped by {by}",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueTries:
+    """Scheduled tasks of one run to queued, each starting a new try owned by a scheduler."""
+
+    run_pk: int
+    task_ids: tuple[str, ...]
+    owner_job_id: int | None
+
+    target: ClassVar[TaskState] = TaskState.QUEUED
+    sources: ClassVar[frozenset[TaskState]] = task_sources(TaskState.QUEUED)
+
+
+@dataclass(frozen=True, slots=True)
+class StartTry:
+    """A try's process started: its task goes from queued to running if the try is current."""
+
+    key: TaskKey
+    pid: int
+    hostname: str
+    at: datetime
+
+    target: ClassVar[TaskState] = TaskState.RUNNING
+    sources: ClassVar[frozenset[TaskState]] = task_sources(TaskState.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class EndTry:
+    """A try ended: its task moves to `target` only while that very try holds it (queued or
+    running), so a late or duplicate report, or one for a task a person cleared, changes
+    nothing. `try_state` is what the try itself ended as (failed, for a failure retried)."""
+
+    key: TaskKey
+    target: TaskState
+    try_state: TaskState
+    exit_reason: ExitReason
+    at: datetime
+    error: str | None = None
+    exit_code: int | None = None
+    next_retry_at: datetime | None = None
+    infra_failures: int | None = None
+    started: TaskStarted | None = None  # its start, when reported in the same batch
+
+    def __post_init__(self) -> None:
+        if self.target in ACTIVE_TASK_STATES or not self.sources:
+            raise InvalidStateTransition(
+                f"try {self.key.try_number} of task {self.key.task_id!r}",
+                "queued,running",
+                self.target.value,
+            )
+
+    @property
+    def sources(self) -> frozenset[TaskState]:
+        return _END_SOURCES[self.target]
+
+    @staticmethod
+    def sources_for(target: TaskState) -> frozenset[TaskState]:
+        return _END_SOURCES[target]
+
+
+# Where a try's end may come from: what the table allows, while a try holds the task.
+_END_SOURCES = {target: task_sources(target) & ACTIVE_TASK_STATES for target in TaskState}
+
+
+@dataclass(frozen=True, slots=True)
+class RunTransition:
+    """A run to `target` while it is still in one of `sources`. Build with natural() or
+    forced()."""
+
+    run_pk: int
+    target: RunState
+    sources: frozenset[RunState]
+    is_forced: bool = False
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        legal = run_sources(self.target, forced=self.is_forced)
+        if not self.sources or not self.sources <= legal:
+            raise InvalidStateTransition(
+                f"run {self.run_pk}",
+                ",".join(sorted(s.value for s in self.sources - legal)) or "nothing",
+                self.target.value,
+            )
+        if self.is_forced and not self.reason:
+            raise ValueError("a forced move must record its reason")
+
+    @classmethod
+    def natural(cls, run_pk: int, target: RunState, *, reason: str | None = None) -> RunTransition:
+        return cls(run_pk, target, run_sources(target), reason=reason)
+
+    @classmethod
+    def forced(cls, current: Run, target: RunState, *, reason: str) -> RunTransition:
+        """A person's move of a run, on the state it was read in."""
+        sources = _narrowed(
+            run_sources(target, forced=True), current.state, f"run {current.run_id!r}", target
+        )
+        return cls(current.id, target, sources, is_forced=True, reason=reason)
+
+
+Transition = TaskTransition | QueueTries | StartTry | EndTry | RunTransition
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What one transition changed. Falsy when its compare-and-set matched nothing."""
+
+    task_ids: tuple[str, ...] = ()  # the tasks that moved
+    tries: tuple[TaskInstance, ...] = ()  # QueueTries: the tasks as queued, with their new try
+    run: Run | None = None  # RunTransition: the run as moved
+
+    def __bool__(self) -> bool:
+        return bool(self.task_ids) or self.run is not None
+
+
+NOTHING_MOVED = Moved()

@@ -1,0 +1,346 @@
+"""Applying typed transitions (core/transitions.py) as compare-and-set updates.
+
+This is the only module that writes a task instance's or a run's state: each transition becomes
+UPDATE ... WHERE state IN (its sources) [AND try_number = ...], and `apply` reports what moved.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Integer, Text, bindparam, func, insert, update
+from sqlalchemy.sql.dml import Update
+
+from slipstream.core.states import RunState, TaskState
+from slipstream.core.transitions import (
+    NOTHING_MOVED,
+    EndTry,
+    Moved,
+    QueueTries,
+    RunTransition,
+    StartTry,
+    TaskTransition,
+    Transition,
+)
+from slipstream.store.runs import run_from_mapping
+from slipstream.store.tables import UtcDateTime, runs
+from slipstream.store.tables import task_instances as ti
+from slipstream.store.tables import task_tries as tries
+from slipstream.store.task_instances import task_instance_from_row
+
+
+def apply(conn: Connection, transitions: Sequence[Transition], now: datetime) -> list[Moved]:
+    """Apply each transition, in order, as a compare-and-set; returns what each one moved."""
+    moved: list[Moved] = []
+    for transition in transitions:
+        # Ordered by how often the scheduler's hot path makes each kind.
+        if isinstance(transition, EndTry):
+            moved.append(_end_try(conn, transition))
+        elif isinstance(transition, StartTry):
+            moved.append(_start_try(conn, transition))
+        elif isinstance(transition, TaskTransition):
+            moved.append(_move_tasks(conn, transition, now))
+        elif isinstance(transition, QueueTries):
+            moved.append(_queue_tries(conn, transition, now))
+        else:
+            moved.append(_move_run(conn, transition, now))
+    return moved
+
+
+def apply_one(conn: Connection, transition: Transition, now: datetime) -> Moved:
+    return apply(conn, [transition], now)[0]
+
+
+def statement_for(transition: Transition) -> Update:
+    """The compare-and-set that `apply` issues on task_instances or dag_runs for a transition
+    (tests read its WHERE clause to check it against the table)."""
+    if isinstance(transition, EndTry):
+        return _end_statements(transition.target, transition.started is not None)[0]
+    if isinstance(transition, StartTry):
+        return _START_TASK
+    if isinstance(transition, TaskTransition):
+        return _task_statement(
+            transition.target,
+            transition.sources,
+            transition.try_number is not None,
+            transition.max_tries is not None,
+            transition.starts_now,
+        )
+    if isinstance(transition, QueueTries):
+        return _QUEUE_TASKS
+    return _run_statement(transition.target, transition.sources)
+
+
+def _state_in(column: Any, sources: frozenset[TaskState] | frozenset[RunState]) -> Any:
+    values = sorted(s.value for s in sources)
+    return column == values[0] if len(values) == 1 else column.in_(values)
+
+
+# ----------------------------------------------------------------- many tasks of one run
+
+
+def _move_tasks(conn: Connection, transition: TaskTransition, now: datetime) -> Moved:
+    if not transition.task_ids:
+        return NOTHING_MOVED
+    statement = statement_for(transition)
+    params: dict[str, Any] = {
+        "k_run_pk": transition.run_pk,
+        "k_task_ids": list(transition.task_ids),
+        "v_now": now,
+        "v_reason": transition.reason,
+    }
+    if transition.try_number is not None:
+        params["k_try_number"] = transition.try_number
+    if transition.max_tries is not None:
+        params["v_max_tries"] = transition.max_tries
+    moved = tuple(row.task_id for row in conn.execute(statement, params))
+    return Moved(task_ids=moved) if moved else NOTHING_MOVED
+
+
+# Built once per kind of move: building a SQLAlchemy statement costs several times more than
+# executing it on SQLite, and the scheduler makes these on every pass.
+@functools.cache
+def _task_statement(
+    target: TaskState,
+    sources: frozenset[TaskState],
+    by_try: bool,
+    sets_max_tries: bool,
+    starts_now: bool,
+) -> Update:
+    now = bindparam("v_now", type_=UtcDateTime)
+    values: dict[str, Any] = {
+        "state": target.value,
+        "updated_at": now,
+        "state_reason": bindparam("v_reason", type_=Text),
+    }
+    if target.is_finished:
+        values["end_date"] = now
+        values["next_retry_at"] = None
+    if target is TaskState.NONE:
+        # Back to no state: the task will run again, as a new try of the same history.
+        values.update(
+            start_date=None, end_date=None, queued_at=None, next_retry_at=None, owner_job_id=None
+        )
+    if starts_now:
+        values["start_date"] = now
+    if sets_max_tries:
+        values["max_tries"] = bindparam("v_max_tries", type_=Integer)
+    where: list[ColumnElement[bool]] = [
+        ti.c.run_pk == bindparam("k_run_pk"),
+        ti.c.task_id.in_(bindparam("k_task_ids", expanding=True)),
+        _state_in(ti.c.state, sources),
+    ]
+    if by_try:
+        where.append(ti.c.try_number == bindparam("k_try_number", type_=Integer))
+    return update(ti).where(*where).values(values).returning(ti.c.task_id)
+
+
+# ----------------------------------------------------------------- tries
+
+_QUEUE_TASKS = (
+    update(ti)
+    .where(
+        ti.c.run_pk == bindparam("k_run_pk"),
+        ti.c.task_id.in_(bindparam("k_task_ids", expanding=True)),
+        _state_in(ti.c.state, QueueTries.sources),
+    )
+    .values(
+        state=QueueTries.target.value,
+        try_number=ti.c.try_number + 1,
+        queued_at=bindparam("v_now", type_=UtcDateTime),
+        start_date=None,
+        end_date=None,
+        hostname=None,
+        pid=None,
+        next_retry_at=None,
+        state_reason=None,
+        owner_job_id=bindparam("v_owner", type_=Integer),
+        updated_at=bindparam("v_now", type_=UtcDateTime),
+    )
+    .returning(*ti.c)
+)
+_INSERT_TRY = insert(tries)
+
+
+def _queue_tries(conn: Connection, transition: QueueTries, now: datetime) -> Moved:
+    if not transition.task_ids:
+        return NOTHING_MOVED
+    params = {
+        "k_run_pk": transition.run_pk,
+        "k_task_ids": list(transition.task_ids),
+        "v_now": now,
+        "v_owner": transition.owner_job_id,
+    }
+    queued = tuple(task_instance_from_row(row) for row in conn.execute(_QUEUE_TASKS, params))
+    if not queued:
+        return NOTHING_MOVED
+    conn.execute(
+        _INSERT_TRY,
+        [
+            {
+                "run_pk": t.run_pk,
+                "task_id": t.task_id,
+                "try_number": t.try_number,
+                "dag_id": t.dag_id,
+                "run_id": t.run_id,
+                "state": TaskState.QUEUED.value,
+                "queued_at": now,
+            }
+            for t in queued
+        ],
+    )
+    return Moved(task_ids=tuple(t.task_id for t in queued), tries=queued)
+
+
+_THIS_TRY = (
+    ti.c.run_pk == bindparam("k_run_pk"),
+    ti.c.task_id == bindparam("k_task_id"),
+    ti.c.try_number == bindparam("k_try_number"),
+)
+_THIS_TRY_ROW = (
+    tries.c.run_pk == bindparam("k_run_pk"),
+    tries.c.task_id == bindparam("k_task_id"),
+    tries.c.try_number == bindparam("k_try_number"),
+)
+_STARTED_VALUES = {
+    "start_date": bindparam("v_at", type_=UtcDateTime),
+    "pid": bindparam("v_pid"),
+    "hostname": bindparam("v_hostname"),
+}
+_START_TASK = (
+    update(ti)
+    .where(*_THIS_TRY, _state_in(ti.c.state, StartTry.sources))
+    .values(state=StartTry.target.value, updated_at=bindparam("v_at", type_=UtcDateTime))
+    .values(_STARTED_VALUES)
+)
+# A try starts once: a duplicate or late start report must not rewrite its history.
+_START_TRY_ROW = (
+    update(tries)
+    .where(*_THIS_TRY_ROW, tries.c.end_date.is_(None), tries.c.start_date.is_(None))
+    .values(state=TaskState.RUNNING.value)
+    .values(_STARTED_VALUES)
+)
+
+
+def _key_params(transition: StartTry | EndTry) -> dict[str, Any]:
+    key = transition.key
+    return {"k_run_pk": key.run_pk, "k_task_id": key.task_id, "k_try_number": key.try_number}
+
+
+def _start_try(conn: Connection, transition: StartTry) -> Moved:
+    params = _key_params(transition) | {
+        "v_at": transition.at,
+        "v_pid": transition.pid,
+        "v_hostname": transition.hostname,
+    }
+    moved = conn.execute(_START_TASK, params).rowcount
+    conn.execute(_START_TRY_ROW, params)
+    return Moved(task_ids=(transition.key.task_id,)) if moved else NOTHING_MOVED
+
+
+@functools.cache
+def _end_statements(target: TaskState, with_start: bool) -> tuple[Update, Update]:
+    """(task instance, try row) statements ending a try in `target`; with its start too when
+    both were reported in one batch, so they are written in one statement pair."""
+    at = bindparam("v_at", type_=UtcDateTime)
+    task = (
+        update(ti)
+        .where(*_THIS_TRY, _state_in(ti.c.state, EndTry.sources_for(target)))
+        .values(
+            state=target.value,
+            end_date=at,
+            updated_at=at,
+            next_retry_at=bindparam("v_next_retry_at", type_=UtcDateTime),
+            state_reason=bindparam("v_reason", type_=Text),
+            infra_failures=func.coalesce(
+                bindparam("v_infra_failures", type_=Integer), ti.c.infra_failures
+            ),
+        )
+    )
+    row = (
+        update(tries)
+        .where(*_THIS_TRY_ROW, tries.c.end_date.is_(None))
+        .values(
+            state=bindparam("v_try_state"),
+            end_date=at,
+            exit_reason=bindparam("v_exit_reason"),
+            exit_code=bindparam("v_exit_code", type_=Integer),
+            error=bindparam("v_error", type_=Text),
+        )
+    )
+    if with_start:
+        started = {
+            "start_date": bindparam("v_started_at", type_=UtcDateTime),
+            "pid": bindparam("v_pid"),
+            "hostname": bindparam("v_hostname"),
+        }
+        task, row = task.values(started), row.values(started)
+    return task, row
+
+
+def _end_try(conn: Connection, transition: EndTry) -> Moved:
+    task_statement, row_statement = _end_statements(
+        transition.target, transition.started is not None
+    )
+    params = _key_params(transition)
+    if transition.started is not None:
+        started = transition.started
+        params |= {"v_pid": started.pid, "v_hostname": started.hostname, "v_started_at": started.at}
+    failed = transition.target in (TaskState.FAILED, TaskState.UP_FOR_RETRY)
+    moved = conn.execute(
+        task_statement,
+        params
+        | {
+            "v_at": transition.at,
+            "v_next_retry_at": transition.next_retry_at,
+            "v_reason": transition.error if failed else None,
+            "v_infra_failures": transition.infra_failures,
+        },
+    ).rowcount
+    conn.execute(
+        row_statement,
+        params
+        | {
+            "v_try_state": transition.try_state.value,
+            "v_at": transition.at,
+            "v_exit_reason": transition.exit_reason.value,
+            "v_exit_code": transition.exit_code,
+            "v_error": transition.error,
+        },
+    )
+    return Moved(task_ids=(transition.key.task_id,)) if moved else NOTHING_MOVED
+
+
+# ----------------------------------------------------------------- runs
+
+
+@functools.cache
+def _run_statement(target: RunState, sources: frozenset[RunState]) -> Update:
+    now = bindparam("v_now", type_=UtcDateTime)
+    values: dict[str, Any] = {
+        "state": target.value,
+        "updated_at": now,
+        "state_reason": bindparam("v_reason", type_=Text),
+    }
+    if target is RunState.RUNNING:
+        values.update(start_date=now, end_date=None)
+    elif target.is_finished:
+        values["end_date"] = now
+    else:  # queued again, to run anew
+        values.update(start_date=None, end_date=None, queued_at=now)
+    return (
+        update(runs)
+        .where(runs.c.id == bindparam("k_run_pk"), _state_in(runs.c.state, sources))
+        .values(values)
+        .returning(*runs.c)
+    )
+
+
+def _move_run(conn: Connection, transition: RunTransition, now: datetime) -> Moved:
+    statement = _run_statement(transition.target, transition.sources)
+    params = {"k_run_pk": transition.run_pk, "v_now": now, "v_reason": transition.reason}
+    row = conn.execute(statement, params).first()
+    return Moved(run=run_from_mapping(row._mapping)) if row is not None else NOTHING_MOVED

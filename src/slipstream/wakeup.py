@@ -19,11 +19,12 @@ _MAX_DATAGRAM = 4096
 
 
 class HintKind(StrEnum):
-    """What changed; on the wire, the datagram's first byte (the key follows it)."""
+    """What changed; on the wire, the datagram's first byte (the key follows it). Capitals,
+    so that the older "run:<dag>" form reads as unknown (look everywhere), not as a DAG id."""
 
-    QUEUED_RUN = "r"  # key: a DAG that has a new queued run
-    DAG_CHANGED = "d"  # key: a DAG parsed, paused or unpaused; empty: every DAG
-    RUN_CHANGED = "p"  # key: the primary key of a run a person changed (marked, cleared...)
+    QUEUED_RUN = "Q"  # key: a DAG that has a new queued run
+    DAG_CHANGED = "D"  # key: a DAG parsed, paused or unpaused; empty: every DAG
+    RUN_CHANGED = "R"  # key: the primary key of a run a person changed (marked, cleared...)
     ANYTHING = "*"  # look at everything; also what a datagram we cannot read means
 
 

@@ -20,6 +20,7 @@ from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dags import DagService
 from slipstream.services.runs import RunService
 from slipstream.store.db import Database
+from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint
 
 START = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -42,12 +43,16 @@ class Harness:
             paused_at_creation=False,
             wakeup=None,
         )
-        self.runs = RunService(db, clock=self.clock)
+        # One plan cache for the scheduler and the services, as bootstrap wires them.
+        self.plans = PlanCache()
+        self.runs = RunService(db, clock=self.clock, plans=self.plans)
         self.dags = DagService(db)
         self.scheduler = self.new_scheduler()
 
     def new_scheduler(self) -> Scheduler:
-        return Scheduler(self.db, self.executor, clock=self.clock, settings=self.settings)
+        return Scheduler(
+            self.db, self.executor, clock=self.clock, settings=self.settings, plans=self.plans
+        )
 
     def write_dag(self, name: str, source: str) -> Path:
         path = self.dags_folder / f"{name}.py"

@@ -26,7 +26,6 @@ from slipstream.core.records import (
     TaskStarted,
 )
 from slipstream.core.states import (
-    ACTIVE_TASK_STATES,
     RunState,
     TaskState,
     run_sources,
@@ -514,7 +513,7 @@ def every_transition() -> Iterator[Transition]:
     yield QueueTries(1, ("t",), None)
     yield StartTry(key, 1, "h", NOW)
     for target in TaskState:
-        if EndTry.sources_for(target) and target not in ACTIVE_TASK_STATES:
+        if EndTry.sources_for(target) and (target.is_finished or target is S.UP_FOR_RETRY):
             for start in (None, TaskStarted(key, 1, "h", NOW)):
                 yield EndTry(key, target, S.FAILED, ExitReason.TASK_ERROR, NOW, started=start)
         if task_sources(target):

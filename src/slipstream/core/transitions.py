@@ -181,7 +181,9 @@ class EndTry:
     started: TaskStarted | None = None  # its start, when reported in the same batch
 
     def __post_init__(self) -> None:
-        if self.target in ACTIVE_TASK_STATES or not self.sources:
+        # A try ends finished or waiting to retry, never back in a queue.
+        ends = self.target.is_finished or self.target is TaskState.UP_FOR_RETRY
+        if not ends or not self.sources:
             raise InvalidStateTransition(
                 f"try {self.key.try_number} of task {self.key.task_id!r}",
                 "queued,running",

@@ -40,18 +40,19 @@ class RunDecision:
 
     def task_transitions(self, run_pk: int) -> list[TaskTransition]:
         """The decision's task moves, each from waiting (none) only."""
-        moves = [
-            planned(run_pk, self.schedule, TaskState.SCHEDULED),
-            planned(run_pk, self.succeed, TaskState.SUCCESS, starts_now=True),
-            planned(run_pk, self.skip, TaskState.SKIPPED, reason="trigger rule"),
-            planned(
-                run_pk,
-                self.upstream_failed,
-                TaskState.UPSTREAM_FAILED,
-                reason="an upstream task failed",
-            ),
-        ]
-        return [move for move in moves if move.task_ids]
+        moves = []
+        if self.schedule:
+            moves.append(planned(run_pk, self.schedule, TaskState.SCHEDULED))
+        if self.succeed:
+            moves.append(planned(run_pk, self.succeed, TaskState.SUCCESS, starts_now=True))
+        if self.skip:
+            moves.append(planned(run_pk, self.skip, TaskState.SKIPPED, reason="trigger rule"))
+        if self.upstream_failed:
+            reason = "an upstream task failed"
+            moves.append(
+                planned(run_pk, self.upstream_failed, TaskState.UPSTREAM_FAILED, reason=reason)
+            )
+        return moves
 
     def run_transition(self, run_pk: int) -> RunTransition | None:
         """The run's own move, when every task has finished: valid only once every task move

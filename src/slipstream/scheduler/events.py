@@ -32,7 +32,7 @@ from slipstream.store import xcoms as xcom_store
 log = logging.getLogger(__name__)
 
 # A try's end, the run it belongs to, and the report it came from (None for a lost try).
-_Ending = tuple[EndTry, Run, TaskFinished | None]
+Ending = tuple[EndTry, Run, TaskFinished | None]
 
 
 def apply_events(
@@ -48,7 +48,7 @@ def apply_events(
     finished = {e.key for e in events if isinstance(e, TaskFinished)}
     starts: dict[TaskKey, TaskStarted] = {}
     started: list[StartTry] = []
-    endings: list[_Ending] = []
+    endings: list[Ending] = []
     for event in events:
         if isinstance(event, TaskStarted):
             if event.key in finished:
@@ -72,7 +72,7 @@ def _decide_end(
     event: TaskFinished,
     start: TaskStarted | None,
     infra_budget: int,
-) -> _Ending | None:
+) -> Ending | None:
     key = event.key
     flight = state.untrack(key)
     run = state.run(conn, key.run_pk)
@@ -118,7 +118,7 @@ def decide_failure(
     exit_code: int | None = None,
     started: TaskStarted | None = None,
     event: TaskFinished | None = None,
-) -> _Ending | None:
+) -> Ending | None:
     """How a failed try ends, by its task's retry policy; None when the try is no longer the
     task's current one (nothing to write)."""
     state.untrack(key)
@@ -159,7 +159,7 @@ def decide_failure(
 
 
 def apply_failures(
-    conn: Connection, state: SchedulerState, endings: Sequence[_Ending | None], now: datetime
+    conn: Connection, state: SchedulerState, endings: Sequence[Ending | None], now: datetime
 ) -> None:
     """Apply failures decided by decide_failure (tries lost, or given back at shutdown)."""
     decided = [ending for ending in endings if ending is not None]
@@ -170,7 +170,7 @@ def apply_failures(
 def _record_ends(
     conn: Connection,
     state: SchedulerState,
-    endings: Sequence[_Ending],
+    endings: Sequence[Ending],
     moved: Sequence[Moved],
     now: datetime,
 ) -> None:

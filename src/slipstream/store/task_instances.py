@@ -20,7 +20,7 @@ from sqlalchemy import (
 
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.records import ExitReason, Run, TaskInstance, TaskTry
-from slipstream.core.states import TaskState
+from slipstream.core.states import ACTIVE_TASK_STATES, TaskState
 from slipstream.store.runs import run_from_mapping
 from slipstream.store.tables import runs
 from slipstream.store.tables import task_instances as ti
@@ -150,7 +150,7 @@ def owned_by_others(conn: Connection, job_id: int) -> list[tuple[TaskInstance, i
 
 # Built once: the scheduler's lost-try check runs it every few seconds.
 _OWNED_BY_OTHERS = select(ti).where(
-    ti.c.state.in_([TaskState.QUEUED.value, TaskState.RUNNING.value]),
+    ti.c.state.in_(sorted(s.value for s in ACTIVE_TASK_STATES)),
     (ti.c.owner_job_id != bindparam("k_job_id")) | ti.c.owner_job_id.is_(None),
 )
 

@@ -55,7 +55,7 @@ def apply_one(conn: Connection, transition: Transition, now: datetime) -> Moved:
 
 
 def statement_for(transition: Transition) -> Update:
-    """The compare-and-set that `apply` issues on task_instances or dag_runs for a transition
+    """The compare-and-set that `apply` issues on task_instances or runs for a transition
     (tests read its WHERE clause to check it against the table)."""
     if isinstance(transition, EndTry):
         return _end_statements(transition.target, transition.started is not None)[0]

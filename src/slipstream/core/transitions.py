@@ -8,7 +8,7 @@ compare-and-sets and reports which moved.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, TypeVar
@@ -27,17 +27,17 @@ S = TypeVar("S", TaskState, RunState)
 
 
 def _narrowed(
-    legal: frozenset[S], seen: S | Collection[S] | None, what: str, target: S
+    legal: frozenset[S], seen: S | Collection[S] | None, what: Callable[[], str], target: S
 ) -> frozenset[S]:
     """The table's sources for a move, narrowed to the states its decision saw; refuses a
-    seen state from which the table does not allow the move."""
+    seen state from which the table does not allow the move (`what` names the move then)."""
     if seen is None:
         return legal
     wanted = frozenset((seen,)) if isinstance(seen, TaskState | RunState) else frozenset(seen)
     illegal = wanted - legal
     if illegal or not wanted:
         current = ",".join(sorted(s.value for s in illegal)) or "nothing"
-        raise InvalidStateTransition(what, current, target.value)
+        raise InvalidStateTransition(what(), current, target.value)
     return wanted
 
 
@@ -82,7 +82,7 @@ class TaskTransition:
         """A move the system makes on its own, from the states `seen` (all the table allows
         when None)."""
         ids = tuple(task_ids)
-        sources = _narrowed(task_sources(target), seen, f"tasks {', '.join(ids)}", target)
+        sources = _narrowed(task_sources(target), seen, lambda: f"tasks {', '.join(ids)}", target)
         return cls(run_pk, ids, target, sources, reason=reason, starts_now=starts_now)
 
     @classmethod
@@ -91,8 +91,12 @@ class TaskTransition:
     ) -> TaskTransition:
         """A person's (or a recovery's) move of one task instance, on the state and try it was
         read in: it changes nothing if the scheduler moved the task meanwhile."""
-        what = f"task {current.task_id!r} of run {current.run_id!r}"
-        sources = _narrowed(task_sources(target, forced=True), current.state, what, target)
+        sources = _narrowed(
+            task_sources(target, forced=True),
+            current.state,
+            lambda: f"task {current.task_id!r} of run {current.run_id!r}",
+            target,
+        )
         return cls(
             current.run_pk,
             (current.task_id,),
@@ -233,7 +237,10 @@ class RunTransition:
     def forced(cls, current: Run, target: RunState, *, reason: str) -> RunTransition:
         """A person's move of a run, on the state it was read in."""
         sources = _narrowed(
-            run_sources(target, forced=True), current.state, f"run {current.run_id!r}", target
+            run_sources(target, forced=True),
+            current.state,
+            lambda: f"run {current.run_id!r}",
+            target,
         )
         return cls(current.id, target, sources, is_forced=True, reason=reason)
 

@@ -1,10 +1,6 @@
-"""One scheduling pass, steppable: `Scheduler.tick(hints)`. It orchestrates and decides nothing
-itself: each step (events.py, schedules.py, starting.py, planning.py, dispatch.py) decides its
-transitions from memory (state.py) and core, then applies them in one batch.
-
-A pass costs in proportion to what changed since the last one (finished tries, new triggers,
-due retries and schedules), never to history. Each pass is one short write transaction; work
-goes to the executor only after it is committed, so a worker never runs an unrecorded try.
+"""One scheduling pass, steppable: `Scheduler.tick(hints)`. It only orchestrates: each step
+(events, schedules, starting, planning, dispatch) decides its transitions, then applies them, in
+one short write transaction; work goes to the executor only after it commits.
 """
 
 from __future__ import annotations
@@ -46,7 +42,9 @@ class TickReport:
 
 
 class Scheduler:
-    """Decides and records what runs next. Steppable: `tick()` is one whole pass."""
+    """Decides and records what runs next. Steppable: `tick()` is one whole pass, costing in
+    proportion to what changed since the last one (finished tries, new triggers, due retries
+    and schedules), never to history; a worker never runs a try that was not recorded."""
 
     def __init__(
         self,

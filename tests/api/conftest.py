@@ -1,13 +1,13 @@
 """A real `slipstream api-server` process on a free port, on SQLite and on PostgreSQL.
 
 Each test module gets one server per backend (starting one costs a second or two); tests that
-need a clean slate use DAG ids or users of their own.
+need a clean slate use DAG ids or users of their own. Under xdist a module's tests on one backend
+run on one worker (tests/scheduling.py), so that server starts once.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -16,18 +16,18 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import requests
+from click.testing import CliRunner
 
 from slipstream.bootstrap import dag_file_sync
+from slipstream.cli.main import cli
 from slipstream.clock import SystemClock
 from slipstream.config import Settings
 from slipstream.services.dag_files import SyncSummary
 from slipstream.services.runs import RunService
 from slipstream.store.db import Database
-from slipstream.store.schema import migrate
-from tests.conftest import PG_SERVER
+from tests.conftest import PgTemplate, copy_sqlite_template, drop_pg_database, pg_url
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
@@ -48,9 +48,11 @@ def free_port() -> int:
 
 
 class ApiServer:
-    """A home with the examples loaded, a migrated database and a server process on it."""
+    """A home with the examples loaded, a migrated database and a server process on it.
 
-    def __init__(self, home: Path, database_url: str | None) -> None:
+    `database_url` is None for the home's own SQLite file, copied here from `sqlite_template`."""
+
+    def __init__(self, home: Path, database_url: str | None, sqlite_template: Path) -> None:
         self.home = home
         (home / "dags").mkdir(parents=True)
         self.env = {
@@ -63,26 +65,27 @@ class ApiServer:
         }
         if database_url is not None:
             self.env["SLIPSTREAM_DATABASE_URL"] = database_url
+        else:
+            copy_sqlite_template(sqlite_template, home / "slipstream.db")
         self.settings = Settings.from_env(self.env)
         self.db = Database(self.settings.database_url)
-        migrate(self.db)
         self.runs = RunService(self.db, clock=SystemClock())
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.server: subprocess.Popen[bytes] | None = None
 
     def slipstream(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run a real `slipstream` command against this home."""
-        return subprocess.run(
-            [sys.executable, "-m", "slipstream.cli.main", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        """Run a `slipstream` command against this home, in this process (CliRunner): the
+        same command, without the second or so of CPU a new interpreter spends importing it.
+        The servers, the scheduler and test_remote_cli's client are real processes."""
+        result = CliRunner().invoke(cli, list(args), env=self.env, catch_exceptions=False)
+        return subprocess.CompletedProcess(
+            ["slipstream", *args], result.exit_code, result.stdout, result.stderr
         )
 
     def create_user(self, username: str, password: str, role: str) -> None:
-        result = self.slipstream(
+        args = [
             "users", "create",
             "--username", username,
             "--password", password,
@@ -90,7 +93,8 @@ class ApiServer:
             "--email", f"{username}@example.com",
             "--firstname", username,
             "--lastname", "Test",
-        )  # fmt: skip
+        ]  # fmt: skip
+        result = self.slipstream(*args)
         assert result.returncode == 0, result.stderr
 
     def sync_dags(self) -> SyncSummary:
@@ -111,7 +115,8 @@ class ApiServer:
         return process
 
     def start(self, *extra: str) -> None:
-        server = self.spawn(
+        assert self.server is None, "this home's API server is already started"
+        server = self.server = self.spawn(
             "api", "api-server", "--host", "127.0.0.1", "--port", str(self.port), *extra
         )
 
@@ -144,30 +149,21 @@ class ApiServer:
         return path.read_text() if path.exists() else ""
 
 
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    """A throwaway PostgreSQL database for one test module."""
-    name = f"slipstream_test_{secrets.token_hex(6)}"
-    try:
-        admin = psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_SERVER, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _server(request: pytest.FixtureRequest, home: Path) -> Iterator[ApiServer]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
-    server = ApiServer(home, url)
+def _server(
+    request: pytest.FixtureRequest, home: Path, sqlite_template: Path
+) -> Iterator[ApiServer]:
+    """A home on SQLite, or on a new PostgreSQL database (a copy of the migrated template)."""
+    pg_name = None
+    if request.param == "postgresql":  # SQLite's tests run without a PostgreSQL server
+        pg_template: PgTemplate = request.getfixturevalue("pg_template")
+        pg_name = pg_template.create()
+    server = ApiServer(home, pg_url(pg_name) if pg_name else None, sqlite_template)
     try:
         yield server
     finally:
         server.stop()
+        if pg_name:
+            drop_pg_database(pg_name)
     for name in ("api", "scheduler"):
         assert "Traceback" not in server.output(name), server.output(name)
 
@@ -176,17 +172,29 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def api(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+def module_home(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template: Path,
 ) -> Iterator[ApiServer]:
+    """A home shared by one module's tests, with nothing started yet: a module fixture may
+    set its environment or make users before it starts the server."""
+    home = tmp_path_factory.mktemp("api") / "home"
+    yield from _server(request, home, sqlite_template)
+
+
+@pytest.fixture(scope="module")
+def api(module_home: ApiServer) -> ApiServer:
     """A running API server, shared by one module's tests, with the example DAGs stored."""
-    for server in _server(request, tmp_path_factory.mktemp("api") / "home"):
-        server.sync_dags()
-        server.start()
-        yield server
+    if module_home.server is None:
+        module_home.sync_dags()
+        module_home.start()
+    return module_home
 
 
 @pytest.fixture(params=BACKENDS)
-def fresh_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ApiServer]:
-    """A home of this test's own, with nothing started."""
-    yield from _server(request, tmp_path / "home")
+def fresh_api(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[ApiServer]:
+    """A home and database of this test's own, with nothing started."""
+    yield from _server(request, tmp_path / "home", sqlite_template)

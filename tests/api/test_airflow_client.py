@@ -4,14 +4,12 @@ types and nullability match Airflow 2.10's."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from airflow_client.client import ApiClient, Configuration
 from airflow_client.client.api import dag_run_api, task_instance_api
 from airflow_client.client.model.dag_run import DAGRun
 
-from tests.api.conftest import ApiServer
+from tests.api.conftest import ApiServer, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +27,13 @@ def test_trigger_and_read_back_with_apache_airflow_client(api: ApiServer) -> Non
         assert created.conf == {"key": "value"}
         assert created.note == "via client"
         run_id = created.dag_run_id
-        deadline = time.monotonic() + 60
-        run = runs.get_dag_run("my_dag", run_id)
-        while str(run.state) not in ("success", "failed") and time.monotonic() < deadline:
-            time.sleep(0.1)
+
+        def finished() -> DAGRun | None:
             run = runs.get_dag_run("my_dag", run_id)
+            return run if str(run.state) in ("success", "failed") else None
+
+        run = wait_for(finished, 60, "the run to finish")
+        assert isinstance(run, DAGRun)
         assert str(run.state) == "success"
         assert run.logical_date == created.logical_date
         assert run.end_date is not None

@@ -19,15 +19,16 @@ def _runs(api: ApiServer, dag_id: str) -> int:
     return len(api.runs.list_runs(dag_id, limit=None)[0])
 
 
-@pytest.fixture
-def small_limit_api(fresh_api: ApiServer) -> ApiServer:
-    fresh_api.env["SLIPSTREAM_API_MAX_BODY_BYTES"] = "2048"
-    fresh_api.sync_dags()  # so my_dag's runs can be counted from here
-    fresh_api.start()
-    fresh_api.create_user(*ADMIN, "Admin")
-    found = requests.get(f"{fresh_api.base}/api/v1/dags/my_dag", auth=ADMIN, timeout=30)
+@pytest.fixture(scope="module")
+def small_limit_api(module_home: ApiServer) -> ApiServer:
+    """One server per module with a small body limit: its tests count runs before and after."""
+    module_home.env["SLIPSTREAM_API_MAX_BODY_BYTES"] = "2048"
+    module_home.sync_dags()  # so my_dag's runs can be counted from here
+    module_home.start()
+    module_home.create_user(*ADMIN, "Admin")
+    found = requests.get(f"{module_home.base}/api/v1/dags/my_dag", auth=ADMIN, timeout=30)
     assert found.status_code == 200, found.text
-    return fresh_api
+    return module_home
 
 
 def test_bodies_over_the_limit_get_413_and_create_nothing(small_limit_api: ApiServer) -> None:

@@ -1,6 +1,6 @@
-"""The failed-login throttle over HTTP on a real server of its own: repeated failures through
-/auth/token and HTTP Basic get 429 with Retry-After, right password or not, and the server log
-names the user and address but never a password."""
+"""The failed-login throttle over HTTP on a real server of its own (on SQLite): repeated failures
+through /auth/token and HTTP Basic get 429 with Retry-After, right password or not, and the
+server log names the user and address but never a password."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pytest
 from tests.api.conftest import ApiServer
 from tests.api.test_tokens import WRONG, bearer, cli_token, new_token, trigger
 
-pytestmark = pytest.mark.slow
+# One backend: the throttle lives in the server process's memory, and the same requests on
+# PostgreSQL ran the same code to the same answers (each guess costs an argon2id check).
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("fresh_api", ["sqlite"], indirect=True)]
 
 
 def test_repeated_failures_lock_the_user_out_with_429(fresh_api: ApiServer) -> None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from slipstream.cli.main import cli
 from tests.api.conftest import ApiServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -39,10 +40,10 @@ def remote(
     url: str | None = None,
     **env: str,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `slipstream ...` from a machine with no Slipstream home of its own: credentials in
-    the environment, never in argv."""
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("SLIPSTREAM_")
+    """Run `slipstream ...` (in this process, as ApiServer.slipstream does) from a machine with
+    no Slipstream home of its own: credentials in the environment, never in argv."""
+    environment: dict[str, str | None] = {
+        key: None for key in os.environ if key.startswith("SLIPSTREAM_")
     }
     environment |= {
         "SLIPSTREAM_HOME": str(tmp_path / "laptop"),
@@ -51,13 +52,11 @@ def remote(
     if auth is not None:
         environment |= {"SLIPSTREAM_USER": auth[0], "SLIPSTREAM_PASSWORD": auth[1]}
     environment |= env
-    return subprocess.run(
-        [sys.executable, "-m", "slipstream.cli.main", *args],
-        env=environment,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = CliRunner().invoke(
+        cli, list(args), env=environment, input=stdin, catch_exceptions=False
+    )
+    return subprocess.CompletedProcess(
+        ["slipstream", *args], result.exit_code, result.stdout, result.stderr
     )
 
 

@@ -28,7 +28,7 @@ def _schemathesis() -> str:
 
 
 @pytest.mark.timeout(900)
-def test_no_server_errors_and_no_schema_violations(fresh_api: ApiServer) -> None:
+def test_no_server_errors_and_no_schema_violations(fresh_api: ApiServer, tmp_path: Path) -> None:
     # Generated ?wait= values must end well inside schemathesis's own request timeout.
     fresh_api.env["SLIPSTREAM_API_MAX_WAIT_SECONDS"] = "2"
     fresh_api.sync_dags()
@@ -42,6 +42,9 @@ def test_no_server_errors_and_no_schema_violations(fresh_api: ApiServer) -> None
     command += ["--checks", "not_a_server_error,response_schema_conformance"]
     command += ["--phases", "examples,coverage,fuzzing", "--max-examples", "25"]
     command += ["--seed", seed, "--workers", "1"]
+    # Nothing shared between runs or with the other backend's run going on beside this one:
+    # no example database in the working tree, and this test's own folder to work in.
+    command += ["--generation-database", ":memory:"]
     # Fuzzed sign-ins would lock this client's address out (the failed-login limit) and hide
     # the rest from it; POST /auth/token has tests of its own.
     command += ["--exclude-path-regex", "^/auth/"]
@@ -50,6 +53,7 @@ def test_no_server_errors_and_no_schema_violations(fresh_api: ApiServer) -> None
         capture_output=True,
         text=True,
         timeout=840,
+        cwd=tmp_path,
         env={**os.environ, "NO_COLOR": "1"},
     )
     report = result.stdout[-12000:] + result.stderr[-3000:]

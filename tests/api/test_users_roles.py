@@ -22,12 +22,12 @@ BUILTIN = ["Admin", "Op", "User", "Viewer", "Public"]
 
 
 @pytest.fixture(scope="module")
-def server(api: ApiServer) -> ApiServer:
-    api.create_user("root", PASSWORD, "Admin")
+def server(module_home: ApiServer) -> ApiServer:
+    module_home.create_user("root", PASSWORD, "Admin")
     for role in BUILTIN:
-        api.create_user(f"as_{role.lower()}", PASSWORD, role)
-    api.start()
-    return api
+        module_home.create_user(f"as_{role.lower()}", PASSWORD, role)
+    module_home.start()
+    return module_home
 
 
 def call(

@@ -1,4 +1,5 @@
-"""Run `slipstream` commands in-process against a real SQLite home of their own."""
+"""Run `slipstream` commands in-process against a real SQLite home of their own, its database
+a copy of the session's migrated template."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from slipstream.cli.main import cli
+from tests.conftest import copy_sqlite_template
 
 
 @dataclass
@@ -27,14 +29,13 @@ class Cli:
 
 
 @pytest.fixture
-def slipstream(tmp_path: Path) -> Cli:
+def slipstream(sqlite_template: Path, tmp_path: Path) -> Cli:
     home = tmp_path / "home"
     (home / "dags").mkdir(parents=True)
+    database = copy_sqlite_template(sqlite_template, home / "slipstream.db")
     env = {
         "SLIPSTREAM_HOME": str(home),
         "SLIPSTREAM_LOAD_EXAMPLES": "false",
-        "SLIPSTREAM_DATABASE_URL": f"sqlite:///{home / 'slipstream.db'}",
+        "SLIPSTREAM_DATABASE_URL": f"sqlite:///{database}",
     }
-    runner = Cli(home, env)
-    assert runner("db", "migrate").exit_code == 0
-    return runner
+    return Cli(home, env)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.cli.conftest import Cli
 
@@ -27,8 +28,13 @@ with DAG("hello", schedule="@daily", start_date=datetime(2024, 1, 1),
 """
 
 
-def test_db_migrate_is_idempotent(slipstream: Cli) -> None:
-    again = slipstream("db", "migrate")
+def test_db_migrate_is_idempotent(slipstream: Cli, tmp_path: Path) -> None:
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    run = Cli(slipstream.home, {**slipstream.env, "SLIPSTREAM_DATABASE_URL": empty})
+    first = run("db", "migrate")
+    assert first.exit_code == 0, first.output
+    assert "from empty" in first.output
+    again = run("db", "migrate")
     assert again.exit_code == 0
     assert "already at the newest schema" in again.output
 

@@ -16,6 +16,7 @@ from slipstream.services.sign_in import SignInService
 from slipstream.store import users as users_store
 from slipstream.store.db import Database
 from tests.cli.conftest import Cli
+from tests.conftest import copy_sqlite_template
 
 PASSWORD = "s3cret-Pa55"
 KEYS = {"id", "username", "email", "firstname", "lastname", "roles"}
@@ -32,12 +33,13 @@ def cli_on(url: str, home: Path) -> Cli:
     return Cli(home, env)
 
 
-@pytest.fixture
-def source(tmp_path: Path) -> Cli:
-    """A SQLite home of its own (not `db`'s) with three users, one holding a custom role."""
-    home = tmp_path / "source"
-    url = f"sqlite:///{tmp_path / 'source.db'}"
-    run = cli_on(url, home)
+@pytest.fixture(scope="session")
+def source_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database with three users, one holding a custom role, made once by the CLI:
+    each of its three argon2id hashes costs a fifth of a second of CPU."""
+    folder = tmp_path_factory.mktemp("users-source")
+    path = folder / "source.db"
+    run = cli_on(f"sqlite:///{path}", folder / "home")
     ok(run("db", "migrate"))
     ok(run("roles", "create", "Auditor"))
     for username, role in (("ada", "Admin"), ("bob", "Viewer"), ("cy", "Auditor")):
@@ -48,7 +50,15 @@ def source(tmp_path: Path) -> Cli:
             )
         )  # fmt: skip
     ok(run("users", "add-role", "-u", "bob", "-r", "Op"))
-    return run
+    return path
+
+
+@pytest.fixture
+def source(source_template: Path, tmp_path: Path) -> Cli:
+    """A SQLite home of its own (not `db`'s) with three users, one holding a custom role: a
+    copy of source_template."""
+    path = copy_sqlite_template(source_template, tmp_path / "source.db")
+    return cli_on(f"sqlite:///{path}", tmp_path / "source")
 
 
 @pytest.fixture

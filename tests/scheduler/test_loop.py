@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
+from slipstream.cli.main import cli
 from slipstream.clock import SystemClock
 from slipstream.config import Settings
 from slipstream.core.records import ExitReason, Run
@@ -237,26 +239,19 @@ def test_cli_trigger_wait_reports_the_outcome(deployment: Deployment) -> None:
         """,
     )
     deployment.start()
-    cli = [sys.executable, "-m", "slipstream.cli.main", "dags", "trigger", "outcomes", "--wait"]
-    ok = subprocess.run(cli, env=deployment.env, capture_output=True, text=True, timeout=60)
-    assert ok.returncode == 0, ok.stderr
+
+    def trigger_and_wait(*extra: str) -> Result:
+        # The command in this process; the scheduler and its workers are real processes.
+        command = ["dags", "trigger", "outcomes", "--wait", *extra]
+        return CliRunner().invoke(cli, command, env=deployment.env, catch_exceptions=False)
+
+    ok = trigger_and_wait()
+    assert ok.exit_code == 0, ok.stderr
     assert ok.stdout.strip().startswith("manual__")
-    bad = subprocess.run(
-        [*cli, "--conf", json.dumps({"fail": True})],
-        env=deployment.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert bad.returncode == 1 and "failed" in bad.stderr
-    refused = subprocess.run(
-        [*cli, "--conf", json.dumps({"fail": "yes"})],
-        env=deployment.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert refused.returncode == 2 and "'fail'" in refused.stderr
+    bad = trigger_and_wait("--conf", json.dumps({"fail": True}))
+    assert bad.exit_code == 1 and "failed" in bad.stderr
+    refused = trigger_and_wait("--conf", json.dumps({"fail": "yes"}))
+    assert refused.exit_code == 2 and "'fail'" in refused.stderr
     assert "Traceback" not in refused.stderr
 
 

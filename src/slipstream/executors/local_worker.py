@@ -216,6 +216,9 @@ class LocalWorker:
 
     def _start(self, workload: Workload) -> None:
         dag = self._load(workload)
+        # Read before the child can run: it stamps its own end, and a parent descheduled
+        # after the fork would otherwise report a start later than that end.
+        started_at = self._clock.now()
         started = self._start_in_spare(workload)
         if started is None:
             try:
@@ -247,7 +250,7 @@ class LocalWorker:
         self._tries[pid] = job
         self._selector.register(result_fd, selectors.EVENT_READ, lambda _: self._read_result(job))
         self._selector.register(job.pidfd, selectors.EVENT_READ, lambda _: self._finish(job))
-        self._channel.send(TaskStarted(workload.key, pid, self._hostname, self._clock.now()))
+        self._channel.send(TaskStarted(workload.key, pid, self._hostname, started_at))
         self._last_busy = time.monotonic()
         # Keep what this worker holds out of the collector's reach, so tries forked later do
         # not dirty (copy) the pages it lives on when their garbage collector runs.

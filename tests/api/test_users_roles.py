@@ -26,6 +26,7 @@ def server(module_home: ApiServer) -> ApiServer:
     module_home.create_user("root", PASSWORD, "Admin")
     for role in BUILTIN:
         module_home.create_user(f"as_{role.lower()}", PASSWORD, role)
+    module_home.sync_dags()  # the API server never parses: DAGs are stored before it starts
     module_home.start()
     return module_home
 

@@ -497,7 +497,9 @@ def test_an_unknown_dag_is_a_404_at_once_and_no_dag_file_is_parsed(fresh_api: Ap
             assert response.status_code == 404, response.text
             assert response.json() == {"error": "Dag id nope not found in DagModel"}
         assert children_of(server.pid) == []
-        assert elapsed < 2, elapsed  # generous: a parse would take the 30 s timeout
+        # A parse would take the 30 s import timeout; a third of it tells the two apart on a
+        # busy machine too (a fresh server's first sign-in alone can take a second or two).
+        assert elapsed < 10, elapsed
     # Nothing was parsed: not the hanging file, nor the example DAGs beside it.
     after = stored_dags(fresh_api)
     assert after == before

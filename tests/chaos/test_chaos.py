@@ -364,22 +364,20 @@ def test_a_burst_survives_a_scheduler_killed_and_restarted_at_once(home: Home) -
         assert reply.status_code == 200, reply.text
         run_id = reply.json()["dag_run_id"]
         instance = f"{home.base}/api/v1/dags/slow_task/dagRuns/{run_id}/taskInstances/sleepy"
-        wait_for(
-            lambda: http.get(instance, timeout=10).json().get("state") == "running",
+        running = wait_for(
+            lambda: (
+                (ti := http.get(instance, timeout=10).json()).get("state") == "running"
+                and ti.get("pid")
+                and ti
+            ),
             30,
             "the slow try to start",
         )
-        workers = [
-            pid
-            for pid in descendants(restarted.pid)
-            if "worker_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            and Path(f"/proc/{pid}/stat").read_text().split()[3] == str(restarted.pid)
-        ]
-        # Which worker holds the try cannot be told from outside (each also keeps a spare child
-        # forked ahead), so every worker is killed: the one running it certainly is.
-        assert workers, "the scheduler has no workers?"
-        for pid in workers:
-            os.kill(pid, signal.SIGKILL)
+        # The try's process is a child of the worker that runs it: kill that worker.
+        stat = Path(f"/proc/{running['pid']}/stat").read_text()
+        worker = int(stat[stat.rfind(")") + 2 :].split()[1])
+        assert "worker_main" in Path(f"/proc/{worker}/cmdline").read_bytes().decode()
+        os.kill(worker, signal.SIGKILL)
         run = f"{home.base}/api/v1/dags/slow_task/dagRuns/{run_id}"
         wait_for(
             lambda: http.get(run, timeout=10).json()["state"] in ("success", "failed"),

@@ -71,7 +71,9 @@ class Settings:
     heartbeat_seconds:    how often a scheduler proves it is alive
     lost_after_seconds:   a heartbeat older than this means the owner is gone (<= 30 s)
     infra_retries:        extra tries granted when infrastructure (not task code) lost a try
-    dag_parse_interval:   seconds between checks of the DAGs folder for changes
+    dag_parse_interval:   SLIPSTREAM_DAG_PARSE_INTERVAL, seconds between scans of the DAG folders
+                          for changes (1); where inotify watches them, a change is seen at
+                          once and the scan is only a safety net, every 30 s at the least
     dag_import_timeout:   SLIPSTREAM_DAG_IMPORT_TIMEOUT, seconds a DAG file may take to import (30)
     dag_parse_parallelism: SLIPSTREAM_DAG_PARSE_PARALLELISM, DAG files imported at once (2); a
                           file importing for over a second stops counting, up to 4x as many

@@ -10,19 +10,20 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
+
+from slipstream.lifeline import is_alive
+from tests.api.conftest import free_port, wait_for
 
 pytestmark = [
     pytest.mark.chaos,
@@ -75,22 +76,6 @@ with DAG("slow_task", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def descendants(root: int) -> set[int]:
     """Every live process below `root`, from /proc (zombies are dead and not counted)."""
     children: dict[int, list[int]] = {}
@@ -113,14 +98,6 @@ def descendants(root: int) -> set[int]:
                 found.add(child)
                 stack.append(child)
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in ("Z", "X")
 
 
 class Home:
@@ -219,6 +196,7 @@ def test_bad_files_delay_only_themselves_and_standalone_leaves_nothing_behind(ho
     banner = wait_for(
         lambda: re.search(r"password: (\S+)", home.output("standalone")), 60, "admin's password"
     )
+    assert isinstance(banner, re.Match)
     password = banner.group(1)
     wait_for(home.healthy, 60, "the API server")
     started = time.monotonic()
@@ -254,6 +232,7 @@ def test_bad_files_delay_only_themselves_and_standalone_leaves_nothing_behind(ho
             }
 
         found = wait_for(lambda: set(BAD) <= set(errors()) and errors(), 90, "import errors")
+        assert isinstance(found, dict)
         assert "timed out after 10 s" in found["hangs.py"]
         assert "exited with code 3" in found["exits.py"]
         assert "killed by signal 11 (SIGSEGV)" in found["segfaults.py"]
@@ -268,7 +247,7 @@ def test_bad_files_delay_only_themselves_and_standalone_leaves_nothing_behind(ho
     assert tree, "standalone started no processes?"
     os.kill(standalone.pid, signal.SIGKILL)
     standalone.wait(30)
-    wait_for(lambda: not any(alive(pid) for pid in tree), 10, "standalone's processes to end")
+    wait_for(lambda: not any(is_alive(pid) for pid in tree), 10, "standalone's processes to end")
     assert not home.healthy()
 
 
@@ -374,6 +353,7 @@ def test_a_burst_survives_a_scheduler_killed_and_restarted_at_once(home: Home) -
             "the slow try to start",
         )
         # The try's process is a child of the worker that runs it: kill that worker.
+        assert isinstance(running, dict)
         stat = Path(f"/proc/{running['pid']}/stat").read_text()
         worker = int(stat[stat.rfind(")") + 2 :].split()[1])
         assert "worker_main" in Path(f"/proc/{worker}/cmdline").read_bytes().decode()

@@ -4,13 +4,15 @@ waits for its DAG processor instead of parsing; with none, it parses in forked c
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.api.conftest import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -25,15 +27,6 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
 
     hello()
 """
-
-
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Home:
@@ -105,3 +98,46 @@ def test_without_a_processor_the_cli_parses_the_new_file(home: Home) -> None:
     assert "waiting" not in triggered.stderr
     shown = home.cli("runs", "list", "parsed_here", "--output", "json")
     assert "queued" in shown.stdout
+
+
+def test_a_scheduler_can_leave_parsing_to_a_dag_processor_of_its_own(home: Home) -> None:
+    home.env["SLIPSTREAM_STANDALONE_DAG_PROCESSOR"] = "true"
+    home.write("parsed_elsewhere")
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def spawn(name: str) -> None:
+        with (home.root / f"{name}.out").open("wb") as out:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "slipstream.cli.main", name],
+                    env=home.env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+
+    def said(name: str, text: str) -> bool:
+        return text in (home.root / f"{name}.out").read_text()
+
+    try:
+        spawn("scheduler")
+        wait_for(lambda: said("scheduler", "ready"), 60, "the scheduler")
+        # The scheduler parses nothing and registers no DAG processor of its own.
+        with sqlite3.connect(home.root / "slipstream.db") as conn:
+            processors = conn.execute(
+                "SELECT count(*) FROM scheduler_jobs"
+                " WHERE job_type = 'dag_processor' AND state = 'running'"
+            ).fetchone()[0]
+            stored = conn.execute("SELECT count(*) FROM dags").fetchone()[0]
+        assert (processors, stored) == (0, 0)
+        spawn("dag-processor")
+        wait_for(lambda: said("dag-processor", "dag-processor | ready"), 60, "the processor")
+        triggered = home.cli("dags", "trigger", "parsed_elsewhere", "--wait")
+        assert triggered.returncode == 0, triggered.stdout + triggered.stderr
+        # The run went through the scheduler, which never imported the file.
+        assert "parsed_elsewhere" not in (home.root / "scheduler.out").read_text()
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(30)
+    assert said("dag-processor", "dag-processor | stopped")

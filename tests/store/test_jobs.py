@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -86,3 +90,24 @@ def test_ended_and_lost_jobs_are_not_running(db: Database) -> None:
     }
     with db.read() as conn:
         assert store.latest_heartbeat(conn) == NOW
+
+
+def test_a_job_is_live_while_its_process_runs_and_its_heartbeat_is_fresh() -> None:
+    here = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+
+    def job(pid: int, host: str = here, beat: datetime = NOW) -> store.JobRecord:
+        return store.JobRecord(1, store.SCHEDULER, host, pid, store.RUNNING, NOW, beat)
+
+    fresh = NOW - timedelta(seconds=30)
+    started_now = datetime.now(UTC)
+    ours = store.JobRecord(1, store.SCHEDULER, here, os.getpid(), store.RUNNING, started_now, NOW)
+    assert store.is_live(ours, hostname=here, stale_before=fresh)
+    # A process registering itself reads its own pid in an older row as its pid's earlier life.
+    assert not store.is_live(ours, hostname=here, stale_before=fresh, registering=True)
+    assert not store.is_live(job(gone.pid), hostname=here, stale_before=fresh)
+    # Another host's process cannot be looked at: its heartbeat decides.
+    assert store.is_live(job(gone.pid, "elsewhere"), hostname=here, stale_before=fresh)
+    old = NOW - timedelta(minutes=5)
+    assert not store.is_live(job(gone.pid, "elsewhere", old), hostname=here, stale_before=fresh)

@@ -91,9 +91,10 @@ class DagFileProcessor:
         if self._startable() and self._may_start(now):
             return 0.0
         times = [self._next_scan, *self._retry_at.values()]
+        waiting = bool(self._startable())
         for child in self._children.values():
             times += (child.deadline, now + _OUTPUT_CHECK_SECONDS)
-            if self._startable() and now - child.started < _SLOW_AFTER_SECONDS:
+            if waiting and now - child.started < _SLOW_AFTER_SECONDS:
                 times.append(child.started + _SLOW_AFTER_SECONDS)
         return min(times)
 

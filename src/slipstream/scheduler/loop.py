@@ -86,30 +86,18 @@ def run_forever(
     stopper = stopper or Stopper()
     try:
         while not stopper.stopping:
-            mono = clock.monotonic()
-            timeout = scheduler.seconds_until_due()
-            for source in sources:
-                due = source.next_due()
-                if due is not None:
-                    timeout = min(timeout, max(0.0, due - mono))
+            timeout = _until_due(sources, clock.monotonic(), scheduler.seconds_until_due())
             fds: list[int] = [stopper.fileno(), *executor.filenos()]
             if listener is not None:
                 fds.append(listener.fileno())
-            for source in sources:
-                fds.extend(source.filenos())
+            fds += (fd for source in sources for fd in source.filenos())
             readable, _, _ = select.select(fds, [], [], timeout)
             if stopper.fileno() in readable:
                 stopper.drain()
             hints = (
                 listener.drain() if listener is not None and listener.fileno() in readable else []
             )
-            mono = clock.monotonic()
-            for source in sources:
-                due = source.next_due()
-                if (due is not None and due <= mono) or any(
-                    fd in readable for fd in source.filenos()
-                ):
-                    _guard(source.step, mono)
+            _step_sources(sources, readable, clock.monotonic())
             _guard(scheduler.tick, hints)
     finally:
         scheduler.stop()
@@ -118,18 +106,30 @@ def run_forever(
 def serve_sources(sources: Sequence[LoopSource], *, clock: Clock, stopper: Stopper) -> None:
     """Serve loop sources alone (a DAG processor without a scheduler) until stopped."""
     while not stopper.stopping:
-        mono = clock.monotonic()
-        dues = [due for due in (source.next_due() for source in sources) if due is not None]
-        timeout = max(0.0, min(dues) - mono) if dues else None
+        timeout = _until_due(sources, clock.monotonic(), None)
         fds = [stopper.fileno(), *(fd for source in sources for fd in source.filenos())]
         readable, _, _ = select.select(fds, [], [], timeout)
         if stopper.fileno() in readable:
             stopper.drain()
-        mono = clock.monotonic()
-        for source in sources:
-            due = source.next_due()
-            if (due is not None and due <= mono) or any(fd in readable for fd in source.filenos()):
-                _guard(source.step, mono)
+        _step_sources(sources, readable, clock.monotonic())
+
+
+def _until_due(sources: Sequence[LoopSource], mono: float, timeout: float | None) -> float | None:
+    """How long to wait in select(): `timeout` (None: for ever), shortened by any source due."""
+    for source in sources:
+        due = source.next_due()
+        if due is not None:
+            wait = max(0.0, due - mono)
+            timeout = wait if timeout is None else min(timeout, wait)
+    return timeout
+
+
+def _step_sources(sources: Sequence[LoopSource], readable: Sequence[int], mono: float) -> None:
+    """Step each source that is due or has a readable fd."""
+    for source in sources:
+        due = source.next_due()
+        if (due is not None and due <= mono) or any(fd in readable for fd in source.filenos()):
+            _guard(source.step, mono)
 
 
 def _guard(step: object, arg: object) -> None:

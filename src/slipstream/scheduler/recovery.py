@@ -7,13 +7,11 @@ gone). Its queued and running tries are then lost.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
 from slipstream.core.records import TaskKey
-from slipstream.lifeline import is_alive
 from slipstream.store import jobs as jobs_store
 from slipstream.store import task_instances as ti_store
 from slipstream.store.jobs import JobRecord
@@ -25,9 +23,7 @@ def live_scheduler(
     """Another scheduler that is still alive, if any (other than this process)."""
     stale_before = now - timedelta(seconds=lost_after_seconds)
     for job in jobs_store.running_jobs(conn):
-        if job.hostname == hostname and _gone_from_here(job):
-            continue
-        if job.latest_heartbeat >= stale_before:
+        if jobs_store.is_live(job, hostname=hostname, stale_before=stale_before, registering=True):
             return job
     return None
 
@@ -58,19 +54,12 @@ def lost_tries(
     for job in jobs_store.running_jobs(conn):
         if job.id == job_id:
             continue
-        gone_from_here = job.hostname == hostname and _gone_from_here(job)
-        if gone_from_here or job.latest_heartbeat < stale_before:
-            jobs_store.end_job(conn, job.id, now, state=jobs_store.LOST)
-        else:
+        if jobs_store.is_live(job, hostname=hostname, stale_before=stale_before, registering=True):
             alive.add(job.id)
+        else:
+            jobs_store.end_job(conn, job.id, now, state=jobs_store.LOST)
     return [
         TaskKey(ti.run_pk, ti.task_id, ti.try_number)
         for ti, owner in ti_store.owned_by_others(conn, job_id)
         if owner not in alive
     ]
-
-
-def _gone_from_here(job: JobRecord) -> bool:
-    """A job of this host whose process has ended. Our own pid in another job's row is a
-    restarted scheduler that got the same pid."""
-    return job.pid == os.getpid() or not is_alive(job.pid, started_at=job.started_at)

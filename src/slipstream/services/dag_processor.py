@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from slipstream.clock import Clock
-from slipstream.lifeline import is_alive
 from slipstream.services.dag_files import DagFileSync
 from slipstream.store import jobs as jobs_store
 from slipstream.store.db import Database
@@ -48,10 +47,13 @@ class DagProcessor:
         now = self._clock.now()
         with self._db.write() as conn:
             for job in jobs_store.running_jobs(conn, jobs_store.DAG_PROCESSOR):
-                dead_here = job.hostname == self._hostname and not is_alive(
-                    job.pid, started_at=job.started_at
+                live = jobs_store.is_live(
+                    job,
+                    hostname=self._hostname,
+                    stale_before=now - self._lost_after,
+                    registering=True,
                 )
-                if dead_here or job.latest_heartbeat < now - self._lost_after:
+                if not live:
                     jobs_store.end_job(conn, job.id, now, state=jobs_store.LOST)
             self._job_id = jobs_store.start_job(
                 conn,
@@ -99,11 +101,7 @@ def processor_is_running(db: Database, *, clock: Clock, lost_after_seconds: floa
     """Whether some DAG processor (a scheduler's or a standalone one) is parsing for this
     database: its heartbeat is fresh and, when it runs on this host, its process is alive."""
     hostname = socket.gethostname()
-    fresh_after = clock.now() - timedelta(seconds=lost_after_seconds)
+    stale_before = clock.now() - timedelta(seconds=lost_after_seconds)
     with db.read() as conn:
         jobs = jobs_store.running_jobs(conn, jobs_store.DAG_PROCESSOR)
-    return any(
-        job.latest_heartbeat >= fresh_after
-        and (job.hostname != hostname or is_alive(job.pid, started_at=job.started_at))
-        for job in jobs
-    )
+    return any(jobs_store.is_live(j, hostname=hostname, stale_before=stale_before) for j in jobs)

@@ -3,12 +3,14 @@ it is alive. Each kind is looked up on its own: a DAG processor is no rival to a
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
+from slipstream.lifeline import is_alive
 from slipstream.store.tables import scheduler_jobs as jobs
 
 RUNNING = "running"
@@ -28,6 +30,20 @@ class JobRecord:
     state: str
     started_at: datetime
     latest_heartbeat: datetime
+
+
+def is_live(
+    job: JobRecord, *, hostname: str, stale_before: datetime, registering: bool = False
+) -> bool:
+    """Whether the job's process is still at work: on this host, its process must exist (not
+    a zombie, not a newer process reusing its pid); anywhere, its heartbeat must be newer than
+    `stale_before`. A caller `registering` a job of its own reads its own pid in an older row
+    of this host as an earlier process that had the same pid, hence dead."""
+    if job.hostname == hostname and (
+        (registering and job.pid == os.getpid()) or not is_alive(job.pid, started_at=job.started_at)
+    ):
+        return False
+    return job.latest_heartbeat >= stale_before
 
 
 def _to_job(row: Row[Any]) -> JobRecord:

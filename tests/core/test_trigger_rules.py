@@ -83,6 +83,10 @@ CASES: list[tuple[str, list[TaskState], Verdict]] = [
     ("none_skipped", [S.SUCCESS, S.FAILED, S.UPSTREAM_FAILED], RUN),
     ("none_skipped", [S.SUCCESS, S.RUNNING], WAIT),
     ("none_skipped", [S.SKIPPED, S.RUNNING], SKIP),
+    # all_done_setup_success (teardowns) with no setup upstream: as all_done.
+    ("all_done_setup_success", [S.SUCCESS, S.FAILED, S.UPSTREAM_FAILED], RUN),
+    ("all_done_setup_success", [S.SKIPPED, S.SKIPPED], RUN),
+    ("all_done_setup_success", [S.FAILED, S.RUNNING], WAIT),
     # always: runs whatever the upstream tasks are doing.
     ("always", [S.RUNNING, S.NONE], RUN),
     ("always", [S.FAILED, S.SKIPPED], RUN),
@@ -96,6 +100,38 @@ CASES: list[tuple[str, list[TaskState], Verdict]] = [
 )
 def test_evaluate(rule: str, upstream: list[TaskState], expected: Verdict) -> None:
     assert evaluate(rule, upstream) is expected
+
+
+# all_done_setup_success with setups among the upstream tasks: (all upstream, the setups).
+SETUP_CASES: list[tuple[list[TaskState], list[TaskState], Verdict]] = [
+    # The work failed, the setup succeeded: the teardown still cleans up.
+    ([S.SUCCESS, S.FAILED], [S.SUCCESS], RUN),
+    ([S.SUCCESS, S.UPSTREAM_FAILED], [S.SUCCESS], RUN),
+    ([S.SUCCESS, S.RUNNING], [S.SUCCESS], WAIT),
+    ([S.RUNNING, S.SUCCESS], [S.RUNNING], WAIT),
+    # One of two setups succeeded: something may need cleaning up.
+    ([S.SUCCESS, S.FAILED, S.UPSTREAM_FAILED], [S.SUCCESS, S.FAILED], RUN),
+    ([S.SKIPPED, S.SUCCESS, S.SKIPPED], [S.SKIPPED, S.SUCCESS], RUN),
+    # Every setup skipped: nothing was set up, so skip.
+    ([S.SKIPPED, S.SKIPPED], [S.SKIPPED], SKIP),
+    # No setup succeeded (failed, or some failed and the rest skipped): upstream_failed.
+    ([S.FAILED, S.UPSTREAM_FAILED], [S.FAILED], UPSTREAM_FAILED),
+    ([S.FAILED, S.SKIPPED, S.UPSTREAM_FAILED], [S.FAILED, S.SKIPPED], UPSTREAM_FAILED),
+]
+
+
+@pytest.mark.parametrize(
+    ("upstream", "setups", "expected"),
+    SETUP_CASES,
+    ids=[
+        f"{'+'.join(s.value for s in up)}-setups-{'+'.join(s.value for s in st)}"
+        for up, st, _ in SETUP_CASES
+    ],
+)
+def test_all_done_setup_success_reads_the_setups(
+    upstream: list[TaskState], setups: list[TaskState], expected: Verdict
+) -> None:
+    assert evaluate("all_done_setup_success", upstream, setups) is expected
 
 
 def test_the_table_covers_every_rule() -> None:

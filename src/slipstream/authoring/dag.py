@@ -24,7 +24,9 @@ from slipstream.authoring.task import (
     known_operator_arguments,
     validate_key,
 )
+from slipstream.authoring.task_group import TaskGroup
 from slipstream.authoring.templating import make_environment
+from slipstream.authoring.trigger_rules import TriggerRule
 from slipstream.errors import (
     CycleError,
     DagDefinitionError,
@@ -176,6 +178,10 @@ class DAG:
         self.dag_display_name = dag_display_name or dag_id
 
         self.task_dict: dict[str, BaseOperator] = {}
+        # Every task belongs to a group; top-level ones to this root group (no id).
+        self.task_group = TaskGroup.root(self)
+        # {upstream id: {downstream id: {"label": ...}}}, as Airflow's edge_info (edge labels).
+        self.edge_info: dict[str, dict[str, dict[str, Any]]] = {}
         self._tokens: list[Token[DAG | None]] = []
         self._template_env: jinja2.Environment | None = None
         record_dag(self)
@@ -225,11 +231,36 @@ class DAG:
             return
         if existing is not None:
             raise DuplicateTaskIdError(self.dag_id, task.task_id)
+        if self.task_group.is_group_id(task.task_id):
+            raise DagDefinitionError(
+                f"task_id {task.task_id!r} is already used by a task group in DAG {self.dag_id!r}",
+                dag_id=self.dag_id,
+            )
+        group = task.task_group or self.task_group
+        if group.dag is not self:
+            raise DagDefinitionError(
+                f"task {task.task_id!r} is in task group {group.group_id!r} of another DAG",
+                dag_id=self.dag_id,
+            )
+        group.add(task)
         self.task_dict[task.task_id] = task
 
     def add_tasks(self, tasks: Sequence[BaseOperator]) -> None:
         for task in tasks:
             task.dag = self
+
+    @property
+    def task_group_dict(self) -> dict[str, TaskGroup]:
+        """Every task group of the DAG (not the root) by its full group id."""
+        groups = self.task_group.get_task_group_dict()
+        return {group_id: group for group_id, group in groups.items() if group_id is not None}
+
+    def set_edge_info(self, upstream_id: str, downstream_id: str, info: dict[str, Any]) -> None:
+        """Attach `info` (an edge label: {"label": ...}) to the edge between two nodes."""
+        self.edge_info.setdefault(upstream_id, {})[downstream_id] = info
+
+    def get_edge_info(self, upstream_id: str, downstream_id: str) -> dict[str, Any]:
+        return self.edge_info.get(upstream_id, {}).get(downstream_id, {})
 
     @property
     def roots(self) -> list[BaseOperator]:
@@ -271,6 +302,21 @@ class DAG:
         cycle = self._find_cycle()
         if cycle:
             raise CycleError(self.dag_id, cycle)
+        self._validate_setups()
+
+    def _validate_setups(self) -> None:
+        # Airflow's rule: clearing work must be able to rerun its setups, so work right after
+        # a setup must wait for it to succeed.
+        for task in self.task_dict.values():
+            if not task.is_setup:
+                continue
+            for down in task.downstream_list:
+                if not down.is_teardown and down.trigger_rule != TriggerRule.ALL_SUCCESS:
+                    raise DagDefinitionError(
+                        f"task {down.task_id!r} follows setup task {task.task_id!r}, so its "
+                        f"trigger_rule must be all_success, not {down.trigger_rule.value!r}",
+                        dag_id=self.dag_id,
+                    )
 
     def _find_cycle(self) -> list[str]:
         # Iterative depth-first search; "on_path" holds the grey nodes, in order.

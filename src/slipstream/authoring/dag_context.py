@@ -1,7 +1,8 @@
-"""Which DAG is being defined right now (the open `with DAG` block), and who collects new DAGs.
+"""Which DAG (and task group) is being defined right now, and who collects new DAGs.
 
-Both are ContextVars: a task created inside `with DAG(...)` must find its DAG without being
-told, and the loader must see DAGs that a file builds without assigning them to a global.
+All are ContextVars: a task created inside `with DAG(...)` or `with TaskGroup(...)` must find
+them without being told, and the loader must see DAGs that a file builds without assigning
+them to a global.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from slipstream.authoring.dag import DAG
+    from slipstream.authoring.task_group import TaskGroup
 
 # ContextVars rather than globals: they are per thread / per asyncio task, and each `with`
 # restores the previous value through its token, so nested blocks unwind correctly.
 _current_dag: ContextVar[DAG | None] = ContextVar("slipstream_current_dag", default=None)
 _collector: ContextVar[list[DAG] | None] = ContextVar("slipstream_dag_collector", default=None)
+_current_group: ContextVar[TaskGroup | None] = ContextVar("slipstream_task_group", default=None)
 
 
 def current_dag() -> DAG | None:
@@ -31,6 +34,19 @@ def enter_dag(dag: DAG) -> Token[DAG | None]:
 
 def exit_dag(token: Token[DAG | None]) -> None:
     _current_dag.reset(token)
+
+
+def open_task_group() -> TaskGroup | None:
+    """The TaskGroup of the innermost open `with TaskGroup(...)` block, if any."""
+    return _current_group.get()
+
+
+def enter_task_group(group: TaskGroup) -> Token[TaskGroup | None]:
+    return _current_group.set(group)
+
+
+def exit_task_group(token: Token[TaskGroup | None]) -> None:
+    _current_group.reset(token)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from typing import Any
 
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.task import BaseOperator
+from slipstream.authoring.task_group import TaskGroup
 
 
 def _seconds(value: timedelta | None) -> float | None:
@@ -25,7 +26,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def serialize_task(task: BaseOperator) -> dict[str, Any]:
-    return {
+    shape: dict[str, Any] = {
         "task_id": task.task_id,
         "operator": type(task).__name__,
         "upstream": sorted(task.upstream_task_ids),
@@ -49,12 +50,50 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "wait_for_downstream": task.wait_for_downstream,
         "max_active_tis_per_dag": task.max_active_tis_per_dag,
     }
+    # Setup/teardown roles only where set, so DAGs without them keep their structure (and hash).
+    if task.is_setup:
+        shape["is_setup"] = True
+    if task.is_teardown:
+        shape["is_teardown"] = True
+        shape["on_failure_fail_dagrun"] = task.on_failure_fail_dagrun
+    return shape
+
+
+def serialize_task_group(group: TaskGroup) -> dict[str, Any]:
+    """The group tree for the UI: each group with its children in definition order (tasks as
+    {"task_id": ...}, groups nested), and what is wired to it as a whole."""
+    children: list[dict[str, Any]] = [
+        serialize_task_group(child) if isinstance(child, TaskGroup) else {"task_id": child.task_id}
+        for child in group.children.values()
+    ]
+    parent = group.parent_group
+    return {
+        "group_id": group.group_id,
+        "label": group.label,
+        "parent_group_id": parent.group_id if parent is not None else None,
+        "prefix_group_id": group.prefix_group_id,
+        "tooltip": group.tooltip,
+        "ui_color": group.ui_color,
+        "ui_fgcolor": group.ui_fgcolor,
+        "children": children,
+        "upstream_group_ids": sorted(group.upstream_group_ids),
+        "downstream_group_ids": sorted(group.downstream_group_ids),
+        "upstream_task_ids": sorted(group.upstream_task_ids),
+        "downstream_task_ids": sorted(group.downstream_task_ids),
+    }
+
+
+def _edge_info(dag: DAG) -> dict[str, dict[str, dict[str, Any]]]:
+    return {
+        upstream: {downstream: dict(info) for downstream, info in sorted(targets.items())}
+        for upstream, targets in sorted(dag.edge_info.items())
+    }
 
 
 def serialize_dag(dag: DAG) -> dict[str, Any]:
     """Validate `dag`, then describe it as plain JSON-able data."""
     dag.validate()
-    return {
+    structure: dict[str, Any] = {
         "dag_id": dag.dag_id,
         "fileloc": dag.fileloc,
         "description": dag.description,
@@ -73,6 +112,12 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "params": dag.params_spec,
         "tasks": [serialize_task(task) for task in dag.topological_order()],
     }
+    # Only DAGs that have groups or edge labels carry them, so others keep their hash.
+    if dag.task_group_dict:
+        structure["task_group"] = serialize_task_group(dag.task_group)
+    if dag.edge_info:
+        structure["edge_info"] = _edge_info(dag)
+    return structure
 
 
 def structure_hash(structure: Mapping[str, Any]) -> str:

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from slipstream.authoring.dag_context import current_dag
+from slipstream.authoring.dag_context import current_dag, open_task_group
 from slipstream.authoring.relations import DependencyMixin
 from slipstream.authoring.schedules import as_utc
+from slipstream.authoring.setup_teardown_context import SetupTeardownRoles, record_task
 from slipstream.authoring.templating import make_environment, render_template
 from slipstream.authoring.trigger_rules import TriggerRule, parse_trigger_rule
 from slipstream.authoring.xcom_arg import XComArg, find_xcom_args
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     from slipstream.authoring.context import Context
     from slipstream.authoring.dag import DAG
+    from slipstream.authoring.task_group import TaskGroup
 
 # Airflow's KEY_REGEX and length limit for dag_id and task_id.
 _KEY_PATTERN = re.compile(r"^[\w.-]+$")
@@ -73,19 +75,38 @@ def _keyword_names(init: Callable[..., Any]) -> frozenset[str]:
     return frozenset(n for n, p in parameters.items() if p.kind in kinds and n != "self")
 
 
+def definition_context(
+    dag: DAG | None, task_group: TaskGroup | None
+) -> tuple[DAG | None, TaskGroup | None]:
+    """The DAG and task group a new task joins: those given, else the open `with TaskGroup`
+    block (if it is of the task's DAG), else the open `with DAG` block and its root group."""
+    dag = dag or current_dag()
+    if task_group is None:
+        opened = open_task_group()
+        if opened is not None and (dag is None or opened.dag is dag):
+            task_group = opened
+    if dag is None and task_group is not None:
+        dag = task_group.dag
+    if dag is not None and task_group is None:
+        task_group = dag.task_group
+    return dag, task_group
+
+
 def _applies_default_args(init: _Init) -> _Init:
     """Wrap an operator __init__: refuse positional arguments, fill the ones it names from the
-    DAG's default_args, and run BaseOperator._finish_init once the outermost __init__ is done."""
+    default_args of the DAG and of its task groups (inner ones win), and run
+    BaseOperator._finish_init once the outermost __init__ is done."""
     names = _keyword_names(init)
 
     @functools.wraps(init)
     def wrapper(self: BaseOperator, *args: Any, **kwargs: Any) -> None:
         if args:
             raise TypeError(f"use keyword arguments when creating a {type(self).__name__}")
-        dag = kwargs.get("dag") or current_dag()
+        dag, group = definition_context(kwargs.get("dag"), kwargs.get("task_group"))
         if dag is not None:
-            for name in names & dag.default_args.keys():
-                kwargs.setdefault(name, dag.default_args[name])
+            defaults = {**dag.default_args, **(group.default_args if group else {})}
+            for name in names & defaults.keys():
+                kwargs.setdefault(name, defaults[name])
         # Nested __init__ calls (subclass -> BaseOperator) share one instance; count the depth
         # so that _finish_init runs after the subclass has set its own (templated) attributes.
         depth = self.__dict__.get("_init_depth", 0)
@@ -100,7 +121,7 @@ def _applies_default_args(init: _Init) -> _Init:
     return cast(_Init, wrapper)
 
 
-class BaseOperator(DependencyMixin):
+class BaseOperator(DependencyMixin, SetupTeardownRoles):
     """A task. Subclasses implement execute(context); attributes named in template_fields are
     rendered with Jinja against the run's context just before execute."""
 
@@ -160,8 +181,21 @@ class BaseOperator(DependencyMixin):
         doc_md: str | None = None,
         doc: str | None = None,
         task_display_name: str | None = None,
+        task_group: TaskGroup | None = None,
     ) -> None:
-        self.task_id = validate_key("task_id", task_id)
+        validate_key("task_id", task_id)
+        dag, task_group = definition_context(dag, task_group)
+        if dag is not None and task_group is not None and task_group.dag is not dag:
+            raise DagDefinitionError(
+                f"task {task_id!r} is given DAG {dag.dag_id!r} but task group "
+                f"{task_group.group_id!r} of DAG {task_group.dag.dag_id!r}",
+                dag_id=dag.dag_id,
+            )
+        # In a group that prefixes, the id is the group's plus this one: `group.task`.
+        task_id = validate_key("task_id", task_group.child_id(task_id) if task_group else task_id)
+        self.task_id = task_id
+        # The group it will join; DAG.add_task makes it a child of that group.
+        self.task_group: TaskGroup | None = task_group
         where = f"task {task_id!r}"
         self.owner = owner
         self.email = email
@@ -211,9 +245,9 @@ class BaseOperator(DependencyMixin):
         self._upstream: dict[str, BaseOperator] = {}
         self._downstream: dict[str, BaseOperator] = {}
         self._dag: DAG | None = None
-        dag = dag if dag is not None else current_dag()
         if dag is not None:
             self.dag = dag
+        record_task(self)
 
     def _finish_init(self) -> None:
         # XComArgs given as (templated) arguments make their producers upstream, as in Airflow.
@@ -244,6 +278,14 @@ class BaseOperator(DependencyMixin):
 
     def has_dag(self) -> bool:
         return self._dag is not None
+
+    @property
+    def label(self) -> str:
+        """The task id without its group's prefix: what the UI shows inside the group's box."""
+        group = self.task_group
+        if group is not None and group.group_id and group.prefix_group_id:
+            return self.task_id[len(group.group_id) + 1 :]
+        return self.task_id
 
     @property
     def dag_id(self) -> str | None:
@@ -373,4 +415,4 @@ def known_operator_arguments() -> frozenset[str]:
     names: set[str] = set()
     for cls in _all_operator_classes():
         names |= cls._init_arg_names
-    return frozenset(names - {"task_id", "dag"})
+    return frozenset(names - {"task_id", "dag", "task_group"})

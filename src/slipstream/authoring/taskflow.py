@@ -10,7 +10,6 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
-from slipstream.authoring.dag_context import current_dag
 from slipstream.authoring.operators import (
     BashOperator,
     BranchPythonOperator,
@@ -19,13 +18,14 @@ from slipstream.authoring.operators import (
     call_with_context,
     signature_of,
 )
-from slipstream.authoring.task import BaseOperator
+from slipstream.authoring.task import BaseOperator, definition_context
 from slipstream.authoring.templating import resolve_values
 from slipstream.authoring.xcom_arg import XComArg
 
 if TYPE_CHECKING:
     from slipstream.authoring.context import Context
     from slipstream.authoring.dag import DAG
+    from slipstream.authoring.task_group import TaskGroup
 
 # What TaskFunction calls: an operator class taking python_callable, op_args and op_kwargs.
 OperatorFactory = Callable[..., BaseOperator]
@@ -33,19 +33,21 @@ OperatorFactory = Callable[..., BaseOperator]
 _SUFFIX = re.compile(r"__(\d+)$")
 
 
-def unique_task_id(dag: DAG | None, task_id: str) -> str:
-    """`task_id`, or Airflow's `task_id__N` (next N after those used) if the DAG has it.
+def unique_task_id(dag: DAG | None, task_id: str, group: TaskGroup | None = None) -> str:
+    """`task_id`, or Airflow's `task_id__N` (next N after those used) if the DAG has it (as
+    `group.task_id` when `group` prefixes: the suffix goes on the id before the prefix).
 
     TaskFlow numbers suffixes 1, 2, 3... without gaps, so the first free N is found by galloping
     then bisecting: a loop calling one function thousands of times stays fast. The answer is
     always free; with hand-made gaps it may differ from Airflow's largest-plus-one.
     """
-    if dag is None or task_id not in dag.task_dict:
+    full_id = group.child_id if group is not None else str
+    if dag is None or full_id(task_id) not in dag.task_dict:
         return task_id
     core = _SUFFIX.sub("", task_id)
 
     def used(number: int) -> bool:
-        return f"{core}__{number}" in dag.task_dict
+        return full_id(f"{core}__{number}") in dag.task_dict
 
     if not used(1):
         return f"{core}__1"
@@ -144,8 +146,8 @@ class TaskFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
         options = dict(self.operator_kwargs)
-        dag = options.get("dag") or current_dag()
-        options["task_id"] = unique_task_id(dag, options.get("task_id") or self.__name__)
+        dag, group = definition_context(options.get("dag"), options.get("task_group"))
+        options["task_id"] = unique_task_id(dag, options.get("task_id") or self.__name__, group)
         if self.function.__doc__ and options.get("doc_md") is None:
             options["doc_md"] = inspect.cleandoc(self.function.__doc__)
         operator = self.operator_class(

@@ -19,6 +19,9 @@ class TriggerRule(StrEnum):
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
     ALWAYS = "always"
+    # A teardown's rule (Airflow 2.7+): all upstream done and, if any are setups, one of them
+    # succeeded.
+    ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"
 
 
 # Names older Airflow 2 DAG files still use; normalised so the core only ever sees the above.

@@ -6,9 +6,11 @@ and at run time it resolves to the pulled value.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from slipstream.authoring.params import NOTSET, ArgNotSet
 from slipstream.authoring.relations import DependencyMixin
 from slipstream.authoring.templating import Resolvable
 
@@ -50,6 +52,32 @@ class XComArg(DependencyMixin, Resolvable):
 
     def __repr__(self) -> str:
         return f"XComArg({self.operator.task_id!r}, key={self.key!r})"
+
+    # Setup/teardown roles belong to the producing task (authoring/setup_teardown_context.py).
+    def as_setup(self) -> XComArg:
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(
+        self,
+        *,
+        setups: DependencyMixin | Sequence[DependencyMixin] | ArgNotSet = NOTSET,
+        on_failure_fail_dagrun: bool | ArgNotSet = NOTSET,
+    ) -> XComArg:
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> XComArg:
+        self.operator.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.operator.__exit__(exc_type, exc, traceback)
 
     def resolve(self, context: Mapping[str, Any]) -> Any:
         return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)

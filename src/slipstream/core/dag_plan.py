@@ -6,8 +6,10 @@ This is all the core knows of user code: task ids, edges, trigger rules and retr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from slipstream.core.setup_teardown import indirect_setups, outcome_leaves, setup_scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,9 @@ class TaskSpec:
     queue: str = "default"
     pool: str = "default_pool"
     priority_weight: int = 1
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
 
     @property
     def is_empty(self) -> bool:
@@ -49,6 +54,13 @@ class DagPlan:
     catchup: bool
     max_active_runs: int
     max_active_tasks: int
+    # Setups and teardowns (core/setup_teardown.py); empty for DAGs without them, where
+    # outcome_leaves are the leaves.
+    outcome_leaves: tuple[str, ...] = ()
+    setup_scopes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    indirect_setups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # setup -> the tasks that wait for it indirectly: judged again when it finishes.
+    setup_dependents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_structure(
@@ -70,8 +82,13 @@ class DagPlan:
                 queue=raw.get("queue", "default"),
                 pool=raw.get("pool", "default_pool"),
                 priority_weight=int(raw.get("priority_weight", 1)),
+                is_setup=bool(raw.get("is_setup", False)),
+                is_teardown=bool(raw.get("is_teardown", False)),
+                on_failure_fail_dagrun=bool(raw.get("on_failure_fail_dagrun", False)),
             )
         order = tuple(raw["task_id"] for raw in structure["tasks"])
+        leaves = tuple(t for t in order if not tasks[t].downstream)
+        roles = _setup_teardown_fields(tasks, order) if _has_roles(tasks) else {}
         return cls(
             dag_id=structure["dag_id"],
             version_id=version_id,
@@ -80,7 +97,7 @@ class DagPlan:
             tasks=tasks,
             order=order,
             roots=tuple(t for t in order if not tasks[t].upstream),
-            leaves=tuple(t for t in order if not tasks[t].downstream),
+            leaves=leaves,
             params=structure.get("params", {}),
             # Timetable.to_spec() form; no schedule is {"type": "none"}, what serialize writes.
             schedule=structure.get("schedule") or {"type": "none"},
@@ -89,4 +106,32 @@ class DagPlan:
             catchup=bool(structure.get("catchup", False)),
             max_active_runs=int(structure.get("max_active_runs", 16)),
             max_active_tasks=int(structure.get("max_active_tasks", 16)),
+            outcome_leaves=roles.get("outcome_leaves", leaves),
+            setup_scopes=roles.get("setup_scopes", {}),
+            indirect_setups=roles.get("indirect_setups", {}),
+            setup_dependents=roles.get("setup_dependents", {}),
         )
+
+
+def _has_roles(tasks: Mapping[str, TaskSpec]) -> bool:
+    return any(spec.is_setup or spec.is_teardown for spec in tasks.values())
+
+
+def _setup_teardown_fields(tasks: Mapping[str, TaskSpec], order: tuple[str, ...]) -> dict[str, Any]:
+    upstream = {t: spec.upstream for t, spec in tasks.items()}
+    downstream = {t: spec.downstream for t, spec in tasks.items()}
+    setups = {t for t, spec in tasks.items() if spec.is_setup}
+    teardowns = {t for t, spec in tasks.items() if spec.is_teardown}
+    failing = {t for t in teardowns if tasks[t].on_failure_fail_dagrun}
+    scopes = setup_scopes(upstream, downstream, setups, teardowns)
+    indirect = indirect_setups(order, upstream, teardowns, scopes)
+    dependents: dict[str, list[str]] = {}
+    for task_id, waited_for in indirect.items():
+        for setup in waited_for:
+            dependents.setdefault(setup, []).append(task_id)
+    return {
+        "outcome_leaves": outcome_leaves(order, downstream, teardowns, failing),
+        "setup_scopes": scopes,
+        "indirect_setups": indirect,
+        "setup_dependents": {setup: tuple(ids) for setup, ids in dependents.items()},
+    }

@@ -90,7 +90,7 @@ def plan_run(
             spec = plan.tasks.get(task_id)
             if spec is not None:
                 # The task itself too: one cleared back to none must be planned again.
-                enqueue([task_id, *spec.downstream])
+                enqueue([task_id, *spec.downstream, *plan.setup_dependents.get(task_id, ())])
     schedule: list[str] = []
     succeed: list[str] = []
     skip: list[str] = []
@@ -101,7 +101,7 @@ def plan_run(
         spec = plan.tasks.get(task_id)
         if spec is None or current.get(task_id) != TaskState.NONE:
             continue
-        verdict = evaluate(spec.trigger_rule, (current[u] for u in spec.upstream))
+        verdict = judge(plan, spec, current)
         if verdict is Verdict.WAIT:
             continue
         if verdict is Verdict.RUN and not spec.is_empty:
@@ -118,6 +118,7 @@ def plan_run(
             current[task_id] = TaskState.UPSTREAM_FAILED
             upstream_failed.append(task_id)
         enqueue(spec.downstream)
+        enqueue(plan.setup_dependents.get(task_id, ()))
     outcome, reason = _outcome(plan, current)
     return RunDecision(
         schedule=tuple(schedule),
@@ -129,24 +130,44 @@ def plan_run(
     )
 
 
+def judge(plan: DagPlan, spec: TaskSpec, states: Mapping[str, TaskState]) -> Verdict:
+    """The verdict for one waiting task: its setups further up first (Airflow 2.7+: a task
+    runs only once every relevant setup succeeded), then its trigger rule."""
+    waited_for = plan.indirect_setups.get(spec.task_id)
+    if waited_for:
+        setup_states = [states.get(s, TaskState.NONE) for s in waited_for]
+        if any(state in FAILED_TASK_STATES for state in setup_states):
+            return Verdict.UPSTREAM_FAILED
+        if any(state in _SKIPPED for state in setup_states):
+            return Verdict.SKIP
+        if any(state != TaskState.SUCCESS for state in setup_states):
+            return Verdict.WAIT
+    upstream = (states[u] for u in spec.upstream)
+    if spec.trigger_rule != "all_done_setup_success":
+        return evaluate(spec.trigger_rule, upstream)
+    setups = [states[u] for u in spec.upstream if plan.tasks[u].is_setup]
+    return evaluate(spec.trigger_rule, upstream, setups)
+
+
+_SKIPPED = frozenset({TaskState.SKIPPED, TaskState.REMOVED})
+
+
 def _outcome(plan: DagPlan, states: Mapping[str, TaskState]) -> tuple[RunState | None, str | None]:
     # A task still active means neither an end nor a deadlock: the common case, found early.
     if any(states.get(t, TaskState.NONE) in _ACTIVE for t in plan.order):
         return None, None
     unfinished = [t for t in plan.order if not states.get(t, TaskState.NONE).is_finished]
     if not unfinished:
-        failed = [t for t in plan.leaves if states.get(t) in FAILED_TASK_STATES]
+        # Teardowns do not decide the outcome unless they say on_failure_fail_dagrun.
+        failed = [
+            t for t in plan.outcome_leaves or plan.leaves if states.get(t) in FAILED_TASK_STATES
+        ]
         if failed:
             return RunState.FAILED, f"tasks failed: {', '.join(failed)}"
         return RunState.SUCCESS, None
     if all(states.get(t, TaskState.NONE) == TaskState.NONE for t in unfinished):
         # Nothing is running or waiting for a slot, yet some tasks wait: none can ever run.
-        blocked = [
-            t
-            for t in unfinished
-            if evaluate(plan.tasks[t].trigger_rule, (states[u] for u in plan.tasks[t].upstream))
-            is Verdict.WAIT
-        ]
+        blocked = [t for t in unfinished if judge(plan, plan.tasks[t], states) is Verdict.WAIT]
         if len(blocked) == len(unfinished):
             return RunState.FAILED, f"deadlock: tasks can never run: {', '.join(blocked)}"
     return None, None

@@ -27,8 +27,9 @@ TRIGGER_RULES = frozenset(rule.value for rule in TriggerRule)
 _S = TaskState
 
 
-def evaluate(rule: str, upstream: Iterable[TaskState]) -> Verdict:
-    """The verdict for one task; a task with no upstream tasks may always run."""
+def evaluate(rule: str, upstream: Iterable[TaskState], setups: Iterable[TaskState] = ()) -> Verdict:
+    """The verdict for one task; a task with no upstream tasks may always run. `setups` are
+    the states of those upstream tasks that are setups (all_done_setup_success reads them)."""
     counts = Counter(upstream)
     total = sum(counts.values())
     if total == 0 or rule == "always":
@@ -80,6 +81,18 @@ def evaluate(rule: str, upstream: Iterable[TaskState]) -> Verdict:
         if not all_done:
             return Verdict.WAIT
         return Verdict.RUN if success else Verdict.SKIP
+    if rule == "all_done_setup_success":
+        # A teardown: it cleans up after whatever ran, failed or not, as long as some setup
+        # it depends on succeeded; none ran -> upstream_failed, all skipped -> skipped.
+        if not all_done:
+            return Verdict.WAIT
+        setup_counts = Counter(setups)
+        setup_total = sum(setup_counts.values())
+        if setup_total and setup_counts[_S.SKIPPED] >= setup_total:
+            return Verdict.SKIP
+        if setup_total and not setup_counts[_S.SUCCESS]:
+            return Verdict.UPSTREAM_FAILED
+        return Verdict.RUN
     if rule == "none_skipped":
         if skipped:
             return Verdict.SKIP

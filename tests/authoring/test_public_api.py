@@ -23,6 +23,12 @@ PUBLIC = [
     "FailTask",
     "XComArg",
     "__version__",
+    "TaskGroup",
+    "task_group",
+    "Label",
+    "chain_linear",
+    "setup",
+    "teardown",
 ]
 
 

@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 
 from slipstream.authoring.dag import DAG
+from slipstream.authoring.edges import Label
 from slipstream.authoring.operators import BashOperator, EmptyOperator
 from slipstream.authoring.params import Param
 from slipstream.authoring.serialize import serialize_dag, structure_hash
+from slipstream.authoring.task_group import TaskGroup
 from slipstream.authoring.taskflow import task
 from slipstream.errors import CycleError
 
@@ -178,3 +180,77 @@ def test_serialize_validates_first() -> None:
     a >> b >> a
     with pytest.raises(CycleError):
         serialize_dag(dag)
+
+
+def build_grouped(*, tooltip: str = "the inner box") -> DAG:
+    with DAG("grouped", fileloc="/dags/grouped.py") as dag:
+        start = EmptyOperator(task_id="start")
+        with TaskGroup("outer", ui_color="#eee", ui_fgcolor="#111") as outer:
+            EmptyOperator(task_id="first")
+            with TaskGroup("inner", tooltip=tooltip, prefix_group_id=False):
+                EmptyOperator(task_id="deep")
+        end = EmptyOperator(task_id="end")
+        start >> Label("go") >> outer >> end
+    return dag
+
+
+def test_groups_and_labels_are_serialized_for_the_ui() -> None:
+    structure = serialize_dag(build_grouped())
+    assert set(structure) == DAG_KEYS | {"task_group", "edge_info"}
+    root = structure["task_group"]
+    assert root["group_id"] is None and root["parent_group_id"] is None
+    assert [child.get("task_id") or child["group_id"] for child in root["children"]] == [
+        "start",
+        "outer",
+        "end",
+    ]
+    outer = root["children"][1]
+    assert outer == {
+        "group_id": "outer",
+        "label": "outer",
+        "parent_group_id": None,
+        "prefix_group_id": True,
+        "tooltip": "",
+        "ui_color": "#eee",
+        "ui_fgcolor": "#111",
+        "children": [
+            {"task_id": "outer.first"},
+            {
+                "group_id": "outer.inner",
+                "label": "inner",
+                "parent_group_id": "outer",
+                "prefix_group_id": False,
+                "tooltip": "the inner box",
+                "ui_color": "CornflowerBlue",
+                "ui_fgcolor": "#000",
+                "children": [{"task_id": "deep"}],
+                "upstream_group_ids": [],
+                "downstream_group_ids": [],
+                "upstream_task_ids": [],
+                "downstream_task_ids": [],
+            },
+        ],
+        "upstream_group_ids": [],
+        "downstream_group_ids": [],
+        "upstream_task_ids": ["start"],
+        "downstream_task_ids": ["end"],
+    }
+    assert structure["edge_info"] == {
+        "start": {
+            "outer.first": {"label": "go"},
+            "outer.upstream_join_id": {"label": "go"},
+            "deep": {"label": "go"},
+        }
+    }
+    assert json.loads(json.dumps(structure)) == structure
+
+
+def test_group_structure_hashes_stably_and_changes_with_a_tooltip() -> None:
+    first, second = serialize_dag(build_grouped()), serialize_dag(build_grouped())
+    assert first == second
+    assert structure_hash(first) == structure_hash(second)
+    assert structure_hash(serialize_dag(build_grouped(tooltip="other"))) != structure_hash(first)
+
+
+def test_dags_without_groups_or_labels_keep_their_shape() -> None:
+    assert set(serialize_dag(build())) == DAG_KEYS

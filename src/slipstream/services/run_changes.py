@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from slipstream.clock import Clock
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.records import Run, TaskInstance
+from slipstream.core.setup_teardown import clear_reach
 from slipstream.core.states import (
     FAILED_TASK_STATES,
     FINISHED_TASK_STATES,
@@ -191,7 +192,9 @@ class RunChangeService:
                 wanted = frozenset({TaskState.RUNNING}) & (wanted or frozenset(TaskState))
             affected: list[tuple[TaskInstance, Run]] = []
             for run in runs:
-                tasks = _reached(plans[run.id], task_ids, selection)
+                tasks = _with_setups_and_teardowns(
+                    plans[run.id], task_ids, _reached(plans[run.id], task_ids, selection), selection
+                )
                 affected.extend(
                     (ti, run)
                     for ti in ti_store.list_for_run(conn, run.id)
@@ -419,6 +422,29 @@ def _reached(
     if not task_ids:
         return set(plan.order)
     return _widen(plan, {t for t in task_ids if t in plan.tasks}, selection)
+
+
+def _with_setups_and_teardowns(
+    plan: DagPlan | None,
+    named: Sequence[str] | None,
+    tasks: set[str] | None,
+    selection: Selection,
+) -> set[str] | None:
+    """Airflow's rule for a clear: the named tasks' setups run again before them, and their
+    teardowns after them (with the upstream cleared too, every upstream setup's teardowns)."""
+    if plan is None or not named or tasks is None or not plan.setup_scopes:
+        return tasks
+    specs = plan.tasks
+    return tasks | clear_reach(
+        sorted(t for t in set(named) if t in specs),
+        upstream={t: spec.upstream for t, spec in specs.items()},
+        downstream={t: spec.downstream for t, spec in specs.items()},
+        setups={t for t, spec in specs.items() if spec.is_setup},
+        teardowns={t for t, spec in specs.items() if spec.is_teardown},
+        scopes=plan.setup_scopes,
+        with_upstream=selection.upstream,
+        with_downstream=selection.downstream,
+    )
 
 
 def _widen(plan: DagPlan, tasks: set[str], selection: Selection) -> set[str]:

@@ -231,6 +231,115 @@ def test_waiting_on_a_running_task_is_no_deadlock() -> None:
     assert plan_run(plan, fresh(plan, a=S.RUNNING), None).outcome is None
 
 
+# ---------------------------------------------------------------- setup and teardown tasks
+
+SETUP = {"is_setup": True}
+TEARDOWN = {"is_teardown": True, "trigger_rule": "all_done_setup_success"}
+
+
+def cluster_plan(**teardown: Any) -> DagPlan:
+    """create (setup) >> work >> report >> delete (teardown), and create >> delete."""
+    return make_plan(
+        {
+            "create": SETUP,
+            "work": {"upstream": ["create"]},
+            "report": {"upstream": ["work"]},
+            "delete": {"upstream": ["create", "report"], **TEARDOWN, **teardown},
+        }
+    )
+
+
+def test_a_teardown_runs_after_failed_work_and_the_run_fails_on_the_work() -> None:
+    plan = cluster_plan()
+    states = fresh(plan, create=S.SUCCESS, work=S.FAILED)
+    decision = plan_run(plan, states, {"work"})
+    assert decision.upstream_failed == ("report",)
+    assert decision.schedule == ("delete",)
+    assert decision.outcome is None
+    done = plan_run(plan, {**states, "report": S.UPSTREAM_FAILED, "delete": S.SUCCESS}, {"delete"})
+    assert done.outcome is RunState.FAILED
+    assert done.reason == "tasks failed: report"
+
+
+def test_a_failed_teardown_does_not_fail_the_run_unless_it_says_so() -> None:
+    finished = {"create": S.SUCCESS, "work": S.SUCCESS, "report": S.SUCCESS, "delete": S.FAILED}
+    lenient = cluster_plan()
+    assert lenient.outcome_leaves == ("report",)
+    assert plan_run(lenient, finished, {"delete"}).outcome is RunState.SUCCESS
+    strict = cluster_plan(on_failure_fail_dagrun=True)
+    assert strict.outcome_leaves == ("delete",)
+    decision = plan_run(strict, finished, {"delete"})
+    assert (decision.outcome, decision.reason) == (RunState.FAILED, "tasks failed: delete")
+
+
+def test_a_failed_setup_fails_its_work_and_its_teardown() -> None:
+    plan = cluster_plan()
+    decision = plan_run(plan, fresh(plan, create=S.FAILED), {"create"})
+    assert decision.upstream_failed == ("work", "report", "delete")
+    assert decision.outcome is RunState.FAILED
+
+
+def test_a_skipped_setup_skips_its_work_and_its_teardown() -> None:
+    plan = cluster_plan()
+    decision = plan_run(plan, fresh(plan, create=S.SKIPPED), {"create"})
+    assert decision.skip == ("work", "report", "delete")
+    assert decision.outcome is RunState.SUCCESS
+
+
+def test_the_teardown_waits_for_the_work() -> None:
+    plan = cluster_plan()
+    states = fresh(plan, create=S.SUCCESS, work=S.SUCCESS, report=S.RUNNING)
+    assert plan_run(plan, states, {"work"}) == RunDecision()
+
+
+def test_work_further_down_waits_for_its_setups_whatever_its_rule() -> None:
+    plan = make_plan(
+        {
+            "create": SETUP,
+            "first": {"upstream": ["create"]},
+            "anyway": {"upstream": ["first"], "trigger_rule": "always"},
+            "after": {"upstream": ["anyway"], "trigger_rule": "all_done"},
+            "delete": {"upstream": ["create", "after"], **TEARDOWN},
+        }
+    )
+    assert plan.indirect_setups == {"anyway": ("create",), "after": ("create",)}
+    # An `always` task would run at once, but its setup has not succeeded yet.
+    running = plan_run(plan, fresh(plan, create=S.RUNNING), None)
+    assert running.schedule == ()
+    # When the setup succeeds, the tasks that waited for it are judged again.
+    ready = plan_run(plan, fresh(plan, create=S.SUCCESS), {"create"})
+    assert ready.schedule == ("first", "anyway")
+    # A failed setup fails them even where their own rule would run them.
+    failed = plan_run(plan, fresh(plan, create=S.FAILED), {"create"})
+    assert failed.upstream_failed == ("first", "anyway", "after", "delete")
+    skipped = plan_run(plan, fresh(plan, create=S.SKIPPED), {"create"})
+    assert skipped.skip == ("first", "anyway", "after", "delete")
+
+
+def test_a_setup_without_teardown_is_waited_for_by_everything_below_it() -> None:
+    plan = make_plan(
+        {
+            "create": SETUP,
+            "a": {"upstream": ["create"]},
+            "b": {"upstream": ["a"], "trigger_rule": "all_done"},
+        }
+    )
+    assert plan.indirect_setups == {"b": ("create",)}
+    states = fresh(plan, create=S.FAILED, a=S.UPSTREAM_FAILED)
+    assert plan_run(plan, states, {"a"}).upstream_failed == ("b",)
+
+
+def test_a_dag_of_teardowns_alone_is_judged_on_its_plain_leaves() -> None:
+    plan = make_plan({"t": TEARDOWN})
+    assert plan.outcome_leaves == ("t",)
+    assert plan_run(plan, fresh(plan, t=S.FAILED), {"t"}).outcome is RunState.FAILED
+
+
+def test_a_teardown_without_setups_runs_once_its_upstream_is_done() -> None:
+    plan = make_plan({"w": {}, "t": {"upstream": ["w"], **TEARDOWN}})
+    assert plan_run(plan, fresh(plan, w=S.FAILED), {"w"}).schedule == ("t",)
+
+
 # ---------------------------------------------------------------- after_failure / retry_delay
 
 

@@ -69,9 +69,7 @@ def test_a_label_into_a_group_names_the_join_edge_as_airflow_does() -> None:
         g.set_downstream(h, edge_modifier=Label("between"))
     assert dag.get_edge_info("a", "g.upstream_join_id") == {"label": "into"}
     assert dag.get_edge_info("a", "g.in") == {"label": "into"}
-    assert dag.get_edge_info("g.downstream_join_id", "h.upstream_join_id") == {
-        "label": "between"
-    }
+    assert dag.get_edge_info("g.downstream_join_id", "h.upstream_join_id") == {"label": "between"}
     assert dag.get_task("g.in").downstream_task_ids == {"h.other"}
 
 

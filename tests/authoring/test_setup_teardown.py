@@ -56,8 +56,10 @@ def test_as_setup_and_as_teardown_on_operators_and_xcom_args() -> None:
         work = EmptyOperator(task_id="work")
         delete = BashOperator(task_id="delete", bash_command="true", trigger_rule="all_success")
         other_setup = make()
-        create >> work >> delete.as_teardown(
-            setups=[create, other_setup], on_failure_fail_dagrun=True
+        (
+            create
+            >> work
+            >> delete.as_teardown(setups=[create, other_setup], on_failure_fail_dagrun=True)
         )
         flow_teardown = make().as_teardown(setups=other_setup)
     assert create.is_setup and other_setup.operator.is_setup
@@ -147,11 +149,10 @@ def test_the_with_block_on_a_setup_and_on_decorated_tasks_and_nesting() -> None:
     def work() -> None:
         return None
 
-    with DAG("d") as dag:
-        with outer_setup() >> outer_teardown():
+    with DAG("d") as dag, outer_setup() >> outer_teardown():
+        work()
+        with inner_setup() >> inner_teardown():
             work()
-            with inner_setup() >> inner_teardown():
-                work()
     assert edges(dag) == {
         ("outer_setup", "outer_teardown"),
         ("outer_setup", "work"),
@@ -187,10 +188,9 @@ def test_only_setups_and_teardowns_open_a_block_and_a_failed_block_wires_nothing
 
 
 def test_work_right_after_a_setup_must_use_all_success() -> None:
-    with pytest.raises(DagDefinitionError, match="'w' follows setup task 's'.*all_done"):
-        with DAG("d"):
-            s = EmptyOperator(task_id="s").as_setup()
-            s >> EmptyOperator(task_id="w", trigger_rule="all_done")
+    with pytest.raises(DagDefinitionError, match=r"'w' follows setup task 's'.*all_done"), DAG("d"):
+        s = EmptyOperator(task_id="s").as_setup()
+        s >> EmptyOperator(task_id="w", trigger_rule="all_done")
     with DAG("ok") as dag:
         s = EmptyOperator(task_id="s").as_setup()
         s >> EmptyOperator(task_id="t").as_teardown()
@@ -215,8 +215,12 @@ def test_roles_are_serialized_only_where_set() -> None:
     with DAG("d") as dag:
         create = EmptyOperator(task_id="create").as_setup()
         work = EmptyOperator(task_id="work")
-        create >> work >> EmptyOperator(task_id="delete").as_teardown(
-            setups=create, on_failure_fail_dagrun=True
+        (
+            create
+            >> work
+            >> EmptyOperator(task_id="delete").as_teardown(
+                setups=create, on_failure_fail_dagrun=True
+            )
         )
     tasks = {t["task_id"]: t for t in serialize_dag(dag)["tasks"]}
     assert tasks["create"]["is_setup"] is True and "is_teardown" not in tasks["create"]

@@ -42,9 +42,8 @@ def test_nested_groups_prefix_every_level_unless_a_level_says_not_to() -> None:
                 deep = EmptyOperator(task_id="t")
             with TaskGroup("flat", prefix_group_id=False) as flat:
                 shallow = EmptyOperator(task_id="s")
-        with TaskGroup("plain", prefix_group_id=False):
-            with TaskGroup("child") as child:
-                under_plain = EmptyOperator(task_id="u")
+        with TaskGroup("plain", prefix_group_id=False), TaskGroup("child") as child:
+            under_plain = EmptyOperator(task_id="u")
     assert inner.group_id == "outer.inner" and inner.label == "inner"
     assert inner.parent_group is outer and outer.parent_group is dag.task_group
     assert deep.task_id == "outer.inner.t"
@@ -136,7 +135,7 @@ def test_group_default_args_merge_over_the_dags_and_inner_groups_win() -> None:
 
 
 def test_unknown_group_default_args_are_refused() -> None:
-    with DAG("d"), pytest.raises(UnknownArgumentError, match="'retires'.*task group 'g'"):
+    with DAG("d"), pytest.raises(UnknownArgumentError, match=r"'retires'.*task group 'g'"):
         TaskGroup("g", default_args={"retires": 3})
 
 
@@ -149,7 +148,8 @@ def test_taskflow_ids_are_deduplicated_inside_groups() -> None:
         step()
         with TaskGroup("g"):
             first, second, third = step(), step(), step()
-    assert [x.operator.task_id for x in (first, second, third)] == ["g.step", "g.step__1", "g.step__2"]
+    ids = [x.operator.task_id for x in (first, second, third)]
+    assert ids == ["g.step", "g.step__1", "g.step__2"]
     assert dag.task_ids == ["step", "g.step", "g.step__1", "g.step__2"]
 
 

@@ -43,8 +43,12 @@ class _Marking:
         return operator
 
     def __getattr__(self, name: str) -> Any:
-        # Class attributes (template_fields...) of the operator class it stands for.
-        return getattr(self.factory, name)
+        # Class attributes (template_fields...) of the operator class it stands for; never
+        # while being built or copied, when `factory` itself is not there yet.
+        factory = self.__dict__.get("factory")
+        if factory is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(factory, name)
 
 
 def _task_function(function: object, role: str) -> TaskFunction:

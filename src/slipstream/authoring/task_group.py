@@ -217,8 +217,7 @@ class TaskGroup(DependencyMixin):
         else:
             if node.task_group is not None and node.task_group is not self:
                 raise DagDefinitionError(
-                    f"task {node.task_id!r} already belongs to task group "
-                    f"{node.task_group.group_id!r}",
+                    f"task {node.task_id!r} already belongs to {node.task_group!r}",
                     dag_id=self.dag.dag_id,
                 )
             key = node.task_id

@@ -249,6 +249,7 @@ def run_scheduler(
         xcom_reader_factory=xcom_reader_factory(settings),
         clock=clock,
         dag_import_timeout=settings.dag_import_timeout,
+        smtp=settings.smtp,
     )
     scheduler = Scheduler(db, executor, clock=clock, settings=settings)
     try:
@@ -359,7 +360,9 @@ def run_dag_test(
         clock = SystemClock()
         try:
             dag_file_sync(test_settings, db, clock, None).sync_now()
-            executor = InlineExecutor(xcom_reader_factory=xcom_reader_factory(test_settings))
+            executor = InlineExecutor(
+                xcom_reader_factory=xcom_reader_factory(test_settings), smtp=test_settings.smtp
+            )
             plans = PlanCache()
             scheduler = Scheduler(db, executor, clock=clock, settings=test_settings, plans=plans)
             scheduler.start()

@@ -10,7 +10,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from slipstream.errors import ConfigError
@@ -58,6 +58,59 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
 
 
 @dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """How tries send e-mail (email_on_failure / email_on_retry); None in Settings when
+    SLIPSTREAM_SMTP_HOST is not set. The password never needs to be in a process argument:
+    it comes from SLIPSTREAM_SMTP_PASSWORD or the file SLIPSTREAM_SMTP_PASSWORD_FILE names,
+    and reaches workers over their socket."""
+
+    host: str
+    port: int = 25
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = False
+    ssl: bool = False
+    mail_from: str = "slipstream@localhost"
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SmtpSettings | None:
+        host = (env.get("SLIPSTREAM_SMTP_HOST") or "").strip()
+        if not host:
+            return None
+        password = env.get("SLIPSTREAM_SMTP_PASSWORD") or None
+        password_file = env.get("SLIPSTREAM_SMTP_PASSWORD_FILE")
+        if password_file:
+            if password is not None:
+                raise ConfigError(
+                    "SLIPSTREAM_SMTP_PASSWORD_FILE",
+                    "give SLIPSTREAM_SMTP_PASSWORD or SLIPSTREAM_SMTP_PASSWORD_FILE, not both",
+                )
+            try:
+                password = Path(password_file).expanduser().read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    "SLIPSTREAM_SMTP_PASSWORD_FILE", f"cannot read {password_file}: {exc.strerror}"
+                ) from None
+        ssl = _bool(env, "SLIPSTREAM_SMTP_SSL", False)
+        starttls = _bool(env, "SLIPSTREAM_SMTP_STARTTLS", False)
+        if ssl and starttls:
+            raise ConfigError(
+                "SLIPSTREAM_SMTP_SSL", "SSL and STARTTLS are exclusive; set only one of them"
+            )
+        return cls(
+            host=host,
+            port=_int(env, "SLIPSTREAM_SMTP_PORT", 465 if ssl else 25, 1),
+            user=env.get("SLIPSTREAM_SMTP_USER") or None,
+            password=password,
+            starttls=starttls,
+            ssl=ssl,
+            mail_from=env.get("SLIPSTREAM_SMTP_MAIL_FROM") or "slipstream@localhost",
+            timeout=_float(env, "SLIPSTREAM_SMTP_TIMEOUT", 30.0, 0.1),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a Slipstream process may be configured with.
 
@@ -74,6 +127,10 @@ class Settings:
     dag_parse_interval:   SLIPSTREAM_DAG_PARSE_INTERVAL, seconds between scans of the DAG folders
                           for changes (1); where inotify watches them, a change is seen at
                           once and the scan is only a safety net, every 30 s at the least
+    smtp:                 SLIPSTREAM_SMTP_HOST, _PORT (25; 465 with SSL), _USER, _PASSWORD or
+                          _PASSWORD_FILE, _STARTTLS, _SSL, _MAIL_FROM, _TIMEOUT (30 s): where
+                          email_on_failure / email_on_retry send; unset, tries log that e-mail
+                          is not configured
     dag_import_timeout:   SLIPSTREAM_DAG_IMPORT_TIMEOUT, seconds a DAG file may take to import (30)
     dag_parse_parallelism: SLIPSTREAM_DAG_PARSE_PARALLELISM, DAG files imported at once (2); a
                           file importing for over a second stops counting, up to 4x as many
@@ -111,6 +168,7 @@ class Settings:
     api_max_page_limit: int = 100
     api_token_ttl: float = 3600.0
     api_max_wait_seconds: float = 300.0
+    smtp: SmtpSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -148,6 +206,7 @@ class Settings:
             api_max_page_limit=_int(env, "SLIPSTREAM_API_MAXIMUM_PAGE_LIMIT", 100, 1),
             api_token_ttl=_float(env, "SLIPSTREAM_API_TOKEN_TTL_SECONDS", 3600.0, 1.0),
             api_max_wait_seconds=_float(env, "SLIPSTREAM_API_MAX_WAIT_SECONDS", 300.0, 0.0),
+            smtp=SmtpSettings.from_env(env),
         )
 
     @property

@@ -33,6 +33,7 @@ DAG_KEYS = {
     "is_paused_upon_creation",
     "params",
     "tasks",
+    "callbacks",
 }
 TASK_KEYS = {
     "task_id",
@@ -57,6 +58,7 @@ TASK_KEYS = {
     "depends_on_past",
     "wait_for_downstream",
     "max_active_tis_per_dag",
+    "callbacks",
 }
 
 
@@ -148,6 +150,7 @@ def test_shape() -> None:
         "depends_on_past": False,
         "wait_for_downstream": False,
         "max_active_tis_per_dag": None,
+        "callbacks": [],
     }
     assert structure["tasks"][1]["operator"] == "_PythonDecoratedOperator"
     assert json.loads(json.dumps(structure)) == structure
@@ -254,3 +257,24 @@ def test_group_structure_hashes_stably_and_changes_with_a_tooltip() -> None:
 
 def test_dags_without_groups_or_labels_keep_their_shape() -> None:
     assert set(serialize_dag(build())) == DAG_KEYS
+
+
+def test_callbacks_are_named_for_the_scheduler() -> None:
+    def alert(context: Any) -> None: ...
+
+    with DAG("alerts", on_failure_callback=[alert, alert]) as dag:
+        BashOperator(
+            task_id="t",
+            bash_command="true",
+            on_retry_callback=alert,
+            on_success_callback=[],
+            email="ops@example.com",
+            email_on_retry=False,
+        )
+        BashOperator(task_id="quiet", bash_command="true", email_on_failure=True)
+    structure = serialize_dag(dag)
+    assert structure["callbacks"] == ["on_failure_callback"]
+    tasks = {t["task_id"]: t for t in structure["tasks"]}
+    # An empty list calls nothing; email_on_* count only where there is an address.
+    assert tasks["t"]["callbacks"] == ["on_retry_callback", "email_on_failure"]
+    assert tasks["quiet"]["callbacks"] == []

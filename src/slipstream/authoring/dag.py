@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
+from slipstream.authoring.callbacks import checked_callback, warn_sla
 from slipstream.authoring.dag_context import collect_dags, enter_dag, exit_dag, record_dag
 from slipstream.authoring.params import NOTSET, ArgNotSet, DagParam, Param, serialize_params
 from slipstream.authoring.schedules import Timetable, as_utc, timetable_from_schedule
@@ -99,9 +100,9 @@ class DAG:
         template_searchpath: str | Sequence[str] | None = None,
         schedule_interval: ScheduleArg | ArgNotSet = NOTSET,
         fileloc: str | None = None,
-        # Accepted so that Airflow 2 DAG files load; stored, not acted on by authoring itself.
-        on_success_callback: Callable[..., Any] | None = None,
-        on_failure_callback: Callable[..., Any] | None = None,
+        # Run by the scheduler's executor when a run ends (runner/callbacks.py).
+        on_success_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
+        on_failure_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
         sla_miss_callback: Callable[..., Any] | None = None,
         access_control: Mapping[str, Any] | None = None,
         owner_links: Mapping[str, str] | None = None,
@@ -168,9 +169,16 @@ class DAG:
             [template_searchpath] if isinstance(template_searchpath, str) else template_searchpath
         )
         self.template_searchpath: list[str] = list(searchpath or [])
-        self.on_success_callback = on_success_callback
-        self.on_failure_callback = on_failure_callback
-        self.sla_miss_callback = sla_miss_callback
+        owner = f"DAG {dag_id!r}"
+        self.on_success_callback = checked_callback(
+            on_success_callback, "on_success_callback", owner
+        )
+        self.on_failure_callback = checked_callback(
+            on_failure_callback, "on_failure_callback", owner
+        )
+        self.sla_miss_callback = checked_callback(sla_miss_callback, "sla_miss_callback", owner)
+        if sla_miss_callback is not None:
+            warn_sla("sla_miss_callback", owner)
         self.access_control = access_control
         self.owner_links = dict(owner_links or {})
         self.default_view = default_view

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from slipstream.authoring.callbacks import DAG_CALLBACKS, TASK_CALLBACKS, present
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.task import BaseOperator
 from slipstream.authoring.task_group import TaskGroup
@@ -49,6 +50,8 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "depends_on_past": task.depends_on_past,
         "wait_for_downstream": task.wait_for_downstream,
         "max_active_tis_per_dag": task.max_active_tis_per_dag,
+        # What a try's end may have to run when its own process could not (killed, lost).
+        "callbacks": _task_callbacks(task),
     }
     # Setup/teardown roles only where set, so DAGs without them keep their structure (and hash).
     if task.is_setup:
@@ -90,6 +93,13 @@ def _edge_info(dag: DAG) -> dict[str, dict[str, dict[str, Any]]]:
     }
 
 
+def _task_callbacks(task: BaseOperator) -> list[str]:
+    names = present(task, TASK_CALLBACKS)
+    if task.email:
+        names += [n for n in ("email_on_failure", "email_on_retry") if getattr(task, n)]
+    return names
+
+
 def serialize_dag(dag: DAG) -> dict[str, Any]:
     """Validate `dag`, then describe it as plain JSON-able data."""
     dag.validate()
@@ -110,6 +120,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "dagrun_timeout": _seconds(dag.dagrun_timeout),
         "is_paused_upon_creation": dag.is_paused_upon_creation,
         "params": dag.params_spec,
+        "callbacks": present(dag, DAG_CALLBACKS),
         "tasks": [serialize_task(task) for task in dag.topological_order()],
     }
     # Only DAGs that have groups or edge labels carry them, so others keep their hash.

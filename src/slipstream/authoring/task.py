@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from slipstream.authoring.callbacks import checked_callback, warn_sla
 from slipstream.authoring.dag_context import current_dag, open_task_group
 from slipstream.authoring.relations import DependencyMixin
 from slipstream.authoring.schedules import as_utc
@@ -225,11 +226,29 @@ class BaseOperator(DependencyMixin, SetupTeardownRoles):
             raise DagDefinitionError(f"pool_slots of {where} must be >= 1, got {pool_slots!r}")
         self.pool_slots = pool_slots
         self.sla = sla
-        self.on_execute_callback = on_execute_callback
-        self.on_failure_callback = on_failure_callback
-        self.on_success_callback = on_success_callback
-        self.on_retry_callback = on_retry_callback
-        self.on_skipped_callback = on_skipped_callback
+        if sla is not None:
+            warn_sla("sla", where)
+        self.on_execute_callback = checked_callback(
+            on_execute_callback, "on_execute_callback", where
+        )
+        self.on_failure_callback = checked_callback(
+            on_failure_callback, "on_failure_callback", where
+        )
+        self.on_success_callback = checked_callback(
+            on_success_callback, "on_success_callback", where
+        )
+        self.on_retry_callback = checked_callback(on_retry_callback, "on_retry_callback", where)
+        self.on_skipped_callback = checked_callback(
+            on_skipped_callback, "on_skipped_callback", where
+        )
+        if email is not None and not (
+            isinstance(email, str)
+            or (isinstance(email, (list, tuple)) and all(isinstance(a, str) for a in email))
+        ):
+            raise DagDefinitionError(
+                f"email of {where} must be an address or a list of addresses, "
+                f"not {type(email).__name__}"
+            )
         self.trigger_rule = parse_trigger_rule(trigger_rule, task_id=task_id)
         self.run_as_user = run_as_user
         # task_concurrency is Airflow's older name for max_active_tis_per_dag.

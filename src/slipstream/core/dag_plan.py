@@ -30,6 +30,9 @@ class TaskSpec:
     is_setup: bool = False
     is_teardown: bool = False
     on_failure_fail_dagrun: bool = False
+    # Callback arguments the task has (on_failure_callback..., email_on_failure when it has an
+    # address): which of them a lost try's end must have run for it.
+    callbacks: frozenset[str] = frozenset()
 
     @property
     def is_empty(self) -> bool:
@@ -61,6 +64,8 @@ class DagPlan:
     indirect_setups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # setup -> the tasks that wait for it indirectly: judged again when it finishes.
     setup_dependents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The DAG's own callbacks: on_success_callback and/or on_failure_callback.
+    callbacks: frozenset[str] = frozenset()
 
     @classmethod
     def from_structure(
@@ -85,6 +90,7 @@ class DagPlan:
                 is_setup=bool(raw.get("is_setup", False)),
                 is_teardown=bool(raw.get("is_teardown", False)),
                 on_failure_fail_dagrun=bool(raw.get("on_failure_fail_dagrun", False)),
+                callbacks=frozenset(raw.get("callbacks", ())),
             )
         order = tuple(raw["task_id"] for raw in structure["tasks"])
         leaves = tuple(t for t in order if not tasks[t].downstream)
@@ -110,6 +116,7 @@ class DagPlan:
             setup_scopes=roles.get("setup_scopes", {}),
             indirect_setups=roles.get("indirect_setups", {}),
             setup_dependents=roles.get("setup_dependents", {}),
+            callbacks=frozenset(structure.get("callbacks", ())),
         )
 
 

@@ -198,16 +198,36 @@ def after_failure(
     """What a failed try leads to. Infrastructure losses draw on their own, separate budget so
     that an OOM kill or a lost worker doesn't use up the task's own retries. `max_tries` is the
     task instance's (the task's retries, raised when a person clears it, as in Airflow)."""
-    if reason is ExitReason.FAIL_NOW:
+    retried = will_retry(
+        try_number=try_number,
+        max_tries=spec.retries if max_tries is None else max_tries,
+        infra_failures=infra_failures,
+        reason=reason,
+        infra_budget=infra_budget,
+    )
+    if not retried:
         return RetryDecision(TaskState.FAILED, None, infra_failures)
     if reason.is_infrastructure and infra_failures < infra_budget:
         return RetryDecision(TaskState.UP_FOR_RETRY, now, infra_failures + 1)
     own_failures = try_number - infra_failures
-    if own_failures <= (spec.retries if max_tries is None else max_tries):
-        return RetryDecision(
-            TaskState.UP_FOR_RETRY, now + retry_delay(spec, own_failures), infra_failures
-        )
-    return RetryDecision(TaskState.FAILED, None, infra_failures)
+    return RetryDecision(
+        TaskState.UP_FOR_RETRY, now + retry_delay(spec, own_failures), infra_failures
+    )
+
+
+def will_retry(
+    *, try_number: int, max_tries: int, infra_failures: int, reason: ExitReason, infra_budget: int
+) -> bool:
+    """Whether a failed try leads to another (up_for_retry) or ends the task (failed).
+
+    The one rule both sides use: the scheduler when it records the try's end, and the try's
+    own process when it picks on_retry_callback or on_failure_callback before reporting.
+    """
+    if reason is ExitReason.FAIL_NOW:
+        return False
+    if reason.is_infrastructure and infra_failures < infra_budget:
+        return True
+    return try_number - infra_failures <= max_tries
 
 
 def retry_delay(spec: TaskSpec, failures: int) -> timedelta:

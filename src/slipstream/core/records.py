@@ -169,6 +169,9 @@ class Workload:
     # The DAG file's text as it was when the run started, sent only when the file has changed
     # since: a run keeps the code of the version it started with.
     source: str | None = None
+    # Tries of this task lost to infrastructure so far: with max_tries, what the try's own
+    # process needs to tell a retry from a final failure (core.planning.will_retry).
+    infra_failures: int = 0
 
     @property
     def key(self) -> TaskKey:
@@ -195,9 +198,50 @@ class TaskFinished:
     exit_code: int | None = None
     xcoms: tuple[tuple[str, str], ...] = ()  # (key, JSON text), pushed by the try
     skip_downstream: tuple[str, ...] = ()  # task ids a branch or short-circuit chose to skip
+    # The try's own process ran the callbacks (and e-mail) of this outcome; when False after a
+    # failure, the scheduler asks the executor to run them (a try killed or lost).
+    callbacks_done: bool = False
 
 
 TaskEvent = TaskStarted | TaskFinished
+
+
+class CallbackKind(StrEnum):
+    """Callbacks the scheduler asks an executor to run, when no try's process could."""
+
+    TASK_FAILURE = "on_failure_callback"
+    TASK_RETRY = "on_retry_callback"
+    DAG_SUCCESS = "dag_on_success_callback"
+    DAG_FAILURE = "dag_on_failure_callback"
+
+    @property
+    def is_dag_level(self) -> bool:
+        return self in (CallbackKind.DAG_SUCCESS, CallbackKind.DAG_FAILURE)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """Run a task's or a DAG's callbacks in a forked child; changes no state.
+
+    `workload` names the DAG version and gives the context: the try's for task callbacks, the
+    run's last task instance (by task id, as Airflow picks it) for DAG callbacks, or one with
+    an empty task_id when the run has no task. Output goes to `log_path`.
+    """
+
+    id: int
+    kind: CallbackKind
+    workload: Workload
+    log_path: str
+    error: str | None = None  # the failure, as `exception` in the context (task callbacks)
+    reason: str | None = None  # Airflow's `reason` for DAG callbacks: success, task_failure...
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackDone:
+    """A callback request has run (`error` says why it could not run, if it could not)."""
+
+    id: int
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from slipstream.core.records import TaskEvent, TaskKey, Workload
+from slipstream.core.records import CallbackDone, CallbackRequest, TaskEvent, TaskKey, Workload
 
 
 class Executor(Protocol):
@@ -42,3 +42,14 @@ class Killable(Protocol):
     a try to its end inside `submit`). A killed try still reports how it ended."""
 
     def kill(self, keys: Sequence[TaskKey]) -> None: ...
+
+
+@runtime_checkable
+class CallbackRunner(Protocol):
+    """An executor that can run callback requests: user code, so never in the scheduler's
+    process. A request changes no state; `callbacks_done()` says which have run (on the same
+    wake-ups as `events()`)."""
+
+    def run_callbacks(self, requests: Sequence[CallbackRequest]) -> None: ...
+
+    def callbacks_done(self) -> list[CallbackDone]: ...

@@ -12,7 +12,15 @@ import socket
 from collections.abc import Sequence
 
 from slipstream.clock import Clock, SystemClock
-from slipstream.core.records import TaskEvent, TaskStarted, Workload
+from slipstream.config import SmtpSettings
+from slipstream.core.records import (
+    CallbackDone,
+    CallbackRequest,
+    TaskEvent,
+    TaskStarted,
+    Workload,
+)
+from slipstream.runner.callbacks import run_callback_request
 from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.logs import capture_to_log
 from slipstream.runner.runtime import XComReaderFactory
@@ -27,7 +35,10 @@ class InlineExecutor:
         xcom_reader_factory: XComReaderFactory | None = None,
         clock: Clock | None = None,
         parallelism: int = 32,
+        smtp: SmtpSettings | None = None,
     ) -> None:
+        self._smtp = smtp
+        self._callbacks_done: list[CallbackDone] = []
         self._reader_factory = xcom_reader_factory
         self._clock = clock or SystemClock()
         self._parallelism = parallelism
@@ -54,9 +65,32 @@ class InlineExecutor:
             dag = self._dags.dag_for(workload)
             with capture_to_log(workload.log_path):
                 finished = run_try(
-                    workload, dag, self._reader_factory, clock=self._clock, hostname=self._hostname
+                    workload,
+                    dag,
+                    self._reader_factory,
+                    clock=self._clock,
+                    hostname=self._hostname,
+                    smtp=self._smtp,
                 )
             self._events.append(finished)
+
+    def run_callbacks(self, requests: Sequence[CallbackRequest]) -> None:
+        """Run each request to its end, here (the output goes to the console and its log)."""
+        for request in requests:
+            dag = self._dags.dag_for(request.workload)
+            with capture_to_log(request.log_path):
+                run_callback_request(
+                    request,
+                    dag,
+                    self._reader_factory,
+                    smtp=self._smtp,
+                    hostname=self._hostname,
+                )
+            self._callbacks_done.append(CallbackDone(request.id))
+
+    def callbacks_done(self) -> list[CallbackDone]:
+        done, self._callbacks_done = self._callbacks_done, []
+        return done
 
     def events(self) -> list[TaskEvent]:
         events, self._events = self._events, []

@@ -16,7 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from slipstream.clock import Clock, SystemClock
+from slipstream.config import SmtpSettings
 from slipstream.core.records import (
+    CallbackDone,
+    CallbackRequest,
     ExitReason,
     TaskEvent,
     TaskFinished,
@@ -26,7 +29,7 @@ from slipstream.core.records import (
 )
 from slipstream.core.states import TaskState
 from slipstream.executors.local_worker import signal_name
-from slipstream.executors.wire import Channel, Drain, RunTry, StopTry, WorkerConfig
+from slipstream.executors.wire import Channel, Drain, RunCallbacks, RunTry, StopTry, WorkerConfig
 from slipstream.executors.worker_main import SOCKET_FD
 from slipstream.runner.runtime import XComReaderFactory
 
@@ -40,6 +43,7 @@ class _Worker:
     channel: Channel
     # Tries handed to this worker and not yet reported finished -> their pid once started.
     running: dict[TaskKey, int | None] = field(default_factory=dict)
+    callbacks: set[int] = field(default_factory=set)  # callback requests it runs, by id
 
 
 class LocalExecutor:
@@ -58,6 +62,7 @@ class LocalExecutor:
         kill_grace_seconds: float = 5.0,
         shutdown_timeout: float = 30.0,
         dag_import_timeout: float = 30.0,
+        smtp: SmtpSettings | None = None,
     ) -> None:
         if workers < 1 or parallelism < 1:
             raise ValueError("workers and parallelism must be at least 1")
@@ -70,6 +75,8 @@ class LocalExecutor:
         self._import_timeout = dag_import_timeout
         self._workers: list[_Worker] = []
         self._pending: list[TaskEvent] = []
+        self._smtp = smtp
+        self._callbacks_done: list[CallbackDone] = []
         self._next = 0  # round-robin among equally loaded workers
         self._started = False
         self._stopping = False
@@ -109,6 +116,25 @@ class LocalExecutor:
         for worker in self._workers:
             for key in wanted.intersection(worker.running):
                 worker.channel.send(StopTry(key))
+
+    def run_callbacks(self, requests: Sequence[CallbackRequest]) -> None:
+        """Hand each request to the least busy worker, which forks a child for it. They do not
+        count against parallelism: they are short, and holding a slot could starve tries."""
+        if not self._started or self._stopping:
+            self._callbacks_done += [
+                CallbackDone(r.id, "the executor is not running") for r in requests
+            ]
+            return
+        self._replenish()
+        for request in requests:
+            worker = self._least_busy()
+            worker.callbacks.add(request.id)
+            worker.channel.send(RunCallbacks(request))
+
+    def callbacks_done(self) -> list[CallbackDone]:
+        self._poll()
+        done, self._callbacks_done = self._callbacks_done, []
+        return done
 
     def events(self) -> list[TaskEvent]:
         self._poll()
@@ -162,6 +188,7 @@ class LocalExecutor:
                 kill_grace_seconds=self._grace,
                 dag_import_timeout=self._import_timeout,
                 parent_pid=os.getpid(),
+                smtp=self._smtp,
             )
         )
         return _Worker(pid, os.pidfd_open(pid), channel)
@@ -187,6 +214,9 @@ class LocalExecutor:
                 elif isinstance(message, TaskFinished):
                     worker.running.pop(message.key, None)
                     self._pending.append(message)
+                elif isinstance(message, CallbackDone):
+                    worker.callbacks.discard(message.id)
+                    self._callbacks_done.append(message)
             if worker.channel.at_eof or _has_exited(worker):
                 self._bury(worker)
         self._replenish()
@@ -221,6 +251,10 @@ class LocalExecutor:
                 self._pending.append(
                     TaskFinished(key, TaskState.FAILED, ExitReason.WORKER_LOST, now, error)
                 )
+        self._callbacks_done += [
+            CallbackDone(request_id, f"worker process {worker.pid} died ({cause})")
+            for request_id in worker.callbacks
+        ]
         self._workers.remove(worker)  # before `_replenish` starts its replacement
 
     def _wait_for_workers(self, timeout: float) -> None:

@@ -21,10 +21,26 @@ from typing import NoReturn
 
 from slipstream.authoring.dag import DAG
 from slipstream.clock import Clock, SystemClock
-from slipstream.core.records import ExitReason, TaskFinished, TaskKey, TaskStarted, Workload
+from slipstream.config import SmtpSettings
+from slipstream.core.records import (
+    CallbackDone,
+    CallbackRequest,
+    ExitReason,
+    TaskFinished,
+    TaskKey,
+    TaskStarted,
+    Workload,
+)
 from slipstream.core.states import TaskState
-from slipstream.executors.wire import Channel, Drain, RunTry, StopTry
-from slipstream.runner.child import Spare, fork_spare, fork_try, hand_to_spare
+from slipstream.executors.wire import Channel, Drain, RunCallbacks, RunTry, StopTry
+from slipstream.runner.child import (
+    TIMEOUT_SIGNAL,
+    Spare,
+    fork_callbacks,
+    fork_spare,
+    fork_try,
+    hand_to_spare,
+)
 from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.frames import FrameDecoder
 from slipstream.runner.logs import append_log_line
@@ -61,6 +77,13 @@ class _Try:
     stopped: bool = False  # ended at a person's request, not by execution_timeout
 
 
+@dataclass(slots=True, eq=False)
+class _CallbackJob:
+    request: CallbackRequest
+    pid: int
+    pidfd: int
+
+
 class LocalWorker:
     """The worker's state and its one-pass `step()`; `serve()` is the process's whole life."""
 
@@ -75,8 +98,11 @@ class LocalWorker:
         hostname: str | None = None,
         dags: DagFileCache | None = None,
         spare_idle_seconds: float = SPARE_IDLE_SECONDS,
+        smtp: SmtpSettings | None = None,
     ) -> None:
         self._channel = Channel(conn)
+        self._smtp = smtp
+        self._callbacks: dict[int, _CallbackJob] = {}  # by pid
         self._import_timeout = dag_import_timeout
         self._import_alarm = False  # SIGALRM bounds DAG imports once installed (worker only)
         self._reader_factory = xcom_reader_factory
@@ -145,7 +171,8 @@ class LocalWorker:
             self._draining or time.monotonic() - self._last_busy >= self._spare_idle
         ):
             self._retire_spare()
-        if self._draining and not self._tries and not self._channel.wants_write:
+        idle = not self._tries and not self._callbacks
+        if self._draining and idle and not self._channel.wants_write:
             self._stopped = True
             return
         events = selectors.EVENT_READ
@@ -204,6 +231,8 @@ class LocalWorker:
                 self._draining = True
             elif isinstance(message, StopTry):
                 self._stop(message.key)
+            elif isinstance(message, RunCallbacks):
+                self._start_callbacks(message.request)
 
     def _on_signal(self, mask: int) -> None:
         assert self._signal_pair is not None
@@ -229,6 +258,7 @@ class LocalWorker:
                     close_fds=self._own_fds(),
                     clock=self._clock,
                     hostname=self._hostname,
+                    smtp=self._smtp,
                 )
             except OSError as exc:  # EAGAIN, ENOMEM, EMFILE: the machine, not the task, failed
                 self._report_unstarted(workload, exc)
@@ -287,6 +317,7 @@ class LocalWorker:
                 close_fds=self._own_fds(),
                 clock=self._clock,
                 hostname=self._hostname,
+                smtp=self._smtp,
             )
         except OSError:
             return  # no spare: the next try is forked when it comes
@@ -367,6 +398,7 @@ class LocalWorker:
             fds += [sock.fileno() for sock in self._signal_pair]
         for job in self._tries.values():
             fds += [job.result_fd, job.pidfd] if job.result_fd >= 0 else [job.pidfd]
+        fds += [callback.pidfd for callback in self._callbacks.values()]
         return fds
 
     def _read_result(self, job: _Try) -> None:
@@ -401,8 +433,16 @@ class LocalWorker:
             error = "stopped: a person marked or cleared the task while this try ran"
             return TaskFinished(key, TaskState.FAILED, ExitReason.MARKED, now, error, code)
         if job.timed_out:
+            # The try's process ran its failure callbacks if it reported after the timeout.
+            done = job.result is not None and job.result.callbacks_done
             return TaskFinished(
-                key, TaskState.FAILED, ExitReason.TIMEOUT, now, _timeout_text(job), code
+                key,
+                TaskState.FAILED,
+                ExitReason.TIMEOUT,
+                now,
+                _timeout_text(job),
+                code,
+                callbacks_done=done,
             )
         if job.result is not None:
             return replace(job.result, exit_code=code)
@@ -444,6 +484,9 @@ class LocalWorker:
                         "ERROR",
                         f"{_timeout_text(job)}; terminating process group {job.pid}",
                     )
+                # First to the try's process alone: it fails as timed out, with its callbacks.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(job.pid, TIMEOUT_SIGNAL)
                 _kill_group(job.pid, signal.SIGTERM)
             else:
                 job.deadline = None
@@ -466,8 +509,54 @@ class LocalWorker:
                 job.stopped = True
                 return
 
+    # -- callback requests: user code the scheduler must not run ----------------------------
+
+    def _start_callbacks(self, request: CallbackRequest) -> None:
+        dag = self._load(request.workload)
+        try:
+            pid = fork_callbacks(
+                request,
+                dag,
+                self._reader_factory,
+                close_fds=self._own_fds(),
+                hostname=self._hostname,
+                smtp=self._smtp,
+            )
+            pidfd = os.pidfd_open(pid)
+        except OSError as exc:
+            error = f"could not start the callbacks: {exc}"
+            with contextlib.suppress(OSError):
+                append_log_line(request.log_path, "ERROR", error)
+            self._channel.send(CallbackDone(request.id, error))
+            return
+        job = _CallbackJob(request, pid, pidfd)
+        self._callbacks[pid] = job
+        self._selector.register(pidfd, selectors.EVENT_READ, lambda _: self._callbacks_ended(job))
+
+    def _callbacks_ended(self, job: _CallbackJob) -> None:
+        if self._callbacks.pop(job.pid, None) is None:
+            return
+        _kill_group(job.pid, signal.SIGKILL)
+        _, status = os.waitpid(job.pid, 0)
+        self._selector.unregister(job.pidfd)
+        os.close(job.pidfd)
+        code = os.waitstatus_to_exitcode(status)
+        error = None
+        if code != 0:
+            error = f"the callbacks' process ended with {_exit_text(code)}"
+            with contextlib.suppress(OSError):
+                append_log_line(job.request.log_path, "ERROR", error)
+        self._channel.send(CallbackDone(job.request.id, error))
+
     def _abandon(self) -> None:
         """SIGKILL every try's process group and reap them; nothing is reported."""
+        for callback in list(self._callbacks.values()):
+            _kill_group(callback.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(callback.pid, 0)
+            self._selector.unregister(callback.pidfd)
+            os.close(callback.pidfd)
+        self._callbacks.clear()
         self._retire_spare()
         for job in list(self._tries.values()):
             _kill_group(job.pid, signal.SIGKILL)
@@ -490,6 +579,10 @@ def _kill_group(pid: int, signum: int) -> None:
 
 def _timeout_text(job: _Try) -> str:
     return f"execution_timeout of {job.workload.execution_timeout:g}s exceeded"
+
+
+def _exit_text(code: int) -> str:
+    return f"signal {signal_name(-code)}" if code < 0 else f"exit code {code}"
 
 
 def signal_name(signum: int) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from slipstream.core.records import TaskKey, Workload
+from slipstream.config import SmtpSettings
+from slipstream.core.records import CallbackRequest, TaskKey, Workload
 from slipstream.runner.frames import FrameDecoder, encode_frame
 from slipstream.runner.runtime import XComReaderFactory
 
@@ -32,6 +33,15 @@ class WorkerConfig:
     kill_grace_seconds: float
     dag_import_timeout: float
     parent_pid: int  # the executor's process: the worker must not outlive it
+    smtp: SmtpSettings | None = None  # for email_on_failure / email_on_retry
+
+
+@dataclass(frozen=True, slots=True)
+class RunCallbacks:
+    """Executor -> worker: run this callback request in a forked child; the worker answers
+    with a CallbackDone once the child has exited."""
+
+    request: CallbackRequest
 
 
 @dataclass(frozen=True, slots=True)

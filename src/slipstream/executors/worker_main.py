@@ -55,6 +55,7 @@ def main() -> NoReturn:
         xcom_reader_factory=config.xcom_reader_factory,
         kill_grace_seconds=config.kill_grace_seconds,
         dag_import_timeout=config.dag_import_timeout,
+        smtp=config.smtp,
     ).serve()
 
 

@@ -15,13 +15,21 @@ from typing import NoReturn, TextIO
 
 from slipstream.authoring.dag import DAG
 from slipstream.clock import Clock
-from slipstream.core.records import Workload
+from slipstream.config import SmtpSettings
+from slipstream.core.records import CallbackRequest, Workload
 from slipstream.lifeline import die_with_parent
+from slipstream.runner.callbacks import run_callback_request
 from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.frames import FrameDecoder, encode_frame
 from slipstream.runner.logs import open_log_fd, route_logging_to
 from slipstream.runner.runtime import XComReaderFactory
-from slipstream.runner.task_runner import TryTerminated, run_try
+from slipstream.runner.task_runner import TryTerminated, TryTimedOut, run_try
+
+# Sent by the worker to a try's process alone, just before SIGTERM to its group, when the try's
+# execution_timeout passed: the try then knows it timed out (and is not stopped by a person).
+TIMEOUT_SIGNAL = signal.SIGUSR1
+# Blocked across fork() until the child has its own handlers in place.
+_CHILD_SIGNALS = {signal.SIGTERM, TIMEOUT_SIGNAL}
 
 
 def fork_try(
@@ -32,6 +40,7 @@ def fork_try(
     close_fds: Iterable[int] = (),
     clock: Clock | None = None,
     hostname: str | None = None,
+    smtp: SmtpSettings | None = None,
 ) -> tuple[int, int]:
     """Fork a child that runs the try; returns (pid, fd to read its framed TaskFinished from).
 
@@ -47,7 +56,7 @@ def fork_try(
         return pid, read_fd
     _live_as_child(
         [read_fd, *close_fds],
-        lambda: _child_main(workload, dag, xcom_reader_factory, write_fd, clock, hostname),
+        lambda: _child_main(workload, dag, xcom_reader_factory, write_fd, clock, hostname, smtp),
     )
 
 
@@ -58,9 +67,10 @@ def _child_main(
     result_fd: int,
     clock: Clock | None,
     hostname: str | None,
+    smtp: SmtpSettings | None = None,
 ) -> None:
     _prepare_process()
-    _run_and_report(workload, dag, xcom_reader_factory, result_fd, clock, hostname)
+    _run_and_report(workload, dag, xcom_reader_factory, result_fd, clock, hostname, smtp)
 
 
 def _prepare_process() -> None:
@@ -83,18 +93,49 @@ def _run_and_report(
     result_fd: int,
     clock: Clock | None,
     hostname: str | None,
+    smtp: SmtpSettings | None = None,
 ) -> None:
-    # The log file goes under fds 1 and 2, beneath the stdio objects already made for them.
-    log_fd = open_log_fd(workload.log_path)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
-    result = run_try(workload, dag, xcom_reader_factory, clock=clock, hostname=hostname)
+    _log_to(workload.log_path)
+    result = run_try(workload, dag, xcom_reader_factory, clock=clock, hostname=hostname, smtp=smtp)
     sys.stdout.flush()
     sys.stderr.flush()
     view = memoryview(encode_frame(result))
     while view:
         view = view[os.write(result_fd, view) :]
+
+
+def _log_to(path: str) -> None:
+    # The log file goes under fds 1 and 2, beneath the stdio objects already made for them.
+    log_fd = open_log_fd(path)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+
+
+def fork_callbacks(
+    request: CallbackRequest,
+    dag: DAG | BaseException,
+    xcom_reader_factory: XComReaderFactory | None = None,
+    *,
+    close_fds: Iterable[int] = (),
+    hostname: str | None = None,
+    smtp: SmtpSettings | None = None,
+) -> int:
+    """Fork a child that runs a callback request (its output appended to the request's log);
+    returns its pid. Like a try's process it leads its own group and dies with its parent;
+    its exit status is 0 once the callbacks were called, whatever they raised."""
+    pid = _fork([])
+    if pid:
+        return pid
+
+    def run() -> None:
+        _prepare_process()
+        _log_to(request.log_path)
+        run_callback_request(request, dag, xcom_reader_factory, smtp=smtp, hostname=hostname)
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    _live_as_child(close_fds, run)
 
 
 @dataclass(slots=True)
@@ -114,6 +155,7 @@ def fork_spare(
     close_fds: Iterable[int] = (),
     clock: Clock | None = None,
     hostname: str | None = None,
+    smtp: SmtpSettings | None = None,
 ) -> Spare:
     """Fork a spare. It inherits `dags` as they are now: the caller must give it only tries
     whose DAG was already in that cache (anything newer, it would import all over again)."""
@@ -130,7 +172,7 @@ def fork_spare(
         workload = _read_workload(workload_read)
         if workload is not None:
             dag = dags.dag_for(workload)
-            _run_and_report(workload, dag, xcom_reader_factory, result_write, clock, hostname)
+            _run_and_report(workload, dag, xcom_reader_factory, result_write, clock, hostname, smtp)
 
     _live_as_child([result_read, workload_write, *close_fds], wait_then_run)
 
@@ -191,17 +233,17 @@ def _fork(pipe_fds: list[int]) -> int:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    signal.pthread_sigmask(signal.SIG_BLOCK, _CHILD_SIGNALS)
     parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _CHILD_SIGNALS)
         for fd in pipe_fds:
             os.close(fd)
         raise
     if pid:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _CHILD_SIGNALS)
     else:
         # A worker killed outright cannot end its tries: the kernel does it for us (the
         # executor kills the try's process group when it buries the worker).
@@ -219,10 +261,18 @@ def _reset_signals() -> None:
     with contextlib.suppress(ValueError):  # set_wakeup_fd only works in the main thread
         signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(TIMEOUT_SIGNAL, _time_out)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _CHILD_SIGNALS)
+
+
+def _time_out(signum: int, frame: object) -> None:
+    # The worker's SIGTERM to the group follows at once; this process has its answer already.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(TIMEOUT_SIGNAL, signal.SIG_IGN)
+    raise TryTimedOut("execution_timeout exceeded")
 
 
 def _terminate(signum: int, frame: object) -> None:

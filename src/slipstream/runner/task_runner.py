@@ -11,14 +11,18 @@ import logging
 import socket
 from typing import Any
 
-from slipstream.authoring.context import make_context, set_current_context
+from slipstream.authoring.callbacks import SLA_REMOVED
+from slipstream.authoring.context import Context, make_context, set_current_context
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.params import resolve_params
 from slipstream.authoring.task import BaseOperator
 from slipstream.clock import Clock, SystemClock
+from slipstream.config import SmtpSettings
+from slipstream.core.planning import will_retry
 from slipstream.core.records import ExitReason, TaskFinished, Workload
 from slipstream.core.states import TaskState
 from slipstream.errors import FailTask, SkipTask
+from slipstream.runner.alerts import run_callbacks, task_failure_alerts
 from slipstream.runner.runtime import (
     RETURN_VALUE_KEY,
     RuntimeDagRun,
@@ -34,6 +38,13 @@ class TryTerminated(BaseException):
     so that task code catching Exception does not swallow it; the task's on_kill() runs."""
 
 
+class TryTimedOut(TryTerminated):
+    """TryTerminated because execution_timeout passed (the worker says so with SIGUSR1 just
+    before its SIGTERM): the try fails as usual, so its own process runs the failure callbacks.
+    A bare TryTerminated (a person stopped the try, or someone else's SIGTERM) leaves them to
+    the scheduler, which runs them only if the try's end is what the task keeps."""
+
+
 def run_try(
     workload: Workload,
     dag: DAG | BaseException,
@@ -41,8 +52,10 @@ def run_try(
     *,
     clock: Clock | None = None,
     hostname: str | None = None,
+    smtp: SmtpSettings | None = None,
 ) -> TaskFinished:
-    """Run `workload` against `dag` (or report `dag`, the exception its file raised on import).
+    """Run `workload` against `dag` (or report `dag`, the exception its file raised on import),
+    then the callbacks (and e-mail) of its outcome, before reporting it.
 
     Never raises for anything task code does; KeyboardInterrupt still propagates.
     """
@@ -58,6 +71,8 @@ def run_try(
     ti = RuntimeTaskInstance(workload, xcom_reader_factory)
     skip_downstream: tuple[str, ...] = ()
     error: str | None = None
+    # Nothing to call back when there is no task (its DAG did not load): done as it is.
+    callbacks_done = True
     if isinstance(dag, BaseException):
         _log.error("Could not load DAG %r from %s", workload.dag_id, workload.fileloc, exc_info=dag)
         state, reason, error = TaskState.FAILED, ExitReason.TASK_ERROR, _describe(dag)
@@ -66,8 +81,14 @@ def run_try(
         _log.error("%s", error)
         state, reason = TaskState.FAILED, ExitReason.TASK_ERROR
     else:
+        # Rendering rewrites templated attributes: work on a copy so that a DAG object reused
+        # for another try (the inline executor's cache) keeps its templates.
+        task = copy.copy(dag.get_task(workload.task_id))
+        context: Context | None = None
+        exception: BaseException | None = None
         try:
-            skip_downstream = _execute(workload, dag, ti)
+            context = context_for_try(workload, dag, task, ti)
+            skip_downstream = _execute(task, context, ti)
             state, reason = TaskState.SUCCESS, ExitReason.SUCCESS
         except SkipTask as exc:
             _log.info("Skipping task: %s", str(exc) or "SkipTask raised")
@@ -75,10 +96,18 @@ def run_try(
         except FailTask as exc:
             _log.error("Task failed; it asked not to be retried", exc_info=exc)
             state, reason, error = TaskState.FAILED, ExitReason.FAIL_NOW, _describe(exc)
+            exception = exc
         except (Exception, SystemExit, TryTerminated) as exc:
             # The boundary around user code: any failure becomes this try's outcome.
             _log.error("Task failed with exception", exc_info=exc)
             state, reason, error = TaskState.FAILED, ExitReason.TASK_ERROR, _describe(exc)
+            exception = exc
+        if isinstance(exception, TryTerminated) and not isinstance(exception, TryTimedOut):
+            callbacks_done = False  # the scheduler decides: see TryTimedOut
+        else:
+            _outcome_callbacks(
+                workload, dag, task, ti, context, state, reason, exception, smtp, hostname
+            )
     _log.info(
         "Marking try as %s (%s). dag_id=%s, task_id=%s, run_id=%s, try_number=%d",
         state.upper(),
@@ -96,17 +125,17 @@ def run_try(
         error=error,
         xcoms=ti.pushed,
         skip_downstream=skip_downstream,
+        callbacks_done=callbacks_done,
     )
 
 
-def _execute(workload: Workload, dag: DAG, ti: RuntimeTaskInstance) -> tuple[str, ...]:
-    """Render, execute and push the result; returns the downstream task ids to skip."""
-    # Rendering rewrites templated attributes: work on a copy so that a DAG object reused for
-    # another try (the inline executor's cache) keeps its templates.
-    task = copy.copy(dag.get_task(workload.task_id))
+def context_for_try(
+    workload: Workload, dag: DAG, task: BaseOperator, ti: RuntimeTaskInstance
+) -> Context:
+    """The context task code and its callbacks get for this try."""
     # params_spec is what serialize_dag(dag)["params"] holds, without serializing every task.
     params = resolve_params(dag.params_spec, workload.conf)
-    context = make_context(
+    return make_context(
         dag=dag,
         task=task,
         ti=ti,
@@ -117,8 +146,60 @@ def _execute(workload: Workload, dag: DAG, ti: RuntimeTaskInstance) -> tuple[str
         data_interval_end=workload.data_interval_end,
         try_number=workload.try_number,
     )
+
+
+def _outcome_callbacks(
+    workload: Workload,
+    dag: DAG,
+    task: BaseOperator,
+    ti: RuntimeTaskInstance,
+    context: Context | None,
+    state: TaskState,
+    reason: ExitReason,
+    exception: BaseException | None,
+    smtp: SmtpSettings | None,
+    hostname: str | None,
+) -> None:
+    """What Airflow calls once a try's outcome is known: on_success_callback, on_skipped_callback
+    (only when the task itself raised a skip), or on_retry/on_failure_callback by the same rule
+    the scheduler applies to the try's end."""
+    if context is None:  # building the context failed: give the callbacks what is certain
+        context = Context(dag=dag, task=task, ti=ti, task_instance=ti, run_id=workload.run_id)
+    context["exception"] = exception
+    owner = f"task {task.task_id!r}"
+    with set_current_context(context):
+        if state is TaskState.SUCCESS:
+            run_callbacks("on_success_callback", owner, task.on_success_callback, context)
+        elif state is TaskState.SKIPPED:
+            run_callbacks("on_skipped_callback", owner, task.on_skipped_callback, context)
+        else:
+            retried = will_retry(
+                try_number=workload.try_number,
+                max_tries=workload.max_tries,
+                infra_failures=workload.infra_failures,
+                reason=reason,
+                infra_budget=0,  # a try that ran to its end never fails on infrastructure
+            )
+            task_failure_alerts(
+                task,
+                context,
+                retried=retried,
+                exception=exception,
+                log_path=workload.log_path,
+                smtp=smtp,
+                hostname=hostname,
+            )
+
+
+def _execute(task: BaseOperator, context: Context, ti: RuntimeTaskInstance) -> tuple[str, ...]:
+    """Render, execute and push the result; returns the downstream task ids to skip."""
     with set_current_context(context):
         task.render_template_fields(context)
+        for message in _deprecations(task):
+            _log.warning("%s", message)
+        run_callbacks(
+            "on_execute_callback", f"task {task.task_id!r}", task.on_execute_callback, context
+        )
         try:
             result = task.execute(context)
         except TryTerminated:
@@ -150,6 +231,17 @@ def _push_result(task: BaseOperator, ti: RuntimeTaskInstance, result: Any) -> No
                 )
             ti.xcom_push(key, value)
     ti.xcom_push(RETURN_VALUE_KEY, result)
+
+
+def _deprecations(task: BaseOperator) -> list[str]:
+    """SLA arguments are accepted and ignored, as in Airflow 3: say so in every try's log."""
+    messages = []
+    if task.sla is not None:
+        messages.append(SLA_REMOVED.format(what="sla", owner=f"task {task.task_id!r}"))
+    dag = task.dag
+    if dag is not None and dag.sla_miss_callback is not None:
+        messages.append(SLA_REMOVED.format(what="sla_miss_callback", owner=f"DAG {dag.dag_id!r}"))
+    return messages
 
 
 def _describe(exc: BaseException) -> str:

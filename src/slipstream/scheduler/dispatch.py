@@ -89,7 +89,7 @@ def _workloads(
             run_id=run.run_id,
             task_id=ti.task_id,
             try_number=ti.try_number,
-            max_tries=spec.retries,
+            max_tries=ti.max_tries,  # the task's retries, raised when a person clears it
             fileloc=plan.fileloc,
             version_hash=plan.version_hash,
             run_type=run.run_type,
@@ -104,6 +104,7 @@ def _workloads(
             queue=spec.queue,
             upstream_xcoms={u: upstream_xcoms[u] for u in spec.upstream if u in upstream_xcoms},
             source=source,
+            infra_failures=ti.infra_failures,
         )
         workloads.append((workload, ti.infra_failures))
     return workloads

@@ -23,6 +23,7 @@ from slipstream.core.transitions import (
     branch_skip,
 )
 from slipstream.executors.base import Executor, Killable
+from slipstream.scheduler import callbacks
 from slipstream.scheduler.recovery import lost_tries
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import task_instances as ti_store
@@ -185,6 +186,8 @@ def _record_ends(
             state.forget_states(run.id)
             continue
         state.note(run.id, result.task_ids, end.target)
+        if event is None or not event.callbacks_done:
+            callbacks.note_try_end(state, run, task_id, end.key.try_number, end.target, end.error)
         if end.target is TaskState.UP_FOR_RETRY:
             state.add_retry(end.next_retry_at or end.at, run.id, run.dag_id, task_id)
             continue

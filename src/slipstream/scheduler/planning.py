@@ -13,6 +13,7 @@ from slipstream.core.planning import RunDecision, plan_run
 from slipstream.core.records import Run
 from slipstream.core.states import RunState, TaskState
 from slipstream.core.transitions import RunTransition, TaskTransition, retry_due
+from slipstream.scheduler import callbacks
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import transitions
 
@@ -50,10 +51,11 @@ def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> i
         if ending is not None:
             endings.append((run, ending))
     finished = 0
-    for (run, _), result in zip(
+    for (run, ending), result in zip(
         endings, transitions.apply(conn, [e for _, e in endings], now), strict=True
     ):
         if result:
+            callbacks.note_run_end(state, run, ending.target, ending.reason)
             finished += 1
             state.forget_run(run.id)
             state.check_queued.add(run.dag_id)

@@ -10,6 +10,7 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
@@ -22,6 +23,9 @@ from slipstream.store import runs as runs_store
 from slipstream.store import task_instances as ti_store
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint, HintKind
+
+if TYPE_CHECKING:
+    from slipstream.scheduler.callbacks import CallbackIntent
 
 # What a DAG without a readable current version may run at once: Airflow's default.
 DEFAULT_MAX_ACTIVE_TASKS = 16
@@ -64,6 +68,10 @@ class SchedulerState:
     # Executor events not yet applied: kept across a pass that fails, applied by the next.
     pending_events: list[TaskEvent] = field(default_factory=list)
     schedules: ScheduleKeeper = field(default_factory=ScheduleKeeper)
+    # Callbacks to request of the executor (scheduler/callbacks.py), made into requests at the
+    # end of the pass that noted them; ids count up per scheduler process.
+    callback_intents: list[CallbackIntent] = field(default_factory=list)
+    next_callback_id: int = 0
 
     # ----------------------------------------------------------------- reading through
 
@@ -208,6 +216,7 @@ class SchedulerState:
             pending_events=self.pending_events,
             recheck=self.recheck,
             schedules=self.schedules,
+            next_callback_id=self.next_callback_id,
         )
         for key, flight in self.in_flight.items():
             fresh.track(key, flight.dag_id, flight.infra_failures)

@@ -5,6 +5,7 @@ one short write transaction; work goes to the executor only after it commits.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterable
@@ -15,10 +16,10 @@ from sqlalchemy import Connection
 
 from slipstream.clock import Clock
 from slipstream.config import Settings
-from slipstream.core.records import ExitReason
+from slipstream.core.records import CallbackRequest, ExitReason
 from slipstream.errors import ConfigError
-from slipstream.executors.base import Executor
-from slipstream.scheduler import events
+from slipstream.executors.base import CallbackRunner, Executor
+from slipstream.scheduler import callbacks, events
 from slipstream.scheduler.dispatch import dispatch
 from slipstream.scheduler.planning import plan_dirty_runs, release_retries
 from slipstream.scheduler.recovery import live_scheduler, rival_message
@@ -28,6 +29,8 @@ from slipstream.store import jobs as jobs_store
 from slipstream.store.db import Database
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint
+
+log = logging.getLogger(__name__)
 
 # A safety net, not the mechanism: hints wake the scheduler at once; this catches lost ones.
 SAFETY_SCAN_SECONDS = 5.0
@@ -126,7 +129,7 @@ class Scheduler:
     def has_immediate_work(self) -> bool:
         state = self._state
         free = self._executor.capacity - len(state.in_flight)
-        return bool(state.dirty) or (free > 0 and state.has_ready())
+        return bool(state.dirty or state.callback_intents) or (free > 0 and state.has_ready())
 
     def seconds_until_due(self) -> float:
         """How long the loop may wait before a timed duty (retry, schedule, heartbeat) is due."""
@@ -149,6 +152,7 @@ class Scheduler:
         """One pass. If it fails, nothing it wrote is kept: the events it was applying are
         kept for the next pass and memory is rebuilt from the database."""
         self._state.pending_events.extend(self._executor.events())
+        self._note_callbacks_done()
         self._state.absorb(hints)
         try:
             return self._pass()
@@ -174,6 +178,7 @@ class Scheduler:
         if not (
             pending
             or state.dirty
+            or state.callback_intents
             or state.check_queued
             or state.check_all_queued
             or schedule_due
@@ -214,13 +219,37 @@ class Scheduler:
             if heartbeat_due and self._job_id is not None:
                 jobs_store.heartbeat(conn, self._job_id, now)
                 self._last_heartbeat = mono
+            callback_requests = callbacks.build_requests(conn, state, self._settings.log_folder)
         state.pending_events = []
+        self._request_callbacks(callback_requests)
         for workload, infra_failures in dispatched:
             state.track(workload.key, workload.dag_id, infra_failures)
         workloads = [workload for workload, _ in dispatched]
         if workloads:
             self._executor.submit(workloads)
         return TickReport(len(pending), runs_started, runs_finished, len(workloads))
+
+    def _request_callbacks(self, requests: list[CallbackRequest]) -> None:
+        if not requests:
+            return
+        if isinstance(self._executor, CallbackRunner):
+            self._executor.run_callbacks(requests)
+            return
+        for request in requests:
+            log.warning(
+                "executor %s cannot run callbacks: %s of %s %s not run",
+                type(self._executor).__name__,
+                request.kind,
+                request.workload.dag_id,
+                request.workload.run_id,
+            )
+
+    def _note_callbacks_done(self) -> None:
+        if not isinstance(self._executor, CallbackRunner):
+            return
+        for done in self._executor.callbacks_done():
+            if done.error is not None:
+                log.warning("callback request %d did not run to its end: %s", done.id, done.error)
 
     def _recover_lost(self, conn: Connection, now: datetime) -> None:
         if self._job_id is not None:

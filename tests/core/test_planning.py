@@ -19,6 +19,7 @@ from slipstream.core.planning import (
     plan_run,
     retry_delay,
     run_id_for,
+    will_retry,
 )
 from slipstream.core.records import ExitReason, RunType
 from slipstream.core.states import RunState, TaskState
@@ -659,3 +660,42 @@ def test_keys_without_a_limit_are_unlimited() -> None:
 def test_no_free_slots_picks_nothing() -> None:
     assert pick_fair({"a": [1]}, 0) == []
     assert pick_fair({}, 5) == []
+
+
+@pytest.mark.parametrize(
+    ("try_number", "max_tries", "infra_failures", "reason", "budget", "expected"),
+    [
+        (1, 1, 0, ExitReason.TASK_ERROR, 2, True),
+        (2, 1, 0, ExitReason.TASK_ERROR, 2, False),
+        (2, 1, 1, ExitReason.TIMEOUT, 2, True),  # the lost try does not count
+        (1, 5, 0, ExitReason.FAIL_NOW, 2, False),
+        (1, 0, 0, ExitReason.PROCESS_KILLED, 2, True),  # the infrastructure budget
+        (3, 0, 2, ExitReason.WORKER_LOST, 2, False),  # ... used up
+    ],
+)
+def test_will_retry_is_the_rule_after_failure_applies(
+    try_number: int,
+    max_tries: int,
+    infra_failures: int,
+    reason: ExitReason,
+    budget: int,
+    expected: bool,
+) -> None:
+    retried = will_retry(
+        try_number=try_number,
+        max_tries=max_tries,
+        infra_failures=infra_failures,
+        reason=reason,
+        infra_budget=budget,
+    )
+    assert retried is expected
+    spec = TaskSpec("t", "PythonOperator", (), (), retries=max_tries)
+    decision = after_failure(
+        spec,
+        try_number=try_number,
+        infra_failures=infra_failures,
+        reason=reason,
+        now=datetime(2024, 1, 1, tzinfo=UTC),
+        infra_budget=budget,
+    )
+    assert (decision.state is TaskState.UP_FOR_RETRY) is expected

@@ -1,0 +1,62 @@
+"""Settings read from the environment: the SMTP settings that email_on_failure sends through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from slipstream.config import Settings, SmtpSettings
+from slipstream.errors import ConfigError
+
+
+def test_no_smtp_host_means_email_is_not_configured() -> None:
+    assert Settings.from_env({"SLIPSTREAM_HOME": "/tmp/x"}).smtp is None
+
+
+def test_smtp_settings_with_the_password_read_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "smtp-password"
+    secret.write_text("s3cret\n")
+    smtp = SmtpSettings.from_env(
+        {
+            "SLIPSTREAM_SMTP_HOST": "mail.example.com",
+            "SLIPSTREAM_SMTP_PORT": "587",
+            "SLIPSTREAM_SMTP_USER": "bot",
+            "SLIPSTREAM_SMTP_PASSWORD_FILE": str(secret),
+            "SLIPSTREAM_SMTP_STARTTLS": "true",
+            "SLIPSTREAM_SMTP_MAIL_FROM": "airflow@example.com",
+            "SLIPSTREAM_SMTP_TIMEOUT": "5",
+        }
+    )
+    assert smtp == SmtpSettings(
+        host="mail.example.com",
+        port=587,
+        user="bot",
+        password="s3cret",
+        starttls=True,
+        mail_from="airflow@example.com",
+        timeout=5.0,
+    )
+    assert "s3cret" not in repr(smtp)
+
+
+def test_ssl_defaults_to_port_465() -> None:
+    smtp = SmtpSettings.from_env({"SLIPSTREAM_SMTP_HOST": "h", "SLIPSTREAM_SMTP_SSL": "1"})
+    assert smtp is not None and smtp.port == 465 and smtp.ssl
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SLIPSTREAM_SMTP_SSL": "true", "SLIPSTREAM_SMTP_STARTTLS": "true"}, "SMTP_SSL"),
+        ({"SLIPSTREAM_SMTP_PORT": "twenty-five"}, "SMTP_PORT"),
+        ({"SLIPSTREAM_SMTP_PASSWORD_FILE": "/nonexistent/pw"}, "SMTP_PASSWORD_FILE"),
+        (
+            {"SLIPSTREAM_SMTP_PASSWORD": "x", "SLIPSTREAM_SMTP_PASSWORD_FILE": "/etc/hostname"},
+            "SMTP_PASSWORD_FILE",
+        ),
+    ],
+)
+def test_bad_smtp_settings_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        SmtpSettings.from_env({"SLIPSTREAM_SMTP_HOST": "h", **env})

@@ -188,3 +188,43 @@ def test_an_unreachable_database_is_one_clear_line_without_the_password(tmp_path
         )
         assert "hunter2" not in result.stdout + result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_dags_test_shows_the_callbacks_firing(slipstream: Cli) -> None:
+    slipstream.write_dag(
+        "alerts",
+        """
+        from datetime import datetime, timedelta
+        from slipstream import DAG, task
+
+        def say(what):
+            def callback(context):
+                exc = context.get("exception")
+                print(f"CALLBACK {what} try={context['ti'].try_number} "
+                      f"exception={exc!r} reason={context.get('reason')}")
+            return callback
+
+        with DAG("alerts", schedule=None, start_date=datetime(2024, 1, 1),
+                 on_failure_callback=say("dag_failure")) as dag:
+            @task(retries=1, retry_delay=timedelta(seconds=0),
+                  on_execute_callback=say("execute"), on_retry_callback=say("retry"),
+                  on_failure_callback=say("failure"), email="ops@example.com")
+            def flaky():
+                raise RuntimeError("flaky")
+            flaky()
+        """,
+    )
+    result = slipstream("dags", "test", "alerts")
+    assert result.exit_code == 1
+    fired = [line for line in result.output.splitlines() if line.startswith("CALLBACK")]
+    # Printed as they run, and each try's again when its log is shown after it.
+    assert list(dict.fromkeys(fired)) == [
+        "CALLBACK execute try=1 exception=None reason=None",
+        "CALLBACK retry try=1 exception=RuntimeError('flaky') reason=None",
+        "CALLBACK execute try=2 exception=None reason=None",
+        "CALLBACK failure try=2 exception=RuntimeError('flaky') reason=None",
+        "CALLBACK dag_failure try=2 exception=None reason=task_failure",
+    ]
+    assert [fired.count(line) for line in dict.fromkeys(fired)] == [2, 2, 2, 2, 1]
+    # Once per failed try (live and in the shown log).
+    assert result.output.count("e-mail is not configured") == 2 * 2

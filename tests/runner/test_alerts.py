@@ -177,7 +177,9 @@ def test_a_raising_execute_callback_does_not_fail_the_task(tmp_path: Path) -> No
     def broken(context: dict[str, Any]) -> None:
         raise RuntimeError("nope")
 
-    finished = run_try(make_workload(tmp_path / "f.py", "ok"), build(seen, on_execute_callback=broken))
+    finished = run_try(
+        make_workload(tmp_path / "f.py", "ok"), build(seen, on_execute_callback=broken)
+    )
     assert finished.state is TaskState.SUCCESS
     assert names(seen) == ["ran", "success"]
 
@@ -189,9 +191,7 @@ def _request(tmp_path: Path, kind: CallbackKind, task_id: str, **fields: Any) ->
 
 def test_a_request_for_a_lost_try_calls_failure_with_the_tries_context(tmp_path: Path) -> None:
     seen: Seen = []
-    request = _request(
-        tmp_path, CallbackKind.TASK_FAILURE, "ok", error="killed by signal SIGKILL"
-    )
+    request = _request(tmp_path, CallbackKind.TASK_FAILURE, "ok", error="killed by signal SIGKILL")
     run_callback_request(request, build(seen))
     assert names(seen) == ["failure"]
     context = seen[0][1]

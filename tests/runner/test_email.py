@@ -30,7 +30,7 @@ class Inbox:
         self.messages: list[tuple[list[str], Message]] = []
         self.arrived = threading.Event()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content)
         self.messages.append((list(envelope.rcpt_tos), parsed))
         self.arrived.set()
@@ -113,7 +113,9 @@ def test_an_unreachable_server_is_logged_and_the_outcome_stands(
     smtp = SmtpSettings(host="127.0.0.1", port=_free_port(), timeout=2)
     workload = make_workload(tmp_path / "f.py", "boom", dag_id="mail")
     finished = run_try(workload, _dag(email="a@example.com"), smtp=smtp)
-    assert finished.state is TaskState.FAILED and finished.error == "ValueError: disk full <on /data>"
+    assert (
+        finished.state is TaskState.FAILED and finished.error == "ValueError: disk full <on /data>"
+    )
     assert any("Failed to send e-mail" in r.getMessage() and r.exc_info for r in caplog.records)
 
 

@@ -1,0 +1,199 @@
+"""Callbacks end to end: the real scheduler process, its local executor and real workers.
+
+Each callback appends one JSON line (what it was, what context it got, which process ran it) to
+a file per DAG, so the tests can say that each fired exactly once, with what, and where.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slipstream.core.log_paths import dag_callbacks_log_path, log_path_for
+from slipstream.core.states import RunState, TaskState
+from slipstream.scheduler.callbacks import dag_reason
+from tests.scheduler.test_loop import Deployment, deployment, wait_for
+
+__all__ = ["deployment"]  # the fixture, shared with the scheduler's loop tests
+
+pytestmark = pytest.mark.slow
+
+RECORDER = """
+import json, os
+from datetime import datetime, timedelta
+from slipstream import DAG, SkipTask, task, BashOperator
+
+OUT = {out!r}
+
+def record(name):
+    def callback(context):
+        ti = context.get("ti")
+        exc = context.get("exception")
+        line = {{
+            "cb": name,
+            "dag": context["dag"].dag_id,
+            "run_id": context["run_id"],
+            "task": getattr(context.get("task"), "task_id", None),
+            "try": getattr(ti, "try_number", None),
+            "exception": None if exc is None else f"{{type(exc).__name__}}: {{exc}}",
+            "reason": context.get("reason"),
+            "pid": os.getpid(),
+        }}
+        with open(OUT, "a") as f:
+            f.write(json.dumps(line) + "\\n")
+    callback.__name__ = name
+    return callback
+"""
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def names(path: Path) -> list[str]:
+    return [line["cb"] for line in lines(path)]
+
+
+def write(deployment: Deployment, name: str, out: Path, body: str) -> None:
+    deployment.write_dag(name, RECORDER.format(out=str(out)) + body)
+
+
+def test_callbacks_fire_once_each_with_airflows_context(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    failing, passing = tmp_path / "failing.jsonl", tmp_path / "passing.jsonl"
+    write(
+        deployment,
+        "failing",
+        failing,
+        """
+with DAG("failing", schedule=None, start_date=datetime(2024, 1, 1),
+         on_failure_callback=record("dag_failure"), on_success_callback=record("dag_success"),
+         default_args={"on_execute_callback": record("execute")}) as dag:
+    @task(retries=1, retry_delay=timedelta(seconds=0),
+          on_retry_callback=record("retry"), on_failure_callback=record("failure"))
+    def boom():
+        raise ValueError("bad input 42")
+    boom()
+""",
+    )
+    write(
+        deployment,
+        "passing",
+        passing,
+        """
+def broken(context):
+    raise RuntimeError("alert service down")
+
+with DAG("passing", schedule=None, start_date=datetime(2024, 1, 1),
+         on_success_callback=[broken, record("dag_success")],
+         default_args={"on_success_callback": [record("s1"), record("s2")]}) as dag:
+    @task
+    def ok():
+        return 1
+
+    @task(on_skipped_callback=record("skipped"))
+    def skip_me():
+        raise SkipTask("not today")
+
+    @task(on_skipped_callback=record("skipped_by_rule"))
+    def after_skip():
+        return 2
+
+    ok() >> skip_me() >> after_skip()
+""",
+    )
+    deployment.start()
+    failed = deployment.finished(deployment.trigger("failing"))
+    passed = deployment.finished(deployment.trigger("passing"))
+    assert failed.state is RunState.FAILED and passed.state is RunState.SUCCESS
+
+    # DAG callbacks are requested after the run ends: wait for their lines.
+    wait_for(lambda: "dag_failure" in names(failing), 20, "the DAG failure callback")
+    wait_for(lambda: "dag_success" in names(passing), 20, "the DAG success callback")
+    assert names(failing) == ["execute", "retry", "execute", "failure", "dag_failure"]
+    got = lines(failing)
+    assert [(g["try"], g["exception"]) for g in got[:4]] == [
+        (1, None),
+        (1, "ValueError: bad input 42"),
+        (2, None),
+        (2, "ValueError: bad input 42"),
+    ]
+    dag_failure = got[-1]
+    assert dag_failure["reason"] == "task_failure" and dag_failure["run_id"] == failed.run_id
+    assert dag_failure["task"] == "boom"  # the run's last task instance gives the context
+
+    # default_args lists, in order; a skip raised by the task calls on_skipped, a trigger
+    # rule's skip does not; a raising DAG callback is logged and the next one still runs.
+    assert names(passing) == ["s1", "s2", "skipped", "dag_success"]
+    assert lines(passing)[-1]["reason"] == "success"
+    states = {t.task_id: t.state for t in deployment.runs.task_instances("passing", passed.run_id)}
+    assert states == {
+        "ok": TaskState.SUCCESS,
+        "skip_me": TaskState.SKIPPED,
+        "after_skip": TaskState.SKIPPED,
+    }
+    folder = deployment.settings.log_folder
+    dag_log = dag_callbacks_log_path(folder, "passing", passed.run_id).read_text()
+    assert "alert service down" in dag_log and "Traceback" in dag_log
+    assert "on_success_callback[0] broken of DAG 'passing' raised" in dag_log
+    try_log = log_path_for(folder, "failing", failed.run_id, "boom", 2).read_text()
+    assert "Executing on_failure_callback[0] failure of task 'boom'" in try_log
+
+
+def test_a_killed_try_gets_its_failure_callback_from_a_callback_process(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    out, pidfile = tmp_path / "killed.jsonl", tmp_path / "try.pid"
+    deployment.env["SLIPSTREAM_INFRA_RETRIES"] = "0"  # so the kill fails the task at once
+    write(
+        deployment,
+        "killed",
+        out,
+        f"""
+with DAG("killed", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    @task(on_failure_callback=record("failure"), on_retry_callback=record("retry"))
+    def victim():
+        import time
+        with open({str(pidfile)!r}, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(120)
+    victim()
+""",
+    )
+    deployment.start()
+    run = deployment.trigger("killed")
+    wait_for(lambda: pidfile.exists() and pidfile.read_text(), 30, "the try to start")
+    try_pid = int(pidfile.read_text())
+    os.kill(try_pid, signal.SIGKILL)
+    done = deployment.finished(run)
+    assert done.state is RunState.FAILED
+    wait_for(lambda: names(out), 20, "the failure callback")
+    [line] = lines(out)
+    assert line["cb"] == "failure" and line["try"] == 1 and line["task"] == "victim"
+    assert line["exception"] == "TryFailed: killed by signal SIGKILL"
+    assert line["pid"] != try_pid  # a process forked for the callback, not the dead try
+    try_log = log_path_for(deployment.settings.log_folder, "killed", run.run_id, "victim", 1)
+    assert "ended without running its callbacks" in try_log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason", "expected"),
+    [
+        (RunState.SUCCESS, None, "success"),
+        (RunState.FAILED, "tasks failed: a, b", "task_failure"),
+        (RunState.FAILED, "deadlock: tasks can never run: c", "all_tasks_deadlocked"),
+        (RunState.FAILED, "dagrun_timeout of 60s: timed out", "timed_out"),
+    ],
+)
+def test_dag_reason_speaks_airflows_words(
+    outcome: RunState, reason: str | None, expected: str
+) -> None:
+    assert dag_reason(outcome, reason) == expected

@@ -9,19 +9,24 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from slipstream.core.log_paths import dag_callbacks_log_path, log_path_for
+from slipstream.core.records import CallbackRequest
 from slipstream.core.states import RunState, TaskState
+from slipstream.executors.inline import InlineExecutor
 from slipstream.scheduler.callbacks import dag_reason
+from slipstream.scheduler.tick import Scheduler
+from slipstream.store import callbacks as callbacks_store
+from slipstream.wakeup import Hint
+from tests.scheduler.conftest import Harness
 from tests.scheduler.test_loop import Deployment, deployment, wait_for
 
 __all__ = ["deployment"]  # the fixture, shared with the scheduler's loop tests
-
-pytestmark = pytest.mark.slow
 
 RECORDER = """
 import json, os
@@ -65,6 +70,7 @@ def write(deployment: Deployment, name: str, out: Path, body: str) -> None:
     deployment.write_dag(name, RECORDER.format(out=str(out)) + body)
 
 
+@pytest.mark.slow
 def test_callbacks_fire_once_each_with_airflows_context(
     deployment: Deployment, tmp_path: Path
 ) -> None:
@@ -148,6 +154,7 @@ with DAG("passing", schedule=None, start_date=datetime(2024, 1, 1),
     assert "Executing on_failure_callback[0] failure of task 'boom'" in try_log
 
 
+@pytest.mark.slow
 def test_a_killed_try_gets_its_failure_callback_from_a_callback_process(
     deployment: Deployment, tmp_path: Path
 ) -> None:
@@ -183,6 +190,12 @@ with DAG("killed", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
     try_log = log_path_for(deployment.settings.log_folder, "killed", run.run_id, "victim", 1)
     assert "ended without running its callbacks" in try_log.read_text()
 
+    def none_stored() -> bool:
+        with deployment.db.read() as conn:
+            return callbacks_store.pending(conn) == []
+
+    wait_for(none_stored, 20, "the request's row to go once it ran")
+
 
 @pytest.mark.parametrize(
     ("outcome", "reason", "expected"),
@@ -197,3 +210,72 @@ def test_dag_reason_speaks_airflows_words(
     outcome: RunState, reason: str | None, expected: str
 ) -> None:
     assert dag_reason(outcome, reason) == expected
+
+
+class _DiesBeforeCallbacks(InlineExecutor):
+    """Takes callback requests and never runs them: a scheduler killed right after its pass
+    committed them."""
+
+    def run_callbacks(self, requests: Sequence[CallbackRequest]) -> None:
+        self.dropped = list(requests)
+
+
+def stored(harness: Harness) -> list[callbacks_store.StoredCallback]:
+    with harness.db.read() as conn:
+        return callbacks_store.pending(conn)
+
+
+def test_a_stored_request_outlives_its_scheduler_and_runs_once(
+    harness: Harness, tmp_path: Path
+) -> None:
+    out = tmp_path / "once.jsonl"
+    harness.write_dag(
+        "once",
+        RECORDER.format(out=str(out))
+        + """
+with DAG("once", schedule=None, start_date=datetime(2024, 1, 1),
+         on_success_callback=record("dag_success")) as dag:
+    @task
+    def only():
+        return 1
+    only()
+""",
+    )
+    dying = _DiesBeforeCallbacks(clock=harness.clock)
+    first = Scheduler(harness.db, dying, clock=harness.clock, settings=harness.settings)
+    first.start()
+    run = harness.runs.trigger("once").run
+    for _ in range(5):
+        first.tick([Hint.queued_run("once")])
+    assert harness.run("once", run.run_id).state is RunState.SUCCESS
+    [request] = dying.dropped
+    assert [s.kind for s in stored(harness)] == ["dag_on_success_callback"]
+    assert not out.exists()
+
+    for _ in range(2):  # a restart runs it; the next restart finds nothing left to run
+        harness.scheduler = harness.new_scheduler()
+        harness.scheduler.start()
+        harness.settle()
+    assert names(out) == ["dag_success"]
+    assert lines(out)[0]["reason"] == "success" and lines(out)[0]["run_id"] == run.run_id
+    assert stored(harness) == []
+    assert request.id not in {s.id for s in stored(harness)}
+
+
+def test_no_row_and_no_request_when_nothing_would_be_called(harness: Harness) -> None:
+    harness.write_dag(
+        "quiet",
+        """
+from datetime import datetime
+from slipstream import DAG, task
+with DAG("quiet", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    @task
+    def fails():
+        raise ValueError("no one is told")
+    fails()
+""",
+    )
+    run = harness.runs.trigger("quiet").run
+    harness.settle((Hint.queued_run("quiet"),))
+    assert harness.run("quiet", run.run_id).state is RunState.FAILED
+    assert stored(harness) == []

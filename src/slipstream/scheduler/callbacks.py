@@ -2,9 +2,12 @@
 the failure or retry callbacks of a try that ended unreported (killed, its worker or scheduler
 lost) and a DAG's on_success_callback / on_failure_callback when a run ends by itself.
 
-Steps note an intent when their transition holds; at the end of the pass the intents become
-requests (read in the pass's transaction), submitted after it commits. Nothing here runs user
-code or changes a state.
+Steps note an intent when their transition holds; at the end of the pass the intents wanted
+(their task or DAG has such callbacks) are stored in the pass's transaction and become requests,
+submitted after it commits; a request's row goes once the executor reports it run, so one that
+a restart interrupted is submitted again by the next scheduler (at least once, as in Airflow 3,
+whose callback requests wait in the database too). Nothing here runs user code or changes a
+task's or a run's state.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Connection
@@ -21,6 +25,8 @@ from slipstream.core.log_paths import dag_callbacks_log_path, log_path_for
 from slipstream.core.records import CallbackKind, CallbackRequest, Run, Workload
 from slipstream.core.states import RunState, TaskState
 from slipstream.scheduler.state import SchedulerState
+from slipstream.store import callbacks as callbacks_store
+from slipstream.store import runs as runs_store
 from slipstream.store import task_instances as ti_store
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,7 @@ class CallbackIntent:
     try_number: int = 0
     error: str | None = None
     reason: str | None = None
+    stored_id: int | None = None  # its row, when read back at start
 
 
 def note_try_end(
@@ -87,20 +94,49 @@ def dag_reason(outcome: RunState, reason: str | None) -> str:
 
 
 def build_requests(
-    conn: Connection, state: SchedulerState, log_folder: Path
+    conn: Connection, state: SchedulerState, log_folder: Path, now: datetime
 ) -> list[CallbackRequest]:
-    """Turn the pass's intents into requests, keeping those whose task or DAG has something
-    to call; the intents are consumed."""
+    """Turn the pass's intents into stored requests, keeping those whose task or DAG has
+    something to call; the intents are consumed."""
     intents, state.callback_intents = state.callback_intents, []
     requests: list[CallbackRequest] = []
     for intent in intents:
         plan = state.plan(conn, intent.run.version_id)
-        if plan is None:
-            continue
-        request = _request(conn, state, plan, intent, log_folder)
+        request = _request(conn, state, plan, intent, log_folder, now) if plan else None
         if request is not None:
             requests.append(request)
+        elif intent.stored_id is not None:
+            callbacks_store.remove(conn, [intent.stored_id])
     return requests
+
+
+def restore(conn: Connection, state: SchedulerState) -> None:
+    """At start: the requests a previous scheduler stored and saw no end of, to submit again."""
+    for stored in callbacks_store.pending(conn):
+        run = runs_store.get_run_by_pk(conn, stored.run_pk)
+        try:
+            kind = CallbackKind(stored.kind)
+        except ValueError:
+            kind = None
+        if run is None or kind is None:
+            callbacks_store.remove(conn, [stored.id])
+            continue
+        state.callback_intents.append(
+            CallbackIntent(
+                kind,
+                run,
+                stored.task_id,
+                stored.try_number,
+                error=stored.error,
+                reason=stored.reason,
+                stored_id=stored.id,
+            )
+        )
+
+
+def forget(conn: Connection, ids: list[int]) -> None:
+    """Requests the executor has run (or given up on): their rows go."""
+    callbacks_store.remove(conn, ids)
 
 
 def _request(
@@ -109,6 +145,7 @@ def _request(
     plan: DagPlan,
     intent: CallbackIntent,
     log_folder: Path,
+    now: datetime,
 ) -> CallbackRequest | None:
     run = intent.run
     wanted = _WANTED[intent.kind]
@@ -126,9 +163,20 @@ def _request(
         log_path = log_path_for(log_folder, run.dag_id, run.run_id, task_id, intent.try_number)
     ti = ti_store.get(conn, run.id, task_id) if task_id else None
     try_number = intent.try_number or (ti.try_number if ti is not None else 0)
-    state.next_callback_id += 1
+    request_id = intent.stored_id
+    if request_id is None:
+        request_id = callbacks_store.add(
+            conn,
+            run_pk=run.id,
+            kind=intent.kind.value,
+            task_id=intent.task_id,
+            try_number=try_number,
+            error=intent.error,
+            reason=intent.reason,
+            now=now,
+        )
     return CallbackRequest(
-        id=state.next_callback_id,
+        id=request_id,
         kind=intent.kind,
         workload=Workload(
             run_pk=run.id,

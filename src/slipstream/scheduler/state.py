@@ -68,10 +68,9 @@ class SchedulerState:
     # Executor events not yet applied: kept across a pass that fails, applied by the next.
     pending_events: list[TaskEvent] = field(default_factory=list)
     schedules: ScheduleKeeper = field(default_factory=ScheduleKeeper)
-    # Callbacks to request of the executor (scheduler/callbacks.py), made into requests at the
-    # end of the pass that noted them; ids count up per scheduler process.
+    # Callbacks to request of the executor (scheduler/callbacks.py), stored and made into
+    # requests at the end of the pass that noted them.
     callback_intents: list[CallbackIntent] = field(default_factory=list)
-    next_callback_id: int = 0
 
     # ----------------------------------------------------------------- reading through
 
@@ -216,7 +215,6 @@ class SchedulerState:
             pending_events=self.pending_events,
             recheck=self.recheck,
             schedules=self.schedules,
-            next_callback_id=self.next_callback_id,
         )
         for key, flight in self.in_flight.items():
             fresh.track(key, flight.dag_id, flight.infra_failures)

@@ -95,6 +95,10 @@ class Scheduler:
             )
             self._recover_lost(conn, now)
             self._state.rebuild(conn, now)
+            # Store what the lost tries call for, then read back every stored request (an
+            # earlier scheduler's too): the first pass submits them, once the executor runs.
+            callbacks.build_requests(conn, self._state, self._settings.log_folder, now)
+            callbacks.restore(conn, self._state)
         self._last_heartbeat = self._clock.monotonic()
 
     def stop(self) -> None:
@@ -121,6 +125,8 @@ class Scheduler:
                 for key in list(state.in_flight)
             ]
             events.apply_failures(conn, state, given_back, now)
+            # Stored for the next scheduler to submit: this one's executor has stopped.
+            callbacks.build_requests(conn, state, self._settings.log_folder, now)
             if self._job_id is not None:
                 jobs_store.end_job(conn, self._job_id, now)
 
@@ -219,7 +225,9 @@ class Scheduler:
             if heartbeat_due and self._job_id is not None:
                 jobs_store.heartbeat(conn, self._job_id, now)
                 self._last_heartbeat = mono
-            callback_requests = callbacks.build_requests(conn, state, self._settings.log_folder)
+            callback_requests = callbacks.build_requests(
+                conn, state, self._settings.log_folder, now
+            )
         state.pending_events = []
         self._request_callbacks(callback_requests)
         for workload, infra_failures in dispatched:
@@ -234,6 +242,7 @@ class Scheduler:
             return
         if isinstance(self._executor, CallbackRunner):
             self._executor.run_callbacks(requests)
+            self._note_callbacks_done()  # an inline executor has run them already
             return
         for request in requests:
             log.warning(
@@ -247,9 +256,15 @@ class Scheduler:
     def _note_callbacks_done(self) -> None:
         if not isinstance(self._executor, CallbackRunner):
             return
-        for done in self._executor.callbacks_done():
-            if done.error is not None:
-                log.warning("callback request %d did not run to its end: %s", done.id, done.error)
+        done = self._executor.callbacks_done()
+        for request in done:
+            if request.error is not None:
+                log.warning(
+                    "callback request %d did not run to its end: %s", request.id, request.error
+                )
+        if done:
+            with self._db.write() as conn:
+                callbacks.forget(conn, [request.id for request in done])
 
     def _recover_lost(self, conn: Connection, now: datetime) -> None:
         if self._job_id is not None:

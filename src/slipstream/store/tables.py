@@ -260,3 +260,19 @@ roles = Table(
     Column("created_on", UtcDateTime, nullable=False),
     Column("changed_on", UtcDateTime, nullable=False),
 )
+
+# Callbacks the scheduler asked an executor to run (a lost try's failure callbacks, a DAG's
+# callbacks at a run's end), written with the state change that called for them and deleted
+# once run, so a scheduler restart in between runs them still.
+callback_requests = Table(
+    "callback_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("task_id", String(250), nullable=False, default=""),  # "" for a DAG's callbacks
+    Column("try_number", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Column("reason", String(50), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,73 @@
+"""Callback requests waiting for an executor: inserted in the transaction of the state change
+that called for them, deleted once an executor reports them run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select
+
+from slipstream.store.tables import callback_requests as table
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCallback:
+    id: int
+    run_pk: int
+    kind: str
+    task_id: str
+    try_number: int
+    error: str | None
+    reason: str | None
+
+
+def add(
+    conn: Connection,
+    *,
+    run_pk: int,
+    kind: str,
+    task_id: str,
+    try_number: int,
+    error: str | None,
+    reason: str | None,
+    now: datetime,
+) -> int:
+    """Store one request; returns its id."""
+    result = conn.execute(
+        insert(table)
+        .values(
+            run_pk=run_pk,
+            kind=kind,
+            task_id=task_id,
+            try_number=try_number,
+            error=error,
+            reason=reason,
+            created_at=now,
+        )
+        .returning(table.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def pending(conn: Connection) -> list[StoredCallback]:
+    """Every stored request, oldest first."""
+    rows = conn.execute(select(table).order_by(table.c.id))
+    return [
+        StoredCallback(
+            id=row.id,
+            run_pk=row.run_pk,
+            kind=row.kind,
+            task_id=row.task_id,
+            try_number=row.try_number,
+            error=row.error,
+            reason=row.reason,
+        )
+        for row in rows
+    ]
+
+
+def remove(conn: Connection, ids: Sequence[int]) -> None:
+    if ids:
+        conn.execute(delete(table).where(table.c.id.in_(list(ids))))

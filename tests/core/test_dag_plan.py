@@ -77,3 +77,23 @@ def test_defaults_follow_airflow() -> None:
     assert timetable_from_spec(dict(plan.schedule)) == NullTimetable()
     assert plan.catchup is False
     assert plan.roots == plan.leaves == ("t",)
+
+
+def test_an_empty_task_with_try_callbacks_runs_on_a_worker_as_in_airflow() -> None:
+    def spec(*callbacks: str) -> TaskSpec:
+        return TaskSpec("e", "EmptyOperator", (), (), callbacks=frozenset(callbacks))
+
+    assert spec().is_empty and spec("on_failure_callback").is_empty
+    assert not spec("on_success_callback").is_empty
+    assert not spec("on_execute_callback").is_empty
+
+
+def test_callbacks_are_read_from_the_structure() -> None:
+    structure = {
+        "dag_id": "d",
+        "callbacks": ["on_failure_callback"],
+        "tasks": [{"task_id": "t", "callbacks": ["on_retry_callback", "email_on_retry"]}],
+    }
+    plan = DagPlan.from_structure(structure, version_id=1, version_hash="h")
+    assert plan.callbacks == {"on_failure_callback"}
+    assert plan.tasks["t"].callbacks == {"on_retry_callback", "email_on_retry"}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from slipstream.core.log_paths import dag_callbacks_log_path, log_path_for
-from slipstream.core.records import CallbackRequest
+from slipstream.core.records import CallbackRequest, TaskEvent, Workload
 from slipstream.core.states import RunState, TaskState
 from slipstream.executors.inline import InlineExecutor
 from slipstream.scheduler.callbacks import dag_reason
@@ -279,3 +279,75 @@ with DAG("quiet", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
     harness.settle((Hint.queued_run("quiet"),))
     assert harness.run("quiet", run.run_id).state is RunState.FAILED
     assert stored(harness) == []
+
+
+def test_a_try_lost_with_its_scheduler_calls_on_retry_through_the_executor(
+    harness: Harness, tmp_path: Path
+) -> None:
+    out = tmp_path / "lost.jsonl"
+    harness.write_dag(
+        "lost",
+        RECORDER.format(out=str(out))
+        + """
+with DAG("lost", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    @task(on_retry_callback=record("retry"), on_success_callback=record("success"))
+    def one():
+        return 1
+    one()
+""",
+    )
+    dead = Scheduler(harness.db, _Blackhole(), clock=harness.clock, settings=harness.settings)
+    dead.start()
+    run = harness.runs.trigger("lost").run
+    dead.tick([Hint.queued_run("lost")])
+    harness.scheduler = harness.new_scheduler()
+    harness.scheduler.start()
+    harness.settle((Hint.queued_run("lost"),))
+    assert harness.run("lost", run.run_id).state is RunState.SUCCESS
+    # Lost on the infrastructure budget: up_for_retry, so on_retry_callback, as Airflow 3.1+
+    # calls it for a killed task that will be retried; then the second try succeeds.
+    assert names(out) == ["retry", "success"]
+    retry = lines(out)[0]
+    assert retry["try"] == 1 and retry["exception"] is not None
+    assert retry["exception"].startswith("TryFailed: its scheduler stopped")
+    assert stored(harness) == []
+
+
+def test_an_empty_task_with_a_success_callback_runs_to_call_it(
+    harness: Harness, tmp_path: Path
+) -> None:
+    out = tmp_path / "empty.jsonl"
+    harness.write_dag(
+        "empty",
+        RECORDER.format(out=str(out))
+        + """
+from slipstream import EmptyOperator
+with DAG("empty", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    EmptyOperator(task_id="done", on_success_callback=record("success"))
+    EmptyOperator(task_id="silent")
+""",
+    )
+    run = harness.runs.trigger("empty").run
+    harness.settle((Hint.queued_run("empty"),))
+    assert harness.run("empty", run.run_id).state is RunState.SUCCESS
+    assert names(out) == ["success"]
+    assert [t.try_number for t in harness.runs.task_instances("empty", run.run_id)] == [1, 0]
+
+
+class _Blackhole:
+    """An executor that accepts work and never reports: a scheduler that died mid-try."""
+
+    capacity = 32
+
+    def start(self) -> None: ...
+
+    def submit(self, workloads: Sequence[Workload]) -> None:
+        self.submitted = list(workloads)
+
+    def events(self) -> list[TaskEvent]:
+        return []
+
+    def filenos(self) -> list[int]:
+        return []
+
+    def shutdown(self, *, graceful: bool = True) -> None: ...

@@ -11,6 +11,8 @@ from typing import Any
 
 from slipstream.core.setup_teardown import indirect_setups, outcome_leaves, setup_scopes
 
+_CALLED_BY_A_TRY = frozenset({"on_execute_callback", "on_success_callback"})
+
 
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
@@ -36,8 +38,9 @@ class TaskSpec:
 
     @property
     def is_empty(self) -> bool:
-        """EmptyOperator does nothing, so the scheduler marks it done without a worker."""
-        return self.operator == "EmptyOperator"
+        """EmptyOperator does nothing, so the scheduler marks it done without a worker; unless
+        it has callbacks that only a try calls (as in Airflow, which then runs it too)."""
+        return self.operator == "EmptyOperator" and not self.callbacks & _CALLED_BY_A_TRY
 
 
 @dataclass(frozen=True, slots=True)

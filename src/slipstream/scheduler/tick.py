@@ -107,6 +107,7 @@ class Scheduler:
         self._executor.shutdown(graceful=False)
         state = self._state
         state.pending_events.extend(self._executor.events())
+        self._note_callbacks_done()
         now = self._clock.now()
         infra_budget = self._settings.infra_retries
         with self._db.write() as conn:

@@ -221,3 +221,23 @@ def test_a_request_whose_dag_did_not_load_is_logged(
         _request(tmp_path, CallbackKind.TASK_RETRY, "ok"), ImportError("no module named x")
     )
     assert any("cannot run" in r.getMessage() for r in caplog.records)
+
+
+def test_every_try_logs_that_slas_are_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import timedelta
+
+    with DAG("d", schedule=None, sla_miss_callback=print) as dag:
+
+        @task(sla=timedelta(minutes=5))
+        def ok() -> int:
+            return 1
+
+        ok()
+    caplog.clear()
+    finished = run_try(make_workload(tmp_path / "f.py", "ok"), dag)
+    assert finished.state is TaskState.SUCCESS
+    said = [r.getMessage() for r in caplog.records if r.name == "slipstream.task"]
+    assert any("sla of task 'ok' is accepted and ignored" in m for m in said)
+    assert any("sla_miss_callback of DAG 'd' is accepted and ignored" in m for m in said)

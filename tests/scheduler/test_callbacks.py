@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 
+from slipstream.clock import SystemClock
 from slipstream.core.log_paths import dag_callbacks_log_path, log_path_for
-from slipstream.core.records import CallbackRequest, TaskEvent, Workload
+from slipstream.core.records import CallbackRequest, ExitReason, TaskEvent, Workload
 from slipstream.core.states import RunState, TaskState
 from slipstream.executors.inline import InlineExecutor
 from slipstream.scheduler.callbacks import dag_reason
 from slipstream.scheduler.tick import Scheduler
+from slipstream.services.run_changes import RunChangeService
 from slipstream.store import callbacks as callbacks_store
 from slipstream.wakeup import Hint
 from tests.scheduler.conftest import Harness
@@ -195,6 +197,72 @@ with DAG("killed", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
             return callbacks_store.pending(conn) == []
 
     wait_for(none_stored, 20, "the request's row to go once it ran")
+
+
+@pytest.mark.slow
+def test_a_timed_out_try_calls_back_itself_and_a_marked_one_calls_nothing(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    out, pids, gate = tmp_path / "timing.jsonl", tmp_path / "pids", tmp_path / "started"
+    write(
+        deployment,
+        "timing",
+        out,
+        f"""
+def note_pid():
+    with open({str(pids)!r}, "a") as f:
+        f.write(str(os.getpid()) + "\\n")
+
+with DAG("timing", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    @task(execution_timeout=timedelta(seconds=1),
+          on_failure_callback=record("failure"), on_retry_callback=record("retry"))
+    def slow():
+        import time
+        note_pid()
+        time.sleep(60)
+    slow()
+
+with DAG("marked", schedule=None, start_date=datetime(2024, 1, 1),
+         on_failure_callback=record("dag_failure")) as marked:
+    @task(on_failure_callback=record("marked_failure"), retries=2)
+    def waits():
+        import time
+        open({str(gate)!r}, "w").close()
+        time.sleep(60)
+    waits()
+""",
+    )
+    deployment.start()
+    timed = deployment.finished(deployment.trigger("timing"))
+    assert timed.state is RunState.FAILED
+    wait_for(lambda: names(out), 20, "the failure callback")
+    [line] = lines(out)
+    assert line["cb"] == "failure" and line["exception"].startswith("TryTimedOut")
+    # Run by the try's own process, within the kill grace: no callback process was needed.
+    assert line["pid"] == int(pids.read_text().split()[0])
+
+    run = deployment.trigger("marked")
+    wait_for(gate.exists, 30, "the try to start")
+    wait_for(
+        lambda: deployment.runs.task_instances("marked", run.run_id)[0].state is TaskState.RUNNING,
+        30,
+        "the try's start to be recorded",
+    )
+    changes = RunChangeService(deployment.db, clock=SystemClock(), wakeup=deployment.wakeup)
+    changes.mark_run("marked", run.run_id, RunState.FAILED, by="test")
+    wait_for(
+        lambda: (
+            deployment.runs.tries("marked", run.run_id, "waits")[0].exit_reason is ExitReason.MARKED
+        ),
+        30,
+        "the stopped try's own report",
+    )
+    with deployment.db.read() as conn:
+        assert callbacks_store.pending(conn) == []  # stored with the end, had one been due
+    assert deployment.runs.get("marked", run.run_id).state is RunState.FAILED
+    assert deployment.runs.task_instances("marked", run.run_id)[0].state is TaskState.FAILED
+    # As in Airflow, a person's mark calls neither the task's nor the DAG's callbacks.
+    assert names(out) == ["failure"]
 
 
 @pytest.mark.parametrize(

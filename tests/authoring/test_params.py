@@ -194,3 +194,40 @@ def test_combinators() -> None:
     one_of = {"oneOf": [{"minimum": 0}, {"maximum": 10}]}
     assert "exactly one" in refusal(one_of, 5)
     assert "expected a number >= 0" in refusal({"allOf": [{"minimum": 0}]}, -1)
+
+
+def test_schemas_beyond_the_old_subset_are_enforced() -> None:
+    with_ref = {"$defs": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}, "$ref": "#/$defs/code"}
+    assert check_value("ABC", with_ref) is None
+    assert "matching '^[A-Z]{3}$'" in refusal(with_ref, "abc")
+    one_of = {"oneOf": [{"type": "string", "format": "date"}, {"type": "integer"}]}
+    assert check_value("2024-02-29", one_of) is None and check_value(3, one_of) is None
+    assert "0 matched" in refusal(one_of, "2023-02-29")
+    assert "expected a value not matching" in refusal({"not": {"const": 0}}, 0)
+    nested = {"type": "object", "properties": {"hosts": {"items": {"format": "ipv4"}}}}
+    assert refusal(nested, {"hosts": ["10.0.0.1", "nope"]}).startswith(
+        "at hosts[1]: expected format 'ipv4'"
+    )
+    assert "finite" in refusal({"type": "number"}, float("inf"))
+
+
+def test_airflow_param_keywords_are_annotations() -> None:
+    param = Param(
+        "a",
+        type="string",
+        title="Letter",
+        description="one letter",
+        values_display={"a": "A"},
+        section="Basics",
+        enum=["a", "b"],
+    )
+    spec = spec_of(letter=param)
+    assert spec["letter"]["schema"]["section"] == "Basics"
+    assert resolve_params(spec, {"letter": "b"}) == {"letter": "b"}
+    assert param.resolve() == "a" and param.resolve("c", suppress_exception=True) is None
+    assert param.dump()["value"] == "a"
+
+
+def test_a_broken_schema_is_a_definition_error_naming_the_param() -> None:
+    with pytest.raises(DagDefinitionError, match=r"schema of param 'n' is invalid"):
+        spec_of(n=Param(1, minimum="zero"))

@@ -197,7 +197,10 @@ def test_combinators() -> None:
 
 
 def test_schemas_beyond_the_old_subset_are_enforced() -> None:
-    with_ref = {"$defs": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}, "$ref": "#/$defs/code"}
+    with_ref = {
+        "$defs": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}},
+        "$ref": "#/$defs/code",
+    }
     assert check_value("ABC", with_ref) is None
     assert "matching '^[A-Z]{3}$'" in refusal(with_ref, "abc")
     one_of = {"oneOf": [{"type": "string", "format": "date"}, {"type": "integer"}]}

@@ -141,5 +141,3 @@ def resolve_params(
         if reason is not None:
             raise InvalidConf(name, reason)
     return values
-
-

@@ -70,6 +70,7 @@ class InvalidScheduleError(DagDefinitionError):
     def __init__(self, schedule: object, reason: str, *, dag_id: str | None = None) -> None:
         super().__init__(f"invalid schedule {schedule!r}: {reason}", dag_id=dag_id)
         self.schedule = schedule
+        self.reason = reason
 
 
 class UnknownArgumentError(DagDefinitionError):

@@ -11,7 +11,7 @@ import heapq
 import inspect
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
@@ -99,6 +99,7 @@ class DAG:
         jinja_environment_kwargs: Mapping[str, Any] | None = None,
         template_searchpath: str | Sequence[str] | None = None,
         schedule_interval: ScheduleArg | ArgNotSet = NOTSET,
+        timetable: Timetable | ArgNotSet = NOTSET,
         fileloc: str | None = None,
         # Run by the scheduler's executor when a run ends (runner/callbacks.py).
         on_success_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None,
@@ -119,9 +120,25 @@ class DAG:
             raise DagDefinitionError(
                 "give either schedule or schedule_interval, not both", dag_id=dag_id
             )
+        if not isinstance(timetable, ArgNotSet):
+            # Airflow 2's timetable= argument: one more spelling of the schedule.
+            if not (isinstance(schedule, ArgNotSet) and isinstance(schedule_interval, ArgNotSet)):
+                raise DagDefinitionError(
+                    "give only one of schedule, schedule_interval and timetable", dag_id=dag_id
+                )
+            schedule = timetable
         chosen = schedule_interval if isinstance(schedule, ArgNotSet) else schedule
         self.schedule: ScheduleArg = None if isinstance(chosen, ArgNotSet) else chosen
-        self.timetable = timetable_from_schedule(self.schedule, dag_id=dag_id)
+        # The DAG's timezone is its start_date's, as in Airflow; cron is evaluated in it.
+        given_start = (
+            start_date if start_date is not None else (default_args or {}).get("start_date")
+        )
+        self.timezone: tzinfo = (
+            given_start.tzinfo if isinstance(given_start, datetime) and given_start.tzinfo else UTC
+        )
+        self.timetable = timetable_from_schedule(
+            self.schedule, dag_id=dag_id, timezone=self.timezone
+        )
 
         self.default_args: dict[str, Any] = dict(default_args or {})
         unknown = sorted(set(self.default_args) - {"params"} - known_operator_arguments())
@@ -156,6 +173,12 @@ class DAG:
             raise DagDefinitionError("tags must be a list of strings", dag_id=dag_id)
         self.tags: list[str] = list(tags or [])
         self.max_active_runs = _positive(max_active_runs, "max_active_runs", dag_id)
+        if self.timetable.is_continuous and self.max_active_runs != 1:
+            raise DagDefinitionError(
+                f"invalid max_active_runs {self.max_active_runs}: ContinuousTimetable "
+                "(@continuous) requires max_active_runs=1",
+                dag_id=dag_id,
+            )
         # concurrency is Airflow's older name for max_active_tasks.
         tasks_limit = concurrency if concurrency is not None else max_active_tasks
         self.max_active_tasks = _positive(tasks_limit, "max_active_tasks", dag_id)

@@ -1,86 +1,46 @@
 """Timetables: what a DAG's `schedule` means as data intervals. Pure functions of their inputs.
 
-Every datetime going in is taken as UTC (naive ones are assumed to be UTC already) and every
-datetime coming out is timezone-aware UTC. Cron expressions are evaluated in UTC.
+The interval timetables Airflow 2 gives a cron string, a timedelta, @once and None live here;
+the trigger ones (and events, @continuous) in trigger_timetables.py; this module also turns a
+`schedule=` argument or a serialized spec into one of them. Cron is evaluated in the DAG's
+timezone (cron.py), UTC unless start_date or the timetable says otherwise.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, tzinfo
+from types import MappingProxyType
 from typing import Any
 
+from slipstream.authoring.cron import CRON_PRESETS, CronSchedule, timezone_name
+from slipstream.authoring.timetable import DataInterval, Timetable, as_utc
+from slipstream.authoring.trigger_timetables import (
+    ContinuousTimetable,
+    CronTriggerTimetable,
+    DeltaTriggerTimetable,
+    EventsTimetable,
+    MultipleCronTriggerTimetable,
+)
 from slipstream.errors import InvalidScheduleError
 
-# Airflow's cron presets. "@continuous" is deliberately absent: it is refused with a reason.
-CRON_PRESETS: dict[str, str] = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@quarterly": "0 0 1 */3 *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
-
-_ONE_MICROSECOND = timedelta(microseconds=1)
-
-
-def as_utc(value: datetime) -> datetime:
-    """The same instant as an aware UTC datetime; a naive value is taken to be UTC already."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class DataInterval:
-    """The span of data one run covers: [start, end)."""
-
-    start: datetime
-    end: datetime
-
-
-class Timetable(ABC):
-    """How runs are laid out in time. Subclasses are immutable values."""
-
-    @property
-    @abstractmethod
-    def summary(self) -> str | None:
-        """A short human form: "0 0 * * *", "@daily", "1 day, 0:00:00", "@once", or None."""
-
-    @abstractmethod
-    def to_spec(self) -> dict[str, Any]:
-        """A JSON-able spec that `timetable_from_spec` turns back into an equal timetable."""
-
-    @abstractmethod
-    def next_interval(
-        self, prev_end: datetime | None, start_date: datetime | None
-    ) -> DataInterval | None:
-        """The interval after the one ending at `prev_end`, or the first one at/after
-        `start_date` when there was none. None when no further scheduled run exists.
-        (end_date is the caller's to apply: it is a DAG property, not a timetable one.)"""
-
-    @abstractmethod
-    def latest_complete_interval(
-        self, now: datetime, *, start_date: datetime | None = None
-    ) -> DataInterval | None:
-        """The latest aligned interval whose end is <= now (what catchup=False runs next).
-        With `start_date`, intervals starting before it do not count (None if none is left)."""
-
-    @abstractmethod
-    def manual_interval(self, at: datetime) -> DataInterval:
-        """The data interval of a run triggered by hand at `at` (Airflow 2 semantics)."""
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Timetable) and self.to_spec() == other.to_spec()
-
-    def __hash__(self) -> int:
-        return hash(repr(sorted(self.to_spec().items())))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.summary!r})"
+__all__ = [
+    "CRON_PRESETS",
+    "ContinuousTimetable",
+    "CronTimetable",
+    "CronTriggerTimetable",
+    "DataInterval",
+    "DeltaTimetable",
+    "DeltaTriggerTimetable",
+    "EventsTimetable",
+    "MultipleCronTriggerTimetable",
+    "NullTimetable",
+    "OnceTimetable",
+    "Timetable",
+    "as_utc",
+    "timetable_from_schedule",
+    "timetable_from_spec",
+]
 
 
 class NullTimetable(Timetable):
@@ -141,41 +101,36 @@ class OnceTimetable(Timetable):
 
 
 class CronTimetable(Timetable):
-    """Intervals between consecutive fire times of a cron expression, in UTC."""
+    """Intervals between consecutive fire times of a cron expression in a timezone: Airflow's
+    CronDataIntervalTimetable, what a cron string or preset means (Airflow 2's reading)."""
 
-    def __init__(self, expression: str, *, preset: str | None = None) -> None:
-        self.expression = expression
-        self.preset = preset
+    def __init__(
+        self,
+        expression: str,
+        *,
+        preset: str | None = None,
+        timezone: str | tzinfo | None = None,
+    ) -> None:
+        self.expression = CRON_PRESETS.get(expression, expression)
+        self.preset = (
+            preset if preset is not None else (expression if expression in CRON_PRESETS else None)
+        )
+        self.timezone = timezone_name(timezone)
+        self._cron = CronSchedule(self.expression, self.timezone)
 
     @property
     def summary(self) -> str | None:
         return self.preset or self.expression
 
     def to_spec(self) -> dict[str, Any]:
-        return {"type": "cron", "expression": self.expression, "preset": self.preset}
-
-    def _first_at_or_after(self, moment: datetime) -> datetime:
-        from croniter import croniter  # deferred: it costs ~70ms and `import slipstream` is hot
-
-        # croniter's get_next is strictly after its start, so step back a hair to include `moment`.
-        fire: datetime = croniter(self.expression, as_utc(moment) - _ONE_MICROSECOND).get_next(
-            datetime
-        )
-        return fire.astimezone(UTC)
-
-    def _last_at_or_before(self, moment: datetime) -> datetime:
-        from croniter import croniter
-
-        fire: datetime = croniter(self.expression, as_utc(moment) + _ONE_MICROSECOND).get_prev(
-            datetime
-        )
-        return fire.astimezone(UTC)
-
-    def _after(self, fire_time: datetime) -> datetime:
-        return self._first_at_or_after(fire_time + _ONE_MICROSECOND)
-
-    def _before(self, fire_time: datetime) -> datetime:
-        return self._last_at_or_before(fire_time - _ONE_MICROSECOND)
+        spec: dict[str, Any] = {
+            "type": "cron",
+            "expression": self.expression,
+            "preset": self.preset,
+        }
+        if self.timezone != "UTC":
+            spec["timezone"] = self.timezone  # absent for UTC: older specs stay equal
+        return spec
 
     def next_interval(
         self, prev_end: datetime | None, start_date: datetime | None
@@ -183,21 +138,21 @@ class CronTimetable(Timetable):
         candidates = [as_utc(d) for d in (prev_end, start_date) if d is not None]
         if not candidates:
             return None
-        start = self._first_at_or_after(max(candidates))
-        return DataInterval(start, self._after(start))
+        start = self._cron.at_or_after(max(candidates))
+        return DataInterval(start, self._cron.after(start))
 
     def latest_complete_interval(
         self, now: datetime, *, start_date: datetime | None = None
     ) -> DataInterval | None:
-        end = self._last_at_or_before(now)
-        start = self._before(end)
+        end = self._cron.at_or_before(as_utc(now))
+        start = self._cron.before(end)
         if start_date is not None and start < as_utc(start_date):
             return None
         return DataInterval(start, end)
 
     def manual_interval(self, at: datetime) -> DataInterval:
-        end = self._last_at_or_before(at)
-        return DataInterval(self._before(end), end)
+        end = self._cron.at_or_before(as_utc(at))
+        return DataInterval(self._cron.before(end), end)
 
 
 class DeltaTimetable(Timetable):
@@ -244,22 +199,33 @@ class DeltaTimetable(Timetable):
         return DataInterval(at - self.delta, at)
 
 
-def _cron_timetable(expression: str, *, preset: str | None, dag_id: str | None) -> CronTimetable:
-    from croniter import CroniterError, croniter
-
+def _cron_timetable(
+    expression: str, *, preset: str | None, dag_id: str | None, timezone: str | tzinfo | None
+) -> CronTimetable:
     try:
-        croniter(expression, datetime(2000, 1, 1, tzinfo=UTC))
-    except (CroniterError, ValueError, KeyError) as exc:
-        raise InvalidScheduleError(preset or expression, str(exc), dag_id=dag_id) from exc
-    return CronTimetable(expression, preset=preset)
+        return CronTimetable(expression, preset=preset, timezone=timezone)
+    except InvalidScheduleError as exc:
+        raise InvalidScheduleError(preset or expression, exc.reason, dag_id=dag_id) from exc
 
 
-def timetable_from_schedule(schedule: object, *, dag_id: str | None = None) -> Timetable:
-    """Turn a DAG's `schedule` argument into a Timetable, or raise InvalidScheduleError."""
+def timetable_from_schedule(
+    schedule: object, *, dag_id: str | None = None, timezone: str | tzinfo | None = None
+) -> Timetable:
+    """Turn a DAG's `schedule` argument into a Timetable, or raise InvalidScheduleError.
+    `timezone` is the DAG's (from its start_date), for cron strings and presets."""
     if schedule is None:
         return NullTimetable()
     if isinstance(schedule, Timetable):
+        if type(schedule) not in _BUILT_IN:
+            raise InvalidScheduleError(
+                type(schedule).__name__,
+                f"custom timetable class {type(schedule).__qualname__} (from "
+                f"{type(schedule).__module__}) cannot run in Slipstream: the scheduler runs no "
+                "user code, so only the built-in timetables are supported",
+                dag_id=dag_id,
+            )
         return schedule
+    _refuse_assets(schedule, dag_id)
     if isinstance(schedule, timedelta):
         if schedule <= timedelta(0):
             raise InvalidScheduleError(
@@ -271,28 +237,95 @@ def timetable_from_schedule(schedule: object, *, dag_id: str | None = None) -> T
         if text == "@once":
             return OnceTimetable()
         if text == "@continuous":
-            raise InvalidScheduleError(schedule, "@continuous is not supported", dag_id=dag_id)
+            return ContinuousTimetable()
         if text in CRON_PRESETS:
-            return _cron_timetable(CRON_PRESETS[text], preset=text, dag_id=dag_id)
+            return _cron_timetable(
+                CRON_PRESETS[text], preset=text, dag_id=dag_id, timezone=timezone
+            )
         if text.startswith("@"):
-            known = ", ".join(["@once", *CRON_PRESETS])
+            known = ", ".join(["@once", "@continuous", *CRON_PRESETS])
             raise InvalidScheduleError(schedule, f"unknown preset; known: {known}", dag_id=dag_id)
         if not text:
             raise InvalidScheduleError(schedule, "empty cron expression", dag_id=dag_id)
-        return _cron_timetable(text, preset=None, dag_id=dag_id)
-    reason = f"expected None, a preset, a cron string or a timedelta, not {type(schedule).__name__}"
+        return _cron_timetable(text, preset=None, dag_id=dag_id, timezone=timezone)
+    reason = (
+        "expected None, a preset, a cron string, a timedelta or a timetable, "
+        f"not {type(schedule).__name__}"
+    )
     raise InvalidScheduleError(schedule, reason, dag_id=dag_id)
 
 
-def timetable_from_spec(spec: dict[str, Any]) -> Timetable:
+# Datasets (Airflow 2) and Assets (Airflow 3) as a schedule: data-aware scheduling comes with
+# its own issue; until then such a DAG is a load error naming the construct.
+_ASSET_TYPES = frozenset(
+    {
+        "Dataset",
+        "DatasetAll",
+        "DatasetAny",
+        "DatasetAlias",
+        "DatasetOrTimeSchedule",
+        "Asset",
+        "AssetAll",
+        "AssetAny",
+        "AssetAlias",
+        "AssetOrTimeSchedule",
+        "AssetWatcher",
+    }
+)
+
+
+def _refuse_assets(schedule: object, dag_id: str | None) -> None:
+    items = list(schedule) if isinstance(schedule, (list, tuple, set, frozenset)) else [schedule]
+    names = sorted({type(item).__name__ for item in items})
+    if isinstance(schedule, (list, tuple, set, frozenset)) or set(names) & _ASSET_TYPES:
+        raise InvalidScheduleError(
+            schedule,
+            f"scheduling on datasets/assets ({', '.join(names) or 'an empty list'}) is not "
+            "available in Slipstream yet; use a cron string, a timedelta or a timetable",
+            dag_id=dag_id,
+        )
+
+
+def _cron_from_spec(spec: Mapping[str, Any]) -> Timetable:
+    return CronTimetable(
+        str(spec["expression"]), preset=spec.get("preset"), timezone=spec.get("timezone")
+    )
+
+
+_FROM_SPEC: Mapping[str, Callable[[Mapping[str, Any]], Timetable]] = MappingProxyType(
+    {
+        "none": lambda spec: NullTimetable(),
+        "once": lambda spec: OnceTimetable(),
+        "cron": _cron_from_spec,
+        "delta": lambda spec: DeltaTimetable(timedelta(seconds=float(spec["seconds"]))),
+        "cron_trigger": CronTriggerTimetable.from_spec,
+        "multiple_cron_trigger": MultipleCronTriggerTimetable.from_spec,
+        "delta_trigger": DeltaTriggerTimetable.from_spec,
+        "events": EventsTimetable.from_spec,
+        "continuous": lambda spec: ContinuousTimetable(),
+    }
+)
+
+
+def timetable_from_spec(spec: Mapping[str, Any]) -> Timetable:
     """Rebuild a timetable from `Timetable.to_spec()` output."""
     kind = spec.get("type")
-    if kind == "none":
-        return NullTimetable()
-    if kind == "once":
-        return OnceTimetable()
-    if kind == "cron":
-        return CronTimetable(str(spec["expression"]), preset=spec.get("preset"))
-    if kind == "delta":
-        return DeltaTimetable(timedelta(seconds=float(spec["seconds"])))
-    raise InvalidScheduleError(spec, f"unknown timetable type {kind!r}")
+    build = _FROM_SPEC.get(str(kind))
+    if build is None:
+        raise InvalidScheduleError(dict(spec), f"unknown timetable type {kind!r}")
+    return build(spec)
+
+
+_BUILT_IN = frozenset(
+    {
+        NullTimetable,
+        OnceTimetable,
+        CronTimetable,
+        DeltaTimetable,
+        CronTriggerTimetable,
+        MultipleCronTriggerTimetable,
+        DeltaTriggerTimetable,
+        EventsTimetable,
+        ContinuousTimetable,
+    }
+)

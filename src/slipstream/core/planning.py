@@ -251,12 +251,15 @@ def next_interval_to_schedule(
     catchup: bool,
     now: datetime,
 ) -> DataInterval | None:
-    """The next data interval a scheduled run should cover, due once its end has passed.
+    """The next data interval a scheduled run should cover, due once `interval.due` has passed
+    (its end, or a trigger timetable's fire time).
 
     Without catchup, intervals missed while nobody was scheduling are skipped: the next run
     covers the latest complete interval, as in Airflow.
     """
     candidate = timetable.next_interval(last_end, start_date)
+    if candidate is None and last_end is None and start_date is None:
+        candidate = timetable.first_interval_without_start(now)
     if candidate is None:
         return None
     if not catchup:

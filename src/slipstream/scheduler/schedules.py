@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from slipstream.authoring.schedules import timetable_from_spec
+from slipstream.authoring.schedules import DataInterval, Timetable, timetable_from_spec
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.planning import next_interval_to_schedule, run_id_for
 from slipstream.core.records import RunType
@@ -60,6 +60,13 @@ class ScheduleKeeper:
             start = _parse_date(plan.start_date)
             end = _parse_date(plan.end_date)
             last_end = runs_store.latest_scheduled_end(conn, dag_id)
+            if timetable.is_continuous:
+                if budget > 0 and self._start_continuous(
+                    conn, dag_id, plan, timetable, last_end, (start, end), now
+                ):
+                    created.add(dag_id)
+                    budget -= 1
+                continue
 
             interval = next_interval_to_schedule(
                 timetable,
@@ -69,25 +76,10 @@ class ScheduleKeeper:
                 catchup=plan.catchup,
                 now=now,
             )
-            while interval is not None and interval.end <= now and budget > 0:
-                try:
-                    runs_store.insert_run(
-                        conn,
-                        dag_id=dag_id,
-                        run_id=run_id_for(RunType.SCHEDULED, interval.start),
-                        run_type=RunType.SCHEDULED,
-                        logical_date=interval.start,
-                        data_interval=(interval.start, interval.end),
-                        conf={},
-                        version_id=plan.version_id,
-                        now=now,
-                        external_trigger=False,
-                        triggered_by="scheduler",
-                    )
+            while interval is not None and interval.due <= now and budget > 0:
+                if self._insert(conn, dag_id, plan, interval, now):
                     created.add(dag_id)
                     budget -= 1
-                except RunAlreadyExists:
-                    log.debug("scheduled run for %s at %s exists", dag_id, interval.start)
                 if timetable.next_interval(interval.end, start) is None:
                     interval = None  # a one-shot schedule (@once) is done
                     break
@@ -102,14 +94,62 @@ class ScheduleKeeper:
             dags_store.set_next_dagrun_create_after(
                 conn,
                 dag_id,
-                interval.end if interval else None,
+                interval.due if interval else None,
                 data_interval=(interval.start, interval.end) if interval else None,
             )
             if interval is not None:
-                due = interval.end if budget > 0 else now
+                due = interval.due if budget > 0 else now
                 next_due = due if next_due is None else min(next_due, due)
         self.next_due = next_due
         return created
+
+    def runs_finished(self, now: datetime) -> None:
+        """Some runs ended: a continuous DAG among the schedulable ones may start its next."""
+        if any(plan.schedule.get("type") == "continuous" for plan in self._schedulable.values()):
+            self.next_due = now if self.next_due is None else min(self.next_due, now)
+
+    def _start_continuous(
+        self,
+        conn: Connection,
+        dag_id: str,
+        plan: DagPlan,
+        timetable: Timetable,
+        last_end: datetime | None,
+        bounds: tuple[datetime | None, datetime | None],
+        now: datetime,
+    ) -> bool:
+        """@continuous: a run now, unless one is queued or running (runs_finished wakes us)."""
+        start, end = bounds
+        if end is not None and now > end:
+            return False
+        if runs_store.has_unfinished_run(conn, dag_id):
+            return False
+        interval = timetable.continuous_interval(last_end, start, now)
+        if interval is None:
+            return False
+        return self._insert(conn, dag_id, plan, interval, now)
+
+    def _insert(
+        self, conn: Connection, dag_id: str, plan: DagPlan, interval: DataInterval, now: datetime
+    ) -> bool:
+        try:
+            runs_store.insert_run(
+                conn,
+                dag_id=dag_id,
+                run_id=run_id_for(RunType.SCHEDULED, interval.start),
+                run_type=RunType.SCHEDULED,
+                logical_date=interval.start,
+                data_interval=(interval.start, interval.end),
+                conf={},
+                version_id=plan.version_id,
+                now=now,
+                external_trigger=False,
+                triggered_by="scheduler",
+            )
+        except RunAlreadyExists:
+            log.debug("scheduled run for %s at %s exists", dag_id, interval.start)
+            return False
+        return True
 
     def _refresh(self, conn: Connection, now: datetime, plan_for: PlanLookup) -> None:
         self._schedulable = {}

@@ -212,6 +212,7 @@ class Scheduler:
             if runs_finished:
                 runs_started += start_queued_runs(conn, state, now)
                 runs_finished += plan_dirty_runs(conn, state, now)
+                state.schedules.runs_finished(now)  # @continuous DAGs start their next run
             dispatched = dispatch(
                 conn,
                 state,

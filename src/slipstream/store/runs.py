@@ -275,6 +275,19 @@ def delete_run(conn: Connection, pk: int) -> bool:
     return conn.execute(runs.delete().where(runs.c.id == pk)).rowcount == 1
 
 
+def has_unfinished_run(conn: Connection, dag_id: str) -> bool:
+    """Whether some run of the DAG is queued or running (what @continuous waits on)."""
+    query = (
+        select(runs.c.id)
+        .where(
+            runs.c.dag_id == dag_id,
+            runs.c.state.in_([RunState.QUEUED.value, RunState.RUNNING.value]),
+        )
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
 def latest_scheduled_end(conn: Connection, dag_id: str) -> datetime | None:
     """End of the newest interval already covered by a scheduled or backfill run."""
     query = select(func.max(runs.c.data_interval_end)).where(

@@ -54,7 +54,7 @@ def test_summaries() -> None:
 @pytest.mark.parametrize(
     ("schedule", "reason"),
     [
-        ("@continuous", "not supported"),
+        (["s3://bucket/key"], "datasets/assets"),
         ("@fortnightly", "unknown preset"),
         ("0 0 * *", "columns"),
         ("99 * * * *", "out of range"),

@@ -22,6 +22,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slipstream.errors import InvalidScheduleError
 
 _ONE_MICROSECOND = timedelta(microseconds=1)
+# More than any DST shift: a wall-clock fire this far behind an instant lands before it.
+_SLACK = timedelta(hours=3)
+_MAX_STEPS = 1000
 
 # Airflow's cron presets ("@once" and "@continuous" are timetables of their own).
 CRON_PRESETS: Mapping[str, str] = MappingProxyType(
@@ -149,14 +152,22 @@ class CronSchedule:
         from croniter import croniter
 
         zone = self.zone
-        local = _aware(moment).astimezone(zone)
-        naive = local.replace(tzinfo=None)
-        it: Any = croniter(self.expression, naive)
-        fire: datetime = it.get_next(datetime) if forward else it.get_prev(datetime)
-        if self.is_fixed_time:
-            return localize(fire, zone).astimezone(UTC)
-        # Not a fixed time of day: keep the wall-clock distance, on the real timeline.
-        return (_aware(moment) + (fire - naive)).astimezone(UTC)
+        moment = _aware(moment)
+        naive = moment.astimezone(zone).replace(tzinfo=None)
+        if not self.is_fixed_time:
+            # Not a fixed time of day: keep the wall-clock distance, on the real timeline.
+            it: Any = croniter(self.expression, naive)
+            fire: datetime = it.get_next(datetime) if forward else it.get_prev(datetime)
+            return (moment + (fire - naive)).astimezone(UTC)
+        # Fixed: fires are wall-clock times placed by localize(), which may move one past a
+        # gap; so walk the wall-clock fires from a little behind `moment` and compare instants.
+        it = croniter(self.expression, naive - _SLACK if forward else naive + _SLACK)
+        for _ in range(_MAX_STEPS):
+            wall: datetime = it.get_next(datetime) if forward else it.get_prev(datetime)
+            placed = localize(wall, zone).astimezone(UTC)
+            if (placed > moment) if forward else (placed < moment):
+                return placed
+        raise InvalidScheduleError(self.expression, f"no fire time near {moment.isoformat()}")
 
 
 def _aware(moment: datetime) -> datetime:

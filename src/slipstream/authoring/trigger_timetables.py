@@ -318,6 +318,8 @@ class ContinuousTimetable(Timetable):
         now = as_utc(now)
         if start_date is not None and now < as_utc(start_date):
             return None
+        if prev_end is not None and as_utc(prev_end) >= now:
+            return None  # the previous run began this very instant: a run needs a span
         start = as_utc(prev_end) if prev_end is not None else as_utc(start_date or now)
         return DataInterval(min(start, now), now, run_after=now)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -61,11 +61,17 @@ class ScheduleKeeper:
             end = _parse_date(plan.end_date)
             last_end = runs_store.latest_scheduled_end(conn, dag_id)
             if timetable.is_continuous:
-                if budget > 0 and self._start_continuous(
+                if budget <= 0:
+                    next_due = now
+                    continue
+                started, due = self._start_continuous(
                     conn, dag_id, plan, timetable, last_end, (start, end), now
-                ):
+                )
+                if started:
                     created.add(dag_id)
                     budget -= 1
+                if due is not None:
+                    next_due = due if next_due is None else min(next_due, due)
                 continue
 
             interval = next_interval_to_schedule(
@@ -117,17 +123,18 @@ class ScheduleKeeper:
         last_end: datetime | None,
         bounds: tuple[datetime | None, datetime | None],
         now: datetime,
-    ) -> bool:
-        """@continuous: a run now, unless one is queued or running (runs_finished wakes us)."""
+    ) -> tuple[bool, datetime | None]:
+        """@continuous: a run now unless one is queued or running (then runs_finished wakes
+        us). Returns whether a run was made and when to look again (None: on a wake-up)."""
         start, end = bounds
-        if end is not None and now > end:
-            return False
-        if runs_store.has_unfinished_run(conn, dag_id):
-            return False
+        if (end is not None and now > end) or runs_store.has_unfinished_run(conn, dag_id):
+            return False, None
         interval = timetable.continuous_interval(last_end, start, now)
-        if interval is None:
-            return False
-        return self._insert(conn, dag_id, plan, interval, now)
+        if interval is None or not self._insert(conn, dag_id, plan, interval, now):
+            # Its start_date is still ahead, or the last run began this very instant.
+            soon = now + timedelta(milliseconds=1)
+            return False, start if start is not None and start > soon else soon
+        return True, None
 
     def _insert(
         self, conn: Connection, dag_id: str, plan: DagPlan, interval: DataInterval, now: datetime

@@ -4,8 +4,9 @@ plus its version's structure) becomes them."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel
@@ -183,6 +184,8 @@ def schedule_interval(spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
     kind = (spec or {}).get("type")
     if kind == "once":
         return {"__type": "CronExpression", "value": "@once"}
+    if kind == "continuous":
+        return {"__type": "CronExpression", "value": "@continuous"}
     if kind == "cron":
         assert spec is not None
         return {"__type": "CronExpression", "value": spec.get("preset") or spec["expression"]}
@@ -204,7 +207,22 @@ def timetable_description(spec: Mapping[str, Any] | None) -> str | None:
     if kind == "delta":
         assert spec is not None
         return str(timedelta(seconds=float(spec["seconds"])))
+    if spec is not None and kind in _TRIGGER_DESCRIPTIONS:
+        return _TRIGGER_DESCRIPTIONS[kind](spec)
     return "Never, external triggers only"
+
+
+# The timetables that are not an interval (authoring/trigger_timetables.py), as Airflow's
+# `description` of each puts them.
+_TRIGGER_DESCRIPTIONS: Mapping[str, Callable[[Mapping[str, Any]], str]] = MappingProxyType(
+    {
+        "continuous": lambda spec: "As frequently as possible, but only one run at a time.",
+        "cron_trigger": lambda spec: str(spec.get("label") or spec["expression"]),
+        "multiple_cron_trigger": lambda spec: ", ".join(spec["expressions"]),
+        "delta_trigger": lambda spec: str(timedelta(seconds=float(spec["seconds"]))),
+        "events": lambda spec: str(spec.get("description") or f"{len(spec['events'])} events"),
+    }
+)
 
 
 def file_token(fileloc: str) -> str:

@@ -208,7 +208,7 @@ def timetable_description(spec: Mapping[str, Any] | None) -> str | None:
         assert spec is not None
         return str(timedelta(seconds=float(spec["seconds"])))
     if spec is not None and kind in _TRIGGER_DESCRIPTIONS:
-        return _TRIGGER_DESCRIPTIONS[kind](spec)
+        return _TRIGGER_DESCRIPTIONS[str(kind)](spec)
     return "Never, external triggers only"
 
 

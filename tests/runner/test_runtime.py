@@ -90,11 +90,19 @@ def test_without_a_reader_missing_values_are_none() -> None:
     assert ti.xcom_pull(task_ids=["up", "down"], key="k") == [None, None]
 
 
-def test_pulling_from_another_dag_is_refused() -> None:
+def test_pulling_from_another_dag_without_a_reader_finds_nothing() -> None:
+    # With a database, another DAG's XComs are read (tests/services/test_xcoms.py).
     ti = RuntimeTaskInstance(_workload())
     assert ti.xcom_pull(task_ids="t", dag_id="d") is None
-    with pytest.raises(NotImplementedError, match="another DAG"):
-        ti.xcom_pull(task_ids="t", dag_id="other")
+    assert ti.xcom_pull(task_ids="t", dag_id="other") is None
+    assert ti.xcom_pull(task_ids="t", dag_id="other", default=0) == 0
+
+
+def test_mapped_pulls_are_refused_by_name() -> None:
+    ti = RuntimeTaskInstance(_workload())
+    assert ti.xcom_pull(task_ids="t", map_indexes=-1) is None
+    with pytest.raises(NotImplementedError, match="map_indexes"):
+        ti.xcom_pull(task_ids="t", map_indexes=[0, 1])
 
 
 def test_dag_run_from_workload() -> None:

@@ -4,13 +4,14 @@ runner provides, and the "current context" that get_current_context() returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slipstream.authoring import macros
+from slipstream.authoring.lazy import LazyValue
 from slipstream.authoring.schedules import as_utc
 
 if TYPE_CHECKING:
@@ -24,7 +25,12 @@ class Context(dict[str, Any]):
     A dict (not a TypedDict) because task code adds keys (templates_dict) and Airflow code
     indexes it freely. make_context() fills: dag, task, ti, task_instance, dag_run, run_id,
     params, logical_date, execution_date, ds, ds_nodash, ts, ts_nodash, ts_nodash_with_tz,
-    task_instance_key_str, data_interval_start, data_interval_end, try_number, macros, test_mode.
+    task_instance_key_str, data_interval_start, data_interval_end, try_number, macros,
+    test_mode; Airflow 2's prev_ds, next_ds, prev_ds_nodash, next_ds_nodash, yesterday_ds,
+    tomorrow_ds (and _nodash), prev_execution_date, next_execution_date; the lazily read
+    prev_data_interval_start_success, prev_data_interval_end_success, prev_start_date_success,
+    prev_end_date_success, prev_execution_date_success; inlets, outlets,
+    triggering_dataset_events, triggering_asset_events; var and conn when provided.
     """
 
 
@@ -47,12 +53,27 @@ class RuntimeTaskInstance(Protocol):
     def xcom_pull(
         self,
         task_ids: str | Sequence[str] | None = None,
-        key: str = "return_value",
         dag_id: str | None = None,
+        key: str = "return_value",
         include_prior_dates: bool = False,
     ) -> Any:
         """The value for a single task id (None if absent); a list of values for a list."""
         ...
+
+
+class PreviousRun(Protocol):
+    """What the prev_*_success keys read of the DAG's previous successful run."""
+
+    @property
+    def logical_date(self) -> datetime | None: ...
+    @property
+    def data_interval_start(self) -> datetime | None: ...
+    @property
+    def data_interval_end(self) -> datetime | None: ...
+    @property
+    def start_date(self) -> datetime | None: ...
+    @property
+    def end_date(self) -> datetime | None: ...
 
 
 class RuntimeDagRun(Protocol):
@@ -87,10 +108,19 @@ def make_context(
     data_interval_start: datetime | None,
     data_interval_end: datetime | None,
     try_number: int,
+    previous_success: Callable[[], PreviousRun | None] | None = None,
+    variables: Any = None,
+    connections: Any = None,
 ) -> Context:
     """Build the context of one try. `params` are the run's resolved params (see
     params.resolve_params). The date keys (ds, ts...) come from logical_date, or from
-    data_interval_start when a run has no logical date; with neither they are left out."""
+    data_interval_start when a run has no logical date; with neither they are left out.
+
+    `previous_success` reads the DAG's previous successful run: called only when a
+    prev_*_success key is first used (a database read most tries never need). `variables`
+    and `connections` become `var` and `conn` when given (slipstream.authoring.variables
+    provides them; the runner wires them in).
+    """
     interval_start = as_utc(data_interval_start) if data_interval_start else None
     interval_end = as_utc(data_interval_end) if data_interval_end else None
     context = Context(
@@ -121,7 +151,79 @@ def make_context(
             ts_nodash_with_tz=ts.replace("-", "").replace(":", ""),
             task_instance_key_str=f"{dag.dag_id}__{task.task_id}__{ds_nodash}",
         )
+        context.update(_neighbour_dates(dag, dag_run, moment, interval_end))
+    context.update(_previous_success_keys(previous_success))
+    # Assets and lineage: Slipstream records none yet, so these are empty as in a DAG without.
+    context.update(
+        inlets=list(getattr(task, "inlets", None) or []),
+        outlets=list(getattr(task, "outlets", None) or []),
+        triggering_dataset_events={},  # Airflow 2's name
+        triggering_asset_events={},  # Airflow 3's name
+    )
+    if variables is not None:
+        context["var"] = variables
+    if connections is not None:
+        context["conn"] = connections
     return context
+
+
+def _ds(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%d") if value is not None else None
+
+
+def _ds_nodash(value: datetime | None) -> str | None:
+    return value.strftime("%Y%m%d") if value is not None else None
+
+
+def _neighbour_dates(
+    dag: DAG, dag_run: RuntimeDagRun, moment: datetime, interval_end: datetime | None
+) -> dict[str, Any]:
+    """Airflow 2's prev_/next_/yesterday_/tomorrow_ keys (Airflow 3 dropped them; DAG files
+    written for 2.x still use them). For a run triggered by hand, previous and next are its
+    own logical date, as in Airflow."""
+    if dag_run.external_trigger:
+        previous: datetime | None = moment
+        following: datetime | None = moment
+    else:
+        previous = dag.timetable.previous_schedule(moment)
+        upcoming = dag.timetable.next_interval(interval_end or moment, None)
+        following = upcoming.start if upcoming is not None else None
+    yesterday, tomorrow = moment - timedelta(days=1), moment + timedelta(days=1)
+    return {
+        "prev_execution_date": previous,
+        "next_execution_date": following,
+        "prev_ds": _ds(previous),
+        "next_ds": _ds(following),
+        "prev_ds_nodash": _ds_nodash(previous),
+        "next_ds_nodash": _ds_nodash(following),
+        "yesterday_ds": _ds(yesterday),
+        "tomorrow_ds": _ds(tomorrow),
+        "yesterday_ds_nodash": _ds_nodash(yesterday),
+        "tomorrow_ds_nodash": _ds_nodash(tomorrow),
+    }
+
+
+def _previous_success_keys(
+    read: Callable[[], PreviousRun | None] | None,
+) -> dict[str, LazyValue]:
+    """prev_*_success as lazy values over one shared read of the previous successful run."""
+    found: list[PreviousRun | None] = []
+
+    def previous() -> PreviousRun | None:
+        if not found:
+            found.append(read() if read is not None else None)
+        return found[0]
+
+    def field(name: str) -> LazyValue:
+        return LazyValue(lambda: getattr(previous(), name, None))
+
+    return {
+        "prev_data_interval_start_success": field("data_interval_start"),
+        "prev_data_interval_end_success": field("data_interval_end"),
+        "prev_start_date_success": field("start_date"),
+        "prev_end_date_success": field("end_date"),
+        "prev_execution_date_success": field("logical_date"),  # Airflow 2's name
+    }
 
 
 # A ContextVar because get_current_context() is called deep inside user code with no handle on

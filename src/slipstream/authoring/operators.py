@@ -81,6 +81,11 @@ class PythonOperator(BaseOperator):
     """Calls a Python function with op_args/op_kwargs and the context values it asks for."""
 
     template_fields: ClassVar[Sequence[str]] = ("templates_dict", "op_args", "op_kwargs")
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "templates_dict": "json",
+        "op_args": "py",
+        "op_kwargs": "py",
+    }
 
     def __init__(
         self,
@@ -173,6 +178,7 @@ class BashOperator(BaseOperator):
 
     template_fields: ClassVar[Sequence[str]] = ("bash_command", "env", "cwd")
     template_ext: ClassVar[Sequence[str]] = (".sh", ".bash")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"bash_command": "bash", "env": "json"}
 
     def __init__(
         self,

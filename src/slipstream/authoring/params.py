@@ -33,6 +33,7 @@ __all__ = [
     "check_value",
     "resolve_params",
     "serialize_params",
+    "task_params_spec",
 ]
 
 
@@ -76,18 +77,18 @@ class Param:
     def __repr__(self) -> str:
         return f"Param({self.default!r}, description={self.description!r}, schema={self.schema!r})"
 
-    def serialize(self, name: str) -> dict[str, Any]:
+    def serialize(self, name: str, *, check_default: bool = True) -> dict[str, Any]:
         """{"schema", "description"[, "default"]}; DagDefinitionError if unusable."""
         entry: dict[str, Any] = {
             "schema": _json_copy(self.schema, f"the schema of param {name!r}"),
             "description": self.description,
         }
-        problem = check_schema(entry["schema"])
+        problem = check_schema(entry["schema"]) if check_default else None
         if problem is not None:
             raise DagDefinitionError(f"the schema of param {name!r} is invalid: {problem}")
         if self.has_value:
             entry["default"] = _json_copy(self.default, f"the default of param {name!r}")
-            reason = check_value(entry["default"], self.schema)
+            reason = check_value(entry["default"], self.schema) if check_default else None
             if reason is not None:
                 raise DagDefinitionError(f"the default of param {name!r} is invalid: {reason}")
         return entry
@@ -119,6 +120,20 @@ def serialize_params(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         name: (value if isinstance(value, Param) else Param(value)).serialize(name)
         for name, value in params.items()
     }
+
+
+def task_params_spec(
+    dag_spec: Mapping[str, Mapping[str, Any]], task_params: Mapping[str, Any]
+) -> Mapping[str, Mapping[str, Any]]:
+    """The params a task sees: the DAG's spec with the task's own params over it. A task's
+    defaults were checked when its DAG was serialized, so they are not checked again here."""
+    if not task_params:
+        return dag_spec
+    merged = dict(dag_spec)
+    for name, value in task_params.items():
+        param = value if isinstance(value, Param) else Param(value)
+        merged[name] = param.serialize(name, check_default=False)
+    return merged
 
 
 def resolve_params(

@@ -154,6 +154,9 @@ class CronTimetable(Timetable):
         end = self._cron.at_or_before(as_utc(at))
         return DataInterval(self._cron.before(end), end)
 
+    def previous_schedule(self, moment: datetime) -> datetime | None:
+        return self._cron.before(as_utc(moment))
+
 
 class DeltaTimetable(Timetable):
     """Fixed-length intervals laid end to end from start_date: [start + k*delta, +delta)."""
@@ -197,6 +200,9 @@ class DeltaTimetable(Timetable):
     def manual_interval(self, at: datetime) -> DataInterval:
         at = as_utc(at)
         return DataInterval(at - self.delta, at)
+
+    def previous_schedule(self, moment: datetime) -> datetime | None:
+        return as_utc(moment) - self.delta
 
 
 def _cron_timetable(

@@ -14,8 +14,10 @@ from typing import Any
 
 from slipstream.authoring.callbacks import DAG_CALLBACKS, TASK_CALLBACKS, present
 from slipstream.authoring.dag import DAG
+from slipstream.authoring.params import serialize_params
 from slipstream.authoring.task import BaseOperator
 from slipstream.authoring.task_group import TaskGroup
+from slipstream.errors import DagDefinitionError
 
 
 def _seconds(value: timedelta | None) -> float | None:
@@ -52,6 +54,8 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "max_active_tis_per_dag": task.max_active_tis_per_dag,
         # What a try's end may have to run when its own process could not (killed, lost).
         "callbacks": _task_callbacks(task),
+        # A task's own params, checked here as the DAG's are (absent when it has none).
+        **({"params": _task_params(task)} if task.params else {}),
     }
     # Setup/teardown roles only where set, so DAGs without them keep their structure (and hash).
     if task.is_setup:
@@ -98,6 +102,13 @@ def _task_callbacks(task: BaseOperator) -> list[str]:
     if task.email:
         names += [n for n in ("email_on_failure", "email_on_retry") if getattr(task, n)]
     return names
+
+
+def _task_params(task: BaseOperator) -> dict[str, Any]:
+    try:
+        return serialize_params(task.params)
+    except DagDefinitionError as exc:
+        raise DagDefinitionError(f"task {task.task_id!r}: {exc}", dag_id=task.dag_id) from None
 
 
 def serialize_dag(dag: DAG) -> dict[str, Any]:

@@ -129,6 +129,9 @@ class BaseOperator(DependencyMixin, SetupTeardownRoles):
     template_fields: ClassVar[Sequence[str]] = ()
     # A templated string ending in one of these names a template file (Airflow's template_ext).
     template_ext: ClassVar[Sequence[str]] = ()
+    # How the UI should show each rendered field ({"bash_command": "bash", "sql": "sql"}), as
+    # Airflow's template_fields_renderers; kept for display only.
+    template_fields_renderers: ClassVar[dict[str, str]] = {}
     # Keyword arguments this class's __init__ names; default_args keys are checked against the
     # union over all operator classes (see known_operator_arguments).
     _init_arg_names: ClassVar[frozenset[str]] = frozenset()

@@ -71,14 +71,23 @@ def render_template(
         else:
             template = environment.from_string(value)
         return template.render(context)
+    # Strings inside collections are templates too, template files included (as in Airflow).
+    ext = tuple(template_ext)
     if isinstance(value, list):
-        return [render_template(item, context, environment) for item in value]
+        return [render_template(item, context, environment, template_ext=ext) for item in value]
     if isinstance(value, tuple):
-        return tuple(render_template(item, context, environment) for item in value)
+        return tuple(
+            render_template(item, context, environment, template_ext=ext) for item in value
+        )
     if isinstance(value, (set, frozenset)):
-        return type(value)(render_template(item, context, environment) for item in value)
+        return type(value)(
+            render_template(item, context, environment, template_ext=ext) for item in value
+        )
     if isinstance(value, dict):
-        return {key: render_template(item, context, environment) for key, item in value.items()}
+        return {
+            key: render_template(item, context, environment, template_ext=ext)
+            for key, item in value.items()
+        }
     return value
 
 

@@ -69,6 +69,11 @@ class Timetable(ABC):
     def manual_interval(self, at: datetime) -> DataInterval:
         """The data interval of a run triggered by hand at `at` (Airflow 2 semantics)."""
 
+    def previous_schedule(self, moment: datetime) -> datetime | None:
+        """The logical date of the scheduled run before the one at `moment` (Airflow 2's
+        dag.previous_schedule: known for cron and timedelta schedules only)."""
+        return None
+
     def first_interval_without_start(self, now: datetime) -> DataInterval | None:
         """The first run of a DAG that has no start_date and no run yet (None: it has none)."""
         return None

@@ -12,16 +12,34 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from slipstream.core.records import RunType, Workload
+from slipstream.core.records import Run, RunType, Workload
 
 RETURN_VALUE_KEY = "return_value"
 
 
 class XComReader(Protocol):
-    """Reads XComs the Workload did not carry (JSON text), for one run."""
+    """Reads what the Workload did not carry: XComs (JSON text) and the previous successful
+    run (for the prev_*_success context keys)."""
 
     def pull(self, run_pk: int, task_ids: Sequence[str], key: str) -> dict[str, str]:
         """task_id -> JSON text for those of `task_ids` that pushed `key`; others are absent."""
+        ...
+
+    def pull_across_runs(
+        self,
+        *,
+        dag_id: str,
+        key: str,
+        task_ids: Sequence[str] | None,
+        run_id: str | None = None,
+        logical_date_at_most: datetime | None = None,
+    ) -> dict[str, str]:
+        """task_id -> newest JSON text of `key` in one run of `dag_id` or in the runs up to a
+        logical date; with `task_ids` None, the newest of any task."""
+        ...
+
+    def previous_success(self, dag_id: str, before: datetime) -> Run | None:
+        """The newest successful run of `dag_id` with a logical date before `before`."""
         ...
 
 
@@ -78,6 +96,14 @@ class RuntimeTaskInstance:
         self.try_number = workload.try_number
         self.max_tries = workload.max_tries
         self.map_index = -1
+        self.logical_date = workload.logical_date
+        self.execution_date = workload.logical_date  # Airflow 1/2 name
+        # Set by the runner once the try's task copy and run exist (Airflow's ti.task and
+        # ti.dag_run).
+        self.task: Any = None
+        self.dag_run: RuntimeDagRun | None = None
+        self._logical_date = workload.logical_date
+        self._previous: tuple[Run | None] | None = None
         self._run_pk = workload.run_pk
         self._upstream = workload.upstream_xcoms
         self._reader_factory = xcom_reader_factory
@@ -102,25 +128,109 @@ class RuntimeTaskInstance:
     def xcom_pull(
         self,
         task_ids: str | Sequence[str] | None = None,
-        key: str = RETURN_VALUE_KEY,
         dag_id: str | None = None,
+        key: str = RETURN_VALUE_KEY,
         include_prior_dates: bool = False,
+        *,
+        map_indexes: int | Sequence[int] | None = None,
+        default: Any = None,
+        run_id: str | None = None,
     ) -> Any:
-        """A value for one task id (None when nothing was pushed), a list for several.
+        """A value for one task id (`default` when nothing was pushed), a list for several.
 
-        Only this run is searched: `include_prior_dates` finds nothing more, and another
-        DAG's XComs cannot be pulled (that raises rather than silently returning None).
+        Airflow's arguments, in Airflow's order. No `task_ids` means this task (Airflow 3)
+        and, when it pushed nothing under `key`, the newest value any task of the run pushed
+        (Airflow 2). `include_prior_dates` also searches the DAG's earlier runs by logical
+        date, newest first; `dag_id` (another DAG) reads that DAG's run with this run's
+        run_id, or `run_id`.
         """
-        if dag_id is not None and dag_id != self.dag_id:
+        if map_indexes not in (None, -1) and list(_as_list(map_indexes)) != [-1]:
             raise NotImplementedError(
-                f"xcom_pull from another DAG ({dag_id!r}) is not supported; "
-                "only XComs of the same run can be pulled"
+                f"xcom_pull(map_indexes={map_indexes!r}): only unmapped XComs (-1) can be pulled"
             )
-        if task_ids is None:
-            return self._pull_many([self.task_id], key)[0]
-        if isinstance(task_ids, str):
-            return self._pull_many([task_ids], key)[0]
-        return self._pull_many(list(task_ids), key)
+        single = task_ids is None or isinstance(task_ids, str)
+        ids = None if task_ids is None else _as_list(task_ids)
+        values = self._pull(ids, dag_id or self.dag_id, key, include_prior_dates, run_id)
+        if single:
+            return default if values[0] is None else values[0]
+        return values
+
+    def _pull(
+        self,
+        ids: list[str] | None,
+        dag_id: str,
+        key: str,
+        include_prior_dates: bool,
+        run_id: str | None,
+    ) -> list[Any]:
+        own_run = dag_id == self.dag_id and run_id in (None, self.run_id)
+        if own_run:
+            values = self._pull_many(ids or [self.task_id], key)
+            if ids is None and values[0] is None:
+                values = [_decode(next(iter(self._read_any(key).values()), None))]
+        else:
+            values = [None] * len(ids or [self.task_id])
+        missing = [i for i, value in enumerate(values) if value is None]
+        if not missing or (own_run and not include_prior_dates):
+            return values
+        wanted = None if ids is None else [ids[i] for i in missing]
+        at_most = self._logical_date if include_prior_dates else None
+        if include_prior_dates and at_most is None and own_run:
+            return values  # a run without a logical date has no earlier runs to search
+        found = self._read_across(
+            dag_id=dag_id,
+            key=key,
+            task_ids=wanted if wanted is not None else [self.task_id],
+            run_id=None if include_prior_dates and run_id is None else (run_id or self.run_id),
+            logical_date_at_most=at_most,
+        )
+        if ids is None and not found:
+            found = self._read_across(
+                dag_id=dag_id,
+                key=key,
+                task_ids=None,
+                run_id=None if include_prior_dates and run_id is None else (run_id or self.run_id),
+                logical_date_at_most=at_most,
+            )
+            return [_decode(next(iter(found.values()), None))]
+        for index in missing:
+            task_id = self.task_id if ids is None else ids[index]
+            values[index] = _decode(found.get(task_id))
+        return values
+
+    def _read_any(self, key: str) -> dict[str, str]:
+        for task_id, pushed in self._upstream.items():
+            if key in pushed:
+                return {task_id: pushed[key]}
+        return self._read_across(dag_id=self.dag_id, key=key, task_ids=None, run_id=self.run_id)
+
+    def _read_across(self, **query: Any) -> dict[str, str]:
+        reader = self._reader_or_none()
+        return {} if reader is None else reader.pull_across_runs(**query)
+
+    def previous_success(self) -> Run | None:
+        """The DAG's newest successful run before this one (read once, when first asked)."""
+        if self._previous is None:
+            reader = self._reader_or_none()
+            found = None
+            if reader is not None and self._logical_date is not None:
+                found = reader.previous_success(self.dag_id, self._logical_date)
+            self._previous = (found,)
+        return self._previous[0]
+
+    def get_template_context(self) -> Any:
+        """The context of this try (Airflow 2's ti.get_template_context())."""
+        from slipstream.authoring.context import get_current_context
+
+        return get_current_context()
+
+    def render_templates(self, context: Any = None, jinja_env: Any = None) -> Any:
+        """Render the task's templated fields against `context` (default: this try's) and
+        return the task, as Airflow's ti.render_templates()."""
+        if self.task is None:
+            raise RuntimeError("render_templates() needs the try's task: none is set")
+        self.task.render_template_fields(context or self.get_template_context(), jinja_env)
+        return self.task
 
     def _pull_many(self, task_ids: list[str], key: str) -> list[Any]:
         texts: dict[str, str | None] = {}
@@ -145,12 +255,27 @@ class RuntimeTaskInstance:
         return self._upstream.get(task_id, {}).get(key)
 
     def _read(self, task_ids: list[str], key: str) -> dict[str, str]:
+        reader = self._reader_or_none()
+        return {} if reader is None else reader.pull(self._run_pk, task_ids, key)
+
+    def close(self) -> None:
+        """Release the reader's database handle, if one was opened."""
+        reader, self._reader = self._reader, None
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
+
+    def _reader_or_none(self) -> XComReader | None:
         if self._reader_factory is None:
-            return {}
+            return None
         if self._reader is None:
             # Built on first need, in the try's own process: no connection is shared across fork.
             self._reader = self._reader_factory()
-        return self._reader.pull(self._run_pk, task_ids, key)
+        return self._reader
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, (str, int)) else list(value)
 
 
 def _decode(text: str | None) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 from slipstream.authoring.callbacks import SLA_REMOVED
 from slipstream.authoring.context import Context, make_context, set_current_context
 from slipstream.authoring.dag import DAG
-from slipstream.authoring.params import resolve_params
+from slipstream.authoring.params import resolve_params, task_params_spec
 from slipstream.authoring.task import BaseOperator
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import SmtpSettings
@@ -108,6 +108,7 @@ def run_try(
             _outcome_callbacks(
                 workload, dag, task, ti, context, state, reason, exception, smtp, hostname
             )
+    ti.close()
     _log.info(
         "Marking try as %s (%s). dag_id=%s, task_id=%s, run_id=%s, try_number=%d",
         state.upper(),
@@ -133,18 +134,22 @@ def context_for_try(
     workload: Workload, dag: DAG, task: BaseOperator, ti: RuntimeTaskInstance
 ) -> Context:
     """The context task code and its callbacks get for this try."""
-    # params_spec is what serialize_dag(dag)["params"] holds, without serializing every task.
-    params = resolve_params(dag.params_spec, workload.conf)
+    # params_spec is what serialize_dag(dag)["params"] holds, without serializing every task;
+    # a task's own params win over the DAG's, and the run's conf over both (as in Airflow).
+    params = resolve_params(task_params_spec(dag.params_spec, task.params), workload.conf)
+    dag_run = RuntimeDagRun.from_workload(workload)
+    ti.task, ti.dag_run = task, dag_run
     return make_context(
         dag=dag,
         task=task,
         ti=ti,
-        dag_run=RuntimeDagRun.from_workload(workload),
+        dag_run=dag_run,
         params=params,
         logical_date=workload.logical_date,
         data_interval_start=workload.data_interval_start,
         data_interval_end=workload.data_interval_end,
         try_number=workload.try_number,
+        previous_success=ti.previous_success,
     )
 
 

@@ -1,9 +1,13 @@
-"""XCom reads for running tasks that ask for values beyond what their workload carried."""
+"""What a running task reads from the database beyond its workload: XComs of its own run, of
+earlier runs (include_prior_dates) and of other DAGs, and its DAG's previous successful run."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
+from slipstream.core.records import Run
+from slipstream.store import runs as runs_store
 from slipstream.store import xcoms as xcom_store
 from slipstream.store.db import Database
 
@@ -17,3 +21,31 @@ class XComReader:
     def pull(self, run_pk: int, task_ids: Sequence[str], key: str) -> dict[str, str]:
         with self._db.read() as conn:
             return xcom_store.pull(conn, run_pk, task_ids, key)
+
+    def pull_across_runs(
+        self,
+        *,
+        dag_id: str,
+        key: str,
+        task_ids: Sequence[str] | None,
+        run_id: str | None = None,
+        logical_date_at_most: datetime | None = None,
+    ) -> dict[str, str]:
+        with self._db.read() as conn:
+            return xcom_store.pull_across_runs(
+                conn,
+                dag_id=dag_id,
+                key=key,
+                task_ids=task_ids,
+                run_id=run_id,
+                logical_date_at_most=logical_date_at_most,
+            )
+
+    def previous_success(self, dag_id: str, before: datetime) -> Run | None:
+        with self._db.read() as conn:
+            return runs_store.previous_successful(conn, dag_id, before)
+
+    def close(self) -> None:
+        """Let the connections go (a try in a forked child never needs to; an in-process
+        try, as with the inline executor, does)."""
+        self._db.dispose()

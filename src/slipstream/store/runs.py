@@ -275,6 +275,22 @@ def delete_run(conn: Connection, pk: int) -> bool:
     return conn.execute(runs.delete().where(runs.c.id == pk)).rowcount == 1
 
 
+def previous_successful(conn: Connection, dag_id: str, before: datetime) -> Run | None:
+    """The newest successful run of a DAG whose logical date is before `before` (what
+    Airflow's prev_*_success context keys describe)."""
+    row = conn.execute(
+        select(runs)
+        .where(
+            runs.c.dag_id == dag_id,
+            runs.c.state == RunState.SUCCESS.value,
+            runs.c.logical_date < before,
+        )
+        .order_by(runs.c.logical_date.desc())
+        .limit(1)
+    ).first()
+    return _to_run(row) if row else None
+
+
 def has_unfinished_run(conn: Connection, dag_id: str) -> bool:
     """Whether some run of the DAG is queued or running (what @continuous waits on)."""
     query = (

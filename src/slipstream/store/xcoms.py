@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
-from slipstream.store.tables import xcoms
+from slipstream.store.tables import runs, xcoms
 
 # Built once: XComs are written and read on every hop of a run (see store.task_instances).
 _DELETE_KEYS = delete(xcoms).where(
@@ -82,3 +82,36 @@ def clear(conn: Connection, run_pk: int, task_ids: Collection[str]) -> None:
         conn.execute(
             delete(xcoms).where(xcoms.c.run_pk == run_pk, xcoms.c.task_id.in_(list(task_ids)))
         )
+
+
+def pull_across_runs(
+    conn: Connection,
+    *,
+    dag_id: str,
+    key: str,
+    task_ids: Collection[str] | None,
+    run_id: str | None = None,
+    logical_date_at_most: datetime | None = None,
+) -> dict[str, str]:
+    """XComs of `key` from the runs of a DAG: one run (`run_id`) or every run whose logical
+    date is at most a moment (Airflow's include_prior_dates), newest first, so each task_id
+    gets its most recent value. With `task_ids` None, only the newest value of any task is
+    returned (Airflow 2's unfiltered pull)."""
+    query = (
+        select(xcoms.c.task_id, xcoms.c.value)
+        .select_from(xcoms.join(runs, runs.c.id == xcoms.c.run_pk))
+        .where(runs.c.dag_id == dag_id, xcoms.c.key == key)
+        .order_by(runs.c.logical_date.desc(), xcoms.c.timestamp.desc(), runs.c.id.desc())
+    )
+    if task_ids is not None:
+        query = query.where(xcoms.c.task_id.in_(list(task_ids)))
+    if run_id is not None:
+        query = query.where(runs.c.run_id == run_id)
+    if logical_date_at_most is not None:
+        query = query.where(runs.c.logical_date <= logical_date_at_most)
+    if task_ids is None:
+        query = query.limit(1)
+    found: dict[str, str] = {}
+    for task_id, value in conn.execute(query):
+        found.setdefault(task_id, value)
+    return found

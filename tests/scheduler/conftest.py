@@ -19,6 +19,7 @@ from slipstream.scheduler.tick import Scheduler
 from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dags import DagService
 from slipstream.services.runs import RunService
+from slipstream.services.xcom_reader_factory import XComReaderFactory
 from slipstream.store.db import Database
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint
@@ -35,7 +36,9 @@ class Harness:
         self.settings = Settings.from_env(
             {"SLIPSTREAM_HOME": str(home), "SLIPSTREAM_LOAD_EXAMPLES": "false"}
         ).with_changes(database_url=db.url)
-        self.executor = InlineExecutor(clock=self.clock, parallelism=parallelism)
+        self.executor = InlineExecutor(
+            XComReaderFactory(db.url), clock=self.clock, parallelism=parallelism
+        )
         self.sync = DagFileSync(
             db,
             DagFileProcessor([self.dags_folder], interval=0.05, import_timeout=20),

@@ -34,8 +34,8 @@ class FakeTaskInstance:
     def xcom_pull(
         self,
         task_ids: str | Sequence[str] | None = None,
-        key: str = "return_value",
         dag_id: str | None = None,
+        key: str = "return_value",
         include_prior_dates: bool = False,
     ) -> Any:
         if isinstance(task_ids, str):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -107,3 +107,87 @@ def test_current_context_is_set_for_the_block_only() -> None:
         assert get_current_context() is outer
     with pytest.raises(RuntimeError):
         get_current_context()
+
+
+def test_scheduled_runs_get_airflow_2s_neighbour_dates() -> None:
+    from slipstream.authoring.context import make_context as build_context
+
+    for schedule, previous, following in (
+        ("@daily", "2024-07-07", "2024-07-09"),
+        (timedelta(hours=12), "2024-07-07", "2024-07-08"),
+    ):
+        with DAG("d", schedule=schedule) as dag:
+            task = EmptyOperator(task_id="t")
+        moment = datetime(2024, 7, 8, tzinfo=UTC)
+        end = moment + (timedelta(days=1) if schedule == "@daily" else timedelta(hours=12))
+        context = build_context(
+            dag=dag,
+            task=task,
+            ti=FakeTaskInstance(task_id="t", dag_id="d"),
+            dag_run=FakeDagRun(dag_id="d", run_id="r", external_trigger=False),
+            params={},
+            logical_date=moment,
+            data_interval_start=moment,
+            data_interval_end=end,
+            try_number=1,
+        )
+        assert (context["prev_ds"], context["next_ds"]) == (previous, following), schedule
+        assert context["yesterday_ds"] == "2024-07-07" and context["tomorrow_ds"] == "2024-07-09"
+        assert context["prev_ds_nodash"] == previous.replace("-", "")
+        assert context["inlets"] == [] and context["triggering_asset_events"] == {}
+    manual = build(datetime(2024, 7, 8, 9))
+    assert manual["prev_execution_date"] == manual["next_execution_date"] == manual["logical_date"]
+
+
+def test_prev_success_keys_read_once_and_only_when_used() -> None:
+    reads: list[int] = []
+
+    class Previous:
+        logical_date = datetime(2024, 7, 7, tzinfo=UTC)
+        data_interval_start = datetime(2024, 7, 7, tzinfo=UTC)
+        data_interval_end = datetime(2024, 7, 8, tzinfo=UTC)
+        start_date = datetime(2024, 7, 8, 0, 1, tzinfo=UTC)
+        end_date = datetime(2024, 7, 8, 0, 2, tzinfo=UTC)
+
+    def read() -> Previous:
+        reads.append(1)
+        return Previous()
+
+    with DAG("d") as dag:
+        task = EmptyOperator(task_id="t")
+    context = make_context(
+        dag=dag,
+        task=task,
+        ti=FakeTaskInstance(task_id="t", dag_id="d"),
+        dag_run=FakeDagRun(dag_id="d", run_id="r1"),
+        params={},
+        logical_date=datetime(2024, 7, 8, tzinfo=UTC),
+        data_interval_start=None,
+        data_interval_end=None,
+        try_number=1,
+        previous_success=read,
+        variables={"v": 1},
+        connections={"c": 2},
+    )
+    assert reads == []
+    end = context["prev_end_date_success"]
+    assert end == Previous.end_date and end > Previous.start_date
+    assert f"{end:%H:%M}" == "00:02" and end.hour == 0
+    assert str(context["prev_data_interval_start_success"]) == str(Previous.data_interval_start)
+    assert context["prev_execution_date_success"] - timedelta(days=1) == datetime(
+        2024, 7, 6, tzinfo=UTC
+    )
+    assert reads == [1]
+    assert (context["var"], context["conn"]) == ({"v": 1}, {"c": 2})
+    nothing = build(datetime(2024, 7, 8))
+    assert not nothing["prev_start_date_success"] and nothing["prev_start_date_success"] == None  # noqa: E711
+
+
+def test_macros_reach_dateutil_and_humanized_differences() -> None:
+    assert macros.dateutil.relativedelta.relativedelta(months=1).months == 1
+    now = datetime.now(UTC)
+    assert macros.datetime_diff_for_humans(now - timedelta(hours=3)) == "3 hours ago"
+    assert macros.datetime_diff_for_humans(now, now + timedelta(days=2)) == "2 days before"
+    assert macros.ds_add("2024-02-28", 2) == "2024-03-01"
+    assert macros.ds_format("2024-02-28", "%Y-%m-%d", "%d/%m") == "28/02"
+    assert 0 <= macros.random() < 1 and macros.uuid.uuid4() and macros.json.dumps([1])

@@ -112,3 +112,22 @@ def test_dag_run_from_workload() -> None:
     assert run.external_trigger
     assert not RuntimeDagRun.from_workload(_workload(run_type=RunType.SCHEDULED)).external_trigger
     assert json.dumps(dict(run.conf))
+
+
+def test_render_templates_renders_the_tasks_fields_again() -> None:
+    from slipstream.authoring.context import Context, set_current_context
+    from slipstream.authoring.dag import DAG
+    from slipstream.authoring.operators import BashOperator
+
+    with DAG("d") as dag:
+        task = BashOperator(task_id="t", bash_command="echo {{ params.word }}")
+    ti = RuntimeTaskInstance(_workload())
+    with pytest.raises(RuntimeError, match="task"):
+        ti.render_templates()
+    ti.task = task
+    context = Context(params={"word": "hi"}, ti=ti, dag=dag)
+    with set_current_context(context):
+        assert ti.get_template_context() is context
+        assert ti.render_templates() is task
+    assert task.bash_command == "echo hi"
+    assert BashOperator.template_fields_renderers["bash_command"] == "bash"

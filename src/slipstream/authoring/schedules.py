@@ -162,6 +162,11 @@ class DeltaTimetable(Timetable):
     """Fixed-length intervals laid end to end from start_date: [start + k*delta, +delta)."""
 
     def __init__(self, delta: timedelta) -> None:
+        if not isinstance(delta, timedelta) or delta <= timedelta(0):
+            # dateutil's relativedelta (months, years) has no fixed length to lay out.
+            raise InvalidScheduleError(
+                delta, "a delta schedule must be a positive datetime.timedelta"
+            )
         self.delta = delta
 
     @property

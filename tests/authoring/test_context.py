@@ -191,3 +191,23 @@ def test_macros_reach_dateutil_and_humanized_differences() -> None:
     assert macros.ds_add("2024-02-28", 2) == "2024-03-01"
     assert macros.ds_format("2024-02-28", "%Y-%m-%d", "%d/%m") == "28/02"
     assert 0 <= macros.random() < 1 and macros.uuid.uuid4() and macros.json.dumps([1])
+
+
+def test_lazy_neighbours_work_in_macros_and_templates() -> None:
+    with DAG("d", schedule="@daily") as dag:
+        task = EmptyOperator(task_id="t")
+    moment = datetime(2024, 7, 8, tzinfo=UTC)
+    context = make_context(
+        dag=dag,
+        task=task,
+        ti=FakeTaskInstance(task_id="t", dag_id="d"),
+        dag_run=FakeDagRun(dag_id="d", run_id="r", external_trigger=False),
+        params={},
+        logical_date=moment,
+        data_interval_start=moment,
+        data_interval_end=moment + timedelta(days=1),
+        try_number=1,
+    )
+    assert macros.ds_add(context["prev_ds"], 1) == "2024-07-08"
+    rendered = task.render_template("{{ prev_ds }}/{{ next_ds_nodash }}", context)
+    assert rendered == "2024-07-07/20240709"

@@ -180,27 +180,44 @@ def _neighbour_dates(
 ) -> dict[str, Any]:
     """Airflow 2's prev_/next_/yesterday_/tomorrow_ keys (Airflow 3 dropped them; DAG files
     written for 2.x still use them). For a run triggered by hand, previous and next are its
-    own logical date, as in Airflow."""
-    if dag_run.external_trigger:
-        previous: datetime | None = moment
-        following: datetime | None = moment
-    else:
-        previous = dag.timetable.previous_schedule(moment)
-        upcoming = dag.timetable.next_interval(interval_end or moment, None)
-        following = upcoming.start if upcoming is not None else None
+    own logical date, as in Airflow. The schedule's neighbours are LazyValues, as Airflow's
+    deprecated keys are proxies: stepping a cron expression costs milliseconds per try."""
+    found: list[tuple[datetime | None, datetime | None]] = []
+
+    def neighbours() -> tuple[datetime | None, datetime | None]:
+        if not found:
+            if dag_run.external_trigger:
+                found.append((moment, moment))
+            else:
+                upcoming = dag.timetable.next_interval(interval_end or moment, None)
+                found.append(
+                    (
+                        dag.timetable.previous_schedule(moment),
+                        upcoming.start if upcoming is not None else None,
+                    )
+                )
+        return found[0]
+
+    def lazy(side: int, shape: Callable[[datetime | None], Any]) -> LazyValue:
+        return LazyValue(lambda: shape(neighbours()[side]))
+
     yesterday, tomorrow = moment - timedelta(days=1), moment + timedelta(days=1)
     return {
-        "prev_execution_date": previous,
-        "next_execution_date": following,
-        "prev_ds": _ds(previous),
-        "next_ds": _ds(following),
-        "prev_ds_nodash": _ds_nodash(previous),
-        "next_ds_nodash": _ds_nodash(following),
+        "prev_execution_date": lazy(0, _same),
+        "next_execution_date": lazy(1, _same),
+        "prev_ds": lazy(0, _ds),
+        "next_ds": lazy(1, _ds),
+        "prev_ds_nodash": lazy(0, _ds_nodash),
+        "next_ds_nodash": lazy(1, _ds_nodash),
         "yesterday_ds": _ds(yesterday),
         "tomorrow_ds": _ds(tomorrow),
         "yesterday_ds_nodash": _ds_nodash(yesterday),
         "tomorrow_ds_nodash": _ds_nodash(tomorrow),
     }
+
+
+def _same(value: datetime | None) -> datetime | None:
+    return value
 
 
 def _previous_success_keys(

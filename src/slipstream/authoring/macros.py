@@ -43,7 +43,7 @@ def ds_add(ds: str, days: int) -> str:
     """`ds` ("YYYY-MM-DD") moved by `days` (may be negative)."""
     if not days:
         return str(ds)
-    moved = datetime.strptime(ds, "%Y-%m-%d") + timedelta(days=days)
+    moved = datetime.strptime(str(ds), "%Y-%m-%d") + timedelta(days=days)
     return moved.strftime("%Y-%m-%d")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from slipstream.authoring.lazy import LazyValue
 from slipstream.core.records import Run, RunType, Workload
 
 RETURN_VALUE_KEY = "return_value"
@@ -121,7 +122,7 @@ class RuntimeTaskInstance:
         if not isinstance(key, str):
             raise TypeError(f"XCom key must be a string, got {type(key).__name__}")
         try:
-            self._pushed[key] = json.dumps(value, allow_nan=False)
+            self._pushed[key] = json.dumps(value, allow_nan=False, default=_lazy_values)
         except (TypeError, ValueError) as exc:
             raise XComNotSerializable(key, self.task_id, str(exc)) from None
 
@@ -272,6 +273,13 @@ class RuntimeTaskInstance:
             # Built on first need, in the try's own process: no connection is shared across fork.
             self._reader = self._reader_factory()
         return self._reader
+
+
+def _lazy_values(value: Any) -> Any:
+    # Context values computed on first use (prev_ds...) are pushed as what they stand for.
+    if isinstance(value, LazyValue):
+        return value.resolve()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -289,3 +289,12 @@ def test_a_fire_moved_past_the_gap_is_still_found_from_its_own_instant() -> None
     assert interval is not None and interval.start == moved
     latest = timetable.latest_complete_interval(utc(2026, 3, 30, 12))
     assert latest == DataInterval(moved, utc(2026, 3, 30, 0, 30))
+
+
+def test_airflow_constructor_forms() -> None:
+    assert CronDataIntervalTimetable("@daily", "Europe/Amsterdam").to_spec()["timezone"] == (
+        "Europe/Amsterdam"
+    )
+    assert CronDataIntervalTimetable("@daily", "UTC").summary == "@daily"
+    with pytest.raises(InvalidScheduleError, match="datetime.timedelta"):
+        DeltaDataIntervalTimetable(30)  # type: ignore[arg-type]

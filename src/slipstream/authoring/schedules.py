@@ -107,9 +107,9 @@ class CronTimetable(Timetable):
     def __init__(
         self,
         expression: str,
+        timezone: str | tzinfo | None = None,
         *,
         preset: str | None = None,
-        timezone: str | tzinfo | None = None,
     ) -> None:
         self.expression = CRON_PRESETS.get(expression, expression)
         self.preset = (

@@ -296,5 +296,5 @@ def test_airflow_constructor_forms() -> None:
         "Europe/Amsterdam"
     )
     assert CronDataIntervalTimetable("@daily", "UTC").summary == "@daily"
-    with pytest.raises(InvalidScheduleError, match="datetime.timedelta"):
+    with pytest.raises(InvalidScheduleError, match=r"datetime\.timedelta"):
         DeltaDataIntervalTimetable(30)  # type: ignore[arg-type]

@@ -32,6 +32,7 @@ from bench.airflow_dags_report import (
     exception_line,
     figures,
     headline,
+    inventory,
     named_construct,
     read_manifest,
     summary,
@@ -240,14 +241,20 @@ def run_corpus(
             return list(pool.map(one, rows))
 
 
-def slipstream_commit() -> str | None:
-    """The commit of the Slipstream checkout under test (an editable install), if known."""
-    import slipstream
-
-    where = Path(slipstream.__file__).resolve().parent
+def slipstream_commit(command: list[str]) -> str | None:
+    """The git commit of the Slipstream that `command` runs (an editable install), when the
+    command is `<python> -m <module>` and that checkout is a git work tree."""
+    if len(command) < 3 or command[1] != "-m":
+        return None
+    where = subprocess.run(
+        [command[0], "-c", "import slipstream; print(slipstream.__file__)"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if where.returncode != 0 or not where.stdout.strip():
+        return None
     done = subprocess.run(
-        ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
-        check=False,
+        ["git", "-C", str(Path(where.stdout.strip()).parent), "rev-parse", "HEAD"],
+        capture_output=True, text=True, check=False,
     )  # fmt: skip
     return done.stdout.strip() or None
 
@@ -274,13 +281,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--timeout", type=float, default=DAG_TEST_TIMEOUT_S, help="per DAG test")
     parser.add_argument("--jobs", type=int, default=1, help="files run at once")
-    parser.add_argument("--slipstream", help="command that runs the CLI (default: this Python)")
+    parser.add_argument(
+        "--slipstream",
+        help="command that runs the CLI, e.g. '/other/venv/bin/python -m slipstream.cli.main'",
+    )
+    parser.add_argument(
+        "--inventory", action="store_true", help="also list the airflow names the files import"
+    )
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         parser.error(f"{args.folder} is not a folder")
     manifest_path = args.manifest or args.folder / "MANIFEST.tsv"
     manifest = read_manifest(manifest_path) if manifest_path.exists() else {}
-    command = shlex.split(args.slipstream) if args.slipstream else None
+    command = shlex.split(args.slipstream) if args.slipstream else default_command()
+    commit = slipstream_commit(command)
 
     def progress(result: FileResult) -> None:
         state = "ok" if result.succeeded else (result.cause() or "")[:90]
@@ -290,11 +304,13 @@ def main(argv: list[str] | None = None) -> int:
         args.folder, manifest, command=command, timeout=args.timeout, jobs=args.jobs,
         progress=progress,
     )  # fmt: skip
-    commit = slipstream_commit()
     print(table(results))
     print()
     print(f"slipstream commit: {commit or 'unknown'}")
     print(summary(results))
+    if args.inventory:
+        print()
+        print(inventory(args.folder, results))
     if args.out:
         write_json(args.out, results, commit)
     return 0

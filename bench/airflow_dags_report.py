@@ -279,3 +279,36 @@ def summary(results: list[FileResult]) -> str:
         lines.append("constructs named by failing files' errors:")
         lines.extend(f"  {count:>3}  {name}" for name, count in constructs_named)
     return "\n".join(lines)
+
+
+def airflow_imports(source: str) -> set[str]:
+    """`module.name` for each name a file imports from an `airflow` module (`module` alone for
+    `import airflow...`)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "airflow")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "airflow":
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def inventory(corpus: Path, results: list[FileResult], limit: int = 40) -> str:
+    """The airflow names the corpus imports, by how many files import each, with how many of
+    those files are in the runnable set."""
+    every: Counter[str] = Counter()
+    runnable: Counter[str] = Counter()
+    for result in results:
+        names = airflow_imports((corpus / result.path).read_text(encoding="utf-8"))
+        every.update(names)
+        if result.runnable:
+            runnable.update(names)
+    lines = [f"airflow imports (files; runnable files), {len(every)} distinct:"]
+    lines.extend(
+        f"  {count:>3} {runnable[name]:>3}  {name}" for name, count in every.most_common(limit)
+    )
+    return "\n".join(lines)

@@ -185,11 +185,14 @@ def _dotted(node: ast.expr) -> str | None:
 
 
 def named_construct(message: str, candidates: set[str]) -> str | None:
-    """The longest of `candidates` that `message` names as a whole word, if any."""
-    for name in sorted(candidates, key=len, reverse=True):
-        if re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", message):
-            return name
-    return None
+    """The candidate that `message` names first, as a whole word (the longest where several
+    start at the same place): "TaskGroup (from airflow.sdk) is not available" names TaskGroup."""
+    best: tuple[int, int, str] | None = None
+    for name in candidates:
+        match = re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", message)
+        if match and (best is None or (match.start(), -len(name)) < best[:2]):
+            best = (match.start(), -len(name), name)
+    return best[2] if best else None
 
 
 def figures(results: list[FileResult]) -> Figures:

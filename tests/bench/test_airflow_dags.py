@@ -178,6 +178,8 @@ def test_an_error_names_a_construct_only_when_it_names_one_of_the_files() -> Non
     module = "No module named 'airflow.providers.cncf'"
     assert named_construct(module, names) == "airflow.providers.cncf"
     assert named_construct("task.docker is not supported", names) == "task.docker"
+    first = "ImportError: KubernetesPodOperator (from airflow.providers.cncf.kubernetes)"
+    assert named_construct(first, names) == "KubernetesPodOperator"
     keyword = "TypeError: unexpected argument 'is_delete_operator_pod'"
     assert named_construct(keyword, names) == "is_delete_operator_pod"
 

@@ -17,6 +17,7 @@ CAUSE_CHARS = 110
 _UNSPECIFIC = frozenset({"airflow", "slipstream"})
 # Keyword names this short are too common in messages to count as naming the construct.
 _MIN_KEYWORD_CHARS = 6
+_FROM = re.compile(r"\b(\w+) \(from ([\w.]+)\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +167,7 @@ def constructs(source: str) -> set[str]:
         if isinstance(node, ast.Attribute):
             dotted = _dotted(node)
             if dotted and dotted.split(".")[0] in imported:
-                names.add(dotted)
+                names.update(_prefixes(dotted)[1:])
     return names - _UNSPECIFIC
 
 
@@ -186,13 +187,18 @@ def _dotted(node: ast.expr) -> str | None:
 
 def named_construct(message: str, candidates: set[str]) -> str | None:
     """The candidate that `message` names first, as a whole word (the longest where several
-    start at the same place): "TaskGroup (from airflow.sdk) is not available" names TaskGroup."""
-    best: tuple[int, int, str] | None = None
+    start at the same place): "TaskGroup (from airflow.sdk) is not available" names TaskGroup,
+    and "utils (from airflow)" names airflow.utils."""
+    found: list[tuple[int, int, str]] = []
     for name in candidates:
         match = re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", message)
-        if match and (best is None or (match.start(), -len(name)) < best[:2]):
-            best = (match.start(), -len(name), name)
-    return best[2] if best else None
+        if match:
+            found.append((match.start(), -len(name), name))
+    for match in _FROM.finditer(message):
+        joined = f"{match[2]}.{match[1]}"
+        if joined in candidates:
+            found.append((match.start(), -len(joined), joined))
+    return min(found)[2] if found else None
 
 
 def figures(results: list[FileResult]) -> Figures:

@@ -166,6 +166,7 @@ def test_an_error_names_a_construct_only_when_it_names_one_of_the_files() -> Non
         "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator\n"
         "from airflow.decorators import task\n"
         "import airflow\n"
+        "airflow.utils.dates.days_ago(2)\n"
         "KubernetesPodOperator(task_id='x', is_delete_operator_pod=True)\n"
         "task.docker(image='python')\n"
     )
@@ -178,6 +179,8 @@ def test_an_error_names_a_construct_only_when_it_names_one_of_the_files() -> Non
     module = "No module named 'airflow.providers.cncf'"
     assert named_construct(module, names) == "airflow.providers.cncf"
     assert named_construct("task.docker is not supported", names) == "task.docker"
+    hook = "NotAvailableInSlipstream: utils (from airflow) is not available; airflow offers DAG"
+    assert named_construct(hook, names) == "airflow.utils"
     first = "ImportError: KubernetesPodOperator (from airflow.providers.cncf.kubernetes)"
     assert named_construct(first, names) == "KubernetesPodOperator"
     keyword = "TypeError: unexpected argument 'is_delete_operator_pod'"

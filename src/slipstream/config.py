@@ -145,6 +145,8 @@ class Settings:
     api_max_wait_seconds: SLIPSTREAM_API_MAX_WAIT_SECONDS, the longest `?wait=` on a run (300 s):
                           long enough for most short DAGs, short enough that a proxy's idle
                           timeout is not what ends the request
+    default_pool_slots:   SLIPSTREAM_DEFAULT_POOL_SLOTS, slots of `default_pool`, shared by every
+                          task of every DAG; a queued or running try takes its pool_slots (128)
     """
 
     home: Path
@@ -169,6 +171,7 @@ class Settings:
     api_token_ttl: float = 3600.0
     api_max_wait_seconds: float = 300.0
     smtp: SmtpSettings | None = None
+    default_pool_slots: int = 128
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -207,6 +210,7 @@ class Settings:
             api_token_ttl=_float(env, "SLIPSTREAM_API_TOKEN_TTL_SECONDS", 3600.0, 1.0),
             api_max_wait_seconds=_float(env, "SLIPSTREAM_API_MAX_WAIT_SECONDS", 300.0, 0.0),
             smtp=SmtpSettings.from_env(env),
+            default_pool_slots=_int(env, "SLIPSTREAM_DEFAULT_POOL_SLOTS", 128, 1),
         )
 
     @property

@@ -238,7 +238,6 @@ def test_common_airflow_default_args_are_accepted() -> None:
         "wait_for_downstream": True,
         "weight_rule": "absolute",
         "executor_config": {},
-        "run_as_user": "nobody",
         "max_active_tis_per_dag": 2,
         "task_concurrency": 2,
         "retries": 1,
@@ -246,9 +245,10 @@ def test_common_airflow_default_args_are_accepted() -> None:
         "execution_timeout": timedelta(minutes=1),
         "trigger_rule": "all_done",
         "queue": "q",
-        "pool": "p",
+        "pool": "default_pool",
         "priority_weight": 5,
     }
+    # run_as_user and pools other than default_pool are refused (tests/authoring/test_arguments.py).
     with DAG("d", default_args=default_args) as d:
         t = EmptyOperator(task_id="t")
     assert t.owner == "data"

@@ -59,6 +59,11 @@ TASK_KEYS = {
     "wait_for_downstream",
     "max_active_tis_per_dag",
     "callbacks",
+    "max_active_tis_per_dagrun",
+    "ignore_first_depends_on_past",
+    "start_date",
+    "end_date",
+    "priority_weight_total",
 }
 
 
@@ -94,7 +99,7 @@ def build(*, extra_edge: bool = False) -> DAG:
             max_retry_delay=600,
             execution_timeout=30,
             queue="q",
-            pool="p",
+            pool="default_pool",
             pool_slots=2,
             priority_weight=5,
             trigger_rule="all_done",
@@ -140,7 +145,7 @@ def test_shape() -> None:
         "max_retry_delay": 600.0,
         "execution_timeout": 30.0,
         "queue": "q",
-        "pool": "p",
+        "pool": "default_pool",
         "pool_slots": 2,
         "priority_weight": 5,
         "owner": "data",
@@ -151,7 +156,14 @@ def test_shape() -> None:
         "wait_for_downstream": False,
         "max_active_tis_per_dag": None,
         "callbacks": [],
+        "max_active_tis_per_dagrun": None,
+        "ignore_first_depends_on_past": True,
+        "start_date": None,
+        "end_date": None,
+        "priority_weight_total": 5,  # a leaf: nothing downstream adds to its own weight
     }
+    # start -> extract -> load, each weighing its own and everything below it.
+    assert [t["priority_weight_total"] for t in structure["tasks"]] == [7, 6, 5]
     assert structure["tasks"][1]["operator"] == "_PythonDecoratedOperator"
     assert json.loads(json.dumps(structure)) == structure
 

@@ -186,7 +186,7 @@ def test_calling_the_same_function_again_gives_suffixed_ids() -> None:
 
 
 def test_override_and_operator_arguments_in_the_decorator() -> None:
-    @task(retries=3, pool="small")
+    @task(retries=3, pool_slots=2)
     def work() -> None:
         """Does the work."""
 
@@ -194,7 +194,7 @@ def test_override_and_operator_arguments_in_the_decorator() -> None:
         work()
         work.override(task_id="again", retries=0)()
     first, again = d.get_task("work"), d.get_task("again")
-    assert (first.retries, first.pool, first.owner) == (3, "small", "team")
+    assert (first.retries, first.pool_slots, first.owner) == (3, 2, "team")
     assert first.doc_md == "Does the work."
     assert again.retries == 0
 

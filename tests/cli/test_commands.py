@@ -228,3 +228,22 @@ def test_dags_test_shows_the_callbacks_firing(slipstream: Cli) -> None:
     assert [fired.count(line) for line in dict.fromkeys(fired)] == [2, 2, 2, 2, 1]
     # Once per failed try (live and in the shown log).
     assert result.output.count("e-mail is not configured") == 2 * 2
+
+
+def test_dags_test_enforces_execution_timeout(slipstream: Cli) -> None:
+    slipstream.write_dag(
+        "slow",
+        """
+        import time
+        from datetime import datetime, timedelta
+        from slipstream import DAG, task
+        with DAG("slow", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+            @task(execution_timeout=timedelta(seconds=0.5))
+            def hang():
+                time.sleep(60)
+            hang()
+        """,
+    )
+    result = slipstream("dags", "test", "slow")
+    assert result.exit_code == 1
+    assert "execution_timeout of 0.5s exceeded" in result.output

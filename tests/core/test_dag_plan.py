@@ -61,6 +61,8 @@ def test_from_structure_reads_tasks_edges_and_dag_settings() -> None:
         queue="fast",
         pool="io",
         priority_weight=7,
+        # A structure written before effective priorities were serialized ranks by its own.
+        priority_weight_total=7,
     )
 
 

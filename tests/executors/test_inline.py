@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from slipstream.core.records import ExitReason, TaskFinished, TaskStarted
@@ -60,3 +61,44 @@ def test_import_error_and_capacity(tmp_path: Path) -> None:
     assert finished.error is not None and finished.error.startswith("SyntaxError")
     with pytest.raises(ValueError, match="capacity"):
         executor.submit([make_workload(broken, "t", run_pk=n) for n in range(2)])
+
+
+SLEEPER = """
+import time
+from datetime import datetime
+from pathlib import Path
+from slipstream import DAG
+from slipstream.authoring.task import BaseOperator
+
+class Sleeper(BaseOperator):
+    def execute(self, context):
+        time.sleep(30)
+        return "never"
+
+    def on_kill(self):
+        Path({killed!r}).write_text("on_kill called")
+
+with DAG("d", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    Sleeper(task_id="slow", execution_timeout=1.0)
+    Sleeper(task_id="unbounded")
+"""
+
+
+def test_execution_timeout_interrupts_the_try_as_the_local_executor_does(tmp_path: Path) -> None:
+    killed = tmp_path / "killed"
+    dag_file = tmp_path / "sleeper.py"
+    dag_file.write_text(SLEEPER.format(killed=str(killed)))
+    executor = InlineExecutor()
+    # Rendering imports Jinja on first use: imported already, the second is spent in execute().
+    jinja2.Environment()
+    executor.submit([make_workload(dag_file, "slow", execution_timeout=1.0)])
+    finished = executor.events()[-1]
+    assert isinstance(finished, TaskFinished)
+    assert (finished.state, finished.exit_reason) == (TaskState.FAILED, ExitReason.TIMEOUT)
+    assert finished.error == "execution_timeout of 1s exceeded"
+    assert finished.xcoms == ()
+    assert killed.read_text() == "on_kill called"
+    assert (
+        "execution_timeout of 1s exceeded"
+        in Path(make_workload(dag_file, "slow").log_path).read_text()
+    )

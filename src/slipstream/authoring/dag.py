@@ -202,6 +202,14 @@ class DAG:
         self.sla_miss_callback = checked_callback(sla_miss_callback, "sla_miss_callback", owner)
         if sla_miss_callback is not None:
             warn_sla("sla_miss_callback", owner)
+        if access_control:
+            # Airflow grants the named roles permissions on this DAG when it parses the file;
+            # Slipstream does not change roles from DAG files, so the grant would not happen.
+            raise DagDefinitionError(
+                "access_control is not supported: grant roles permissions on "
+                f"'DAG:{dag_id}' with `slipstream roles` or the API instead",
+                dag_id=dag_id,
+            )
         self.access_control = access_control
         self.owner_links = dict(owner_links or {})
         self.default_view = default_view

@@ -17,6 +17,7 @@ from slipstream.authoring.dag import DAG
 from slipstream.authoring.params import serialize_params
 from slipstream.authoring.task import BaseOperator
 from slipstream.authoring.task_group import TaskGroup
+from slipstream.authoring.weights import priority_totals
 from slipstream.errors import DagDefinitionError
 
 
@@ -52,6 +53,10 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "depends_on_past": task.depends_on_past,
         "wait_for_downstream": task.wait_for_downstream,
         "max_active_tis_per_dag": task.max_active_tis_per_dag,
+        "max_active_tis_per_dagrun": task.max_active_tis_per_dagrun,
+        "ignore_first_depends_on_past": task.ignore_first_depends_on_past,
+        "start_date": _iso(task.start_date),
+        "end_date": _iso(task.end_date),
         # What a try's end may have to run when its own process could not (killed, lost).
         "callbacks": _task_callbacks(task),
         # A task's own params, checked here as the DAG's are (absent when it has none).
@@ -132,7 +137,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "is_paused_upon_creation": dag.is_paused_upon_creation,
         "params": dag.params_spec,
         "callbacks": present(dag, DAG_CALLBACKS),
-        "tasks": [serialize_task(task) for task in dag.topological_order()],
+        "tasks": _tasks(dag),
     }
     # Only DAGs that have groups or edge labels carry them, so others keep their hash.
     if dag.task_group_dict:
@@ -140,6 +145,18 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
     if dag.edge_info:
         structure["edge_info"] = _edge_info(dag)
     return structure
+
+
+def _tasks(dag: DAG) -> list[dict[str, Any]]:
+    ordered = dag.topological_order()
+    totals = priority_totals(ordered)
+    tasks = []
+    for task in ordered:
+        spec = serialize_task(task)
+        # What the scheduler orders queued work by (Airflow's priority_weight_total).
+        spec["priority_weight_total"] = totals[task.task_id]
+        tasks.append(spec)
+    return tasks
 
 
 def structure_hash(structure: Mapping[str, Any]) -> str:

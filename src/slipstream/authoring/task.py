@@ -160,6 +160,7 @@ class BaseOperator(DependencyMixin, SetupTeardownRoles):
         start_date: datetime | None = None,
         end_date: datetime | None = None,
         depends_on_past: bool = False,
+        ignore_first_depends_on_past: bool = True,
         wait_for_downstream: bool = False,
         dag: DAG | None = None,
         params: Mapping[str, Any] | None = None,
@@ -215,8 +216,9 @@ class BaseOperator(DependencyMixin, SetupTeardownRoles):
         # Airflow: waiting for the previous run's downstream implies depending on the past.
         self.depends_on_past = bool(depends_on_past or wait_for_downstream)
         self.wait_for_downstream = bool(wait_for_downstream)
+        self.ignore_first_depends_on_past = bool(ignore_first_depends_on_past)
         self.params: dict[str, Any] = dict(params or {})
-        self.priority_weight = int(priority_weight)
+        self.priority_weight = _as_int(priority_weight, "priority_weight", where)
         if weight_rule not in WEIGHT_RULES:
             raise DagDefinitionError(
                 f"invalid weight_rule {weight_rule!r} of {where}; expected one of "
@@ -224,7 +226,7 @@ class BaseOperator(DependencyMixin, SetupTeardownRoles):
             )
         self.weight_rule = str(weight_rule)
         self.queue = queue
-        self.pool = pool or "default_pool"
+        self.pool = _known_pool(pool, where)
         if not isinstance(pool_slots, int) or pool_slots < 1:
             raise DagDefinitionError(f"pool_slots of {where} must be >= 1, got {pool_slots!r}")
         self.pool_slots = pool_slots
@@ -253,12 +255,23 @@ class BaseOperator(DependencyMixin, SetupTeardownRoles):
                 f"not {type(email).__name__}"
             )
         self.trigger_rule = parse_trigger_rule(trigger_rule, task_id=task_id)
+        if run_as_user is not None:
+            # Airflow runs such a task through sudo as that user; Slipstream's workers run every
+            # try as their own user, so accepting it would silently drop the isolation asked for.
+            raise DagDefinitionError(
+                f"run_as_user={run_as_user!r} of {where} is not supported: Slipstream runs "
+                "every task as the user its workers run as; remove the argument"
+            )
         self.run_as_user = run_as_user
         # task_concurrency is Airflow's older name for max_active_tis_per_dag.
-        self.max_active_tis_per_dag = (
-            max_active_tis_per_dag if max_active_tis_per_dag is not None else task_concurrency
+        self.max_active_tis_per_dag = _positive_or_none(
+            max_active_tis_per_dag if max_active_tis_per_dag is not None else task_concurrency,
+            "max_active_tis_per_dag",
+            where,
         )
-        self.max_active_tis_per_dagrun = max_active_tis_per_dagrun
+        self.max_active_tis_per_dagrun = _positive_or_none(
+            max_active_tis_per_dagrun, "max_active_tis_per_dagrun", where
+        )
         self.executor_config: dict[str, Any] = dict(executor_config or {})
         self.do_xcom_push = bool(do_xcom_push)
         self.doc_md = doc_md
@@ -422,6 +435,39 @@ def _as_retries(value: object, where: str) -> int:
     if isinstance(value, bool) or retries < 0:
         raise DagDefinitionError(f"retries of {where} must be a non-negative integer")
     return retries
+
+
+DEFAULT_POOL = "default_pool"
+
+
+def _known_pool(pool: object, where: str) -> str:
+    if pool is None or pool == DEFAULT_POOL:
+        return DEFAULT_POOL
+    # Pools as resources (created through the API or CLI) come with a later release: a task
+    # naming one now would run unlimited, so the file is refused instead.
+    raise DagDefinitionError(
+        f"pool {pool!r} of {where} does not exist: only {DEFAULT_POOL!r} exists for now "
+        f"(its size is SLIPSTREAM_DEFAULT_POOL_SLOTS); use pool={DEFAULT_POOL!r} or leave it out"
+    )
+
+
+def _as_int(value: object, name: str, where: str) -> int:
+    if isinstance(value, bool):
+        raise DagDefinitionError(f"{name} of {where} must be an integer, not {value!r}")
+    try:
+        number: int = int(value)  # type: ignore[call-overload]  # Airflow accepts "3" too
+        return number
+    except (TypeError, ValueError):
+        raise DagDefinitionError(f"{name} of {where} must be an integer, not {value!r}") from None
+
+
+def _positive_or_none(value: object, name: str, where: str) -> int | None:
+    if value is None:
+        return None
+    number = _as_int(value, name, where)
+    if number < 1:
+        raise DagDefinitionError(f"{name} of {where} must be at least 1, got {value!r}")
+    return number
 
 
 def _all_operator_classes() -> Iterator[type[BaseOperator]]:

@@ -35,6 +35,16 @@ class TaskSpec:
     # Callback arguments the task has (on_failure_callback..., email_on_failure when it has an
     # address): which of them a lost try's end must have run for it.
     callbacks: frozenset[str] = frozenset()
+    # Enforced at dispatch and planning (core/admission.py, core/past.py).
+    pool_slots: int = 1
+    priority_weight_total: int = 1  # own weight plus its weight_rule's relatives'
+    max_active_tis_per_dag: int | None = None
+    max_active_tis_per_dagrun: int | None = None
+    depends_on_past: bool = False
+    wait_for_downstream: bool = False
+    ignore_first_depends_on_past: bool = True
+    start_date: str | None = None  # the task's own dates (ISO), when it has them
+    end_date: str | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -69,6 +79,11 @@ class DagPlan:
     setup_dependents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # The DAG's own callbacks: on_success_callback and/or on_failure_callback.
     callbacks: frozenset[str] = frozenset()
+    dagrun_timeout: float | None = None  # seconds
+    # Read on every plan of a run, so found once: tasks with depends_on_past, tasks with
+    # their own start_date or end_date.
+    past_dependent: frozenset[str] = frozenset()
+    dated: tuple[str, ...] = ()
 
     @classmethod
     def from_structure(
@@ -94,6 +109,17 @@ class DagPlan:
                 is_teardown=bool(raw.get("is_teardown", False)),
                 on_failure_fail_dagrun=bool(raw.get("on_failure_fail_dagrun", False)),
                 callbacks=frozenset(raw.get("callbacks", ())),
+                pool_slots=int(raw.get("pool_slots", 1)),
+                priority_weight_total=int(
+                    raw.get("priority_weight_total", raw.get("priority_weight", 1))
+                ),
+                max_active_tis_per_dag=raw.get("max_active_tis_per_dag"),
+                max_active_tis_per_dagrun=raw.get("max_active_tis_per_dagrun"),
+                depends_on_past=bool(raw.get("depends_on_past", False)),
+                wait_for_downstream=bool(raw.get("wait_for_downstream", False)),
+                ignore_first_depends_on_past=bool(raw.get("ignore_first_depends_on_past", True)),
+                start_date=raw.get("start_date"),
+                end_date=raw.get("end_date"),
             )
         order = tuple(raw["task_id"] for raw in structure["tasks"])
         leaves = tuple(t for t in order if not tasks[t].downstream)
@@ -120,6 +146,9 @@ class DagPlan:
             indirect_setups=roles.get("indirect_setups", {}),
             setup_dependents=roles.get("setup_dependents", {}),
             callbacks=frozenset(structure.get("callbacks", ())),
+            dagrun_timeout=structure.get("dagrun_timeout"),
+            past_dependent=frozenset(t for t in order if tasks[t].depends_on_past),
+            dated=tuple(t for t in order if tasks[t].start_date or tasks[t].end_date),
         )
 
 

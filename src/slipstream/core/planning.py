@@ -7,7 +7,7 @@ apply the decisions they get back, so every rule is testable with plain values.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -63,13 +63,18 @@ class RunDecision:
 
 
 def plan_run(
-    plan: DagPlan, states: Mapping[str, TaskState], changed: Iterable[str] | None = None
+    plan: DagPlan,
+    states: Mapping[str, TaskState],
+    changed: Iterable[str] | None = None,
+    *,
+    held: Collection[str] = (),
 ) -> RunDecision:
     """Decide what moves in one run.
 
     `changed` names the tasks whose state changed since the run was last planned; only their
     downstream tasks are examined (None examines every waiting task, as after a restart).
     Decisions that finish a task at once (skips, upstream failures, empty tasks) cascade here.
+    `held` tasks keep waiting even when their upstream would let them run (depends_on_past).
     """
     current = dict(states)
     # Tasks waiting to be judged, each at most once at a time: a join below a thousand tasks
@@ -102,7 +107,7 @@ def plan_run(
         if spec is None or current.get(task_id) != TaskState.NONE:
             continue
         verdict = judge(plan, spec, current)
-        if verdict is Verdict.WAIT:
+        if verdict is Verdict.WAIT or (verdict is Verdict.RUN and task_id in held):
             continue
         if verdict is Verdict.RUN and not spec.is_empty:
             schedule.append(task_id)

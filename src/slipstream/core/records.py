@@ -163,6 +163,8 @@ class Workload:
     log_path: str
     execution_timeout: float | None = None
     queue: str = "default"
+    pool: str = "default_pool"
+    pool_slots: int = 1  # what the try holds of its pool while queued or running
     # Upstream tasks' XComs (task_id -> key -> JSON text), fetched when the try is queued so
     # that TaskFlow arguments need no database round trip from the worker.
     upstream_xcoms: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

@@ -1,30 +1,43 @@
 """The inline executor: runs each workload to its end inside `submit`, in the calling process.
 
 For decision tests and `slipstream dags test`: no processes, deterministic order. Task code runs
-in this very process, so nothing protects it from a task that exits or hangs, and
-execution_timeout is not enforced.
+in this very process, so nothing protects it from a task that exits. execution_timeout is
+enforced with a SIGALRM timer (in the main thread; elsewhere a warning says it cannot be): the
+task is interrupted, its on_kill() runs and the try fails with the timeout exit reason, as with
+the local executor.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import signal
 import socket
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import FrameType
 
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import SmtpSettings
 from slipstream.core.records import (
     CallbackDone,
     CallbackRequest,
+    ExitReason,
     TaskEvent,
+    TaskFinished,
     TaskStarted,
     Workload,
 )
+from slipstream.core.states import TaskState
 from slipstream.runner.callbacks import run_callback_request
 from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.logs import capture_to_log
 from slipstream.runner.runtime import XComReaderFactory
-from slipstream.runner.task_runner import run_try
+from slipstream.runner.task_runner import TryTerminated, TryTimedOut, run_try
+
+_log = logging.getLogger("slipstream.task")
 
 
 class InlineExecutor:
@@ -63,7 +76,8 @@ class InlineExecutor:
                 TaskStarted(workload.key, os.getpid(), self._hostname, self._clock.now())
             )
             dag = self._dags.dag_for(workload)
-            with capture_to_log(workload.log_path):
+            finished: TaskFinished | None = None
+            with capture_to_log(workload.log_path), _deadline(workload) as timer:
                 finished = run_try(
                     workload,
                     dag,
@@ -72,6 +86,8 @@ class InlineExecutor:
                     hostname=self._hostname,
                     smtp=self._smtp,
                 )
+            if finished is None or timer.fired:
+                finished = _timed_out(workload, self._clock, finished)
             self._events.append(finished)
 
     def run_callbacks(self, requests: Sequence[CallbackRequest]) -> None:
@@ -101,3 +117,56 @@ class InlineExecutor:
 
     def shutdown(self, *, graceful: bool = True) -> None:
         """Nothing runs between calls, so there is nothing to stop."""
+
+
+@dataclass(slots=True)
+class _Timer:
+    fired: bool = False
+
+
+@contextlib.contextmanager
+def _deadline(workload: Workload) -> Iterator[_Timer]:
+    """Interrupt the try with TryTimedOut (so its on_kill() and failure callbacks run, as with
+    the local executor's SIGUSR1 then SIGTERM) once its execution_timeout has passed."""
+    timer = _Timer()
+    timeout = workload.execution_timeout
+    if timeout is None:
+        yield timer
+        return
+    if threading.current_thread() is not threading.main_thread():
+        _log.warning("execution_timeout of %gs cannot be enforced outside the main thread", timeout)
+        yield timer
+        return
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        if timer.fired:
+            return
+        timer.fired = True
+        _log.error("execution_timeout of %gs exceeded; terminating the task", timeout)
+        raise TryTimedOut("execution_timeout exceeded")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    # A zero timer would never fire: the smallest positive one stands for "already late".
+    signal.setitimer(signal.ITIMER_REAL, max(timeout, 1e-6))
+    try:
+        yield timer
+    except TryTerminated:
+        if not timer.fired:
+            raise
+        # The timer went off just as the try was ending, outside its own handling.
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _timed_out(workload: Workload, clock: Clock, finished: TaskFinished | None) -> TaskFinished:
+    """The try's end as the local executor reports a timeout (nothing it pushed counts; its
+    failure callbacks ran here if the try got to report)."""
+    return TaskFinished(
+        key=workload.key,
+        state=TaskState.FAILED,
+        exit_reason=ExitReason.TIMEOUT,
+        at=clock.now(),
+        error=f"execution_timeout of {workload.execution_timeout:g}s exceeded",
+        callbacks_done=finished is not None and finished.callbacks_done,
+    )

@@ -1,25 +1,31 @@
-"""Handing ready tasks to the executor: which ones get the free slots (fairly across DAGs,
-within each DAG's max_active_tasks), queueing their tries, and the workloads that carry
-everything a worker needs. The workloads are submitted only after the pass commits.
+"""Handing ready tasks to the executor: which ones get the free slots (highest priority first,
+fairly across DAGs where priorities tie, within each DAG's max_active_tasks, the pool's slots
+and each task's concurrency limits: core/admission.py), queueing their tries, and the
+workloads that carry everything a worker needs. The workloads are submitted only after the
+pass commits.
 """
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator
 from datetime import datetime
-from itertools import islice
 from pathlib import Path
 
 from sqlalchemy import Connection
 
+from slipstream.core.admission import DEFAULT_POOL, Candidate, admit
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.log_paths import log_path_for
-from slipstream.core.planning import pick_fair
 from slipstream.core.records import Run, TaskInstance, Workload
 from slipstream.core.states import TaskState
 from slipstream.core.transitions import QueueTries
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import transitions
 from slipstream.store import xcoms as xcom_store
+
+# Airflow's default_pool size; Settings.default_pool_slots is what the scheduler passes.
+DEFAULT_POOL_SLOTS = 128
 
 
 def dispatch(
@@ -30,30 +36,38 @@ def dispatch(
     free: int,
     job_id: int | None,
     log_folder: Path,
+    pool_slots: int = DEFAULT_POOL_SLOTS,
 ) -> list[tuple[Workload, int]]:
     """Queue up to `free` ready tries; returns their workloads with each task's count of
-    infrastructure failures so far."""
+    infrastructure failures so far. `pool_slots` is the size of default_pool."""
     if free <= 0 or not state.has_ready():
         return []
-    limits = {
+    _order_arrivals(conn, state)
+    room = {
         dag_id: max(
             0,
             state.current_version(conn, dag_id).max_active_tasks
             - state.active_per_dag.get(dag_id, 0),
         )
-        for dag_id in state.ready
+        for dag_id in state.waiting
     }
-    window = {
-        dag_id: list(islice(queue, 0, min(len(queue), free)))
-        for dag_id, queue in state.ready.items()
-        if queue
-    }
+    admission = admit(
+        {dag_id: _drawn(heap) for dag_id, heap in state.waiting.items()},
+        free=free,
+        dag_room=room,
+        pool_room={DEFAULT_POOL: pool_slots - state.pool_used.get(DEFAULT_POOL, 0)},
+        task_active=state.task_active,
+        run_task_active=state.run_task_active,
+    )
+    for dag_id, candidate in admission.passed_over:
+        heapq.heappush(state.waiting[dag_id], (candidate.rank, candidate))
+    for dag_id in [d for d, heap in state.waiting.items() if not heap]:
+        del state.waiting[dag_id]
+    # What is left waits for a limit that only a try's end (or a new DAG version) can lift.
+    state.dispatch_blocked = True
     by_run: dict[int, list[str]] = {}
-    for dag_id, (run_pk, task_id) in pick_fair(window, free, limits):
-        state.ready[dag_id].popleft()
-        by_run.setdefault(run_pk, []).append(task_id)
-    for dag_id in [d for d, q in state.ready.items() if not q]:
-        del state.ready[dag_id]
+    for _, candidate in admission.taken:
+        by_run.setdefault(candidate.run_pk, []).append(candidate.task_id)
     runs: list[tuple[Run, DagPlan]] = []
     for run_pk in by_run:
         run = state.run(conn, run_pk)
@@ -66,7 +80,51 @@ def dispatch(
         if result.tries:
             state.note(run.id, result.task_ids, TaskState.QUEUED)
             workloads.extend(_workloads(conn, state, run, plan, result.tries, log_folder))
+    if len(workloads) < len(admission.taken):
+        # Some taken tasks had moved on (a person marked them): their slots are still free.
+        state.dispatch_blocked = False
     return workloads
+
+
+def _order_arrivals(conn: Connection, state: SchedulerState) -> None:
+    """Move newly ready tasks into their DAG's admission heap, ranked by effective priority,
+    then the run's logical date, then arrival."""
+    # A wide fan-out readies a thousand tasks of one run at once: look the run up once.
+    seen: dict[int, tuple[Run | None, DagPlan | None]] = {}
+    for dag_id, queue in state.ready.items():
+        heap = state.waiting.setdefault(dag_id, [])
+        while queue:
+            run_pk, task_id = queue.popleft()
+            if run_pk not in seen:
+                found = state.run(conn, run_pk)
+                seen[run_pk] = (found, state.plan(conn, found.version_id) if found else None)
+            run, plan = seen[run_pk]
+            spec = plan.tasks.get(task_id) if plan is not None else None
+            state.arrivals += 1
+            if run is None or spec is None:
+                # Nothing to rank it by: let QueueTries find out what became of it.
+                rank = (-1, 0.0, state.arrivals)
+                heapq.heappush(heap, (rank, Candidate(run_pk, task_id, rank)))
+                continue
+            when = run.logical_date.timestamp() if run.logical_date is not None else 0.0
+            rank = (-spec.priority_weight_total, when, state.arrivals)
+            candidate = Candidate(
+                run_pk,
+                task_id,
+                rank,
+                pool_slots=spec.pool_slots,
+                max_per_dag=spec.max_active_tis_per_dag,
+                max_per_run=spec.max_active_tis_per_dagrun,
+            )
+            heapq.heappush(heap, (rank, candidate))
+    state.ready.clear()
+
+
+def _drawn(heap: list[tuple[tuple[int, float, int], Candidate]]) -> Iterator[Candidate]:
+    """The heap's candidates best first, each removed as it is drawn (admission puts back
+    what it passed over)."""
+    while heap:
+        yield heapq.heappop(heap)[1]
 
 
 def _workloads(
@@ -102,6 +160,7 @@ def _workloads(
             ),
             execution_timeout=spec.execution_timeout,
             queue=spec.queue,
+            pool_slots=spec.pool_slots,
             upstream_xcoms={u: upstream_xcoms[u] for u in spec.upstream if u in upstream_xcoms},
             source=source,
             infra_failures=ti.infra_failures,

@@ -14,6 +14,7 @@ from slipstream.core.records import Run
 from slipstream.core.states import RunState, TaskState
 from slipstream.core.transitions import RunTransition, TaskTransition, retry_due
 from slipstream.scheduler import callbacks
+from slipstream.scheduler.past import hold_back
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import transitions
 
@@ -21,16 +22,24 @@ from slipstream.store import transitions
 def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> int:
     """Plan every run marked dirty; returns how many runs finished."""
     dirty, state.dirty = state.dirty, {}
+    past_only, state.past_only = state.past_only, set()
+    # DAGs with a run that changed: tasks depends_on_past holds in their runs look again.
+    touched: set[str] = set()
     decided: list[tuple[Run, RunDecision, list[TaskTransition]]] = []
     for run_pk, changed in dirty.items():
         run = state.run(conn, run_pk)
+        if run is not None and run_pk not in past_only:
+            touched.add(run.dag_id)
         if run is None or run.state is not RunState.RUNNING:
             state.forget_run(run_pk)
             continue
         plan = state.plan(conn, run.version_id)
         if plan is None:
             continue
-        decision = plan_run(plan, state.task_states(conn, run_pk), changed)
+        states = state.task_states(conn, run_pk)
+        decision = plan_run(plan, states, changed)
+        if plan.past_dependent:
+            decision = hold_back(conn, state, run, plan, decision, states, changed)
         decided.append((run, decision, decision.task_transitions(run_pk)))
     moved = iter(transitions.apply(conn, [t for _, _, ts in decided for t in ts], now))
     endings: list[tuple[Run, RunTransition]] = []
@@ -43,6 +52,8 @@ def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> i
                 for task_id in result.task_ids:
                     state.add_ready(run.dag_id, run.id, task_id)
             complete = complete and len(result.task_ids) == len(move.task_ids)
+            if result.task_ids:
+                touched.add(run.dag_id)
         if not complete:
             # Someone else moved some of these tasks: what we remembered is stale.
             state.forget_states(run.id)
@@ -59,6 +70,8 @@ def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> i
             finished += 1
             state.forget_run(run.id)
             state.check_queued.add(run.dag_id)
+    if state.past_held and touched:
+        state.recheck_past(touched)
     return finished
 
 

@@ -12,6 +12,7 @@ from slipstream.core.records import DagRecord, Run
 from slipstream.core.states import RunState
 from slipstream.core.transitions import RunTransition
 from slipstream.scheduler.state import SchedulerState
+from slipstream.scheduler.task_dates import skip_outside_task_dates
 from slipstream.store import dags as dags_store
 from slipstream.store import runs as runs_store
 from slipstream.store import task_instances as ti_store
@@ -30,6 +31,8 @@ def start_queued_runs(conn: Connection, state: SchedulerState, now: datetime) ->
         assert plan is not None  # _startable only picks runs whose version it could read
         state.states[run.id] = ti_store.create_for_run(conn, result.run, plan, now)
         state.runs[run.id] = result.run
+        state.watch_timeout(result.run, plan)
+        skip_outside_task_dates(conn, state, result.run, plan, now)
         state.mark_dirty(run.id, None)
         started += 1
     return started

@@ -9,11 +9,12 @@ import heapq
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection
 
+from slipstream.core.admission import DEFAULT_POOL, Candidate
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.records import Run, TaskEvent, TaskKey
 from slipstream.core.states import RunState, TaskState
@@ -26,6 +27,7 @@ from slipstream.wakeup import Hint, HintKind
 
 if TYPE_CHECKING:
     from slipstream.scheduler.callbacks import CallbackIntent
+K = TypeVar("K")
 
 # What a DAG without a readable current version may run at once: Airflow's default.
 DEFAULT_MAX_ACTIVE_TASKS = 16
@@ -35,6 +37,8 @@ DEFAULT_MAX_ACTIVE_TASKS = 16
 class InFlight:
     dag_id: str
     infra_failures: int
+    pool: str = DEFAULT_POOL
+    pool_slots: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,22 @@ class SchedulerState:
     # Callbacks to request of the executor (scheduler/callbacks.py), stored and made into
     # requests at the end of the pass that noted them.
     callback_intents: list[CallbackIntent] = field(default_factory=list)
+    # Ready tasks taken from `ready`, ordered for admission (core/admission.py): a heap per
+    # DAG of (rank, candidate). `dispatch_blocked` says every one of them waits for a limit
+    # (a slot, a pool, a task's concurrency) that only a try's end or a new version can lift,
+    # so an idle pass is not run for them.
+    waiting: dict[str, list[tuple[tuple[int, float, int], Candidate]]] = field(default_factory=dict)
+    dispatch_blocked: bool = False
+    arrivals: int = 0
+    # Slots held by tries in flight: per pool, per (DAG, task), per (run, task).
+    pool_used: Counter[str] = field(default_factory=Counter)
+    task_active: Counter[tuple[str, str]] = field(default_factory=Counter)
+    run_task_active: Counter[tuple[int, str]] = field(default_factory=Counter)
+    # Tasks of running runs held back by depends_on_past, planned again when a run of their
+    # DAG changes (scheduler/past.py), and runs whose dagrun_timeout is watched: a heap.
+    past_held: dict[int, set[str]] = field(default_factory=dict)
+    past_only: set[int] = field(default_factory=set)  # dirty only for such a second look
+    deadlines: list[tuple[datetime, int]] = field(default_factory=list)
 
     # ----------------------------------------------------------------- reading through
 
@@ -121,6 +141,7 @@ class SchedulerState:
             elif kind is HintKind.DAG_CHANGED:
                 # A new version may bring new limits and a new schedule.
                 self.schedules.mark_stale()
+                self.dispatch_blocked = False  # its limits may have changed
                 if hint.key:
                     self.current.pop(hint.key, None)
                     self.check_queued.add(hint.key)
@@ -132,6 +153,7 @@ class SchedulerState:
                 # and stop tries of it whose task was marked or cleared while they ran.
                 self.runs.pop(hint.run_pk, None)
                 self.forget_states(hint.run_pk)
+                self.dispatch_blocked = False
                 self.check_all_queued = True
                 self.recheck.add(hint.run_pk)
             else:
@@ -147,6 +169,10 @@ class SchedulerState:
                 known[task_id] = state
 
     def mark_dirty(self, run_pk: int, changed: Iterable[str] | None) -> None:
+        self.past_only.discard(run_pk)
+        self._dirty(run_pk, changed)
+
+    def _dirty(self, run_pk: int, changed: Iterable[str] | None) -> None:
         if changed is None or run_pk not in self.dirty:
             self.dirty[run_pk] = None if changed is None else set(changed)
             return
@@ -163,12 +189,15 @@ class SchedulerState:
         self.runs.pop(run_pk, None)
         self.dirty.pop(run_pk, None)
         self.states.pop(run_pk, None)
+        self.past_held.pop(run_pk, None)
 
     def add_ready(self, dag_id: str, run_pk: int, task_id: str) -> None:
         self.ready.setdefault(dag_id, deque()).append((run_pk, task_id))
 
     def has_ready(self) -> bool:
-        return any(self.ready.values())
+        if any(self.ready.values()):
+            return True
+        return not self.dispatch_blocked and any(self.waiting.values())
 
     def add_retry(self, at: datetime, run_pk: int, dag_id: str, task_id: str) -> None:
         heapq.heappush(self.retries, (at, run_pk, dag_id, task_id))
@@ -180,9 +209,20 @@ class SchedulerState:
             due.append((run_pk, dag_id, task_id))
         return due
 
-    def track(self, key: TaskKey, dag_id: str, infra_failures: int) -> None:
-        self.in_flight[key] = InFlight(dag_id, infra_failures)
+    def track(
+        self,
+        key: TaskKey,
+        dag_id: str,
+        infra_failures: int,
+        *,
+        pool: str = DEFAULT_POOL,
+        pool_slots: int = 1,
+    ) -> None:
+        self.in_flight[key] = InFlight(dag_id, infra_failures, pool, pool_slots)
         self.active_per_dag[dag_id] += 1
+        self.pool_used[pool] += pool_slots
+        self.task_active[dag_id, key.task_id] += 1
+        self.run_task_active[key.run_pk, key.task_id] += 1
 
     def untrack(self, key: TaskKey) -> InFlight | None:
         flight = self.in_flight.pop(key, None)
@@ -190,7 +230,37 @@ class SchedulerState:
             self.active_per_dag[flight.dag_id] -= 1
             if self.active_per_dag[flight.dag_id] <= 0:
                 del self.active_per_dag[flight.dag_id]
+            _decrement(self.pool_used, flight.pool, flight.pool_slots)
+            _decrement(self.task_active, (flight.dag_id, key.task_id), 1)
+            _decrement(self.run_task_active, (key.run_pk, key.task_id), 1)
+            self.dispatch_blocked = False  # a slot is free: waiting tasks may fit now
         return flight
+
+    def hold_for_past(self, run_pk: int, task_ids: Iterable[str]) -> None:
+        held = set(task_ids)
+        if held:
+            self.past_held[run_pk] = held
+        else:
+            self.past_held.pop(run_pk, None)
+
+    def recheck_past(self, dag_ids: Iterable[str] | None = None) -> None:
+        """Plan again the tasks depends_on_past holds in runs of `dag_ids` (None: every
+        DAG): a run of theirs changed, so the previous run they wait for may have."""
+        wanted = None if dag_ids is None else set(dag_ids)
+        for run_pk, held in list(self.past_held.items()):
+            run = self.runs.get(run_pk)
+            if run is None:
+                del self.past_held[run_pk]
+            elif wanted is None or run.dag_id in wanted:
+                if run_pk not in self.dirty:
+                    self.past_only.add(run_pk)
+                self._dirty(run_pk, held)
+
+    def watch_timeout(self, run: Run, plan: DagPlan) -> None:
+        """Wake when a running run's dagrun_timeout passes (scheduler/timeouts.py)."""
+        if plan.dagrun_timeout is not None and run.start_date is not None:
+            deadline = run.start_date + timedelta(seconds=plan.dagrun_timeout)
+            heapq.heappush(self.deadlines, (deadline, run.id))
 
     # ----------------------------------------------------------------- rebuilding
 
@@ -199,6 +269,9 @@ class SchedulerState:
         for run in runs_store.running_runs(conn):
             self.runs[run.id] = run
             self.mark_dirty(run.id, None)
+            plan = self.plan(conn, run.version_id)
+            if plan is not None:
+                self.watch_timeout(run, plan)
         for ti in ti_store.in_state(conn, [TaskState.SCHEDULED]):
             self.add_ready(ti.dag_id, ti.run_pk, ti.task_id)
         for ti in ti_store.in_state(conn, [TaskState.UP_FOR_RETRY]):
@@ -217,5 +290,17 @@ class SchedulerState:
             schedules=self.schedules,
         )
         for key, flight in self.in_flight.items():
-            fresh.track(key, flight.dag_id, flight.infra_failures)
+            fresh.track(
+                key,
+                flight.dag_id,
+                flight.infra_failures,
+                pool=flight.pool,
+                pool_slots=flight.pool_slots,
+            )
         return fresh
+
+
+def _decrement(counter: Counter[K], key: K, by: int) -> None:
+    counter[key] -= by
+    if counter[key] <= 0:
+        del counter[key]

@@ -16,15 +16,16 @@ from sqlalchemy import Connection
 
 from slipstream.clock import Clock
 from slipstream.config import Settings
-from slipstream.core.records import CallbackRequest, ExitReason
+from slipstream.core.records import CallbackRequest, ExitReason, TaskKey
 from slipstream.errors import ConfigError
-from slipstream.executors.base import CallbackRunner, Executor
+from slipstream.executors.base import CallbackRunner, Executor, Killable
 from slipstream.scheduler import callbacks, events
 from slipstream.scheduler.dispatch import dispatch
 from slipstream.scheduler.planning import plan_dirty_runs, release_retries
 from slipstream.scheduler.recovery import live_scheduler, rival_message
 from slipstream.scheduler.starting import start_queued_runs
 from slipstream.scheduler.state import SchedulerState
+from slipstream.scheduler.timeouts import expire_runs
 from slipstream.store import jobs as jobs_store
 from slipstream.store.db import Database
 from slipstream.store.plans import PlanCache
@@ -150,6 +151,8 @@ class Scheduler:
         ]
         if self._state.retries:
             waits.append((self._state.retries[0][0] - now).total_seconds())
+        if self._state.deadlines:
+            waits.append((self._state.deadlines[0][0] - now).total_seconds())
         next_schedule = self._state.schedules.next_due
         if next_schedule is not None:
             waits.append((next_schedule - now).total_seconds())
@@ -177,10 +180,13 @@ class Scheduler:
         if mono - self._last_safety_scan >= SAFETY_SCAN_SECONDS:
             self._last_safety_scan = mono
             state.check_all_queued = True
+            state.recheck_past()  # tasks depends_on_past holds: a missed change costs 5 s
+            state.dispatch_blocked = False
         heartbeat_due = mono - self._last_heartbeat >= self._settings.heartbeat_seconds
         lost_check_due = mono - self._last_lost_check >= self._settings.lost_after_seconds / 3
         schedule_due = state.schedules.is_due(now)
         retries_due = bool(state.retries) and state.retries[0][0] <= now
+        timeouts_due = bool(state.deadlines) and state.deadlines[0][0] <= now
         free = self._executor.capacity - len(state.in_flight)
         if not (
             pending
@@ -190,12 +196,14 @@ class Scheduler:
             or state.check_all_queued
             or schedule_due
             or retries_due
+            or timeouts_due
             or heartbeat_due
             or lost_check_due
             or (state.has_ready() and free > 0)
         ):
             return TickReport()
         runs_started = runs_finished = 0
+        expired: list[TaskKey] = []
         with self._db.write() as conn:
             events.apply_events(
                 conn, state, pending, now, infra_budget=self._settings.infra_retries
@@ -213,6 +221,8 @@ class Scheduler:
                 runs_started += start_queued_runs(conn, state, now)
                 runs_finished += plan_dirty_runs(conn, state, now)
                 state.schedules.runs_finished(now)  # @continuous DAGs start their next run
+            if timeouts_due:
+                expired = expire_runs(conn, state, now)
             dispatched = dispatch(
                 conn,
                 state,
@@ -220,6 +230,7 @@ class Scheduler:
                 free=self._executor.capacity - len(state.in_flight),
                 job_id=self._job_id,
                 log_folder=self._settings.log_folder,
+                pool_slots=self._settings.default_pool_slots,
             )
             if lost_check_due:
                 self._last_lost_check = mono
@@ -232,8 +243,16 @@ class Scheduler:
             )
         state.pending_events = []
         self._request_callbacks(callback_requests)
+        if expired and isinstance(self._executor, Killable):
+            self._executor.kill(expired)
         for workload, infra_failures in dispatched:
-            state.track(workload.key, workload.dag_id, infra_failures)
+            state.track(
+                workload.key,
+                workload.dag_id,
+                infra_failures,
+                pool=workload.pool,
+                pool_slots=workload.pool_slots,
+            )
         workloads = [workload for workload, _ in dispatched]
         if workloads:
             self._executor.submit(workloads)

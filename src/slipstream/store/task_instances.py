@@ -91,7 +91,7 @@ def create_for_run(
             "operator": spec.operator,
             "pool": spec.pool,
             "queue": spec.queue,
-            "priority_weight": spec.priority_weight,
+            "priority_weight": spec.priority_weight_total,  # effective, as Airflow stores it
             "updated_at": now,
         }
         for spec in (plan.tasks[t] for t in plan.order)

@@ -8,7 +8,8 @@ the API to status codes in one table, the CLI to exit codes in one place.
     │   ├── DuplicateTaskIdError
     │   ├── CycleError
     │   ├── InvalidScheduleError
-    │   └── UnknownArgumentError
+    │   ├── UnknownArgumentError
+    │   └── NotAvailableYet          an Airflow construct whose behaviour a later release brings
     ├── NotFoundError
     │   ├── DagNotFound
     │   ├── RunNotFound
@@ -25,6 +26,7 @@ the API to status codes in one table, the CLI to exit codes in one place.
     ├── InvalidInputError             bad input from a caller; changes nothing
     │   └── InvalidConf               conf refused by the DAG's declared params
     ├── InvalidStateTransition        a compare-and-set lost, or a move the table forbids
+    ├── NotAvailableInSlipstream      (also an ImportError) an Airflow name Slipstream lacks
     ├── ConfigError                   settings that cannot work
     │   └── DatabaseUnavailable       the metadata database cannot be reached
     └── TaskControl                   raised by task code to steer its own outcome
@@ -79,6 +81,27 @@ class UnknownArgumentError(DagDefinitionError):
     def __init__(self, name: str, where: str, *, dag_id: str | None = None) -> None:
         super().__init__(f"unknown argument {name!r} in {where}", dag_id=dag_id)
         self.name = name
+
+
+class NotAvailableYet(DagDefinitionError):
+    """A DAG file builds an Airflow construct that imports but does not work in Slipstream yet."""
+
+    def __init__(self, construct: str, reason: str) -> None:
+        super().__init__(f"{construct} is not available in Slipstream yet: {reason}")
+        self.construct = construct
+
+
+class NotAvailableInSlipstream(SlipstreamError, ImportError):
+    """A DAG file imports an Airflow name (a provider operator, SubDagOperator...) that
+    Slipstream does not provide; `advice` says what to do instead."""
+
+    def __init__(self, construct: str, module: str, advice: str) -> None:
+        super().__init__(
+            f"{construct} (from {module}) is not available in Slipstream: {advice}", name=module
+        )
+        self.construct = construct
+        self.module = module
+        self.advice = advice
 
 
 class NotFoundError(SlipstreamError):

@@ -1,0 +1,284 @@
+"""Airflow Variables and Connections as task code reads them, backed by Airflow's environment
+secrets backend (`AIRFLOW_VAR_<KEY>`, `AIRFLOW_CONN_<ID>` as a URI or JSON), and the `var` and
+`conn` objects that templates read them through (`{{ var.value.x }}`, `{{ conn.my_db.host }}`).
+
+The environment is read at each call, never cached: a worker sees what its process was given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from slipstream.authoring.exceptions import AirflowException, AirflowNotFoundException
+from slipstream.authoring.params import NOTSET, ArgNotSet
+
+VARIABLE_PREFIX = "AIRFLOW_VAR_"
+CONNECTION_PREFIX = "AIRFLOW_CONN_"
+# Airflow's query key for an `extra` that is not a flat string mapping.
+_EXTRA_KEY = "__extra__"
+
+_NOT_YET = (
+    "is not available in Slipstream yet: Variables are read from the environment "
+    "(AIRFLOW_VAR_<KEY>) until Slipstream stores them; set the variable there instead"
+)
+
+
+class Variable:
+    """Airflow's Variable: `Variable.get(key)` reads `AIRFLOW_VAR_<KEY>` (key upper-cased)."""
+
+    def __init__(self, key: str | None = None, val: Any = None, description: str | None = None):
+        self.key = key
+        self.val = val
+        self.description = description
+
+    @classmethod
+    def get(
+        cls,
+        key: str,
+        default_var: Any = NOTSET,
+        deserialize_json: bool = False,
+        *,
+        default: Any = NOTSET,
+    ) -> Any:
+        """The variable's value (parsed as JSON with deserialize_json); the default when it is
+        not set, else KeyError as in Airflow. `default` is Airflow 3's name for default_var."""
+        fallback = default if isinstance(default_var, ArgNotSet) else default_var
+        text = os.environ.get(VARIABLE_PREFIX + key.upper())
+        if text is None:
+            if isinstance(fallback, ArgNotSet):
+                raise KeyError(f"Variable {key} does not exist")
+            return fallback
+        if not deserialize_json:
+            return text
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ValueError(
+                f"Variable {key} ({VARIABLE_PREFIX}{key.upper()}) is not valid JSON: {exc}"
+            ) from None
+
+    @classmethod
+    def set(cls, key: str, value: Any, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError(f"Variable.set({key!r}) {_NOT_YET}")
+
+    @classmethod
+    def update(cls, key: str, value: Any, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError(f"Variable.update({key!r}) {_NOT_YET}")
+
+    @classmethod
+    def delete(cls, key: str, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError(f"Variable.delete({key!r}) {_NOT_YET}")
+
+    @classmethod
+    def setdefault(
+        cls, key: str, default: Any, description: str | None = None, deserialize_json: bool = False
+    ) -> Any:
+        """The value if set; otherwise Airflow would store `default`, which Slipstream cannot."""
+        try:
+            return cls.get(key, deserialize_json=deserialize_json)
+        except KeyError:
+            raise NotImplementedError(f"Variable.setdefault({key!r}) {_NOT_YET}") from None
+
+
+class Connection:
+    """Airflow's Connection, read from `AIRFLOW_CONN_<ID>` (a URI such as
+    `postgres://user:pass@host:5432/db?sslmode=require`, or a JSON object of its fields)."""
+
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        conn_type: str | None = None,
+        description: str | None = None,
+        host: str | None = None,
+        login: str | None = None,
+        password: str | None = None,
+        schema: str | None = None,
+        port: int | None = None,
+        extra: str | Mapping[str, Any] | None = None,
+        uri: str | None = None,
+    ) -> None:
+        self.conn_id = conn_id
+        self.description = description
+        self.conn_type = conn_type
+        self.host = host
+        self.login = login
+        self.password = password
+        self.schema = schema
+        self.port = port
+        self.extra: str | None = json.dumps(extra) if isinstance(extra, Mapping) else extra
+        if uri is not None:
+            if any(v is not None for v in (conn_type, host, login, password, schema, port)):
+                raise AirflowException("give a connection either a uri or its fields, not both")
+            self._fill_from_uri(uri)
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.conn_id}>"
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]:
+        """`extra` parsed as a JSON object ({} when empty or not a JSON object)."""
+        if not self.extra:
+            return {}
+        try:
+            parsed = json.loads(self.extra)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+
+    # -- lookup -------------------------------------------------------------------------------
+
+    @classmethod
+    def get_connection_from_secrets(cls, conn_id: str) -> Connection:
+        """The connection `conn_id`; AirflowNotFoundException when it is not defined."""
+        text = os.environ.get(CONNECTION_PREFIX + conn_id.upper())
+        if text is None:
+            raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
+        if text.lstrip().startswith("{"):
+            return cls.from_json(text, conn_id=conn_id)
+        return cls(conn_id=conn_id, uri=text)
+
+    @classmethod
+    def get(cls, conn_id: str) -> Connection:
+        """Airflow 3's name for get_connection_from_secrets."""
+        return cls.get_connection_from_secrets(conn_id)
+
+    @classmethod
+    def from_json(cls, value: str, conn_id: str | None = None) -> Connection:
+        try:
+            fields = json.loads(value)
+        except ValueError as exc:
+            raise AirflowException(f"connection {conn_id!r} is not valid JSON: {exc}") from None
+        if not isinstance(fields, dict):
+            raise AirflowException(f"connection {conn_id!r} must be a JSON object")
+        known = {"conn_type", "description", "host", "login", "password", "schema", "port"}
+        unknown = sorted(set(fields) - known - {"extra", "conn_id"})
+        if unknown:
+            raise AirflowException(f"connection {conn_id!r} has unknown fields: {unknown}")
+        port = fields.get("port")
+        try:
+            port = int(port) if port not in (None, "") else None
+        except (TypeError, ValueError):
+            raise AirflowException(f"port of connection {conn_id!r} is not a number") from None
+        arguments = {name: fields.get(name) for name in known - {"port"}}
+        return cls(conn_id=conn_id, port=port, extra=fields.get("extra"), **arguments)
+
+    def _fill_from_uri(self, uri: str) -> None:
+        schemes = uri.count("://")
+        if schemes == 0 or schemes > 2:
+            raise AirflowException(f"Invalid connection string: {uri}.")
+        scheme, _, rest = uri.partition("://")
+        self.conn_type = "postgres" if scheme == "postgresql" else scheme.replace("-", "_")
+        protocol = None
+        if schemes == 2:  # an http host keeps its protocol: `http://https://host` style
+            protocol, _, rest = rest.partition("://")
+            if "@" in protocol or ":" in protocol:
+                raise AirflowException(f"Invalid connection string: {uri}.")
+        parts = urlsplit("//" + rest)
+        host = _host_of(parts.netloc)
+        self.host = f"{protocol}://{host}" if protocol else host
+        self.schema = unquote(parts.path[1:]) if parts.path[1:] else ""
+        self.login = unquote(parts.username) if parts.username else parts.username
+        self.password = unquote(parts.password) if parts.password else parts.password
+        self.port = parts.port
+        if parts.query:
+            query = dict(parse_qsl(parts.query, keep_blank_values=True))
+            self.extra = query[_EXTRA_KEY] if _EXTRA_KEY in query else json.dumps(query)
+
+    def get_uri(self) -> str:
+        """The connection as Airflow's URI form (what AIRFLOW_CONN_<ID> may hold)."""
+        conn_type = (self.conn_type or "").lower().replace("_", "-")
+        uri = f"{conn_type}://" if conn_type else "//"
+        host = self.host or ""
+        if "://" in host:
+            protocol, host = host.split("://", 1)
+            uri += f"{protocol}://"
+        authority = ""
+        if self.login is not None:
+            authority += quote(self.login, safe="")
+        if self.password is not None:
+            authority += ":" + quote(self.password, safe="")
+        if authority:
+            uri += authority + "@"
+        location = quote(host, safe="")
+        if self.port:
+            location += f":{self.port}" if location or authority else f"@:{self.port}"
+        if self.schema:
+            location += "/" + quote(self.schema, safe="")
+        uri += location
+        if self.extra:
+            extra = self.extra_dejson
+            flat = bool(extra) and all(isinstance(v, str) for v in extra.values())
+            query = urlencode(extra) if flat else urlencode({_EXTRA_KEY: self.extra})
+            uri += ("?" if self.schema else "/?") + query
+        return uri
+
+
+def _host_of(netloc: str) -> str:
+    """The host part of a netloc, unquoted and with its case kept (urlsplit lowercases it)."""
+    host = netloc.rsplit("@", 1)[-1]
+    if host.startswith("["):  # an IPv6 literal keeps its colons
+        host = host[: host.find("]") + 1]
+    elif ":" in host:
+        host = host.split(":", 1)[0]
+    return unquote(host)
+
+
+class BaseHook:
+    """The part of Airflow's BaseHook that DAG files use: looking up a connection."""
+
+    @classmethod
+    def get_connection(cls, conn_id: str) -> Connection:
+        return Connection.get_connection_from_secrets(conn_id)
+
+
+# -- template accessors: what {{ var }} and {{ conn }} are in a task's context ------------------
+
+
+class VariableValues:
+    """`var.value` (text) or `var.json` (parsed): `{{ var.value.key }}`, `.get(key, default)`."""
+
+    def __init__(self, *, deserialize_json: bool) -> None:
+        self._deserialize_json = deserialize_json
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return Variable.get(key, deserialize_json=self._deserialize_json)
+
+    def get(self, key: str, default_var: Any = NOTSET) -> Any:
+        return Variable.get(key, default_var, deserialize_json=self._deserialize_json)
+
+    def __repr__(self) -> str:
+        return f"<var.{'json' if self._deserialize_json else 'value'}>"
+
+
+class VariableAccessor:
+    """The `var` of a template context."""
+
+    def __init__(self) -> None:
+        self.value = VariableValues(deserialize_json=False)
+        self.json = VariableValues(deserialize_json=True)
+
+
+class ConnectionAccessor:
+    """The `conn` of a template context: `{{ conn.my_db.host }}`, `{{ conn.get('my_db') }}`."""
+
+    def __getattr__(self, conn_id: str) -> Connection:
+        if conn_id.startswith("__"):
+            raise AttributeError(conn_id)
+        return Connection.get_connection_from_secrets(conn_id)
+
+    def get(self, conn_id: str, default_conn: Any = None) -> Any:
+        try:
+            return Connection.get_connection_from_secrets(conn_id)
+        except AirflowNotFoundException:
+            return default_conn
+
+
+def template_accessors() -> dict[str, Any]:
+    """The `var` and `conn` entries of a task's context."""
+    return {"var": VariableAccessor(), "conn": ConnectionAccessor()}

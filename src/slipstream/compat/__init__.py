@@ -1,0 +1,1 @@
+"""Other orchestrators' DAG-file vocabularies, mapped onto Slipstream's authoring API."""

@@ -1,0 +1,321 @@
+"""The table behind the `airflow` import path: each Airflow module name Slipstream serves, with
+the names it exports and the Slipstream object ("module:attribute") each one is. Targets are
+imported only when a DAG file first asks for the name.
+
+Also the advice given for names Slipstream does not serve (providers, SubDAGs...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+_A = "slipstream.authoring"
+_P = "slipstream.compat.airflow.pending"
+
+# -- targets shared by several module names -----------------------------------------------------
+SDK_DAG = {"DAG": f"{_A}.dag:DAG", "dag": f"{_A}.dag:dag"}  # Airflow 3: catchup=False
+LEGACY_DAG = {"DAG": f"{_A}.legacy:DAG", "dag": f"{_A}.legacy:dag"}  # 1.10/2.x: catchup=True
+TASK = {"task": f"{_A}.taskflow:task"}
+PARAM = {"Param": f"{_A}.params:Param"}
+CHAIN = {
+    "chain": f"{_A}.relations:chain",
+    "cross_downstream": f"{_A}.relations:cross_downstream",
+}
+CHAIN_LINEAR = {"chain_linear": f"{_A}.relations:chain_linear"}
+BASE_OPERATOR = {"BaseOperator": f"{_A}.task:BaseOperator"}
+TASK_GROUP = {
+    "TaskGroup": f"{_A}.task_group:TaskGroup",
+    "task_group": f"{_A}.task_group:task_group",
+}
+LABEL = {"Label": f"{_A}.edges:Label"}
+SETUP_TEARDOWN = {
+    "setup": f"{_A}.setup_teardown:setup",
+    "teardown": f"{_A}.setup_teardown:teardown",
+}
+CURRENT_CONTEXT = {"get_current_context": f"{_A}.context:get_current_context"}
+CONTEXT = {"Context": f"{_A}.context:Context"}
+TRIGGER_RULE = {"TriggerRule": f"{_A}.trigger_rules:TriggerRule"}
+VARIABLE = {"Variable": f"{_A}.variables:Variable"}
+CONNECTION = {"Connection": f"{_A}.variables:Connection"}
+BASE_HOOK = {"BaseHook": f"{_A}.variables:BaseHook"}
+XCOM_ARG = {"XComArg": f"{_A}.xcom_arg:XComArg"}
+# Types for annotations (`def f(ti: TaskInstance)`): the protocols the runner's objects meet.
+RUNTIME_TYPES = {
+    "DagRun": f"{_A}.context:RuntimeDagRun",
+    "TaskInstance": f"{_A}.context:RuntimeTaskInstance",
+}
+BASH = {"BashOperator": f"{_A}.operators:BashOperator"}
+PYTHON = {
+    "PythonOperator": f"{_A}.operators:PythonOperator",
+    "BranchPythonOperator": f"{_A}.operators:BranchPythonOperator",
+    "ShortCircuitOperator": f"{_A}.operators:ShortCircuitOperator",
+    **CURRENT_CONTEXT,
+}
+LEGACY_PYTHON = {  # 1.10's python_operator: provide_context accepted
+    "PythonOperator": f"{_A}.legacy:PythonOperator",
+    "BranchPythonOperator": f"{_A}.legacy:BranchPythonOperator",
+    "ShortCircuitOperator": f"{_A}.legacy:ShortCircuitOperator",
+}
+EMPTY = {"EmptyOperator": f"{_A}.operators:EmptyOperator"}
+DUMMY = {"DummyOperator": f"{_A}.operators:EmptyOperator"}
+LATEST_ONLY = {"LatestOnlyOperator": f"{_A}.latest_only:LatestOnlyOperator"}
+TRIGGER_DAGRUN = {"TriggerDagRunOperator": f"{_P}:TriggerDagRunOperator"}
+ASSETS = {"Asset": f"{_P}:Asset", "AssetAlias": f"{_P}:AssetAlias"}
+DATASETS = {"Dataset": f"{_P}:Dataset", "DatasetAlias": f"{_P}:DatasetAlias"}
+BASE_SENSOR = {
+    "BaseSensorOperator": f"{_P}:BaseSensorOperator",
+    "PokeReturnValue": f"{_P}:PokeReturnValue",
+}
+EXTERNAL_TASK = {
+    "ExternalTaskSensor": f"{_P}:ExternalTaskSensor",
+    "ExternalTaskMarker": f"{_P}:ExternalTaskMarker",
+}
+
+
+def _pending(*names: str) -> dict[str, str]:
+    return {name: f"{_P}:{name}" for name in names}
+
+
+_EXCEPTION_NAMES = (
+    "AirflowException",
+    "AirflowBadRequest",
+    "AirflowNotFoundException",
+    "AirflowConfigException",
+    "AirflowSkipException",
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowRescheduleException",
+    "AirflowTaskTimeout",
+    "AirflowTaskTerminated",
+    "AirflowWebServerTimeout",
+    "AirflowOptionalProviderFeatureException",
+    "AirflowDagCycleException",
+    "AirflowDagDuplicatedIdException",
+    "AirflowDagInconsistent",
+    "AirflowClusterPolicyViolation",
+    "AirflowTimetableInvalid",
+    "DagNotFound",
+    "DagRunNotFound",
+    "TaskNotFound",
+    "DagRunAlreadyExists",
+    "DuplicateTaskIdFound",
+    "ParamValidationError",
+    "TaskDeferred",
+    "RemovedInAirflow3Warning",
+    "AirflowProviderDeprecationWarning",
+)
+EXCEPTIONS = {name: f"{_A}.exceptions:{name}" for name in _EXCEPTION_NAMES}
+
+_TIMETABLES = f"{_A}.timetables"
+_TIMEZONE_NAMES = (
+    "utc",
+    "utcnow",
+    "datetime",
+    "make_aware",
+    "make_naive",
+    "convert_to_utc",
+    "coerce_datetime",
+    "parse",
+    "is_localized",
+    "is_naive",
+)
+
+_STANDARD = "airflow.providers.standard"
+
+_TABLE: dict[str, dict[str, str]] = {
+    # -- Airflow 3: the task SDK and the standard provider --------------------------------------
+    "airflow.sdk": {
+        **SDK_DAG,
+        **TASK,
+        **TASK_GROUP,
+        **PARAM,
+        **CHAIN,
+        **CHAIN_LINEAR,
+        **LABEL,
+        **BASE_OPERATOR,
+        **CURRENT_CONTEXT,
+        **VARIABLE,
+        **CONNECTION,
+        **BASE_HOOK,
+        **ASSETS,
+        **CONTEXT,
+        **TRIGGER_RULE,
+        **SETUP_TEARDOWN,
+        **XCOM_ARG,
+        **BASE_SENSOR,
+    },
+    "airflow.sdk.bases.operator": {**BASE_OPERATOR, **CHAIN, **CHAIN_LINEAR},
+    "airflow.sdk.bases.sensor": BASE_SENSOR,
+    "airflow.sdk.bases.hook": BASE_HOOK,
+    f"{_STANDARD}.operators.bash": BASH,
+    f"{_STANDARD}.operators.python": PYTHON,
+    f"{_STANDARD}.operators.empty": EMPTY,
+    f"{_STANDARD}.operators.latest_only": LATEST_ONLY,
+    f"{_STANDARD}.operators.trigger_dagrun": TRIGGER_DAGRUN,
+    f"{_STANDARD}.sensors.bash": _pending("BashSensor"),
+    f"{_STANDARD}.sensors.python": _pending("PythonSensor"),
+    f"{_STANDARD}.sensors.filesystem": _pending("FileSensor"),
+    f"{_STANDARD}.sensors.external_task": EXTERNAL_TASK,
+    f"{_STANDARD}.sensors.time": _pending("TimeSensor", "TimeSensorAsync"),
+    f"{_STANDARD}.sensors.time_delta": _pending("TimeDeltaSensor", "TimeDeltaSensorAsync"),
+    f"{_STANDARD}.sensors.date_time": _pending("DateTimeSensor", "DateTimeSensorAsync"),
+    f"{_STANDARD}.sensors.weekday": _pending("DayOfWeekSensor"),
+    # -- Airflow 2 ------------------------------------------------------------------------------
+    "airflow": {**LEGACY_DAG, **XCOM_ARG, **DATASETS},
+    "airflow.models": {
+        **LEGACY_DAG,
+        **BASE_OPERATOR,
+        **VARIABLE,
+        **CONNECTION,
+        **PARAM,
+        **RUNTIME_TYPES,
+        **XCOM_ARG,
+    },
+    "airflow.models.dag": LEGACY_DAG,
+    "airflow.models.baseoperator": {**BASE_OPERATOR, **CHAIN, **CHAIN_LINEAR},
+    "airflow.models.param": PARAM,
+    "airflow.models.variable": VARIABLE,
+    "airflow.models.connection": CONNECTION,
+    "airflow.models.dagrun": {"DagRun": RUNTIME_TYPES["DagRun"]},
+    "airflow.models.taskinstance": {"TaskInstance": RUNTIME_TYPES["TaskInstance"]},
+    "airflow.models.xcom_arg": XCOM_ARG,
+    "airflow.decorators": {
+        "dag": LEGACY_DAG["dag"],
+        **TASK,
+        "task_group": TASK_GROUP["task_group"],
+        **SETUP_TEARDOWN,
+    },
+    "airflow.operators.bash": BASH,
+    "airflow.operators.python": PYTHON,
+    "airflow.operators.empty": EMPTY,
+    "airflow.operators.dummy": {**DUMMY, **EMPTY},
+    "airflow.operators.latest_only": LATEST_ONLY,
+    "airflow.operators.trigger_dagrun": TRIGGER_DAGRUN,
+    "airflow.sensors.base": BASE_SENSOR,
+    "airflow.sensors.bash": _pending("BashSensor"),
+    "airflow.sensors.python": _pending("PythonSensor"),
+    "airflow.sensors.filesystem": _pending("FileSensor"),
+    "airflow.sensors.external_task": EXTERNAL_TASK,
+    "airflow.sensors.time_sensor": _pending("TimeSensor", "TimeSensorAsync"),
+    "airflow.sensors.time_delta": _pending("TimeDeltaSensor", "TimeDeltaSensorAsync"),
+    "airflow.sensors.date_time": _pending("DateTimeSensor", "DateTimeSensorAsync"),
+    "airflow.sensors.weekday": _pending("DayOfWeekSensor"),
+    "airflow.datasets": DATASETS,
+    "airflow.hooks.base": BASE_HOOK,
+    "airflow.utils.task_group": {"TaskGroup": TASK_GROUP["TaskGroup"]},
+    "airflow.utils.trigger_rule": TRIGGER_RULE,
+    "airflow.utils.edgemodifier": LABEL,
+    "airflow.utils.dates": {"days_ago": f"{_A}.dates:days_ago"},
+    "airflow.utils.helpers": {**CHAIN, **CHAIN_LINEAR},
+    "airflow.utils.timezone": {name: f"{_A}.dates:{name}" for name in _TIMEZONE_NAMES},
+    "airflow.utils.context": {**CONTEXT, **CURRENT_CONTEXT},
+    "airflow.macros": {
+        "ds_add": f"{_A}.macros:ds_add",
+        "ds_format": f"{_A}.macros:ds_format",
+    },
+    "airflow.exceptions": EXCEPTIONS,
+    "airflow.timetables.trigger": {
+        name: f"{_TIMETABLES}:{name}"
+        for name in (
+            "CronTriggerTimetable",
+            "DeltaTriggerTimetable",
+            "MultipleCronTriggerTimetable",
+        )
+    },
+    "airflow.timetables.interval": {
+        name: f"{_TIMETABLES}:{name}"
+        for name in ("CronDataIntervalTimetable", "DeltaDataIntervalTimetable")
+    },
+    "airflow.timetables.events": {"EventsTimetable": f"{_TIMETABLES}:EventsTimetable"},
+    "airflow.timetables.simple": {
+        name: f"{_TIMETABLES}:{name}"
+        for name in ("NullTimetable", "OnceTimetable", "ContinuousTimetable")
+    },
+    # -- Airflow 1.10 ---------------------------------------------------------------------------
+    "airflow.operators.bash_operator": BASH,
+    "airflow.operators.python_operator": LEGACY_PYTHON,
+    "airflow.operators.dummy_operator": DUMMY,
+    "airflow.operators.latest_only_operator": LATEST_ONLY,
+    "airflow.operators.dagrun_operator": TRIGGER_DAGRUN,
+    "airflow.sensors.base_sensor_operator": {"BaseSensorOperator": BASE_SENSOR["BaseSensorOperator"]},
+    "airflow.sensors.external_task_sensor": EXTERNAL_TASK,
+    "airflow.hooks.base_hook": BASE_HOOK,
+}
+
+MODULES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {module: MappingProxyType(dict(names)) for module, names in _TABLE.items()}
+)
+
+# -- what to say about names Slipstream does not serve -----------------------------------------
+
+_PYTHON_ELSEWHERE = (
+    "it runs the callable in another Python environment, which Slipstream does not do; install "
+    "the packages the callable needs beside Slipstream and use PythonOperator or @task"
+)
+NAME_ADVICE: Mapping[str, str] = MappingProxyType(
+    {
+        "SubDagOperator": "SubDAGs were removed in Airflow 3 and Slipstream never had them; "
+        "put the sub-DAG's tasks in a TaskGroup (airflow.utils.task_group) instead",
+        "PythonVirtualenvOperator": _PYTHON_ELSEWHERE,
+        "ExternalPythonOperator": _PYTHON_ELSEWHERE,
+        "BranchPythonVirtualenvOperator": _PYTHON_ELSEWHERE,
+        "BranchExternalPythonOperator": _PYTHON_ELSEWHERE,
+        "EmailOperator": "sending e-mail from a task is not available; send it from a "
+        "PythonOperator (smtplib) instead",
+        "DagBag": "Slipstream parses the DAG folders itself; check a file with "
+        "`slipstream dags list-import-errors` or run it with `slipstream dags test`",
+    }
+)
+
+# Words that end a provider's name inside its module path (providers.<name...>.<kind>.<module>).
+_PROVIDER_KINDS = frozenset(
+    {
+        "operators",
+        "sensors",
+        "hooks",
+        "transfers",
+        "triggers",
+        "decorators",
+        "utils",
+        "secrets",
+        "notifications",
+        "links",
+        "example_dags",
+        "log",
+        "executors",
+        "assets",
+        "datasets",
+    }
+)
+
+
+def advice_for(module: str, name: str) -> str:
+    """What to tell a user whose DAG file asks for `name` from `module`, which Slipstream lacks."""
+    if name in NAME_ADVICE:
+        return NAME_ADVICE[name]
+    parts = module.split(".")
+    if len(parts) > 2 and parts[1] == "providers" and parts[2] != "standard":
+        provider: list[str] = []
+        for part in parts[2:]:
+            if part in _PROVIDER_KINDS:
+                break
+            provider.append(part)
+        package = "apache-airflow-providers-" + "-".join(provider).replace("_", "-")
+        return (
+            f"Slipstream does not run Airflow provider packages ({package}); call the service "
+            "from a PythonOperator/@task or a BashOperator, or keep this DAG on Airflow"
+        )
+    if len(parts) > 1 and parts[1] == "contrib":
+        return (
+            "airflow.contrib (Airflow 1.10's community operators, later provider packages) is "
+            "not part of Slipstream; call the service from a PythonOperator/@task or a "
+            "BashOperator instead"
+        )
+    served = MODULES.get(module)
+    if served:
+        return f"{module} offers only {', '.join(sorted(served))} in Slipstream"
+    return (
+        "Slipstream serves the Airflow modules listed in docs/airflow-compatibility.md; "
+        "import the construct from one of those or use Slipstream's own API"
+    )

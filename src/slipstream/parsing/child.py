@@ -23,7 +23,8 @@ from typing import Any, NoReturn
 
 from slipstream.authoring.loading import load_dags_from_file
 from slipstream.authoring.serialize import serialize_dag, structure_hash
-from slipstream.errors import DagDefinitionError
+from slipstream.compat.airflow import install_airflow_hook
+from slipstream.errors import DagDefinitionError, NotAvailableInSlipstream, NotAvailableYet
 from slipstream.lifeline import die_with_parent
 
 _READ_CHUNK = 1 << 16
@@ -311,6 +312,7 @@ def _parse_to_json(fileloc: str, sys_path: Sequence[str], limits: ParseLimits) -
             source = file.read()
         # As Airflow does, DAG files may import helper modules that sit in the DAG folders.
         sys.path[:0] = [p for p in sys_path if p not in sys.path]
+        install_airflow_hook()
         parsed: list[dict[str, Any]] = []
         seen: set[str] = set()
         for dag in load_dags_from_file(fileloc):
@@ -336,5 +338,26 @@ def _parse_to_json(fileloc: str, sys_path: Sequence[str], limits: ParseLimits) -
             else "DAG file import ran out of memory"
         )
         return json.dumps({"dags": [], "error": error}).encode()
-    except BaseException:  # SystemExit and KeyboardInterrupt from a DAG file are errors too
-        return json.dumps({"dags": [], "error": traceback.format_exc()}).encode()
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt from a DAG file are errors too
+        return json.dumps({"dags": [], "error": format_import_error(exc)}).encode()
+
+
+_SLIPSTREAM_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def format_import_error(exc: BaseException) -> str:
+    """The traceback an import error shows. For an Airflow construct Slipstream lacks, only
+    the DAG file's own frames: the line that asked for it, not the import hook's insides."""
+    if not isinstance(exc, (NotAvailableInSlipstream, NotAvailableYet)):
+        return "".join(traceback.format_exception(exc))
+    summary = traceback.TracebackException.from_exception(exc)
+    summary.stack = traceback.StackSummary.from_list(
+        [
+            frame
+            for frame in summary.stack
+            if not frame.filename.startswith(_SLIPSTREAM_DIR)
+            and not frame.filename.startswith("<frozen importlib")
+        ]
+    )
+    summary.__cause__ = summary.__context__ = None
+    return "".join(summary.format())

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.loading import load_dags_from_file, load_dags_from_source
+from slipstream.compat.airflow import install_airflow_hook
 from slipstream.core.records import Workload
 from slipstream.errors import DagNotFound
 
@@ -39,6 +40,7 @@ class DagFileCache:
             pinned = self._pinned.get(version_hash)
             if pinned is None:
                 self.generation += 1
+                install_airflow_hook()
                 loaded = load_dags_from_source(source, path, tag=version_hash)
                 pinned = self._pinned[version_hash] = {dag.dag_id: dag for dag in loaded}
             try:
@@ -51,6 +53,9 @@ class DagFileCache:
         if entry is None or entry[0] != stamp:
             self._files.pop(path, None)
             self.generation += 1
+            # DAG files written for Airflow import `airflow`: served by Slipstream in any
+            # process that loads them (a worker, `dags test`), and only there.
+            install_airflow_hook()
             dags = {dag.dag_id: dag for dag in self._loader(path)}
             entry = self._files[path] = (stamp, dags)
         try:

@@ -162,9 +162,9 @@ _TABLE: dict[str, dict[str, str]] = {
     f"{_STANDARD}.sensors.date_time": _pending("DateTimeSensor", "DateTimeSensorAsync"),
     f"{_STANDARD}.sensors.weekday": _pending("DayOfWeekSensor"),
     # -- Airflow 2 ------------------------------------------------------------------------------
-    "airflow": {**LEGACY_DAG, **XCOM_ARG, **DATASETS},
+    "airflow": {"DAG": LEGACY_DAG["DAG"], **XCOM_ARG, **DATASETS},
     "airflow.models": {
-        **LEGACY_DAG,
+        "DAG": LEGACY_DAG["DAG"],
         **BASE_OPERATOR,
         **VARIABLE,
         **CONNECTION,

@@ -13,11 +13,14 @@ import pytest
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.operators import BashOperator
 from slipstream.compat.airflow import AirflowFinder, install_airflow_hook
+from slipstream.compat.airflow.finder import is_airflow_module
 from slipstream.errors import NotAvailableInSlipstream
 
 
 @pytest.fixture(autouse=True)
 def hook() -> None:
+    for name in [n for n in sys.modules if is_airflow_module(n)]:
+        del sys.modules[name]  # each test imports the airflow modules afresh
     install_airflow_hook()
 
 

@@ -355,11 +355,15 @@ def run_dag_test(
         test_settings = settings.with_changes(
             database_url=f"sqlite:///{Path(tmp) / 'test.db'}",
             log_folder=Path(tmp) / "logs",
+            # Only the DAG under test runs: the others' schedules (a catchup=True Airflow 2
+            # DAG's backlog...) must not run their tasks in this process.
+            dags_paused_at_creation=True,
         )
         db = open_database(test_settings, migrate=True)
         clock = SystemClock()
         try:
             dag_file_sync(test_settings, db, clock, None).sync_now()
+            DagService(db).set_paused(dag_id, False)
             executor = InlineExecutor(
                 xcom_reader_factory=xcom_reader_factory(test_settings), smtp=test_settings.smtp
             )

@@ -1,0 +1,383 @@
+"""DAG files written in Airflow 1.10, 2.x and 3.x idiom (tests/compat/dags/), run end to end
+through `slipstream dags test` and through a real scheduler with its local workers, and judged
+by what they did: task states, tries, XComs, skipped branches and what bash printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from slipstream.cli.main import cli
+from tests.api.conftest import wait_for
+
+pytestmark = pytest.mark.slow
+
+CORPUS = Path(__file__).parent / "dags"
+LOGICAL_DATE = "2024-05-06T00:00:00+00:00"
+DS = "2024-05-06"
+# What the DAG files read through Airflow's environment secrets backend.
+SECRETS = {
+    "AIRFLOW_VAR_SALES_SETTINGS": '{"factor": 2}',
+    "AIRFLOW_VAR_SDK_MEASURE": "3",
+    "AIRFLOW_CONN_REPORTING_DB": "postgres://rep:s%40cret@db.internal:6543/reports",
+}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The outcome of one manual run. `tries` defaults to 1 for a task that ran and 0 for a
+    skipped one (skipped by a branch, never started); an EmptyOperator finishes without a try,
+    as in Airflow. `logs` are lines a task's log contains."""
+
+    dag_id: str
+    run_state: str
+    states: dict[str, str]
+    conf: dict[str, Any] = field(default_factory=dict)
+    tries: dict[str, int] = field(default_factory=dict)
+    xcoms: dict[tuple[str, str], Any] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
+
+    def tries_of(self, task_id: str) -> int:
+        default = 0 if self.states[task_id] == "skipped" else 1
+        return self.tries.get(task_id, default)
+
+
+EXPECTED = [
+    Expected(
+        "legacy_orders",
+        "success",
+        {
+            "fetch_orders": "success",
+            "pick_route": "success",
+            "big_batch": "success",
+            "small_batch": "skipped",
+            "join": "success",
+            "summarize": "success",
+        },
+        xcoms={
+            ("fetch_orders", "orders"): [4, 7, 9],
+            ("fetch_orders", "return_value"): "fetched",
+            ("pick_route", "return_value"): "big_batch",
+            ("big_batch", "return_value"): "big batch of 20",
+            ("summarize", "return_value"): {"count": 3, "total": 20, "day": DS},
+        },
+        tries={"join": 0},
+        logs={"big_batch": "big batch of 20", "pick_route": "Returned value was: 'big_batch'"},
+    ),
+    Expected(
+        "legacy_skip_and_fail",
+        "failed",
+        {"skip_it": "skipped", "fail_now": "failed", "flaky": "failed"},
+        # AirflowFailException ignores retries=2; a plain AirflowException uses its one retry.
+        tries={"skip_it": 1, "fail_now": 1, "flaky": 2},
+        logs={
+            "skip_it": "nothing to do today",
+            "fail_now": "AirflowFailException: bad input",
+            "flaky": "AirflowException: try 2 failed",
+        },
+    ),
+    Expected(
+        "legacy_latest",
+        "success",
+        {"latest_only": "success", "publish": "success"},  # a manual run always proceeds
+        xcoms={("publish", "return_value"): f"published {DS}"},
+    ),
+    Expected(
+        "taskflow_sales",
+        "success",
+        {"extract": "success", "transform": "success", "load": "success"},
+        xcoms={
+            ("transform", "total"): 1236.7,
+            ("transform", "count"): 3,
+            ("load", "return_value"): "3 orders, 1236.7 into sales_default (emea, x2)",
+        },
+    ),
+    Expected(
+        "classic_branching",
+        "success",
+        {
+            "start": "success",
+            "greet": "success",
+            "branch": "success",
+            "weekday_path": "success",
+            "weekend_path": "skipped",
+            "merge": "success",
+            "gate": "success",
+            "never": "skipped",
+            "cleanup": "success",
+        },
+        conf={"who": "ops"},
+        tries={"start": 0, "merge": 0},
+        xcoms={
+            ("greet", "return_value"): "hello from classic_branching (ops)",
+            ("branch", "return_value"): "weekday_path",
+            ("weekday_path", "return_value"): "work",
+        },
+        logs={"greet": "hello from classic_branching (ops)", "cleanup": "cleaned"},
+    ),
+    Expected(
+        "custom_operator",
+        "success",
+        {"greet": "success", "describe_connection": "success", "maybe_skip": "skipped"},
+        conf={"name": "Ada"},
+        tries={"maybe_skip": 1},
+        xcoms={
+            ("greet", "return_value"): f"Hello Ada on {DS}",
+            ("describe_connection", "return_value"): {
+                "host": "db.internal",
+                "port": 6543,
+                "schema": "reports",
+                "login": "rep",
+            },
+        },
+        logs={"greet": f"Hello Ada on {DS}", "maybe_skip": "no force flag given"},
+    ),
+    Expected(
+        "sdk_taskflow",
+        "success",
+        {
+            "measure": "success",
+            "route": "success",
+            "high": "skipped",
+            "low": "success",
+            "keep_going": "success",
+            "shout": "success",
+        },
+        xcoms={
+            ("measure", "return_value"): 3,
+            ("route", "return_value"): "low",
+            ("low", "return_value"): "low:3",
+            ("shout", "return_value"): f"measured 3 at {DS}",
+        },
+        logs={"shout": f"measured 3 at {DS}"},
+    ),
+    Expected(
+        "sdk_classic",
+        "success",
+        {"latest_only": "success", "report": "success", "archive": "skipped", "done": "success"},
+        tries={"archive": 1, "done": 0},
+        xcoms={("report", "return_value"): f"report for {DS}"},
+        logs={"archive": "manual runs do not archive"},
+    ),
+]
+
+
+def test_every_corpus_file_has_expectations() -> None:
+    files = {p.stem for p in CORPUS.glob("airflow*/*.py")}
+    assert files == {e.dag_id for e in EXPECTED}
+    assert {p.parent.name for p in CORPUS.glob("airflow*/*.py")} == {
+        "airflow1",
+        "airflow2",
+        "airflow3",
+    }
+
+
+@pytest.fixture
+def corpus_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    shutil.copytree(CORPUS, home / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    return home
+
+
+def _tries_in(output: str) -> dict[str, list[tuple[str, str]]]:
+    """task_id -> [(state of the try, its log)] from `dags test` output, in try order."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    parts = re.split(r"^--- (\S+) \(try \d+\) ---$", output, flags=re.MULTILINE)
+    for task_id, text in zip(parts[1::2], parts[2::2], strict=True):
+        # The try's log ends with its "Marking try as" line; the console output of later
+        # tries (printed as they ran) follows it and belongs to them.
+        end = re.search(rf"Marking try as (\w+) .*task_id={re.escape(task_id)},.*$", text, re.M)
+        state, log = (end[1].lower(), text[: end.end()]) if end else ("?", text)
+        found.setdefault(task_id, []).append((state, log))
+    return found
+
+
+@pytest.mark.parametrize("expected", EXPECTED, ids=lambda e: e.dag_id)
+def test_dags_test_runs_each_file_as_airflow_would(
+    expected: Expected,
+    corpus_home: Path,
+    sqlite_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.conftest import copy_sqlite_template
+
+    database = copy_sqlite_template(sqlite_template, corpus_home / "slipstream.db")
+    env = {
+        "SLIPSTREAM_HOME": str(corpus_home),
+        "SLIPSTREAM_LOAD_EXAMPLES": "false",
+        "SLIPSTREAM_DATABASE_URL": f"sqlite:///{database}",
+        **SECRETS,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)  # the inline executor runs the tasks in this process
+    args = ["dags", "test", expected.dag_id, "--logical-date", LOGICAL_DATE]
+    if expected.conf:
+        args += ["--conf", json.dumps(expected.conf)]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    output = result.output
+    assert result.exit_code == (0 if expected.run_state == "success" else 1), output
+    assert f"finished: {expected.run_state}" in output
+    tries = _tries_in(output)
+    assert set(tries) <= set(expected.states), output  # no other DAG's tasks ran here
+    for task_id, state in expected.states.items():
+        ran = tries.get(task_id, [])
+        assert len(ran) == expected.tries_of(task_id), (task_id, output)
+        if ran:
+            assert ran[-1][0] == state, (task_id, ran[-1][1])
+    for task_id, line in expected.logs.items():
+        assert any(line in text for _, text in tries[task_id]), (task_id, line, output)
+    for (task_id, key), value in expected.xcoms.items():
+        if key == "return_value" and "Returned value was" in tries[task_id][-1][1]:
+            assert f"Returned value was: {value!r}" in tries[task_id][-1][1], task_id
+
+
+class Scheduler:
+    """A real `slipstream scheduler` (local executor, worker processes) over the corpus."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {
+            **os.environ,
+            "SLIPSTREAM_HOME": str(home),
+            "SLIPSTREAM_LOAD_EXAMPLES": "false",
+            "SLIPSTREAM_WORKERS": "2",
+            **SECRETS,
+        }
+        self.env.pop("SLIPSTREAM_DATABASE_URL", None)
+        self.out = home / "scheduler.out"
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "slipstream.cli.main", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.home / "slipstream.db", timeout=30) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def states(self, dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
+        rows = self.query(
+            "SELECT task_id, state, try_number FROM task_instances WHERE dag_id = ? AND run_id = ?",
+            dag_id,
+            run_id,
+        )
+        return {task_id: (state, tries) for task_id, state, tries in rows}
+
+    def xcoms(self, dag_id: str, run_id: str) -> dict[tuple[str, str], Any]:
+        rows = self.query(
+            "SELECT task_id, key, value FROM xcoms WHERE dag_id = ? AND run_id = ?",
+            dag_id,
+            run_id,
+        )
+        return {(task_id, key): json.loads(value) for task_id, key, value in rows}
+
+    def runs(self, dag_id: str, run_type: str) -> list[tuple[str, str, str]]:
+        """(run_id, state, data_interval_end) of the DAG's runs of that type, oldest first."""
+        return [
+            (run_id, state, str(end))
+            for run_id, state, end in self.query(
+                "SELECT run_id, state, data_interval_end FROM runs WHERE dag_id = ? "
+                "AND run_type = ? ORDER BY data_interval_end",
+                dag_id,
+                run_type,
+            )
+        ]
+
+
+@pytest.fixture
+def scheduler(corpus_home: Path) -> Iterator[Scheduler]:
+    running = Scheduler(corpus_home)
+    assert running.cli("db", "migrate").returncode == 0
+    with running.out.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "slipstream.cli.main", "scheduler"],
+            env=running.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "ready" in running.out.read_text(), 60, "scheduler ready")
+        yield running
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_the_corpus_runs_through_the_scheduler(scheduler: Scheduler) -> None:
+    errors = scheduler.cli("dags", "list-import-errors", "-o", "json")
+    assert json.loads(errors.stdout or "[]") == [], errors.stdout
+    for expected in EXPECTED:
+        args = ["dags", "trigger", expected.dag_id, "--run-id", "corpus"]
+        args += ["--logical-date", LOGICAL_DATE]
+        if expected.conf:
+            args += ["--conf", json.dumps(expected.conf)]
+        assert scheduler.cli(*args).returncode == 0, expected.dag_id
+    for expected in EXPECTED:
+        dag_id = expected.dag_id
+        wait_for(
+            lambda dag_id=dag_id: scheduler.query(  # type: ignore[misc]
+                "SELECT state FROM runs WHERE dag_id = ? AND run_id = 'corpus'", dag_id
+            )[0][0]
+            in ("success", "failed"),
+            90,
+            f"{dag_id} finished",
+        )
+        [(run_state,)] = scheduler.query(
+            "SELECT state FROM runs WHERE dag_id = ? AND run_id = 'corpus'", dag_id
+        )
+        assert run_state == expected.run_state, scheduler.out.read_text()[-3000:]
+        states = scheduler.states(dag_id, "corpus")
+        assert {t: s for t, (s, _) in states.items()} == expected.states, dag_id
+        for task_id in expected.states:
+            assert states[task_id][1] == expected.tries_of(task_id), (dag_id, task_id)
+        xcoms = scheduler.xcoms(dag_id, "corpus")
+        for key, value in expected.xcoms.items():
+            assert xcoms.get(key) == value, (dag_id, key, xcoms)
+        for task_id, line in expected.logs.items():
+            log = scheduler.cli("tasks", "logs", dag_id, "corpus", task_id)
+            assert line in log.stdout, (dag_id, task_id, log.stdout + log.stderr)
+
+
+def test_scheduled_runs_follow_each_versions_catchup_default(scheduler: Scheduler) -> None:
+    # legacy_latest (Airflow 1.10 names): catchup defaults to True, so each interval since
+    # days_ago(3) gets a run, and LatestOnlyOperator lets only the newest one publish.
+    def settled(dag_id: str, count: int) -> bool:
+        runs = scheduler.runs(dag_id, "scheduled")
+        return len(runs) >= count and all(s in ("success", "failed") for _, s, _ in runs)
+
+    wait_for(lambda: settled("legacy_latest", 3), 90, "legacy_latest caught up")
+    legacy = scheduler.runs("legacy_latest", "scheduled")
+    publish = [scheduler.states("legacy_latest", run_id)["publish"][0] for run_id, _, _ in legacy]
+    assert all(state == "success" for _, state, _ in legacy)
+    assert publish[-1] == "success" and set(publish[:-1]) == {"skipped"}, publish
+    newest = scheduler.xcoms("legacy_latest", legacy[-1][0])
+    assert newest[("publish", "return_value")].startswith("published ")
+
+    # sdk_classic (airflow.sdk): catchup defaults to False, so only the latest interval runs,
+    # and as a scheduled run it archives.
+    wait_for(lambda: settled("sdk_classic", 1), 90, "sdk_classic ran its latest interval")
+    [(run_id, state, _)] = scheduler.runs("sdk_classic", "scheduled")
+    assert state == "success"
+    assert scheduler.states("sdk_classic", run_id) == {
+        "latest_only": ("success", 1),
+        "report": ("success", 1),
+        "archive": ("success", 1),
+        "done": ("success", 0),  # an EmptyOperator finishes without a try
+    }
+    assert scheduler.xcoms("sdk_classic", run_id)[("archive", "return_value")] == "archived"

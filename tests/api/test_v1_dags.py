@@ -81,6 +81,9 @@ DAG_FILES = {
             EmptyOperator(task_id="only")
     """,
     "v1d_broken.py": "from slipstream import DAG\nthis is not python(\n",
+    # An Airflow DAG file needing a provider: its import error names the operator.
+    "v1d_provider.py": "from airflow import DAG\n"
+    "from airflow.providers.snowflake.operators.snowflake import SnowflakeOperator\n",
 }
 
 
@@ -391,6 +394,14 @@ def test_import_errors(server: ApiServer) -> None:
     assert datetime.fromisoformat(error["timestamp"]).tzinfo is not None
     assert ok(get(server, f"/importErrors/{error['import_error_id']}")) == error
     assert ok(get(server, f"/importErrors/{error['import_error_id']}", auth=VIEWER)) == error
+    [provider] = [e for e in body["import_errors"] if e["filename"].endswith("v1d_provider.py")]
+    trace = provider["stack_trace"]
+    assert (
+        "SnowflakeOperator (from airflow.providers.snowflake.operators.snowflake) is not "
+        "available in Slipstream" in trace
+    )
+    assert 'v1d_provider.py", line 2, in <module>' in trace
+    assert "compat/airflow" not in trace  # the user's line, not the import hook's insides
     body = problem(get(server, "/importErrors/999999"), 404)
     assert body["detail"] == "The ImportError with import_error_id: `999999` was not found"
     problem(get(server, "/importErrors/99999999999999999999"), 404)  # beyond any column

@@ -22,9 +22,7 @@ def test_provide_context_is_accepted_and_the_context_still_arrives() -> None:
         return str(context["ds"])
 
     with legacy.DAG("ctx", schedule=None):
-        op = legacy.PythonOperator(
-            task_id="t", python_callable=uses_context, provide_context=True
-        )
+        op = legacy.PythonOperator(task_id="t", python_callable=uses_context, provide_context=True)
         default_args_op = legacy.BranchPythonOperator(
             task_id="b", python_callable=lambda: None, provide_context=True
         )

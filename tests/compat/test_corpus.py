@@ -331,10 +331,12 @@ def test_the_corpus_runs_through_the_scheduler(scheduler: Scheduler) -> None:
     for expected in EXPECTED:
         dag_id = expected.dag_id
         wait_for(
-            lambda dag_id=dag_id: scheduler.query(  # type: ignore[misc]
-                "SELECT state FROM runs WHERE dag_id = ? AND run_id = 'corpus'", dag_id
-            )[0][0]
-            in ("success", "failed"),
+            lambda dag_id=dag_id: (
+                scheduler.query(  # type: ignore[misc]
+                    "SELECT state FROM runs WHERE dag_id = ? AND run_id = 'corpus'", dag_id
+                )[0][0]
+                in ("success", "failed")
+            ),
             90,
             f"{dag_id} finished",
         )

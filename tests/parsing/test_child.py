@@ -228,3 +228,42 @@ def test_dag_files_can_import_helpers_from_the_dag_folder(tmp_path: Path) -> Non
     result = parse(path, sys_path=(str(tmp_path),))
     assert result.error is None, result.error
     assert [d.structure["dag_id"] for d in result.dags] == ["from_helper"]
+
+
+def test_airflow_files_parse_and_missing_airflow_names_point_at_the_users_line(
+    tmp_path: Path,
+) -> None:
+    good = tmp_path / "airflow_dag.py"
+    good.write_text(
+        "from airflow import DAG\n"
+        "from airflow.operators.bash import BashOperator\n"
+        "with DAG('from_airflow', schedule=None) as dag:\n"
+        "    BashOperator(task_id='hi', bash_command='echo hi')\n"
+    )
+    [parsed] = parse(good).dags
+    assert parsed.structure["dag_id"] == "from_airflow" and parsed.structure["catchup"] is True
+
+    provider = tmp_path / "provider.py"
+    provider.write_text(
+        "from airflow import DAG\n"
+        "from airflow.providers.docker.operators.docker import DockerOperator\n"
+    )
+    error = parse(provider).error
+    assert error is not None
+    assert error.startswith("Traceback (most recent call last):\n")
+    assert f'File "{provider}", line 2, in <module>' in error
+    assert "DockerOperator (from airflow.providers.docker.operators.docker)" in error
+    assert "slipstream/" not in error and "importlib" not in error
+
+    sensor = tmp_path / "sensor.py"
+    sensor.write_text(
+        "from airflow import DAG\n"
+        "from airflow.sensors.filesystem import FileSensor\n"
+        "with DAG('waits', schedule=None) as dag:\n"
+        "    FileSensor(task_id='wait', filepath='/tmp/x')\n"
+    )
+    error = parse(sensor).error
+    assert error is not None
+    assert f'File "{sensor}", line 4, in <module>' in error
+    assert "FileSensor is not available in Slipstream yet" in error
+    assert "slipstream/" not in error

@@ -69,4 +69,3 @@ class ShortCircuitOperator(_ShortCircuitOperator):
     def __init__(self, *, provide_context: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.provide_context = provide_context
-

@@ -33,9 +33,11 @@ def _cases() -> list[object]:
         for name in names:
             target = MODULES.get(module, {}).get(name, "")
             later = any(target.startswith(prefix) for prefix in MERGED_LATER)
-            marks = [pytest.mark.skip(reason=f"{target} is merged later")] if later and not _merged(
-                target
-            ) else []
+            marks = (
+                [pytest.mark.skip(reason=f"{target} is merged later")]
+                if later and not _merged(target)
+                else []
+            )
             cases.append(pytest.param(module, name, marks=marks, id=f"{module}:{name}"))
     return cases
 
@@ -43,9 +45,7 @@ def _cases() -> list[object]:
 def test_the_page_lists_exactly_what_the_hook_serves() -> None:
     listed = _listed()
     assert len(listed) > 50
-    assert {m: sorted(n) for m, n in listed.items()} == {
-        m: sorted(n) for m, n in MODULES.items()
-    }
+    assert {m: sorted(n) for m, n in listed.items()} == {m: sorted(n) for m, n in MODULES.items()}
 
 
 @pytest.mark.parametrize(("module", "name"), _cases())

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from slipstream.authoring.dag import DAG
 from slipstream.authoring.operators import BashOperator
 from slipstream.compat.airflow import AirflowFinder, install_airflow_hook
 from slipstream.compat.airflow.finder import is_airflow_module
@@ -110,11 +109,15 @@ def fake_airflow(tmp_path: Path) -> Path:
     (root / "airflow" / "operators").mkdir(parents=True)
     (root / "airflow" / "__init__.py").write_text("class DAG:\n    REAL = True\n")
     (root / "airflow" / "operators" / "__init__.py").write_text("")
-    (root / "airflow" / "operators" / "bash.py").write_text("class BashOperator:\n    REAL = True\n")
+    (root / "airflow" / "operators" / "bash.py").write_text(
+        "class BashOperator:\n    REAL = True\n"
+    )
     return root
 
 
-def test_a_real_airflow_beside_slipstream_changes_nothing(fake_airflow: Path, tmp_path: Path) -> None:
+def test_a_real_airflow_beside_slipstream_changes_nothing(
+    fake_airflow: Path, tmp_path: Path
+) -> None:
     dag_file = tmp_path / "uses_airflow.py"
     dag_file.write_text(
         textwrap.dedent(
@@ -134,6 +137,7 @@ def test_a_real_airflow_beside_slipstream_changes_nothing(fake_airflow: Path, tm
         import sys
         import slipstream, slipstream.parsing.child, slipstream.runner.dag_cache
         assert "airflow" not in sys.modules, "importing slipstream imported airflow"
+        assert not any("Airflow" in type(f).__name__ for f in sys.meta_path), sys.meta_path
         import airflow
         assert airflow.DAG.REAL  # the fake really is importable here
         from slipstream.runner.dag_cache import DagFileCache

@@ -36,7 +36,7 @@ class AirflowLoader(importlib.abc.Loader):
         name = module.__name__
         served = MODULES.get(name, {})
         module.__path__ = []  # every airflow module can hold submodules, as packages do
-        module.__all__ = sorted(served)
+        module.__all__ = sorted(served)  # type: ignore[attr-defined]
         module.__getattr__ = _resolver(module, name)  # type: ignore[method-assign]
         module.__dir__ = lambda: sorted({*vars(module), *served})  # type: ignore[method-assign]
 

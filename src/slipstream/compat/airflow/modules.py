@@ -238,7 +238,9 @@ _TABLE: dict[str, dict[str, str]] = {
     "airflow.operators.dummy_operator": DUMMY,
     "airflow.operators.latest_only_operator": LATEST_ONLY,
     "airflow.operators.dagrun_operator": TRIGGER_DAGRUN,
-    "airflow.sensors.base_sensor_operator": {"BaseSensorOperator": BASE_SENSOR["BaseSensorOperator"]},
+    "airflow.sensors.base_sensor_operator": {
+        "BaseSensorOperator": BASE_SENSOR["BaseSensorOperator"]
+    },
     "airflow.sensors.external_task_sensor": EXTERNAL_TASK,
     "airflow.hooks.base_hook": BASE_HOOK,
 }

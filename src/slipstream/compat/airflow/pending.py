@@ -34,7 +34,9 @@ class Pending:
     def _refuse(self) -> NoReturn:
         cls = type(self)
         # The placeholder the user's class derives from names the missing construct.
-        placeholder = next(c for c in cls.__mro__ if c.__module__ == __name__)
+        placeholder: type[Pending] = next(
+            c for c in cls.__mro__ if c.__module__ == __name__ and issubclass(c, Pending)
+        )
         construct = placeholder.__name__
         if cls is not placeholder:
             construct = f"{cls.__name__} (a {placeholder.__name__})"

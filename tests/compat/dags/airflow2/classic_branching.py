@@ -29,7 +29,7 @@ with DAG(
     start = EmptyOperator(task_id="start")
     greet = BashOperator(
         task_id="greet",
-        bash_command="echo '{{ params.greeting }} from {{ dag.dag_id }} ({{ dag_run.conf.get(\"who\", \"nobody\") }})'",
+        bash_command='echo \'{{ params.greeting }} from {{ dag.dag_id }} ({{ dag_run.conf.get("who", "nobody") }})\'',
     )
     branch = BranchPythonOperator(task_id="branch", python_callable=choose)
     weekday = PythonOperator(task_id="weekday_path", python_callable=lambda: "work")

@@ -309,3 +309,19 @@ def test_unique_ids_stay_unique_over_many_calls_and_around_hand_made_gaps() -> N
     assert d.task_ids[39] == "step__39"
     assert d.task_ids[-1] == "gap__2"
     assert len(set(d.task_ids)) == len(d.task_ids)
+
+
+def test_airflow_task_decorators_slipstream_lacks_are_clear_definition_errors() -> None:
+    import pytest
+
+    from slipstream.authoring.taskflow import task as task_decorators
+    from slipstream.errors import DagDefinitionError, NotAvailableYet
+
+    with pytest.raises(NotAvailableYet, match=r"@task.sensor is not available in Slipstream yet"):
+        task_decorators.sensor  # noqa: B018
+    with pytest.raises(DagDefinitionError, match=r"@task.virtualenv .* in a virtualenv"):
+        task_decorators.virtualenv(lambda: None)
+    with pytest.raises(DagDefinitionError, match=r"@task.docker .* Docker"):
+        task_decorators.docker  # noqa: B018
+    with pytest.raises(AttributeError, match=r"@task\.nonsense is not a TaskFlow decorator"):
+        task_decorators.nonsense  # noqa: B018

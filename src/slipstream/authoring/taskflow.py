@@ -21,6 +21,7 @@ from slipstream.authoring.operators import (
 from slipstream.authoring.task import BaseOperator, definition_context
 from slipstream.authoring.templating import resolve_values
 from slipstream.authoring.xcom_arg import XComArg
+from slipstream.errors import DagDefinitionError, NotAvailableYet
 
 if TYPE_CHECKING:
     from slipstream.authoring.context import Context
@@ -232,6 +233,34 @@ class TaskDecoratorCollection:
         self, python_callable: Callable[..., Any] | None = None, /, **kwargs: Any
     ) -> TaskFunction | Callable[[Callable[..., Any]], TaskFunction]:
         return _decorator(_BashDecoratedOperator, python_callable, kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # Airflow's other @task.<kind> decorators: a clear DAG import error naming them.
+        if name == "sensor":
+            raise NotAvailableYet(
+                "@task.sensor",
+                "sensors come with a later Slipstream release; until then, "
+                "poll inside a @task that raises to retry (retries, retry_delay)",
+            )
+        if name in _ELSEWHERE_DECORATORS:
+            raise DagDefinitionError(
+                f"@task.{name} is not available in Slipstream: it runs the function "
+                f"{_ELSEWHERE_DECORATORS[name]}; use @task with what it needs installed "
+                "beside Slipstream"
+            )
+        raise AttributeError(f"@task.{name} is not a TaskFlow decorator Slipstream knows")
+
+
+# Airflow decorators that run the function somewhere else than the worker's interpreter.
+_ELSEWHERE_DECORATORS = {
+    "virtualenv": "in a virtualenv built for it",
+    "external_python": "in another Python installation",
+    "branch_virtualenv": "in a virtualenv built for it",
+    "branch_external_python": "in another Python installation",
+    "docker": "in a Docker container",
+    "kubernetes": "in a Kubernetes pod",
+    "pyspark": "on Spark",
+}
 
 
 # A stateless singleton, as Airflow's `task` object: nothing on it ever changes.

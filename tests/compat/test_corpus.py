@@ -146,6 +146,42 @@ EXPECTED = [
         logs={"greet": f"Hello Ada on {DS}", "maybe_skip": "no force flag given"},
     ),
     Expected(
+        "grouped_callbacks",
+        "success",
+        {
+            "extract.orders": "success",
+            "extract.crm.customers": "success",
+            "load.warehouse": "success",
+        },
+        xcoms={
+            ("extract.orders", "return_value"): "orders extracted",
+            ("extract.crm.customers", "return_value"): "customers extracted",
+            ("load.warehouse", "return_value"): "loaded",
+        },
+        logs={
+            "extract.orders": "callback: extract.orders succeeded",
+            "extract.crm.customers": "callback: extract.crm.customers succeeded",
+            "load.warehouse": "callback: load.warehouse succeeded",
+        },
+    ),
+    Expected(
+        "sdk_groups",
+        "failed",
+        {
+            "start": "success",
+            "score.double": "success",
+            "score.label": "success",
+            "publish": "success",
+            "audit": "failed",
+        },
+        xcoms={
+            ("score.double", "return_value"): 42,
+            ("score.label", "return_value"): "score=42",
+            ("publish", "return_value"): "SCORE=42",
+        },
+        logs={"audit": "alert: audit failed with ValueError('audit rejected SCORE=42')"},
+    ),
+    Expected(
         "sdk_taskflow",
         "success",
         {

@@ -131,11 +131,17 @@ EXPECTED = [
     Expected(
         "custom_operator",
         "success",
-        {"greet": "success", "describe_connection": "success", "maybe_skip": "skipped"},
+        {
+            "greet": "success",
+            "describe_connection": "success",
+            "maybe_skip": "skipped",
+            "templated_secrets": "success",
+        },
         conf={"name": "Ada"},
         tries={"maybe_skip": 1},
         xcoms={
             ("greet", "return_value"): f"Hello Ada on {DS}",
+            ("templated_secrets", "return_value"): "nobody x2 db.internal",
             ("describe_connection", "return_value"): {
                 "host": "db.internal",
                 "port": 6543,

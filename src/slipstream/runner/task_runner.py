@@ -16,6 +16,7 @@ from slipstream.authoring.context import Context, make_context, set_current_cont
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.params import resolve_params, task_params_spec
 from slipstream.authoring.task import BaseOperator
+from slipstream.authoring.variables import ConnectionAccessor, VariableAccessor
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import SmtpSettings
 from slipstream.core.planning import will_retry
@@ -150,6 +151,9 @@ def context_for_try(
         data_interval_end=workload.data_interval_end,
         try_number=workload.try_number,
         previous_success=ti.previous_success,
+        # {{ var.value.x }} and {{ conn.my_id.host }}: Airflow's environment secrets backend.
+        variables=VariableAccessor(),
+        connections=ConnectionAccessor(),
     )
 
 

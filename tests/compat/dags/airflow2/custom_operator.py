@@ -1,12 +1,13 @@
-# Airflow 2: a custom operator subclassing BaseOperator with template_fields, connections
-# read through BaseHook from AIRFLOW_CONN_*, the catchup default, and a skipped sensor-free
-# check raising AirflowSkipException.
+# Airflow 2: a custom operator subclassing BaseOperator with template_fields, a connection read
+# through BaseHook, {{ var }} and {{ conn }} in a template (AIRFLOW_VAR_*/AIRFLOW_CONN_*), and a
+# task raising AirflowSkipException.
 from datetime import datetime
 
 from airflow import DAG
 from airflow.exceptions import AirflowSkipException
 from airflow.hooks.base import BaseHook
 from airflow.models.baseoperator import BaseOperator
+from airflow.operators.bash import BashOperator
 from airflow.operators.python import PythonOperator
 from airflow.utils.context import Context
 
@@ -43,4 +44,9 @@ with DAG(
     greet = GreetOperator(task_id="greet", name="{{ dag_run.conf.get('name', 'world') }}")
     conn = PythonOperator(task_id="describe_connection", python_callable=describe_connection)
     skip = PythonOperator(task_id="maybe_skip", python_callable=maybe_skip)
-    greet >> [conn, skip]
+    templated = BashOperator(
+        task_id="templated_secrets",
+        bash_command="echo {{ var.value.get('report_owner', 'nobody') }} "
+        "x{{ var.json.sales_settings.factor }} {{ conn.reporting_db.host }}",
+    )
+    greet >> [conn, skip, templated]

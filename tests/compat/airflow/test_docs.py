@@ -12,7 +12,6 @@ import pytest
 from slipstream.compat.airflow import install_airflow_hook
 from slipstream.compat.airflow.modules import MODULES
 from slipstream.errors import DagDefinitionError, NotAvailableInSlipstream, NotAvailableYet
-from tests.compat.airflow.test_modules import MERGED_LATER, _merged
 
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "airflow-compatibility.md"
 _ROW = re.compile(r"^\| `(airflow[\w.]*)` \| (.+) \|$")
@@ -28,18 +27,11 @@ def _listed() -> dict[str, list[str]]:
 
 
 def _cases() -> list[object]:
-    cases: list[object] = []
-    for module, names in _listed().items():
-        for name in names:
-            target = MODULES.get(module, {}).get(name, "")
-            later = any(target.startswith(prefix) for prefix in MERGED_LATER)
-            marks = (
-                [pytest.mark.skip(reason=f"{target} is merged later")]
-                if later and not _merged(target)
-                else []
-            )
-            cases.append(pytest.param(module, name, marks=marks, id=f"{module}:{name}"))
-    return cases
+    return [
+        pytest.param(module, name, id=f"{module}:{name}")
+        for module, names in _listed().items()
+        for name in names
+    ]
 
 
 def test_the_page_lists_exactly_what_the_hook_serves() -> None:

@@ -3,42 +3,19 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import pytest
 
 from slipstream.compat.airflow import install_airflow_hook
 from slipstream.compat.airflow.modules import MODULES, advice_for
 
-# Targets built on other branches of issue 10 (task groups, edges, chain_linear, setup and
-# teardown, timetables). Until those merge their cases skip, naming the missing module;
-# afterwards they run like the others.
-MERGED_LATER = (
-    "slipstream.authoring.task_group",
-    "slipstream.authoring.edges",
-    "slipstream.authoring.setup_teardown",
-    "slipstream.authoring.timetables",
-    "slipstream.authoring.relations:chain_linear",
-)
-
-
-def _merged(target: str) -> bool:
-    owner, _, name = target.partition(":")
-    if importlib.util.find_spec(owner) is None:
-        return False
-    return f"{owner}:{name}" not in MERGED_LATER or hasattr(importlib.import_module(owner), name)
-
 
 def _cases() -> list[object]:
-    cases: list[object] = []
-    for module, names in sorted(MODULES.items()):
-        for name, target in sorted(names.items()):
-            later = any(target.startswith(prefix) for prefix in MERGED_LATER)
-            marks = []
-            if later and not _merged(target):
-                marks.append(pytest.mark.skip(reason=f"{target} is merged from another branch"))
-            cases.append(pytest.param(module, name, target, marks=marks, id=f"{module}:{name}"))
-    return cases
+    return [
+        pytest.param(module, name, target, id=f"{module}:{name}")
+        for module, names in sorted(MODULES.items())
+        for name, target in sorted(names.items())
+    ]
 
 
 @pytest.mark.parametrize(("module", "name", "target"), _cases())

@@ -33,6 +33,7 @@ from slipstream.core.states import (
 )
 from slipstream.core.transitions import (
     EndTry,
+    ExpandTask,
     QueueTries,
     RunTransition,
     StartTry,
@@ -669,3 +670,91 @@ def test_only_the_apply_module_writes_the_state_of_task_instances_and_runs() -> 
     assert writers == {}
     # The check sees the writes it is meant to find: the apply module's own.
     assert len(state_writes(APPLY_MODULE)) >= 5
+
+
+# ----------------------------------------------------------------- mapped task instances
+
+MAPPED_TASKS = [
+    {"task_id": "make"},
+    {
+        "task_id": "each",
+        "upstream": ["make"],
+        "retries": 1,
+        "mapped": {"kind": "expand", "args": [["x", {"xcom": "make"}]]},
+    },
+]
+
+
+@pytest.fixture
+def mapped_run(db: Database, add_dag: AddDag) -> Run:
+    return start_run(db, add_dag("mapping", MAPPED_TASKS))
+
+
+def test_a_mapped_task_expands_once_while_its_row_waits(db: Database, mapped_run: Run) -> None:
+    with db.write() as conn:
+        moved = store.apply_one(conn, ExpandTask(mapped_run.id, "each", 3), NOW)
+        again = store.apply_one(conn, ExpandTask(mapped_run.id, "each", 5), NOW)
+        instances = ti_store.mapped_instances(conn, mapped_run.id, "each")
+        states, expanded = ti_store.run_states(conn, mapped_run.id)
+    assert moved.task_ids == ("each",) * 3 and moved.map_indexes == (0, 1, 2)
+    assert not again
+    assert [(t.map_index, t.state, t.max_tries) for t in instances] == [
+        (0, S.SCHEDULED, 1),
+        (1, S.SCHEDULED, 1),
+        (2, S.SCHEDULED, 1),
+    ]
+    assert states == {"make": S.NONE}
+    assert expanded == {"each": {0: S.SCHEDULED, 1: S.SCHEDULED, 2: S.SCHEDULED}}
+    with pytest.raises(ValueError, match="zero: skip"):
+        ExpandTask(mapped_run.id, "each", 0)
+
+
+def test_mapped_instances_queue_start_and_end_one_by_one(db: Database, mapped_run: Run) -> None:
+    with db.write() as conn:
+        store.apply_one(conn, ExpandTask(mapped_run.id, "each", 3), NOW)
+        queued = store.apply_one(
+            conn, QueueTries(mapped_run.id, ("each", "each"), None, map_indexes=(0, 2)), NOW
+        )
+    assert [(t.map_index, t.try_number) for t in queued.tries] == [(0, 1), (2, 1)]
+    key = TaskKey(mapped_run.id, "each", 1, 2)
+    with db.write() as conn:
+        assert store.apply_one(conn, started(key), LATER).map_indexes == (2,)
+        assert store.apply_one(conn, ended(key, S.UP_FOR_RETRY, try_state=S.FAILED), LATER)
+        # The same try number at another index is another instance's try.
+        assert not store.apply_one(
+            conn, ended(TaskKey(mapped_run.id, "each", 1, 1), S.SUCCESS), LATER
+        )
+        retried = store.apply_one(conn, retry_due(mapped_run.id, ["each"], [2]), LATER)
+        tries = ti_store.tries_for(conn, mapped_run.id, "each", 2)
+        states = {
+            t.map_index: t.state for t in ti_store.mapped_instances(conn, mapped_run.id, "each")
+        }
+    assert retried.map_indexes == (2,)
+    assert states == {0: S.QUEUED, 1: S.SCHEDULED, 2: S.SCHEDULED}
+    assert [(t.map_index, t.try_number, t.state) for t in tries] == [(2, 1, S.FAILED)]
+
+
+def test_a_forced_move_reaches_one_map_index_only(db: Database, mapped_run: Run) -> None:
+    with db.write() as conn:
+        store.apply_one(conn, ExpandTask(mapped_run.id, "each", 2), NOW)
+        one = ti_store.get(conn, mapped_run.id, "each", 1)
+        assert one is not None
+        moved = store.apply_one(
+            conn, TaskTransition.forced(one, S.SKIPPED, reason="marked by ann"), LATER
+        )
+        states = {
+            t.map_index: t.state for t in ti_store.mapped_instances(conn, mapped_run.id, "each")
+        }
+    assert moved.map_indexes == (1,)
+    assert states == {0: S.SCHEDULED, 1: S.SKIPPED}
+
+
+def test_a_requeued_run_keeps_its_expanded_instances(db: Database, add_dag: AddDag) -> None:
+    plan = add_dag("mapping", MAPPED_TASKS)
+    run = start_run(db, plan)
+    with db.write() as conn:
+        store.apply_one(conn, ExpandTask(run.id, "each", 2), NOW)
+        states = ti_store.create_for_run(conn, run, plan, LATER)
+        instances = ti_store.mapped_instances(conn, run.id, "each")
+    assert states == {"make": S.NONE}
+    assert [t.map_index for t in instances] == [0, 1]

@@ -133,3 +133,52 @@ def test_clear_forgets_some_tasks(db: Database, runs: tuple[Run, Run]) -> None:
     with db.read() as conn:
         assert store.for_tasks(conn, run.id, ["a", "b"]) == {"b": {"k": "2"}}
         assert store.for_tasks(conn, other.id, ["a"]) == {"a": {"k": "3"}}
+
+
+def test_a_mapped_task_s_xcoms_read_as_the_list_of_its_indexes(
+    db: Database, runs: tuple[Run, Run]
+) -> None:
+    run = runs[0]
+    with db.write() as conn:
+        for index, text in ((2, '"c"'), (0, '"a"')):
+            store.write(
+                conn,
+                run_pk=run.id,
+                dag_id="etl",
+                run_id="r1",
+                task_id="a",
+                items=[("return_value", text)],
+                now=NOW,
+                map_index=index,
+            )
+        store.write(
+            conn,
+            run_pk=run.id,
+            dag_id="etl",
+            run_id="r1",
+            task_id="b",
+            items=[("return_value", "{}")],
+            now=NOW,
+        )
+    with db.read() as conn:
+        assert store.for_tasks(conn, run.id, ["a", "b"]) == {
+            "a": {"return_value": '["a","c"]'},
+            "b": {"return_value": "{}"},
+        }
+        assert store.pull(conn, run.id, ["a", "b"], "return_value") == {
+            "a": '["a","c"]',
+            "b": "{}",
+        }
+        assert store.pull(conn, run.id, ["a"], "return_value", map_index=2) == {"a": '"c"'}
+        assert store.pushed_count(conn, run.id, "a", "return_value") == 2
+        assert store.pushed_count(conn, run.id, "b", "return_value") == 0
+
+
+def test_recorded_lengths_are_replaced_and_cleared(db: Database, runs: tuple[Run, Run]) -> None:
+    run = runs[0]
+    with db.write() as conn:
+        store.record_length(conn, run.id, "a", -1, 3)
+        store.record_length(conn, run.id, "a", -1, 5)
+        assert store.recorded_lengths(conn, run.id, ["a", "b"]) == {"a": 5}
+        store.clear(conn, run.id, ["a"])
+        assert store.recorded_lengths(conn, run.id, ["a"]) == {}

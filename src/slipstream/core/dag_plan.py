@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slipstream.core.setup_teardown import indirect_setups, outcome_leaves, setup_scopes
+from slipstream.core.mapping import referenced_tasks
 
 _CALLED_BY_A_TRY = frozenset({"on_execute_callback", "on_success_callback"})
 
@@ -45,6 +46,7 @@ class TaskSpec:
     ignore_first_depends_on_past: bool = True
     start_date: str | None = None  # the task's own dates (ISO), when it has them
     end_date: str | None = None
+    mapped: Mapping[str, Any] | None = None  # the expand input (core/mapping.py), if mapped
 
     @property
     def is_empty(self) -> bool:
@@ -84,6 +86,9 @@ class DagPlan:
     # their own start_date or end_date.
     past_dependent: frozenset[str] = frozenset()
     dated: tuple[str, ...] = ()
+    mapped: frozenset[str] = frozenset()  # mapped tasks
+    # Unmapped tasks whose return value a mapped task expands over: they report its length.
+    feeds_mapping: frozenset[str] = frozenset()
 
     @classmethod
     def from_structure(
@@ -120,7 +125,10 @@ class DagPlan:
                 ignore_first_depends_on_past=bool(raw.get("ignore_first_depends_on_past", True)),
                 start_date=raw.get("start_date"),
                 end_date=raw.get("end_date"),
+                mapped=raw.get("mapped"),
             )
+        mapped = frozenset(t for t, spec in tasks.items() if spec.mapped is not None)
+        fed = {u for t in mapped for u in referenced_tasks(tasks[t].mapped or {})}
         order = tuple(raw["task_id"] for raw in structure["tasks"])
         leaves = tuple(t for t in order if not tasks[t].downstream)
         roles = _setup_teardown_fields(tasks, order) if _has_roles(tasks) else {}
@@ -149,6 +157,8 @@ class DagPlan:
             dagrun_timeout=structure.get("dagrun_timeout"),
             past_dependent=frozenset(t for t in order if tasks[t].depends_on_past),
             dated=tuple(t for t in order if tasks[t].start_date or tasks[t].end_date),
+            mapped=mapped,
+            feeds_mapping=frozenset(fed - mapped),
         )
 
 

@@ -115,6 +115,7 @@ class TaskInstance:
     pool: str = "default_pool"
     queue: str = "default"
     priority_weight: int = 1
+    map_index: int = -1  # 0..N-1 for an expanded mapped task, -1 otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +134,16 @@ class TaskTry:
     exit_reason: ExitReason | None
     exit_code: int | None
     error: str | None
+    map_index: int = -1
 
 
 class TaskKey(NamedTuple):
-    """Names one try of one task in one run."""
+    """Names one try of one task instance (a task, or one index of a mapped task) in one run."""
 
     run_pk: int
     task_id: str
     try_number: int
+    map_index: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +177,14 @@ class Workload:
     # Tries of this task lost to infrastructure so far: with max_tries, what the try's own
     # process needs to tell a retry from a final failure (core.planning.will_retry).
     infra_failures: int = 0
+    map_index: int = -1
+    # Set when mapped tasks expand over this task's return value: the try must return a list
+    # or dict of at most this many items and report its length (Airflow's max_map_length).
+    map_length_limit: int | None = None
 
     @property
     def key(self) -> TaskKey:
-        return TaskKey(self.run_pk, self.task_id, self.try_number)
+        return TaskKey(self.run_pk, self.task_id, self.try_number, self.map_index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +210,7 @@ class TaskFinished:
     # The try's own process ran the callbacks (and e-mail) of this outcome; when False after a
     # failure, the scheduler asks the executor to run them (a try killed or lost).
     callbacks_done: bool = False
+    map_length: int | None = None  # items in the return value, when mapped tasks expand over it
 
 
 TaskEvent = TaskStarted | TaskFinished

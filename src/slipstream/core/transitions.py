@@ -55,8 +55,13 @@ class TaskTransition:
     try_number: int | None = None
     max_tries: int | None = None  # a cleared task gets its retries again (Airflow's rule)
     starts_now: bool = False  # done without a try (an empty task): it starts as it ends
+    # The map index of each of task_ids (aligned with it): those instances only. None: every
+    # instance of the tasks (an unmapped task has one, at -1).
+    map_indexes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.map_indexes is not None and len(self.map_indexes) != len(self.task_ids):
+            raise ValueError("map_indexes must name one index per task id")
         legal = task_sources(self.target, forced=self.is_forced)
         if not self.sources or not self.sources <= legal:
             raise InvalidStateTransition(
@@ -78,12 +83,16 @@ class TaskTransition:
         seen: TaskState | Collection[TaskState] | None = None,
         reason: str | None = None,
         starts_now: bool = False,
+        map_indexes: Iterable[int] | None = None,
     ) -> TaskTransition:
         """A move the system makes on its own, from the states `seen` (all the table allows
         when None)."""
         ids = tuple(task_ids)
         sources = _narrowed(task_sources(target), seen, lambda: f"tasks {', '.join(ids)}", target)
-        return cls(run_pk, ids, target, sources, reason=reason, starts_now=starts_now)
+        indexes = tuple(map_indexes) if map_indexes is not None else None
+        return cls(
+            run_pk, ids, target, sources, reason=reason, starts_now=starts_now, map_indexes=indexes
+        )
 
     @classmethod
     def forced(
@@ -106,6 +115,7 @@ class TaskTransition:
             reason=reason,
             try_number=current.try_number,
             max_tries=max_tries,
+            map_indexes=(current.map_index,),
         )
 
 
@@ -116,18 +126,27 @@ def planned(
     *,
     reason: str | None = None,
     starts_now: bool = False,
+    map_indexes: Iterable[int] | None = None,
 ) -> TaskTransition:
     """Waiting tasks the planner judged (scheduled, done, skipped or upstream-failed): they
     move only if still waiting, so a plan made from stale memory changes nothing."""
     return TaskTransition.natural(
-        run_pk, task_ids, target, seen=TaskState.NONE, reason=reason, starts_now=starts_now
+        run_pk,
+        task_ids,
+        target,
+        seen=TaskState.NONE,
+        reason=reason,
+        starts_now=starts_now,
+        map_indexes=map_indexes,
     )
 
 
-def retry_due(run_pk: int, task_ids: Iterable[str]) -> TaskTransition:
+def retry_due(
+    run_pk: int, task_ids: Iterable[str], map_indexes: Iterable[int] | None = None
+) -> TaskTransition:
     """Tasks whose retry delay is over go back to the ready queue, if still waiting for it."""
     return TaskTransition.natural(
-        run_pk, task_ids, TaskState.SCHEDULED, seen=TaskState.UP_FOR_RETRY
+        run_pk, task_ids, TaskState.SCHEDULED, seen=TaskState.UP_FOR_RETRY, map_indexes=map_indexes
     )
 
 
@@ -149,6 +168,7 @@ class QueueTries:
     run_pk: int
     task_ids: tuple[str, ...]
     owner_job_id: int | None
+    map_indexes: tuple[int, ...] | None = None  # aligned with task_ids; None: all at -1
 
     target: ClassVar[TaskState] = TaskState.QUEUED
     sources: ClassVar[frozenset[TaskState]] = task_sources(TaskState.QUEUED)
@@ -245,7 +265,24 @@ class RunTransition:
         return cls(current.id, target, sources, is_forced=True, reason=reason)
 
 
-Transition = TaskTransition | QueueTries | StartTry | EndTry | RunTransition
+@dataclass(frozen=True, slots=True)
+class ExpandTask:
+    """A mapped task's waiting row (map index -1, state none) becomes `length` instances,
+    0..length-1, each scheduled: applied only while that row is still waiting, once."""
+
+    run_pk: int
+    task_id: str
+    length: int
+
+    target: ClassVar[TaskState] = TaskState.SCHEDULED
+    sources: ClassVar[frozenset[TaskState]] = frozenset({TaskState.NONE})
+
+    def __post_init__(self) -> None:
+        if self.length < 1:
+            raise ValueError("a mapped task expands to one instance or more (zero: skip it)")
+
+
+Transition = TaskTransition | QueueTries | StartTry | EndTry | RunTransition | ExpandTask
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +292,7 @@ class Moved:
     task_ids: tuple[str, ...] = ()  # the tasks that moved
     tries: tuple[TaskInstance, ...] = ()  # QueueTries: the tasks as queued, with their new try
     run: Run | None = None  # RunTransition: the run as moved
+    map_indexes: tuple[int, ...] = ()  # the map index of each of task_ids, when known
 
     def __bool__(self) -> bool:
         return bool(self.task_ids) or self.run is not None

@@ -132,6 +132,8 @@ task_instances = Table(
     metadata,
     Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("task_id", String(250), primary_key=True),
+    # -1 for a task that is not mapped (or a mapped one not expanded yet), 0..N-1 once expanded.
+    Column("map_index", Integer, primary_key=True, default=-1, server_default="-1"),
     Column("dag_id", String(250), nullable=False),
     Column("run_id", String(250), nullable=False),
     Column("state", String(20), nullable=False),
@@ -161,6 +163,7 @@ task_tries = Table(
     metadata,
     Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("task_id", String(250), primary_key=True),
+    Column("map_index", Integer, primary_key=True, default=-1, server_default="-1"),
     Column("try_number", Integer, primary_key=True),
     Column("dag_id", String(250), nullable=False),
     Column("run_id", String(250), nullable=False),
@@ -180,11 +183,23 @@ xcoms = Table(
     metadata,
     Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("task_id", String(250), primary_key=True),
+    Column("map_index", Integer, primary_key=True, default=-1, server_default="-1"),
     Column("key", String(512), primary_key=True),
     Column("dag_id", String(250), nullable=False),
     Column("run_id", String(250), nullable=False),
     Column("value", Text, nullable=False),  # JSON text, decoded only by the runner and the API
     Column("timestamp", UtcDateTime, nullable=False),
+)
+
+# How many items a task's return value holds, recorded when mapped tasks expand over it
+# (Airflow's task_map): the scheduler learns a mapped task's length without decoding the XCom.
+task_maps = Table(
+    "task_maps",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", String(250), primary_key=True),
+    Column("map_index", Integer, primary_key=True, default=-1, server_default="-1"),
+    Column("length", Integer, nullable=False),
 )
 
 import_errors = Table(

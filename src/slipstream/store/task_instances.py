@@ -49,6 +49,7 @@ def task_instance_from_row(row: Row[Any]) -> TaskInstance:
         pool=m["pool"],
         queue=m["queue"],
         priority_weight=m["priority_weight"],
+        map_index=m["map_index"],
     )
 
 
@@ -69,6 +70,7 @@ def _to_try(row: Row[Any]) -> TaskTry:
         exit_reason=ExitReason(m["exit_reason"]) if m["exit_reason"] else None,
         exit_code=m["exit_code"],
         error=m["error"],
+        map_index=m["map_index"],
     )
 
 
@@ -76,12 +78,17 @@ def create_for_run(
     conn: Connection, run: Run, plan: DagPlan, now: datetime
 ) -> dict[str, TaskState]:
     """One row per task of the run's DAG version, in state none; a run started before (and
-    requeued by a person) keeps the rows it has. Returns every task's state."""
-    states = states_for_run(conn, run.id)
+    requeued by a person) keeps the rows it has. Returns every task's state, but for mapped
+    tasks already expanded (see run_states)."""
+    if plan.mapped:
+        states, expanded = run_states(conn, run.id)
+    else:
+        states, expanded = states_for_run(conn, run.id), {}
     rows = [
         {
             "run_pk": run.id,
             "task_id": spec.task_id,
+            "map_index": -1,
             "dag_id": run.dag_id,
             "run_id": run.run_id,
             "state": TaskState.NONE.value,
@@ -95,28 +102,62 @@ def create_for_run(
             "updated_at": now,
         }
         for spec in (plan.tasks[t] for t in plan.order)
-        if spec.task_id not in states
+        if spec.task_id not in states and spec.task_id not in expanded
     ]
     if rows:
         conn.execute(insert(ti), rows)
-    return {**dict.fromkeys(plan.order, TaskState.NONE), **states}
+    waiting = (t for t in plan.order if t not in expanded)
+    return {**dict.fromkeys(waiting, TaskState.NONE), **states}
 
 
-_STATES_FOR_RUN = select(ti.c.task_id, ti.c.state).where(ti.c.run_pk == bindparam("k_run_pk"))
+_STATES_FOR_RUN = select(ti.c.task_id, ti.c.state).where(
+    ti.c.run_pk == bindparam("k_run_pk"), ti.c.map_index == -1
+)
+_RUN_STATES = select(ti.c.task_id, ti.c.map_index, ti.c.state).where(
+    ti.c.run_pk == bindparam("k_run_pk")
+)
 
 
 def states_for_run(conn: Connection, run_pk: int) -> dict[str, TaskState]:
+    """The state of each unmapped (or not yet expanded) task instance of a run."""
     rows = conn.execute(_STATES_FOR_RUN, {"k_run_pk": run_pk})
     return {task_id: TaskState(state) for task_id, state in rows}
 
 
-def get(conn: Connection, run_pk: int, task_id: str) -> TaskInstance | None:
-    row = conn.execute(select(ti).where(ti.c.run_pk == run_pk, ti.c.task_id == task_id)).first()
+def run_states(
+    conn: Connection, run_pk: int
+) -> tuple[dict[str, TaskState], dict[str, dict[int, TaskState]]]:
+    """(unmapped task states, expanded mapped tasks' states by map index) of one run."""
+    states: dict[str, TaskState] = {}
+    mapped: dict[str, dict[int, TaskState]] = {}
+    for task_id, map_index, state in conn.execute(_RUN_STATES, {"k_run_pk": run_pk}):
+        if map_index < 0:
+            states[task_id] = TaskState(state)
+        else:
+            mapped.setdefault(task_id, {})[map_index] = TaskState(state)
+    return states, mapped
+
+
+def get(conn: Connection, run_pk: int, task_id: str, map_index: int = -1) -> TaskInstance | None:
+    query = select(ti).where(
+        ti.c.run_pk == run_pk, ti.c.task_id == task_id, ti.c.map_index == map_index
+    )
+    row = conn.execute(query).first()
     return task_instance_from_row(row) if row else None
 
 
+def mapped_instances(conn: Connection, run_pk: int, task_id: str) -> list[TaskInstance]:
+    """Every instance of one task in a run, by map index (one, at -1, for an unmapped task)."""
+    query = (
+        select(ti).where(ti.c.run_pk == run_pk, ti.c.task_id == task_id).order_by(ti.c.map_index)
+    )
+    return [task_instance_from_row(row) for row in conn.execute(query)]
+
+
 def list_for_run(conn: Connection, run_pk: int) -> list[TaskInstance]:
-    rows = conn.execute(select(ti).where(ti.c.run_pk == run_pk))
+    rows = conn.execute(
+        select(ti).where(ti.c.run_pk == run_pk).order_by(ti.c.task_id, ti.c.map_index)
+    )
     return [task_instance_from_row(row) for row in rows]
 
 
@@ -127,10 +168,14 @@ def list_for_runs(conn: Connection, run_pks: Sequence[int]) -> list[TaskInstance
     return [task_instance_from_row(row) for row in rows]
 
 
-def tries_for(conn: Connection, run_pk: int, task_id: str) -> list[TaskTry]:
+def tries_for(conn: Connection, run_pk: int, task_id: str, map_index: int = -1) -> list[TaskTry]:
     query = (
         select(tries)
-        .where(tries.c.run_pk == run_pk, tries.c.task_id == task_id)
+        .where(
+            tries.c.run_pk == run_pk,
+            tries.c.task_id == task_id,
+            tries.c.map_index == map_index,
+        )
         .order_by(tries.c.try_number)
     )
     return [_to_try(row) for row in conn.execute(query)]
@@ -155,10 +200,16 @@ _OWNED_BY_OTHERS = select(ti).where(
 )
 
 
-def keys_of(conn: Connection, keys: Sequence[tuple[int, str]]) -> list[TaskInstance]:
+def keys_of(
+    conn: Connection, keys: Sequence[tuple[int, str] | tuple[int, str, int]]
+) -> list[TaskInstance]:
+    """Task instances by (run_pk, task_id[, map_index]); map index -1 when not given."""
     if not keys:
         return []
-    rows = conn.execute(select(ti).where(tuple_(ti.c.run_pk, ti.c.task_id).in_(list(keys))))
+    full = [key if len(key) == 3 else (*key, -1) for key in keys]
+    rows = conn.execute(
+        select(ti).where(tuple_(ti.c.run_pk, ti.c.task_id, ti.c.map_index).in_(full))
+    )
     return [task_instance_from_row(row) for row in rows]
 
 
@@ -174,6 +225,7 @@ def search(
     dag_ids: Sequence[str] | None = None,
     run_ids: Sequence[str] | None = None,
     task_ids: Sequence[str] | None = None,
+    map_indexes: Sequence[int] | None = None,
     states: Sequence[TaskState] | None = None,
     pools: Sequence[str] | None = None,
     queues: Sequence[str] | None = None,
@@ -181,9 +233,11 @@ def search(
     duration: tuple[float | None, float | None] = (None, None),
     limit: int | None = None,
     offset: int = 0,
+    order_by: Sequence[tuple[str, bool]] = (),
 ) -> tuple[list[tuple[TaskInstance, Run]], int]:
     """A page of task instances with their runs, and the total that match. `bounds` maps
-    `logical_date`, `start_date`, `end_date` or `updated_at` to (low, high), both inclusive."""
+    `logical_date`, `start_date`, `end_date` or `updated_at` to (low, high), both inclusive.
+    `order_by` is (column, descending) pairs of task-instance columns, before the default order."""
     conditions: list[ColumnElement[bool]] = []
     if dag_ids is not None:
         conditions.append(ti.c.dag_id.in_(list(dag_ids)))
@@ -191,6 +245,8 @@ def search(
         conditions.append(ti.c.run_id.in_(list(run_ids)))
     if task_ids is not None:
         conditions.append(ti.c.task_id.in_(list(task_ids)))
+    if map_indexes is not None:
+        conditions.append(ti.c.map_index.in_(list(map_indexes)))
     if states:
         conditions.append(ti.c.state.in_([s.value for s in states]))
     if pools:
@@ -220,7 +276,12 @@ def search(
         select(ti, *[c.label(f"r__{c.name}") for c in runs.c])
         .select_from(joined)
         .where(*conditions)
-        .order_by(ti.c.run_pk, ti.c.task_id)
+        .order_by(
+            *[(ti.c[name].desc() if descending else ti.c[name]) for name, descending in order_by],
+            ti.c.run_pk,
+            ti.c.task_id,
+            ti.c.map_index,
+        )
     )
     if limit is not None:
         query = query.limit(limit)

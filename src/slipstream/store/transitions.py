@@ -11,13 +11,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Integer, Text, bindparam, func, insert, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Text,
+    bindparam,
+    delete,
+    func,
+    insert,
+    tuple_,
+    update,
+)
 from sqlalchemy.sql.dml import Update
 
 from slipstream.core.states import RunState, TaskState
 from slipstream.core.transitions import (
     NOTHING_MOVED,
     EndTry,
+    ExpandTask,
     Moved,
     QueueTries,
     RunTransition,
@@ -45,6 +57,8 @@ def apply(conn: Connection, transitions: Sequence[Transition], now: datetime) ->
             moved.append(_move_tasks(conn, transition, now))
         elif isinstance(transition, QueueTries):
             moved.append(_queue_tries(conn, transition, now))
+        elif isinstance(transition, ExpandTask):
+            moved.append(_expand(conn, transition, now))
         else:
             moved.append(_move_run(conn, transition, now))
     return moved
@@ -56,7 +70,10 @@ def apply_one(conn: Connection, transition: Transition, now: datetime) -> Moved:
 
 def statement_for(transition: Transition) -> Update:
     """The compare-and-set that `apply` issues on task_instances or runs for a transition
-    (tests read its WHERE clause to check it against the table)."""
+    (tests read its WHERE clause to check it against the table). An expansion is a delete and
+    inserts (see _expand), not an update."""
+    if isinstance(transition, ExpandTask):
+        raise TypeError("an expansion replaces its row; it has no update statement")
     if isinstance(transition, EndTry):
         return _end_statements(transition.target, transition.started is not None)[0]
     if isinstance(transition, StartTry):
@@ -68,9 +85,10 @@ def statement_for(transition: Transition) -> Update:
             transition.try_number is not None,
             transition.max_tries is not None,
             transition.starts_now,
+            transition.map_indexes is not None,
         )
     if isinstance(transition, QueueTries):
-        return _QUEUE_TASKS
+        return _QUEUE_TASKS if transition.map_indexes is None else _QUEUE_INSTANCES
     return _run_statement(transition.target, transition.sources)
 
 
@@ -88,16 +106,23 @@ def _move_tasks(conn: Connection, transition: TaskTransition, now: datetime) -> 
     statement = statement_for(transition)
     params: dict[str, Any] = {
         "k_run_pk": transition.run_pk,
-        "k_task_ids": list(transition.task_ids),
         "v_now": now,
         "v_reason": transition.reason,
     }
+    if transition.map_indexes is None:
+        params["k_task_ids"] = list(transition.task_ids)
+    else:
+        params["k_pairs"] = list(zip(transition.task_ids, transition.map_indexes, strict=True))
     if transition.try_number is not None:
         params["k_try_number"] = transition.try_number
     if transition.max_tries is not None:
         params["v_max_tries"] = transition.max_tries
-    moved = tuple(row.task_id for row in conn.execute(statement, params))
-    return Moved(task_ids=moved) if moved else NOTHING_MOVED
+    rows = conn.execute(statement, params).all()
+    if not rows:
+        return NOTHING_MOVED
+    return Moved(
+        task_ids=tuple(r.task_id for r in rows), map_indexes=tuple(r.map_index for r in rows)
+    )
 
 
 # Built once per kind of move: building a SQLAlchemy statement costs several times more than
@@ -109,6 +134,7 @@ def _task_statement(
     by_try: bool,
     sets_max_tries: bool,
     starts_now: bool,
+    by_instance: bool = False,
 ) -> Update:
     now = bindparam("v_now", type_=UtcDateTime)
     values: dict[str, Any] = {
@@ -130,16 +156,36 @@ def _task_statement(
         values["max_tries"] = bindparam("v_max_tries", type_=Integer)
     where: list[ColumnElement[bool]] = [
         ti.c.run_pk == bindparam("k_run_pk"),
-        ti.c.task_id.in_(bindparam("k_task_ids", expanding=True)),
+        _instances_in()
+        if by_instance
+        else ti.c.task_id.in_(bindparam("k_task_ids", expanding=True)),
         _state_in(ti.c.state, sources),
     ]
     if by_try:
         where.append(ti.c.try_number == bindparam("k_try_number", type_=Integer))
-    return update(ti).where(*where).values(values).returning(ti.c.task_id)
+    return update(ti).where(*where).values(values).returning(ti.c.task_id, ti.c.map_index)
+
+
+def _instances_in() -> ColumnElement[bool]:
+    """(task_id, map_index) among the pairs bound as k_pairs."""
+    return tuple_(ti.c.task_id, ti.c.map_index).in_(bindparam("k_pairs", expanding=True))
 
 
 # ----------------------------------------------------------------- tries
 
+_QUEUE_VALUES = dict(
+    state=QueueTries.target.value,
+    try_number=ti.c.try_number + 1,
+    queued_at=bindparam("v_now", type_=UtcDateTime),
+    start_date=None,
+    end_date=None,
+    hostname=None,
+    pid=None,
+    next_retry_at=None,
+    state_reason=None,
+    owner_job_id=bindparam("v_owner", type_=Integer),
+    updated_at=bindparam("v_now", type_=UtcDateTime),
+)
 _QUEUE_TASKS = (
     update(ti)
     .where(
@@ -147,19 +193,18 @@ _QUEUE_TASKS = (
         ti.c.task_id.in_(bindparam("k_task_ids", expanding=True)),
         _state_in(ti.c.state, QueueTries.sources),
     )
-    .values(
-        state=QueueTries.target.value,
-        try_number=ti.c.try_number + 1,
-        queued_at=bindparam("v_now", type_=UtcDateTime),
-        start_date=None,
-        end_date=None,
-        hostname=None,
-        pid=None,
-        next_retry_at=None,
-        state_reason=None,
-        owner_job_id=bindparam("v_owner", type_=Integer),
-        updated_at=bindparam("v_now", type_=UtcDateTime),
+    .values(_QUEUE_VALUES)
+    .returning(*ti.c)
+)
+# Instances of mapped tasks, named by (task_id, map_index).
+_QUEUE_INSTANCES = (
+    update(ti)
+    .where(
+        ti.c.run_pk == bindparam("k_run_pk"),
+        _instances_in(),
+        _state_in(ti.c.state, QueueTries.sources),
     )
+    .values(_QUEUE_VALUES)
     .returning(*ti.c)
 )
 _INSERT_TRY = insert(tries)
@@ -168,13 +213,17 @@ _INSERT_TRY = insert(tries)
 def _queue_tries(conn: Connection, transition: QueueTries, now: datetime) -> Moved:
     if not transition.task_ids:
         return NOTHING_MOVED
-    params = {
+    params: dict[str, Any] = {
         "k_run_pk": transition.run_pk,
-        "k_task_ids": list(transition.task_ids),
         "v_now": now,
         "v_owner": transition.owner_job_id,
     }
-    queued = tuple(task_instance_from_row(row) for row in conn.execute(_QUEUE_TASKS, params))
+    if transition.map_indexes is None:
+        statement, params["k_task_ids"] = _QUEUE_TASKS, list(transition.task_ids)
+    else:
+        statement = _QUEUE_INSTANCES
+        params["k_pairs"] = list(zip(transition.task_ids, transition.map_indexes, strict=True))
+    queued = tuple(task_instance_from_row(row) for row in conn.execute(statement, params))
     if not queued:
         return NOTHING_MOVED
     conn.execute(
@@ -183,6 +232,7 @@ def _queue_tries(conn: Connection, transition: QueueTries, now: datetime) -> Mov
             {
                 "run_pk": t.run_pk,
                 "task_id": t.task_id,
+                "map_index": t.map_index,
                 "try_number": t.try_number,
                 "dag_id": t.dag_id,
                 "run_id": t.run_id,
@@ -192,17 +242,23 @@ def _queue_tries(conn: Connection, transition: QueueTries, now: datetime) -> Mov
             for t in queued
         ],
     )
-    return Moved(task_ids=tuple(t.task_id for t in queued), tries=queued)
+    return Moved(
+        task_ids=tuple(t.task_id for t in queued),
+        tries=queued,
+        map_indexes=tuple(t.map_index for t in queued),
+    )
 
 
 _THIS_TRY = (
     ti.c.run_pk == bindparam("k_run_pk"),
     ti.c.task_id == bindparam("k_task_id"),
+    ti.c.map_index == bindparam("k_map_index"),
     ti.c.try_number == bindparam("k_try_number"),
 )
 _THIS_TRY_ROW = (
     tries.c.run_pk == bindparam("k_run_pk"),
     tries.c.task_id == bindparam("k_task_id"),
+    tries.c.map_index == bindparam("k_map_index"),
     tries.c.try_number == bindparam("k_try_number"),
 )
 _STARTED_VALUES = {
@@ -227,7 +283,16 @@ _START_TRY_ROW = (
 
 def _key_params(transition: StartTry | EndTry) -> dict[str, Any]:
     key = transition.key
-    return {"k_run_pk": key.run_pk, "k_task_id": key.task_id, "k_try_number": key.try_number}
+    return {
+        "k_run_pk": key.run_pk,
+        "k_task_id": key.task_id,
+        "k_map_index": key.map_index,
+        "k_try_number": key.try_number,
+    }
+
+
+def _moved_key(transition: StartTry | EndTry) -> Moved:
+    return Moved(task_ids=(transition.key.task_id,), map_indexes=(transition.key.map_index,))
 
 
 def _start_try(conn: Connection, transition: StartTry) -> Moved:
@@ -238,7 +303,7 @@ def _start_try(conn: Connection, transition: StartTry) -> Moved:
     }
     moved = conn.execute(_START_TASK, params).rowcount
     conn.execute(_START_TRY_ROW, params)
-    return Moved(task_ids=(transition.key.task_id,)) if moved else NOTHING_MOVED
+    return _moved_key(transition) if moved else NOTHING_MOVED
 
 
 @functools.cache
@@ -311,7 +376,46 @@ def _end_try(conn: Connection, transition: EndTry) -> Moved:
             "v_error": transition.error,
         },
     )
-    return Moved(task_ids=(transition.key.task_id,)) if moved else NOTHING_MOVED
+    return _moved_key(transition) if moved else NOTHING_MOVED
+
+
+# ----------------------------------------------------------------- expanding mapped tasks
+
+_TAKE_WAITING_ROW = (
+    delete(ti)
+    .where(
+        ti.c.run_pk == bindparam("k_run_pk"),
+        ti.c.task_id == bindparam("k_task_id"),
+        ti.c.map_index == -1,
+        _state_in(ti.c.state, ExpandTask.sources),
+    )
+    .returning(*ti.c)
+)
+
+
+def _expand(conn: Connection, transition: ExpandTask, now: datetime) -> Moved:
+    """The waiting row is taken (a compare-and-set by deletion) and its instances written."""
+    params = {"k_run_pk": transition.run_pk, "k_task_id": transition.task_id}
+    row = conn.execute(_TAKE_WAITING_ROW, params).first()
+    if row is None:
+        return NOTHING_MOVED
+    base = dict(row._mapping)
+    base.update(
+        state=ExpandTask.target.value,
+        try_number=0,
+        queued_at=None,
+        start_date=None,
+        end_date=None,
+        next_retry_at=None,
+        hostname=None,
+        pid=None,
+        state_reason=None,
+        owner_job_id=None,
+        updated_at=now,
+    )
+    indexes = tuple(range(transition.length))
+    conn.execute(insert(ti), [{**base, "map_index": index} for index in indexes])
+    return Moved(task_ids=(transition.task_id,) * len(indexes), map_indexes=indexes)
 
 
 # ----------------------------------------------------------------- runs

@@ -1,18 +1,23 @@
-"""XComs: small JSON values tasks hand to each other, stored as text and never decoded here."""
+"""XComs: small JSON values tasks hand to each other, stored as text and never decoded here.
+
+A mapped task pushes per map index; read as one value, its XComs are the JSON list of what
+each index pushed, in map-index order (Airflow's lazy sequence), joined as text.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
-from slipstream.store.tables import runs, xcoms
+from slipstream.store.tables import runs, task_maps, xcoms
 
 # Built once: XComs are written and read on every hop of a run (see store.task_instances).
 _DELETE_KEYS = delete(xcoms).where(
     xcoms.c.run_pk == bindparam("k_run_pk"),
     xcoms.c.task_id == bindparam("k_task_id"),
+    xcoms.c.map_index == bindparam("k_map_index"),
     xcoms.c.key.in_(bindparam("k_keys", expanding=True)),
 )
 _INSERT = insert(xcoms)
@@ -27,12 +32,14 @@ def write(
     task_id: str,
     items: Iterable[tuple[str, str]],
     now: datetime,
+    map_index: int = -1,
 ) -> None:
-    """Replace the given keys of one task's XComs (a retry overwrites its earlier try's)."""
+    """Replace the given keys of one task instance's XComs (a retry overwrites its earlier
+    try's)."""
     values = dict(items)
     if not values:
         return
-    keys = {"k_run_pk": run_pk, "k_task_id": task_id}
+    keys = {"k_run_pk": run_pk, "k_task_id": task_id, "k_map_index": map_index}
     conn.execute(_DELETE_KEYS, keys | {"k_keys": list(values)})
     conn.execute(
         _INSERT,
@@ -40,6 +47,7 @@ def write(
             {
                 "run_pk": run_pk,
                 "task_id": task_id,
+                "map_index": map_index,
                 "key": key,
                 "dag_id": dag_id,
                 "run_id": run_id,
@@ -51,36 +59,107 @@ def write(
     )
 
 
-_FOR_TASKS = select(xcoms.c.task_id, xcoms.c.key, xcoms.c.value).where(
-    xcoms.c.run_pk == bindparam("k_run_pk"),
-    xcoms.c.task_id.in_(bindparam("k_task_ids", expanding=True)),
+_FOR_TASKS = (
+    select(xcoms.c.task_id, xcoms.c.key, xcoms.c.value, xcoms.c.map_index)
+    .where(
+        xcoms.c.run_pk == bindparam("k_run_pk"),
+        xcoms.c.task_id.in_(bindparam("k_task_ids", expanding=True)),
+    )
+    .order_by(xcoms.c.map_index)
 )
+
+
+def _as_values(rows: Iterable[tuple[str, str, str, int]]) -> dict[str, dict[str, str]]:
+    """task_id -> key -> JSON text, mapped instances' values joined into a JSON list."""
+    found: dict[str, dict[str, str]] = {}
+    mapped: dict[tuple[str, str], list[str]] = {}
+    for task_id, key, value, map_index in rows:
+        if map_index < 0:
+            found.setdefault(task_id, {})[key] = value
+        else:
+            mapped.setdefault((task_id, key), []).append(value)
+    for (task_id, key), values in mapped.items():
+        found.setdefault(task_id, {})[key] = "[" + ",".join(values) + "]"
+    return found
 
 
 def for_tasks(
     conn: Connection, run_pk: int, task_ids: Collection[str]
 ) -> dict[str, dict[str, str]]:
-    """Every XCom of some tasks in one run: task_id -> key -> JSON text."""
+    """Every XCom of some tasks in one run: task_id -> key -> JSON text (for a mapped task,
+    the list of its instances' values)."""
     if not task_ids:
         return {}
-    found: dict[str, dict[str, str]] = {}
     rows = conn.execute(_FOR_TASKS, {"k_run_pk": run_pk, "k_task_ids": list(task_ids)})
-    for task_id, key, value in rows:
-        found.setdefault(task_id, {})[key] = value
-    return found
+    return _as_values(rows.tuples())
 
 
-def pull(conn: Connection, run_pk: int, task_ids: Collection[str], key: str) -> dict[str, str]:
-    query = select(xcoms.c.task_id, xcoms.c.value).where(
-        xcoms.c.run_pk == run_pk, xcoms.c.task_id.in_(list(task_ids)), xcoms.c.key == key
+def pull(
+    conn: Connection,
+    run_pk: int,
+    task_ids: Collection[str],
+    key: str,
+    map_index: int | None = None,
+) -> dict[str, str]:
+    """task_id -> JSON text of `key` (a mapped task's: the list across its indexes, or the one
+    value of `map_index` when given)."""
+    query = (
+        select(xcoms.c.task_id, xcoms.c.key, xcoms.c.value, xcoms.c.map_index)
+        .where(xcoms.c.run_pk == run_pk, xcoms.c.task_id.in_(list(task_ids)), xcoms.c.key == key)
+        .order_by(xcoms.c.map_index)
     )
-    return {task_id: value for task_id, value in conn.execute(query)}
+    if map_index is not None:
+        rows = conn.execute(query.where(xcoms.c.map_index == map_index)).tuples()
+        return {task_id: value for task_id, _, value, _ in rows}
+    return {
+        task_id: keys[key] for task_id, keys in _as_values(conn.execute(query).tuples()).items()
+    }
+
+
+def pushed_count(conn: Connection, run_pk: int, task_id: str, key: str) -> int:
+    """How many instances of a mapped task pushed `key`: the length of what it hands on."""
+    query = select(func.count()).where(
+        xcoms.c.run_pk == run_pk,
+        xcoms.c.task_id == task_id,
+        xcoms.c.key == key,
+        xcoms.c.map_index >= 0,
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def record_length(conn: Connection, run_pk: int, task_id: str, map_index: int, length: int) -> None:
+    """Remember how many items a task instance's return value holds (a retry replaces it)."""
+    keys = (
+        task_maps.c.run_pk == run_pk,
+        task_maps.c.task_id == task_id,
+        task_maps.c.map_index == map_index,
+    )
+    conn.execute(delete(task_maps).where(*keys))
+    conn.execute(
+        insert(task_maps).values(run_pk=run_pk, task_id=task_id, map_index=map_index, length=length)
+    )
+
+
+def recorded_lengths(conn: Connection, run_pk: int, task_ids: Collection[str]) -> dict[str, int]:
+    """task_id -> recorded length, for the unmapped tasks among `task_ids` that have one."""
+    query = select(task_maps.c.task_id, task_maps.c.length).where(
+        task_maps.c.run_pk == run_pk,
+        task_maps.c.task_id.in_(list(task_ids)),
+        task_maps.c.map_index == -1,
+    )
+    return {task_id: length for task_id, length in conn.execute(query).tuples()}
 
 
 def clear(conn: Connection, run_pk: int, task_ids: Collection[str]) -> None:
+    """Forget every XCom (and recorded length) of some tasks in a run, at every map index."""
     if task_ids:
         conn.execute(
             delete(xcoms).where(xcoms.c.run_pk == run_pk, xcoms.c.task_id.in_(list(task_ids)))
+        )
+        conn.execute(
+            delete(task_maps).where(
+                task_maps.c.run_pk == run_pk, task_maps.c.task_id.in_(list(task_ids))
+            )
         )
 
 

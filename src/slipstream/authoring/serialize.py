@@ -68,6 +68,9 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
     if task.is_teardown:
         shape["is_teardown"] = True
         shape["on_failure_fail_dagrun"] = task.on_failure_fail_dagrun
+    if task.expand_input is not None:
+        # Only mapped tasks carry the key, so unmapped DAGs keep their version hashes.
+        shape["mapped"] = task.expand_input.serialize()
     return shape
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from slipstream.authoring.callbacks import checked_callback, warn_sla
 from slipstream.authoring.dag_context import current_dag, open_task_group
+from slipstream.authoring.mapping import ExpandInput, OperatorPartial
 from slipstream.authoring.relations import DependencyMixin
 from slipstream.authoring.schedules import as_utc
 from slipstream.authoring.setup_teardown_context import SetupTeardownRoles, record_task
@@ -135,6 +136,18 @@ class BaseOperator(DependencyMixin, SetupTeardownRoles):
     # Keyword arguments this class's __init__ names; default_args keys are checked against the
     # union over all operator classes (see known_operator_arguments).
     _init_arg_names: ClassVar[frozenset[str]] = frozenset()
+    # Set on a mapped task (partial().expand()): what it expands over (authoring/mapping.py).
+    expand_input: ExpandInput | None = None
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> OperatorPartial:
+        """Airflow's dynamic task mapping: fix these arguments, then map the others with
+        .expand(name=list_or_xcom_arg) or .expand_kwargs(list_of_dicts_or_xcom_arg)."""
+        return OperatorPartial(cls, kwargs, BaseOperator._init_arg_names)
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.expand_input is not None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -10,6 +10,13 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
+from slipstream.authoring.mapping import (
+    ExpandInput,
+    MappedArgument,
+    attach,
+    check_expand_kwargs_source,
+    check_mappable,
+)
 from slipstream.authoring.operators import (
     BashOperator,
     BranchPythonOperator,
@@ -146,19 +153,86 @@ class TaskFunction:
         return TaskFunction(self.function, self.operator_class, {**self.operator_kwargs, **kwargs})
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        return XComArg(self._operator(list(args), kwargs))
+
+    def _operator(self, args: list[Any], kwargs: dict[str, Any]) -> BaseOperator:
         options = dict(self.operator_kwargs)
         dag, group = definition_context(options.get("dag"), options.get("task_group"))
         options["task_id"] = unique_task_id(dag, options.get("task_id") or self.__name__, group)
         if self.function.__doc__ and options.get("doc_md") is None:
             options["doc_md"] = inspect.cleandoc(self.function.__doc__)
-        operator = self.operator_class(
-            python_callable=self.function, op_args=list(args), op_kwargs=kwargs, **options
+        return self.operator_class(
+            python_callable=self.function, op_args=args, op_kwargs=kwargs, **options
         )
-        return XComArg(operator)
+
+    # -- dynamic task mapping -----------------------------------------------------------------
+
+    def partial(self, **kwargs: Any) -> TaskFunctionPartial:
+        """Fix some of the function's arguments; map the others with expand()."""
+        return TaskFunctionPartial(self, kwargs)
+
+    def expand(self, **mapped: Any) -> XComArg:
+        return TaskFunctionPartial(self, {}).expand(**mapped)
+
+    def expand_kwargs(self, kwargs: Any) -> XComArg:
+        return TaskFunctionPartial(self, {}).expand_kwargs(kwargs)
+
+    def parameter_names(self) -> tuple[set[str], bool]:
+        """(the function's keyword-passable parameters, whether it takes **kwargs)."""
+        signature = signature_of(self.function)
+        if signature is None:
+            return set(), True
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        parameters = signature.parameters.values()
+        names = {p.name for p in parameters if p.kind in kinds}
+        return names, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
     def __repr__(self) -> str:
         kind = getattr(self.operator_class, "__name__", "operator")
         return f"<TaskFunction {self.__name__} -> {kind}>"
+
+
+class TaskFunctionPartial:
+    """`fn.partial(y=1)`: the fixed arguments of a TaskFlow task about to be mapped."""
+
+    def __init__(self, function: TaskFunction, kwargs: dict[str, Any]) -> None:
+        self.function = function
+        self.kwargs = kwargs
+        self._check_names(kwargs, "partial")
+
+    def _check_names(self, names: Mapping[str, Any], verb: str) -> None:
+        known, takes_any = self.function.parameter_names()
+        unknown = sorted(n for n in names if n not in known and not takes_any)
+        if unknown:
+            raise DagDefinitionError(
+                f"{self.function.__name__}.{verb}() got an unexpected keyword argument "
+                f"{unknown[0]!r}"
+            )
+
+    def expand(self, **mapped: Any) -> XComArg:
+        if not mapped:
+            raise DagDefinitionError("no arguments to expand against")
+        self._check_names(mapped, "expand")
+        already = sorted(set(mapped) & set(self.kwargs))
+        if already:
+            raise DagDefinitionError(f"mapping already partial argument: {already[0]}")
+        for name, value in mapped.items():
+            check_mappable(value, name)
+        placeholders = {name: MappedArgument(name) for name in mapped}
+        operator = self.function._operator([], {**self.kwargs, **placeholders})
+        attach(operator, ExpandInput("expand", args=dict(mapped), into_op_kwargs=True))
+        return XComArg(operator)
+
+    def expand_kwargs(self, kwargs: Any) -> XComArg:
+        check_expand_kwargs_source(kwargs)
+        if isinstance(kwargs, (list, tuple)):
+            for item in kwargs:
+                if isinstance(item, Mapping):
+                    self._check_names(item, "expand_kwargs")
+            kwargs = list(kwargs)
+        operator = self.function._operator([], dict(self.kwargs))
+        attach(operator, ExpandInput("expand_kwargs", source=kwargs, into_op_kwargs=True))
+        return XComArg(operator)
 
 
 def _decorator(

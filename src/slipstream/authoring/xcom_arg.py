@@ -1,12 +1,13 @@
 """XComArg: a reference to a task's future XCom, used as an argument and as a dependency.
 
 Calling a @task function returns one; passing it to another task makes the producer upstream,
-and at run time it resolves to the pulled value.
+and at run time it resolves to the pulled value. `.map(fn)` and `.zip(*others)` derive the
+sequences that mapped tasks expand over (Airflow's MapXComArg and ZipXComArg).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -82,10 +83,123 @@ class XComArg(DependencyMixin, Resolvable):
     def resolve(self, context: Mapping[str, Any]) -> Any:
         return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
 
+    def map(self, function: Callable[[Any], Any]) -> MapXComArg:
+        """This value's items, each passed through `function` when a mapped task reads it."""
+        return MapXComArg(self, function)
+
+    def zip(self, *others: XComArg, fillvalue: Any = NOTSET) -> ZipXComArg:
+        """Tuples of the items of this value and `others`, as the built-in zip() (or
+        itertools.zip_longest, with `fillvalue`)."""
+        return ZipXComArg((self, *others), fillvalue)
+
+
+def items_of(value: Any, what: str) -> Sequence[Any]:
+    """The items a mapped task expands over: a list's items, a dict's (key, value) pairs."""
+    if isinstance(value, Mapping):
+        return list(value.items())
+    if isinstance(value, (list, tuple)):
+        return value
+    raise TypeError(f"{what} must be a list or a dict to map over, not {type(value).__name__}")
+
+
+class MapXComArg(XComArg):
+    """`arg.map(fn)`: the items of `arg`, each through `fn` (applied only to the items read)."""
+
+    def __init__(self, arg: XComArg, function: Callable[[Any], Any]) -> None:
+        super().__init__(arg.operator, arg.key)
+        self.arg = arg
+        self.function = function
+
+    @property
+    def roots(self) -> list[BaseOperator]:
+        return self.arg.roots
+
+    @property
+    def leaves(self) -> list[BaseOperator]:
+        return self.arg.leaves
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"{self.arg!r}.map({getattr(self.function, '__name__', self.function)!r})"
+
+    def map(self, function: Callable[[Any], Any]) -> MapXComArg:
+        inner = self.function
+        return MapXComArg(self.arg, lambda item: function(inner(item)))
+
+    def length(self, context: Mapping[str, Any]) -> int:
+        return len(items_of(self.arg.resolve(context), repr(self.arg)))
+
+    def item(self, context: Mapping[str, Any], index: int) -> Any:
+        return self.function(items_of(self.arg.resolve(context), repr(self.arg))[index])
+
+    def resolve(self, context: Mapping[str, Any]) -> Any:
+        return [self.function(item) for item in items_of(self.arg.resolve(context), repr(self))]
+
+
+class ZipXComArg(XComArg):
+    """`a.zip(b, c)`: tuples of their items, as long as the shortest (the longest, padded
+    with `fillvalue`, when one is given)."""
+
+    def __init__(self, args: Sequence[XComArg], fillvalue: Any = NOTSET) -> None:
+        for arg in args:
+            if not isinstance(arg, XComArg):
+                raise TypeError(f"zip() takes XComArgs, not {type(arg).__name__}")
+        super().__init__(args[0].operator, args[0].key)
+        self.args = tuple(args)
+        self.fillvalue = fillvalue
+
+    @property
+    def roots(self) -> list[BaseOperator]:
+        return [root for arg in self.args for root in arg.roots]
+
+    @property
+    def leaves(self) -> list[BaseOperator]:
+        return [leaf for arg in self.args for leaf in arg.leaves]
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"zip({', '.join(repr(a) for a in self.args)})"
+
+    @property
+    def has_fillvalue(self) -> bool:
+        return self.fillvalue is not NOTSET
+
+    def _all_items(self, context: Mapping[str, Any]) -> list[Sequence[Any]]:
+        return [items_of(arg.resolve(context), repr(arg)) for arg in self.args]
+
+    def length(self, context: Mapping[str, Any]) -> int:
+        lengths = [len(items) for items in self._all_items(context)]
+        return max(lengths) if self.has_fillvalue else min(lengths)
+
+    def item(self, context: Mapping[str, Any], index: int) -> Any:
+        return tuple(
+            items[index] if index < len(items) else self.fillvalue
+            for items in self._all_items(context)
+        )
+
+    def resolve(self, context: Mapping[str, Any]) -> Any:
+        return [self.item(context, index) for index in range(self.length(context))]
+
 
 def find_xcom_args(value: Any) -> Iterator[XComArg]:
-    """Every XComArg inside `value`, looking through lists, tuples, sets and dict values."""
-    if isinstance(value, XComArg):
+    """Every XComArg inside `value`, looking through lists, tuples, sets and dict values (and
+    into what a zip() or map() reads)."""
+    if isinstance(value, ZipXComArg):
+        for arg in value.args:
+            yield from find_xcom_args(arg)
+    elif isinstance(value, MapXComArg):
+        yield from find_xcom_args(value.arg)
+    elif isinstance(value, XComArg):
         yield value
     elif isinstance(value, (list, tuple, set, frozenset)):
         for item in value:

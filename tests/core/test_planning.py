@@ -699,3 +699,71 @@ def test_will_retry_is_the_rule_after_failure_applies(
         infra_budget=budget,
     )
     assert (decision.state is TaskState.UP_FOR_RETRY) is expected
+
+
+# ----------------------------------------------------------------- mapped tasks
+
+MAP_OVER_MAKE = {"kind": "expand", "args": [["x", {"xcom": "make"}]]}
+
+
+def mapped_plan(reduce_rule: str = "all_success") -> DagPlan:
+    return make_plan(
+        {
+            "make": {},
+            "each": {"upstream": ["make"], "mapped": MAP_OVER_MAKE},
+            "reduce": {"upstream": ["each"], "trigger_rule": reduce_rule},
+        }
+    )
+
+
+def test_a_mapped_task_is_expanded_once_its_upstream_succeeded() -> None:
+    plan = mapped_plan()
+    assert plan.mapped == {"each"} and plan.feeds_mapping == {"make"}
+    waiting = plan_run(plan, {"make": S.RUNNING, "each": S.NONE, "reduce": S.NONE})
+    assert waiting.expand == () and waiting.outcome is None
+    ready = plan_run(plan, {"make": S.SUCCESS, "each": S.NONE, "reduce": S.NONE}, ["make"])
+    assert ready.expand == ("each",) and ready.schedule == ()
+    assert ready.outcome is None  # the task being expanded counts as active
+
+
+def test_downstream_of_a_mapped_task_judges_every_instance() -> None:
+    plan = mapped_plan()
+    states = {"make": S.SUCCESS, "reduce": S.NONE}
+    running = {"each": {0: S.SUCCESS, 1: S.RUNNING}}
+    assert plan_run(plan, states, ["each"], running).schedule == ()
+    done = {"each": {0: S.SUCCESS, 1: S.SUCCESS}}
+    assert plan_run(plan, states, ["each"], done).schedule == ("reduce",)
+    one_failed = {"each": {0: S.SUCCESS, 1: S.FAILED}}
+    decision = plan_run(plan, states, ["each"], one_failed)
+    assert decision.upstream_failed == ("reduce",)
+    assert decision.outcome is RunState.FAILED
+    assert plan_run(mapped_plan("all_done"), states, ["each"], one_failed).schedule == ("reduce",)
+
+
+def test_a_run_of_expanded_instances_ends_when_they_all_have() -> None:
+    plan = mapped_plan()
+    states = {"make": S.SUCCESS, "reduce": S.SUCCESS}
+    assert plan_run(plan, states, [], {"each": {0: S.SUCCESS, 1: S.UP_FOR_RETRY}}).outcome is None
+    done = plan_run(plan, states, [], {"each": {0: S.SUCCESS, 1: S.SUCCESS}})
+    assert done.outcome is RunState.SUCCESS
+
+
+def test_a_zero_length_map_s_skip_reaches_its_downstream() -> None:
+    plan = mapped_plan()
+    decision = plan_run(plan, {"make": S.SUCCESS, "each": S.SKIPPED, "reduce": S.NONE}, ["each"])
+    assert decision.skip == ("reduce",)
+    assert decision.outcome is RunState.SUCCESS
+
+
+def test_cleared_instances_are_scheduled_again_by_their_trigger_rule() -> None:
+    plan = mapped_plan()
+    states = {"make": S.SUCCESS, "reduce": S.NONE}
+    decision = plan_run(plan, states, ["each"], {"each": {0: S.SUCCESS, 1: S.NONE, 2: S.NONE}})
+    assert decision.instance_moves == (("each", (1, 2), S.SCHEDULED),)
+    (move,) = decision.task_transitions(7)
+    assert move.task_ids == ("each", "each") and move.map_indexes == (1, 2)
+    assert decision.schedule == () and decision.outcome is None
+    skipped_upstream = {"make": S.SKIPPED, "reduce": S.NONE}
+    moved = plan_run(plan, skipped_upstream, ["make"], {"each": {0: S.NONE}})
+    assert moved.instance_moves == (("each", (0,), S.SKIPPED),)
+    assert moved.skip == ("reduce",)

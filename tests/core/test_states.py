@@ -60,6 +60,7 @@ def test_a_removed_task_comes_back_as_none_only() -> None:
         (S.NONE, S.SKIPPED),
         (S.NONE, S.UPSTREAM_FAILED),
         (S.NONE, S.SUCCESS),  # an EmptyOperator finishes without a worker
+        (S.NONE, S.FAILED),  # a mapped task that cannot expand
         (S.SCHEDULED, S.QUEUED),
         (S.QUEUED, S.RUNNING),
         (S.QUEUED, S.SUCCESS),  # a very short try reports its end with its start

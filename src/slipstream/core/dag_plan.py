@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from slipstream.core.setup_teardown import indirect_setups, outcome_leaves, setup_scopes
 from slipstream.core.mapping import referenced_tasks
+from slipstream.core.setup_teardown import indirect_setups, outcome_leaves, setup_scopes
 
 _CALLED_BY_A_TRY = frozenset({"on_execute_callback", "on_success_callback"})
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from slipstream.core.states import TaskState
 
 # Airflow's [core] max_map_length default.
 DEFAULT_MAX_MAP_LENGTH = 1024
@@ -61,3 +64,35 @@ def expansion_length(mapped: Mapping[str, Any], lengths: Mapping[str, int | None
     if any(n is None for n in counts):
         return None
     return math.prod(n for n in counts if n is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """What becomes of a mapped task whose upstream allows it to run: `length` instances
+    (target scheduled), or its waiting row skipped (nothing to map over), failed (too many)
+    or upstream-failed (an upstream it maps over pushed nothing)."""
+
+    target: TaskState
+    length: int = 0
+    reason: str | None = None
+
+
+def decide_expansion(
+    mapped: Mapping[str, Any], lengths: Mapping[str, int | None], max_map_length: int
+) -> Expansion:
+    length = expansion_length(mapped, lengths)
+    if length is None:
+        missing = sorted(t for t in referenced_tasks(mapped) if lengths.get(t) is None)
+        return Expansion(
+            TaskState.UPSTREAM_FAILED,
+            reason=f"nothing to map over: {', '.join(missing)} pushed no value",
+        )
+    if length == 0:
+        # Airflow: a zero-length map skips the task, and trigger rules carry it downstream.
+        return Expansion(TaskState.SKIPPED, reason="mapped over an empty list")
+    if length > max_map_length:
+        return Expansion(
+            TaskState.FAILED,
+            reason=f"unmappable length: {length} > max_map_length ({max_map_length})",
+        )
+    return Expansion(TaskState.SCHEDULED, length=length)

@@ -7,7 +7,7 @@ apply the decisions they get back, so every rule is testable with plain values.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -31,11 +31,22 @@ class RunDecision:
     upstream_failed: tuple[str, ...] = ()  # none -> upstream_failed
     outcome: RunState | None = None  # set when every task has finished
     reason: str | None = None
+    # Mapped tasks whose upstream allows them to run: the caller learns their length and
+    # expands them (core/mapping.py), which this pure decision cannot do.
+    expand: tuple[str, ...] = ()
+    # Waiting instances of expanded mapped tasks (cleared ones): (task, map indexes, target).
+    instance_moves: tuple[tuple[str, tuple[int, ...], TaskState], ...] = ()
 
     @property
     def changes_anything(self) -> bool:
         return bool(
-            self.schedule or self.succeed or self.skip or self.upstream_failed or self.outcome
+            self.schedule
+            or self.succeed
+            or self.skip
+            or self.upstream_failed
+            or self.outcome
+            or self.expand
+            or self.instance_moves
         )
 
     def task_transitions(self, run_pk: int) -> list[TaskTransition]:
@@ -52,6 +63,8 @@ class RunDecision:
             moves.append(
                 planned(run_pk, self.upstream_failed, TaskState.UPSTREAM_FAILED, reason=reason)
             )
+        for task_id, indexes, target in self.instance_moves:
+            moves.append(planned(run_pk, [task_id] * len(indexes), target, map_indexes=indexes))
         return moves
 
     def run_transition(self, run_pk: int) -> RunTransition | None:
@@ -62,10 +75,18 @@ class RunDecision:
         return RunTransition.natural(run_pk, self.outcome, reason=self.reason)
 
 
+_VERDICT_TARGETS = {
+    Verdict.RUN: TaskState.SCHEDULED,
+    Verdict.SKIP: TaskState.SKIPPED,
+    Verdict.UPSTREAM_FAILED: TaskState.UPSTREAM_FAILED,
+}
+
+
 def plan_run(
     plan: DagPlan,
     states: Mapping[str, TaskState],
     changed: Iterable[str] | None = None,
+    mapped: Mapping[str, Mapping[int, TaskState]] | None = None,
     *,
     held: Collection[str] = (),
 ) -> RunDecision:
@@ -75,8 +96,12 @@ def plan_run(
     downstream tasks are examined (None examines every waiting task, as after a restart).
     Decisions that finish a task at once (skips, upstream failures, empty tasks) cascade here.
     `held` tasks keep waiting even when their upstream would let them run (depends_on_past).
+    `states` holds unmapped tasks (and mapped ones not expanded yet); `mapped` the instances
+    of expanded mapped tasks by map index: a task downstream of one judges all of them.
     """
     current = dict(states)
+    instances = {task_id: dict(found) for task_id, found in (mapped or {}).items()}
+    upstream_of = _upstream_reader(current, instances)
     # Tasks waiting to be judged, each at most once at a time: a join below a thousand tasks
     # that finished together is judged once, not a thousand times.
     work: deque[str] = deque()
@@ -100,14 +125,29 @@ def plan_run(
     succeed: list[str] = []
     skip: list[str] = []
     upstream_failed: list[str] = []
+    expand: list[str] = []
+    instance_moves: list[tuple[str, tuple[int, ...], TaskState]] = []
     while work:
         task_id = work.popleft()
         pending.discard(task_id)
         spec = plan.tasks.get(task_id)
-        if spec is None or current.get(task_id) != TaskState.NONE:
+        if spec is None:
             continue
-        verdict = judge(plan, spec, current)
+        if task_id in instances:
+            move = _judge_instances(plan, spec, current, instances[task_id], upstream_of)
+            if move is not None:
+                instance_moves.append(move)
+                if move[2] is not TaskState.SCHEDULED:
+                    enqueue(spec.downstream)
+            continue
+        if current.get(task_id) != TaskState.NONE:
+            continue
+        verdict = judge(plan, spec, current, upstream_of)
         if verdict is Verdict.WAIT or (verdict is Verdict.RUN and task_id in held):
+            continue
+        if verdict is Verdict.RUN and spec.mapped is not None:
+            expand.append(task_id)
+            current[task_id] = TaskState.SCHEDULED  # active until the caller expands it
             continue
         if verdict is Verdict.RUN and not spec.is_empty:
             schedule.append(task_id)
@@ -124,7 +164,10 @@ def plan_run(
             upstream_failed.append(task_id)
         enqueue(spec.downstream)
         enqueue(plan.setup_dependents.get(task_id, ()))
-    outcome, reason = _outcome(plan, current)
+    if instances:
+        outcome, reason = _outcome_mapped(plan, current, instances, upstream_of)
+    else:
+        outcome, reason = _outcome(plan, current)
     return RunDecision(
         schedule=tuple(schedule),
         succeed=tuple(succeed),
@@ -132,12 +175,96 @@ def plan_run(
         upstream_failed=tuple(upstream_failed),
         outcome=outcome,
         reason=reason,
+        expand=tuple(expand),
+        instance_moves=tuple(instance_moves),
     )
 
 
-def judge(plan: DagPlan, spec: TaskSpec, states: Mapping[str, TaskState]) -> Verdict:
+UpstreamReader = Callable[[TaskSpec], Iterable[TaskState]]
+
+
+def _upstream_reader(
+    current: Mapping[str, TaskState], instances: Mapping[str, Mapping[int, TaskState]]
+) -> UpstreamReader:
+    """How a task's upstream states are read: an expanded mapped upstream counts once per
+    instance (Airflow judges trigger rules over every expanded task instance)."""
+    if not instances:
+        return lambda spec: (current[u] for u in spec.upstream)
+
+    def read(spec: TaskSpec) -> Iterable[TaskState]:
+        for upstream in spec.upstream:
+            found = instances.get(upstream)
+            if found is None:
+                yield current[upstream]
+            else:
+                yield from found.values()
+
+    return read
+
+
+def _judge_instances(
+    plan: DagPlan,
+    spec: TaskSpec,
+    current: Mapping[str, TaskState],
+    found: dict[int, TaskState],
+    upstream_of: UpstreamReader,
+) -> tuple[str, tuple[int, ...], TaskState] | None:
+    waiting = tuple(i for i, state in found.items() if state is TaskState.NONE)
+    if not waiting:
+        return None
+    verdict = judge(plan, spec, current, upstream_of)
+    if verdict is Verdict.WAIT:
+        return None
+    target = _VERDICT_TARGETS[verdict]
+    for index in waiting:
+        found[index] = target
+    return spec.task_id, waiting, target
+
+
+def _outcome_mapped(
+    plan: DagPlan,
+    current: Mapping[str, TaskState],
+    instances: Mapping[str, Mapping[int, TaskState]],
+    upstream_of: UpstreamReader,
+) -> tuple[RunState | None, str | None]:
+    """_outcome, for a run with expanded mapped tasks: each instance counts."""
+
+    def states_of(task_id: str) -> Iterable[TaskState]:
+        found = instances.get(task_id)
+        return found.values() if found is not None else (current.get(task_id, TaskState.NONE),)
+
+    if any(s in _ACTIVE for t in plan.order for s in states_of(t)):
+        return None, None
+    unfinished = [t for t in plan.order if not all(s.is_finished for s in states_of(t))]
+    if not unfinished:
+        failed = [
+            t
+            for t in plan.outcome_leaves or plan.leaves
+            if any(s in FAILED_TASK_STATES for s in states_of(t))
+        ]
+        if failed:
+            return RunState.FAILED, f"tasks failed: {', '.join(failed)}"
+        return RunState.SUCCESS, None
+    if all(s is TaskState.NONE for t in unfinished for s in states_of(t) if not s.is_finished):
+        blocked = [
+            t
+            for t in unfinished
+            if judge(plan, plan.tasks[t], current, upstream_of) is Verdict.WAIT
+        ]
+        if len(blocked) == len(unfinished):
+            return RunState.FAILED, f"deadlock: tasks can never run: {', '.join(blocked)}"
+    return None, None
+
+
+def judge(
+    plan: DagPlan,
+    spec: TaskSpec,
+    states: Mapping[str, TaskState],
+    upstream_of: UpstreamReader | None = None,
+) -> Verdict:
     """The verdict for one waiting task: its setups further up first (Airflow 2.7+: a task
-    runs only once every relevant setup succeeded), then its trigger rule."""
+    runs only once every relevant setup succeeded), then its trigger rule (over every
+    instance of an expanded mapped upstream, read through `upstream_of`)."""
     waited_for = plan.indirect_setups.get(spec.task_id)
     if waited_for:
         setup_states = [states.get(s, TaskState.NONE) for s in waited_for]
@@ -147,10 +274,10 @@ def judge(plan: DagPlan, spec: TaskSpec, states: Mapping[str, TaskState]) -> Ver
             return Verdict.SKIP
         if any(state != TaskState.SUCCESS for state in setup_states):
             return Verdict.WAIT
-    upstream = (states[u] for u in spec.upstream)
+    upstream = upstream_of(spec) if upstream_of else (states[u] for u in spec.upstream)
     if spec.trigger_rule != "all_done_setup_success":
         return evaluate(spec.trigger_rule, upstream)
-    setups = [states[u] for u in spec.upstream if plan.tasks[u].is_setup]
+    setups = [states.get(u, TaskState.NONE) for u in spec.upstream if plan.tasks[u].is_setup]
     return evaluate(spec.trigger_rule, upstream, setups)
 
 

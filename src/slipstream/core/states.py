@@ -72,7 +72,10 @@ RUN_FORCED_TARGETS = frozenset({RunState.QUEUED, RunState.SUCCESS, RunState.FAIL
 _T = TaskState
 TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     # none -> success: an EmptyOperator is marked done by the scheduler, without a worker.
-    _T.NONE: frozenset({_T.SCHEDULED, _T.SUCCESS, _T.SKIPPED, _T.UPSTREAM_FAILED, _T.REMOVED}),
+    # none -> failed: a mapped task that cannot expand (more than max_map_length instances).
+    _T.NONE: frozenset(
+        {_T.SCHEDULED, _T.SUCCESS, _T.FAILED, _T.SKIPPED, _T.UPSTREAM_FAILED, _T.REMOVED}
+    ),
     _T.SCHEDULED: frozenset({_T.QUEUED, _T.SKIPPED, _T.UPSTREAM_FAILED, _T.REMOVED}),
     # queued -> success/failed/skipped: a very short try may report its end in the same batch
     # as its start; queued -> up_for_retry/failed also covers a try lost before it started.

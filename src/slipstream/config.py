@@ -147,6 +147,8 @@ class Settings:
                           timeout is not what ends the request
     default_pool_slots:   SLIPSTREAM_DEFAULT_POOL_SLOTS, slots of `default_pool`, shared by every
                           task of every DAG; a queued or running try takes its pool_slots (128)
+    max_map_length:       SLIPSTREAM_MAX_MAP_LENGTH, the most instances a mapped task expands
+                          to (Airflow's [core] max_map_length, 1024)
     """
 
     home: Path
@@ -172,6 +174,7 @@ class Settings:
     api_max_wait_seconds: float = 300.0
     smtp: SmtpSettings | None = None
     default_pool_slots: int = 128
+    max_map_length: int = 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -211,6 +214,7 @@ class Settings:
             api_max_wait_seconds=_float(env, "SLIPSTREAM_API_MAX_WAIT_SECONDS", 300.0, 0.0),
             smtp=SmtpSettings.from_env(env),
             default_pool_slots=_int(env, "SLIPSTREAM_DEFAULT_POOL_SLOTS", 128, 1),
+            max_map_length=_int(env, "SLIPSTREAM_MAX_MAP_LENGTH", 1024, 1),
         )
 
     @property

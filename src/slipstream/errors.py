@@ -130,9 +130,17 @@ class TaskNotFound(NotFoundError):
 
 class TaskInstanceNotFound(NotFoundError):
     def __init__(
-        self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int | None = None,
+        *,
+        map_index: int = -1,
     ) -> None:
         what = f"task {task_id!r} of run {run_id!r} in DAG {dag_id!r}"
+        if map_index >= 0:
+            what = f"task {task_id!r} map index {map_index} of run {run_id!r} in DAG {dag_id!r}"
         if try_number is not None:
             what += f", try {try_number}"
         super().__init__(f"{what} not found")
@@ -140,6 +148,7 @@ class TaskInstanceNotFound(NotFoundError):
         self.run_id = run_id
         self.task_id = task_id
         self.try_number = try_number
+        self.map_index = map_index
 
 
 class UserNotFound(NotFoundError):

@@ -29,6 +29,7 @@ class Candidate:
     pool_slots: int = 1
     max_per_dag: int | None = None  # max_active_tis_per_dag
     max_per_run: int | None = None  # max_active_tis_per_dagrun
+    map_index: int = -1  # which instance, for a mapped task
 
     @property
     def priority(self) -> int:

@@ -1,13 +1,19 @@
-"""Where a try's log lives: $log_folder/<dag_id>/<run_id>/<task_id>/<try>.log, and a run's DAG
-callbacks log beside its tasks' folders."""
+"""Where a try's log lives: $log_folder/<dag_id>/<run_id>/<task_id>/<try>.log (for one index
+of a mapped task .../<task_id>/map_index=<N>/<try>.log, as Airflow's path names the index), and
+a run's DAG callbacks log beside its tasks' folders."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-def log_path_for(folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
-    return folder / dag_id / run_id / task_id / f"{try_number}.log"
+def log_path_for(
+    folder: Path, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+) -> Path:
+    task_folder = folder / dag_id / run_id / task_id
+    if map_index >= 0:
+        task_folder = task_folder / f"map_index={map_index}"
+    return task_folder / f"{try_number}.log"
 
 
 # '@' cannot appear in a task id, so this file never meets a task's folder.

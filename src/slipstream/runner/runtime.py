@@ -96,7 +96,7 @@ class RuntimeTaskInstance:
         self.task_id = workload.task_id
         self.try_number = workload.try_number
         self.max_tries = workload.max_tries
-        self.map_index = -1
+        self.map_index = workload.map_index
         self.logical_date = workload.logical_date
         self.execution_date = workload.logical_date  # Airflow 1/2 name
         # Set by the runner once the try's task copy and run exist (Airflow's ti.task and

@@ -62,15 +62,17 @@ def run_try(
     """
     clock = clock or SystemClock()
     _log.info(
-        "Running <%s.%s %s try %d> on host %s",
+        "Running <%s.%s %s try %d%s> on host %s",
         workload.dag_id,
         workload.task_id,
         workload.run_id,
         workload.try_number,
+        f" map_index {workload.map_index}" if workload.map_index >= 0 else "",
         hostname or socket.gethostname(),
     )
     ti = RuntimeTaskInstance(workload, xcom_reader_factory)
     skip_downstream: tuple[str, ...] = ()
+    map_length: int | None = None
     error: str | None = None
     # Nothing to call back when there is no task (its DAG did not load): done as it is.
     callbacks_done = True
@@ -89,7 +91,7 @@ def run_try(
         exception: BaseException | None = None
         try:
             context = context_for_try(workload, dag, task, ti)
-            skip_downstream = _execute(task, context, ti)
+            skip_downstream, map_length = _execute(task, context, ti, workload)
             state, reason = TaskState.SUCCESS, ExitReason.SUCCESS
         except SkipTask as exc:
             _log.info("Skipping task: %s", str(exc) or "SkipTask raised")
@@ -128,6 +130,7 @@ def run_try(
         xcoms=ti.pushed,
         skip_downstream=skip_downstream,
         callbacks_done=callbacks_done,
+        map_length=map_length,
     )
 
 
@@ -200,9 +203,18 @@ def _outcome_callbacks(
             )
 
 
-def _execute(task: BaseOperator, context: Context, ti: RuntimeTaskInstance) -> tuple[str, ...]:
-    """Render, execute and push the result; returns the downstream task ids to skip."""
+def _execute(
+    task: BaseOperator, context: Context, ti: RuntimeTaskInstance, workload: Workload
+) -> tuple[tuple[str, ...], int | None]:
+    """Fill in a mapped task's arguments, render, execute and push the result; returns the
+    downstream task ids to skip and, when mapped tasks expand over the result, its length."""
     with set_current_context(context):
+        if task.expand_input is not None:
+            if workload.map_index < 0:
+                raise MappedTaskError(
+                    f"task {task.task_id!r} is mapped: a try runs one of its map indexes"
+                )
+            task.expand_input.apply_to(task, context, workload.map_index)
         task.render_template_fields(context)
         for message in _deprecations(task):
             _log.warning("%s", message)
@@ -218,9 +230,27 @@ def _execute(task: BaseOperator, context: Context, ti: RuntimeTaskInstance) -> t
             except Exception:
                 _log.exception("on_kill() of task %s failed", task.task_id)
             raise
+    map_length = None
+    if workload.map_length_limit is not None:
+        map_length = _length_to_map(result, workload.map_length_limit)
     if task.do_xcom_push:
         _push_result(task, ti, result)
-    return tuple(sorted(task.skip_after(result)))
+    return tuple(sorted(task.skip_after(result))), map_length
+
+
+class MappedTaskError(Exception):
+    """A task cannot hand on (or run as) what dynamic task mapping needs; the try fails."""
+
+
+def _length_to_map(result: Any, limit: int) -> int:
+    """The length of a return value that mapped tasks expand over, as Airflow checks it."""
+    if result is None:
+        raise MappedTaskError("did not push XCom for task mapping")
+    if not isinstance(result, (list, tuple, dict)):
+        raise MappedTaskError(f"unmappable return type {type(result).__name__!r}")
+    if len(result) > limit:
+        raise MappedTaskError(f"unmappable return value length: {len(result)} > {limit}")
+    return len(result)
 
 
 def _push_result(task: BaseOperator, ti: RuntimeTaskInstance, result: Any) -> None:

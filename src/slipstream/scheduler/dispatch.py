@@ -66,19 +66,24 @@ def dispatch(
     # What is left waits for a limit that only a try's end (or a new DAG version) can lift.
     state.dispatch_blocked = True
     by_run: dict[int, list[str]] = {}
+    indexes_by_run: dict[int, list[int]] = {}
     for _, candidate in admission.taken:
         by_run.setdefault(candidate.run_pk, []).append(candidate.task_id)
+        indexes_by_run.setdefault(candidate.run_pk, []).append(candidate.map_index)
     runs: list[tuple[Run, DagPlan]] = []
     for run_pk in by_run:
         run = state.run(conn, run_pk)
         plan = state.plan(conn, run.version_id) if run else None
         if run is not None and plan is not None:
             runs.append((run, plan))
-    moves = [QueueTries(run.id, tuple(by_run[run.id]), job_id) for run, _ in runs]
+    moves = [
+        QueueTries(run.id, tuple(by_run[run.id]), job_id, _instances(indexes_by_run[run.id]))
+        for run, _ in runs
+    ]
     workloads: list[tuple[Workload, int]] = []
     for (run, plan), result in zip(runs, transitions.apply(conn, moves, now), strict=True):
         if result.tries:
-            state.note(run.id, result.task_ids, TaskState.QUEUED)
+            state.note(run.id, result.task_ids, TaskState.QUEUED, result.map_indexes)
             workloads.extend(_workloads(conn, state, run, plan, result.tries, log_folder))
     if len(workloads) < len(admission.taken):
         # Some taken tasks had moved on (a person marked them): their slots are still free.
@@ -94,7 +99,7 @@ def _order_arrivals(conn: Connection, state: SchedulerState) -> None:
     for dag_id, queue in state.ready.items():
         heap = state.waiting.setdefault(dag_id, [])
         while queue:
-            run_pk, task_id = queue.popleft()
+            run_pk, task_id, map_index = queue.popleft()
             if run_pk not in seen:
                 found = state.run(conn, run_pk)
                 seen[run_pk] = (found, state.plan(conn, found.version_id) if found else None)
@@ -104,7 +109,7 @@ def _order_arrivals(conn: Connection, state: SchedulerState) -> None:
             if run is None or spec is None:
                 # Nothing to rank it by: let QueueTries find out what became of it.
                 rank = (-1, 0.0, state.arrivals)
-                heapq.heappush(heap, (rank, Candidate(run_pk, task_id, rank)))
+                heapq.heappush(heap, (rank, Candidate(run_pk, task_id, rank, map_index=map_index)))
                 continue
             when = run.logical_date.timestamp() if run.logical_date is not None else 0.0
             rank = (-spec.priority_weight_total, when, state.arrivals)
@@ -115,6 +120,7 @@ def _order_arrivals(conn: Connection, state: SchedulerState) -> None:
                 pool_slots=spec.pool_slots,
                 max_per_dag=spec.max_active_tis_per_dag,
                 max_per_run=spec.max_active_tis_per_dagrun,
+                map_index=map_index,
             )
             heapq.heappush(heap, (rank, candidate))
     state.ready.clear()
@@ -125,6 +131,11 @@ def _drawn(heap: list[tuple[tuple[int, float, int], Candidate]]) -> Iterator[Can
     what it passed over)."""
     while heap:
         yield heapq.heappop(heap)[1]
+
+
+def _instances(map_indexes: list[int]) -> tuple[int, ...] | None:
+    """The map indexes to queue by, or None when every task is unmapped (the cheaper query)."""
+    return tuple(map_indexes) if max(map_indexes) >= 0 else None
 
 
 def _workloads(
@@ -156,7 +167,9 @@ def _workloads(
             data_interval_end=run.data_interval_end,
             conf=run.conf,
             log_path=str(
-                log_path_for(log_folder, run.dag_id, run.run_id, ti.task_id, ti.try_number)
+                log_path_for(
+                    log_folder, run.dag_id, run.run_id, ti.task_id, ti.try_number, ti.map_index
+                )
             ),
             execution_timeout=spec.execution_timeout,
             queue=spec.queue,
@@ -164,6 +177,8 @@ def _workloads(
             upstream_xcoms={u: upstream_xcoms[u] for u in spec.upstream if u in upstream_xcoms},
             source=source,
             infra_failures=ti.infra_failures,
+            map_index=ti.map_index,
+            map_length_limit=state.max_map_length if ti.task_id in plan.feeds_mapping else None,
         )
         workloads.append((workload, ti.infra_failures))
     return workloads

@@ -63,7 +63,7 @@ def apply_events(
     batch: list[Transition] = [*started, *(end for end, _, _ in endings)]
     moved = transitions.apply(conn, batch, now)
     for start, result in zip(started, moved[: len(started)], strict=True):
-        state.note(start.key.run_pk, result.task_ids, TaskState.RUNNING)
+        state.note(start.key.run_pk, result.task_ids, TaskState.RUNNING, result.map_indexes)
     _record_ends(conn, state, endings, moved[len(started) :], now)
 
 
@@ -124,7 +124,7 @@ def decide_failure(
     task's current one (nothing to write)."""
     state.untrack(key)
     run = state.run(conn, key.run_pk)
-    current = ti_store.get(conn, key.run_pk, key.task_id)
+    current = ti_store.get(conn, key.run_pk, key.task_id, key.map_index)
     if run is None or current is None or current.try_number != key.try_number:
         if run is not None:
             state.forget_states(run.id)
@@ -185,11 +185,13 @@ def _record_ends(
             # their state stands, and what we remember of the run may be stale.
             state.forget_states(run.id)
             continue
-        state.note(run.id, result.task_ids, end.target)
+        state.note(run.id, result.task_ids, end.target, result.map_indexes)
         if event is None or not event.callbacks_done:
             callbacks.note_try_end(state, run, task_id, end.key.try_number, end.target, end.error)
         if end.target is TaskState.UP_FOR_RETRY:
-            state.add_retry(end.next_retry_at or end.at, run.id, run.dag_id, task_id)
+            state.add_retry(
+                end.next_retry_at or end.at, run.id, run.dag_id, task_id, end.key.map_index
+            )
             continue
         state.mark_dirty(run.id, (task_id,))
         if event is None or event.state is TaskState.FAILED:
@@ -203,7 +205,10 @@ def _record_ends(
                 task_id=task_id,
                 items=event.xcoms,
                 now=event.at,
+                map_index=end.key.map_index,
             )
+        if event.map_length is not None:
+            xcom_store.record_length(conn, run.id, task_id, end.key.map_index, event.map_length)
         if event.skip_downstream:
             skips.append(branch_skip(run.id, event.skip_downstream, by=task_id))
     for skip, result in zip(skips, transitions.apply(conn, skips, now), strict=True):
@@ -249,12 +254,12 @@ def stop_unwanted_tries(conn: Connection, state: SchedulerState, executor: Execu
     if not keys:
         return
     current = {
-        (ti.run_pk, ti.task_id): ti
-        for ti in ti_store.keys_of(conn, [(k.run_pk, k.task_id) for k in keys])
+        (ti.run_pk, ti.task_id, ti.map_index): ti
+        for ti in ti_store.keys_of(conn, [(k.run_pk, k.task_id, k.map_index) for k in keys])
     }
     unwanted = []
     for key in keys:
-        ti = current.get((key.run_pk, key.task_id))
+        ti = current.get((key.run_pk, key.task_id, key.map_index))
         if ti is None or ti.try_number != key.try_number or not ti.state.is_active:
             unwanted.append(key)
     if unwanted and isinstance(executor, Killable):

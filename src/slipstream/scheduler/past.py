@@ -44,7 +44,8 @@ def hold_back(
     state.hold_for_past(run.id, still_held | set(held))
     if not held:
         return decision
-    return plan_run(plan, states, changed, held=frozenset(held))
+    mapped = state.mapped.get(run.id) if plan.mapped else None
+    return plan_run(plan, states, changed, mapped, held=frozenset(held))
 
 
 def _held(conn: Connection, run: Run, plan: DagPlan, candidates: list[str]) -> dict[str, str]:

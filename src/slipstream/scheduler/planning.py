@@ -1,6 +1,8 @@
 """Moving running runs forward: core.planning decides, for each run that changed, which waiting
 tasks move and whether the run is over; the moves are applied in one batch, then the run ends
-of the runs whose moves all held. Also puts tasks whose retry is due back in the ready queue.
+of the runs whose moves all held, then the expansions of mapped tasks that may run (their
+lengths read from what their upstream tasks recorded). Also puts tasks whose retry is due back
+in the ready queue.
 """
 
 from __future__ import annotations
@@ -9,14 +11,23 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from slipstream.core.dag_plan import DagPlan
+from slipstream.core.mapping import decide_expansion, referenced_tasks
 from slipstream.core.planning import RunDecision, plan_run
 from slipstream.core.records import Run
 from slipstream.core.states import RunState, TaskState
-from slipstream.core.transitions import RunTransition, TaskTransition, retry_due
+from slipstream.core.transitions import (
+    ExpandTask,
+    RunTransition,
+    TaskTransition,
+    planned,
+    retry_due,
+)
 from slipstream.scheduler import callbacks
 from slipstream.scheduler.past import hold_back
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import transitions
+from slipstream.store import xcoms as xcom_store
 
 
 def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> int:
@@ -37,20 +48,23 @@ def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> i
         if plan is None:
             continue
         states = state.task_states(conn, run_pk)
-        decision = plan_run(plan, states, changed)
+        mapped = state.mapped.get(run_pk) if plan.mapped else None
+        decision = plan_run(plan, states, changed, mapped)
         if plan.past_dependent:
             decision = hold_back(conn, state, run, plan, decision, states, changed)
         decided.append((run, decision, decision.task_transitions(run_pk)))
     moved = iter(transitions.apply(conn, [t for _, _, ts in decided for t in ts], now))
     endings: list[tuple[Run, RunTransition]] = []
+    expanding: list[tuple[Run, DagPlan, tuple[str, ...]]] = []
     for run, decision, moves in decided:
         complete = True
         for move in moves:
             result = next(moved)
-            state.note(run.id, result.task_ids, move.target)
+            state.note(run.id, result.task_ids, move.target, result.map_indexes)
             if move.target is TaskState.SCHEDULED:
-                for task_id in result.task_ids:
-                    state.add_ready(run.dag_id, run.id, task_id)
+                indexes = result.map_indexes or (-1,) * len(result.task_ids)
+                for task_id, map_index in zip(result.task_ids, indexes, strict=True):
+                    state.add_ready(run.dag_id, run.id, task_id, map_index)
             complete = complete and len(result.task_ids) == len(move.task_ids)
             if result.task_ids:
                 touched.add(run.dag_id)
@@ -58,6 +72,10 @@ def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> i
             # Someone else moved some of these tasks: what we remembered is stale.
             state.forget_states(run.id)
             continue
+        if decision.expand:
+            plan = state.plan(conn, run.version_id)
+            assert plan is not None  # it was read above to make this decision
+            expanding.append((run, plan, decision.expand))
         ending = decision.run_transition(run.id)
         if ending is not None:
             endings.append((run, ending))
@@ -72,17 +90,74 @@ def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> i
             state.check_queued.add(run.dag_id)
     if state.past_held and touched:
         state.recheck_past(touched)
+    if expanding:
+        _expand_mapped(conn, state, expanding, now)
     return finished
+
+
+def _expand_mapped(
+    conn: Connection,
+    state: SchedulerState,
+    expanding: list[tuple[Run, DagPlan, tuple[str, ...]]],
+    now: datetime,
+) -> None:
+    """Expand mapped tasks that may run: their instances become ready, or their waiting row is
+    skipped (nothing to map over), failed (over max_map_length) or upstream-failed."""
+    moves: list[tuple[Run, ExpandTask | TaskTransition]] = []
+    for run, plan, task_ids in expanding:
+        for task_id in task_ids:
+            mapped = plan.tasks[task_id].mapped
+            assert mapped is not None  # the planner expands mapped tasks only
+            lengths = _upstream_lengths(conn, run.id, plan, referenced_tasks(mapped))
+            expansion = decide_expansion(mapped, lengths, state.max_map_length)
+            if expansion.target is TaskState.SCHEDULED:
+                moves.append((run, ExpandTask(run.id, task_id, expansion.length)))
+            else:
+                moves.append(
+                    (run, planned(run.id, [task_id], expansion.target, reason=expansion.reason))
+                )
+    for (run, move), result in zip(
+        moves, transitions.apply(conn, [m for _, m in moves], now), strict=True
+    ):
+        if not result:
+            state.forget_states(run.id)
+            continue
+        if isinstance(move, ExpandTask):
+            state.note_expanded(run.id, move.task_id, move.length)
+            for map_index in result.map_indexes:
+                state.add_ready(run.dag_id, run.id, move.task_id, map_index)
+        else:
+            state.note(run.id, result.task_ids, move.target)
+        state.mark_dirty(run.id, result.task_ids[:1])
+
+
+def _upstream_lengths(
+    conn: Connection, run_pk: int, plan: DagPlan, task_ids: set[str]
+) -> dict[str, int | None]:
+    """How many items each task hands on: a mapped task, its instances' pushed values; an
+    unmapped one, the length its try recorded (None when it recorded none)."""
+    lengths: dict[str, int | None] = dict.fromkeys(task_ids)
+    lengths.update(xcom_store.recorded_lengths(conn, run_pk, task_ids - plan.mapped))
+    for task_id in task_ids & plan.mapped:
+        lengths[task_id] = xcom_store.pushed_count(conn, run_pk, task_id, "return_value")
+    return lengths
 
 
 def release_retries(conn: Connection, state: SchedulerState, now: datetime) -> None:
     """Tasks whose retry delay is over become ready again (if nobody moved them meanwhile)."""
-    due: dict[int, tuple[str, list[str]]] = {}
-    for run_pk, dag_id, task_id in state.pop_due_retries(now):
-        due.setdefault(run_pk, (dag_id, []))[1].append(task_id)
-    moves = [retry_due(run_pk, task_ids) for run_pk, (_, task_ids) in due.items()]
+    due: dict[int, tuple[str, list[str], list[int]]] = {}
+    for run_pk, dag_id, task_id, map_index in state.pop_due_retries(now):
+        entry = due.setdefault(run_pk, (dag_id, [], []))
+        entry[1].append(task_id)
+        entry[2].append(map_index)
+    moves = [
+        # Unmapped tasks only: the cheaper statement; mapped ones by (task, map index).
+        retry_due(run_pk, task_ids, None if max(indexes) < 0 else indexes)
+        for run_pk, (_, task_ids, indexes) in due.items()
+    ]
     for move, result in zip(moves, transitions.apply(conn, moves, now), strict=True):
         dag_id = due[move.run_pk][0]
-        for task_id in result.task_ids:
-            state.add_ready(dag_id, move.run_pk, task_id)
-        state.note(move.run_pk, result.task_ids, TaskState.SCHEDULED)
+        indexes = result.map_indexes or (-1,) * len(result.task_ids)
+        for task_id, map_index in zip(result.task_ids, indexes, strict=True):
+            state.add_ready(dag_id, move.run_pk, task_id, map_index)
+        state.note(move.run_pk, result.task_ids, TaskState.SCHEDULED, result.map_indexes)

@@ -59,7 +59,7 @@ def lost_tries(
         else:
             jobs_store.end_job(conn, job.id, now, state=jobs_store.LOST)
     return [
-        TaskKey(ti.run_pk, ti.task_id, ti.try_number)
+        TaskKey(ti.run_pk, ti.task_id, ti.try_number, ti.map_index)
         for ti, owner in ti_store.owned_by_others(conn, job_id)
         if owner not in alive
     ]

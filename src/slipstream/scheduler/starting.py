@@ -30,6 +30,9 @@ def start_queued_runs(conn: Connection, state: SchedulerState, now: datetime) ->
         plan = state.plan(conn, run.version_id)
         assert plan is not None  # _startable only picks runs whose version it could read
         state.states[run.id] = ti_store.create_for_run(conn, result.run, plan, now)
+        if plan.mapped:
+            # A requeued run keeps the instances its mapped tasks expanded to.
+            state.mapped[run.id] = ti_store.run_states(conn, run.id)[1]
         state.runs[run.id] = result.run
         state.watch_timeout(result.run, plan)
         skip_outside_task_dates(conn, state, result.run, plan, now)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from slipstream.core.admission import DEFAULT_POOL, Candidate
 from slipstream.core.dag_plan import DagPlan
+from slipstream.core.mapping import DEFAULT_MAX_MAP_LENGTH
 from slipstream.core.records import Run, TaskEvent, TaskKey
 from slipstream.core.states import RunState, TaskState
 from slipstream.scheduler.schedules import ScheduleKeeper
@@ -57,13 +58,17 @@ class SchedulerState:
     active_per_dag: Counter[str] = field(default_factory=Counter)
     # Runs to plan on the next pass: None means "examine every waiting task".
     dirty: dict[int, set[str] | None] = field(default_factory=dict)
-    ready: dict[str, deque[tuple[int, str]]] = field(default_factory=dict)  # dag_id -> (run, task)
-    retries: list[tuple[datetime, int, str, str]] = field(default_factory=list)  # heap
+    # dag_id -> (run, task, map index)
+    ready: dict[str, deque[tuple[int, str, int]]] = field(default_factory=dict)
+    # (due, run, dag_id, task, map index), a heap
+    retries: list[tuple[datetime, int, str, str, int]] = field(default_factory=list)
     check_queued: set[str] = field(default_factory=set)
     check_all_queued: bool = True
     # Task states of running runs as this scheduler last wrote or read them, so that planning
     # a pass costs what changed, not a re-read of every task of a large run.
     states: dict[int, dict[str, TaskState]] = field(default_factory=dict)
+    # Beside `states`, kept with it: expanded mapped tasks' instance states, by map index.
+    mapped: dict[int, dict[str, dict[int, TaskState]]] = field(default_factory=dict)
     # Read on every pass; forgotten when a hint says the DAG changed.
     current: dict[str, CurrentVersion] = field(default_factory=dict)
     # Stored file text of versions whose DAG file has moved on, sent with their workloads.
@@ -91,6 +96,7 @@ class SchedulerState:
     past_held: dict[int, set[str]] = field(default_factory=dict)
     past_only: set[int] = field(default_factory=set)  # dirty only for such a second look
     deadlines: list[tuple[datetime, int]] = field(default_factory=list)
+    max_map_length: int = DEFAULT_MAX_MAP_LENGTH  # Settings.max_map_length
 
     # ----------------------------------------------------------------- reading through
 
@@ -108,8 +114,14 @@ class SchedulerState:
     def task_states(self, conn: Connection, run_pk: int) -> dict[str, TaskState]:
         states = self.states.get(run_pk)
         if states is None:
-            states = self.states[run_pk] = ti_store.states_for_run(conn, run_pk)
+            states, self.mapped[run_pk] = ti_store.run_states(conn, run_pk)
+            self.states[run_pk] = states
         return states
+
+    def mapped_states(self, conn: Connection, run_pk: int) -> dict[str, dict[int, TaskState]]:
+        """Expanded mapped tasks' instance states of a run (read with task_states)."""
+        self.task_states(conn, run_pk)
+        return self.mapped.setdefault(run_pk, {})
 
     def current_version(self, conn: Connection, dag_id: str) -> CurrentVersion:
         current = self.current.get(dag_id)
@@ -161,12 +173,36 @@ class SchedulerState:
 
     # ----------------------------------------------------------------- remembering
 
-    def note(self, run_pk: int, task_ids: Iterable[str], state: TaskState) -> None:
-        """Record states this scheduler has just written (only for runs it keeps states of)."""
+    def note(
+        self,
+        run_pk: int,
+        task_ids: Iterable[str],
+        state: TaskState,
+        map_indexes: Sequence[int] = (),
+    ) -> None:
+        """Record states this scheduler has just written (only for runs it keeps states of);
+        `map_indexes`, when given, names the instance of each task id."""
         known = self.states.get(run_pk)
-        if known is not None:
+        if known is None:
+            return
+        if not map_indexes or max(map_indexes) < 0:
             for task_id in task_ids:
                 known[task_id] = state
+            return
+        expanded = self.mapped.setdefault(run_pk, {})
+        for task_id, map_index in zip(task_ids, map_indexes, strict=True):
+            if map_index < 0:
+                known[task_id] = state
+            else:
+                expanded.setdefault(task_id, {})[map_index] = state
+
+    def note_expanded(self, run_pk: int, task_id: str, length: int) -> None:
+        """A mapped task's waiting row became `length` scheduled instances."""
+        known = self.states.get(run_pk)
+        if known is not None:
+            known.pop(task_id, None)
+            instances = dict.fromkeys(range(length), TaskState.SCHEDULED)
+            self.mapped.setdefault(run_pk, {})[task_id] = instances
 
     def mark_dirty(self, run_pk: int, changed: Iterable[str] | None) -> None:
         self.past_only.discard(run_pk)
@@ -183,6 +219,7 @@ class SchedulerState:
     def forget_states(self, run_pk: int) -> None:
         """Drop the remembered task states of a run and plan it again from the database."""
         self.states.pop(run_pk, None)
+        self.mapped.pop(run_pk, None)
         self.mark_dirty(run_pk, None)
 
     def forget_run(self, run_pk: int) -> None:
@@ -190,23 +227,27 @@ class SchedulerState:
         self.dirty.pop(run_pk, None)
         self.states.pop(run_pk, None)
         self.past_held.pop(run_pk, None)
+        self.mapped.pop(run_pk, None)
 
-    def add_ready(self, dag_id: str, run_pk: int, task_id: str) -> None:
-        self.ready.setdefault(dag_id, deque()).append((run_pk, task_id))
+    def add_ready(self, dag_id: str, run_pk: int, task_id: str, map_index: int = -1) -> None:
+        self.ready.setdefault(dag_id, deque()).append((run_pk, task_id, map_index))
 
     def has_ready(self) -> bool:
         if any(self.ready.values()):
             return True
         return not self.dispatch_blocked and any(self.waiting.values())
 
-    def add_retry(self, at: datetime, run_pk: int, dag_id: str, task_id: str) -> None:
-        heapq.heappush(self.retries, (at, run_pk, dag_id, task_id))
+    def add_retry(
+        self, at: datetime, run_pk: int, dag_id: str, task_id: str, map_index: int = -1
+    ) -> None:
+        heapq.heappush(self.retries, (at, run_pk, dag_id, task_id, map_index))
 
-    def pop_due_retries(self, now: datetime) -> list[tuple[int, str, str]]:
+    def pop_due_retries(self, now: datetime) -> list[tuple[int, str, str, int]]:
+        """(run, dag_id, task, map index) of each retry now due."""
         due = []
         while self.retries and self.retries[0][0] <= now:
-            _, run_pk, dag_id, task_id = heapq.heappop(self.retries)
-            due.append((run_pk, dag_id, task_id))
+            _, run_pk, dag_id, task_id, map_index = heapq.heappop(self.retries)
+            due.append((run_pk, dag_id, task_id, map_index))
         return due
 
     def track(
@@ -273,9 +314,9 @@ class SchedulerState:
             if plan is not None:
                 self.watch_timeout(run, plan)
         for ti in ti_store.in_state(conn, [TaskState.SCHEDULED]):
-            self.add_ready(ti.dag_id, ti.run_pk, ti.task_id)
+            self.add_ready(ti.dag_id, ti.run_pk, ti.task_id, ti.map_index)
         for ti in ti_store.in_state(conn, [TaskState.UP_FOR_RETRY]):
-            self.add_retry(ti.next_retry_at or now, ti.run_pk, ti.dag_id, ti.task_id)
+            self.add_retry(ti.next_retry_at or now, ti.run_pk, ti.dag_id, ti.task_id, ti.map_index)
         self.check_all_queued = True
         self.schedules.mark_stale()
 
@@ -288,6 +329,7 @@ class SchedulerState:
             pending_events=self.pending_events,
             recheck=self.recheck,
             schedules=self.schedules,
+            max_map_length=self.max_map_length,
         )
         for key, flight in self.in_flight.items():
             fresh.track(

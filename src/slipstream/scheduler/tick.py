@@ -63,7 +63,10 @@ class Scheduler:
         self._executor = executor
         self._clock = clock
         self._settings = settings
-        self._state = SchedulerState(plans=plans if plans is not None else PlanCache())
+        self._state = SchedulerState(
+            plans=plans if plans is not None else PlanCache(),
+            max_map_length=settings.max_map_length,
+        )
         self._job_id: int | None = None
         self._hostname = socket.gethostname()
         self._last_heartbeat = clock.monotonic()

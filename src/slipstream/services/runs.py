@@ -294,6 +294,8 @@ class RunService:
         duration: tuple[float | None, float | None] = (None, None),
         limit: int | None = 100,
         offset: int = 0,
+        map_indexes: Sequence[int] | None = None,
+        order_by: Sequence[tuple[str, bool]] = (),
     ) -> tuple[list[tuple[TaskInstance, Run]], int]:
         """A page of task instances, each with its run, and the total that match."""
         with self._db.read() as conn:
@@ -302,6 +304,8 @@ class RunService:
                 dag_ids=dag_ids,
                 run_ids=run_ids,
                 task_ids=task_ids,
+                map_indexes=map_indexes,
+                order_by=order_by,
                 states=states,
                 pools=pools,
                 queues=queues,
@@ -311,14 +315,16 @@ class RunService:
                 offset=offset,
             )
 
-    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> tuple[TaskInstance, Run]:
+    def task_instance(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+    ) -> tuple[TaskInstance, Run]:
         with self._db.read() as conn:
             run = runs_store.get_run(conn, dag_id, run_id)
             if run is None:
                 raise RunNotFound(dag_id, run_id)
-            ti = ti_store.get(conn, run.id, task_id)
+            ti = ti_store.get(conn, run.id, task_id, map_index)
         if ti is None:
-            raise TaskInstanceNotFound(dag_id, run_id, task_id)
+            raise TaskInstanceNotFound(dag_id, run_id, task_id, map_index=map_index)
         return ti, run
 
     def at_logical_date(self, dag_id: str, logical_date: datetime) -> Run | None:
@@ -362,14 +368,14 @@ class RunService:
         plan = self._plans.get(conn, run.version_id)
         return plan.order if plan else ()
 
-    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[TaskTry]:
+    def tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[TaskTry]:
         with self._db.read() as conn:
             run = runs_store.get_run(conn, dag_id, run_id)
             if run is None:
                 raise RunNotFound(dag_id, run_id)
-            found = ti_store.tries_for(conn, run.id, task_id)
-            if not found and ti_store.get(conn, run.id, task_id) is None:
-                raise TaskInstanceNotFound(dag_id, run_id, task_id)
+            found = ti_store.tries_for(conn, run.id, task_id, map_index)
+            if not found and ti_store.get(conn, run.id, task_id, map_index) is None:
+                raise TaskInstanceNotFound(dag_id, run_id, task_id, map_index=map_index)
         return found
 
     def wait(self, dag_id: str, run_id: str, *, timeout: float | None = None) -> Run:

@@ -374,20 +374,24 @@ def run_dag_test(
             run = runs.trigger(
                 dag_id, conf=conf, logical_date=logical_date, triggered_by="test"
             ).run
-            seen: set[tuple[str, int]] = set()
+            seen: set[tuple[str, int, int]] = set()
             while True:
                 report = scheduler.tick([Hint.queued_run(dag_id)])
                 current = runs.get(dag_id, run.run_id)
                 for ti in runs.task_instances(dag_id, run.run_id):
                     ended = ti.state.is_finished or ti.state is TaskState.UP_FOR_RETRY
-                    mark = (ti.task_id, ti.try_number)
+                    mark = (ti.task_id, ti.map_index, ti.try_number)
                     if ti.try_number and ended and mark not in seen:
                         seen.add(mark)
                         if on_try_finished is not None:
                             path = LogService(test_settings.log_folder).path(
-                                dag_id, run.run_id, ti.task_id, ti.try_number
+                                dag_id, run.run_id, ti.task_id, ti.try_number, ti.map_index
                             )
-                            on_try_finished(ti.task_id, ti.try_number, path)
+                            # A mapped task's instances are shown as task_id[map_index].
+                            label = ti.task_id
+                            if ti.map_index >= 0:
+                                label = f"{ti.task_id}[{ti.map_index}]"
+                            on_try_finished(label, ti.try_number, path)
                 if current.state.is_finished:
                     scheduler.stop()
                     return current

@@ -199,13 +199,21 @@ def show_run(client: Client, dag_id: str, run_id: str, output: str) -> None:
 
 
 def task_logs(
-    client: Client, dag_id: str, run_id: str, task_id: str, try_number: int | None, follow: bool
+    client: Client,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    try_number: int | None,
+    follow: bool,
+    *,
+    map_index: int = -1,
 ) -> None:
     """Print one try's log as text; with `follow`, keep printing until that try ends."""
-    instance_url = path("dags", dag_id, "dagRuns", run_id, "taskInstances", task_id)
+    task_url = path("dags", dag_id, "dagRuns", run_id, "taskInstances", task_id)
+    instance_url = task_url if map_index < 0 else f"{task_url}/{map_index}"
     instance = client.get(instance_url)
     chosen = try_number or max(int(instance.get("try_number") or 0), 1)
-    log_url = f"{instance_url}/logs/{chosen}"
+    log_url = f"{task_url}/logs/{chosen}" + (f"?map_index={map_index}" if map_index >= 0 else "")
     printed = 0
     pause = 0.05
     while True:

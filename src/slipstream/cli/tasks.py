@@ -1,4 +1,5 @@
-"""`slipstream tasks list|states|logs`."""
+"""`slipstream tasks list|states|logs`: task instances named by task id and, for a mapped
+task, map index (`--map-index`, as Airflow's CLI)."""
 
 from __future__ import annotations
 
@@ -50,11 +51,12 @@ def list_tasks(dag_id: str, output: str) -> None:
 @OUTPUT_OPTION
 @handle_errors
 def states(dag_id: str, run_id: str, output: str) -> None:
-    """The state of every task in one run."""
+    """The state of every task in one run (each instance of a mapped task on its own row)."""
     services = open_services()
     rows = [
         {
             "task_id": t.task_id,
+            "map_index": t.map_index,
             "state": t.state,
             "try_number": t.try_number,
             "start_date": t.start_date,
@@ -64,7 +66,16 @@ def states(dag_id: str, run_id: str, output: str) -> None:
         }
         for t in services.runs.task_instances(dag_id, run_id)
     ]
-    columns = ["task_id", "state", "try_number", "start_date", "end_date", "hostname", "reason"]
+    columns = [
+        "task_id",
+        "map_index",
+        "state",
+        "try_number",
+        "start_date",
+        "end_date",
+        "hostname",
+        "reason",
+    ]
     render(rows, columns, output)
 
 
@@ -74,6 +85,13 @@ def states(dag_id: str, run_id: str, output: str) -> None:
 @click.argument("task_id")
 @click.option("--try", "try_number", type=click.IntRange(1), help="Try number (default: latest).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the try finishes.")
+@click.option(
+    "--map-index",
+    type=click.IntRange(-1),
+    default=-1,
+    show_default=True,
+    help="Which instance of a mapped task.",
+)
 @handle_errors
 @remote_options
 def logs(
@@ -82,25 +100,30 @@ def logs(
     task_id: str,
     try_number: int | None,
     follow: bool,
+    map_index: int,
     remote: Target | None,
 ) -> None:
     """Print the log of one try of a task."""
     if remote is not None:
         client = open_client(remote)
-        remote_commands.task_logs(client, dag_id, run_id, task_id, try_number, follow)
+        remote_commands.task_logs(
+            client, dag_id, run_id, task_id, try_number, follow, map_index=map_index
+        )
         return
     services = open_services()
-    tries = services.runs.tries(dag_id, run_id, task_id)
+    tries = services.runs.tries(dag_id, run_id, task_id, map_index)
     if not tries:
-        raise TaskInstanceNotFound(dag_id, run_id, task_id)
+        raise TaskInstanceNotFound(dag_id, run_id, task_id, map_index=map_index)
     chosen = try_number or tries[-1].try_number
     if chosen not in {t.try_number for t in tries}:
-        raise TaskInstanceNotFound(dag_id, run_id, task_id, chosen)
+        raise TaskInstanceNotFound(dag_id, run_id, task_id, chosen, map_index=map_index)
     offset = 0
     pause = 0.02
     while True:
         try:
-            chunk = services.logs.read(dag_id, run_id, task_id, chosen, offset=offset)
+            chunk = services.logs.read(
+                dag_id, run_id, task_id, chosen, offset=offset, map_index=map_index
+            )
         except TaskInstanceNotFound:
             if not follow:
                 raise
@@ -109,9 +132,11 @@ def logs(
             sys.stdout.write(chunk.text)
             sys.stdout.flush()
             offset = chunk.offset
-        if not follow or _try_ended(services, dag_id, run_id, task_id, chosen):
+        if not follow or _try_ended(services, dag_id, run_id, task_id, chosen, map_index):
             if follow:
-                tail = services.logs.read(dag_id, run_id, task_id, chosen, offset=offset)
+                tail = services.logs.read(
+                    dag_id, run_id, task_id, chosen, offset=offset, map_index=map_index
+                )
                 sys.stdout.write(tail.text)
             return
         # Following a file: there is no event to wait on, so poll with a short backoff.
@@ -119,8 +144,10 @@ def logs(
         pause = min(pause * 2, 0.5)
 
 
-def _try_ended(services: Services, dag_id: str, run_id: str, task_id: str, try_number: int) -> bool:
-    for t in services.runs.tries(dag_id, run_id, task_id):
+def _try_ended(
+    services: Services, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int
+) -> bool:
+    for t in services.runs.tries(dag_id, run_id, task_id, map_index):
         if t.try_number == try_number:
             return t.end_date is not None or t.state in (TaskState.SUCCESS, TaskState.FAILED)
     return True

@@ -37,34 +37,60 @@ class LogService:
         self._key: bytes | None = None
         self._key_lock = threading.Lock()
 
-    def path(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
-        return log_path_for(self._folder, dag_id, run_id, task_id, try_number)
+    def path(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+    ) -> Path:
+        return log_path_for(self._folder, dag_id, run_id, task_id, try_number, map_index)
 
     def read(
-        self, dag_id: str, run_id: str, task_id: str, try_number: int, *, offset: int = 0
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        *,
+        offset: int = 0,
+        map_index: int = -1,
     ) -> LogChunk:
-        path = self.path(dag_id, run_id, task_id, try_number)
+        path = self.path(dag_id, run_id, task_id, try_number, map_index)
         try:
             with path.open("rb") as handle:
                 handle.seek(offset)
                 data = handle.read()
         except FileNotFoundError:
-            raise TaskInstanceNotFound(dag_id, run_id, task_id, try_number) from None
+            raise TaskInstanceNotFound(
+                dag_id, run_id, task_id, try_number, map_index=map_index
+            ) from None
         # Stop at the last complete UTF-8 character: the rest comes with the next read.
         end = _complete_utf8(data)
         return LogChunk(data[:end].decode(errors="replace"), offset + end)
 
     # ----------------------------------------------------------------- continuation tokens
 
-    def token(self, dag_id: str, run_id: str, task_id: str, try_number: int, offset: int) -> str:
+    def token(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        offset: int,
+        map_index: int = -1,
+    ) -> str:
         """An opaque token for reading this try's log on from `offset`."""
-        payload = json.dumps(
-            {"o": offset, "t": [dag_id, run_id, task_id, try_number]}, separators=(",", ":")
-        ).encode()
+        names = _names(dag_id, run_id, task_id, try_number, map_index)
+        payload = json.dumps({"o": offset, "t": names}, separators=(",", ":")).encode()
         body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
         return f"{body}.{self._sign(body)}"
 
-    def offset_of(self, token: str, dag_id: str, run_id: str, task_id: str, try_number: int) -> int:
+    def offset_of(
+        self,
+        token: str,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        map_index: int = -1,
+    ) -> int:
         """The offset a token holds; 400 in Airflow's words if it was altered, or made for
         another try's log."""
         body, _, signature = token.partition(".")
@@ -76,7 +102,7 @@ class LogService:
             names = payload["t"]
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise InvalidInputError(BAD_TOKEN, field="token") from None
-        if names != [dag_id, run_id, task_id, try_number] or offset < 0:
+        if names != _names(dag_id, run_id, task_id, try_number, map_index) or offset < 0:
             raise InvalidInputError(BAD_TOKEN, field="token")
         return offset
 
@@ -88,6 +114,14 @@ class LogService:
             if self._key is None:
                 self._key = _load_or_create_key(self._folder / _KEY_FILE)
             return self._key
+
+
+def _names(
+    dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int
+) -> list[str | int]:
+    """What a token is made for: a try's log (of one map index, for a mapped task)."""
+    names: list[str | int] = [dag_id, run_id, task_id, try_number]
+    return [*names, map_index] if map_index >= 0 else names
 
 
 def _load_or_create_key(path: Path) -> bytes:

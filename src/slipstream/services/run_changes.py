@@ -220,10 +220,12 @@ class RunChangeService:
         dry_run: bool,
         by: str,
         selection: Selection = Selection(),
+        map_indexes: Collection[int] | None = None,
     ) -> Affected:
         """Airflow's set_task_instance_state: mark the task (and its upstream, downstream,
         future or past ones if asked), then clear failed tasks downstream of it so the run
-        can go on, requeueing the run if it had finished."""
+        can go on, requeueing the run if it had finished. `map_indexes` limits the mark of
+        a mapped task to those instances (every instance when None)."""
         if state not in MARKABLE_TASK_STATES:
             raise InvalidInputError(
                 f"'{state}' is not one of ['success', 'failed', 'skipped'] - 'new_state'",
@@ -234,8 +236,13 @@ class RunChangeService:
             current = self._current_plan(conn, dag_id)
             anchor = self._run(conn, dag_id, run_id)
             _known([current, self._plans.get(conn, anchor.version_id)], dag_id, [task_id])
-            if ti_store.get(conn, anchor.id, task_id) is None and not dry_run:
-                raise TaskInstanceNotFound(dag_id, run_id, task_id)
+            instances = ti_store.mapped_instances(conn, anchor.id, task_id)
+            if map_indexes is not None:
+                instances = [ti for ti in instances if ti.map_index in map_indexes]
+            if not instances and not dry_run:
+                raise TaskInstanceNotFound(
+                    dag_id, run_id, task_id, map_index=min(map_indexes or [-1])
+                )
             runs = self._runs_around(conn, anchor, selection)
             plans = {run.id: self._plans.get(conn, run.version_id) for run in runs}
             affected: list[tuple[TaskInstance, Run]] = []
@@ -244,7 +251,11 @@ class RunChangeService:
                 affected.extend(
                     (ti, run)
                     for ti in ti_store.list_for_run(conn, run.id)
-                    if (tasks is None or ti.task_id in tasks) and ti.state is not state
+                    if (tasks is None or ti.task_id in tasks)
+                    and ti.state is not state
+                    and (
+                        map_indexes is None or ti.task_id != task_id or ti.map_index in map_indexes
+                    )
                 )
             if dry_run:
                 return Affected(affected)
@@ -293,7 +304,9 @@ class RunChangeService:
             )
             by_run[run.id] = run
         for run in by_run.values():
-            xcom_store.clear(conn, run.id, [ti.task_id for ti, r in found if r.id == run.id])
+            xcom_store.clear_instances(
+                conn, run.id, [(ti.task_id, ti.map_index) for ti, r in found if r.id == run.id]
+            )
             current = runs_store.get_run_by_pk(conn, run.id)
             if reset_runs and current is not None and current.state.is_finished:
                 self._move_run(conn, current, RunState.QUEUED, now, reason=reason)
@@ -345,7 +358,7 @@ class RunChangeService:
             move = TaskTransition.forced(current, target, reason=reason, max_tries=max_tries)
             if transitions.apply_one(conn, move, now):
                 return True
-            current = ti_store.get(conn, ti.run_pk, ti.task_id)
+            current = ti_store.get(conn, ti.run_pk, ti.task_id, ti.map_index)
         raise InvalidStateTransition(
             f"task {ti.task_id!r} of run {ti.run_id!r} kept changing", ti.state.value, target.value
         )

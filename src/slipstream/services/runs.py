@@ -29,6 +29,7 @@ from slipstream.errors import (
     RunAlreadyExists,
     RunNotFound,
     TaskInstanceNotFound,
+    TaskNotFound,
 )
 from slipstream.store import dags as dags_store
 from slipstream.store import runs as runs_store
@@ -295,6 +296,7 @@ class RunService:
         limit: int | None = 100,
         offset: int = 0,
         map_indexes: Sequence[int] | None = None,
+        mapped_only: bool = False,
         order_by: Sequence[tuple[str, bool]] = (),
     ) -> tuple[list[tuple[TaskInstance, Run]], int]:
         """A page of task instances, each with its run, and the total that match."""
@@ -305,6 +307,7 @@ class RunService:
                 run_ids=run_ids,
                 task_ids=task_ids,
                 map_indexes=map_indexes,
+                mapped_only=mapped_only,
                 order_by=order_by,
                 states=states,
                 pools=pools,
@@ -326,6 +329,18 @@ class RunService:
         if ti is None:
             raise TaskInstanceNotFound(dag_id, run_id, task_id, map_index=map_index)
         return ti, run
+
+    def is_mapped(self, dag_id: str, run_id: str, task_id: str) -> bool:
+        """Whether the task is mapped in the version the run is pinned to (TaskNotFound when
+        that version has no such task)."""
+        with self._db.read() as conn:
+            run = runs_store.get_run(conn, dag_id, run_id)
+            if run is None:
+                raise RunNotFound(dag_id, run_id)
+            plan = self._plans.get(conn, run.version_id)
+        if plan is None or task_id not in plan.tasks:
+            raise TaskNotFound(dag_id, task_id)
+        return task_id in plan.mapped
 
     def at_logical_date(self, dag_id: str, logical_date: datetime) -> Run | None:
         """The newest run of a DAG at exactly this logical date, or None."""

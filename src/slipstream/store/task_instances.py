@@ -226,6 +226,7 @@ def search(
     run_ids: Sequence[str] | None = None,
     task_ids: Sequence[str] | None = None,
     map_indexes: Sequence[int] | None = None,
+    mapped_only: bool = False,
     states: Sequence[TaskState] | None = None,
     pools: Sequence[str] | None = None,
     queues: Sequence[str] | None = None,
@@ -247,6 +248,8 @@ def search(
         conditions.append(ti.c.task_id.in_(list(task_ids)))
     if map_indexes is not None:
         conditions.append(ti.c.map_index.in_(list(map_indexes)))
+    if mapped_only:
+        conditions.append(ti.c.map_index >= 0)
     if states:
         conditions.append(ti.c.state.in_([s.value for s in states]))
     if pools:

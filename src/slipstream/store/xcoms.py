@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_
 
 from slipstream.store.tables import runs, task_maps, xcoms
 
@@ -194,3 +194,19 @@ def pull_across_runs(
     for task_id, value in conn.execute(query):
         found.setdefault(task_id, value)
     return found
+def clear_instances(conn: Connection, run_pk: int, instances: Collection[tuple[str, int]]) -> None:
+    """Forget the XComs (and recorded lengths) of some task instances: (task_id, map_index)."""
+    if not instances:
+        return
+    pairs = list(set(instances))
+    conn.execute(
+        delete(xcoms).where(
+            xcoms.c.run_pk == run_pk, tuple_(xcoms.c.task_id, xcoms.c.map_index).in_(pairs)
+        )
+    )
+    conn.execute(
+        delete(task_maps).where(
+            task_maps.c.run_pk == run_pk,
+            tuple_(task_maps.c.task_id, task_maps.c.map_index).in_(pairs),
+        )
+    )

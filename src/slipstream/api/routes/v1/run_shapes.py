@@ -258,7 +258,7 @@ def task_instance_body(ti: TaskInstance, run: Run) -> TaskInstanceBody:
         # Airflow 2.7+ writes no state as null ("none" is deprecated).
         state=None if ti.state is TaskState.NONE else ti.state.value,
         try_number=ti.try_number,
-        map_index=-1,
+        map_index=ti.map_index,
         max_tries=ti.max_tries,
         hostname=ti.hostname or "",
         unixname="",

@@ -1,4 +1,6 @@
-"""/api/v1 Task instances: list, get, mark and clear; and their logs by try."""
+"""/api/v1 Task instances: list, get, mark and clear; and their logs by try. A mapped task's
+instances are named by their map index (`.../taskInstances/{task_id}/{map_index}`) and listed
+with `.../listMapped`."""
 
 from __future__ import annotations
 
@@ -36,7 +38,12 @@ from slipstream.api.security import Principal
 from slipstream.auth.roles import Action
 from slipstream.core.records import Run, TaskInstance
 from slipstream.core.states import TaskState
-from slipstream.errors import InvalidInputError, RunNotFound, TaskInstanceNotFound
+from slipstream.errors import (
+    InvalidInputError,
+    RunNotFound,
+    TaskInstanceNotFound,
+    TaskNotFound,
+)
 from slipstream.services.run_changes import Affected, Selection
 
 T = TypeVar("T")
@@ -88,6 +95,8 @@ def query(
     bounds: dict[str, tuple[datetime | None, datetime | None]],
     duration: tuple[float | None, float | None],
     page: Page,
+    mapped_only: bool = False,
+    order_by: list[tuple[str, bool]] | None = None,
 ) -> TaskInstanceCollection:
     # No task instance has an executor of its own here (Airflow's per-task executor),
     # so a filter on one matches nothing.
@@ -104,6 +113,8 @@ def query(
         duration=duration,
         limit=page.limit,
         offset=page.offset,
+        mapped_only=mapped_only,
+        order_by=order_by or (),
     )
     return TaskInstanceCollection(
         task_instances=[task_instance_body(ti, run) for ti, run in found],
@@ -188,12 +199,24 @@ def get_task_instances_batch(
 
 
 def one(
-    services: ApiServices, dag_id: str, dag_run_id: str, task_id: str
+    services: ApiServices, dag_id: str, dag_run_id: str, task_id: str, map_index: int = -1
 ) -> tuple[TaskInstance, Run]:
     try:
-        return services.runs.task_instance(dag_id, dag_run_id, task_id)
+        return services.runs.task_instance(dag_id, dag_run_id, task_id, map_index)
     except (RunNotFound, TaskInstanceNotFound):
+        if map_index == -1 and _mapped_count(services, dag_id, dag_run_id, task_id):
+            raise ApiError(404, MAPPED_WITHOUT_INDEX) from None
         raise ti_not_found() from None
+
+
+MAPPED_WITHOUT_INDEX = "Task instance is mapped, add the map_index value to the URL"
+
+
+def _mapped_count(services: ApiServices, dag_id: str, dag_run_id: str, task_id: str) -> int:
+    _, total = services.runs.find_task_instances(
+        dag_ids=[dag_id], run_ids=[dag_run_id], task_ids=[task_id], limit=0
+    )
+    return total
 
 
 def get_task_instance(
@@ -201,6 +224,103 @@ def get_task_instance(
 ) -> TaskInstanceBody:
     check_run_dag(services, principal, Action.TASKS_READ, dag_id)
     return task_instance_body(*one(services, dag_id, dag_run_id, task_id))
+
+
+def get_mapped_task_instance(
+    dag_id: str,
+    dag_run_id: str,
+    task_id: str,
+    map_index: int,
+    principal: TaskInstanceReader,
+    services: ServicesDep,
+) -> TaskInstanceBody:
+    """One instance of a mapped task (map index -1: an unmapped task, as Airflow allows)."""
+    check_run_dag(services, principal, Action.TASKS_READ, dag_id)
+    try:
+        return task_instance_body(
+            *services.runs.task_instance(dag_id, dag_run_id, task_id, map_index)
+        )
+    except (RunNotFound, TaskInstanceNotFound):
+        raise ti_not_found() from None
+
+
+# listMapped's order_by: Airflow's names, '-' for descending.
+_MAPPED_ORDER = {"map_index", "state", "start_date", "end_date", "try_number", "hostname"}
+
+
+def _order_by(raw: str | None) -> list[tuple[str, bool]]:
+    if raw is None:
+        return [("map_index", False)]
+    name = raw.removeprefix("-")
+    if name not in _MAPPED_ORDER:
+        raise InvalidInputError(f"Ordering with '{raw}' is not supported", field="order_by")
+    return [(name, raw.startswith("-"))]
+
+
+def get_mapped_task_instances(
+    dag_id: str,
+    dag_run_id: str,
+    task_id: str,
+    principal: TaskInstanceReader,
+    page: PageDep,
+    services: ServicesDep,
+    execution_date_gte: str | None = None,
+    execution_date_lte: str | None = None,
+    start_date_gte: str | None = None,
+    start_date_lte: str | None = None,
+    end_date_gte: str | None = None,
+    end_date_lte: str | None = None,
+    updated_at_gte: str | None = None,
+    updated_at_lte: str | None = None,
+    duration_gte: float | None = None,
+    duration_lte: float | None = None,
+    state: Annotated[list[str] | None, Query()] = None,
+    pool: Annotated[list[str] | None, Query()] = None,
+    queue: Annotated[list[str] | None, Query()] = None,
+    executor: Annotated[list[str] | None, Query()] = None,
+    order_by: str | None = None,
+) -> TaskInstanceCollection:
+    """The instances of one mapped task in a run, by map index (Airflow's listMapped)."""
+    check_run_dag(services, principal, Action.TASKS_READ, dag_id)
+    ordering = _order_by(order_by)
+    found = query(
+        services,
+        dag_ids=[dag_id],
+        run_ids=[dag_run_id],
+        task_ids=[task_id],
+        states=_states(list(state) if state else None),
+        pools=pool,
+        queues=queue,
+        executors=executor,
+        bounds=bounds_from(
+            {
+                "logical_date": (execution_date_gte, execution_date_lte),
+                "start_date": (start_date_gte, start_date_lte),
+                "end_date": (end_date_gte, end_date_lte),
+                "updated_at": (updated_at_gte, updated_at_lte),
+            }
+        ),
+        duration=(duration_gte, duration_lte),
+        page=page,
+        mapped_only=True,
+        order_by=ordering,
+    )
+    if found.total_entries == 0:
+        _explain_no_instances(services, dag_id, dag_run_id, task_id)
+    return found
+
+
+def _explain_no_instances(services: ApiServices, dag_id: str, run_id: str, task_id: str) -> None:
+    """listMapped found nothing: a 404 in Airflow's words unless the task is mapped and not
+    expanded yet (or filtered out), which is an empty page."""
+    try:
+        is_mapped = services.runs.is_mapped(dag_id, run_id, task_id)
+    except RunNotFound:
+        raise ApiError(404, "DAG Run not found") from None
+    except TaskNotFound:
+        raise ApiError(404, f"Task id {task_id} not found") from None
+    if not is_mapped:
+        raise ApiError(404, f"Task id {task_id} is not mapped")
 
 
 def patch_task_instance(
@@ -223,6 +343,34 @@ def patch_task_instance(
             TaskState(body.new_state),
             dry_run=False,
             by=principal.user.username,
+        )
+    return reference(ti, run)
+
+
+def patch_mapped_task_instance(
+    dag_id: str,
+    dag_run_id: str,
+    task_id: str,
+    map_index: int,
+    body: UpdateTaskInstance,
+    principal: TaskInstanceEditor,
+    services: ServicesDep,
+) -> TaskInstanceReference:
+    """Mark one instance of a mapped task; `dry_run` defaults to true."""
+    check_run_dag(services, principal, Action.TASKS_EDIT, dag_id)
+    try:
+        ti, run = services.runs.task_instance(dag_id, dag_run_id, task_id, map_index)
+    except (RunNotFound, TaskInstanceNotFound):
+        raise ti_not_found() from None
+    if not body.dry_run:
+        services.run_changes.mark_task_instances(
+            dag_id,
+            dag_run_id,
+            task_id,
+            TaskState(body.new_state),
+            dry_run=False,
+            by=principal.user.username,
+            map_indexes=[map_index],
         )
     return reference(ti, run)
 
@@ -329,16 +477,23 @@ def get_log(
     check_run_dag(services, principal, Action.LOGS_READ, dag_id)
     if task_try_number < 1:
         raise InvalidInputError("task_try_number must be 1 or more", field="task_try_number")
-    ti, _ = one(services, dag_id, dag_run_id, task_id)
-    if map_index != -1 or task_try_number > ti.try_number:
+    try:
+        ti, _ = services.runs.task_instance(dag_id, dag_run_id, task_id, map_index)
+    except (RunNotFound, TaskInstanceNotFound):
+        raise ApiError(404, "TaskInstance not found") from None
+    if task_try_number > ti.try_number:
         raise ApiError(404, "TaskInstance not found")
     offset = 0
     if token is not None:
-        offset = services.logs.offset_of(token, dag_id, dag_run_id, task_id, task_try_number)
+        offset = services.logs.offset_of(
+            token, dag_id, dag_run_id, task_id, task_try_number, map_index
+        )
     if full_content:
         offset = 0
     try:
-        chunk = services.logs.read(dag_id, dag_run_id, task_id, task_try_number, offset=offset)
+        chunk = services.logs.read(
+            dag_id, dag_run_id, task_id, task_try_number, offset=offset, map_index=map_index
+        )
         text, next_offset = chunk.text, chunk.offset
     except TaskInstanceNotFound:
         text, next_offset = "", offset  # queued, not started yet: no file so far
@@ -346,7 +501,7 @@ def get_log(
         return PlainTextResponse(text)
     return LogBody(
         continuation_token=services.logs.token(
-            dag_id, dag_run_id, task_id, task_try_number, next_offset
+            dag_id, dag_run_id, task_id, task_try_number, next_offset, map_index
         ),
         content=text,
     )
@@ -360,6 +515,21 @@ def router() -> APIRouter:
         "/dags/~/dagRuns/~/taskInstances/list", get_task_instances_batch, methods=["POST"]
     )
     api.add_api_route(f"{run_path}/taskInstances/{{task_id}}", get_task_instance, methods=["GET"])
+    api.add_api_route(
+        f"{run_path}/taskInstances/{{task_id}}/listMapped",
+        get_mapped_task_instances,
+        methods=["GET"],
+    )
+    api.add_api_route(
+        f"{run_path}/taskInstances/{{task_id}}/{{map_index}}",
+        get_mapped_task_instance,
+        methods=["GET"],
+    )
+    api.add_api_route(
+        f"{run_path}/taskInstances/{{task_id}}/{{map_index}}",
+        patch_mapped_task_instance,
+        methods=["PATCH"],
+    )
     api.add_api_route(
         f"{run_path}/taskInstances/{{task_id}}", patch_task_instance, methods=["PATCH"]
     )

@@ -1,0 +1,144 @@
+"""Mapped task instances over /api/v1, read with Airflow's own client (apache-airflow-client
+2.10, strict about types): listMapped with its filters and ordering, one instance by map
+index, its log, and Airflow's 404s."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+from airflow_client.client import ApiClient, Configuration
+from airflow_client.client.api import dag_run_api, task_instance_api
+from airflow_client.client.exceptions import NotFoundException
+from airflow_client.client.model.dag_run import DAGRun
+from airflow_client.client.model.update_task_instance import UpdateTaskInstance
+from airflow_client.client.model.update_task_state import UpdateTaskState
+
+from tests.api.conftest import ApiServer, wait_for
+
+pytestmark = pytest.mark.slow
+
+USER = ("mapper", "Mapp3r-pass-word")
+
+MAPPED_DAG = """
+from datetime import datetime
+from slipstream import DAG, task
+
+with DAG("mapped_api", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    @task
+    def letters():
+        return ["a", "b", "c"]
+
+    @task
+    def shout(letter, **context):
+        print(f"shouting {letter} at index {context['ti'].map_index}")
+        return letter.upper()
+
+    @task
+    def join(values):
+        return "".join(values)
+
+    join(shout.expand(letter=letters()))
+"""
+
+
+@pytest.fixture(scope="module")
+def client(api: ApiServer) -> Iterator[ApiClient]:
+    (api.home / "dags" / "mapped_api.py").write_text(textwrap.dedent(MAPPED_DAG))
+    api.sync_dags()
+    api.create_user(*USER, "User")
+    api.start_scheduler()
+    configuration = Configuration(host=f"{api.base}/api/v1", username=USER[0], password=USER[1])
+    with ApiClient(configuration) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def run_id(client: ApiClient) -> str:
+    runs = dag_run_api.DAGRunApi(client)
+    created = runs.post_dag_run("mapped_api", DAGRun())
+
+    def finished() -> str | None:
+        state = str(runs.get_dag_run("mapped_api", created.dag_run_id).state)
+        return state if state in ("success", "failed") else None
+
+    assert wait_for(finished, 60, "the mapped run to finish") == "success"
+    return str(created.dag_run_id)
+
+
+def test_list_mapped_instances_with_filters_and_ordering(client: ApiClient, run_id: str) -> None:
+    tasks = task_instance_api.TaskInstanceApi(client)
+    listed = tasks.get_mapped_task_instances("mapped_api", run_id, "shout")
+    assert listed.total_entries == 3
+    assert [(t.map_index, str(t.state)) for t in listed.task_instances] == [
+        (0, "success"),
+        (1, "success"),
+        (2, "success"),
+    ]
+    newest_first = tasks.get_mapped_task_instances(
+        "mapped_api", run_id, "shout", order_by="-map_index", limit=2, offset=0
+    )
+    assert [t.map_index for t in newest_first.task_instances] == [2, 1]
+    assert newest_first.total_entries == 3
+    none_failed = tasks.get_mapped_task_instances("mapped_api", run_id, "shout", state=["failed"])
+    assert none_failed.total_entries == 0 and none_failed.task_instances == []
+    every = tasks.get_task_instances("mapped_api", run_id)
+    assert sorted((t.task_id, t.map_index) for t in every.task_instances) == [
+        ("join", -1),
+        ("letters", -1),
+        ("shout", 0),
+        ("shout", 1),
+        ("shout", 2),
+    ]
+
+
+def test_one_mapped_instance_and_its_log(client: ApiClient, run_id: str) -> None:
+    tasks = task_instance_api.TaskInstanceApi(client)
+    one = tasks.get_mapped_task_instance("mapped_api", run_id, "shout", 1)
+    assert (one.task_id, one.map_index, str(one.state), one.try_number) == (
+        "shout",
+        1,
+        "success",
+        1,
+    )
+    log = tasks.get_log("mapped_api", run_id, "shout", 1, map_index=1, full_content=True)
+    assert "shouting b at index 1" in log.content
+    assert "shouting a" not in log.content
+    unmapped = tasks.get_mapped_task_instance("mapped_api", run_id, "join", -1)
+    assert unmapped.map_index == -1 and str(unmapped.state) == "success"
+
+
+def test_airflow_s_404s_for_mapped_routes(client: ApiClient, run_id: str) -> None:
+    tasks = task_instance_api.TaskInstanceApi(client)
+    with pytest.raises(NotFoundException) as without_index:
+        tasks.get_task_instance("mapped_api", run_id, "shout")
+    assert "add the map_index value to the URL" in json.loads(without_index.value.body)["detail"]
+    with pytest.raises(NotFoundException):
+        tasks.get_mapped_task_instance("mapped_api", run_id, "shout", 3)
+    with pytest.raises(NotFoundException) as not_mapped:
+        tasks.get_mapped_task_instances("mapped_api", run_id, "join")
+    assert "Task id join is not mapped" in json.loads(not_mapped.value.body)["detail"]
+    with pytest.raises(NotFoundException) as unknown:
+        tasks.get_mapped_task_instances("mapped_api", run_id, "nope")
+    assert "Task id nope not found" in json.loads(unknown.value.body)["detail"]
+    with pytest.raises(NotFoundException):
+        tasks.get_log("mapped_api", run_id, "shout", 1, map_index=7)
+
+
+def test_marking_one_instance(client: ApiClient, run_id: str) -> None:
+    tasks = task_instance_api.TaskInstanceApi(client)
+    marked = tasks.patch_mapped_task_instance(
+        "mapped_api",
+        run_id,
+        "shout",
+        2,
+        update_task_instance=UpdateTaskInstance(dry_run=False, new_state=UpdateTaskState("failed")),
+    )
+    assert marked.task_id == "shout"
+    states = {
+        t.map_index: str(t.state)
+        for t in tasks.get_mapped_task_instances("mapped_api", run_id, "shout").task_instances
+    }
+    assert states == {0: "success", 1: "success", 2: "failed"}

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from airflow_client.client import ApiClient, Configuration
-from airflow_client.client.api import dag_run_api, task_instance_api
+from airflow_client.client.api import dag_run_api, task_instance_api, x_com_api
 from airflow_client.client.exceptions import NotFoundException
 from airflow_client.client.model.dag_run import DAGRun
 from airflow_client.client.model.update_task_instance import UpdateTaskInstance
@@ -108,6 +108,25 @@ def test_one_mapped_instance_and_its_log(client: ApiClient, run_id: str) -> None
     assert "shouting a" not in log.content
     unmapped = tasks.get_mapped_task_instance("mapped_api", run_id, "join", -1)
     assert unmapped.map_index == -1 and str(unmapped.state) == "success"
+
+
+def test_xcom_entries_per_map_index(client: ApiClient, run_id: str) -> None:
+    xcoms = x_com_api.XComApi(client)
+    every = xcoms.get_xcom_entries("mapped_api", run_id, "shout")
+    assert every.total_entries == 3
+    assert [(e.map_index, e.key) for e in every.xcom_entries] == [
+        (0, "return_value"),
+        (1, "return_value"),
+        (2, "return_value"),
+    ]
+    second = xcoms.get_xcom_entries("mapped_api", run_id, "shout", map_index=1)
+    assert [e.map_index for e in second.xcom_entries] == [1]
+    entry = xcoms.get_xcom_entry("mapped_api", run_id, "shout", "return_value", map_index=2)
+    assert (entry.map_index, entry.value) == (2, "C")
+    joined = xcoms.get_xcom_entry("mapped_api", run_id, "join", "return_value")
+    assert (joined.map_index, joined.value) == (-1, "ABC")
+    with pytest.raises(NotFoundException):
+        xcoms.get_xcom_entry("mapped_api", run_id, "shout", "return_value")
 
 
 def test_airflow_s_404s_for_mapped_routes(client: ApiClient, run_id: str) -> None:

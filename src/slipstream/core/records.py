@@ -255,6 +255,19 @@ class CallbackDone:
 
 
 @dataclass(frozen=True, slots=True)
+class XComEntry:
+    """One stored XCom: its value is JSON text, decoded only where it is shown."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    key: str
+    value: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ImportErrorRecord:
     """A DAG file that failed to parse, with the traceback its import raised."""
 

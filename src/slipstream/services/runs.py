@@ -20,7 +20,7 @@ from slipstream.authoring.schedules import timetable_from_spec
 from slipstream.clock import Clock
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.planning import run_id_for
-from slipstream.core.records import DagRecord, Run, RunType, TaskInstance, TaskTry
+from slipstream.core.records import DagRecord, Run, RunType, TaskInstance, TaskTry, XComEntry
 from slipstream.core.states import TaskState
 from slipstream.errors import (
     ConflictError,
@@ -34,6 +34,7 @@ from slipstream.errors import (
 from slipstream.store import dags as dags_store
 from slipstream.store import runs as runs_store
 from slipstream.store import task_instances as ti_store
+from slipstream.store import xcoms as xcom_store
 from slipstream.store.db import Database
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint, WakeupSender
@@ -329,6 +330,27 @@ class RunService:
         if ti is None:
             raise TaskInstanceNotFound(dag_id, run_id, task_id, map_index=map_index)
         return ti, run
+
+    def xcom_entries(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        *,
+        map_index: int | None = None,
+        key: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> tuple[list[XComEntry], int, Run]:
+        """A page of one task's XComs in a run, their total, and the run."""
+        with self._db.read() as conn:
+            run = runs_store.get_run(conn, dag_id, run_id)
+            if run is None:
+                raise RunNotFound(dag_id, run_id)
+            found, total = xcom_store.entries(
+                conn, run.id, task_id, map_index=map_index, key=key, limit=limit, offset=offset
+            )
+        return found, total, run
 
     def is_mapped(self, dag_id: str, run_id: str, task_id: str) -> bool:
         """Whether the task is mapped in the version the run is pinned to (TaskNotFound when

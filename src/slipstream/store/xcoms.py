@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_
 
+from slipstream.core.records import XComEntry
 from slipstream.store.tables import runs, task_maps, xcoms
 
 # Built once: XComs are written and read on every hop of a run (see store.task_instances).
@@ -210,3 +211,41 @@ def clear_instances(conn: Connection, run_pk: int, instances: Collection[tuple[s
             tuple_(task_maps.c.task_id, task_maps.c.map_index).in_(pairs),
         )
     )
+
+
+def entries(
+    conn: Connection,
+    run_pk: int,
+    task_id: str,
+    *,
+    map_index: int | None = None,
+    key: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[XComEntry], int]:
+    """A page of one task's XComs in a run (every map index unless one is given), by map
+    index then key, and how many match."""
+    conditions = [xcoms.c.run_pk == run_pk, xcoms.c.task_id == task_id]
+    if map_index is not None:
+        conditions.append(xcoms.c.map_index == map_index)
+    if key is not None:
+        conditions.append(xcoms.c.key == key)
+    total = conn.execute(select(func.count()).select_from(xcoms).where(*conditions)).scalar_one()
+    query = select(xcoms).where(*conditions).order_by(xcoms.c.map_index, xcoms.c.key)
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
+    found = [
+        XComEntry(
+            dag_id=row.dag_id,
+            run_id=row.run_id,
+            task_id=row.task_id,
+            map_index=row.map_index,
+            key=row.key,
+            value=row.value,
+            timestamp=row.timestamp,
+        )
+        for row in conn.execute(query)
+    ]
+    return found, int(total)

@@ -12,6 +12,7 @@ from slipstream.api.routes.v1 import (
     roles,
     task_instances,
     users,
+    xcoms,
 )
 from slipstream.api.routes.v1.common import unknown_query_guard
 from slipstream.config import Settings
@@ -25,6 +26,7 @@ def router(settings: Settings) -> APIRouter:
     api.include_router(monitor.router())
     api.include_router(dags.router())
     api.include_router(dag_runs.router(max_wait=settings.api_max_wait_seconds))
-    for resource in (task_instances, import_errors, users, roles):
+    # xcoms first: its .../{task_id}/xcomEntries must win over .../{task_id}/{map_index}.
+    for resource in (xcoms, task_instances, import_errors, users, roles):
         api.include_router(resource.router())
     return api

@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from slipstream.store import xcoms as xcom_store
 from slipstream.wakeup import Hint
 from tests.scheduler.conftest import Harness
+from tests.scheduler.test_loop import Deployment
 
 
 def instances(harness: Harness, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
@@ -201,3 +204,87 @@ def test_a_failing_index_is_retried_alone(harness: Harness, tmp_path: Path) -> N
     tries = {i: harness.runs.tries("flaky_map", run_id, "work", i) for i in range(3)}
     assert [len(t) for t in tries.values()] == [1, 2, 1]
     assert [t.try_number for t in tries[1]] == [1, 2]
+
+
+# ----------------------------------------------------------------- real scheduler, real workers
+
+REAL_DAG = """
+from datetime import datetime, timedelta
+from pathlib import Path
+from slipstream import DAG, task
+from slipstream.authoring.operators import BashOperator
+
+MARKER = Path(__file__).with_name("flaky-marker")
+
+with DAG("mapped_real", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    @task
+    def numbers():
+        return [1, 2, 3]
+
+    @task
+    def named():
+        return {"x": 1, "y": 2}
+
+    @task(retries=1, retry_delay=timedelta(seconds=0))
+    def square(n):
+        if n == 2 and not MARKER.exists():
+            MARKER.write_text("failed once")
+            raise RuntimeError("index 1 fails its first try")
+        return n * n
+
+    @task
+    def pair(item):
+        return f"{item[0]}:{item[1]}"
+
+    @task
+    def gather(squares, pairs, zipped, echoed):
+        return {"squares": squares, "pairs": pairs, "zipped": zipped, "echoed": echoed}
+
+    @task
+    def too_long():
+        return list(range(5))
+
+    squares = square.expand(n=numbers())
+    pairs = pair.expand(item=named())
+    zipped = pair.override(task_id="zipped").expand(item=numbers().zip(squares))
+    echoed = BashOperator.partial(task_id="echo", do_xcom_push=True).expand_kwargs(
+        [{"bash_command": "echo one"}, {"bash_command": "echo two"}]
+    )
+    gather(squares, pairs, zipped, echoed.output)
+    pair.override(task_id="never").expand(item=too_long())
+"""
+
+
+@pytest.mark.slow
+def test_mapping_through_the_real_scheduler_and_local_workers(tmp_path: Path) -> None:
+    deployment = Deployment(tmp_path / "home")
+    deployment.env["SLIPSTREAM_MAX_MAP_LENGTH"] = "4"
+    deployment.write_dag("mapped_real", REAL_DAG)
+    try:
+        deployment.start()
+        run = deployment.finished(deployment.trigger("mapped_real"), timeout=60)
+        tis = {
+            (t.task_id, t.map_index): t
+            for t in deployment.runs.task_instances("mapped_real", run.run_id)
+        }
+        assert run.state.value == "failed"  # "too_long" pushed more than max_map_length
+        assert tis["too_long", -1].state.value == "failed"
+        assert tis["never", -1].state.value == "upstream_failed"
+        assert [tis["square", i].try_number for i in range(3)] == [1, 2, 1]
+        with deployment.db.read() as conn:
+            gathered = xcom_store.for_tasks(conn, run.id, ["gather"])["gather"]["return_value"]
+        assert json.loads(gathered) == {
+            "squares": [1, 4, 9],
+            "pairs": ["x:1", "y:2"],
+            "zipped": ["1:1", "2:4", "3:9"],
+            "echoed": ["one", "two"],
+        }
+        log = deployment.settings.log_folder / "mapped_real" / run.run_id / "square"
+        assert "index 1 fails" in (log / "map_index=1" / "1.log").read_text()
+        assert (log / "map_index=1" / "2.log").exists()
+        scheduler_output = (deployment.home / "scheduler.out").read_text()
+        assert "Traceback" not in scheduler_output, scheduler_output
+    finally:
+        deployment.stop()
+        deployment.wakeup.close()
+        deployment.db.dispose()

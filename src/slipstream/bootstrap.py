@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import Settings
-from slipstream.core.records import Run
+from slipstream.core.records import Run, TaskFinished
 from slipstream.core.states import TaskState
 from slipstream.errors import ConfigError
 from slipstream.executors.inline import InlineExecutor
@@ -37,6 +37,7 @@ from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
 from slipstream.services.sign_in import SignInService
+from slipstream.services.task_test import TaskTestService
 from slipstream.services.tokens import TokenService
 from slipstream.services.user_files import UserFileService
 from slipstream.services.users import UserService
@@ -225,6 +226,38 @@ def run_dag_processor(settings: Settings, *, on_ready: Callable[[], None] | None
     finally:
         processor.stop()
         stopper.close()
+        db.dispose()
+
+
+def run_task_test(
+    settings: Settings,
+    dag_id: str,
+    task_id: str,
+    *,
+    map_index: int = -1,
+    run_id: str | None = None,
+    logical_date: datetime,
+) -> tuple[TaskFinished, str]:
+    """Run one task instance in this process, as `airflow tasks test` does: no dependencies
+    checked, nothing recorded; returns how the try ended and its log."""
+    db = open_database(settings)
+    try:
+        with tempfile.TemporaryDirectory(prefix="slipstream-task-test-") as tmp:
+            workload = TaskTestService(db, PlanCache()).workload(
+                dag_id,
+                task_id,
+                map_index=map_index,
+                run_id=run_id,
+                logical_date=logical_date,
+                log_folder=Path(tmp),
+                max_map_length=settings.max_map_length,
+            )
+            executor = InlineExecutor(xcom_reader_factory=xcom_reader_factory(settings))
+            executor.submit([workload])
+            finished = [e for e in executor.events() if isinstance(e, TaskFinished)]
+            log = Path(workload.log_path)
+            return finished[-1], log.read_text(errors="replace") if log.exists() else ""
+    finally:
         db.dispose()
 
 

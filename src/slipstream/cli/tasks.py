@@ -1,22 +1,23 @@
-"""`slipstream tasks list|states|logs`: task instances named by task id and, for a mapped
+"""`slipstream tasks list|states|logs|test`: task instances named by task id and, for a mapped
 task, map index (`--map-index`, as Airflow's CLI)."""
 
 from __future__ import annotations
 
 import sys
 import time
+from datetime import UTC, datetime
 
 import click
 
-from slipstream.bootstrap import Services
+from slipstream.bootstrap import Services, run_task_test
 from slipstream.cli import remote_commands
-from slipstream.cli.dags import with_fresh_dags
+from slipstream.cli.dags import parse_date, with_fresh_dags
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
 from slipstream.cli.remote import Target, open_client, remote_options
-from slipstream.cli.settings import open_services
+from slipstream.cli.settings import load_settings, open_services
 from slipstream.core.states import TaskState
-from slipstream.errors import TaskInstanceNotFound
+from slipstream.errors import RunNotFound, TaskInstanceNotFound
 
 
 @click.group()
@@ -142,6 +143,52 @@ def logs(
         # Following a file: there is no event to wait on, so poll with a short backoff.
         time.sleep(pause)
         pause = min(pause * 2, 0.5)
+
+
+@tasks.command("test")
+@click.argument("dag_id")
+@click.argument("task_id")
+@click.argument("logical_date_or_run_id", required=False)
+@click.option(
+    "--map-index",
+    type=click.IntRange(-1),
+    default=-1,
+    show_default=True,
+    help="Which instance of a mapped task to run.",
+)
+@handle_errors
+def test_task(
+    dag_id: str, task_id: str, logical_date_or_run_id: str | None, map_index: int
+) -> None:
+    """Run one task instance here, without checking its dependencies or recording anything
+    (Airflow's `tasks test`); with an existing run's id, with that run's conf and upstream
+    XComs. Prints the try's log; exit 1 if it fails."""
+    services = open_services()
+    with_fresh_dags(services, lambda: services.dags.structure(dag_id))
+    run_id, when = _run_or_date(services, dag_id, logical_date_or_run_id)
+    finished, log = run_task_test(
+        load_settings(), dag_id, task_id, map_index=map_index, run_id=run_id, logical_date=when
+    )
+    click.echo(log, nl=False)
+    click.echo(
+        f"Task {task_id} ended {finished.state.value}"
+        + (f" (map index {map_index})" if map_index >= 0 else "")
+    )
+    sys.exit(0 if finished.state in (TaskState.SUCCESS, TaskState.SKIPPED) else 1)
+
+
+def _run_or_date(services: Services, dag_id: str, given: str | None) -> tuple[str | None, datetime]:
+    """(a run id, when `given` names a run of the DAG, the logical date to test at)."""
+    if given is None:
+        return None, datetime.now(UTC)
+    try:
+        run = services.runs.get(dag_id, given)
+    except RunNotFound:
+        when = parse_date(given, "logical_date_or_run_id")
+        assert when is not None
+        found = services.runs.at_logical_date(dag_id, when)
+        return (found.run_id if found else None), when
+    return run.run_id, run.logical_date or datetime.now(UTC)
 
 
 def _try_ended(

@@ -767,3 +767,13 @@ def test_cleared_instances_are_scheduled_again_by_their_trigger_rule() -> None:
     moved = plan_run(plan, skipped_upstream, ["make"], {"each": {0: S.NONE}})
     assert moved.instance_moves == (("each", (0,), S.SKIPPED),)
     assert moved.skip == ("reduce",)
+
+
+def test_a_mapped_task_whose_instances_were_all_cleared_expands_again() -> None:
+    plan = mapped_plan()
+    states = {"make": S.SUCCESS, "reduce": S.NONE}
+    decision = plan_run(plan, states, ["make"], {"each": {0: S.NONE, 1: S.NONE}})
+    assert decision.expand == ("each",) and decision.instance_moves == ()
+    assert decision.outcome is None
+    waiting = plan_run(plan, {"make": S.RUNNING, "reduce": S.NONE}, [], {"each": {0: S.NONE}})
+    assert waiting.expand == () and waiting.instance_moves == ()

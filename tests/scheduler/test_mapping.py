@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from slipstream.core.states import TaskState
+from slipstream.services.run_changes import RunChangeService
 from slipstream.store import xcoms as xcom_store
 from slipstream.wakeup import Hint
 from tests.scheduler.conftest import Harness
@@ -204,6 +206,55 @@ def test_a_failing_index_is_retried_alone(harness: Harness, tmp_path: Path) -> N
     tries = {i: harness.runs.tries("flaky_map", run_id, "work", i) for i in range(3)}
     assert [len(t) for t in tries.values()] == [1, 2, 1]
     assert [t.try_number for t in tries[1]] == [1, 2]
+
+
+def test_clearing_reexpands_and_marking_reaches_one_index(harness: Harness, tmp_path: Path) -> None:
+    count = tmp_path / "count"
+    count.write_text("3")
+    harness.write_dag(
+        "resized",
+        f"""
+        from datetime import datetime
+        from pathlib import Path
+        from slipstream import DAG, task
+
+        with DAG("resized", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+            @task
+            def make():
+                return list(range(int(Path({str(count)!r}).read_text())))
+
+            @task
+            def each(n):
+                return n * 10
+
+            @task
+            def total(values):
+                return sum(values)
+
+            total(each.expand(n=make()))
+        """,
+    )
+    run_pk, run_id = run_to_end(harness, "resized")
+    assert values_of(harness, run_pk, "total") == 30
+    changes = RunChangeService(harness.db, clock=harness.clock, plans=harness.plans)
+    count.write_text("2")
+    changes.clear_run("resized", run_id, dry_run=False, by="ann")
+    harness.settle((Hint.anything(),))
+    assert harness.run("resized", run_id).state.value == "success"
+    assert {k: v for k, v in instances(harness, "resized", run_id).items() if k[0] == "each"} == {
+        ("each", 0): "success",
+        ("each", 1): "success",
+    }
+    assert values_of(harness, run_pk, "total") == 10
+    # The cleared instances kept their history: each ran a second try.
+    one = harness.runs.task_instance("resized", run_id, "each", 1)[0]
+    # Marking one index reaches that index alone.
+    changes.mark_task_instances(
+        "resized", run_id, "each", TaskState.FAILED, dry_run=False, by="bo", map_indexes=[1]
+    )
+    assert harness.runs.task_instance("resized", run_id, "each", 0)[0].state is TaskState.SUCCESS
+    assert harness.runs.task_instance("resized", run_id, "each", 1)[0].state is TaskState.FAILED
+    assert one.try_number == 2
 
 
 # ----------------------------------------------------------------- real scheduler, real workers

@@ -18,7 +18,7 @@ from slipstream.errors import NotFoundError
 
 DAG_COLUMNS = ["dag_id", "fileloc", "owners", "is_paused", "schedule", "tags"]
 RUN_COLUMNS = ["dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date"]
-TASK_COLUMNS = ["task_id", "state", "try_number", "start_date", "end_date", "reason"]
+TASK_COLUMNS = ["task_id", "map_index", "state", "try_number", "start_date", "end_date", "reason"]
 FINISHED_RUN_STATES = {"success", "failed"}
 FINISHED_TASK_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
 # The longest single long poll we ask for; a longer --timeout is several polls.
@@ -180,6 +180,7 @@ def show_run(client: Client, dag_id: str, run_id: str, output: str) -> None:
     rows = [
         {
             "task_id": t.get("task_id"),
+            "map_index": t.get("map_index", -1),
             "state": t.get("state") or "none",
             "try_number": t.get("try_number"),
             "start_date": t.get("start_date"),

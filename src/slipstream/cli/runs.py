@@ -76,6 +76,7 @@ def show(dag_id: str, run_id: str, output: str, remote: Target | None) -> None:
             "task_instances": [
                 {
                     "task_id": t.task_id,
+                    "map_index": t.map_index,
                     "state": t.state.value,
                     "try_number": t.try_number,
                     "start_date": t.start_date.isoformat() if t.start_date else None,
@@ -93,6 +94,7 @@ def show(dag_id: str, run_id: str, output: str, remote: Target | None) -> None:
     rows = [
         {
             "task_id": t.task_id,
+            "map_index": t.map_index,
             "state": t.state,
             "try_number": t.try_number,
             "start_date": t.start_date,
@@ -101,4 +103,5 @@ def show(dag_id: str, run_id: str, output: str, remote: Target | None) -> None:
         }
         for t in tasks
     ]
-    render(rows, ["task_id", "state", "try_number", "start_date", "end_date", "reason"], "table")
+    columns = ["task_id", "map_index", "state", "try_number", "start_date", "end_date", "reason"]
+    render(rows, columns, "table")

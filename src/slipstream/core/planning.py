@@ -134,6 +134,16 @@ def plan_run(
         if spec is None:
             continue
         if task_id in instances:
+            # Every instance was cleared: expand again, as the upstream may now hand on a
+            # different number of items (Airflow revises the map indexes).
+            if (
+                spec.mapped is not None
+                and _all_cleared(instances[task_id])
+                and judge(plan, spec, current, upstream_of) is Verdict.RUN
+            ):
+                expand.append(task_id)
+                instances[task_id] = dict.fromkeys(instances[task_id], TaskState.SCHEDULED)
+                continue
             move = _judge_instances(plan, spec, current, instances[task_id], upstream_of)
             if move is not None:
                 instance_moves.append(move)
@@ -200,6 +210,10 @@ def _upstream_reader(
                 yield from found.values()
 
     return read
+
+
+def _all_cleared(found: Mapping[int, TaskState]) -> bool:
+    return bool(found) and all(state is TaskState.NONE for state in found.values())
 
 
 def _judge_instances(

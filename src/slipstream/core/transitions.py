@@ -268,7 +268,9 @@ class RunTransition:
 @dataclass(frozen=True, slots=True)
 class ExpandTask:
     """A mapped task's waiting row (map index -1, state none) becomes `length` instances,
-    0..length-1, each scheduled: applied only while that row is still waiting, once."""
+    0..length-1, each scheduled: applied only while that row is still waiting, once. A task
+    whose instances were all cleared (all waiting) expands again: instances beyond `length`
+    go, missing ones are added."""
 
     run_pk: int
     task_id: str

@@ -20,6 +20,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    select,
     tuple_,
     update,
 )
@@ -36,6 +37,7 @@ from slipstream.core.transitions import (
     StartTry,
     TaskTransition,
     Transition,
+    planned,
 )
 from slipstream.store.runs import run_from_mapping
 from slipstream.store.tables import UtcDateTime, runs
@@ -393,12 +395,30 @@ _TAKE_WAITING_ROW = (
 )
 
 
+_CLEARED_INSTANCES = (
+    select(ti)
+    .where(
+        ti.c.run_pk == bindparam("k_run_pk"),
+        ti.c.task_id == bindparam("k_task_id"),
+        ti.c.map_index >= 0,
+    )
+    .order_by(ti.c.map_index)
+)
+_DROP_INSTANCES = delete(ti).where(
+    ti.c.run_pk == bindparam("k_run_pk"),
+    ti.c.task_id == bindparam("k_task_id"),
+    ti.c.map_index >= bindparam("k_length"),
+    _state_in(ti.c.state, ExpandTask.sources),
+)
+
+
 def _expand(conn: Connection, transition: ExpandTask, now: datetime) -> Moved:
-    """The waiting row is taken (a compare-and-set by deletion) and its instances written."""
+    """The waiting row is taken (a compare-and-set by deletion) and its instances written;
+    or, for a task expanded before whose instances all wait again, they are revised."""
     params = {"k_run_pk": transition.run_pk, "k_task_id": transition.task_id}
     row = conn.execute(_TAKE_WAITING_ROW, params).first()
     if row is None:
-        return NOTHING_MOVED
+        return _expand_again(conn, transition, now)
     base = dict(row._mapping)
     base.update(
         state=ExpandTask.target.value,
@@ -416,6 +436,47 @@ def _expand(conn: Connection, transition: ExpandTask, now: datetime) -> Moved:
     indexes = tuple(range(transition.length))
     conn.execute(insert(ti), [{**base, "map_index": index} for index in indexes])
     return Moved(task_ids=(transition.task_id,) * len(indexes), map_indexes=indexes)
+
+
+def _expand_again(conn: Connection, transition: ExpandTask, now: datetime) -> Moved:
+    params = {"k_run_pk": transition.run_pk, "k_task_id": transition.task_id}
+    found = conn.execute(_CLEARED_INSTANCES, params).all()
+    if not found or any(r.state not in {s.value for s in ExpandTask.sources} for r in found):
+        return NOTHING_MOVED
+    conn.execute(_DROP_INSTANCES, params | {"k_length": transition.length})
+    kept = [r.map_index for r in found if r.map_index < transition.length]
+    schedule = planned(
+        transition.run_pk,
+        [transition.task_id] * len(kept),
+        ExpandTask.target,
+        map_indexes=kept,
+    )
+    moved = _move_tasks(conn, schedule, now) if kept else NOTHING_MOVED
+    if len(moved.task_ids) != len(kept):
+        raise StaleExpansion(transition.task_id)
+    base = dict(found[0]._mapping)
+    base.update(
+        state=ExpandTask.target.value,
+        try_number=0,
+        infra_failures=0,
+        hostname=None,
+        pid=None,
+        updated_at=now,
+        state_reason=None,
+    )
+    added = tuple(i for i in range(transition.length) if i not in kept)
+    if added:
+        conn.execute(insert(ti), [{**base, "map_index": index} for index in added])
+    indexes = tuple(sorted([*kept, *added]))
+    return Moved(task_ids=(transition.task_id,) * len(indexes), map_indexes=indexes)
+
+
+class StaleExpansion(RuntimeError):
+    """A cleared mapped task's instances changed while being expanded again: the pass is
+    rolled back and planned anew from the database."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"instances of mapped task {task_id!r} changed during expansion")
 
 
 # ----------------------------------------------------------------- runs

@@ -111,6 +111,10 @@ with DAG("edges", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
         return 7
 
     @task
+    def silent():
+        return None
+
+    @task
     def each(x):
         return x
 
@@ -125,6 +129,7 @@ with DAG("edges", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
     after(each.expand(x=nothing())) >> anyway()
     each.override(task_id="over_many").expand(x=many())
     each.override(task_id="over_scalar").expand(x=scalar())
+    each.override(task_id="over_silent").expand(x=silent())
 """
 
 
@@ -144,7 +149,9 @@ def test_zero_length_skips_and_a_value_too_long_or_unmappable_fails_its_producer
     assert states[("many", -1)] == "failed"
     assert states[("over_many", -1)] == "upstream_failed"
     assert states[("scalar", -1)] == "failed"
-    errors = {t: harness.tries("edges", run_id, t)[-1].error for t in ("many", "scalar")}
+    assert states[("silent", -1)] == "failed"
+    errors = {t: harness.tries("edges", run_id, t)[-1].error for t in ("many", "scalar", "silent")}
+    assert "did not push XCom for task mapping" in str(errors["silent"])
     assert "unmappable return value length: 5 > 3" in str(errors["many"])
     assert "unmappable return type 'int'" in str(errors["scalar"])
     assert harness.run("edges", run_id).state.value == "failed"

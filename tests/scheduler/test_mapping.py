@@ -302,6 +302,14 @@ with DAG("mapped_real", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
     def too_long():
         return list(range(5))
 
+    @task
+    def pick(**context):
+        ti = context["ti"]
+        return [
+            ti.xcom_pull(task_ids="square", map_indexes=2),
+            ti.xcom_pull(task_ids="square", map_indexes=[0, 1]),
+        ]
+
     squares = square.expand(n=numbers())
     pairs = pair.expand(item=named())
     zipped = pair.override(task_id="zipped").expand(item=numbers().zip(squares))
@@ -309,6 +317,7 @@ with DAG("mapped_real", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
         [{"bash_command": "echo one"}, {"bash_command": "echo two"}]
     )
     gather(squares, pairs, zipped, echoed.output)
+    squares >> pick()
     pair.override(task_id="never").expand(item=too_long())
 """
 
@@ -331,6 +340,8 @@ def test_mapping_through_the_real_scheduler_and_local_workers(tmp_path: Path) ->
         assert [tis["square", i].try_number for i in range(3)] == [1, 2, 1]
         with deployment.db.read() as conn:
             gathered = xcom_store.for_tasks(conn, run.id, ["gather"])["gather"]["return_value"]
+            picked = xcom_store.for_tasks(conn, run.id, ["pick"])["pick"]["return_value"]
+        assert json.loads(picked) == [9, [1, 4]]
         assert json.loads(gathered) == {
             "squares": [1, 4, 9],
             "pairs": ["x:1", "y:2"],

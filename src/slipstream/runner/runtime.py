@@ -22,8 +22,12 @@ class XComReader(Protocol):
     """Reads what the Workload did not carry: XComs (JSON text) and the previous successful
     run (for the prev_*_success context keys)."""
 
-    def pull(self, run_pk: int, task_ids: Sequence[str], key: str) -> dict[str, str]:
-        """task_id -> JSON text for those of `task_ids` that pushed `key`; others are absent."""
+    def pull(
+        self, run_pk: int, task_ids: Sequence[str], key: str, map_index: int | None = None
+    ) -> dict[str, str]:
+        """task_id -> JSON text for those of `task_ids` that pushed `key`; others are absent.
+        A mapped task's text is the list of its instances' values, or the one value of
+        `map_index` when given."""
         ...
 
     def pull_across_runs(
@@ -137,7 +141,9 @@ class RuntimeTaskInstance:
         default: Any = None,
         run_id: str | None = None,
     ) -> Any:
-        """A value for one task id (`default` when nothing was pushed), a list for several.
+        """A value for one task id (`default` when nothing was pushed), a list for several. A
+        mapped task's value is the list of what its instances pushed; `map_indexes` picks one
+        instance's value (an int) or several (a list), as Airflow's.
 
         Airflow's arguments, in Airflow's order. No `task_ids` means this task (Airflow 3)
         and, when it pushed nothing under `key`, the newest value any task of the run pushed
@@ -145,10 +151,8 @@ class RuntimeTaskInstance:
         date, newest first; `dag_id` (another DAG) reads that DAG's run with this run's
         run_id, or `run_id`.
         """
-        if map_indexes not in (None, -1) and list(_as_list(map_indexes)) != [-1]:
-            raise NotImplementedError(
-                f"xcom_pull(map_indexes={map_indexes!r}): only unmapped XComs (-1) can be pulled"
-            )
+        if map_indexes is not None and _as_list(map_indexes) != [-1]:
+            return self._pull_indexes(task_ids, key, map_indexes)
         single = task_ids is None or isinstance(task_ids, str)
         ids = None if task_ids is None else _as_list(task_ids)
         values = self._pull(ids, dag_id or self.dag_id, key, include_prior_dates, run_id)
@@ -250,14 +254,38 @@ class RuntimeTaskInstance:
                 texts[task_id] = self._fetched[task_id, key] = found.get(task_id)
         return [_decode(texts[task_id]) for task_id in task_ids]
 
+    def _pull_indexes(
+        self, task_ids: str | Sequence[str] | None, key: str, map_indexes: int | Sequence[int]
+    ) -> Any:
+        if task_ids is None:
+            names = [self.task_id]
+        else:
+            names = [task_ids] if isinstance(task_ids, str) else list(task_ids)
+        indexes = [map_indexes] if isinstance(map_indexes, int) else list(map_indexes)
+        values = []
+        for task_id in names:
+            for index in indexes:
+                if index < 0:  # an unmapped task's one value
+                    values.append(self._pull_many([task_id], key)[0])
+                elif task_id == self.task_id and index == self.map_index and key in self._pushed:
+                    values.append(_decode(self._pushed[key]))
+                else:
+                    values.append(_decode(self._read([task_id], key, index).get(task_id)))
+        single = isinstance(map_indexes, int) and (task_ids is None or isinstance(task_ids, str))
+        return values[0] if single else values
+
     def _local(self, task_id: str, key: str) -> str | None:
         if task_id == self.task_id and key in self._pushed:
             return self._pushed[key]
         return self._upstream.get(task_id, {}).get(key)
 
-    def _read(self, task_ids: list[str], key: str) -> dict[str, str]:
+    def _read(self, task_ids: list[str], key: str, map_index: int | None = None) -> dict[str, str]:
         reader = self._reader_or_none()
-        return {} if reader is None else reader.pull(self._run_pk, task_ids, key)
+        if reader is None:
+            return {}
+        if map_index is None:
+            return reader.pull(self._run_pk, task_ids, key)
+        return reader.pull(self._run_pk, task_ids, key, map_index)
 
     def close(self) -> None:
         """Release the reader's database handle, if one was opened."""

@@ -18,9 +18,11 @@ class XComReader:
     def __init__(self, database_url: str) -> None:
         self._db = Database(database_url)
 
-    def pull(self, run_pk: int, task_ids: Sequence[str], key: str) -> dict[str, str]:
+    def pull(
+        self, run_pk: int, task_ids: Sequence[str], key: str, map_index: int | None = None
+    ) -> dict[str, str]:
         with self._db.read() as conn:
-            return xcom_store.pull(conn, run_pk, task_ids, key)
+            return xcom_store.pull(conn, run_pk, task_ids, key, map_index)
 
     def pull_across_runs(
         self,

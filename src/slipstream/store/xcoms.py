@@ -195,6 +195,8 @@ def pull_across_runs(
     for task_id, value in conn.execute(query):
         found.setdefault(task_id, value)
     return found
+
+
 def clear_instances(conn: Connection, run_pk: int, instances: Collection[tuple[str, int]]) -> None:
     """Forget the XComs (and recorded lengths) of some task instances: (task_id, map_index)."""
     if not instances:

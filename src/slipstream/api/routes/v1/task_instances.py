@@ -1,6 +1,5 @@
-"""/api/v1 Task instances: list, get, mark and clear; and their logs by try. A mapped task's
-instances are named by their map index (`.../taskInstances/{task_id}/{map_index}`) and listed
-with `.../listMapped`."""
+"""/api/v1 Task instances: list, get, mark and clear; and their logs by try (and map index).
+The routes naming one instance of a mapped task are in mapped_task_instances.py."""
 
 from __future__ import annotations
 
@@ -42,7 +41,6 @@ from slipstream.errors import (
     InvalidInputError,
     RunNotFound,
     TaskInstanceNotFound,
-    TaskNotFound,
 )
 from slipstream.services.run_changes import Affected, Selection
 
@@ -51,7 +49,7 @@ T = TypeVar("T")
 _STATE_NAMES = {s.value for s in TaskState} | {"null", ""}
 
 
-def _states(raw: list[str | None] | None) -> list[TaskState] | None:
+def parse_states(raw: list[str | None] | None) -> list[TaskState] | None:
     """Airflow's state filter: `none`, `null` or empty for no state."""
     if not raw:
         return None
@@ -150,7 +148,7 @@ def get_task_instances(
         dag_ids=listing_dag_ids(services, principal, Action.TASKS_READ, dag_id),
         run_ids=None if dag_run_id == "~" else [dag_run_id],
         task_ids=None,
-        states=_states(list(state) if state else None),
+        states=parse_states(list(state) if state else None),
         pools=pool,
         queues=queue,
         executors=executor,
@@ -179,7 +177,7 @@ def get_task_instances_batch(
         dag_ids=dag_ids,
         run_ids=form.dag_run_ids,
         task_ids=form.task_ids,
-        states=_states(form.state),
+        states=parse_states(form.state),
         pools=form.pool,
         queues=form.queue,
         executors=form.executor,
@@ -204,7 +202,7 @@ def one(
     try:
         return services.runs.task_instance(dag_id, dag_run_id, task_id, map_index)
     except (RunNotFound, TaskInstanceNotFound):
-        if map_index == -1 and _mapped_count(services, dag_id, dag_run_id, task_id):
+        if map_index == -1 and mapped_count(services, dag_id, dag_run_id, task_id):
             raise ApiError(404, MAPPED_WITHOUT_INDEX) from None
         raise ti_not_found() from None
 
@@ -212,7 +210,7 @@ def one(
 MAPPED_WITHOUT_INDEX = "Task instance is mapped, add the map_index value to the URL"
 
 
-def _mapped_count(services: ApiServices, dag_id: str, dag_run_id: str, task_id: str) -> int:
+def mapped_count(services: ApiServices, dag_id: str, dag_run_id: str, task_id: str) -> int:
     _, total = services.runs.find_task_instances(
         dag_ids=[dag_id], run_ids=[dag_run_id], task_ids=[task_id], limit=0
     )
@@ -224,103 +222,6 @@ def get_task_instance(
 ) -> TaskInstanceBody:
     check_run_dag(services, principal, Action.TASKS_READ, dag_id)
     return task_instance_body(*one(services, dag_id, dag_run_id, task_id))
-
-
-def get_mapped_task_instance(
-    dag_id: str,
-    dag_run_id: str,
-    task_id: str,
-    map_index: int,
-    principal: TaskInstanceReader,
-    services: ServicesDep,
-) -> TaskInstanceBody:
-    """One instance of a mapped task (map index -1: an unmapped task, as Airflow allows)."""
-    check_run_dag(services, principal, Action.TASKS_READ, dag_id)
-    try:
-        return task_instance_body(
-            *services.runs.task_instance(dag_id, dag_run_id, task_id, map_index)
-        )
-    except (RunNotFound, TaskInstanceNotFound):
-        raise ti_not_found() from None
-
-
-# listMapped's order_by: Airflow's names, '-' for descending.
-_MAPPED_ORDER = {"map_index", "state", "start_date", "end_date", "try_number", "hostname"}
-
-
-def _order_by(raw: str | None) -> list[tuple[str, bool]]:
-    if raw is None:
-        return [("map_index", False)]
-    name = raw.removeprefix("-")
-    if name not in _MAPPED_ORDER:
-        raise InvalidInputError(f"Ordering with '{raw}' is not supported", field="order_by")
-    return [(name, raw.startswith("-"))]
-
-
-def get_mapped_task_instances(
-    dag_id: str,
-    dag_run_id: str,
-    task_id: str,
-    principal: TaskInstanceReader,
-    page: PageDep,
-    services: ServicesDep,
-    execution_date_gte: str | None = None,
-    execution_date_lte: str | None = None,
-    start_date_gte: str | None = None,
-    start_date_lte: str | None = None,
-    end_date_gte: str | None = None,
-    end_date_lte: str | None = None,
-    updated_at_gte: str | None = None,
-    updated_at_lte: str | None = None,
-    duration_gte: float | None = None,
-    duration_lte: float | None = None,
-    state: Annotated[list[str] | None, Query()] = None,
-    pool: Annotated[list[str] | None, Query()] = None,
-    queue: Annotated[list[str] | None, Query()] = None,
-    executor: Annotated[list[str] | None, Query()] = None,
-    order_by: str | None = None,
-) -> TaskInstanceCollection:
-    """The instances of one mapped task in a run, by map index (Airflow's listMapped)."""
-    check_run_dag(services, principal, Action.TASKS_READ, dag_id)
-    ordering = _order_by(order_by)
-    found = query(
-        services,
-        dag_ids=[dag_id],
-        run_ids=[dag_run_id],
-        task_ids=[task_id],
-        states=_states(list(state) if state else None),
-        pools=pool,
-        queues=queue,
-        executors=executor,
-        bounds=bounds_from(
-            {
-                "logical_date": (execution_date_gte, execution_date_lte),
-                "start_date": (start_date_gte, start_date_lte),
-                "end_date": (end_date_gte, end_date_lte),
-                "updated_at": (updated_at_gte, updated_at_lte),
-            }
-        ),
-        duration=(duration_gte, duration_lte),
-        page=page,
-        mapped_only=True,
-        order_by=ordering,
-    )
-    if found.total_entries == 0:
-        _explain_no_instances(services, dag_id, dag_run_id, task_id)
-    return found
-
-
-def _explain_no_instances(services: ApiServices, dag_id: str, run_id: str, task_id: str) -> None:
-    """listMapped found nothing: a 404 in Airflow's words unless the task is mapped and not
-    expanded yet (or filtered out), which is an empty page."""
-    try:
-        is_mapped = services.runs.is_mapped(dag_id, run_id, task_id)
-    except RunNotFound:
-        raise ApiError(404, "DAG Run not found") from None
-    except TaskNotFound:
-        raise ApiError(404, f"Task id {task_id} not found") from None
-    if not is_mapped:
-        raise ApiError(404, f"Task id {task_id} is not mapped")
 
 
 def patch_task_instance(
@@ -343,34 +244,6 @@ def patch_task_instance(
             TaskState(body.new_state),
             dry_run=False,
             by=principal.user.username,
-        )
-    return reference(ti, run)
-
-
-def patch_mapped_task_instance(
-    dag_id: str,
-    dag_run_id: str,
-    task_id: str,
-    map_index: int,
-    body: UpdateTaskInstance,
-    principal: TaskInstanceEditor,
-    services: ServicesDep,
-) -> TaskInstanceReference:
-    """Mark one instance of a mapped task; `dry_run` defaults to true."""
-    check_run_dag(services, principal, Action.TASKS_EDIT, dag_id)
-    try:
-        ti, run = services.runs.task_instance(dag_id, dag_run_id, task_id, map_index)
-    except (RunNotFound, TaskInstanceNotFound):
-        raise ti_not_found() from None
-    if not body.dry_run:
-        services.run_changes.mark_task_instances(
-            dag_id,
-            dag_run_id,
-            task_id,
-            TaskState(body.new_state),
-            dry_run=False,
-            by=principal.user.username,
-            map_indexes=[map_index],
         )
     return reference(ti, run)
 
@@ -515,21 +388,6 @@ def router() -> APIRouter:
         "/dags/~/dagRuns/~/taskInstances/list", get_task_instances_batch, methods=["POST"]
     )
     api.add_api_route(f"{run_path}/taskInstances/{{task_id}}", get_task_instance, methods=["GET"])
-    api.add_api_route(
-        f"{run_path}/taskInstances/{{task_id}}/listMapped",
-        get_mapped_task_instances,
-        methods=["GET"],
-    )
-    api.add_api_route(
-        f"{run_path}/taskInstances/{{task_id}}/{{map_index}}",
-        get_mapped_task_instance,
-        methods=["GET"],
-    )
-    api.add_api_route(
-        f"{run_path}/taskInstances/{{task_id}}/{{map_index}}",
-        patch_mapped_task_instance,
-        methods=["PATCH"],
-    )
     api.add_api_route(
         f"{run_path}/taskInstances/{{task_id}}", patch_task_instance, methods=["PATCH"]
     )

@@ -9,6 +9,7 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
+import requests
 from airflow_client.client import ApiClient, Configuration
 from airflow_client.client.api import dag_run_api, task_instance_api, x_com_api
 from airflow_client.client.exceptions import NotFoundException
@@ -161,3 +162,32 @@ def test_marking_one_instance(client: ApiClient, run_id: str) -> None:
         for t in tasks.get_mapped_task_instances("mapped_api", run_id, "shout").task_instances
     }
     assert states == {0: "success", 1: "success", 2: "failed"}
+
+
+def test_clearing_one_instance_by_task_id_and_map_index(
+    client: ApiClient, api: ApiServer, run_id: str
+) -> None:
+    response = requests.post(
+        f"{api.base}/api/v1/dags/mapped_api/clearTaskInstances",
+        json={
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": [["shout", 2]],
+            "only_failed": False,
+        },
+        auth=USER,
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    cleared = response.json()["task_instances"]
+    assert [t["task_id"] for t in cleared] == ["shout"]
+    tasks = task_instance_api.TaskInstanceApi(client)
+
+    def rerun() -> object:
+        again = tasks.get_mapped_task_instance("mapped_api", run_id, "shout", 2)
+        return again if str(again.state) == "success" else None
+
+    again = wait_for(rerun, 60, "the cleared instance to run again")
+    assert again.try_number == 2  # type: ignore[attr-defined]
+    first = tasks.get_mapped_task_instance("mapped_api", run_id, "shout", 0)
+    assert first.try_number == 1

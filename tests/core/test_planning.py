@@ -777,3 +777,10 @@ def test_a_mapped_task_whose_instances_were_all_cleared_expands_again() -> None:
     assert decision.outcome is None
     waiting = plan_run(plan, {"make": S.RUNNING, "reduce": S.NONE}, [], {"each": {0: S.NONE}})
     assert waiting.expand == () and waiting.instance_moves == ()
+
+
+def test_planning_a_whole_run_judges_cleared_instances_too() -> None:
+    plan = mapped_plan()
+    states = {"make": S.SUCCESS, "reduce": S.SUCCESS}
+    decision = plan_run(plan, states, None, {"each": {0: S.SUCCESS, 1: S.NONE}})
+    assert decision.instance_moves == (("each", (1,), S.SCHEDULED),)

@@ -115,6 +115,8 @@ def plan_run(
 
     if changed is None:
         enqueue(t for t in plan.order if current.get(t) == TaskState.NONE)
+        # Expanded mapped tasks with instances waiting (cleared ones) are judged too.
+        enqueue(t for t, found in instances.items() if TaskState.NONE in found.values())
     else:
         for task_id in changed:
             spec = plan.tasks.get(task_id)

@@ -9,7 +9,7 @@ Which tasks a change reaches is read from the DAG version each run is pinned to.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -164,10 +164,12 @@ class RunChangeService:
         only_running: bool = False,
         reset_dag_runs: bool = True,
         selection: Selection = Selection(),
+        map_indexes: Mapping[str, Collection[int]] | None = None,
     ) -> Affected:
         """Airflow's clearTaskInstances: the tasks named (all if none), with their upstream or
         downstream if asked, in the run named or the runs whose logical date is in
-        [start_date, end_date]; only failed ones by default."""
+        [start_date, end_date]; only failed ones by default. `map_indexes` limits a named
+        mapped task to some of its instances."""
         now = self._clock.now()
         with self._db.write() as conn:
             current = self._current_plan(conn, dag_id)
@@ -200,6 +202,11 @@ class RunChangeService:
                     for ti in ti_store.list_for_run(conn, run.id)
                     if (tasks is None or ti.task_id in tasks)
                     and (wanted is None or ti.state in wanted)
+                    and (
+                        map_indexes is None
+                        or ti.task_id not in map_indexes
+                        or ti.map_index in map_indexes[ti.task_id]
+                    )
                 )
             if not dry_run:
                 self._clear(

@@ -204,7 +204,8 @@ class UpdateTaskInstancesState(Strict):
 
 class ClearTaskInstances(Strict):
     dry_run: bool = True
-    task_ids: list[str] | None = Field(None, min_length=1)
+    # A task id, or [task_id, map_index] for one instance of a mapped task (Airflow 2.5+).
+    task_ids: list[str | tuple[str, int]] | None = Field(None, min_length=1)
     start_date: str | None = None
     end_date: str | None = None
     only_failed: bool = True

@@ -307,13 +307,15 @@ def post_clear_task_instances(
             "Give either dag_run_id or start_date/end_date, not both", field="dag_run_id"
         )
     run_id = body.dag_run_id
+    task_ids, map_indexes = _split_task_ids(body.task_ids)
     affected = _translate(
         lambda: services.run_changes.clear_task_instances(
             dag_id,
             dry_run=body.dry_run,
             by=principal.user.username,
             run_id=run_id,
-            task_ids=body.task_ids,
+            task_ids=task_ids,
+            map_indexes=map_indexes,
             start_date=optional_datetime(body.start_date, "start_date"),
             end_date=optional_datetime(body.end_date, "end_date"),
             only_failed=body.only_failed,
@@ -330,6 +332,27 @@ def post_clear_task_instances(
         run_id or "",
     )
     return _references(affected)
+
+
+def _split_task_ids(
+    given: list[str | tuple[str, int]] | None,
+) -> tuple[list[str] | None, dict[str, set[int]] | None]:
+    """Task ids, and the map indexes named for some of them ([task_id, map_index] items)."""
+    if given is None:
+        return None, None
+    names: list[str] = []
+    indexes: dict[str, set[int]] = {}
+    whole: set[str] = set()
+    for item in given:
+        name = item if isinstance(item, str) else item[0]
+        if name not in names:
+            names.append(name)
+        if isinstance(item, str):
+            whole.add(name)
+        else:
+            indexes.setdefault(name, set()).add(item[1])
+    # A task named whole as well as by index is cleared whole.
+    return names, {name: found for name, found in indexes.items() if name not in whole} or None
 
 
 def get_log(

@@ -181,3 +181,24 @@ def test_what_airflow_refuses_is_a_dag_definition_error(
     with DAG("m", start_date=START, schedule=None), pytest.raises(DagDefinitionError) as raised:
         build()
     assert message in str(raised.value)
+
+
+class _Greet(BaseOperator):
+    template_fields = ("name",)
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+
+    def execute(self, context: Any) -> str:
+        return f"hello {self.name}"
+
+
+def test_a_custom_operator_maps_over_its_own_required_argument() -> None:
+    with DAG("m", start_date=START, schedule=None):
+        greet = _Greet.partial(task_id="greet").expand(name=["ann", "bo"])
+    assert values(greet, 1) == {"name": "bo"}
+    assert greet.expand_input is not None
+    ti = FakeTaskInstance(task_id="greet", map_index=0)
+    greet.expand_input.apply_to(greet, {"ti": ti}, 0)
+    assert greet.execute({}) == "hello ann"

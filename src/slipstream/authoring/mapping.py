@@ -263,10 +263,11 @@ def _required_arguments(operator_class: type[BaseOperator]) -> set[str]:
         init = klass.__dict__.get("__init__")
         if init is None or klass is object:
             continue
+        kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         for name, parameter in inspect.signature(init).parameters.items():
-            if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
+            if parameter.kind in kinds and parameter.default is parameter.empty:
                 required.add(name)
-    return required - {"task_id"}
+    return required - {"task_id", "self"}
 
 
 def attach(operator: BaseOperator, expand_input: ExpandInput) -> BaseOperator:

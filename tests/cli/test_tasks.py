@@ -89,3 +89,12 @@ def test_states_logs_and_test_name_map_indexes(slipstream: Cli) -> None:
     assert unindexed.exit_code == 2 and "--map-index" in unindexed.output
     after = slipstream("tasks", "states", "mapped_cli", run_id, "--output", "json")
     assert json.loads(after.output) == json.loads(states.output)
+
+
+def test_dags_test_shows_each_mapped_instance_s_log(slipstream: Cli) -> None:
+    slipstream.write_dag("mapped_cli", MAPPED)
+    result = slipstream("dags", "test", "mapped_cli")
+    assert result.exit_code == 0, result.output
+    assert "--- shout[1] (try 1) ---" in result.output
+    assert "shouting b at 1" in result.output
+    assert "--- literal[2] (try 1) ---" in result.output

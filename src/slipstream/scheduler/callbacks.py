@@ -49,6 +49,7 @@ class CallbackIntent:
     error: str | None = None
     reason: str | None = None
     stored_id: int | None = None  # its row, when read back at start
+    map_index: int = -1
 
 
 def note_try_end(
@@ -58,6 +59,7 @@ def note_try_end(
     try_number: int,
     target: TaskState,
     error: str | None,
+    map_index: int = -1,
 ) -> None:
     """A try's failure was recorded without its process having run the callbacks."""
     if target is TaskState.FAILED:
@@ -66,7 +68,9 @@ def note_try_end(
         kind = CallbackKind.TASK_RETRY
     else:
         return
-    state.callback_intents.append(CallbackIntent(kind, run, task_id, try_number, error=error))
+    state.callback_intents.append(
+        CallbackIntent(kind, run, task_id, try_number, error=error, map_index=map_index)
+    )
 
 
 def note_run_end(state: SchedulerState, run: Run, outcome: RunState, reason: str | None) -> None:
@@ -130,6 +134,7 @@ def restore(conn: Connection, state: SchedulerState) -> None:
                 error=stored.error,
                 reason=stored.reason,
                 stored_id=stored.id,
+                map_index=stored.map_index,
             )
         )
 
@@ -160,8 +165,10 @@ def _request(
         if spec is None or not wanted & spec.callbacks:
             return None
         task_id = intent.task_id
-        log_path = log_path_for(log_folder, run.dag_id, run.run_id, task_id, intent.try_number)
-    ti = ti_store.get(conn, run.id, task_id) if task_id else None
+        log_path = log_path_for(
+            log_folder, run.dag_id, run.run_id, task_id, intent.try_number, intent.map_index
+        )
+    ti = ti_store.get(conn, run.id, task_id, intent.map_index) if task_id else None
     try_number = intent.try_number or (ti.try_number if ti is not None else 0)
     request_id = intent.stored_id
     if request_id is None:
@@ -174,6 +181,7 @@ def _request(
             error=intent.error,
             reason=intent.reason,
             now=now,
+            map_index=intent.map_index,
         )
     return CallbackRequest(
         id=request_id,
@@ -195,6 +203,7 @@ def _request(
             log_path=str(log_path),
             source=state.pinned_source(conn, run),
             infra_failures=ti.infra_failures if ti is not None else 0,
+            map_index=intent.map_index,
         ),
         log_path=str(log_path),
         error=intent.error,

@@ -187,7 +187,15 @@ def _record_ends(
             continue
         state.note(run.id, result.task_ids, end.target, result.map_indexes)
         if event is None or not event.callbacks_done:
-            callbacks.note_try_end(state, run, task_id, end.key.try_number, end.target, end.error)
+            callbacks.note_try_end(
+                state,
+                run,
+                task_id,
+                end.key.try_number,
+                end.target,
+                end.error,
+                end.key.map_index,
+            )
         if end.target is TaskState.UP_FOR_RETRY:
             state.add_retry(
                 end.next_retry_at or end.at, run.id, run.dag_id, task_id, end.key.map_index

@@ -21,6 +21,7 @@ class StoredCallback:
     try_number: int
     error: str | None
     reason: str | None
+    map_index: int = -1
 
 
 def add(
@@ -33,6 +34,7 @@ def add(
     error: str | None,
     reason: str | None,
     now: datetime,
+    map_index: int = -1,
 ) -> int:
     """Store one request; returns its id."""
     result = conn.execute(
@@ -42,6 +44,7 @@ def add(
             kind=kind,
             task_id=task_id,
             try_number=try_number,
+            map_index=map_index,
             error=error,
             reason=reason,
             created_at=now,
@@ -63,6 +66,7 @@ def pending(conn: Connection) -> list[StoredCallback]:
             try_number=row.try_number,
             error=row.error,
             reason=row.reason,
+            map_index=row.map_index,
         )
         for row in rows
     ]

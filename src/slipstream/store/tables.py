@@ -287,6 +287,7 @@ callback_requests = Table(
     Column("kind", String(40), nullable=False),
     Column("task_id", String(250), nullable=False, default=""),  # "" for a DAG's callbacks
     Column("try_number", Integer, nullable=False, default=0),
+    Column("map_index", Integer, nullable=False, default=-1, server_default="-1"),
     Column("error", Text, nullable=True),
     Column("reason", String(50), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),

@@ -1,7 +1,7 @@
 """callback_requests: callbacks waiting for an executor, kept across a scheduler restart
 
 Revision ID: 0005
-Revises: 0004 (the mapping migration; set to 0003 until it lands)
+Revises: 0004
 Create Date: 2026-12-07
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import slipstream.store.tables
 
 revision = "0005"
-# The integrator sets this to "0004" once the map_index migration is in.
-down_revision = "0003"
+# After 0004, the map_index migration.
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("task_id", sa.String(length=250), nullable=False),
         sa.Column("try_number", sa.Integer(), nullable=False),
+        sa.Column("map_index", sa.Integer(), server_default="-1", nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("reason", sa.String(length=50), nullable=True),
         sa.Column("created_at", slipstream.store.tables.UtcDateTime(timezone=True), nullable=False),

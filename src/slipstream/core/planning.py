@@ -154,7 +154,7 @@ def plan_run(
             continue
         if current.get(task_id) != TaskState.NONE:
             continue
-        verdict = judge(plan, spec, current, upstream_of)
+        verdict = judge(plan, spec, current, upstream_of if instances else None)
         if verdict is Verdict.WAIT or (verdict is Verdict.RUN and task_id in held):
             continue
         if verdict is Verdict.RUN and spec.mapped is not None:

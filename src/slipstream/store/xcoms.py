@@ -60,27 +60,28 @@ def write(
     )
 
 
-_FOR_TASKS = (
-    select(xcoms.c.task_id, xcoms.c.key, xcoms.c.value, xcoms.c.map_index)
-    .where(
-        xcoms.c.run_pk == bindparam("k_run_pk"),
-        xcoms.c.task_id.in_(bindparam("k_task_ids", expanding=True)),
-    )
-    .order_by(xcoms.c.map_index)
+# Unordered: only a mapped task's rows need ordering, done in Python (no sort on the hot path).
+_FOR_TASKS = select(xcoms.c.task_id, xcoms.c.key, xcoms.c.value, xcoms.c.map_index).where(
+    xcoms.c.run_pk == bindparam("k_run_pk"),
+    xcoms.c.task_id.in_(bindparam("k_task_ids", expanding=True)),
 )
 
 
 def _as_values(rows: Iterable[tuple[str, str, str, int]]) -> dict[str, dict[str, str]]:
-    """task_id -> key -> JSON text, mapped instances' values joined into a JSON list."""
+    """task_id -> key -> JSON text, mapped instances' values joined into a JSON list in
+    map-index order."""
     found: dict[str, dict[str, str]] = {}
-    mapped: dict[tuple[str, str], list[str]] = {}
+    mapped: dict[tuple[str, str], list[tuple[int, str]]] | None = None
     for task_id, key, value, map_index in rows:
         if map_index < 0:
             found.setdefault(task_id, {})[key] = value
         else:
-            mapped.setdefault((task_id, key), []).append(value)
-    for (task_id, key), values in mapped.items():
-        found.setdefault(task_id, {})[key] = "[" + ",".join(values) + "]"
+            if mapped is None:
+                mapped = {}
+            mapped.setdefault((task_id, key), []).append((map_index, value))
+    for (task_id, key), values in (mapped or {}).items():
+        values.sort()
+        found.setdefault(task_id, {})[key] = "[" + ",".join(v for _, v in values) + "]"
     return found
 
 
@@ -92,7 +93,7 @@ def for_tasks(
     if not task_ids:
         return {}
     rows = conn.execute(_FOR_TASKS, {"k_run_pk": run_pk, "k_task_ids": list(task_ids)})
-    return _as_values(rows.tuples())
+    return _as_values(rows)  # type: ignore[arg-type]  # rows unpack as tuples
 
 
 def pull(

@@ -186,3 +186,20 @@ def test_the_parse_child_serves_airflow_names_over_a_real_airflow(
     )
     assert probe.returncode == 0, probe.stderr
     assert "BashOperator" in probe.stdout
+
+
+def test_a_served_subpackage_is_reached_by_attribute_from_its_parent() -> None:
+    # 1.10 style: `import airflow` then the full dotted path, with no import of the submodule.
+    namespace: dict[str, object] = {}
+    exec("import airflow\nvalue = airflow.utils.dates.days_ago(0)", namespace)
+    from slipstream.authoring.dates import days_ago
+
+    assert namespace["value"] == days_ago(0)
+    assert sys.modules["airflow.utils.dates"].days_ago is days_ago
+
+
+def test_an_unserved_subpackage_by_attribute_is_still_not_available() -> None:
+    import airflow
+
+    with pytest.raises(NotAvailableInSlipstream, match="contrib"):
+        airflow.contrib  # noqa: B018

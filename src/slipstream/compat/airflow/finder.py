@@ -26,6 +26,11 @@ def is_airflow_module(fullname: str) -> bool:
     return fullname == ROOT or fullname.startswith(ROOT + ".")
 
 
+def is_served_package(fullname: str) -> bool:
+    """Whether the table lists `fullname` or a module inside it."""
+    return fullname in MODULES or any(module.startswith(fullname + ".") for module in MODULES)
+
+
 class AirflowLoader(importlib.abc.Loader):
     """Fills a fresh module with a module-level __getattr__ that resolves table names."""
 
@@ -48,6 +53,10 @@ def _resolver(module: types.ModuleType, name: str) -> Callable[[str], Any]:
         if attribute.startswith("__"):  # probes by inspect, pickle, typing...
             raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
         target = served.get(attribute)
+        if target is None and is_served_package(f"{name}.{attribute}"):
+            # 1.10 files write `airflow.utils.dates.days_ago(...)` after `import airflow`: in
+            # Airflow the package had already imported that submodule, so attribute access works.
+            return importlib.import_module(f"{name}.{attribute}")
         if target is None:
             raise NotAvailableInSlipstream(attribute, name, advice_for(name, attribute))
         value = _load_target(target, attribute, name)

@@ -130,3 +130,26 @@ def test_a_task_without_a_dag_renders_with_a_default_environment() -> None:
     op = Templated(task_id="alone", text="{{ x }}")
     op.render_template_fields({"x": 1})
     assert op.text == "1"
+
+
+def test_airflow_date_filters_format_any_datetime() -> None:
+    text = (
+        "{{ logical_date | ds }} {{ logical_date | ds_nodash }} {{ logical_date | ts }} "
+        "{{ logical_date | ts_nodash }} {{ logical_date | ts_nodash_with_tz }}"
+    )
+    assert rendered(text) == (
+        "2024-03-05 20240305 2024-03-05T06:07:08+00:00 20240305T060708 20240305T060708+0000"
+    )
+    # Filters take any datetime, not just the run's (here a macro's result), and pass None on.
+    assert rendered("{{ macros.datetime(2020, 1, 2, 3, 4, 5) | ts_nodash }}") == ("20200102T030405")
+    assert (
+        rendered(
+            "{{ none | ds }}|{{ none | ts }}", dag=DAG("t", user_defined_macros={"none": None})
+        )
+        == "None|None"
+    )
+
+
+def test_a_user_filter_replaces_an_airflow_filter_of_the_same_name() -> None:
+    dag = DAG("t", user_defined_filters={"ds": lambda value: "mine"})
+    assert rendered("{{ logical_date | ds }}", dag=dag) == "mine"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +24,38 @@ class Resolvable(ABC):
     def resolve(self, context: Mapping[str, Any]) -> Any: ...
 
 
+def _ds(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%d")
+
+
+def _ds_nodash(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y%m%d")
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _ts_nodash(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y%m%dT%H%M%S")
+
+
+def _ts_nodash_with_tz(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("-", "").replace(":", "")
+
+
+# Airflow's built-in filters (`{{ logical_date | ds }}`): the formats of the context's ds/ts keys.
+AIRFLOW_FILTERS: Mapping[str, Callable[[datetime | None], str | None]] = MappingProxyType(
+    {
+        "ds": _ds,
+        "ds_nodash": _ds_nodash,
+        "ts": _ts,
+        "ts_nodash": _ts_nodash,
+        "ts_nodash_with_tz": _ts_nodash_with_tz,
+    }
+)
+
+
 def make_environment(
     *,
     native: bool = False,
@@ -31,7 +65,7 @@ def make_environment(
     jinja_environment_kwargs: Mapping[str, Any] | None = None,
 ) -> jinja2.Environment:
     """A Jinja environment like Airflow's: undefined names fail loudly; files load from
-    `searchpath`; user macros are globals and user filters are filters."""
+    `searchpath`; user macros are globals and user filters are filters (over Airflow's own filters)."""
     import jinja2
     import jinja2.nativetypes
 
@@ -47,6 +81,7 @@ def make_environment(
     environment_class = jinja2.nativetypes.NativeEnvironment if native else jinja2.Environment
     environment = environment_class(**options)
     environment.globals["macros"] = macros
+    environment.filters.update(AIRFLOW_FILTERS)
     environment.globals.update(user_defined_macros or {})
     environment.filters.update(user_defined_filters or {})
     return environment

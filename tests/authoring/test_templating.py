@@ -153,3 +153,39 @@ def test_airflow_date_filters_format_any_datetime() -> None:
 def test_a_user_filter_replaces_an_airflow_filter_of_the_same_name() -> None:
     dag = DAG("t", user_defined_filters={"ds": lambda value: "mine"})
     assert rendered("{{ logical_date | ds }}", dag=dag) == "mine"
+
+
+def test_templates_exts_makes_python_arguments_name_template_files(tmp_path: Path) -> None:
+    (tmp_path / "query.sql").write_text("SELECT '{{ ds }}'\n")
+    with DAG("t", template_searchpath=[str(tmp_path)]):
+        python = PythonOperator(
+            task_id="p",
+            python_callable=print,
+            templates_exts=[".sql"],
+            op_args=["query.sql"],
+            op_kwargs={"q": "query.sql", "inline": "{{ ds_nodash }}"},
+            templates_dict={"file": "query.sql"},
+        )
+        plain = PythonOperator(task_id="plain", python_callable=print, op_args=["query.sql"])
+    for op in (python, plain):
+        op.render_template_fields(context_for(op))
+    assert python.op_args == ["SELECT '2024-03-05'\n"]
+    assert python.op_kwargs == {"q": "SELECT '2024-03-05'\n", "inline": "20240305"}
+    assert python.templates_dict == {"file": "SELECT '2024-03-05'\n"}
+    assert plain.op_args == ["query.sql"]  # without templates_exts the name is just a string
+
+
+def test_task_decorator_passes_templates_exts_on(tmp_path: Path) -> None:
+    from slipstream.authoring.taskflow import task
+
+    (tmp_path / "query.sql").write_text("{{ ds_nodash }}")
+    with DAG("t", template_searchpath=[str(tmp_path)]) as dag:
+
+        @task(templates_exts=[".sql"])
+        def run(query: str) -> str:
+            return query
+
+        run("query.sql")
+    op = dag.task_dict["run"]
+    op.render_template_fields(context_for(op))
+    assert op.op_args == ["20240305"]  # type: ignore[attr-defined]

@@ -95,11 +95,15 @@ class PythonOperator(BaseOperator):
         op_kwargs: Mapping[str, Any] | None = None,
         templates_dict: Mapping[str, Any] | None = None,
         show_return_value_in_logs: bool = True,
+        templates_exts: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         if not callable(python_callable):
             raise TypeError("python_callable must be callable")
         super().__init__(**kwargs)
+        if templates_exts:
+            # Airflow's per-task template_ext: a templated value ending in one names a file.
+            self.template_ext = tuple(templates_exts)  # type: ignore[misc]
         self.python_callable = python_callable
         self.callable_signature = signature_of(python_callable)
         self.op_args: list[Any] = list(op_args or [])

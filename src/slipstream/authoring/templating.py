@@ -65,7 +65,7 @@ def make_environment(
     jinja_environment_kwargs: Mapping[str, Any] | None = None,
 ) -> jinja2.Environment:
     """A Jinja environment like Airflow's: undefined names fail loudly; files load from
-    `searchpath`; user macros are globals and user filters are filters (over Airflow's own filters)."""
+    `searchpath`; user macros are globals and user filters are filters (over Airflow's)."""
     import jinja2
     import jinja2.nativetypes
 

@@ -67,6 +67,8 @@ BASE_SENSOR = {
     "BaseSensorOperator": f"{_P}:BaseSensorOperator",
     "PokeReturnValue": f"{_P}:PokeReturnValue",
 }
+WEEKDAY = {"WeekDay": f"{_A}.weekday:WeekDay"}
+BRANCH_DAY_OF_WEEK = {"BranchDayOfWeekOperator": f"{_A}.weekday:BranchDayOfWeekOperator"}
 EXTERNAL_TASK = {
     "ExternalTaskSensor": f"{_P}:ExternalTaskSensor",
     "ExternalTaskMarker": f"{_P}:ExternalTaskMarker",
@@ -153,6 +155,8 @@ _TABLE: dict[str, dict[str, str]] = {
     f"{_STANDARD}.operators.empty": EMPTY,
     f"{_STANDARD}.operators.latest_only": LATEST_ONLY,
     f"{_STANDARD}.operators.trigger_dagrun": TRIGGER_DAGRUN,
+    f"{_STANDARD}.operators.weekday": BRANCH_DAY_OF_WEEK,
+    f"{_STANDARD}.utils.weekday": WEEKDAY,
     f"{_STANDARD}.sensors.bash": _pending("BashSensor"),
     f"{_STANDARD}.sensors.python": _pending("PythonSensor"),
     f"{_STANDARD}.sensors.filesystem": _pending("FileSensor"),
@@ -192,6 +196,7 @@ _TABLE: dict[str, dict[str, str]] = {
     "airflow.operators.dummy": {**DUMMY, **EMPTY},
     "airflow.operators.latest_only": LATEST_ONLY,
     "airflow.operators.trigger_dagrun": TRIGGER_DAGRUN,
+    "airflow.operators.weekday": BRANCH_DAY_OF_WEEK,
     "airflow.sensors.base": BASE_SENSOR,
     "airflow.sensors.bash": _pending("BashSensor"),
     "airflow.sensors.python": _pending("PythonSensor"),
@@ -206,6 +211,7 @@ _TABLE: dict[str, dict[str, str]] = {
     "airflow.utils.task_group": {"TaskGroup": TASK_GROUP["TaskGroup"]},
     "airflow.utils.trigger_rule": TRIGGER_RULE,
     "airflow.utils.edgemodifier": LABEL,
+    "airflow.utils.weekday": WEEKDAY,
     "airflow.utils.dates": {"days_ago": f"{_A}.dates:days_ago"},
     "airflow.utils.helpers": {**CHAIN, **CHAIN_LINEAR},
     "airflow.utils.timezone": {name: f"{_A}.dates:{name}" for name in _TIMEZONE_NAMES},

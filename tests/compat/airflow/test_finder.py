@@ -70,6 +70,15 @@ def test_only_airflow_names_are_claimed() -> None:
         ("from airflow.operators.python import PythonVirtualenvOperator", ["another Python"]),
         ("from airflow.operators.bash import NotAThing", ["offers only BashOperator"]),
         ("from airflow.configuration import conf", ["docs/airflow-compatibility.md"]),
+        # Served provider modules name what they offer rather than blame the provider.
+        (
+            "from airflow.providers.common.compat.sdk import ObjectStoragePath",
+            ["offers only", "TriggerRule"],
+        ),
+        (
+            "from airflow.sdk.api.datamodels._generated import DagRunState",
+            ["offers only TriggerRule"],
+        ),
     ],
 )
 def test_names_slipstream_lacks_fail_with_advice(statement: str, needles: list[str]) -> None:
@@ -203,3 +212,18 @@ def test_an_unserved_subpackage_by_attribute_is_still_not_available() -> None:
 
     with pytest.raises(NotAvailableInSlipstream, match="contrib"):
         airflow.contrib  # noqa: B018
+
+
+def test_trigger_rule_and_the_sdk_names_from_the_compat_and_generated_modules() -> None:
+    from slipstream.authoring.dag import DAG
+    from slipstream.authoring.taskflow import task
+    from slipstream.authoring.trigger_rules import TriggerRule
+
+    namespace: dict[str, object] = {}
+    exec(
+        "from airflow.providers.common.compat.sdk import DAG, TriggerRule, task\n"
+        "from airflow.sdk.api.datamodels._generated import TriggerRule as Generated",
+        namespace,
+    )
+    assert namespace["TriggerRule"] is TriggerRule and namespace["Generated"] is TriggerRule
+    assert namespace["DAG"] is DAG and namespace["task"] is task

@@ -125,6 +125,41 @@ _TIMEZONE_NAMES = (
 
 _STANDARD = "airflow.providers.standard"
 
+# The common.compat provider's sdk module re-exports the Airflow 3 SDK (falling back to 2.x
+# paths) for files that run on both: the names of it that Slipstream has.
+_COMPAT_SDK_EXCEPTIONS = (
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "AirflowSkipException",
+    "AirflowTaskTimeout",
+    "AirflowSensorTimeout",
+    "ParamValidationError",
+    "TaskDeferred",
+    "AirflowConfigException",
+)
+COMMON_COMPAT_SDK = {
+    **SDK_DAG,
+    **TASK,
+    **TASK_GROUP,
+    **SETUP_TEARDOWN,
+    **PARAM,
+    **CHAIN,
+    **CHAIN_LINEAR,
+    **LABEL,
+    **BASE_OPERATOR,
+    **BASE_SENSOR,
+    **BASE_HOOK,
+    **CURRENT_CONTEXT,
+    **CONTEXT,
+    **VARIABLE,
+    **CONNECTION,
+    **XCOM_ARG,
+    **ASSETS,
+    **TRIGGER_RULE,
+    **{name: EXCEPTIONS[name] for name in _COMPAT_SDK_EXCEPTIONS},
+}
+
 _TABLE: dict[str, dict[str, str]] = {
     # -- Airflow 3: the task SDK and the standard provider --------------------------------------
     "airflow.sdk": {
@@ -150,6 +185,9 @@ _TABLE: dict[str, dict[str, str]] = {
     "airflow.sdk.bases.operator": {**BASE_OPERATOR, **CHAIN, **CHAIN_LINEAR},
     "airflow.sdk.bases.sensor": BASE_SENSOR,
     "airflow.sdk.bases.hook": BASE_HOOK,
+    # The task SDK's generated API models: DAG files import TriggerRule from there.
+    "airflow.sdk.api.datamodels._generated": TRIGGER_RULE,
+    "airflow.providers.common.compat.sdk": COMMON_COMPAT_SDK,
     f"{_STANDARD}.operators.bash": BASH,
     f"{_STANDARD}.operators.python": PYTHON,
     f"{_STANDARD}.operators.empty": EMPTY,
@@ -303,7 +341,8 @@ def advice_for(module: str, name: str) -> str:
     if name in NAME_ADVICE:
         return NAME_ADVICE[name]
     parts = module.split(".")
-    if len(parts) > 2 and parts[1] == "providers" and parts[2] != "standard":
+    served = MODULES.get(module)
+    if len(parts) > 2 and parts[1] == "providers" and parts[2] != "standard" and not served:
         provider: list[str] = []
         for part in parts[2:]:
             if part in _PROVIDER_KINDS:
@@ -320,7 +359,6 @@ def advice_for(module: str, name: str) -> str:
             "not part of Slipstream; call the service from a PythonOperator/@task or a "
             "BashOperator instead"
         )
-    served = MODULES.get(module)
     if served:
         return f"{module} offers only {', '.join(sorted(served))} in Slipstream"
     return (

@@ -189,3 +189,16 @@ def test_task_decorator_passes_templates_exts_on(tmp_path: Path) -> None:
     op = dag.task_dict["run"]
     op.render_template_fields(context_for(op))
     assert op.op_args == ["20240305"]  # type: ignore[attr-defined]
+
+
+def test_a_param_nobody_gave_fails_rendering_as_in_airflow() -> None:
+    # Airflow 2.0+ renders with StrictUndefined and params misses fall through to it: the task
+    # fails ("'dict object' has no attribute 'foo'" in Airflow 3) rather than rendering "".
+    def dag() -> DAG:
+        return DAG("t", params={"miff": "agg"})
+
+    with pytest.raises(jinja2.UndefinedError, match="foo"):
+        rendered("{{ params.foo }}", dag=dag())
+    assert rendered("{{ params.foo | default('') }}|{{ params.miff }}", dag=dag()) == "|agg"
+    assert rendered("{{ params.get('foo', 'none') }}", dag=dag()) == "none"
+    assert rendered("{{ params.foo }}", dag=dag(), conf={"foo": "bar"}) == "bar"

@@ -323,5 +323,8 @@ def test_airflow_task_decorators_slipstream_lacks_are_clear_definition_errors() 
         task_decorators.virtualenv(lambda: None)
     with pytest.raises(DagDefinitionError, match=r"@task.docker .* Docker"):
         task_decorators.docker  # noqa: B018
-    with pytest.raises(AttributeError, match=r"@task\.nonsense is not a TaskFlow decorator"):
+    with pytest.raises(AttributeError, match=r"@task\.nonsense is not available in Slipstream"):
         task_decorators.nonsense  # noqa: B018
+    with pytest.raises(DagDefinitionError, match=r"@task.run_if .* AirflowSkipException"):
+        task_decorators.run_if(lambda context: True)
+    assert not hasattr(task_decorators, "nonsense")  # unknown names stay AttributeErrors

@@ -247,3 +247,45 @@ def test_dags_test_enforces_execution_timeout(slipstream: Cli) -> None:
     result = slipstream("dags", "test", "slow")
     assert result.exit_code == 1
     assert "execution_timeout of 0.5s exceeded" in result.output
+
+
+def test_airflow_task_decorators_slipstream_lacks_are_import_errors_naming_them(
+    slipstream: Cli,
+) -> None:
+    decorators = [
+        "docker",
+        "virtualenv",
+        "external_python",
+        "branch_virtualenv",
+        "kubernetes",
+        "kubernetes_cmd",
+        "pyspark",
+        "sensor",
+        "run_if",
+        "sql",
+        "nonsense",
+    ]
+    for name in decorators:
+        # Called with arguments, as DAG files do: the decorator itself is the error.
+        slipstream.write_dag(
+            name,
+            f"""
+            from airflow.decorators import dag, task
+
+            @dag(schedule=None)
+            def uses_{name}():
+                @task.{name}(image="python:3.12")
+                def work():
+                    return 1
+
+                work()
+
+            uses_{name}()
+            """,
+        )
+    result = slipstream("dags", "list-import-errors", "-o", "json")
+    assert result.exit_code == 0
+    errors = {Path(e["filename"]).stem: e["error"] for e in json.loads(result.output)}
+    assert sorted(errors) == sorted(decorators)
+    for name, error in errors.items():
+        assert f"@task.{name} is not available in Slipstream" in error, error

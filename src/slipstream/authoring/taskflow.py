@@ -322,7 +322,16 @@ class TaskDecoratorCollection:
                 f"{_ELSEWHERE_DECORATORS[name]}; use @task with what it needs installed "
                 "beside Slipstream"
             )
-        raise AttributeError(f"@task.{name} is not a TaskFlow decorator Slipstream knows")
+        if name in _OTHER_DECORATORS:
+            raise DagDefinitionError(
+                f"@task.{name} is not available in Slipstream: {_OTHER_DECORATORS[name]}"
+            )
+        # Still an AttributeError (hasattr() and introspection keep working), naming the name.
+        raise AttributeError(
+            f"@task.{name} is not available in Slipstream: it is not one of the TaskFlow "
+            "decorators Slipstream knows (@task, @task.python, @task.branch, "
+            "@task.short_circuit, @task.bash)"
+        )
 
 
 # Airflow decorators that run the function somewhere else than the worker's interpreter.
@@ -334,6 +343,20 @@ _ELSEWHERE_DECORATORS = {
     "docker": "in a Docker container",
     "kubernetes": "in a Kubernetes pod",
     "pyspark": "on Spark",
+    "kubernetes_cmd": "as the command of a Kubernetes pod",
+    "snowpark": "in Snowflake's Snowpark",
+}
+
+# Airflow's other decorators, each with what to write instead.
+_OTHER_DECORATORS = {
+    "run_if": "its condition is not evaluated; decide inside the task and raise "
+    "AirflowSkipException, or put a @task.short_circuit before it",
+    "skip_if": "its condition is not evaluated; decide inside the task and raise "
+    "AirflowSkipException, or put a @task.short_circuit before it",
+    "sql": "it runs SQL through a database provider (apache-airflow-providers-common-sql); "
+    "run the query from a @task with the database's Python client",
+    "stub": "it stands for a task written in another language's task SDK, which Slipstream "
+    "does not run; write the task in Python or call the program from @task.bash",
 }
 
 

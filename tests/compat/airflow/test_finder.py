@@ -222,8 +222,12 @@ def test_trigger_rule_and_the_sdk_names_from_the_compat_and_generated_modules() 
     namespace: dict[str, object] = {}
     exec(
         "from airflow.providers.common.compat.sdk import DAG, TriggerRule, task\n"
-        "from airflow.sdk.api.datamodels._generated import TriggerRule as Generated",
+        "from airflow.sdk.api.datamodels._generated import TriggerRule as Generated\n"
+        "from airflow.sdk.exceptions import AirflowSkipException",
         namespace,
     )
     assert namespace["TriggerRule"] is TriggerRule and namespace["Generated"] is TriggerRule
     assert namespace["DAG"] is DAG and namespace["task"] is task
+    from slipstream.authoring.exceptions import AirflowSkipException
+
+    assert namespace["AirflowSkipException"] is AirflowSkipException

@@ -188,6 +188,7 @@ _TABLE: dict[str, dict[str, str]] = {
     # The task SDK's generated API models: DAG files import TriggerRule from there.
     "airflow.sdk.api.datamodels._generated": TRIGGER_RULE,
     "airflow.providers.common.compat.sdk": COMMON_COMPAT_SDK,
+    "airflow.sdk.exceptions": {name: EXCEPTIONS[name] for name in _COMPAT_SDK_EXCEPTIONS},
     f"{_STANDARD}.operators.bash": BASH,
     f"{_STANDARD}.operators.python": PYTHON,
     f"{_STANDARD}.operators.empty": EMPTY,

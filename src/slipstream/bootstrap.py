@@ -401,7 +401,16 @@ def run_dag_test(
                 xcom_reader_factory=xcom_reader_factory(test_settings), smtp=test_settings.smtp
             )
             plans = PlanCache()
-            scheduler = Scheduler(db, executor, clock=clock, settings=test_settings, plans=plans)
+            # As `airflow dags test`: the one run asked for, never the schedule's (a catchup
+            # DAG's backlog would otherwise run first, one interval after another).
+            scheduler = Scheduler(
+                db,
+                executor,
+                clock=clock,
+                settings=test_settings,
+                plans=plans,
+                creates_scheduled_runs=False,
+            )
             scheduler.start()
             runs = RunService(db, clock=clock, plans=plans)
             run = runs.trigger(

@@ -230,6 +230,28 @@ def test_dags_test_shows_the_callbacks_firing(slipstream: Cli) -> None:
     assert result.output.count("e-mail is not configured") == 2 * 2
 
 
+def test_dags_test_runs_only_the_run_asked_for_not_a_catchup_backlog(slipstream: Cli) -> None:
+    # Three days of hourly intervals are due; Airflow's `dags test` still runs one run.
+    slipstream.write_dag(
+        "backlog",
+        """
+        from datetime import datetime, timedelta, timezone
+        from slipstream import DAG, task
+        with DAG("backlog", schedule="@hourly", catchup=True,
+                 start_date=datetime.now(timezone.utc) - timedelta(days=3)) as dag:
+            @task
+            def note(**context):
+                print(f"RAN {context['run_id']}")
+            note()
+        """,
+    )
+    result = slipstream("dags", "test", "backlog")
+    assert result.exit_code == 0, result.output
+    ran = [line for line in result.output.splitlines() if "RAN " in line and "print" not in line]
+    assert len({line.split("RAN ")[1] for line in ran}) == 1, result.output
+    assert "RAN manual__" in result.output
+
+
 def test_dags_test_enforces_execution_timeout(slipstream: Cli) -> None:
     slipstream.write_dag(
         "slow",

@@ -31,7 +31,11 @@ PlanLookup = Callable[[Connection, int], DagPlan | None]
 
 
 class ScheduleKeeper:
-    def __init__(self) -> None:
+    """`creates_runs=False` keeps schedules from creating any run: `dags test` runs the one run
+    it was asked for, as Airflow's does, not a catchup DAG's backlog as well."""
+
+    def __init__(self, *, creates_runs: bool = True) -> None:
+        self._creates_runs = creates_runs
         self._schedulable: dict[str, DagPlan] = {}
         self._stale = True
         self._last_refresh: datetime | None = None
@@ -42,6 +46,8 @@ class ScheduleKeeper:
         self._stale = True
 
     def is_due(self, now: datetime) -> bool:
+        if not self._creates_runs:
+            return False
         if self._last_refresh is not None and (
             (now - self._last_refresh).total_seconds() >= REFRESH_SECONDS
         ):

@@ -23,6 +23,7 @@ from slipstream.scheduler import callbacks, events
 from slipstream.scheduler.dispatch import dispatch
 from slipstream.scheduler.planning import plan_dirty_runs, release_retries
 from slipstream.scheduler.recovery import live_scheduler, rival_message
+from slipstream.scheduler.schedules import ScheduleKeeper
 from slipstream.scheduler.starting import start_queued_runs
 from slipstream.scheduler.state import SchedulerState
 from slipstream.scheduler.timeouts import expire_runs
@@ -58,6 +59,7 @@ class Scheduler:
         clock: Clock,
         settings: Settings,
         plans: PlanCache | None = None,
+        creates_scheduled_runs: bool = True,
     ) -> None:
         self._db = db
         self._executor = executor
@@ -66,6 +68,7 @@ class Scheduler:
         self._state = SchedulerState(
             plans=plans if plans is not None else PlanCache(),
             max_map_length=settings.max_map_length,
+            schedules=ScheduleKeeper(creates_runs=creates_scheduled_runs),
         )
         self._job_id: int | None = None
         self._hostname = socket.gethostname()

@@ -72,7 +72,12 @@ EXPECTED = [
             ("fetch_orders", "return_value"): "fetched",
             ("pick_route", "return_value"): "big_batch",
             ("big_batch", "return_value"): "big batch of 20",
-            ("summarize", "return_value"): {"count": 3, "total": 20, "day": DS},
+            ("summarize", "return_value"): {
+                "count": 3,
+                "total": 20,
+                "day": DS,
+                "newest": ["fetched", "big batch of 20"],
+            },
         },
         tries={"join": 0},
         logs={"big_batch": "big batch of 20", "pick_route": "Returned value was: 'big_batch'"},

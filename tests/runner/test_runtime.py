@@ -39,9 +39,9 @@ def _workload(**changes: object) -> Workload:
 class _Reader:
     def __init__(self, values: dict[tuple[str, str], str]) -> None:
         self.values = values
-        self.calls: list[tuple[int, tuple[str, ...], str]] = []
+        self.calls: list[tuple[int, tuple[str, ...], str | None]] = []
 
-    def pull(self, run_pk: int, task_ids: Sequence[str], key: str) -> dict[str, str]:
+    def pull(self, run_pk: int, task_ids: Sequence[str], key: str | None) -> dict[str, str]:
         self.calls.append((run_pk, tuple(task_ids), key))
         return {t: self.values[t, key] for t in task_ids if (t, key) in self.values}
 
@@ -82,6 +82,23 @@ def test_pull_prefers_prefetched_then_asks_the_reader_once() -> None:
     assert ti.xcom_pull(task_ids=["far", "gone"]) == [[1], None]
     assert reader.calls == [(7, ("far", "gone"), "return_value")]
     assert factory_calls == [1]
+
+
+def test_key_none_pulls_each_task_s_newest_xcom_whatever_its_key() -> None:
+    # Airflow 1.10/2: "to remove the key filter, pass None". The reader's None is any key.
+    reader = _Reader({("far", None): '"by hand"'})
+    ti = RuntimeTaskInstance(
+        _workload(upstream_xcoms={"near": {"k": '"prefetched"'}}), lambda: reader
+    )
+    ti.xcom_push("mine", 1)
+    ti.xcom_push("also_mine", 2)
+    assert ti.xcom_pull(key=None, task_ids="far") == "by hand"
+    assert ti.xcom_pull(key=None, task_ids=["t", "far", "near"]) == [2, "by hand", "prefetched"]
+    assert reader.calls[0] == (7, ("far",), None)
+    with pytest.raises(NotImplementedError, match="task_ids of this run only"):
+        ti.xcom_pull(key=None)
+    with pytest.raises(NotImplementedError, match="task_ids of this run only"):
+        ti.xcom_pull(key=None, task_ids="far", include_prior_dates=True)
 
 
 def test_without_a_reader_missing_values_are_none() -> None:

@@ -182,3 +182,38 @@ def test_recorded_lengths_are_replaced_and_cleared(db: Database, runs: tuple[Run
         assert store.recorded_lengths(conn, run.id, ["a", "b"]) == {"a": 5}
         store.clear(conn, run.id, ["a"])
         assert store.recorded_lengths(conn, run.id, ["a"]) == {}
+
+
+def test_any_key_reads_each_task_s_newest_push(db: Database, runs: tuple[Run, Run]) -> None:
+    # Airflow 1.10/2's xcom_pull(key=None): no key filter, the newest XCom of each task.
+    run, other = runs
+    push(db, run, "a", ("custom", '"pushed"'), ("return_value", '"returned"'))
+    push(db, run, "b", ("only", '"by hand"'))
+    later = NOW.replace(minute=5)
+    with db.write() as conn:
+        store.write(
+            conn,
+            run_pk=run.id,
+            dag_id="etl",
+            run_id="r1",
+            task_id="c",
+            items=(("zz_old", "1"),),
+            now=NOW,
+        )
+        store.write(
+            conn,
+            run_pk=run.id,
+            dag_id="etl",
+            run_id="r1",
+            task_id="c",
+            items=(("aa_new", "2"),),
+            now=later,
+        )
+    push(db, other, "b", ("elsewhere", '"other run"'))
+    with db.read() as conn:
+        # One try's pushes share a time: its return value counts as the last.
+        assert store.pull(conn, run.id, ["a", "b", "c", "gone"], None) == {
+            "a": '"returned"',
+            "b": '"by hand"',
+            "c": "2",
+        }

@@ -23,11 +23,11 @@ class XComReader(Protocol):
     run (for the prev_*_success context keys)."""
 
     def pull(
-        self, run_pk: int, task_ids: Sequence[str], key: str, map_index: int | None = None
+        self, run_pk: int, task_ids: Sequence[str], key: str | None, map_index: int | None = None
     ) -> dict[str, str]:
-        """task_id -> JSON text for those of `task_ids` that pushed `key`; others are absent.
-        A mapped task's text is the list of its instances' values, or the one value of
-        `map_index` when given."""
+        """task_id -> JSON text for those of `task_ids` that pushed `key` (None: each task's
+        newest XCom, whatever its key); others are absent. A mapped task's text is the list of
+        its instances' values, or the one value of `map_index` when given."""
         ...
 
     def pull_across_runs(
@@ -134,7 +134,7 @@ class RuntimeTaskInstance:
         self,
         task_ids: str | Sequence[str] | None = None,
         dag_id: str | None = None,
-        key: str = RETURN_VALUE_KEY,
+        key: str | None = RETURN_VALUE_KEY,
         include_prior_dates: bool = False,
         *,
         map_indexes: int | Sequence[int] | None = None,
@@ -151,6 +151,9 @@ class RuntimeTaskInstance:
         date, newest first; `dag_id` (another DAG) reads that DAG's run with this run's
         run_id, or `run_id`.
         """
+        if key is None:
+            # Airflow 1.10/2: "pass None to remove the key filter".
+            return self._pull_any_key(task_ids, dag_id, include_prior_dates, map_indexes, run_id)
         if map_indexes is not None and _as_list(map_indexes) != [-1]:
             return self._pull_indexes(task_ids, key, map_indexes)
         single = task_ids is None or isinstance(task_ids, str)
@@ -237,6 +240,38 @@ class RuntimeTaskInstance:
         self.task.render_template_fields(context or self.get_template_context(), jinja_env)
         return self.task
 
+    def _pull_any_key(
+        self,
+        task_ids: str | Sequence[str] | None,
+        dag_id: str | None,
+        include_prior_dates: bool,
+        map_indexes: int | Sequence[int] | None,
+        run_id: str | None,
+    ) -> Any:
+        """Each named task's newest XCom of this run, whatever its key (a task's return value
+        counts as its last push, as in Airflow, where it is pushed after execute returns)."""
+        elsewhere = dag_id not in (None, self.dag_id) or run_id not in (None, self.run_id)
+        if task_ids is None or elsewhere or include_prior_dates or map_indexes is not None:
+            raise NotImplementedError(
+                "xcom_pull(key=None) reads the named task_ids of this run only: give task_ids, "
+                "and no dag_id, run_id, include_prior_dates or map_indexes"
+            )
+        ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
+        texts: dict[str, str | None] = {}
+        missing = []
+        for task_id in ids:
+            if task_id == self.task_id and self._pushed:
+                pushed = self._pushed
+                texts[task_id] = pushed.get(RETURN_VALUE_KEY, list(pushed.values())[-1])
+            else:
+                missing.append(task_id)
+        if missing:
+            found = self._read(missing, None)
+            for task_id in missing:
+                texts[task_id] = found.get(task_id, _newest_prefetched(self._upstream, task_id))
+        values = [_decode(texts[task_id]) for task_id in ids]
+        return values[0] if isinstance(task_ids, str) else values
+
     def _pull_many(self, task_ids: list[str], key: str) -> list[Any]:
         texts: dict[str, str | None] = {}
         missing: list[str] = []
@@ -279,7 +314,9 @@ class RuntimeTaskInstance:
             return self._pushed[key]
         return self._upstream.get(task_id, {}).get(key)
 
-    def _read(self, task_ids: list[str], key: str, map_index: int | None = None) -> dict[str, str]:
+    def _read(
+        self, task_ids: list[str], key: str | None, map_index: int | None = None
+    ) -> dict[str, str]:
         reader = self._reader_or_none()
         if reader is None:
             return {}
@@ -312,6 +349,13 @@ def _lazy_values(value: Any) -> Any:
 
 def _as_list(value: Any) -> list[Any]:
     return [value] if isinstance(value, (str, int)) else list(value)
+
+
+def _newest_prefetched(upstream: Mapping[str, Mapping[str, str]], task_id: str) -> str | None:
+    """Without a database reader: the task's return value if the workload carried one, else
+    any key it carried."""
+    pushed = upstream.get(task_id, {})
+    return pushed.get(RETURN_VALUE_KEY) or next(iter(pushed.values()), None)
 
 
 def _decode(text: str | None) -> Any:

@@ -19,7 +19,7 @@ class XComReader:
         self._db = Database(database_url)
 
     def pull(
-        self, run_pk: int, task_ids: Sequence[str], key: str, map_index: int | None = None
+        self, run_pk: int, task_ids: Sequence[str], key: str | None, map_index: int | None = None
     ) -> dict[str, str]:
         with self._db.read() as conn:
             return xcom_store.pull(conn, run_pk, task_ids, key, map_index)

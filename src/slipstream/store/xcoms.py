@@ -14,6 +14,9 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, tupl
 from slipstream.core.records import XComEntry
 from slipstream.store.tables import runs, task_maps, xcoms
 
+# Airflow's key for what a task returned.
+RETURN_VALUE_KEY = "return_value"
+
 # Built once: XComs are written and read on every hop of a run (see store.task_instances).
 _DELETE_KEYS = delete(xcoms).where(
     xcoms.c.run_pk == bindparam("k_run_pk"),
@@ -100,11 +103,13 @@ def pull(
     conn: Connection,
     run_pk: int,
     task_ids: Collection[str],
-    key: str,
+    key: str | None,
     map_index: int | None = None,
 ) -> dict[str, str]:
     """task_id -> JSON text of `key` (a mapped task's: the list across its indexes, or the one
-    value of `map_index` when given)."""
+    value of `map_index` when given). `key` None: each task's newest XCom, whatever its key."""
+    if key is None:
+        return _newest_of_any_key(conn, run_pk, task_ids)
     query = (
         select(xcoms.c.task_id, xcoms.c.key, xcoms.c.value, xcoms.c.map_index)
         .where(xcoms.c.run_pk == run_pk, xcoms.c.task_id.in_(list(task_ids)), xcoms.c.key == key)
@@ -116,6 +121,22 @@ def pull(
     return {
         task_id: keys[key] for task_id, keys in _as_values(conn.execute(query).tuples()).items()
     }
+
+
+def _newest_of_any_key(conn: Connection, run_pk: int, task_ids: Collection[str]) -> dict[str, str]:
+    # One try's pushes share its end time: the return value, pushed after execute returned,
+    # counts as the newest of them (as in Airflow, where each push is its own write).
+    query = (
+        select(xcoms.c.task_id, xcoms.c.key, xcoms.c.value, xcoms.c.map_index)
+        .where(xcoms.c.run_pk == run_pk, xcoms.c.task_id.in_(list(task_ids)))
+        .order_by(xcoms.c.timestamp.desc(), (xcoms.c.key == RETURN_VALUE_KEY).desc(), xcoms.c.key)
+    )
+    rows = list(conn.execute(query).tuples())
+    newest: dict[str, str] = {}
+    for task_id, key, _, _ in rows:
+        newest.setdefault(task_id, key)
+    values = _as_values(row for row in rows if newest[row[0]] == row[1])
+    return {task_id: keys[newest[task_id]] for task_id, keys in values.items()}
 
 
 def pushed_count(conn: Connection, run_pk: int, task_id: str, key: str) -> int:

@@ -37,7 +37,9 @@ def pick_route(**kwargs):
 
 def summarize(ds, **kwargs):
     orders = kwargs["ti"].xcom_pull(task_ids="fetch_orders", key="orders")
-    return {"count": len(orders), "total": sum(orders), "day": ds}
+    # key=None: each task's newest XCom, whatever its key (its return value counts as last).
+    newest = kwargs["ti"].xcom_pull(key=None, task_ids=["fetch_orders", "big_batch"])
+    return {"count": len(orders), "total": sum(orders), "day": ds, "newest": newest}
 
 
 fetch = PythonOperator(

@@ -37,8 +37,12 @@ def test_two_writers_locking_in_opposite_orders_both_finish(pg_db: Database) -> 
     a.start()
     retry_transient(writer)("b", 2, 1)
     a.join(60)
-    assert victims == [True]  # PostgreSQL broke the deadlock by aborting exactly one
-    assert sorted(attempts.values()) == [1, 2]  # and the victim's work was done again
+    # PostgreSQL broke the deadlock by aborting a writer, with an error retry_transient knows
+    # as transient. One CI run (2026-12-07, loaded machine) saw two aborts in one test, so the
+    # count is not pinned to one: what must hold is that every abort was transient and each
+    # one's work was done again, once per abort, until both writers finished.
+    assert victims and all(victims)
+    assert sum(attempts.values()) == 2 + len(victims)
     with pg_db.read() as conn:
         assert conn.execute(text("SELECT v FROM pair ORDER BY id")).scalars().all() == [2, 2]
 

@@ -17,7 +17,8 @@ from slipstream.authoring.params import Param
 from slipstream.authoring.relations import chain, chain_linear, cross_downstream
 from slipstream.authoring.setup_teardown import setup, teardown
 from slipstream.authoring.task import BaseOperator
-from slipstream.authoring.task_group import TaskGroup, task_group
+from slipstream.authoring.task_group import TaskGroup
+from slipstream.authoring.task_group_decorator import task_group
 from slipstream.authoring.taskflow import task
 from slipstream.authoring.xcom_arg import XComArg
 from slipstream.errors import FailTask, SkipTask

@@ -6,7 +6,8 @@ from slipstream.authoring.dag import DAG
 from slipstream.authoring.operators import BashOperator, EmptyOperator
 from slipstream.authoring.serialize import serialize_dag
 from slipstream.authoring.setup_teardown import setup, teardown
-from slipstream.authoring.task_group import TaskGroup, task_group
+from slipstream.authoring.task_group import TaskGroup
+from slipstream.authoring.task_group_decorator import task_group
 from slipstream.authoring.taskflow import task
 from slipstream.authoring.trigger_rules import TriggerRule
 from slipstream.errors import DagDefinitionError

@@ -6,7 +6,8 @@ import pytest
 
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.operators import BashOperator, EmptyOperator
-from slipstream.authoring.task_group import TaskGroup, task_group
+from slipstream.authoring.task_group import TaskGroup
+from slipstream.authoring.task_group_decorator import task_group
 from slipstream.authoring.taskflow import task
 from slipstream.authoring.xcom_arg import XComArg
 from slipstream.errors import DagDefinitionError, DuplicateTaskIdError, UnknownArgumentError
@@ -256,19 +257,13 @@ def test_decorated_groups_nest_and_override() -> None:
     assert dag.task_ids == ["outer.inner.t", "outer.inner__1.t", "outer.renamed.t"]
 
 
-def test_task_group_decorator_refuses_unknown_arguments_and_mapping() -> None:
+def test_task_group_decorator_refuses_unknown_arguments() -> None:
+    # Mapping a @task_group (.expand) is tested in test_mapped_task_group.py.
     with pytest.raises(UnknownArgumentError, match="'colour'"):
 
         @task_group(colour="red")
         def bad() -> None:
             return None
-
-    @task_group
-    def mapped(x: int) -> None:
-        return None
-
-    with DAG("d"), pytest.raises(DagDefinitionError, match="mapping a task group"):
-        mapped.expand(x=[1, 2])
 
 
 def test_a_group_with_timedelta_default_args_applies_them() -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from slipstream.authoring.callbacks import checked_callback, warn_sla
 from slipstream.authoring.dag_context import collect_dags, enter_dag, exit_dag, record_dag
+from slipstream.authoring.mapped_task_group import check_mapped_groups
 from slipstream.authoring.params import NOTSET, ArgNotSet, DagParam, Param, serialize_params
 from slipstream.authoring.schedules import Timetable, as_utc, timetable_from_schedule
 from slipstream.authoring.task import (
@@ -342,6 +343,7 @@ class DAG:
         if cycle:
             raise CycleError(self.dag_id, cycle)
         self._validate_setups()
+        check_mapped_groups(self)
 
     def _validate_setups(self) -> None:
         # Airflow's rule: clearing work must be able to rerun its setups, so work right after

@@ -14,6 +14,7 @@ from typing import Any
 
 from slipstream.authoring.callbacks import DAG_CALLBACKS, TASK_CALLBACKS, present
 from slipstream.authoring.dag import DAG
+from slipstream.authoring.mapped_task_group import MappedTaskGroup, mapped_group_of
 from slipstream.authoring.params import serialize_params
 from slipstream.authoring.task import BaseOperator
 from slipstream.authoring.task_group import TaskGroup
@@ -71,6 +72,12 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
     if task.expand_input is not None:
         # Only mapped tasks carry the key, so unmapped DAGs keep their version hashes.
         shape["mapped"] = task.expand_input.serialize()
+    group = mapped_group_of(task)
+    if group is not None:
+        # A task in a mapped group expands with the group; an upstream task of the same group
+        # hands on the value of the same map index (core/dag_plan.py: paired_upstream).
+        shape["mapped"] = group.expand_input.serialize()
+        shape["map_group"] = group.group_id
     return shape
 
 
@@ -82,7 +89,11 @@ def serialize_task_group(group: TaskGroup) -> dict[str, Any]:
         for child in group.children.values()
     ]
     parent = group.parent_group
+    mapped = (
+        {"mapped": group.expand_input.serialize()} if isinstance(group, MappedTaskGroup) else {}
+    )
     return {
+        **mapped,
         "group_id": group.group_id,
         "label": group.label,
         "parent_group_id": parent.group_id if parent is not None else None,

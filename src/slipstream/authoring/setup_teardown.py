@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, overload
 
 from slipstream.authoring.task import BaseOperator
-from slipstream.authoring.task_group import TaskGroupFunction
+from slipstream.authoring.task_group_decorator import TaskGroupFunction
 from slipstream.authoring.taskflow import OperatorFactory, TaskFunction, task
 from slipstream.errors import DagDefinitionError
 

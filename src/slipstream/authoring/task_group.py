@@ -1,4 +1,5 @@
-"""TaskGroup and @task_group: named boxes of tasks in a DAG, as in Airflow.
+"""TaskGroup: named boxes of tasks in a DAG, as in Airflow (@task_group is in
+task_group_decorator.py, mapped groups in mapped_task_group.py).
 
 A group prefixes the ids of what is created inside it (`group.task`), lends its default_args
 to those tasks (over the DAG's, inner groups winning), and can be wired as a whole: an edge into
@@ -7,13 +8,11 @@ a group attaches to its root tasks, an edge out of it leaves from its leaf tasks
 
 from __future__ import annotations
 
-import functools
-import inspect
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import Token
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 from slipstream.authoring.dag_context import (
     current_dag,
@@ -351,64 +350,3 @@ class TaskGroup(DependencyMixin):
         traceback: TracebackType | None,
     ) -> None:
         exit_task_group(self._tokens.pop())
-
-
-_GROUP_ARGUMENTS = frozenset(inspect.signature(TaskGroup.__init__).parameters) - {"self"}
-
-
-class TaskGroupFunction:
-    """A function decorated with @task_group. Each call opens a new group (`name`, then
-    `name__1`, ...) around the function's body and returns what the function returns, or the
-    group itself when it returns nothing, so the call can be wired with `>>`."""
-
-    def __init__(self, function: Callable[..., Any], group_kwargs: Mapping[str, Any]) -> None:
-        unknown = sorted(set(group_kwargs) - _GROUP_ARGUMENTS)
-        if unknown:
-            raise UnknownArgumentError(unknown[0], f"@task_group of {function.__name__!r}")
-        self.function = function
-        self.group_kwargs = {"group_id": function.__name__, **group_kwargs}
-        self.__name__ = getattr(function, "__name__", "task_group")
-        self.__doc__ = function.__doc__
-        self.__wrapped__ = function
-
-    def override(self, **kwargs: Any) -> TaskGroupFunction:
-        """The same function with some TaskGroup arguments replaced (group_id, tooltip...)."""
-        return TaskGroupFunction(self.function, {**self.group_kwargs, **kwargs})
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        options = {**self.group_kwargs, "add_suffix_on_collision": True}
-        with TaskGroup(**options) as group:
-            if self.function.__doc__ and not group.tooltip:
-                group.tooltip = self.function.__doc__
-            result = self.function(*args, **kwargs)
-        return result if result is not None else group
-
-    def _refuse_mapping(self, *args: Any, **kwargs: Any) -> Any:
-        raise DagDefinitionError(
-            f"mapping a task group (@task_group {self.__name__!r} with .partial/.expand) is "
-            "not supported by Slipstream yet"
-        )
-
-    partial = expand = expand_kwargs = _refuse_mapping
-
-    def __repr__(self) -> str:
-        return f"<TaskGroupFunction {self.__name__}>"
-
-
-@overload
-def task_group(python_callable: Callable[..., Any], /) -> TaskGroupFunction: ...
-@overload
-def task_group(
-    group_id: str | None = None, /, **group_kwargs: Any
-) -> Callable[[Callable[..., Any]], TaskGroupFunction]: ...
-def task_group(
-    python_callable: Callable[..., Any] | str | None = None, /, **group_kwargs: Any
-) -> TaskGroupFunction | Callable[[Callable[..., Any]], TaskGroupFunction]:
-    """@task_group / @task_group(group_id=..., prefix_group_id=..., tooltip=...,
-    default_args=..., ui_color=..., ui_fgcolor=...): the group id defaults to the function's
-    name and the tooltip to its docstring."""
-    if callable(python_callable):
-        return TaskGroupFunction(python_callable, group_kwargs)
-    if isinstance(python_callable, str):
-        group_kwargs.setdefault("group_id", python_callable)
-    return functools.partial(TaskGroupFunction, group_kwargs=group_kwargs)

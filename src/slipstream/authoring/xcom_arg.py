@@ -7,6 +7,7 @@ sequences that mapped tasks expand over (Airflow's MapXComArg and ZipXComArg).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -191,10 +192,21 @@ class ZipXComArg(XComArg):
         return [self.item(context, index) for index in range(self.length(context))]
 
 
+class ReadsXComs(ABC):
+    """A run-time value that is not an XComArg but is computed from some (a mapped task
+    group's argument): a task given one depends on their producers, as on an XComArg's."""
+
+    @abstractmethod
+    def xcom_args(self) -> Iterator[XComArg]: ...
+
+
 def find_xcom_args(value: Any) -> Iterator[XComArg]:
     """Every XComArg inside `value`, looking through lists, tuples, sets and dict values (and
-    into what a zip() or map() reads)."""
-    if isinstance(value, ZipXComArg):
+    into what a zip() or map() reads, or a ReadsXComs value)."""
+    if isinstance(value, ReadsXComs):
+        for arg in value.xcom_args():
+            yield from find_xcom_args(arg)
+    elif isinstance(value, ZipXComArg):
         for arg in value.args:
             yield from find_xcom_args(arg)
     elif isinstance(value, MapXComArg):

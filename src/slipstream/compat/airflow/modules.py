@@ -26,7 +26,7 @@ CHAIN_LINEAR = {"chain_linear": f"{_A}.relations:chain_linear"}
 BASE_OPERATOR = {"BaseOperator": f"{_A}.task:BaseOperator"}
 TASK_GROUP = {
     "TaskGroup": f"{_A}.task_group:TaskGroup",
-    "task_group": f"{_A}.task_group:task_group",
+    "task_group": f"{_A}.task_group_decorator:task_group",
 }
 LABEL = {"Label": f"{_A}.edges:Label"}
 SETUP_TEARDOWN = {
@@ -247,7 +247,10 @@ _TABLE: dict[str, dict[str, str]] = {
     "airflow.sensors.weekday": _pending("DayOfWeekSensor"),
     "airflow.datasets": DATASETS,
     "airflow.hooks.base": BASE_HOOK,
-    "airflow.utils.task_group": {"TaskGroup": TASK_GROUP["TaskGroup"]},
+    "airflow.utils.task_group": {
+        "TaskGroup": TASK_GROUP["TaskGroup"],
+        "MappedTaskGroup": f"{_A}.mapped_task_group:MappedTaskGroup",
+    },
     "airflow.utils.trigger_rule": TRIGGER_RULE,
     "airflow.utils.edgemodifier": LABEL,
     "airflow.utils.weekday": WEEKDAY,

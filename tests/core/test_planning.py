@@ -784,3 +784,136 @@ def test_planning_a_whole_run_judges_cleared_instances_too() -> None:
     states = {"make": S.SUCCESS, "reduce": S.SUCCESS}
     decision = plan_run(plan, states, None, {"each": {0: S.SUCCESS, 1: S.NONE}})
     assert decision.instance_moves == (("each", (1,), S.SCHEDULED),)
+
+
+# ----------------------------------------------------------------- mapped task groups
+
+
+def group_plan(b_rule: str = "all_success") -> DagPlan:
+    """make >> [g.a >> g.b] >> reduce, the group g mapped over make's return value; g.b also
+    waits for gate, outside the group."""
+    in_group = {"mapped": MAP_OVER_MAKE, "map_group": "g"}
+    return make_plan(
+        {
+            "make": {},
+            "gate": {},
+            "g.a": {"upstream": ["make"], **in_group},
+            "g.b": {"upstream": ["g.a", "gate"], "trigger_rule": b_rule, **in_group},
+            "reduce": {"upstream": ["g.b"]},
+        }
+    )
+
+
+def test_a_group_s_tasks_are_paired_by_map_index_with_their_group_upstream() -> None:
+    plan = group_plan()
+    assert plan.map_groups == {"g": ("g.a", "g.b")}
+    assert plan.paired_upstream == {"g.b": frozenset({"g.a"})}
+    assert plan.feeds_mapping == {"make"}
+    assert make_plan({"a": {}}).map_groups == {} and make_plan({"a": {}}).paired_upstream == {}
+
+
+def test_when_a_group_s_first_task_expands_the_tasks_after_it_expand_waiting() -> None:
+    plan = group_plan()
+    states = fresh(plan, make=S.SUCCESS, gate=S.RUNNING)
+    decision = plan_run(plan, states, ["make"])
+    assert decision.expand == ("g.a",) and decision.expand_waiting == ("g.b",)
+    assert decision.schedule == () and decision.outcome is None
+    assert decision.changes_anything
+
+
+def test_each_instance_in_a_group_runs_on_its_own_map_index_depth_first() -> None:
+    plan = group_plan()
+    states = fresh(plan, make=S.SUCCESS, gate=S.SUCCESS)
+    instances = {
+        "g.a": {0: S.SUCCESS, 1: S.RUNNING, 2: S.FAILED, 3: S.SKIPPED},
+        "g.b": {0: S.NONE, 1: S.NONE, 2: S.NONE, 3: S.NONE},
+    }
+    decision = plan_run(plan, states, ["g.a"], instances)
+    # g.b[0] need not wait for g.a[1]: each instance waits for its own index only.
+    assert set(decision.instance_moves) == {
+        ("g.b", (0,), S.SCHEDULED),
+        ("g.b", (2,), S.UPSTREAM_FAILED),
+        ("g.b", (3,), S.SKIPPED),
+    }
+    assert decision.schedule == () and decision.outcome is None
+
+
+def test_a_group_task_also_waits_for_its_upstream_outside_the_group() -> None:
+    plan = group_plan()
+    states = fresh(plan, make=S.SUCCESS, gate=S.RUNNING)
+    instances = {"g.a": {0: S.SUCCESS}, "g.b": {0: S.NONE}}
+    assert plan_run(plan, states, ["g.a"], instances).instance_moves == ()
+    states["gate"] = S.FAILED
+    failed = plan_run(plan, states, ["gate"], instances)
+    assert failed.instance_moves == (("g.b", (0,), S.UPSTREAM_FAILED),)
+    assert failed.upstream_failed == ("reduce",)
+    assert failed.outcome is RunState.FAILED
+
+
+def test_trigger_rules_in_a_group_judge_the_instance_of_the_same_index() -> None:
+    plan = group_plan("all_done")
+    states = fresh(plan, make=S.SUCCESS, gate=S.SUCCESS)
+    instances = {"g.a": {0: S.FAILED, 1: S.RUNNING}, "g.b": {0: S.NONE, 1: S.NONE}}
+    decision = plan_run(plan, states, ["g.a"], instances)
+    assert decision.instance_moves == (("g.b", (0,), S.SCHEDULED),)
+
+
+def test_downstream_of_a_group_judges_every_instance_of_its_leaves() -> None:
+    plan = group_plan()
+    states = fresh(plan, make=S.SUCCESS, gate=S.SUCCESS)
+    running = {"g.a": {0: S.SUCCESS, 1: S.SUCCESS}, "g.b": {0: S.SUCCESS, 1: S.RUNNING}}
+    assert plan_run(plan, states, ["g.b"], running).schedule == ()
+    done = {"g.a": {0: S.SUCCESS, 1: S.SUCCESS}, "g.b": {0: S.SUCCESS, 1: S.SUCCESS}}
+    assert plan_run(plan, states, ["g.b"], done).schedule == ("reduce",)
+
+
+def test_a_zero_length_group_skips_its_tasks_and_what_follows() -> None:
+    plan = group_plan()
+    states = fresh(plan, make=S.SUCCESS, gate=S.SUCCESS)
+    states["g.a"] = S.SKIPPED  # expanded to nothing
+    decision = plan_run(plan, states, ["g.a"])
+    assert decision.skip == ("g.b", "reduce")
+    assert decision.expand_waiting == ()
+    assert decision.outcome is RunState.SUCCESS
+
+
+def test_a_group_task_left_unexpanded_catches_up_with_its_group() -> None:
+    plan = group_plan()
+    states = fresh(plan, make=S.SUCCESS, gate=S.SUCCESS)
+    del states["g.a"]
+    decision = plan_run(plan, states, None, {"g.a": {0: S.RUNNING}})
+    assert decision.expand_waiting == ("g.b",) and decision.outcome is None
+
+
+def test_an_unexpanded_upstream_of_the_group_counts_once_for_every_index() -> None:
+    in_group = {"mapped": MAP_OVER_MAKE, "map_group": "g"}
+    plan = make_plan(
+        {
+            "make": {},
+            "gate": {},
+            "g.a1": {"upstream": ["make"], **in_group},
+            "g.a2": {"upstream": ["make", "gate"], **in_group},
+            "g.b": {"upstream": ["g.a1", "g.a2"], **in_group},
+        }
+    )
+    states = {"make": S.SUCCESS, "gate": S.FAILED, "g.a2": S.UPSTREAM_FAILED}
+    instances = {"g.a1": {0: S.SUCCESS, 1: S.SUCCESS}, "g.b": {0: S.NONE, 1: S.NONE}}
+    decision = plan_run(plan, states, ["g.a2"], instances)
+    assert decision.instance_moves == (("g.b", (0, 1), S.UPSTREAM_FAILED),)
+    assert decision.outcome is RunState.FAILED
+
+
+def test_a_cleared_group_expands_again_from_its_first_task() -> None:
+    plan = group_plan()
+    states = fresh(plan, make=S.SUCCESS, gate=S.SUCCESS)
+    for task_id in ("g.a", "g.b"):
+        del states[task_id]
+    cleared = {"g.a": {0: S.NONE, 1: S.NONE}, "g.b": {0: S.NONE, 1: S.NONE}}
+    decision = plan_run(plan, states, ["g.a", "g.b"], cleared)
+    assert decision.expand == ("g.a",) and decision.expand_waiting == ("g.b",)
+    assert decision.instance_moves == ()
+    # Only some instances of g.a cleared: no new expansion, each index runs again alone.
+    partly = {"g.a": {0: S.SUCCESS, 1: S.NONE}, "g.b": {0: S.NONE, 1: S.NONE}}
+    again = plan_run(plan, states, ["g.a", "g.b"], partly)
+    assert again.expand == () and again.expand_waiting == ()
+    assert set(again.instance_moves) == {("g.a", (1,), S.SCHEDULED), ("g.b", (0,), S.SCHEDULED)}

@@ -124,6 +124,52 @@ def test_pulls_by_map_index_read_one_instance_each() -> None:
     assert ti.xcom_pull(task_ids="t", map_indexes=0) is None
 
 
+class _IndexedReader:
+    """Values by (task_id, map index): a mapped task's list when no index is asked for."""
+
+    def __init__(self, values: dict[tuple[str, int], str]) -> None:
+        self.values = values
+        self.calls: list[tuple[tuple[str, ...], int | None]] = []
+
+    def pull(
+        self, run_pk: int, task_ids: Sequence[str], key: str | None, map_index: int | None = None
+    ) -> dict[str, str]:
+        self.calls.append((tuple(task_ids), map_index))
+        found = {}
+        for task_id in task_ids:
+            texts = [v for (t, i), v in sorted(self.values.items()) if t == task_id]
+            if map_index is not None:
+                texts = (
+                    [self.values[task_id, map_index]] if (task_id, map_index) in self.values else []
+                )
+                found.update({task_id: texts[0]} if texts else {})
+            elif texts:
+                found[task_id] = "[" + ",".join(texts) + "]"
+        return found
+
+
+def test_a_task_of_a_mapped_group_pulls_its_group_s_tasks_at_its_own_map_index() -> None:
+    # The workload carries what g.a pushed at index 1; g.skipped pushed nothing there, so the
+    # reader is asked for index 1 alone, never for the list across indexes.
+    reader = _IndexedReader(
+        {("g.a", 0): "10", ("g.a", 1): "11", ("g.skipped", 0): "5", ("out", 0): "7"}
+    )
+    ti = RuntimeTaskInstance(
+        _workload(
+            task_id="g.b",
+            map_index=1,
+            upstream_xcoms={"g.a": {"return_value": "11"}},
+            same_index_upstream=("g.a", "g.skipped"),
+        ),
+        lambda: reader,
+    )
+    assert ti.xcom_pull(task_ids="g.a") == 11
+    assert ti.xcom_pull(task_ids=["g.a", "g.skipped", "out"]) == [11, None, [7]]
+    assert reader.calls == [(("out",), None), (("g.skipped",), 1)]
+    assert ti.xcom_pull(task_ids="g.a", map_indexes=[0, 1]) == [10, 11]
+    assert ti.xcom_pull(task_ids="g.a", key=None) == 11
+
+
 def test_dag_run_from_workload() -> None:
     run = RuntimeDagRun.from_workload(_workload())
     assert run.run_id == "manual__1"

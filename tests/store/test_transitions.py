@@ -709,6 +709,45 @@ def test_a_mapped_task_expands_once_while_its_row_waits(db: Database, mapped_run
         ExpandTask(mapped_run.id, "each", 0)
 
 
+def test_a_task_of_a_mapped_group_expands_to_waiting_instances(
+    db: Database, mapped_run: Run
+) -> None:
+    with db.write() as conn:
+        moved = store.apply_one(conn, ExpandTask(mapped_run.id, "each", 2, waiting=True), NOW)
+        waiting = {
+            t.map_index: t.state for t in ti_store.mapped_instances(conn, mapped_run.id, "each")
+        }
+        # All waiting again (cleared), it is revised to a new length and stays waiting.
+        again = store.apply_one(conn, ExpandTask(mapped_run.id, "each", 3, waiting=True), NOW)
+        revised = {
+            t.map_index: t.state for t in ti_store.mapped_instances(conn, mapped_run.id, "each")
+        }
+        store.apply_one(conn, ExpandTask(mapped_run.id, "each", 1, waiting=True), NOW)
+        shrunk = [t.map_index for t in ti_store.mapped_instances(conn, mapped_run.id, "each")]
+        # Once one instance has moved on, it is not revised.
+        store.apply_one(conn, planned(mapped_run.id, ["each"], S.SCHEDULED, map_indexes=[0]), NOW)
+        late = store.apply_one(conn, ExpandTask(mapped_run.id, "each", 4, waiting=True), NOW)
+    assert moved.map_indexes == (0, 1) and waiting == {0: S.NONE, 1: S.NONE}
+    assert again.map_indexes == (0, 1, 2) and revised == {0: S.NONE, 1: S.NONE, 2: S.NONE}
+    assert shrunk == [0]
+    assert not late
+    assert ExpandTask(mapped_run.id, "each", 2, waiting=True).target is S.NONE
+    assert ExpandTask(mapped_run.id, "each", 2).target is S.SCHEDULED
+
+
+def test_a_branch_in_a_mapped_group_skips_its_own_map_index(db: Database, mapped_run: Run) -> None:
+    with db.write() as conn:
+        store.apply_one(conn, ExpandTask(mapped_run.id, "each", 3, waiting=True), NOW)
+        moved = store.apply_one(
+            conn, branch_skip(mapped_run.id, ["each"], by="pick", map_index=1), LATER
+        )
+        states = {
+            t.map_index: t.state for t in ti_store.mapped_instances(conn, mapped_run.id, "each")
+        }
+    assert moved.task_ids == ("each",) and moved.map_indexes == (1,)
+    assert states == {0: S.NONE, 1: S.SKIPPED, 2: S.NONE}
+
+
 def test_mapped_instances_queue_start_and_end_one_by_one(db: Database, mapped_run: Run) -> None:
     with db.write() as conn:
         store.apply_one(conn, ExpandTask(mapped_run.id, "each", 3), NOW)

@@ -174,6 +174,38 @@ def test_a_mapped_task_s_xcoms_read_as_the_list_of_its_indexes(
         assert store.pushed_count(conn, run.id, "b", "return_value") == 0
 
 
+def test_for_instances_reads_the_xcoms_of_the_instances_asked_for(
+    db: Database, runs: tuple[Run, Run]
+) -> None:
+    run, other = runs
+    with db.write() as conn:
+        for target, task_id, index, items in (
+            (run, "a", 0, [("return_value", "1"), ("extra", "10")]),
+            (run, "a", 1, [("return_value", "2")]),
+            (run, "b", 1, [("return_value", "20")]),
+            (run, "b", 0, [("return_value", "-1")]),
+            (other, "a", 0, [("return_value", "99")]),
+        ):
+            store.write(
+                conn,
+                run_pk=target.id,
+                dag_id="etl",
+                run_id=target.run_id,
+                task_id=task_id,
+                items=items,
+                now=NOW,
+                map_index=index,
+            )
+    with db.read() as conn:
+        # (a, 1) and (b, 0) are asked for by task and by index, but not as pairs: left out.
+        found = store.for_instances(conn, run.id, [("a", 0), ("b", 1), ("c", 0)])
+        assert store.for_instances(conn, run.id, []) == {}
+    assert found == {
+        ("a", 0): {"return_value": "1", "extra": "10"},
+        ("b", 1): {"return_value": "20"},
+    }
+
+
 def test_recorded_lengths_are_replaced_and_cleared(db: Database, runs: tuple[Run, Run]) -> None:
     run = runs[0]
     with db.write() as conn:

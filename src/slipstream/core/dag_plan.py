@@ -47,6 +47,8 @@ class TaskSpec:
     start_date: str | None = None  # the task's own dates (ISO), when it has them
     end_date: str | None = None
     mapped: Mapping[str, Any] | None = None  # the expand input (core/mapping.py), if mapped
+    # The mapped task group the task is in (its `mapped` is then the group's expand input).
+    map_group: str | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -89,6 +91,11 @@ class DagPlan:
     mapped: frozenset[str] = frozenset()  # mapped tasks
     # Unmapped tasks whose return value a mapped task expands over: they report its length.
     feeds_mapping: frozenset[str] = frozenset()
+    # Mapped task groups (empty for DAGs without them): each group's tasks in topological
+    # order, and for each task its upstream tasks of the same group, whose instance of the
+    # same map index is the one it depends on and reads (Airflow's depth-first execution).
+    map_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    paired_upstream: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_structure(
@@ -126,6 +133,7 @@ class DagPlan:
                 start_date=raw.get("start_date"),
                 end_date=raw.get("end_date"),
                 mapped=raw.get("mapped"),
+                map_group=raw.get("map_group"),
             )
         mapped = frozenset(t for t, spec in tasks.items() if spec.mapped is not None)
         fed = {u for t in mapped for u in referenced_tasks(tasks[t].mapped or {})}
@@ -159,7 +167,29 @@ class DagPlan:
             dated=tuple(t for t in order if tasks[t].start_date or tasks[t].end_date),
             mapped=mapped,
             feeds_mapping=frozenset(fed - mapped),
+            **_map_group_fields(tasks, order),
         )
+
+
+def _map_group_fields(tasks: Mapping[str, TaskSpec], order: tuple[str, ...]) -> dict[str, Any]:
+    groups: dict[str, list[str]] = {}
+    for task_id in order:
+        group = tasks[task_id].map_group
+        if group is not None:
+            groups.setdefault(group, []).append(task_id)
+    if not groups:
+        return {}
+    paired: dict[str, frozenset[str]] = {}
+    for members in groups.values():
+        for task_id in members:
+            spec = tasks[task_id]
+            same = frozenset(u for u in spec.upstream if tasks[u].map_group == spec.map_group)
+            if same:
+                paired[task_id] = same
+    return {
+        "map_groups": {group: tuple(members) for group, members in groups.items()},
+        "paired_upstream": paired,
+    }
 
 
 def _has_roles(tasks: Mapping[str, TaskSpec]) -> bool:

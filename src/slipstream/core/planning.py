@@ -34,6 +34,9 @@ class RunDecision:
     # Mapped tasks whose upstream allows them to run: the caller learns their length and
     # expands them (core/mapping.py), which this pure decision cannot do.
     expand: tuple[str, ...] = ()
+    # Tasks of a mapped task group that depend on others of the group: expanded with the
+    # group (to waiting instances, judged map index by map index once they exist).
+    expand_waiting: tuple[str, ...] = ()
     # Waiting instances of expanded mapped tasks (cleared ones): (task, map indexes, target).
     instance_moves: tuple[tuple[str, tuple[int, ...], TaskState], ...] = ()
 
@@ -46,6 +49,7 @@ class RunDecision:
             or self.upstream_failed
             or self.outcome
             or self.expand
+            or self.expand_waiting
             or self.instance_moves
         )
 
@@ -128,38 +132,71 @@ def plan_run(
     skip: list[str] = []
     upstream_failed: list[str] = []
     expand: list[str] = []
+    expand_waiting: list[str] = []
+    expanding: set[str] = set()  # both of the above: not judged again in this pass
     instance_moves: list[tuple[str, tuple[int, ...], TaskState]] = []
+
+    def expand_task(spec: TaskSpec) -> None:
+        expand.append(spec.task_id)
+        expanding.add(spec.task_id)
+        if spec.map_group is None:
+            return
+        # The group's length is known: the tasks of the group that depend on others of it
+        # expand too, before any instance of this one runs (a branch's skips reach them).
+        for member in plan.map_groups[spec.map_group]:
+            if member in expanding or member not in plan.paired_upstream:
+                continue
+            found = instances.get(member)
+            if found is None and current.get(member) == TaskState.NONE:
+                current[member] = TaskState.SCHEDULED  # active until the caller expands it
+            elif found is None or not _all_cleared(found):
+                continue
+            expand_waiting.append(member)
+            expanding.add(member)
+
     while work:
         task_id = work.popleft()
         pending.discard(task_id)
         spec = plan.tasks.get(task_id)
-        if spec is None:
+        if spec is None or task_id in expanding:
             continue
+        paired = plan.paired_upstream.get(task_id)
         if task_id in instances:
             # Every instance was cleared: expand again, as the upstream may now hand on a
-            # different number of items (Airflow revises the map indexes).
+            # different number of items (Airflow revises the map indexes). A task paired with
+            # others of its group expands again with the group's first tasks.
             if (
                 spec.mapped is not None
+                and not paired
                 and _all_cleared(instances[task_id])
                 and judge(plan, spec, current, upstream_of) is Verdict.RUN
             ):
-                expand.append(task_id)
+                expand_task(spec)
                 instances[task_id] = dict.fromkeys(instances[task_id], TaskState.SCHEDULED)
                 continue
-            move = _judge_instances(plan, spec, current, instances[task_id], upstream_of)
-            if move is not None:
-                instance_moves.append(move)
-                if move[2] is not TaskState.SCHEDULED:
-                    enqueue(spec.downstream)
+            if paired:
+                moves = _judge_paired(plan, spec, current, instances)
+            else:
+                move = _judge_instances(plan, spec, current, instances[task_id], upstream_of)
+                moves = [move] if move is not None else []
+            instance_moves.extend(moves)
+            if any(target is not TaskState.SCHEDULED for _, _, target in moves):
+                enqueue(spec.downstream)
             continue
         if current.get(task_id) != TaskState.NONE:
+            continue
+        if paired and not paired.isdisjoint(instances):
+            # Its group has expanded (this task's expansion went missing): catch up.
+            expand_waiting.append(task_id)
+            expanding.add(task_id)
+            current[task_id] = TaskState.SCHEDULED
             continue
         verdict = judge(plan, spec, current, upstream_of if instances else None)
         if verdict is Verdict.WAIT or (verdict is Verdict.RUN and task_id in held):
             continue
         if verdict is Verdict.RUN and spec.mapped is not None:
-            expand.append(task_id)
             current[task_id] = TaskState.SCHEDULED  # active until the caller expands it
+            expand_task(spec)
             continue
         if verdict is Verdict.RUN and not spec.is_empty:
             schedule.append(task_id)
@@ -176,7 +213,9 @@ def plan_run(
             upstream_failed.append(task_id)
         enqueue(spec.downstream)
         enqueue(plan.setup_dependents.get(task_id, ()))
-    if instances:
+    if expanding:
+        outcome, reason = None, None  # what is being expanded is about to run
+    elif instances:
         outcome, reason = _outcome_mapped(plan, current, instances, upstream_of)
     else:
         outcome, reason = _outcome(plan, current)
@@ -188,6 +227,7 @@ def plan_run(
         outcome=outcome,
         reason=reason,
         expand=tuple(expand),
+        expand_waiting=tuple(expand_waiting),
         instance_moves=tuple(instance_moves),
     )
 
@@ -237,6 +277,75 @@ def _judge_instances(
     return spec.task_id, waiting, target
 
 
+def _instance_reader(
+    plan: DagPlan,
+    current: Mapping[str, TaskState],
+    instances: Mapping[str, Mapping[int, TaskState]],
+    map_index: int,
+) -> UpstreamReader:
+    """How one map index of a task in a mapped task group reads its upstream: an upstream of
+    the same group by its instance of that index (its one state while not expanded; removed
+    when it has no such index), any other upstream as a whole."""
+
+    def read(spec: TaskSpec) -> Iterable[TaskState]:
+        paired = plan.paired_upstream.get(spec.task_id, frozenset())
+        for upstream in spec.upstream:
+            found = instances.get(upstream)
+            if found is None:
+                yield current[upstream]
+            elif upstream in paired:
+                yield found.get(map_index, TaskState.REMOVED)
+            else:
+                yield from found.values()
+
+    return read
+
+
+def _judge_paired(
+    plan: DagPlan,
+    spec: TaskSpec,
+    current: Mapping[str, TaskState],
+    instances: dict[str, dict[int, TaskState]],
+) -> list[tuple[str, tuple[int, ...], TaskState]]:
+    """Each waiting instance of a task in a mapped task group, judged on its own map index."""
+    found = instances[spec.task_id]
+    moved: dict[TaskState, list[int]] = {}
+    for index, state in found.items():
+        if state is not TaskState.NONE:
+            continue
+        verdict = judge(plan, spec, current, _instance_reader(plan, current, instances, index))
+        if verdict is Verdict.WAIT:
+            continue
+        moved.setdefault(_VERDICT_TARGETS[verdict], []).append(index)
+    moves = []
+    for target, indexes in moved.items():
+        for index in indexes:
+            found[index] = target
+        moves.append((spec.task_id, tuple(indexes), target))
+    return moves
+
+
+def _waits(
+    plan: DagPlan,
+    task_id: str,
+    current: Mapping[str, TaskState],
+    instances: Mapping[str, Mapping[int, TaskState]],
+    upstream_of: UpstreamReader,
+) -> bool:
+    """Whether an unfinished task can only wait: for a task paired with others of its mapped
+    group, every waiting instance on its own map index."""
+    spec = plan.tasks[task_id]
+    found = instances.get(task_id)
+    if found is None or task_id not in plan.paired_upstream:
+        return judge(plan, spec, current, upstream_of) is Verdict.WAIT
+    return all(
+        judge(plan, spec, current, _instance_reader(plan, current, instances, index))
+        is Verdict.WAIT
+        for index, state in found.items()
+        if state is TaskState.NONE
+    )
+
+
 def _outcome_mapped(
     plan: DagPlan,
     current: Mapping[str, TaskState],
@@ -262,11 +371,7 @@ def _outcome_mapped(
             return RunState.FAILED, f"tasks failed: {', '.join(failed)}"
         return RunState.SUCCESS, None
     if all(s is TaskState.NONE for t in unfinished for s in states_of(t) if not s.is_finished):
-        blocked = [
-            t
-            for t in unfinished
-            if judge(plan, plan.tasks[t], current, upstream_of) is Verdict.WAIT
-        ]
+        blocked = [t for t in unfinished if _waits(plan, t, current, instances, upstream_of)]
         if len(blocked) == len(unfinished):
             return RunState.FAILED, f"deadlock: tasks can never run: {', '.join(blocked)}"
     return None, None

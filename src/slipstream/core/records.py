@@ -181,6 +181,9 @@ class Workload:
     # Set when mapped tasks expand over this task's return value: the try must return a list
     # or dict of at most this many items and report its length (Airflow's max_map_length).
     map_length_limit: int | None = None
+    # Upstream tasks of the same mapped task group: their XComs above (and what the try pulls
+    # of them) are those of this try's map index, not the list across indexes.
+    same_index_upstream: tuple[str, ...] = ()
 
     @property
     def key(self) -> TaskKey:

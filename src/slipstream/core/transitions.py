@@ -150,14 +150,19 @@ def retry_due(
     )
 
 
-def branch_skip(run_pk: int, task_ids: Iterable[str], *, by: str) -> TaskTransition:
-    """Tasks a branch chose not to follow, if no worker has them yet."""
+def branch_skip(
+    run_pk: int, task_ids: Iterable[str], *, by: str, map_index: int | None = None
+) -> TaskTransition:
+    """Tasks a branch chose not to follow, if no worker has them yet: every instance, or with
+    `map_index` that one (a branch in a mapped task group decides for its own index)."""
+    ids = tuple(task_ids)
     return TaskTransition.natural(
         run_pk,
-        task_ids,
+        ids,
         TaskState.SKIPPED,
         seen=(TaskState.NONE, TaskState.SCHEDULED),
         reason=f"skipped by {by}",
+        map_indexes=None if map_index is None else (map_index,) * len(ids),
     )
 
 
@@ -268,20 +273,25 @@ class RunTransition:
 @dataclass(frozen=True, slots=True)
 class ExpandTask:
     """A mapped task's waiting row (map index -1, state none) becomes `length` instances,
-    0..length-1, each scheduled: applied only while that row is still waiting, once. A task
-    whose instances were all cleared (all waiting) expands again: instances beyond `length`
-    go, missing ones are added."""
+    0..length-1, each scheduled (or, `waiting`, each still waiting: a task of a mapped task
+    group judged map index by map index): applied only while that row is still waiting, once.
+    A task whose instances were all cleared (all waiting) expands again: instances beyond
+    `length` go, missing ones are added."""
 
     run_pk: int
     task_id: str
     length: int
+    waiting: bool = False
 
-    target: ClassVar[TaskState] = TaskState.SCHEDULED
     sources: ClassVar[frozenset[TaskState]] = frozenset({TaskState.NONE})
 
     def __post_init__(self) -> None:
         if self.length < 1:
             raise ValueError("a mapped task expands to one instance or more (zero: skip it)")
+
+    @property
+    def target(self) -> TaskState:
+        return TaskState.NONE if self.waiting else TaskState.SCHEDULED
 
 
 Transition = TaskTransition | QueueTries | StartTry | EndTry | RunTransition | ExpandTask

@@ -111,6 +111,8 @@ class RuntimeTaskInstance:
         self._previous: tuple[Run | None] | None = None
         self._run_pk = workload.run_pk
         self._upstream = workload.upstream_xcoms
+        # Upstream tasks of this task's mapped group: pulled at this try's own map index.
+        self._same_index = frozenset(workload.same_index_upstream)
         self._reader_factory = xcom_reader_factory
         self._reader: XComReader | None = None
         self._pushed: dict[str, str] = {}
@@ -266,9 +268,13 @@ class RuntimeTaskInstance:
             else:
                 missing.append(task_id)
         if missing:
-            found = self._read(missing, None)
+            found = self._read([t for t in missing if t not in self._same_index], None)
             for task_id in missing:
-                texts[task_id] = found.get(task_id, _newest_prefetched(self._upstream, task_id))
+                if task_id in self._same_index:
+                    # What the workload carried is this map index's: the newest of those.
+                    texts[task_id] = _newest_prefetched(self._upstream, task_id)
+                else:
+                    texts[task_id] = found.get(task_id, _newest_prefetched(self._upstream, task_id))
         values = [_decode(texts[task_id]) for task_id in ids]
         return values[0] if isinstance(task_ids, str) else values
 
@@ -284,9 +290,13 @@ class RuntimeTaskInstance:
             elif task_id not in missing:
                 missing.append(task_id)
         if missing:
-            found = self._read(missing, key)
+            found = self._read([t for t in missing if t not in self._same_index], key)
             for task_id in missing:
-                texts[task_id] = self._fetched[task_id, key] = found.get(task_id)
+                if task_id in self._same_index:
+                    text = self._read([task_id], key, self.map_index).get(task_id)
+                else:
+                    text = found.get(task_id)
+                texts[task_id] = self._fetched[task_id, key] = text
         return [_decode(texts[task_id]) for task_id in task_ids]
 
     def _pull_indexes(
@@ -317,7 +327,7 @@ class RuntimeTaskInstance:
     def _read(
         self, task_ids: list[str], key: str | None, map_index: int | None = None
     ) -> dict[str, str]:
-        reader = self._reader_or_none()
+        reader = self._reader_or_none() if task_ids else None
         if reader is None:
             return {}
         if map_index is None:

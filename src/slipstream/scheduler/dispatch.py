@@ -147,11 +147,30 @@ def _workloads(
     log_folder: Path,
 ) -> list[tuple[Workload, int]]:
     source = state.pinned_source(conn, run)
-    upstream_ids = {u for ti in queued for u in plan.tasks[ti.task_id].upstream}
+    paired = plan.paired_upstream
+    upstream_ids = {
+        u
+        for ti in queued
+        for u in plan.tasks[ti.task_id].upstream
+        if u not in paired.get(ti.task_id, ())
+    }
     upstream_xcoms = xcom_store.for_tasks(conn, run.id, upstream_ids)
+    same_index = (
+        xcom_store.for_instances(
+            conn, run.id, {(u, ti.map_index) for ti in queued for u in paired.get(ti.task_id, ())}
+        )
+        if paired
+        else {}
+    )
     workloads = []
     for ti in queued:
         spec = plan.tasks[ti.task_id]
+        pairs = paired.get(ti.task_id, frozenset())
+        carried = {u: upstream_xcoms[u] for u in spec.upstream if u in upstream_xcoms}
+        for u in pairs:
+            carried.pop(u, None)
+            if (u, ti.map_index) in same_index:
+                carried[u] = same_index[u, ti.map_index]
         workload = Workload(
             run_pk=run.id,
             dag_id=run.dag_id,
@@ -174,11 +193,12 @@ def _workloads(
             execution_timeout=spec.execution_timeout,
             queue=spec.queue,
             pool_slots=spec.pool_slots,
-            upstream_xcoms={u: upstream_xcoms[u] for u in spec.upstream if u in upstream_xcoms},
+            upstream_xcoms=carried,
             source=source,
             infra_failures=ti.infra_failures,
             map_index=ti.map_index,
             map_length_limit=state.max_map_length if ti.task_id in plan.feeds_mapping else None,
+            same_index_upstream=tuple(sorted(pairs)),
         )
         workloads.append((workload, ti.infra_failures))
     return workloads

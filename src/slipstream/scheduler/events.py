@@ -218,10 +218,26 @@ def _record_ends(
         if event.map_length is not None:
             xcom_store.record_length(conn, run.id, task_id, end.key.map_index, event.map_length)
         if event.skip_downstream:
-            skips.append(branch_skip(run.id, event.skip_downstream, by=task_id))
+            skips.append(_branch_skip(conn, state, run, end.key, event.skip_downstream))
     for skip, result in zip(skips, transitions.apply(conn, skips, now), strict=True):
-        state.note(skip.run_pk, result.task_ids, TaskState.SKIPPED)
+        state.note(skip.run_pk, result.task_ids, TaskState.SKIPPED, result.map_indexes)
         state.mark_dirty(skip.run_pk, result.task_ids)
+
+
+def _branch_skip(
+    conn: Connection, state: SchedulerState, run: Run, key: TaskKey, task_ids: Sequence[str]
+) -> TaskTransition:
+    """What a branch's choice skips. A branch inside a mapped task group decides for its own
+    map index: the tasks of its group at that index (as Airflow, which skips by task id and
+    map index; tasks outside the group are left to their trigger rules)."""
+    plan = state.plan(conn, run.version_id)
+    spec = plan.tasks.get(key.task_id) if plan is not None else None
+    if plan is None or spec is None or spec.map_group is None or key.map_index < 0:
+        return branch_skip(run.id, task_ids, by=key.task_id)
+    same_group = [
+        t for t in task_ids if t in plan.tasks and plan.tasks[t].map_group == spec.map_group
+    ]
+    return branch_skip(run.id, same_group, by=key.task_id, map_index=key.map_index)
 
 
 def recover_lost(

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from slipstream.core.dag_plan import DagPlan
-from slipstream.core.mapping import decide_expansion, referenced_tasks
+from slipstream.core.mapping import Expansion, decide_expansion, referenced_tasks
 from slipstream.core.planning import RunDecision, plan_run
 from slipstream.core.records import Run
 from slipstream.core.states import RunState, TaskState
@@ -55,7 +55,7 @@ def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> i
         decided.append((run, decision, decision.task_transitions(run_pk)))
     moved = iter(transitions.apply(conn, [t for _, _, ts in decided for t in ts], now))
     endings: list[tuple[Run, RunTransition]] = []
-    expanding: list[tuple[Run, DagPlan, tuple[str, ...]]] = []
+    expanding: list[tuple[Run, DagPlan, RunDecision]] = []
     for run, decision, moves in decided:
         complete = True
         for move in moves:
@@ -72,10 +72,10 @@ def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> i
             # Someone else moved some of these tasks: what we remembered is stale.
             state.forget_states(run.id)
             continue
-        if decision.expand:
+        if decision.expand or decision.expand_waiting:
             plan = state.plan(conn, run.version_id)
             assert plan is not None  # it was read above to make this decision
-            expanding.append((run, plan, decision.expand))
+            expanding.append((run, plan, decision))
         ending = decision.run_transition(run.id)
         if ending is not None:
             endings.append((run, ending))
@@ -98,24 +98,30 @@ def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> i
 def _expand_mapped(
     conn: Connection,
     state: SchedulerState,
-    expanding: list[tuple[Run, DagPlan, tuple[str, ...]]],
+    expanding: list[tuple[Run, DagPlan, RunDecision]],
     now: datetime,
 ) -> None:
     """Expand mapped tasks that may run: their instances become ready, or their waiting row is
-    skipped (nothing to map over), failed (over max_map_length) or upstream-failed."""
+    skipped (nothing to map over), failed (over max_map_length) or upstream-failed. Tasks of a
+    mapped task group that depend on others of it expand to waiting instances, and only to a
+    length the group can have: otherwise they wait for what their group's first tasks become."""
     moves: list[tuple[Run, ExpandTask | TaskTransition]] = []
-    for run, plan, task_ids in expanding:
-        for task_id in task_ids:
-            mapped = plan.tasks[task_id].mapped
-            assert mapped is not None  # the planner expands mapped tasks only
-            lengths = _upstream_lengths(conn, run.id, plan, referenced_tasks(mapped))
-            expansion = decide_expansion(mapped, lengths, state.max_map_length)
+    for run, plan, decision in expanding:
+        decided: dict[str, Expansion] = {}  # by task, or once for a mapped task group
+        for task_id in decision.expand:
+            expansion = _expansion(conn, state, run, plan, task_id, decided)
             if expansion.target is TaskState.SCHEDULED:
                 moves.append((run, ExpandTask(run.id, task_id, expansion.length)))
             else:
                 moves.append(
                     (run, planned(run.id, [task_id], expansion.target, reason=expansion.reason))
                 )
+        for task_id in decision.expand_waiting:
+            expansion = _expansion(conn, state, run, plan, task_id, decided)
+            # Nothing to expand to: it stays one waiting row, which what the group's first
+            # tasks become (skipped, failed...) reaches through trigger rules.
+            if expansion.target is TaskState.SCHEDULED:
+                moves.append((run, ExpandTask(run.id, task_id, expansion.length, waiting=True)))
     for (run, move), result in zip(
         moves, transitions.apply(conn, [m for _, m in moves], now), strict=True
     ):
@@ -123,12 +129,30 @@ def _expand_mapped(
             state.forget_states(run.id)
             continue
         if isinstance(move, ExpandTask):
-            state.note_expanded(run.id, move.task_id, move.length)
-            for map_index in result.map_indexes:
-                state.add_ready(run.dag_id, run.id, move.task_id, map_index)
+            state.note_expanded(run.id, move.task_id, move.length, move.target)
+            if not move.waiting:
+                for map_index in result.map_indexes:
+                    state.add_ready(run.dag_id, run.id, move.task_id, map_index)
         else:
             state.note(run.id, result.task_ids, move.target)
         state.mark_dirty(run.id, result.task_ids[:1])
+
+
+def _expansion(
+    conn: Connection,
+    state: SchedulerState,
+    run: Run,
+    plan: DagPlan,
+    task_id: str,
+    decided: dict[str, Expansion],
+) -> Expansion:
+    spec = plan.tasks[task_id]
+    assert spec.mapped is not None  # the planner expands mapped tasks only
+    key = spec.map_group or task_id
+    if key not in decided:
+        lengths = _upstream_lengths(conn, run.id, plan, referenced_tasks(spec.mapped))
+        decided[key] = decide_expansion(spec.mapped, lengths, state.max_map_length)
+    return decided[key]
 
 
 def _upstream_lengths(

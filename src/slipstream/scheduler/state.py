@@ -196,12 +196,15 @@ class SchedulerState:
             else:
                 expanded.setdefault(task_id, {})[map_index] = state
 
-    def note_expanded(self, run_pk: int, task_id: str, length: int) -> None:
-        """A mapped task's waiting row became `length` scheduled instances."""
+    def note_expanded(
+        self, run_pk: int, task_id: str, length: int, state: TaskState = TaskState.SCHEDULED
+    ) -> None:
+        """A mapped task's waiting row became `length` instances in `state` (scheduled, or
+        waiting for a task of a mapped group judged index by index)."""
         known = self.states.get(run_pk)
         if known is not None:
             known.pop(task_id, None)
-            instances = dict.fromkeys(range(length), TaskState.SCHEDULED)
+            instances = dict.fromkeys(range(length), state)
             self.mapped.setdefault(run_pk, {})[task_id] = instances
 
     def mark_dirty(self, run_pk: int, changed: Iterable[str] | None) -> None:

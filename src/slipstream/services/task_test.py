@@ -54,7 +54,14 @@ class TaskTestService:
                     f"task {task_id!r} is not mapped: it has no map index {map_index}",
                     field="--map-index",
                 )
-            upstream = xcom_store.for_tasks(conn, run.id, spec.upstream) if run else {}
+            paired = plan.paired_upstream.get(task_id, frozenset())
+            upstream = (
+                xcom_store.for_tasks(conn, run.id, set(spec.upstream) - paired) if run else {}
+            )
+            if run and paired:
+                # Tasks of its mapped group hand on what they pushed at this map index.
+                found = xcom_store.for_instances(conn, run.id, {(u, map_index) for u in paired})
+                upstream |= {u: found[u, map_index] for u in paired if (u, map_index) in found}
             source = dags_store.get_source(conn, run.version_id) if run else None
         test_run_id = (
             run.run_id if run else f"__slipstream_temporary_run_{logical_date.isoformat()}"
@@ -78,6 +85,7 @@ class TaskTestService:
             source=source if record.version_id != plan.version_id else None,
             map_index=map_index,
             map_length_limit=max_map_length if task_id in plan.feeds_mapping else None,
+            same_index_upstream=tuple(sorted(paired)),
         )
 
 

@@ -421,7 +421,7 @@ def _expand(conn: Connection, transition: ExpandTask, now: datetime) -> Moved:
         return _expand_again(conn, transition, now)
     base = dict(row._mapping)
     base.update(
-        state=ExpandTask.target.value,
+        state=transition.target.value,
         try_number=0,
         queued_at=None,
         start_date=None,
@@ -445,18 +445,19 @@ def _expand_again(conn: Connection, transition: ExpandTask, now: datetime) -> Mo
         return NOTHING_MOVED
     conn.execute(_DROP_INSTANCES, params | {"k_length": transition.length})
     kept = [r.map_index for r in found if r.map_index < transition.length]
-    schedule = planned(
-        transition.run_pk,
-        [transition.task_id] * len(kept),
-        ExpandTask.target,
-        map_indexes=kept,
-    )
-    moved = _move_tasks(conn, schedule, now) if kept else NOTHING_MOVED
-    if len(moved.task_ids) != len(kept):
-        raise StaleExpansion(transition.task_id)
+    if kept and not transition.waiting:
+        schedule = planned(
+            transition.run_pk,
+            [transition.task_id] * len(kept),
+            transition.target,
+            map_indexes=kept,
+        )
+        moved = _move_tasks(conn, schedule, now)
+        if len(moved.task_ids) != len(kept):
+            raise StaleExpansion(transition.task_id)
     base = dict(found[0]._mapping)
     base.update(
-        state=ExpandTask.target.value,
+        state=transition.target.value,
         try_number=0,
         infra_failures=0,
         hostname=None,

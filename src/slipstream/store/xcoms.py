@@ -99,6 +99,27 @@ def for_tasks(
     return _as_values(rows)  # type: ignore[arg-type]  # rows unpack as tuples
 
 
+def for_instances(
+    conn: Connection, run_pk: int, instances: Collection[tuple[str, int]]
+) -> dict[tuple[str, int], dict[str, str]]:
+    """Every XCom of some task instances, (task_id, map_index) -> key -> JSON text: what a
+    task of a mapped task group reads of the same map index of its group's other tasks."""
+    if not instances:
+        return {}
+    wanted = set(instances)
+    # By task and by index rather than by pair: two short IN lists bind fewer parameters.
+    query = select(xcoms.c.task_id, xcoms.c.map_index, xcoms.c.key, xcoms.c.value).where(
+        xcoms.c.run_pk == run_pk,
+        xcoms.c.task_id.in_(sorted({task_id for task_id, _ in wanted})),
+        xcoms.c.map_index.in_(sorted({map_index for _, map_index in wanted})),
+    )
+    found: dict[tuple[str, int], dict[str, str]] = {}
+    for task_id, map_index, key, value in conn.execute(query).tuples():
+        if (task_id, map_index) in wanted:
+            found.setdefault((task_id, map_index), {})[key] = value
+    return found
+
+
 def pull(
     conn: Connection,
     run_pk: int,

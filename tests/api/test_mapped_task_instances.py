@@ -1,6 +1,6 @@
 """Mapped task instances over /api/v1, read with Airflow's own client (apache-airflow-client
 2.10, strict about types): listMapped with its filters and ordering, one instance by map
-index, its log, and Airflow's 404s."""
+index, its log, and Airflow's 404s; the same for the tasks of a mapped task group."""
 
 from __future__ import annotations
 
@@ -45,9 +45,40 @@ with DAG("mapped_api", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
 """
 
 
+GROUP_DAG = """
+from datetime import datetime
+from slipstream import DAG, task, task_group
+
+with DAG("mapped_group_api", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    @task
+    def letters():
+        return ["a", "b", "c"]
+
+    @task_group
+    def words(letter):
+        @task
+        def shout(letter, **context):
+            print(f"group shouting {letter} at index {context['ti'].map_index}")
+            return letter.upper()
+
+        @task
+        def twice(text):
+            return text * 2
+
+        return twice(shout(letter))
+
+    @task
+    def join(values):
+        return "".join(values)
+
+    join(words.expand(letter=letters()))
+"""
+
+
 @pytest.fixture(scope="module")
 def client(api: ApiServer) -> Iterator[ApiClient]:
     (api.home / "dags" / "mapped_api.py").write_text(textwrap.dedent(MAPPED_DAG))
+    (api.home / "dags" / "mapped_group_api.py").write_text(textwrap.dedent(GROUP_DAG))
     api.sync_dags()
     api.create_user(*USER, "User")
     api.start_scheduler()
@@ -191,3 +222,91 @@ def test_clearing_one_instance_by_task_id_and_map_index(
     assert again.try_number == 2  # type: ignore[attr-defined]
     first = tasks.get_mapped_task_instance("mapped_api", run_id, "shout", 0)
     assert first.try_number == 1
+
+
+# ----------------------------------------------------------------- a mapped task group
+
+
+@pytest.fixture(scope="module")
+def group_run_id(client: ApiClient) -> str:
+    runs = dag_run_api.DAGRunApi(client)
+    created = runs.post_dag_run("mapped_group_api", DAGRun())
+
+    def finished() -> str | None:
+        state = str(runs.get_dag_run("mapped_group_api", created.dag_run_id).state)
+        return state if state in ("success", "failed") else None
+
+    assert wait_for(finished, 60, "the mapped group's run to finish") == "success"
+    return str(created.dag_run_id)
+
+
+def test_a_mapped_group_s_tasks_are_listed_read_and_logged_by_map_index(
+    client: ApiClient, group_run_id: str
+) -> None:
+    tasks = task_instance_api.TaskInstanceApi(client)
+    listed = tasks.get_mapped_task_instances("mapped_group_api", group_run_id, "words.twice")
+    assert [(t.map_index, str(t.state)) for t in listed.task_instances] == [
+        (0, "success"),
+        (1, "success"),
+        (2, "success"),
+    ]
+    every = tasks.get_task_instances("mapped_group_api", group_run_id)
+    assert sorted((t.task_id, t.map_index) for t in every.task_instances) == [
+        ("join", -1),
+        ("letters", -1),
+        *[("words.shout", i) for i in range(3)],
+        *[("words.twice", i) for i in range(3)],
+    ]
+    one = tasks.get_mapped_task_instance("mapped_group_api", group_run_id, "words.shout", 1)
+    assert (one.map_index, str(one.state), one.try_number) == (1, "success", 1)
+    log = tasks.get_log(
+        "mapped_group_api", group_run_id, "words.shout", 1, map_index=1, full_content=True
+    )
+    assert "group shouting b at index 1" in log.content
+    xcoms = x_com_api.XComApi(client)
+    entry = xcoms.get_xcom_entry(
+        "mapped_group_api", group_run_id, "words.twice", "return_value", map_index=2
+    )
+    assert entry.value == "CC"
+    joined = xcoms.get_xcom_entry("mapped_group_api", group_run_id, "join", "return_value")
+    assert joined.value == "AABBCC"
+
+
+def test_clearing_one_index_of_a_mapped_group_with_its_downstream(
+    client: ApiClient, api: ApiServer, group_run_id: str
+) -> None:
+    response = requests.post(
+        f"{api.base}/api/v1/dags/mapped_group_api/clearTaskInstances",
+        json={
+            "dry_run": False,
+            "dag_run_id": group_run_id,
+            "task_ids": [["words.shout", 1]],
+            "include_downstream": True,
+            "only_failed": False,
+        },
+        auth=USER,
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    # As Airflow: the named index, and every instance of what is downstream of it (Airflow's
+    # references name no map index).
+    cleared = sorted(t["task_id"] for t in response.json()["task_instances"])
+    assert cleared == ["join", "words.shout", "words.twice", "words.twice", "words.twice"]
+    runs = dag_run_api.DAGRunApi(client)
+
+    def rerun() -> str | None:
+        state = str(runs.get_dag_run("mapped_group_api", group_run_id).state)
+        return state if state in ("success", "failed") else None
+
+    assert wait_for(rerun, 60, "the cleared run to finish again") == "success"
+    tasks = task_instance_api.TaskInstanceApi(client)
+    tries = {
+        (t.task_id, t.map_index): t.try_number
+        for t in tasks.get_task_instances("mapped_group_api", group_run_id).task_instances
+    }
+    assert [tries["words.shout", i] for i in range(3)] == [1, 2, 1]
+    assert [tries["words.twice", i] for i in range(3)] == [2, 2, 2]
+    joined = x_com_api.XComApi(client).get_xcom_entry(
+        "mapped_group_api", group_run_id, "join", "return_value"
+    )
+    assert joined.value == "AABBCC"

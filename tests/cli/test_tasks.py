@@ -98,3 +98,52 @@ def test_dags_test_shows_each_mapped_instance_s_log(slipstream: Cli) -> None:
     assert "--- shout[1] (try 1) ---" in result.output
     assert "shouting b at 1" in result.output
     assert "--- literal[2] (try 1) ---" in result.output
+
+
+MAPPED_GROUP = """
+from datetime import datetime
+from slipstream import DAG, task, task_group
+
+with DAG("group_cli", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    @task
+    def letters():
+        return ["a", "b"]
+
+    @task_group
+    def words(letter):
+        @task
+        def shout(letter):
+            return letter.upper()
+
+        @task
+        def show(text, **context):
+            print(f"showing {text} at {context['ti'].map_index}")
+            return text
+
+        return show(shout(letter))
+
+    words.expand(letter=letters())
+"""
+
+
+def test_a_mapped_group_s_tasks_by_map_index(slipstream: Cli) -> None:
+    slipstream.write_dag("group_cli", MAPPED_GROUP)
+    run_id = run_once(slipstream, "group_cli")
+    states = slipstream("tasks", "states", "group_cli", run_id, "--output", "json")
+    assert states.exit_code == 0, states.output
+    rows = {(r["task_id"], r["map_index"]): r["state"] for r in json.loads(states.output)}
+    assert rows == {
+        ("letters", -1): "success",
+        ("words.shout", 0): "success",
+        ("words.shout", 1): "success",
+        ("words.show", 0): "success",
+        ("words.show", 1): "success",
+    }
+    log = slipstream("tasks", "logs", "group_cli", run_id, "words.show", "--map-index", "1")
+    assert log.exit_code == 0 and "showing B at 1" in log.output
+    # A test of one instance reads what its group's upstream task pushed at the same index.
+    tested = slipstream("tasks", "test", "group_cli", "words.show", run_id, "--map-index", "0")
+    assert tested.exit_code == 0, tested.output
+    assert "showing A at 0" in tested.output and "ended success" in tested.output
+    unindexed = slipstream("tasks", "test", "group_cli", "words.show", run_id)
+    assert unindexed.exit_code == 2 and "--map-index" in unindexed.output

@@ -1,6 +1,7 @@
 """DAG files written in Airflow 1.10, 2.x and 3.x idiom (tests/compat/dags/), run end to end
 through `slipstream dags test` and through a real scheduler with its local workers, and judged
-by what they did: task states, tries, XComs, skipped branches and what bash printed."""
+by what they did: task states, tries, XComs, skipped branches and what bash printed. A mapped
+task's instances are named `task_id[map_index]`, as `dags test` prints them."""
 
 from __future__ import annotations
 
@@ -193,6 +194,63 @@ EXPECTED = [
         logs={"audit": "alert: audit failed with ValueError('audit rejected SCORE=42')"},
     ),
     Expected(
+        "mapped_groups",
+        "success",
+        {
+            "list_files": "success",
+            **{
+                f"process.{task}[{i}]": "success"
+                for task in ("copy", "route", "finish")
+                for i in range(3)
+            },
+            "process.load_csv[0]": "success",
+            "process.load_csv[1]": "skipped",
+            "process.load_csv[2]": "success",
+            "process.load_other[0]": "skipped",
+            "process.load_other[1]": "success",
+            "process.load_other[2]": "skipped",
+            "summarize": "success",
+        },
+        xcoms={
+            ("process.copy[1]", "return_value"): "copied b.json to archive",
+            ("process.route[1]", "return_value"): "process.load_other",
+            ("process.finish[0]", "return_value"): "csv <copied a.csv to archive>",
+            ("process.finish[1]", "return_value"): "other <copied b.json to archive>",
+            ("process.finish[2]", "return_value"): "csv <copied c.csv to archive>",
+            ("summarize", "return_value"): [
+                "csv <copied a.csv to archive>",
+                "other <copied b.json to archive>",
+                "csv <copied c.csv to archive>",
+            ],
+        },
+        logs={"process.copy[2]": "copied c.csv to archive"},
+    ),
+    Expected(
+        "sdk_mapped_groups",
+        # Airflow judges a run by its leaves: the reports and the invoice all succeeded.
+        "success",
+        {
+            "orders": "success",
+            "fulfil.reserve[0]": "success",
+            "fulfil.reserve[1]": "failed",
+            "fulfil.reserve[2]": "success",
+            **{f"fulfil.report[{i}]": "success" for i in range(3)},
+            "fulfil.ship[0]": "success",
+            "fulfil.ship[1]": "upstream_failed",
+            "fulfil.ship[2]": "success",
+            "invoice": "success",
+        },
+        tries={"fulfil.ship[1]": 0},
+        xcoms={
+            ("fulfil.reserve[2]", "return_value"): {"sku": "C", "reserved": 5, "at": "main"},
+            ("fulfil.report[0]", "return_value"): "0: 2 at main",
+            ("fulfil.report[1]", "return_value"): "1: failed",
+            ("fulfil.ship[2]", "return_value"): "shipped 5 x C",
+            ("invoice", "return_value"): ["shipped 2 x A", "shipped 5 x C"],
+        },
+        logs={"fulfil.reserve[1]": "ValueError: nothing to reserve for B"},
+    ),
+    Expected(
         "sdk_taskflow",
         "success",
         {
@@ -222,6 +280,16 @@ EXPECTED = [
 ]
 
 
+def _label(task_id: str, map_index: int) -> str:
+    return task_id if map_index < 0 else f"{task_id}[{map_index}]"
+
+
+def _instance(label: str) -> tuple[str, int]:
+    """(task_id, map_index) of a label `task_id` or `task_id[map_index]`."""
+    found = re.fullmatch(r"(.+)\[(\d+)\]", label)
+    return (found[1], int(found[2])) if found else (label, -1)
+
+
 def test_every_corpus_file_has_expectations() -> None:
     files = {p.stem for p in CORPUS.glob("airflow*/*.py")}
     assert files == {e.dag_id for e in EXPECTED}
@@ -243,12 +311,13 @@ def _tries_in(output: str) -> dict[str, list[tuple[str, str]]]:
     """task_id -> [(state of the try, its log)] from `dags test` output, in try order."""
     found: dict[str, list[tuple[str, str]]] = {}
     parts = re.split(r"^--- (\S+) \(try \d+\) ---$", output, flags=re.MULTILINE)
-    for task_id, text in zip(parts[1::2], parts[2::2], strict=True):
+    for label, text in zip(parts[1::2], parts[2::2], strict=True):
         # The try's log ends with its "Marking try as" line; the console output of later
         # tries (printed as they ran) follows it and belongs to them.
-        end = re.search(rf"Marking try as (\w+) .*task_id={re.escape(task_id)},.*$", text, re.M)
+        task_id = re.escape(_instance(label)[0])
+        end = re.search(rf"Marking try as (\w+) .*task_id={task_id},.*$", text, re.M)
         state, log = (end[1].lower(), text[: end.end()]) if end else ("?", text)
-        found.setdefault(task_id, []).append((state, log))
+        found.setdefault(label, []).append((state, log))
     return found
 
 
@@ -322,8 +391,9 @@ class Scheduler:
         result = CliRunner().invoke(cli, ["dags", "trigger", *args], env=env)
         return result.exit_code
 
-    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-        path = LogService(self.home / "logs").path(dag_id, run_id, task_id, try_number)
+    def log(self, dag_id: str, run_id: str, label: str, try_number: int) -> str:
+        task_id, map_index = _instance(label)
+        path = LogService(self.home / "logs").path(dag_id, run_id, task_id, try_number, map_index)
         return path.read_text(errors="replace")
 
     def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -332,19 +402,22 @@ class Scheduler:
 
     def states(self, dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
         rows = self.query(
-            "SELECT task_id, state, try_number FROM task_instances WHERE dag_id = ? AND run_id = ?",
+            "SELECT task_id, map_index, state, try_number FROM task_instances "
+            "WHERE dag_id = ? AND run_id = ?",
             dag_id,
             run_id,
         )
-        return {task_id: (state, tries) for task_id, state, tries in rows}
+        return {_label(task_id, index): (state, tries) for task_id, index, state, tries in rows}
 
     def xcoms(self, dag_id: str, run_id: str) -> dict[tuple[str, str], Any]:
         rows = self.query(
-            "SELECT task_id, key, value FROM xcoms WHERE dag_id = ? AND run_id = ?",
+            "SELECT task_id, map_index, key, value FROM xcoms WHERE dag_id = ? AND run_id = ?",
             dag_id,
             run_id,
         )
-        return {(task_id, key): json.loads(value) for task_id, key, value in rows}
+        return {
+            (_label(task_id, index), key): json.loads(value) for task_id, index, key, value in rows
+        }
 
     def runs(self, dag_id: str, run_type: str) -> list[tuple[str, str, str]]:
         """(run_id, state, data_interval_end) of the DAG's runs of that type, oldest first."""

@@ -297,6 +297,16 @@ def _argument_outside() -> None:
     double(kept[0])
 
 
+@task_group
+def _condition(value: int) -> Any:
+    return add(1) if value else add(2)
+
+
+@task_group
+def _formatted(value: int) -> None:
+    BashOperator(task_id="say", bash_command=f"echo {value}")
+
+
 REFUSED: list[tuple[Callable[[], object], str]] = [
     (_group.expand, "no arguments to expand against"),
     (lambda: _group.expand(nope=[1]), "_group.expand() got an unexpected keyword argument 'nope'"),
@@ -308,6 +318,12 @@ REFUSED: list[tuple[Callable[[], object], str]] = [
     (lambda: _two.expand_kwargs([{"value": 1, "z": 2}]), "unexpected keyword argument 'z'"),
     (lambda: _group.expand_kwargs("x"), "expand_kwargs() expects a list of dicts"),
     (lambda: _nested_group.expand(value=[1]), "mapped task groups do not nest"),
+    (
+        lambda: _condition.expand(value=[0, 1]),
+        "argument 'value' of mapped task group '_condition' is tested as a condition while the "
+        "DAG is defined, but it has a value only when a task of the group runs",
+    ),
+    (lambda: _formatted.expand(value=[1]), "'_formatted' is formatted into a string while"),
 ]
 
 

@@ -250,6 +250,65 @@ def test_a_branch_in_a_mapped_group_decides_for_its_own_index(harness: Harness) 
     assert values_of(harness, run_pk, "route.odd") == ["odd 1", "odd 3"]
 
 
+RESIZED = """
+from datetime import datetime
+from pathlib import Path
+from slipstream import DAG, task, task_group
+
+with DAG("resized_group", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    @task
+    def make():
+        return list(range(int(Path({count!r}).read_text())))
+
+    @task
+    def add(n):
+        return n + 1
+
+    @task
+    def double(x):
+        return x * 2
+
+    @task
+    def total(values):
+        return sum(values)
+
+    @task_group
+    def grow(n):
+        return double(add(n))
+
+    total(grow.expand(n=make()))
+"""
+
+
+def test_a_cleared_group_expands_again_to_its_new_length(harness: Harness, tmp_path: Path) -> None:
+    count = tmp_path / "count"
+    count.write_text("3")
+    harness.write_dag("resized_group", RESIZED.format(count=str(count)))
+    run_pk, run_id = run_to_end(harness, "resized_group")
+    assert values_of(harness, run_pk, "total") == 12
+    changes = RunChangeService(harness.db, clock=harness.clock, plans=harness.plans)
+
+    def in_group() -> dict[tuple[str, int], str]:
+        states = instances(harness, "resized_group", run_id)
+        return {k: v for k, v in states.items() if k[0].startswith("grow.")}
+
+    count.write_text("2")
+    changes.clear_run("resized_group", run_id, dry_run=False, by="ann")
+    harness.settle((Hint.anything(),))
+    assert harness.run("resized_group", run_id).state.value == "success"
+    assert in_group() == {
+        (task_id, index): "success" for task_id in ("grow.add", "grow.double") for index in (0, 1)
+    }
+    assert values_of(harness, run_pk, "grow.double") == [2, 4]
+    assert values_of(harness, run_pk, "total") == 6
+    count.write_text("0")
+    changes.clear_run("resized_group", run_id, dry_run=False, by="ann")
+    harness.settle((Hint.anything(),))
+    assert harness.run("resized_group", run_id).state.value == "success"
+    assert set(in_group().values()) == {"skipped"}
+    assert instances(harness, "resized_group", run_id)["total", -1] == "skipped"
+
+
 EDGES = """
 from datetime import datetime
 from slipstream import DAG, task, task_group

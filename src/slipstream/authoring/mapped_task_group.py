@@ -107,6 +107,22 @@ class MappedGroupArgument(Resolvable, ReadsXComs):
             f"has no value for {self.name!r}"
         )
 
+    # Airflow's pitfall, made loud: the function runs once, while the DAG is defined, when the
+    # argument has no value yet; a condition or an f-string on it would use the placeholder.
+    def __bool__(self) -> bool:
+        raise self._no_value_yet("tested as a condition")
+
+    def __format__(self, format_spec: str) -> str:
+        raise self._no_value_yet("formatted into a string")
+
+    def _no_value_yet(self, how: str) -> DagDefinitionError:
+        return DagDefinitionError(
+            f"argument {self.name!r} of mapped task group {self.group.group_id!r} is {how} "
+            "while the DAG is defined, but it has a value only when a task of the group runs: "
+            "pass it to a task and decide there (@task.branch for a condition)",
+            dag_id=self.group.dag.dag_id,
+        )
+
     def __repr__(self) -> str:
         return f"<argument {self.name!r} of mapped task group {self.group.group_id!r}>"
 

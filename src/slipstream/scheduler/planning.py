@@ -103,8 +103,8 @@ def _expand_mapped(
 ) -> None:
     """Expand mapped tasks that may run: their instances become ready, or their waiting row is
     skipped (nothing to map over), failed (over max_map_length) or upstream-failed. Tasks of a
-    mapped task group that depend on others of it expand to waiting instances, and only to a
-    length the group can have: otherwise they wait for what their group's first tasks become."""
+    mapped task group that depend on others of it expand to waiting instances (or, when the
+    group has nothing to expand to, are skipped or upstream-failed with it)."""
     moves: list[tuple[Run, ExpandTask | TaskTransition]] = []
     for run, plan, decision in expanding:
         decided: dict[str, Expansion] = {}  # by task, or once for a mapped task group
@@ -118,10 +118,14 @@ def _expand_mapped(
                 )
         for task_id in decision.expand_waiting:
             expansion = _expansion(conn, state, run, plan, task_id, decided)
-            # Nothing to expand to: it stays one waiting row, which what the group's first
-            # tasks become (skipped, failed...) reaches through trigger rules.
             if expansion.target is TaskState.SCHEDULED:
                 moves.append((run, ExpandTask(run.id, task_id, expansion.length, waiting=True)))
+                continue
+            # Nothing to expand to: skipped with an empty group, else it cannot run.
+            target = expansion.target
+            if target is not TaskState.SKIPPED:
+                target = TaskState.UPSTREAM_FAILED
+            moves.append((run, planned(run.id, [task_id], target, reason=expansion.reason)))
     for (run, move), result in zip(
         moves, transitions.apply(conn, [m for _, m in moves], now), strict=True
     ):

@@ -138,7 +138,8 @@ def _expand_mapped(
                 for map_index in result.map_indexes:
                     state.add_ready(run.dag_id, run.id, move.task_id, map_index)
         else:
-            state.note(run.id, result.task_ids, move.target)
+            # Its waiting row, or (expanded before, all cleared) each of its instances.
+            state.note(run.id, result.task_ids, move.target, result.map_indexes)
         state.mark_dirty(run.id, result.task_ids[:1])
 
 

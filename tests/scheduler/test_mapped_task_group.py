@@ -319,6 +319,10 @@ with DAG("group_edges", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
         return []
 
     @task
+    def many():
+        return [1, 2, 3]
+
+    @task
     def add(x):
         return x + 1
 
@@ -340,10 +344,13 @@ with DAG("group_edges", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
 
     after(grow.expand(value=nothing())) >> anyway()
     grow.override(group_id="wide").expand(value=[1, 2, 3])
+    grow.override(group_id="pushed").expand(value=many())
 """
 
 
 def test_a_zero_length_group_skips_and_one_over_max_map_length_fails(harness: Harness) -> None:
+    # max_map_length is 2: a literal of 3 fails the group's first task, a pushed list of 3
+    # fails the task that pushed it.
     harness.settings = harness.settings.with_changes(max_map_length=2)
     harness.scheduler = harness.new_scheduler()
     harness.scheduler.start()
@@ -358,9 +365,15 @@ def test_a_zero_length_group_skips_and_one_over_max_map_length_fails(harness: Ha
         ("anyway", -1): "success",
         ("wide.add", -1): "failed",
         ("wide.double", -1): "upstream_failed",
+        # As for a mapped task, Airflow fails the task that pushed too many items.
+        ("many", -1): "failed",
+        ("pushed.add", -1): "upstream_failed",
+        ("pushed.double", -1): "upstream_failed",
     }
     failed = harness.runs.task_instance("group_edges", run_id, "wide.add", -1)[0]
     assert failed.state_reason == "unmappable length: 3 > max_map_length (2)"
+    error = harness.tries("group_edges", run_id, "many")[-1].error
+    assert "unmappable return value length: 3 > 2" in str(error)
     assert harness.run("group_edges", run_id).state.value == "failed"
 
 

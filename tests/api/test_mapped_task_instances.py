@@ -100,6 +100,23 @@ def run_id(client: ApiClient) -> str:
     return str(created.dag_run_id)
 
 
+def test_the_dag_s_tasks_say_which_are_mapped(client: ApiClient, api: ApiServer) -> None:
+    # Read with requests: Airflow 2.10's client refuses the `sub_dag: null` that Airflow itself
+    # serves for every task, so get_tasks cannot be called through it against either server.
+    for dag_id, mapped in (
+        ("mapped_api", {"letters": False, "shout": True, "join": False}),
+        (
+            "mapped_group_api",
+            {"letters": False, "words.shout": True, "words.twice": True, "join": False},
+        ),
+    ):
+        response = requests.get(f"{api.base}/api/v1/dags/{dag_id}/tasks", auth=USER, timeout=30)
+        assert response.status_code == 200, response.text
+        tasks = response.json()["tasks"]
+        assert {t["task_id"]: t["is_mapped"] for t in tasks} == mapped, dag_id
+        assert {t["class_ref"]["module_path"] for t in tasks} == {"slipstream.authoring.taskflow"}
+
+
 def test_list_mapped_instances_with_filters_and_ordering(client: ApiClient, run_id: str) -> None:
     tasks = task_instance_api.TaskInstanceApi(client)
     listed = tasks.get_mapped_task_instances("mapped_api", run_id, "shout")

@@ -290,3 +290,16 @@ def test_callbacks_are_named_for_the_scheduler() -> None:
     # An empty list calls nothing; email_on_* count only where there is an address.
     assert tasks["t"]["callbacks"] == ["on_retry_callback", "email_on_failure"]
     assert tasks["quiet"]["callbacks"] == []
+
+
+class _FileDefinedOperator(BashOperator):
+    """Stands for an operator class a DAG file defines (its module is the test's)."""
+
+
+def test_an_operator_class_of_the_dag_file_carries_its_module() -> None:
+    with DAG("custom_op", schedule=None, start_date=datetime(2024, 1, 1, tzinfo=UTC)) as dag:
+        _FileDefinedOperator(task_id="custom", bash_command="true")
+        BashOperator(task_id="builtin", bash_command="true")
+    tasks = {t["task_id"]: t for t in serialize_dag(dag)["tasks"]}
+    assert tasks["custom"]["operator_module"] == __name__
+    assert "operator_module" not in tasks["builtin"]

@@ -31,6 +31,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def serialize_task(task: BaseOperator) -> dict[str, Any]:
+    module = type(task).__module__
     shape: dict[str, Any] = {
         "task_id": task.task_id,
         "operator": type(task).__name__,
@@ -64,6 +65,10 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         **({"params": _task_params(task)} if task.params else {}),
     }
     # Setup/teardown roles only where set, so DAGs without them keep their structure (and hash).
+    if not module.startswith("slipstream."):
+        # An operator class the DAG file defines: the API names its module, as Airflow does;
+        # built-in classes are known by name, so their DAGs keep their hash.
+        shape["operator_module"] = module
     if task.is_setup:
         shape["is_setup"] = True
     if task.is_teardown:

@@ -21,12 +21,17 @@ ORIENTATION = "LR"
 UI_COLOR = "#fff"
 UI_FGCOLOR = "#000"
 PARAM_CLASS = "airflow.models.param.Param"
-# Built-in operators live here; a class a DAG file defines itself has no module we know.
+# Where Slipstream's own operator classes live, by class name; a class a DAG file defines
+# carries its module in the serialized task ("operator_module").
 OPERATORS_MODULE = "slipstream.authoring.operators"
-BUILTIN_OPERATORS = frozenset(
-    {"EmptyOperator", "PythonOperator", "BranchPythonOperator", "ShortCircuitOperator"}
-    | {"BashOperator"}
-)
+OPERATOR_MODULES = {
+    "_PythonDecoratedOperator": "slipstream.authoring.taskflow",
+    "_BranchPythonDecoratedOperator": "slipstream.authoring.taskflow",
+    "_ShortCircuitDecoratedOperator": "slipstream.authoring.taskflow",
+    "_BashDecoratedOperator": "slipstream.authoring.taskflow",
+    "LatestOnlyOperator": "slipstream.authoring.latest_only",
+    "BranchDayOfWeekOperator": "slipstream.authoring.weekday",
+}
 
 
 class Tag(BaseModel):
@@ -94,7 +99,7 @@ class DagDetail(Dag):
 
 
 class ClassReference(BaseModel):
-    module_path: str | None
+    module_path: str
     class_name: str
 
 
@@ -315,7 +320,8 @@ def task_body(spec: Mapping[str, Any], structure: Mapping[str, Any]) -> Task:
     operator = str(spec.get("operator") or "BaseOperator")
     return Task(
         class_ref=ClassReference(
-            module_path=OPERATORS_MODULE if operator in BUILTIN_OPERATORS else None,
+            module_path=spec.get("operator_module")
+            or OPERATOR_MODULES.get(operator, OPERATORS_MODULE),
             class_name=operator,
         ),
         task_id=spec["task_id"],
@@ -326,7 +332,7 @@ def task_body(spec: Mapping[str, Any], structure: Mapping[str, Any]) -> Task:
         trigger_rule=spec.get("trigger_rule") or "all_success",
         extra_links=[],
         depends_on_past=bool(spec.get("depends_on_past")),
-        is_mapped=False,
+        is_mapped=spec.get("mapped") is not None,
         wait_for_downstream=bool(spec.get("wait_for_downstream")),
         retries=spec.get("retries") or 0,
         queue=spec.get("queue"),

@@ -25,7 +25,9 @@ def load_or_create_key(path: Path) -> bytes:
     try:
         os.link(temporary, path)
     except FileExistsError:
-        pass
+        if not path.read_text().strip():
+            # An empty file (made by hand, say) holds no key: ours takes its place.
+            os.replace(temporary, path)
     finally:
-        temporary.unlink()
+        temporary.unlink(missing_ok=True)
     return bytes.fromhex(path.read_text().strip())

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 
-from sqlalchemy import Connection, func, select, union_all
+from sqlalchemy import Connection, TextClause, func, select, text
 
 from slipstream.core.records import RunBrief, RunType
 from slipstream.core.states import RunState
@@ -25,28 +25,33 @@ _BRIEF_COLUMNS = (
 )
 
 
+def _recent_runs_statement(count: int) -> TextClause:
+    """`count` small index walks (ix_runs_dag_id_id), one per DAG, joined by UNION ALL, with
+    the DAG ids and the limit bound. Written as SQL text: built with SQLAlchemy's expression
+    language, a statement of 50 subqueries costs some 30 ms to build and compile per page,
+    thirty times what SQLite then spends running it."""
+    columns = ", ".join(column.name for column in _BRIEF_COLUMNS)
+    parts = [
+        f"SELECT * FROM (SELECT {columns} FROM runs WHERE dag_id = :dag_{n}"
+        f" ORDER BY id DESC LIMIT :per_dag) AS recent_{n}"
+        for n in range(count)
+    ]
+    return text(" UNION ALL ".join(parts)).columns(*_BRIEF_COLUMNS)
+
+
 def recent_runs(
     conn: Connection, dag_ids: Collection[str], per_dag: int
 ) -> dict[str, list[RunBrief]]:
-    """The last `per_dag` runs of each DAG (the most recently created first), by dag_id.
-
-    One statement: a UNION ALL of one small index walk per DAG (ix_runs_dag_id_id), so the
-    cost follows the page size, not how many runs each DAG has had."""
+    """The last `per_dag` runs of each DAG (the most recently created first), by dag_id, in one
+    statement whose cost follows the page size, not how many runs each DAG has had."""
     found: dict[str, list[RunBrief]] = defaultdict(list)
     if not dag_ids or per_dag <= 0:
         return found
-    parts = [
-        select(*_BRIEF_COLUMNS)
-        .where(runs.c.dag_id == dag_id)
-        .order_by(runs.c.id.desc())
-        .limit(per_dag)
-        .subquery()
-        .select()
-        for dag_id in sorted(dag_ids)
-    ]
-    statement = parts[0] if len(parts) == 1 else union_all(*parts)
-    rows = sorted(conn.execute(statement), key=lambda row: -row.id)
-    for row in rows:
+    ordered = sorted(dag_ids)
+    params: dict[str, object] = {f"dag_{n}": dag_id for n, dag_id in enumerate(ordered)}
+    params["per_dag"] = per_dag
+    rows = conn.execute(_recent_runs_statement(len(ordered)), params).all()
+    for row in sorted(rows, key=lambda row: -row.id):
         found[row.dag_id].append(
             RunBrief(
                 dag_id=row.dag_id,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 
-from sqlalchemy import Connection, TextClause, func, select, text
+from sqlalchemy import Connection, TextualSelect, func, select, text
 
 from slipstream.core.records import RunBrief, RunType
 from slipstream.core.states import RunState
@@ -25,7 +25,7 @@ _BRIEF_COLUMNS = (
 )
 
 
-def _recent_runs_statement(count: int) -> TextClause:
+def _recent_runs_statement(count: int) -> TextualSelect:
     """`count` small index walks (ix_runs_dag_id_id), one per DAG, joined by UNION ALL, with
     the DAG ids and the limit bound. Written as SQL text: built with SQLAlchemy's expression
     language, a statement of 50 subqueries costs some 30 ms to build and compile per page,

@@ -122,3 +122,15 @@ def test_signing_out_ends_the_session_for_good(api: ApiServer, sign_in: SignIn) 
     replay.http.cookies.set("slipstream_session", session_cookie)
     assert replay.get("/dags").status_code == 303
     replay.close()
+
+
+def test_a_csrf_token_from_another_session_is_refused(api: ApiServer, sign_in: SignIn) -> None:
+    mine = sign_in("web_admin")
+    theirs = sign_in("web_out")
+    assert mine.csrf != theirs.csrf
+    # Their valid token with my cookies: refused, in the form and in the header alike.
+    form = mine.post("/sign-out", {"csrf_token": theirs.csrf})
+    header = mine.post("/sign-out", headers={"X-CSRF-Token": theirs.csrf})
+    assert form.status_code == header.status_code == 403
+    assert mine.get("/dags").status_code == 200
+    assert mine.post("/sign-out", headers={"X-CSRF-Token": mine.csrf}).status_code == 303

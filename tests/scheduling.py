@@ -13,7 +13,7 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 # Test modules whose tests share a running server per module and backend (module-scoped).
-SHARED_SERVER_MODULES = "tests/api/"
+SHARED_SERVER_MODULES = ("tests/api/", "tests/web/")
 BACKENDS = ("sqlite", "postgresql")
 DURATIONS_KEY = "slipstream/durations"
 

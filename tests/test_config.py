@@ -60,3 +60,34 @@ def test_ssl_defaults_to_port_465() -> None:
 def test_bad_smtp_settings_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         SmtpSettings.from_env({"SLIPSTREAM_SMTP_HOST": "h", **env})
+
+
+def test_the_web_secret_key_comes_from_the_setting_or_its_file(tmp_path: Path) -> None:
+    assert Settings.from_env({"SLIPSTREAM_HOME": str(tmp_path)}).web_secret_key is None
+    given = Settings.from_env({"SLIPSTREAM_WEB_SECRET_KEY": "k" * 32})
+    assert given.web_secret_key == "k" * 32
+    assert "k" * 32 not in repr(given)
+    key_file = tmp_path / "key"
+    key_file.write_text("from-a-file-0123456789\n")
+    from_file = Settings.from_env({"SLIPSTREAM_WEB_SECRET_KEY_FILE": str(key_file)})
+    assert from_file.web_secret_key == "from-a-file-0123456789"
+    home = Settings.from_env({"SLIPSTREAM_HOME": str(tmp_path)})
+    assert home.web_secret_key_path == tmp_path / ".web-secret-key"
+    assert home.web_session_lifetime == 30 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SLIPSTREAM_WEB_SECRET_KEY": "short"}, "SLIPSTREAM_WEB_SECRET_KEY"),
+        ({"SLIPSTREAM_WEB_SECRET_KEY_FILE": "/nonexistent/key"}, "SLIPSTREAM_WEB_SECRET_KEY_FILE"),
+        (
+            {"SLIPSTREAM_WEB_SECRET_KEY": "k" * 32, "SLIPSTREAM_WEB_SECRET_KEY_FILE": "/x"},
+            "SLIPSTREAM_WEB_SECRET_KEY_FILE",
+        ),
+        ({"SLIPSTREAM_WEB_SESSION_LIFETIME_SECONDS": "10"}, "SLIPSTREAM_WEB_SESSION_LIFETIME"),
+    ],
+)
+def test_bad_web_settings_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from slipstream.auth.throttle import LoginThrottle
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import Settings
 from slipstream.core.records import Run, TaskFinished
@@ -24,10 +25,12 @@ from slipstream.core.states import TaskState
 from slipstream.errors import ConfigError
 from slipstream.executors.inline import InlineExecutor
 from slipstream.executors.local import LocalExecutor
+from slipstream.keyfile import load_or_create_key
 from slipstream.parsing.processor import DagFileProcessor
 from slipstream.scheduler.loop import Stopper, run_forever, serve_sources
 from slipstream.scheduler.tick import Scheduler
 from slipstream.services.dag_files import DagFileSync
+from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dag_processor import DagProcessor, processor_is_running
 from slipstream.services.dags import DagService
 from slipstream.services.fresh_dags import FreshDags
@@ -41,6 +44,7 @@ from slipstream.services.task_test import TaskTestService
 from slipstream.services.tokens import TokenService
 from slipstream.services.user_files import UserFileService
 from slipstream.services.users import UserService
+from slipstream.services.web_sessions import WebSessionService
 from slipstream.services.xcom_reader_factory import XComReaderFactory
 from slipstream.store import schema
 from slipstream.store.db import Database
@@ -61,6 +65,7 @@ class Services:
     db: Database
     clock: Clock
     dags: DagService
+    dag_overview: DagOverviewService
     runs: RunService
     run_changes: RunChangeService
     logs: LogService
@@ -69,6 +74,7 @@ class Services:
     tokens: TokenService
     roles: RoleService
     health: HealthService
+    web_sessions: WebSessionService
     wakeup: WakeupSender
 
     def close(self) -> None:
@@ -124,6 +130,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         db=db,
         clock=clock,
         dags=DagService(db, wakeup=wakeup),
+        dag_overview=DagOverviewService(db),
         runs=RunService(db, clock=clock, wakeup=wakeup, plans=plans),
         run_changes=RunChangeService(db, clock=clock, wakeup=wakeup, plans=plans),
         logs=LogService(settings.log_folder),
@@ -132,6 +139,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         tokens=TokenService(db, clock=clock, session_ttl=settings.api_token_ttl),
         roles=accounts.roles,
         health=HealthService(db, clock=clock, lost_after_seconds=settings.lost_after_seconds),
+        web_sessions=WebSessionService(db, clock=clock, lifetime=settings.web_session_lifetime),
         wakeup=wakeup,
     )
 
@@ -334,12 +342,27 @@ def run_scheduler(
 
 
 def api_app(settings: Settings) -> FastAPI:
-    """The API app with services of its own, closed when the server stops."""
+    """The API app, with the web UI mounted beside it on the same port, and services of its
+    own, closed when the server stops."""
     # FastAPI loads here, not at module level: other commands need not pay for importing it.
     from slipstream.api.app import create_app
+    from slipstream.web.app import create_web_app, mount_web
 
     services = build_services(settings)
-    return create_app(services, on_shutdown=services.close)
+    # One failed-login count for HTTP Basic, POST /auth/token and the UI's sign-in form.
+    throttle = LoginThrottle(clock=services.clock)
+    app = create_app(services, on_shutdown=services.close, throttle=throttle)
+    web = create_web_app(services, throttle=throttle, secret_key=web_secret_key(settings))
+    mount_web(app, web)
+    return app
+
+
+def web_secret_key(settings: Settings) -> bytes:
+    """The key the web UI signs CSRF tokens with: the setting, or one made once in the home
+    folder, so every server process of the install (and a restarted one) shares it."""
+    if settings.web_secret_key is not None:
+        return settings.web_secret_key.encode("utf-8")
+    return load_or_create_key(settings.web_secret_key_path)
 
 
 def api_app_from_env() -> FastAPI:

@@ -57,6 +57,35 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
     return value
 
 
+# Airflow's [webserver] session_lifetime_minutes default: 30 days without a visit.
+WEB_SESSION_LIFETIME_SECONDS = 30 * 24 * 3600.0
+# A key shorter than this is more likely a mistake (an unset variable's default) than a secret.
+MIN_WEB_SECRET_KEY_LENGTH = 16
+
+
+def _web_secret_key(env: Mapping[str, str]) -> str | None:
+    """SLIPSTREAM_WEB_SECRET_KEY, or the contents of the file SLIPSTREAM_WEB_SECRET_KEY_FILE
+    names (so the key need not be in any process's environment), or None."""
+    key = env.get("SLIPSTREAM_WEB_SECRET_KEY") or None
+    name = "SLIPSTREAM_WEB_SECRET_KEY"
+    key_file = env.get("SLIPSTREAM_WEB_SECRET_KEY_FILE")
+    if key_file:
+        name = "SLIPSTREAM_WEB_SECRET_KEY_FILE"
+        if key is not None:
+            raise ConfigError(
+                name, "give SLIPSTREAM_WEB_SECRET_KEY or SLIPSTREAM_WEB_SECRET_KEY_FILE, not both"
+            )
+        try:
+            key = Path(key_file).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(name, f"cannot read {key_file}: {exc.strerror}") from None
+    if key is not None and len(key) < MIN_WEB_SECRET_KEY_LENGTH:
+        raise ConfigError(
+            name, f"the key must be at least {MIN_WEB_SECRET_KEY_LENGTH} characters long"
+        )
+    return key
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
     """How tries send e-mail (email_on_failure / email_on_retry); None in Settings when
@@ -149,6 +178,11 @@ class Settings:
                           task of every DAG; a queued or running try takes its pool_slots (128)
     max_map_length:       SLIPSTREAM_MAX_MAP_LENGTH, the most instances a mapped task expands
                           to (Airflow's [core] max_map_length, 1024)
+    web_secret_key:       SLIPSTREAM_WEB_SECRET_KEY, or the file SLIPSTREAM_WEB_SECRET_KEY_FILE
+                          names: the key the web UI signs its CSRF tokens with; unset, a key
+                          made once in $home/.web-secret-key (mode 0600) is used
+    web_session_lifetime: SLIPSTREAM_WEB_SESSION_LIFETIME_SECONDS, how long a web UI sign-in
+                          lasts unused (30 days, Airflow's session_lifetime_minutes)
     """
 
     home: Path
@@ -175,6 +209,8 @@ class Settings:
     smtp: SmtpSettings | None = None
     default_pool_slots: int = 128
     max_map_length: int = 1024
+    web_secret_key: str | None = field(default=None, repr=False)
+    web_session_lifetime: float = WEB_SESSION_LIFETIME_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -215,6 +251,10 @@ class Settings:
             smtp=SmtpSettings.from_env(env),
             default_pool_slots=_int(env, "SLIPSTREAM_DEFAULT_POOL_SLOTS", 128, 1),
             max_map_length=_int(env, "SLIPSTREAM_MAX_MAP_LENGTH", 1024, 1),
+            web_secret_key=_web_secret_key(env),
+            web_session_lifetime=_float(
+                env, "SLIPSTREAM_WEB_SESSION_LIFETIME_SECONDS", WEB_SESSION_LIFETIME_SECONDS, 60.0
+            ),
         )
 
     @property
@@ -226,6 +266,11 @@ class Settings:
             return path
         digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:16]
         return Path(tempfile.gettempdir()) / f"slipstream-{digest}.wake"
+
+    @property
+    def web_secret_key_path(self) -> Path:
+        """Where the web UI's key is made and kept when no key is given by setting."""
+        return self.home / ".web-secret-key"
 
     def with_changes(self, **changes: object) -> Settings:
         """A copy with some fields replaced (for tests and for CLI flags)."""

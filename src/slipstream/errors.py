@@ -26,6 +26,7 @@ the API to status codes in one table, the CLI to exit codes in one place.
     ├── InvalidInputError             bad input from a caller; changes nothing
     │   └── InvalidConf               conf refused by the DAG's declared params
     ├── InvalidStateTransition        a compare-and-set lost, or a move the table forbids
+    ├── SignInLocked                  too many failed password sign-ins; carries retry_after
     ├── NotAvailableInSlipstream      (also an ImportError) an Airflow name Slipstream lacks
     ├── ConfigError                   settings that cannot work
     │   └── DatabaseUnavailable       the metadata database cannot be reached
@@ -233,6 +234,16 @@ class InvalidStateTransition(SlipstreamError):
         self.what = what
         self.current = current
         self.target = target
+
+
+class SignInLocked(SlipstreamError):
+    """Password sign-ins for this username or client address are locked after repeated
+    failures; `retry_after` is how many whole seconds remain."""
+
+    def __init__(self, username: str, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {retry_after} seconds")
+        self.username = username
+        self.retry_after = retry_after
 
 
 class ConfigError(SlipstreamError):

@@ -56,3 +56,19 @@ def test_check_pair_names_what_is_wrong() -> None:
     assert check_pair("can_read", "DAG tag:x") is None
     assert "unknown action" in (check_pair("can_fly", "DAGs") or "")
     assert "unknown resource" in (check_pair("can_read", "DAG:") or "")
+
+
+def test_dag_questions_for_pages_hide_what_cannot_be_read() -> None:
+    grants = Grants(
+        frozenset({("can_read", "DAG:etl"), ("can_edit", "DAG:etl"), ("can_read", "DAG tag:team")})
+    )
+    assert grants.sees_dag("etl", []) and grants.sees_dag("other", ["team"])
+    assert not grants.sees_dag("hidden", ["else"])
+    assert grants.allows_on_dag(Action.DAGS_EDIT, "etl", [])
+    assert not grants.allows_on_dag(Action.DAGS_EDIT, "other", ["team"])  # read only
+    assert not grants.allows_on_dag(Action.DAGS_READ, "hidden", [])
+    # Runs need the resource permission as well as the DAG access.
+    assert not grants.allows_on_dag(Action.RUNS_CREATE, "etl", [])
+    viewer = grants_of(["Viewer"], BUILTIN_ROLE_PAIRS)
+    assert viewer.allows_on_dag(Action.DAGS_READ, "any", [])
+    assert not viewer.allows_on_dag(Action.DAGS_EDIT, "any", [])

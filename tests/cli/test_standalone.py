@@ -55,8 +55,19 @@ def test_standalone_serves_the_api_with_a_fresh_admin_and_stops_cleanly(tmp_path
         )
         assert reply.status_code == 200, reply.text
         assert reply.json()["run_id"].startswith("manual__")
+        # The printed password signs in to the web UI as well.
+        with requests.Session() as browser:
+            form = browser.get(f"{base}/sign-in", timeout=30)
+            token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text)
+            assert token is not None, form.text
+            signed_in = browser.post(
+                f"{base}/sign-in",
+                data={"username": "admin", "password": password, "csrf_token": token.group(1)},
+                timeout=30,
+            )
+            assert signed_in.url == f"{base}/dags" and "my_dag" in signed_in.text
         text = out_path.read_text()
-        assert f"API at http://localhost:{port}" in text
+        assert f"UI and API at http://localhost:{port}" in text
         assert text.count(password) == 1  # shown once, kept nowhere in plain text
         db_file = tmp_path / "home" / "slipstream.db"
         assert password.encode() not in db_file.read_bytes()

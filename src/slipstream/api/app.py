@@ -16,8 +16,15 @@ from slipstream.api.security import Security
 from slipstream.auth.throttle import LoginThrottle
 
 
-def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
-    """Build the API app; `on_shutdown` runs when the server stops (to close services)."""
+def create_app(
+    services: ApiServices,
+    *,
+    on_shutdown: Callable[[], None] | None = None,
+    throttle: LoginThrottle | None = None,
+) -> FastAPI:
+    """Build the API app; `on_shutdown` runs when the server stops (to close services).
+    `throttle` counts failed password sign-ins; pass the one the web UI in the same process
+    uses, so that failures in either count for both (a new one otherwise)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -39,7 +46,7 @@ def create_app(services: ApiServices, *, on_shutdown: Callable[[], None] | None 
     security = Security(
         services.sign_ins,
         tokens=services.tokens,
-        throttle=LoginThrottle(clock=services.clock),
+        throttle=throttle if throttle is not None else LoginThrottle(clock=services.clock),
         role_pairs=services.roles.role_pairs,
         peek_role_pairs=services.roles.peek_role_pairs,
     )

@@ -29,7 +29,8 @@ from slipstream.auth.permissions import (
 from slipstream.auth.roles import Action
 from slipstream.auth.throttle import LoginThrottle
 from slipstream.core.records import User
-from slipstream.errors import DagNotFound
+from slipstream.errors import DagNotFound, SignInLocked
+from slipstream.services.sign_in_gate import SignInGate
 
 log = logging.getLogger(__name__)
 
@@ -140,35 +141,20 @@ class Security:
             (lambda: BUILTIN_ROLE_PAIRS) if role_pairs is None else (lambda: None)
         )
         self._throttle = throttle
+        self._gate = SignInGate(passwords.authenticate, throttle)
 
     def sign_in(self, username: str, password: str, address: str | None) -> User | None:
         """The active user with these credentials, or None (counted as a failure and logged,
         without the password). 429 while the username or the address is locked, before the
         password is checked: right or wrong, it is not looked at."""
-        if self._throttle is not None:
-            wait = self._throttle.retry_after(username, address)
-            if wait is not None:
-                log.warning(
-                    "sign-in refused for user %r from %s: locked after repeated failures"
-                    " for %d more seconds",
-                    username,
-                    address,
-                    wait,
-                )
-                raise ApiError(
-                    429,
-                    f"too many failed sign-ins; try again in {wait} seconds",
-                    headers={"Retry-After": str(wait)},
-                )
-        user = self._passwords.authenticate(username, password)
-        if user is None or not user.active:
-            log.warning("failed sign-in for user %r from %s", username, address)
-            if self._throttle is not None:
-                self._throttle.failed(username, address)
-            return None
-        if self._throttle is not None:
-            self._throttle.succeeded(username)
-        return user
+        try:
+            return self._gate.sign_in(username, password, address)
+        except SignInLocked as exc:
+            raise ApiError(
+                429,
+                f"too many failed sign-ins; try again in {exc.retry_after} seconds",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None
 
     def user_of(self, request: Request) -> User | None:
         """The active user the request's credentials name, or None (no credentials, or wrong

@@ -161,6 +161,20 @@ class Grants:
                 tags.add(resource[len(TAG_PREFIX) :])
         return DagScope(everything, frozenset(dag_ids), frozenset(tags))
 
+    def sees_dag(self, dag_id: str, tags: Iterable[str]) -> bool:
+        """Whether the DAG exists for these grants at all: one they may not read is hidden
+        (answered as not found), whatever else they hold."""
+        return self.scope_for(Action.DAGS_READ).covers(dag_id, tags)
+
+    def allows_on_dag(self, action: Action, dag_id: str, tags: Iterable[str]) -> bool:
+        """Whether `action` is allowed on this DAG: the resource permission, and the DAG
+        access the action needs (a DAG they cannot see allows nothing)."""
+        tags = list(tags)
+        if not self.sees_dag(dag_id, tags) or not self.allows(action):
+            return False
+        need = NEEDS[action]
+        return need.dag_verb is None or self.dag_scope(need.dag_verb).covers(dag_id, tags)
+
     def scope_for(self, action: Action) -> DagScope:
         """The DAGs on which `action` is allowed: none without the resource permission."""
         need = NEEDS[action]

@@ -1,4 +1,5 @@
-"""`slipstream api-server`: the REST API (Airflow 1.10's experimental API and /api/v1)."""
+"""`slipstream api-server`: the REST API (Airflow 1.10's experimental API and /api/v1) and
+the web UI, on one port."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from slipstream.cli.settings import load_settings
 )
 @handle_errors
 def api_server(host: str, port: int, workers: int) -> None:
-    """Serve the REST API in the foreground."""
+    """Serve the REST API and the web UI in the foreground."""
     configure_logging()
     settings = load_settings()
-    click.echo(f"api-server | serving http://{host}:{port} ({workers} worker(s))")
+    click.echo(
+        f"api-server | serving the UI and the API at http://{host}:{port} ({workers} worker(s))"
+    )
     run_api_server(settings, host, port, workers=workers)
     click.echo("api-server | stopped")

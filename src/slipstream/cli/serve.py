@@ -68,7 +68,7 @@ def dag_processor() -> None:
 @handle_errors
 def standalone(host: str, port: int) -> None:
     """Migrate the database, load the examples, create `admin`, and run the scheduler, the
-    workers and the API server in the foreground."""
+    workers and the API server (with the web UI) in the foreground."""
     configure_logging()
     settings = load_settings()
     click.echo("standalone | Starting Slipstream standalone")
@@ -97,10 +97,13 @@ def standalone(host: str, port: int) -> None:
         def ready(s: Scheduler) -> None:
             shown_host = "localhost" if host in ("0.0.0.0", "::") else host
             click.echo(f"standalone | DAGs folder: {settings.dags_folder}")
-            click.echo(f"standalone | API at http://{shown_host}:{port}")
+            click.echo(f"standalone | UI and API at http://{shown_host}:{port}")
             if admin_password is not None:
                 # Printed once, now; only its argon2id hash is kept.
-                click.echo(f"standalone | Login with username: admin  password: {admin_password}")
+                click.echo(
+                    f"standalone | Login with username: admin  password: {admin_password}"
+                    f" (the UI at http://{shown_host}:{port}/ and the API)"
+                )
             else:
                 click.echo(
                     "standalone | Login as admin (forgot the password? `slipstream users"

@@ -309,3 +309,28 @@ class Role:
     id: int | None = None
     created_on: datetime | None = None
     changed_on: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A web UI sign-in as stored: its user and its times. The session id itself (the cookie's
+    value) is never stored, only its SHA-256."""
+
+    id: int
+    user: User
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunBrief:
+    """What a listing of DAGs shows of one of their recent runs (no conf: it may be large)."""
+
+    dag_id: str
+    run_id: str
+    state: RunState
+    run_type: RunType
+    logical_date: datetime | None
+    start_date: datetime | None
+    end_date: datetime | None

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import json
-import os
-import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from slipstream.core.log_paths import log_path_for
 from slipstream.errors import InvalidInputError, TaskInstanceNotFound
+from slipstream.keyfile import load_or_create_key
 
 BAD_TOKEN = "Bad Signature. Please use only the tokens provided by the API."
 
@@ -112,7 +110,7 @@ class LogService:
     def _signing_key(self) -> bytes:
         with self._key_lock:
             if self._key is None:
-                self._key = _load_or_create_key(self._folder / _KEY_FILE)
+                self._key = load_or_create_key(self._folder / _KEY_FILE)
             return self._key
 
 
@@ -122,27 +120,6 @@ def _names(
     """What a token is made for: a try's log (of one map index, for a mapped task)."""
     names: list[str | int] = [dag_id, run_id, task_id, try_number]
     return [*names, map_index] if map_index >= 0 else names
-
-
-def _load_or_create_key(path: Path) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        text = path.read_text().strip()
-        if text:
-            return bytes.fromhex(text)
-    # Write a whole file under a temporary name, then link it into place: a process racing us
-    # either wins (and we read its key) or loses; nobody reads a half-written key.
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32))
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        pass
-    finally:
-        temporary.unlink()
-    return bytes.fromhex(path.read_text().strip())
 
 
 def _complete_utf8(data: bytes) -> int:

@@ -1,6 +1,7 @@
 """User administration: create, read, list, update and delete users, reset passwords, enable
 and disable them, and manage their roles. Every change drops the user's cached sign-ins in this
-process (`SignInService.forget`)."""
+process (`SignInService.forget`); a new password or disabling a user also ends their web UI
+sessions, in the same transaction."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from slipstream.core.records import User
 from slipstream.errors import InvalidInputError, UserNotFound
 from slipstream.services.sign_in import SignInService
 from slipstream.store import users as users_store
+from slipstream.store import web_sessions as web_sessions_store
 from slipstream.store.db import Database
 
 # Column widths of the users table: longer values are refused here, with the field named,
@@ -166,6 +168,9 @@ class UserService:
         with self._db.write() as conn:
             self._locked(conn, username)
             user = users_store.update_profile(conn, username, self._clock.now(), values)
+            if password is not None:
+                # A new password signs the user out of the web UI everywhere.
+                web_sessions_store.delete_for_user(conn, user.username if user else username)
         assert user is not None  # the row is locked, and it existed
         self._sign_ins.forget(username)
         return user
@@ -185,6 +190,7 @@ class UserService:
         with self._db.write() as conn:
             if not users_store.set_password_hash(conn, username, password_hash, self._clock.now()):
                 raise UserNotFound(username)
+            web_sessions_store.delete_for_user(conn, username)
         self._sign_ins.forget(username)
 
     def set_active(self, username: str, active: bool) -> User:
@@ -192,6 +198,8 @@ class UserService:
         with self._db.write() as conn:
             if not users_store.set_active(conn, username, active, self._clock.now()):
                 raise UserNotFound(username)
+            if not active:
+                web_sessions_store.delete_for_user(conn, username)
             user = users_store.get_user(conn, username)
         self._sign_ins.forget(username)
         assert user is not None

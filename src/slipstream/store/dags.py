@@ -124,6 +124,7 @@ def _conditions(
     dag_id_pattern: str | None,
     tags: Sequence[str] | None,
     scope: DagScope | None,
+    last_run_state: str | None = None,
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if only_active:
@@ -138,7 +139,27 @@ def _conditions(
         within = scope_filter(conn, scope)
         if within is not None:
             conditions.append(within)
+    if last_run_state is not None:
+        conditions.append(_last_run_is(last_run_state))
     return conditions
+
+
+# `last_run_state` for DAGs that have no run at all.
+NO_RUN = "none"
+
+
+def _last_run_is(state: str) -> ColumnElement[bool]:
+    """DAGs whose most recently created run is in `state` (NO_RUN: DAGs without runs): one
+    index seek per DAG on ix_runs_dag_id_id."""
+    latest = (
+        select(runs.c.state)
+        .where(runs.c.dag_id == dags.c.dag_id)
+        .order_by(runs.c.id.desc())
+        .limit(1)
+        .correlate(dags)
+        .scalar_subquery()
+    )
+    return latest.is_(None) if state == NO_RUN else latest == state
 
 
 def list_dags(
@@ -152,11 +173,14 @@ def list_dags(
     offset: int = 0,
     order_by: str = "dag_id",
     scope: DagScope | None = None,
+    last_run_state: str | None = None,
 ) -> tuple[list[DagRecord], int]:
     """One page of DAGs and the total matching. `dag_id_pattern` is a case-insensitive
     substring in which SQL LIKE wildcards (% and _) keep their meaning, as in Airflow;
     `tags` matches DAGs carrying any of them; `scope` keeps only the DAGs it covers (a
-    caller's visible DAGs); `order_by` is a field, "-field" for descending."""
+    caller's visible DAGs); `last_run_state` keeps DAGs whose last run (the most recently
+    created) is in that state, or with NO_RUN those without runs; `order_by` is a field,
+    "-field" for descending."""
     descending = order_by.startswith("-")
     column = _ORDERABLE.get(order_by.removeprefix("-"))
     if column is None:
@@ -171,6 +195,7 @@ def list_dags(
         dag_id_pattern=dag_id_pattern,
         tags=tags,
         scope=scope,
+        last_run_state=last_run_state,
     )
     total = conn.execute(select(func.count()).select_from(dags).where(*conditions)).scalar_one()
     ordering = (column.desc() if descending else column.asc()).nulls_last()
@@ -178,6 +203,20 @@ def list_dags(
     if limit is not None:
         query = query.limit(limit)
     return [_to_record(row) for row in conn.execute(query)], total
+
+
+def tags_in_scope(
+    conn: Connection, scope: DagScope | None, *, only_active: bool = True
+) -> list[str]:
+    """Every tag carried by a DAG `scope` covers (all DAGs: None), sorted: what a tag filter
+    may offer without naming a DAG the caller cannot see."""
+    conditions = _conditions(
+        conn, only_active=only_active, paused=None, dag_id_pattern=None, tags=None, scope=scope
+    )
+    found: set[str] = set()
+    for (tags,) in conn.execute(select(dags.c.tags).where(*conditions)):
+        found.update(tags or ())
+    return sorted(found)
 
 
 def get_version(conn: Connection, version_id: int) -> DagVersion | None:

@@ -292,3 +292,19 @@ callback_requests = Table(
     Column("reason", String(50), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
 )
+
+# Web UI sign-ins: only a SHA-256 of each session id is kept (the id itself is 256 random bits
+# and lives in the browser's cookie). A session ends when unused until `expires_at`, when its
+# user signs out, or when the user is disabled or gets a new password (rows deleted).
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_web_sessions_user_id", "user_id"),
+    Index("ix_web_sessions_expires_at", "expires_at"),
+)

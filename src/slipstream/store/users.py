@@ -14,11 +14,16 @@ from slipstream.errors import UserAlreadyExists
 from slipstream.store.tables import users
 
 # Every column but the hash: what a User record is read from.
-_PUBLIC_COLUMNS = [c for c in users.c if c.name != "password_hash"]
+PUBLIC_COLUMNS = [c for c in users.c if c.name != "password_hash"]
 
 
 def _to_user(row: Row[Any]) -> User:
-    m = row._mapping
+    return user_from_mapping(row._mapping)
+
+
+def user_from_mapping(m: Mapping[Any, Any]) -> User:
+    """A User from a row's columns by name (also used where users are joined to other
+    tables)."""
     return User(
         id=m["id"],
         username=m["username"],
@@ -65,7 +70,7 @@ def insert_user(
     # A savepoint keeps the surrounding transaction usable on PostgreSQL after a conflict.
     try:
         with conn.begin_nested():
-            row = conn.execute(insert(users).values(values).returning(*_PUBLIC_COLUMNS)).one()
+            row = conn.execute(insert(users).values(values).returning(*PUBLIC_COLUMNS)).one()
     except IntegrityError:
         if _exists(conn, users.c.username == username):
             raise UserAlreadyExists(username) from None
@@ -81,7 +86,7 @@ def _exists(conn: Connection, condition: Any) -> bool:
 
 def get_user(conn: Connection, username: str, *, for_update: bool = False) -> User | None:
     """The user, or None; `for_update` locks the row until commit for a read-modify-write."""
-    query = select(*_PUBLIC_COLUMNS).where(users.c.username == username)
+    query = select(*PUBLIC_COLUMNS).where(users.c.username == username)
     if for_update:
         query = query.with_for_update()
     row = conn.execute(query).first()
@@ -115,7 +120,7 @@ def list_users(
     total = conn.execute(select(func.count()).select_from(users)).scalar_one()
     column = users.c[order_by]
     # The id breaks ties, so pages never overlap or skip a user.
-    query = select(*_PUBLIC_COLUMNS).order_by(
+    query = select(*PUBLIC_COLUMNS).order_by(
         column.desc() if descending else column.asc(),
         users.c.id.desc() if descending else users.c.id.asc(),
     )
@@ -178,7 +183,7 @@ def update_profile(
         update(users)
         .where(users.c.username == username)
         .values(changed_on=now, **values)
-        .returning(*_PUBLIC_COLUMNS)
+        .returning(*PUBLIC_COLUMNS)
     )
     try:
         with conn.begin_nested():

@@ -1,0 +1,64 @@
+"""What the web UI needs from the composition root (the services its pages may call, and
+nothing else), and the dependencies handing each request those services and the app's
+shared parts: all read from the web app's state, set once by `create_web_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+
+from slipstream.clock import Clock
+from slipstream.config import Settings
+from slipstream.services.dag_overview import DagOverviewService
+from slipstream.services.dags import DagService
+from slipstream.services.roles import RoleService
+from slipstream.services.sign_in import SignInService
+from slipstream.services.sign_in_gate import SignInGate
+from slipstream.services.web_sessions import WebSessionService
+from slipstream.web.csrf import CsrfSigner
+from slipstream.web.templates import Templates
+
+
+class WebServices(Protocol):
+    """Satisfied by bootstrap.Services; tests may build their own."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def dags(self) -> DagService: ...
+
+    @property
+    def dag_overview(self) -> DagOverviewService: ...
+
+    @property
+    def roles(self) -> RoleService: ...
+
+    @property
+    def sign_ins(self) -> SignInService: ...
+
+    @property
+    def web_sessions(self) -> WebSessionService: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebParts:
+    """The web app's own long-lived parts, built once per app."""
+
+    services: WebServices
+    gate: SignInGate
+    csrf: CsrfSigner
+    templates: Templates
+
+
+async def parts_of(request: Request) -> WebParts:
+    parts: WebParts = request.app.state.web
+    return parts
+
+
+PartsDep = Annotated[WebParts, Depends(parts_of)]

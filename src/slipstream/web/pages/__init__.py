@@ -1,0 +1,23 @@
+"""The UI's pages, one module per page (or family of URLs). Each module has a `router()`
+returning a fresh APIRouter with its routes, and `NAV`: its navigation entry, or None. A new
+page is a new module here plus its line in PAGES; pages never import each other."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from fastapi import APIRouter
+
+from slipstream.web.nav import NavItem
+from slipstream.web.pages import dags, security, sign_in
+
+
+class Page(Protocol):
+    @property
+    def NAV(self) -> NavItem | None: ...  # noqa: N802 (a module constant)
+
+    def router(self) -> APIRouter: ...
+
+
+# In navigation order.
+PAGES: tuple[Page, ...] = (dags, security, sign_in)

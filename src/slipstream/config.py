@@ -149,6 +149,9 @@ class Settings:
                           task of every DAG; a queued or running try takes its pool_slots (128)
     max_map_length:       SLIPSTREAM_MAX_MAP_LENGTH, the most instances a mapped task expands
                           to (Airflow's [core] max_map_length, 1024)
+    callback_timeout:     SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS, the longest one outcome's callbacks
+                          (and e-mail) may take, in the try's process or in a callback request's,
+                          before they are stopped (300 s); execution_timeout does not cover them
     """
 
     home: Path
@@ -175,6 +178,7 @@ class Settings:
     smtp: SmtpSettings | None = None
     default_pool_slots: int = 128
     max_map_length: int = 1024
+    callback_timeout: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -215,6 +219,7 @@ class Settings:
             smtp=SmtpSettings.from_env(env),
             default_pool_slots=_int(env, "SLIPSTREAM_DEFAULT_POOL_SLOTS", 128, 1),
             max_map_length=_int(env, "SLIPSTREAM_MAX_MAP_LENGTH", 1024, 1),
+            callback_timeout=_float(env, "SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS", 300.0, 0.1),
         )
 
     @property

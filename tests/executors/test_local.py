@@ -374,7 +374,7 @@ def test_a_try_s_callback_that_outlasts_the_callback_timeout_is_stopped(
         "on_success_callback[0] slow_alert of task 'fine' did not finish within 0.5s "
         "(SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS): stopped"
     ) in log
-    assert "the on_success_callback of this try did not finish within 0.5s" in log
+    assert "the on_success_callback of task 'fine' (try 1) did not finish within 0.5s" in log
 
 
 def test_a_callback_that_ignores_its_stop_is_killed_with_its_group(
@@ -395,6 +395,10 @@ def test_a_callback_that_ignores_its_stop_is_killed_with_its_group(
     assert result.callbacks_done and result.exit_code == -signal.SIGKILL
     assert 0.5 + 1.0 <= _elapsed(seen, result) < 0.5 + 1.0 + 1.5
     assert _notes(notes) == ["stubborn started", "stubborn ignored its stop"]
+    assert (
+        "the on_failure_callback of task 'bad' (try 1) did not finish within 0.5s"
+        in Path(workload.log_path).read_text()
+    )
     grandchild = int(pidfile.read_text())
     wait_until(lambda: not pid_exists(grandchild), 2.0, "the callback's subprocess to die")
 

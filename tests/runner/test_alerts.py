@@ -260,10 +260,12 @@ def test_a_timed_out_callback_is_named_and_the_ones_after_it_are_not_called(
 ) -> None:
     seen: Seen = []
     guarded: list[TaskFinished] = []
+    names_seen: list[str] = []
 
     @contextlib.contextmanager
-    def guard(outcome: TaskFinished) -> Iterator[None]:
+    def guard(outcome: TaskFinished, callbacks: str) -> Iterator[None]:
         guarded.append(outcome)
+        names_seen.append(callbacks)
         yield
 
     dag = build(
@@ -275,6 +277,7 @@ def test_a_timed_out_callback_is_named_and_the_ones_after_it_are_not_called(
     assert finished.state is TaskState.SUCCESS and finished.callbacks_done
     assert names(seen) == ["execute", "ran", "first"]
     [outcome] = guarded
+    assert names_seen == ["on_success_callback"]
     assert (outcome.state, outcome.callbacks_done, outcome.xcoms) == (
         TaskState.SUCCESS,
         True,
@@ -290,10 +293,12 @@ def test_a_timed_out_callback_is_named_and_the_ones_after_it_are_not_called(
 
 def test_the_guard_is_skipped_when_the_outcome_has_nothing_to_call(tmp_path: Path) -> None:
     guarded: list[TaskFinished] = []
+    names_seen: list[str] = []
 
     @contextlib.contextmanager
-    def guard(outcome: TaskFinished) -> Iterator[None]:
+    def guard(outcome: TaskFinished, callbacks: str) -> Iterator[None]:
         guarded.append(outcome)
+        names_seen.append(callbacks)
         yield
 
     seen: Seen = []
@@ -303,6 +308,7 @@ def test_the_guard_is_skipped_when_the_outcome_has_nothing_to_call(tmp_path: Pat
     assert guarded == []  # a try without callbacks tells nobody (no frame on the hot path)
     run_try(make_workload(tmp_path / "f.py", "skip_me"), dag, callback_guard=guard)
     assert [o.state for o in guarded] == [TaskState.SKIPPED]
+    assert names_seen == ["on_skipped_callback"]
 
 
 def test_a_timed_out_request_stops_its_callbacks_and_returns(

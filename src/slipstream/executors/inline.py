@@ -89,7 +89,7 @@ class InlineExecutor:
                     clock=self._clock,
                     hostname=self._hostname,
                     smtp=self._smtp,
-                    callback_guard=lambda _outcome: _callback_alarm(self._callback_timeout),
+                    callback_guard=lambda _outcome, _kind: _callback_alarm(self._callback_timeout),
                 )
             if finished is None or timer.fired:
                 finished = _timed_out(workload, self._clock, finished)

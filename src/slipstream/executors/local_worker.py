@@ -82,6 +82,7 @@ class _Try:
     stopped: bool = False  # ended at a person's request, not by execution_timeout
     # The outcome the try's process announced before its callbacks (CallbacksStarted).
     outcome: TaskFinished | None = None
+    callbacks: str = ""  # which (on_success_callback...)
     callbacks_late: bool = False  # told to stop its callbacks: their time was up
 
 
@@ -430,12 +431,12 @@ class LocalWorker:
                 if isinstance(message, TaskFinished):
                     job.result = message
                 elif isinstance(message, CallbacksStarted):
-                    self._callbacks_started(job, message.outcome)
+                    self._callbacks_started(job, message)
 
-    def _callbacks_started(self, job: _Try, outcome: TaskFinished) -> None:
+    def _callbacks_started(self, job: _Try, started: CallbacksStarted) -> None:
         """The try has its outcome and runs its callbacks: from now on their own time bounds
         it, not execution_timeout (which Airflow does not apply to callbacks either)."""
-        job.outcome = outcome
+        job.outcome, job.callbacks = started.outcome, started.callbacks
         if not job.timed_out:  # already being stopped: that stands
             job.deadline = time.monotonic() + self._callback_timeout
 
@@ -539,7 +540,8 @@ class LocalWorker:
             append_log_line(
                 job.workload.log_path,
                 "ERROR",
-                f"the {_outcome_callbacks(job.outcome)} of this try did not finish within "
+                f"the {job.callbacks} of task {job.workload.task_id!r} (try "
+                f"{job.workload.try_number}) did not finish within "
                 f"{self._callback_timeout:g}s ({CALLBACK_SETTING}): stopping them; the try's "
                 f"outcome ({job.outcome.state.value}) stands",
             )
@@ -654,15 +656,6 @@ def _kill_group(pid: int, signum: int) -> None:
             os.kill(pid, signum)
     except PermissionError:
         pass  # the group id was reused by someone else's session: never ours to signal
-
-
-def _outcome_callbacks(outcome: TaskFinished) -> str:
-    """Which callbacks a try runs for its outcome (as its process decided them)."""
-    if outcome.state is TaskState.SUCCESS:
-        return "on_success_callback"
-    if outcome.state is TaskState.SKIPPED:
-        return "on_skipped_callback"
-    return "failure callbacks (on_failure_callback or on_retry_callback, and e-mail)"
 
 
 def _request_text(request: CallbackRequest) -> str:

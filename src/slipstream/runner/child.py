@@ -44,6 +44,7 @@ class CallbacksStarted:
     covers them no more), and reports `outcome` if it has to kill them."""
 
     outcome: TaskFinished
+    callbacks: str  # which: on_success_callback, on_failure_callback...
 
 
 def fork_try(
@@ -128,10 +129,10 @@ def _callbacks_reported_on(result_fd: int, seconds: float) -> CallbackGuard:
     first, and its TIMEOUT_SIGNAL then stops them."""
 
     @contextlib.contextmanager
-    def guard(outcome: TaskFinished) -> Iterator[None]:
+    def guard(outcome: TaskFinished, callbacks: str) -> Iterator[None]:
         # The handler first: the worker may signal as soon as it reads the frame.
         _stop_callbacks_on_signal(seconds)
-        _write_frame(result_fd, CallbacksStarted(outcome))
+        _write_frame(result_fd, CallbacksStarted(outcome, callbacks))
         try:
             yield
         finally:

@@ -29,6 +29,7 @@ from slipstream.errors import FailTask, SkipTask
 from slipstream.runner.alerts import (
     SETTING,
     CallbackTimedOut,
+    failure_callback_name,
     has_failure_alerts,
     run_callbacks,
     task_failure_alerts,
@@ -49,10 +50,11 @@ class TryTerminated(BaseException):
 
 
 # What runs a try may bound its outcome's callbacks: called with the outcome once it is known
-# and the task has callbacks (or e-mail) for it, the context manager is open while they run
-# (a forked try tells its worker, which then bounds them; the inline executor arms a timer).
-# Whoever bounds them raises CallbackTimedOut in them when their time is up.
-CallbackGuard = Callable[[TaskFinished], AbstractContextManager[object]]
+# and the task has callbacks (or e-mail) for it, and with their name (on_success_callback...),
+# the context manager is open while they run (a forked try tells its worker, which then bounds
+# them; the inline executor arms a timer). Whoever bounds them raises CallbackTimedOut in them
+# when their time is up.
+CallbackGuard = Callable[[TaskFinished, str], AbstractContextManager[object]]
 
 
 class TryTimedOut(TryTerminated):
@@ -214,11 +216,11 @@ def _outcome_callbacks(
         infra_budget=0,  # a try that ran to its end never fails on infrastructure
     )
     if state is TaskState.SUCCESS:
-        wanted = bool(callbacks_of(task.on_success_callback))
+        kind, wanted = "on_success_callback", bool(callbacks_of(task.on_success_callback))
     elif state is TaskState.SKIPPED:
-        wanted = bool(callbacks_of(task.on_skipped_callback))
+        kind, wanted = "on_skipped_callback", bool(callbacks_of(task.on_skipped_callback))
     else:
-        wanted = has_failure_alerts(task, retried=retried)
+        kind, wanted = failure_callback_name(retried), has_failure_alerts(task, retried=retried)
     if not wanted:
         return
     if context is None:  # building the context failed: give the callbacks what is certain
@@ -227,13 +229,11 @@ def _outcome_callbacks(
     owner = f"task {task.task_id!r}"
     try:
         with (
-            guard(outcome) if guard is not None else contextlib.nullcontext(),
+            guard(outcome, kind) if guard is not None else contextlib.nullcontext(),
             set_current_context(context),
         ):
-            if state is TaskState.SUCCESS:
-                run_callbacks("on_success_callback", owner, task.on_success_callback, context)
-            elif state is TaskState.SKIPPED:
-                run_callbacks("on_skipped_callback", owner, task.on_skipped_callback, context)
+            if state is not TaskState.FAILED:
+                run_callbacks(kind, owner, getattr(task, kind), context)
             else:
                 task_failure_alerts(
                     task,
@@ -247,8 +247,9 @@ def _outcome_callbacks(
     except CallbackTimedOut as exc:
         if not exc.reported:  # stopped outside a callback (sending the e-mail, say)
             _log.error(
-                "The %s callbacks of this try did not finish within %gs (%s): stopped",
-                state.value,
+                "The %s of task %r did not finish within %gs (%s): stopped",
+                kind,
+                task.task_id,
                 exc.seconds,
                 SETTING,
             )

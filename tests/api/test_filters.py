@@ -95,3 +95,19 @@ def test_the_filters_still_filter_and_unknown_ones_are_refused(api: ApiServer) -
         f"{api.base}/api/v1/dags/~/dagRuns", params={"order_by": "-nope"}, auth=auth
     )
     assert runs.status_code == 400 and "nope" in runs.text
+
+
+def test_the_batch_form_takes_the_same_filters_in_its_body(api: ApiServer) -> None:
+    api.create_user("batcher", "B4tcher-pass-word", "Viewer")
+    auth = ("batcher", "B4tcher-pass-word")
+    url = f"{api.base}/api/v1/dags/~/dagRuns/~/taskInstances/list"
+    # null in the body's state list is "no state", as `state=` is in a query.
+    found = requests.post(url, json={"state": [None, "success"], "duration_gte": 0}, auth=auth)
+    assert found.status_code == 200, found.text
+    assert found.json()["total_entries"] >= 0
+    naive = requests.post(url, json={"end_date_lte": "2024-01-01T00:00:00"}, auth=auth)
+    assert naive.status_code == 400 and "end_date_lte" in naive.text
+    bad_state = requests.post(url, json={"state": ["sleeping"]}, auth=auth)
+    assert bad_state.status_code == 400 and "'state'" in bad_state.text
+    nothing = requests.post(url, json={"executor": ["CeleryExecutor"]}, auth=auth)
+    assert nothing.json() == {"task_instances": [], "total_entries": 0}

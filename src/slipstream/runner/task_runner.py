@@ -96,6 +96,20 @@ def run_try(
     error: str | None = None
     # Nothing to call back when there is no task (its DAG did not load): done as it is.
     callbacks_done = True
+
+    def finished() -> TaskFinished:
+        return TaskFinished(
+            key=workload.key,
+            state=state,
+            exit_reason=reason,
+            at=clock.now(),
+            error=error,
+            xcoms=ti.pushed,
+            skip_downstream=skip_downstream,
+            callbacks_done=callbacks_done,
+            map_length=map_length,
+        )
+
     if isinstance(dag, BaseException):
         _log.error("Could not load DAG %r from %s", workload.dag_id, workload.fileloc, exc_info=dag)
         state, reason, error = TaskState.FAILED, ExitReason.TASK_ERROR, _describe(dag)
@@ -129,19 +143,17 @@ def run_try(
             callbacks_done = False  # the scheduler decides: see TryTimedOut
         else:
             # Reported in its stead if the callbacks must be killed: they count as run.
-            outcome = TaskFinished(
-                key=workload.key,
-                state=state,
-                exit_reason=reason,
-                at=clock.now(),
-                error=error,
-                xcoms=ti.pushed,
-                skip_downstream=skip_downstream,
-                callbacks_done=True,
-                map_length=map_length,
-            )
             _outcome_callbacks(
-                workload, dag, task, ti, context, exception, smtp, hostname, outcome, callback_guard
+                workload,
+                dag,
+                task,
+                ti,
+                context,
+                exception,
+                smtp,
+                hostname,
+                finished(),
+                callback_guard,
             )
     ti.close()
     _log.info(
@@ -153,17 +165,7 @@ def run_try(
         workload.run_id,
         workload.try_number,
     )
-    return TaskFinished(
-        key=workload.key,
-        state=state,
-        exit_reason=reason,
-        at=clock.now(),
-        error=error,
-        xcoms=ti.pushed,
-        skip_downstream=skip_downstream,
-        callbacks_done=callbacks_done,
-        map_length=map_length,
-    )
+    return finished()
 
 
 def context_for_try(

@@ -137,7 +137,7 @@ def test_callbacks_are_bounded_in_process_too(tmp_path: Path) -> None:
     executor.run_callbacks([request])
     [done] = executor.callbacks_done()
     assert done.id == 3 and done.error is not None and "within 0.3s" in done.error
-    assert time.monotonic() - started < 5  # not the callbacks' 30 s sleeps
+    assert time.monotonic() - started < 20  # not the callbacks' 30 s sleeps
     # execution_timeout covers no callback: quick()'s 1 s callback outlasts its 0.5 s.
     generous = InlineExecutor(callback_timeout=5)
     generous.submit([make_workload(dag_file, "quick", dag_id="cb")])

@@ -367,7 +367,7 @@ def test_a_try_s_callback_that_outlasts_the_callback_timeout_is_stopped(
         0,
     )
     assert result.callbacks_done and result.xcoms == (("return_value", "1"),)
-    assert _elapsed(seen, result) < 0.5 + 1.0 + 1.0  # timeout + grace + slack, not 30 s
+    assert _elapsed(seen, result) < 10  # the timeout (and a loaded machine's slack), not 30 s
     assert _notes(notes) == ["slow_alert started"]  # stopped, and next_alert not called
     log = Path(workload.log_path).read_text()
     assert (
@@ -393,7 +393,7 @@ def test_a_callback_that_ignores_its_stop_is_killed_with_its_group(
         "ValueError: bad",
     )
     assert result.callbacks_done and result.exit_code == -signal.SIGKILL
-    assert 0.5 + 1.0 <= _elapsed(seen, result) < 0.5 + 1.0 + 1.5
+    assert 0.5 + 1.0 <= _elapsed(seen, result) < 10  # timeout + grace, not the 30 s loop
     assert _notes(notes) == ["stubborn started", "stubborn ignored its stop"]
     assert (
         "the on_failure_callback of task 'bad' (try 1) did not finish within 0.5s"
@@ -445,7 +445,8 @@ def test_a_callback_request_that_outlasts_the_callback_timeout_is_stopped(
         "on_success_callback of DAG 'cb' for run manual__1 did not finish within 0.5s "
         "(SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS): stopped; nothing else changes"
     )
-    assert time.monotonic() - started < 0.5 + 1.0 + 1.5
+    # Far less than the callback's 30 s sleep, though it counts the worker importing the DAG.
+    assert time.monotonic() - started < 20
     assert _notes(notes) == ["slow_alert started"]
     text = log.read_text()
     assert "on_success_callback[0] slow_alert of DAG 'cb' did not finish within 0.5s" in text

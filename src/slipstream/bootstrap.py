@@ -260,7 +260,10 @@ def run_task_test(
                 log_folder=Path(tmp),
                 max_map_length=settings.max_map_length,
             )
-            executor = InlineExecutor(xcom_reader_factory=xcom_reader_factory(settings))
+            executor = InlineExecutor(
+                xcom_reader_factory=xcom_reader_factory(settings),
+                callback_timeout=settings.callback_timeout,
+            )
             executor.submit([workload])
             finished = [e for e in executor.events() if isinstance(e, TaskFinished)]
             log = Path(workload.log_path)
@@ -291,6 +294,7 @@ def run_scheduler(
         clock=clock,
         dag_import_timeout=settings.dag_import_timeout,
         smtp=settings.smtp,
+        callback_timeout=settings.callback_timeout,
     )
     scheduler = Scheduler(db, executor, clock=clock, settings=settings)
     try:
@@ -421,7 +425,9 @@ def run_dag_test(
             dag_file_sync(test_settings, db, clock, None).sync_now()
             DagService(db).set_paused(dag_id, False)
             executor = InlineExecutor(
-                xcom_reader_factory=xcom_reader_factory(test_settings), smtp=test_settings.smtp
+                xcom_reader_factory=xcom_reader_factory(test_settings),
+                smtp=test_settings.smtp,
+                callback_timeout=test_settings.callback_timeout,
             )
             plans = PlanCache()
             # As `airflow dags test`: the one run asked for, never the schedule's (a catchup

@@ -183,6 +183,9 @@ class Settings:
                           made once in $home/.web-secret-key (mode 0600) is used
     web_session_lifetime: SLIPSTREAM_WEB_SESSION_LIFETIME_SECONDS, how long a web UI sign-in
                           lasts unused (30 days, Airflow's session_lifetime_minutes)
+    callback_timeout:     SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS, the longest one outcome's callbacks
+                          (and e-mail) may take, in the try's process or in a callback request's,
+                          before they are stopped (300 s); execution_timeout does not cover them
     """
 
     home: Path
@@ -211,6 +214,7 @@ class Settings:
     max_map_length: int = 1024
     web_secret_key: str | None = field(default=None, repr=False)
     web_session_lifetime: float = WEB_SESSION_LIFETIME_SECONDS
+    callback_timeout: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -255,6 +259,7 @@ class Settings:
             web_session_lifetime=_float(
                 env, "SLIPSTREAM_WEB_SESSION_LIFETIME_SECONDS", WEB_SESSION_LIFETIME_SECONDS, 60.0
             ),
+            callback_timeout=_float(env, "SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS", 300.0, 0.1),
         )
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from slipstream.core.admission import Candidate, admit
+from slipstream.core.admission import DEFAULT_POOL, Candidate, admit, never_fits
 
 
 def cand(
@@ -129,3 +129,14 @@ def test_a_full_dag_is_not_drawn_beyond_its_room() -> None:
     )
     assert [c.task_id for _, c in result.taken] == ["t0", "t1", "t2"]
     assert drawn == ["t0", "t1", "t2"]
+
+
+def test_a_try_needing_more_slots_than_its_pool_has_can_never_fit() -> None:
+    assert never_fits(128, DEFAULT_POOL, 128) is None
+    assert never_fits(1, DEFAULT_POOL, 1) is None
+    why = never_fits(129, DEFAULT_POOL, 128)
+    assert why is not None
+    assert "pool_slots=129" in why and "128 slots of pool 'default_pool'" in why
+    assert "SLIPSTREAM_DEFAULT_POOL_SLOTS" in why
+    other = never_fits(3, "gpu", 2)
+    assert other is not None and "pool 'gpu'" in other and "SLIPSTREAM_" not in other

@@ -70,3 +70,39 @@ def test_wait_for_downstream_needs_the_direct_downstream_done_too() -> None:
     assert not verdict.may_run and "d1" in verdict.reason and "d2" not in verdict.reason
     # A downstream task the previous run lacks has not succeeded there either (Airflow counts).
     assert not may_run(task, PreviousRun(DAY1, {"t": S.SUCCESS, "d1": S.SUCCESS}))
+
+
+# A mapped task: Airflow 2.6+ and 3 count every instance the task has in the previous run,
+# whatever its map index (PrevDagrunDep counts the unsuccessful ones); each instance here waits
+# on all of them, so a map index the previous run did not have is held only by the others.
+
+
+def test_a_mapped_task_waits_until_every_previous_instance_is_done() -> None:
+    task = spec(downstream=())
+    done = PreviousRun(DAY1, {}, {"t": {0: S.SUCCESS, 1: S.SKIPPED, 2: S.SUCCESS}})
+    assert may_run(task, done)
+    verdict = judge_past(
+        task, PreviousRun(DAY1, {}, {"t": {0: S.SUCCESS, 1: S.FAILED, 2: S.RUNNING}}), catchup=False
+    )
+    assert not verdict.may_run
+    assert "2 of the task's 3 instances" in verdict.reason
+    assert "failed" in verdict.reason and "running" in verdict.reason
+    # One instance alone reads as an unmapped task's.
+    verdict = judge_past(task, PreviousRun(DAY1, {}, {"t": {0: S.FAILED}}), catchup=False)
+    assert not verdict.may_run and verdict.reason.endswith("the task is failed in the previous run")
+
+
+def test_a_mapped_task_not_expanded_in_the_previous_run_holds_by_its_waiting_row() -> None:
+    # The previous run never got to expand it: its one row (map index -1) has no state yet.
+    assert not may_run(spec(downstream=()), PreviousRun(DAY1, {"t": S.NONE}))
+    # Expanded to nothing there (skipped), it holds nothing back.
+    assert may_run(spec(downstream=()), PreviousRun(DAY1, {"t": S.SKIPPED}))
+
+
+def test_wait_for_downstream_counts_every_instance_of_a_mapped_downstream_task() -> None:
+    task = spec(wait_for_downstream=True, downstream=("d1",))
+    mapped_down = {"d1": {0: S.SUCCESS, 1: S.UP_FOR_RETRY}}
+    verdict = judge_past(task, PreviousRun(DAY1, {"t": S.SUCCESS}, mapped_down), catchup=False)
+    assert not verdict.may_run and "d1" in verdict.reason
+    all_done = {"d1": {0: S.SUCCESS, 1: S.SKIPPED}}
+    assert may_run(task, PreviousRun(DAY1, {"t": S.SUCCESS}, all_done))

@@ -917,3 +917,24 @@ def test_a_cleared_group_expands_again_from_its_first_task() -> None:
     again = plan_run(plan, states, ["g.a", "g.b"], partly)
     assert again.expand == () and again.expand_waiting == ()
     assert set(again.instance_moves) == {("g.a", (1,), S.SCHEDULED), ("g.b", (0,), S.SCHEDULED)}
+
+
+def test_depends_on_past_holds_a_mapped_task_whole() -> None:
+    # Held (its previous run's instances not all done): it neither expands nor schedules its
+    # cleared instances, and the run is not judged deadlocked for it.
+    plan = mapped_plan()
+    ready = {"make": S.SUCCESS, "each": S.NONE, "reduce": S.NONE}
+    held = plan_run(plan, ready, ["make"], held={"each"})
+    assert held.expand == () and held.outcome is None
+    states = {"make": S.SUCCESS, "reduce": S.NONE}
+    cleared = {"each": {0: S.SUCCESS, 1: S.NONE}}
+    assert plan_run(plan, states, ["each"], cleared, held={"each"}).instance_moves == ()
+    every_cleared = {"each": {0: S.NONE, 1: S.NONE}}
+    decision = plan_run(plan, states, ["each"], every_cleared, held={"each"})
+    assert decision.expand == () and decision.instance_moves == ()
+    assert decision.outcome is None
+    # A skip or an upstream failure is no run: the past does not hold those back.
+    skipped = plan_run(
+        plan, {"make": S.SKIPPED, "reduce": S.NONE}, ["make"], cleared, held={"each"}
+    )
+    assert skipped.instance_moves == (("each", (1,), S.SKIPPED),)

@@ -1,14 +1,22 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import jinja2
 import pytest
 
-from slipstream.core.records import ExitReason, TaskFinished, TaskStarted
+from slipstream.core.records import (
+    CallbackKind,
+    CallbackRequest,
+    ExitReason,
+    TaskFinished,
+    TaskStarted,
+)
 from slipstream.core.states import TaskState
 from slipstream.executors.inline import InlineExecutor
+from tests.executors.slow_callbacks import notes_of, slow_callbacks
 from tests.runner.support import make_workload, write_dag_file
 
 
@@ -102,3 +110,37 @@ def test_execution_timeout_interrupts_the_try_as_the_local_executor_does(tmp_pat
         "execution_timeout of 1s exceeded"
         in Path(make_workload(dag_file, "slow").log_path).read_text()
     )
+
+
+def test_callbacks_are_bounded_in_process_too(tmp_path: Path) -> None:
+    # `dags test` runs callbacks in its own process: the same bound holds there.
+    dag_file, notes, _ = slow_callbacks(tmp_path)
+    executor = InlineExecutor(callback_timeout=0.3)
+    workload = make_workload(dag_file, "fine", dag_id="cb")
+    started = time.monotonic()
+    executor.submit([workload])
+    [_, finished] = executor.events()
+    assert isinstance(finished, TaskFinished)
+    assert (finished.state, finished.callbacks_done) == (TaskState.SUCCESS, True)
+    assert notes_of(notes) == ["slow_alert started"]
+    assert (
+        "slow_alert of task 'fine' did not finish within 0.3s"
+        in Path(workload.log_path).read_text()
+    )
+    request = CallbackRequest(
+        3,
+        CallbackKind.DAG_SUCCESS,
+        make_workload(dag_file, "fine", dag_id="cb"),
+        str(tmp_path / "dag_callbacks.log"),
+        reason="success",
+    )
+    executor.run_callbacks([request])
+    [done] = executor.callbacks_done()
+    assert done.id == 3 and done.error is not None and "within 0.3s" in done.error
+    assert time.monotonic() - started < 20  # not the callbacks' 30 s sleeps
+    # execution_timeout covers no callback: quick()'s 1 s callback outlasts its 0.5 s.
+    generous = InlineExecutor(callback_timeout=5)
+    generous.submit([make_workload(dag_file, "quick", dag_id="cb")])
+    quick = generous.events()[-1]
+    assert isinstance(quick, TaskFinished) and quick.state is TaskState.SUCCESS
+    assert notes_of(notes)[-1] == "brief_alert finished"

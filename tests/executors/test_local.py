@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import threading
 import time
@@ -9,10 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from slipstream.core.records import ExitReason, TaskEvent, TaskFinished, TaskStarted
+from slipstream.core.records import (
+    CallbackDone,
+    CallbackKind,
+    CallbackRequest,
+    ExitReason,
+    TaskEvent,
+    TaskFinished,
+    TaskStarted,
+)
 from slipstream.core.states import TaskState
 from slipstream.executors.local import LocalExecutor
 from slipstream.runner.runtime import XComReader
+from tests.executors.slow_callbacks import notes_of as _notes
+from tests.executors.slow_callbacks import slow_callbacks
 from tests.executors.waiting import wait_for_finished, wait_for_started
 from tests.runner.support import make_workload, pid_exists, wait_until, write_dag_file
 
@@ -320,3 +331,123 @@ def test_kill_ends_a_running_try_and_its_group_and_reports_it_marked(
     wait_until(lambda: not pid_exists(grandchild), 2.0, "the sleep 60 to die")
     assert "changed by a person" in Path(workload.log_path).read_text()
     executor.kill([workload.key])  # a finished try: nothing to do, nothing breaks
+
+
+# ----------------------------------------------------------------- the callback timeout
+
+
+@pytest.fixture
+def hasty(tmp_path: Path) -> Iterator[LocalExecutor]:
+    """Callbacks get 0.5 s (SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS), the kill grace 1 s."""
+    executor = LocalExecutor(1, 4, kill_grace_seconds=1.0, callback_timeout=0.5)
+    executor.start()
+    workers = executor.worker_pids
+    yield executor
+    executor.shutdown(graceful=False)
+    _assert_gone(workers + executor.worker_pids)
+
+
+def _elapsed(seen: Sequence[TaskEvent], result: TaskFinished) -> float:
+    [started] = [e for e in seen if isinstance(e, TaskStarted) and e.key == result.key]
+    return (result.at - started.at).total_seconds()
+
+
+def test_a_try_s_callback_that_outlasts_the_callback_timeout_is_stopped(
+    hasty: LocalExecutor, tmp_path: Path
+) -> None:
+    dag_file, notes, _ = slow_callbacks(tmp_path)
+    workload = make_workload(dag_file, "fine", dag_id="cb")
+    hasty.submit([workload])
+    seen: list[TaskEvent] = []
+    result = wait_for_finished(hasty, [workload.key], seen=seen)[workload.key]
+    # The task's outcome stands, reported by the try itself once its callback was stopped.
+    assert (result.state, result.exit_reason, result.exit_code) == (
+        TaskState.SUCCESS,
+        ExitReason.SUCCESS,
+        0,
+    )
+    assert result.callbacks_done and result.xcoms == (("return_value", "1"),)
+    assert _elapsed(seen, result) < 10  # the timeout (and a loaded machine's slack), not 30 s
+    assert _notes(notes) == ["slow_alert started"]  # stopped, and next_alert not called
+    log = Path(workload.log_path).read_text()
+    assert (
+        "on_success_callback[0] slow_alert of task 'fine' did not finish within 0.5s "
+        "(SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS): stopped"
+    ) in log
+    assert "the on_success_callback of task 'fine' (try 1) did not finish within 0.5s" in log
+
+
+def test_a_callback_that_ignores_its_stop_is_killed_with_its_group(
+    hasty: LocalExecutor, tmp_path: Path
+) -> None:
+    dag_file, notes, pidfile = slow_callbacks(tmp_path)
+    workload = make_workload(dag_file, "bad", dag_id="cb")
+    hasty.submit([workload])
+    seen: list[TaskEvent] = []
+    result = wait_for_finished(hasty, [workload.key], seen=seen)[workload.key]
+    # The outcome the try announced before its callbacks: failed by the task's own error,
+    # callbacks counted as run (the scheduler must not run them again), killed by SIGKILL.
+    assert (result.state, result.exit_reason, result.error) == (
+        TaskState.FAILED,
+        ExitReason.TASK_ERROR,
+        "ValueError: bad",
+    )
+    assert result.callbacks_done and result.exit_code == -signal.SIGKILL
+    assert 0.5 + 1.0 <= _elapsed(seen, result) < 10  # timeout + grace, not the 30 s loop
+    assert _notes(notes) == ["stubborn started", "stubborn ignored its stop"]
+    assert (
+        "the on_failure_callback of task 'bad' (try 1) did not finish within 0.5s"
+        in Path(workload.log_path).read_text()
+    )
+    grandchild = int(pidfile.read_text())
+    wait_until(lambda: not pid_exists(grandchild), 2.0, "the callback's subprocess to die")
+
+
+def test_execution_timeout_does_not_cover_the_callbacks(
+    hasty: LocalExecutor, tmp_path: Path
+) -> None:
+    # quick() returns at once; its 1 s success callback outlasts the 0.5 s execution_timeout
+    # (as in Airflow, which does not count callbacks in it) and the 0.5 s callback timeout.
+    slow = LocalExecutor(1, 2, kill_grace_seconds=1.0, callback_timeout=5.0)
+    slow.start()
+    try:
+        dag_file, notes, _ = slow_callbacks(tmp_path)
+        workload = make_workload(dag_file, "quick", dag_id="cb")
+        slow.submit([workload])
+        result = wait_for_finished(slow, [workload.key])[workload.key]
+        assert (result.state, result.exit_reason) == (TaskState.SUCCESS, ExitReason.SUCCESS)
+        assert _notes(notes) == ["brief_alert finished"]
+    finally:
+        slow.shutdown(graceful=False)
+
+
+def test_a_callback_request_that_outlasts_the_callback_timeout_is_stopped(
+    hasty: LocalExecutor, tmp_path: Path
+) -> None:
+    dag_file, notes, _ = slow_callbacks(tmp_path)
+    log = tmp_path / "dag_callbacks.log"
+    request = CallbackRequest(
+        7,
+        CallbackKind.DAG_SUCCESS,
+        make_workload(dag_file, "fine", dag_id="cb"),
+        str(log),
+        reason="success",
+    )
+    started = time.monotonic()
+    hasty.run_callbacks([request])
+    done: list[CallbackDone] = []
+    while not done and time.monotonic() - started < 10:
+        select.select(hasty.filenos(), [], [], 0.1)
+        hasty.events()
+        done += hasty.callbacks_done()
+    [report] = done
+    assert report.id == 7 and report.error == (
+        "on_success_callback of DAG 'cb' for run manual__1 did not finish within 0.5s "
+        "(SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS): stopped; nothing else changes"
+    )
+    # Far less than the callback's 30 s sleep, though it counts the worker importing the DAG.
+    assert time.monotonic() - started < 20
+    assert _notes(notes) == ["slow_alert started"]
+    text = log.read_text()
+    assert "on_success_callback[0] slow_alert of DAG 'cb' did not finish within 0.5s" in text
+    assert "on_success_callback of DAG 'cb' for run manual__1 did not finish" in text

@@ -3,6 +3,8 @@ callback requests from the scheduler (runner/callbacks.py)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,10 @@ import pytest
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.operators import EmptyOperator
 from slipstream.authoring.taskflow import task
-from slipstream.core.records import CallbackKind, CallbackRequest, ExitReason
+from slipstream.core.records import CallbackKind, CallbackRequest, ExitReason, TaskFinished
 from slipstream.core.states import TaskState
 from slipstream.errors import FailTask, SkipTask
+from slipstream.runner.alerts import CallbackTimedOut
 from slipstream.runner.callbacks import TryFailed, run_callback_request
 from slipstream.runner.task_runner import TryTerminated, TryTimedOut, run_try
 from tests.runner.support import make_workload
@@ -241,3 +244,89 @@ def test_every_try_logs_that_slas_are_ignored(
     said = [r.getMessage() for r in caplog.records if r.name == "slipstream.task"]
     assert any("sla of task 'ok' is accepted and ignored" in m for m in said)
     assert any("sla_miss_callback of DAG 'd' is accepted and ignored" in m for m in said)
+
+
+# ----------------------------------------------------------------- the callback timeout
+# Whoever runs the callbacks raises CallbackTimedOut in them once their time is up (a worker's
+# signal, the inline executor's timer); here a callback raises it itself, at a known point.
+
+
+def out_of_time(context: dict[str, Any]) -> None:
+    raise CallbackTimedOut(2.5)
+
+
+def test_a_timed_out_callback_is_named_and_the_ones_after_it_are_not_called(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: Seen = []
+    guarded: list[TaskFinished] = []
+    names_seen: list[str] = []
+
+    @contextlib.contextmanager
+    def guard(outcome: TaskFinished, callbacks: str) -> Iterator[None]:
+        guarded.append(outcome)
+        names_seen.append(callbacks)
+        yield
+
+    dag = build(
+        seen, on_success_callback=[recorder(seen, "first"), out_of_time, recorder(seen, "after")]
+    )
+    caplog.set_level("INFO")
+    finished = run_try(make_workload(tmp_path / "f.py", "ok"), dag, callback_guard=guard)
+    # The outcome stands and counts its callbacks as run; the guard saw it before they ran.
+    assert finished.state is TaskState.SUCCESS and finished.callbacks_done
+    assert names(seen) == ["execute", "ran", "first"]
+    [outcome] = guarded
+    assert names_seen == ["on_success_callback"]
+    assert (outcome.state, outcome.callbacks_done, outcome.xcoms) == (
+        TaskState.SUCCESS,
+        True,
+        finished.xcoms,
+    )
+    messages = [r.getMessage() for r in caplog.records]
+    assert (
+        "on_success_callback[1] out_of_time of task 'ok' did not finish within 2.5s "
+        "(SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS): stopped; the callbacks after it are not "
+        "called, and nothing else changes"
+    ) in messages
+
+
+def test_the_guard_is_skipped_when_the_outcome_has_nothing_to_call(tmp_path: Path) -> None:
+    guarded: list[TaskFinished] = []
+    names_seen: list[str] = []
+
+    @contextlib.contextmanager
+    def guard(outcome: TaskFinished, callbacks: str) -> Iterator[None]:
+        guarded.append(outcome)
+        names_seen.append(callbacks)
+        yield
+
+    seen: Seen = []
+    dag = build(seen, on_success_callback=None, on_failure_callback=None)
+    for task_id in ("ok", "boom"):
+        run_try(make_workload(tmp_path / "f.py", task_id), dag, callback_guard=guard)
+    assert guarded == []  # a try without callbacks tells nobody (no frame on the hot path)
+    run_try(make_workload(tmp_path / "f.py", "skip_me"), dag, callback_guard=guard)
+    assert [o.state for o in guarded] == [TaskState.SKIPPED]
+    assert names_seen == ["on_skipped_callback"]
+
+
+def test_a_timed_out_request_stops_its_callbacks_and_returns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: Seen = []
+    dag = build(seen)
+    dag.on_failure_callback = [
+        recorder(seen, "dag_first"),
+        out_of_time,
+        recorder(seen, "dag_after"),
+    ]
+    caplog.set_level("INFO")
+    run_callback_request(
+        _request(tmp_path, CallbackKind.DAG_FAILURE, "", reason="task_failure"), dag
+    )
+    assert names(seen) == ["dag_first"]
+    assert any(
+        "on_failure_callback[1] out_of_time of DAG 'd' did not finish within 2.5s" in r.getMessage()
+        for r in caplog.records
+    )

@@ -293,3 +293,62 @@ with DAG("capped", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
     assert all(live.run_state("capped", r.run_id) is RunState.SUCCESS for r in runs)
     assert seen(limited) == [1, 1, 1]  # one at a time across the three runs
     assert max(seen(free)) == 3  # while the same runs' unlimited task ran side by side
+
+
+def test_a_task_needing_more_pool_slots_than_the_pool_has_fails_saying_why(
+    live_factory: Callable[..., Live], tmp_path: Path
+) -> None:
+    # Airflow leaves it scheduled for ever; here it fails at once (no retries), the reason in
+    # its try's log, its failure callback called, and the rest of the run goes on.
+    live = live_factory(default_pool_slots=2)
+    alerts = tmp_path / "alerts"
+    live.write_dag(
+        "heavy",
+        f"""
+        from datetime import datetime, timedelta
+        from pathlib import Path
+        from slipstream import DAG, task
+        from slipstream.authoring.operators import PythonOperator
+
+        def alert(context):
+            with Path({str(alerts)!r}).open("a") as out:
+                out.write(f"{{context['ti'].task_id}} {{context['ti'].map_index}}\\n")
+
+        with DAG("heavy", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+            big = PythonOperator(task_id="big", python_callable=print, pool_slots=3, retries=3,
+                                 retry_delay=timedelta(seconds=0), on_failure_callback=alert)
+            fits = PythonOperator(task_id="fits", python_callable=print, pool_slots=2)
+            after = PythonOperator(task_id="after", python_callable=print)
+            big >> after
+
+            @task(pool_slots=5, on_failure_callback=alert)
+            def each(x):
+                return x
+
+            each.expand(x=[1, 2])
+        """,
+    )
+    run = live.runs.trigger("heavy").run
+    live.drive(live.finished("heavy", run.run_id))
+    assert live.run_state("heavy", run.run_id) is RunState.FAILED
+    instances = {(t.task_id, t.map_index): t for t in live.runs.task_instances("heavy", run.run_id)}
+    assert {key: ti.state.value for key, ti in instances.items()} == {
+        ("big", -1): "failed",
+        ("fits", -1): "success",
+        ("after", -1): "upstream_failed",
+        ("each", 0): "failed",
+        ("each", 1): "failed",
+    }
+    (only_try,) = live.runs.tries("heavy", run.run_id, "big")  # no retry: it cannot help
+    assert only_try.try_number == 1 and only_try.exit_reason is not None
+    assert only_try.error is not None
+    for text in (only_try.error, instances["big", -1].state_reason or ""):
+        assert "pool_slots=3" in text and "2 slots of pool 'default_pool'" in text
+        assert "SLIPSTREAM_DEFAULT_POOL_SLOTS" in text
+    log = live.settings.log_folder / "heavy" / run.run_id / "big" / "1.log"
+    assert "pool_slots=3 is more than the 2 slots of pool 'default_pool'" in log.read_text()
+    mapped_log = live.settings.log_folder / "heavy" / run.run_id / "each" / "map_index=1" / "1.log"
+    assert "pool_slots=5" in mapped_log.read_text()
+    # The failure callbacks run in a worker, after the pass that failed the tries.
+    live.drive(lambda: alerts.exists() and len(alerts.read_text().splitlines()) >= 3)
+    assert sorted(alerts.read_text().splitlines()) == ["big -1", "each 0", "each 1"]

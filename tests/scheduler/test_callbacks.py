@@ -419,3 +419,98 @@ class _Blackhole:
         return []
 
     def shutdown(self, *, graceful: bool = True) -> None: ...
+
+
+@pytest.mark.slow
+def test_callbacks_that_outlast_their_timeout_are_stopped_and_change_nothing(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    # SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS=1: a try's success callback, a try's failure callback
+    # that ignores its stop (killed with its group after the grace), and a DAG callback from a
+    # callback request, each sleeping a minute. The runs end as their tasks did, on time.
+    out = tmp_path / "slow.jsonl"
+    deployment.env["SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS"] = "1"
+    write(
+        deployment,
+        "slow_alerts",
+        out,
+        """
+import time
+
+def sleepy(name):
+    def callback(context):
+        record(name + "_started")(context)
+        time.sleep(60)
+        record(name + "_finished")(context)
+    callback.__name__ = name
+    return callback
+
+def stubborn(context):
+    record("stubborn_started")(context)
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        try:
+            time.sleep(60)
+        except BaseException:
+            record("stubborn_ignored_its_stop")(context)
+
+with DAG("slow_alerts", schedule=None, start_date=datetime(2024, 1, 1),
+         on_failure_callback=sleepy("dag_failure")) as dag:
+    @task(on_success_callback=[sleepy("success"), record("after_success")])
+    def ok():
+        return 1
+
+    @task(on_failure_callback=stubborn)
+    def boom():
+        raise ValueError("bad input 42")
+
+    ok()
+    boom()
+""",
+    )
+    deployment.start()
+    run = deployment.trigger("slow_alerts")
+    done = deployment.finished(run, timeout=30)
+    assert done.state is RunState.FAILED
+    states = {t.task_id: t.state for t in deployment.runs.task_instances("slow_alerts", run.run_id)}
+    assert states == {"ok": TaskState.SUCCESS, "boom": TaskState.FAILED}
+    [boom_try] = deployment.runs.tries("slow_alerts", run.run_id, "boom")
+    assert (boom_try.exit_reason, boom_try.error) == (
+        ExitReason.TASK_ERROR,
+        "ValueError: bad input 42",
+    )
+
+    def none_stored() -> bool:
+        with deployment.db.read() as conn:
+            return callbacks_store.pending(conn) == []
+
+    wait_for(lambda: "dag_failure_started" in names(out), 20, "the DAG failure callback")
+    wait_for(none_stored, 20, "the timed-out request's row to go")
+    assert sorted(names(out)) == [
+        "dag_failure_started",
+        "stubborn_ignored_its_stop",
+        "stubborn_started",
+        "success_started",
+    ]
+    folder = deployment.settings.log_folder
+    ok_log = log_path_for(folder, "slow_alerts", run.run_id, "ok", 1).read_text()
+    assert (
+        "on_success_callback[0] success of task 'ok' did not finish within 1s "
+        "(SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS): stopped"
+    ) in ok_log
+    boom_log = log_path_for(folder, "slow_alerts", run.run_id, "boom", 1).read_text()
+    assert (
+        "the on_failure_callback of task 'boom' (try 1) did not finish within 1s "
+        "(SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS): stopping them; the try's outcome (failed) stands"
+    ) in boom_log
+    dag_log = dag_callbacks_log_path(folder, "slow_alerts", run.run_id).read_text()
+    assert (
+        "on_failure_callback[0] dag_failure of DAG 'slow_alerts' did not finish within 1s"
+        in dag_log
+    )
+    assert (
+        f"on_failure_callback of DAG 'slow_alerts' for run {run.run_id} did not finish within 1s"
+    ) in dag_log
+    # Nothing moved: the run and its tasks are as their tries left them.
+    assert deployment.runs.get("slow_alerts", run.run_id).state is RunState.FAILED
+    assert deployment.runs.get("slow_alerts", run.run_id).end_date == done.end_date

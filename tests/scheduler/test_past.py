@@ -114,3 +114,113 @@ def test_wait_for_downstream_holds_until_the_previous_downstream_is_done(
     )
     harness.settle((Hint.run_changed(first.id),))
     assert harness.states("waits", second.run_id)["head"] == "success"
+
+
+MAPPED = """
+    from datetime import datetime
+    from pathlib import Path
+    from slipstream import DAG, task
+
+    FLAG = Path({flag!r})
+    SIZE = Path({size!r})
+
+    with DAG("mapped_past", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+        @task
+        def items():
+            return list(range(int(SIZE.read_text())))
+
+        @task(depends_on_past=True)
+        def each(x):
+            if x == 1 and FLAG.exists():
+                raise RuntimeError("the flag says fail")
+            return x
+
+        each.expand(x=items())
+"""
+
+
+def instances(harness: Harness, run_id: str) -> dict[tuple[str, int], str]:
+    return {
+        (t.task_id, t.map_index): t.state.value
+        for t in harness.runs.task_instances("mapped_past", run_id)
+    }
+
+
+def test_a_mapped_task_waits_for_every_instance_of_the_previous_run(
+    harness: Harness, changes: RunChangeService, tmp_path: Path
+) -> None:
+    flag, size = tmp_path / "fail", tmp_path / "size"
+    harness.write_dag("mapped_past", MAPPED.format(flag=str(flag), size=str(size)))
+    flag.touch()
+    size.write_text("3")
+    first = harness.runs.trigger("mapped_past").run
+    harness.settle((Hint.queued_run("mapped_past"),))
+    assert instances(harness, first.run_id)[("each", 1)] == "failed"
+    assert harness.run("mapped_past", first.run_id).state is RunState.FAILED
+
+    flag.unlink()
+    size.write_text("4")  # this run maps over more items than the previous one had
+    harness.clock.advance(60)
+    second = harness.runs.trigger("mapped_past").run
+    harness.settle((Hint.queued_run("mapped_past"),))
+    # Its upstream succeeded, but the previous run's `each` did not: it is not even expanded.
+    assert instances(harness, second.run_id) == {("items", -1): "success", ("each", -1): "none"}
+    assert harness.run("mapped_past", second.run_id).state is RunState.RUNNING
+
+    changes.clear_task_instances(
+        "mapped_past",
+        run_id=first.run_id,
+        task_ids=["each"],
+        map_indexes={"each": {1}},
+        dry_run=False,
+        by="ops",
+    )
+    harness.settle((Hint.run_changed(first.id),))
+    assert harness.run("mapped_past", first.run_id).state is RunState.SUCCESS
+    # Every instance goes, index 3 too, which the previous run never had.
+    assert instances(harness, second.run_id) == {
+        ("items", -1): "success",
+        **{("each", i): "success" for i in range(4)},
+    }
+    assert harness.run("mapped_past", second.run_id).state is RunState.SUCCESS
+
+    # A cleared instance waits on the previous run again: run 1's index 1 fails once more...
+    flag.touch()
+    changes.clear_task_instances(
+        "mapped_past",
+        run_id=first.run_id,
+        task_ids=["each"],
+        map_indexes={"each": {1}},
+        only_failed=False,
+        dry_run=False,
+        by="ops",
+    )
+    harness.settle((Hint.run_changed(first.id),))
+    assert instances(harness, first.run_id)[("each", 1)] == "failed"
+    # ...so clearing run 2's index 0 leaves it waiting, without a state.
+    changes.clear_task_instances(
+        "mapped_past",
+        run_id=second.run_id,
+        task_ids=["each"],
+        map_indexes={"each": {0}},
+        only_failed=False,
+        dry_run=False,
+        by="ops",
+    )
+    harness.settle((Hint.run_changed(second.id),))
+    assert instances(harness, second.run_id)[("each", 0)] == "none"
+    assert harness.run("mapped_past", second.run_id).state is RunState.RUNNING
+
+    flag.unlink()
+    changes.mark_task_instances(
+        "mapped_past",
+        first.run_id,
+        "each",
+        TaskState.SUCCESS,
+        map_indexes=[1],
+        dry_run=False,
+        by="ops",
+    )
+    harness.settle((Hint.run_changed(first.id),))
+    assert instances(harness, second.run_id)[("each", 0)] == "success"
+    assert harness.run("mapped_past", second.run_id).state is RunState.SUCCESS

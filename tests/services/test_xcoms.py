@@ -145,3 +145,57 @@ def test_previous_success_is_read_once_and_only_when_asked(db: Database, add_dag
     assert previous.end_date == DAY + timedelta(hours=1)
     assert ti.previous_success() is previous
     assert _ti(db, "etl", first, 0, "only").previous_success() is None
+
+
+def _push_instances(
+    db: Database, run_pk: int, dag_id: str, task_id: str, values: list[object]
+) -> None:
+    with db.read() as conn:
+        run = runs_store.get_run_by_pk(conn, run_pk)
+    assert run is not None
+    with db.write() as conn:
+        for index in reversed(range(len(values))):
+            xcom_store.write(
+                conn,
+                run_pk=run_pk,
+                dag_id=dag_id,
+                run_id=run.run_id,
+                task_id=task_id,
+                items=[("return_value", json.dumps(values[index]))],
+                now=DAY,
+                map_index=index,
+            )
+
+
+def test_include_prior_dates_reads_a_mapped_task_as_its_newest_run_s_list(
+    db: Database, add_dag: AddDag
+) -> None:
+    plan = add_dag("etl", [{"task_id": "split"}, {"task_id": "report"}])
+    older = _run(db, "etl", plan.version_id, 0, {})
+    _push_instances(db, older, "etl", "split", ["a", "b", "c"])
+    newer = _run(db, "etl", plan.version_id, 1, {})
+    _push_instances(db, newer, "etl", "split", [{"n": 0}, {"n": 1}])
+    today = _run(db, "etl", plan.version_id, 2, {})
+    later = _run(db, "etl", plan.version_id, 3, {})
+    _push_instances(db, later, "etl", "split", ["not yet"])
+
+    ti = _ti(db, "etl", today, 2, "report")
+    assert ti.xcom_pull(task_ids="split", include_prior_dates=True) == [{"n": 0}, {"n": 1}]
+    assert ti.xcom_pull(task_ids=["split", "report"], include_prior_dates=True) == [
+        [{"n": 0}, {"n": 1}],
+        None,
+    ]
+    # The same shape as a pull within the run that pushed them.
+    in_run = _ti(db, "etl", newer, 1, "report")
+    assert in_run.xcom_pull(task_ids="split") == [{"n": 0}, {"n": 1}]
+    # map_indexes honours include_prior_dates too: each index from the newest run that has it.
+    assert ti.xcom_pull(task_ids="split", include_prior_dates=True, map_indexes=1) == {"n": 1}
+    assert ti.xcom_pull(task_ids="split", include_prior_dates=True, map_indexes=[0, 2]) == [
+        {"n": 0},
+        "c",
+    ]
+    assert ti.xcom_pull(task_ids="split", map_indexes=1) is None  # this run only
+    # Another run by its run_id, one index of it.
+    other = f"scheduled__{DAY.isoformat()}"
+    assert ti.xcom_pull(task_ids="split", run_id=other) == ["a", "b", "c"]
+    assert ti.xcom_pull(task_ids="split", run_id=other, map_indexes=2) == "c"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -249,3 +250,79 @@ def test_any_key_reads_each_task_s_newest_push(db: Database, runs: tuple[Run, Ru
             "b": '"by hand"',
             "c": "2",
         }
+
+
+def _run_on(db: Database, version_id: int, run_id: str, day: int) -> Run:
+    with db.write() as conn:
+        return runs_store.insert_run(
+            conn,
+            dag_id="etl",
+            run_id=run_id,
+            run_type=RunType.SCHEDULED,
+            logical_date=NOW.replace(day=day),
+            data_interval=None,
+            conf={},
+            version_id=version_id,
+            now=NOW,
+        )
+
+
+def _push_mapped(db: Database, run: Run, task_id: str, values: dict[int, str], minute: int) -> None:
+    # Each index at its own moment, the highest index first: the newest row of the run is
+    # not its first index, and rows come back in no map-index order.
+    with db.write() as conn:
+        for offset, (index, text) in enumerate(sorted(values.items(), reverse=True)):
+            store.write(
+                conn,
+                run_pk=run.id,
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                task_id=task_id,
+                items=[("return_value", text)],
+                now=NOW.replace(minute=minute, second=offset),
+                map_index=index,
+            )
+
+
+def test_across_runs_a_mapped_task_reads_as_the_list_of_its_newest_run(
+    db: Database, add_dag: AddDag
+) -> None:
+    # Airflow's include_prior_dates on a mapped task: the newest run's instances' values, in
+    # map-index order, never a mix of runs nor one instance's value alone.
+    plan = add_dag("etl", [{"task_id": "m"}, {"task_id": "u"}])
+    first = _run_on(db, plan.version_id, "first", 2)
+    second = _run_on(db, plan.version_id, "second", 3)
+    third = _run_on(db, plan.version_id, "third", 4)
+    _push_mapped(db, first, "m", {0: '"a0"', 1: '"a1"', 2: '"a2"'}, minute=50)
+    _push_mapped(db, second, "m", {0: '"b0"', 1: '"b1"'}, minute=10)
+    push(db, second, "u", ("return_value", '"u2"'))
+    _push_mapped(db, third, "m", {0: '"later"'}, minute=0)
+
+    def across(task_ids: list[str] | None, **scope: Any) -> dict[str, str]:
+        with db.read() as conn:
+            return store.pull_across_runs(
+                conn, dag_id="etl", key="return_value", task_ids=task_ids, **scope
+            )
+
+    up_to_second = NOW.replace(day=3)
+    assert across(task_ids=["m", "u"], logical_date_at_most=up_to_second) == {
+        "m": '["b0","b1"]',
+        "u": '"u2"',
+    }
+    assert across(task_ids=["m"], logical_date_at_most=NOW.replace(day=2)) == {
+        "m": '["a0","a1","a2"]'
+    }
+    # One run by its run_id, as a pull from another DAG's run reads it; and the same text a
+    # pull within that run gives.
+    assert across(task_ids=["m"], run_id="first") == {"m": '["a0","a1","a2"]'}
+    with db.read() as conn:
+        assert store.pull(conn, first.id, ["m"], "return_value") == {"m": '["a0","a1","a2"]'}
+    # One instance by its map index: the newest run that has that index.
+    assert across(task_ids=["m"], logical_date_at_most=up_to_second, map_index=1) == {"m": '"b1"'}
+    assert across(task_ids=["m"], logical_date_at_most=up_to_second, map_index=2) == {"m": '"a2"'}
+    assert across(task_ids=["u"], logical_date_at_most=up_to_second, map_index=-1) == {"u": '"u2"'}
+    # No task_ids: the newest value of any task, a mapped task's list whole.
+    assert across(task_ids=None, logical_date_at_most=NOW.replace(day=2)) == {
+        "m": '["a0","a1","a2"]'
+    }
+    assert across(task_ids=None, logical_date_at_most=NOW.replace(day=4)) == {"m": '["later"]'}

@@ -36,6 +36,19 @@ class Candidate:
         return -self.rank[0]
 
 
+def never_fits(pool_slots: int, pool: str, pool_size: int) -> str | None:
+    """Why a try needing `pool_slots` can never run in a pool of `pool_size` slots, or None.
+    Airflow leaves such a task scheduled for ever (logging a warning at each pass); here it
+    fails at once, saying why and what to change."""
+    if pool_slots <= pool_size:
+        return None
+    setting = " (SLIPSTREAM_DEFAULT_POOL_SLOTS)" if pool == DEFAULT_POOL else ""
+    return (
+        f"pool_slots={pool_slots} is more than the {pool_size} slots of pool {pool!r}"
+        f"{setting}: this task could never run. Lower its pool_slots, or make the pool larger"
+    )
+
+
 @dataclass(slots=True)
 class Admission(Generic[K]):
     taken: list[tuple[K, Candidate]] = field(default_factory=list)

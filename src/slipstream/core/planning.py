@@ -99,7 +99,8 @@ def plan_run(
     `changed` names the tasks whose state changed since the run was last planned; only their
     downstream tasks are examined (None examines every waiting task, as after a restart).
     Decisions that finish a task at once (skips, upstream failures, empty tasks) cascade here.
-    `held` tasks keep waiting even when their upstream would let them run (depends_on_past).
+    `held` tasks keep waiting even when their upstream would let them run (depends_on_past):
+    a mapped one neither expands nor has its waiting instances scheduled.
     `states` holds unmapped tasks (and mapped ones not expanded yet); `mapped` the instances
     of expanded mapped tasks by map index: a task downstream of one judges all of them.
     """
@@ -171,13 +172,16 @@ def plan_run(
                 and _all_cleared(instances[task_id])
                 and judge(plan, spec, current, upstream_of) is Verdict.RUN
             ):
-                expand_task(spec)
-                instances[task_id] = dict.fromkeys(instances[task_id], TaskState.SCHEDULED)
+                if task_id not in held:
+                    expand_task(spec)
+                    instances[task_id] = dict.fromkeys(instances[task_id], TaskState.SCHEDULED)
                 continue
             if paired:
-                moves = _judge_paired(plan, spec, current, instances)
+                moves = _judge_paired(plan, spec, current, instances, task_id in held)
             else:
-                move = _judge_instances(plan, spec, current, instances[task_id], upstream_of)
+                move = _judge_instances(
+                    plan, spec, current, instances[task_id], upstream_of, task_id in held
+                )
                 moves = [move] if move is not None else []
             instance_moves.extend(moves)
             if any(target is not TaskState.SCHEDULED for _, _, target in moves):
@@ -264,12 +268,13 @@ def _judge_instances(
     current: Mapping[str, TaskState],
     found: dict[int, TaskState],
     upstream_of: UpstreamReader,
+    held: bool = False,
 ) -> tuple[str, tuple[int, ...], TaskState] | None:
     waiting = tuple(i for i, state in found.items() if state is TaskState.NONE)
     if not waiting:
         return None
     verdict = judge(plan, spec, current, upstream_of)
-    if verdict is Verdict.WAIT:
+    if verdict is Verdict.WAIT or (verdict is Verdict.RUN and held):
         return None
     target = _VERDICT_TARGETS[verdict]
     for index in waiting:
@@ -306,15 +311,17 @@ def _judge_paired(
     spec: TaskSpec,
     current: Mapping[str, TaskState],
     instances: dict[str, dict[int, TaskState]],
+    held: bool = False,
 ) -> list[tuple[str, tuple[int, ...], TaskState]]:
-    """Each waiting instance of a task in a mapped task group, judged on its own map index."""
+    """Each waiting instance of a task in a mapped task group, judged on its own map index;
+    none runs while the task is `held` (depends_on_past)."""
     found = instances[spec.task_id]
     moved: dict[TaskState, list[int]] = {}
     for index, state in found.items():
         if state is not TaskState.NONE:
             continue
         verdict = judge(plan, spec, current, _instance_reader(plan, current, instances, index))
-        if verdict is Verdict.WAIT:
+        if verdict is Verdict.WAIT or (verdict is Verdict.RUN and held):
             continue
         moved.setdefault(_VERDICT_TARGETS[verdict], []).append(index)
     moves = []

@@ -4,7 +4,8 @@ For decision tests and `slipstream dags test`: no processes, deterministic order
 in this very process, so nothing protects it from a task that exits. execution_timeout is
 enforced with a SIGALRM timer (in the main thread; elsewhere a warning says it cannot be): the
 task is interrupted, its on_kill() runs and the try fails with the timeout exit reason, as with
-the local executor.
+the local executor. The same timer, set to the callback timeout instead, bounds callbacks: a
+try's once its outcome is known, and callback requests.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from slipstream.core.records import (
     Workload,
 )
 from slipstream.core.states import TaskState
+from slipstream.runner.alerts import DEFAULT_CALLBACK_TIMEOUT, SETTING, CallbackTimedOut
 from slipstream.runner.callbacks import run_callback_request
 from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.logs import capture_to_log
@@ -49,8 +51,10 @@ class InlineExecutor:
         clock: Clock | None = None,
         parallelism: int = 32,
         smtp: SmtpSettings | None = None,
+        callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
     ) -> None:
         self._smtp = smtp
+        self._callback_timeout = callback_timeout
         self._callbacks_done: list[CallbackDone] = []
         self._reader_factory = xcom_reader_factory
         self._clock = clock or SystemClock()
@@ -85,6 +89,7 @@ class InlineExecutor:
                     clock=self._clock,
                     hostname=self._hostname,
                     smtp=self._smtp,
+                    callback_guard=lambda _outcome, _kind: _callback_alarm(self._callback_timeout),
                 )
             if finished is None or timer.fired:
                 finished = _timed_out(workload, self._clock, finished)
@@ -94,7 +99,7 @@ class InlineExecutor:
         """Run each request to its end, here (the output goes to the console and its log)."""
         for request in requests:
             dag = self._dags.dag_for(request.workload)
-            with capture_to_log(request.log_path):
+            with capture_to_log(request.log_path), _callback_alarm(self._callback_timeout) as late:
                 run_callback_request(
                     request,
                     dag,
@@ -102,7 +107,13 @@ class InlineExecutor:
                     smtp=self._smtp,
                     hostname=self._hostname,
                 )
-            self._callbacks_done.append(CallbackDone(request.id))
+            error = None
+            if late.fired:
+                error = (
+                    f"{request.kind} of {request.workload.dag_id} {request.workload.run_id} did "
+                    f"not finish within {self._callback_timeout:g}s ({SETTING}): stopped"
+                )
+            self._callbacks_done.append(CallbackDone(request.id, error))
 
     def callbacks_done(self) -> list[CallbackDone]:
         done, self._callbacks_done = self._callbacks_done, []
@@ -154,6 +165,32 @@ def _deadline(workload: Workload) -> Iterator[_Timer]:
         if not timer.fired:
             raise
         # The timer went off just as the try was ending, outside its own handling.
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _callback_alarm(seconds: float) -> Iterator[_Timer]:
+    """Raise CallbackTimedOut in the callbacks running in this block once `seconds` pass. It
+    replaces the execution_timeout timer a try set, if any: that covers no callbacks."""
+    timer = _Timer()
+    if threading.current_thread() is not threading.main_thread():
+        _log.warning(
+            "the callback timeout of %gs cannot be enforced outside the main thread", seconds
+        )
+        yield timer
+        return
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        if not timer.fired:
+            timer.fired = True
+            raise CallbackTimedOut(seconds)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield timer
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

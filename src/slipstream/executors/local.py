@@ -31,6 +31,7 @@ from slipstream.core.states import TaskState
 from slipstream.executors.local_worker import signal_name
 from slipstream.executors.wire import Channel, Drain, RunCallbacks, RunTry, StopTry, WorkerConfig
 from slipstream.executors.worker_main import SOCKET_FD
+from slipstream.runner.alerts import DEFAULT_CALLBACK_TIMEOUT
 from slipstream.runner.runtime import XComReaderFactory
 
 _EXIT_WAIT_SECONDS = 1.0
@@ -63,6 +64,7 @@ class LocalExecutor:
         shutdown_timeout: float = 30.0,
         dag_import_timeout: float = 30.0,
         smtp: SmtpSettings | None = None,
+        callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
     ) -> None:
         if workers < 1 or parallelism < 1:
             raise ValueError("workers and parallelism must be at least 1")
@@ -76,6 +78,7 @@ class LocalExecutor:
         self._workers: list[_Worker] = []
         self._pending: list[TaskEvent] = []
         self._smtp = smtp
+        self._callback_timeout = callback_timeout
         self._callbacks_done: list[CallbackDone] = []
         self._next = 0  # round-robin among equally loaded workers
         self._started = False
@@ -189,6 +192,7 @@ class LocalExecutor:
                 dag_import_timeout=self._import_timeout,
                 parent_pid=os.getpid(),
                 smtp=self._smtp,
+                callback_timeout=self._callback_timeout,
             )
         )
         return _Worker(pid, os.pidfd_open(pid), channel)

@@ -33,8 +33,11 @@ from slipstream.core.records import (
 )
 from slipstream.core.states import TaskState
 from slipstream.executors.wire import Channel, Drain, RunCallbacks, RunTry, StopTry
+from slipstream.runner.alerts import DEFAULT_CALLBACK_TIMEOUT
+from slipstream.runner.alerts import SETTING as CALLBACK_SETTING
 from slipstream.runner.child import (
     TIMEOUT_SIGNAL,
+    CallbacksStarted,
     Spare,
     fork_callbacks,
     fork_spare,
@@ -72,9 +75,15 @@ class _Try:
     pidfd: int
     decoder: FrameDecoder = field(default_factory=FrameDecoder)
     result: TaskFinished | None = None
-    deadline: float | None = None  # monotonic: execution_timeout, then the SIGKILL escalation
+    # monotonic: execution_timeout, or the callbacks' time once they started; then the
+    # SIGKILL escalation
+    deadline: float | None = None
     timed_out: bool = False
     stopped: bool = False  # ended at a person's request, not by execution_timeout
+    # The outcome the try's process announced before its callbacks (CallbacksStarted).
+    outcome: TaskFinished | None = None
+    callbacks: str = ""  # which (on_success_callback...)
+    callbacks_late: bool = False  # told to stop its callbacks: their time was up
 
 
 @dataclass(slots=True, eq=False)
@@ -82,6 +91,8 @@ class _CallbackJob:
     request: CallbackRequest
     pid: int
     pidfd: int
+    deadline: float | None = None  # monotonic: the callback timeout, then the SIGKILL escalation
+    late: bool = False  # told to stop: its time was up
 
 
 class LocalWorker:
@@ -99,9 +110,11 @@ class LocalWorker:
         dags: DagFileCache | None = None,
         spare_idle_seconds: float = SPARE_IDLE_SECONDS,
         smtp: SmtpSettings | None = None,
+        callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
     ) -> None:
         self._channel = Channel(conn)
         self._smtp = smtp
+        self._callback_timeout = callback_timeout
         self._callbacks: dict[int, _CallbackJob] = {}  # by pid
         self._import_timeout = dag_import_timeout
         self._import_alarm = False  # SIGALRM bounds DAG imports once installed (worker only)
@@ -259,6 +272,7 @@ class LocalWorker:
                     clock=self._clock,
                     hostname=self._hostname,
                     smtp=self._smtp,
+                    callback_timeout=self._callback_timeout,
                 )
             except OSError as exc:  # EAGAIN, ENOMEM, EMFILE: the machine, not the task, failed
                 self._report_unstarted(workload, exc)
@@ -318,6 +332,7 @@ class LocalWorker:
                 clock=self._clock,
                 hostname=self._hostname,
                 smtp=self._smtp,
+                callback_timeout=self._callback_timeout,
             )
         except OSError:
             return  # no spare: the next try is forked when it comes
@@ -415,6 +430,15 @@ class LocalWorker:
             for message in job.decoder.feed(data):
                 if isinstance(message, TaskFinished):
                     job.result = message
+                elif isinstance(message, CallbacksStarted):
+                    self._callbacks_started(job, message)
+
+    def _callbacks_started(self, job: _Try, started: CallbacksStarted) -> None:
+        """The try has its outcome and runs its callbacks: from now on their own time bounds
+        it, not execution_timeout (which Airflow does not apply to callbacks either)."""
+        job.outcome, job.callbacks = started.outcome, started.callbacks
+        if not job.timed_out:  # already being stopped: that stands
+            job.deadline = time.monotonic() + self._callback_timeout
 
     def _finish(self, job: _Try) -> None:
         """The child exited: collect what it wrote, reap it, report how the try ended."""
@@ -446,6 +470,10 @@ class LocalWorker:
             )
         if job.result is not None:
             return replace(job.result, exit_code=code)
+        if job.outcome is not None:
+            # Killed in its callbacks (their time was up, or the process died): the outcome
+            # it announced stands, and its callbacks count as run.
+            return replace(job.outcome, at=now, exit_code=code)
         if code < 0:
             error = f"killed by signal {signal_name(-code)}"
             return TaskFinished(key, TaskState.FAILED, ExitReason.PROCESS_KILLED, now, error, code)
@@ -466,16 +494,22 @@ class LocalWorker:
     def _until_next_deadline(self) -> float | None:
         # A scan, not a heap: a worker runs tens of tries, and this stays obviously right.
         deadlines = [job.deadline for job in self._tries.values() if job.deadline is not None]
+        deadlines += [c.deadline for c in self._callbacks.values() if c.deadline is not None]
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - time.monotonic())
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
+        for callback in self._callbacks.values():
+            if callback.deadline is not None and now >= callback.deadline:
+                self._callbacks_overdue(callback, now)
         for job in self._tries.values():
             if job.deadline is None or now < job.deadline:
                 continue
-            if not job.timed_out:
+            if job.outcome is not None and not job.timed_out:
+                self._try_callbacks_overdue(job, now)
+            elif not job.timed_out:
                 job.timed_out = True
                 job.deadline = now + self._grace
                 with contextlib.suppress(OSError):
@@ -491,6 +525,28 @@ class LocalWorker:
             else:
                 job.deadline = None
                 _kill_group(job.pid, signal.SIGKILL)
+
+    def _try_callbacks_overdue(self, job: _Try, now: float) -> None:
+        """A try's callbacks outlasted the callback timeout: TIMEOUT_SIGNAL stops them (the try
+        then reports its outcome itself); SIGKILL to its group once the grace is over."""
+        if job.callbacks_late:
+            job.deadline = None
+            _kill_group(job.pid, signal.SIGKILL)
+            return
+        job.callbacks_late = True
+        job.deadline = now + self._grace
+        assert job.outcome is not None
+        with contextlib.suppress(OSError):
+            append_log_line(
+                job.workload.log_path,
+                "ERROR",
+                f"the {job.callbacks} of task {job.workload.task_id!r} (try "
+                f"{job.workload.try_number}) did not finish within "
+                f"{self._callback_timeout:g}s ({CALLBACK_SETTING}): stopping them; the try's "
+                f"outcome ({job.outcome.state.value}) stands",
+            )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(job.pid, TIMEOUT_SIGNAL)
 
     def _stop(self, key: TaskKey) -> None:
         """End one try at a person's request: SIGTERM now, SIGKILL after the grace period
@@ -521,6 +577,7 @@ class LocalWorker:
                 close_fds=self._own_fds(),
                 hostname=self._hostname,
                 smtp=self._smtp,
+                callback_timeout=self._callback_timeout,
             )
             pidfd = os.pidfd_open(pid)
         except OSError as exc:
@@ -529,7 +586,7 @@ class LocalWorker:
                 append_log_line(request.log_path, "ERROR", error)
             self._channel.send(CallbackDone(request.id, error))
             return
-        job = _CallbackJob(request, pid, pidfd)
+        job = _CallbackJob(request, pid, pidfd, time.monotonic() + self._callback_timeout)
         self._callbacks[pid] = job
         self._selector.register(pidfd, selectors.EVENT_READ, lambda _: self._callbacks_ended(job))
 
@@ -542,11 +599,35 @@ class LocalWorker:
         os.close(job.pidfd)
         code = os.waitstatus_to_exitcode(status)
         error = None
-        if code != 0:
+        if job.late:
+            error = (
+                f"{_request_text(job.request)} did not finish within "
+                f"{self._callback_timeout:g}s ({CALLBACK_SETTING}): stopped; nothing else changes"
+            )
+        elif code != 0:
             error = f"the callbacks' process ended with {_exit_text(code)}"
             with contextlib.suppress(OSError):
                 append_log_line(job.request.log_path, "ERROR", error)
         self._channel.send(CallbackDone(job.request.id, error))
+
+    def _callbacks_overdue(self, job: _CallbackJob, now: float) -> None:
+        """A callback request outlasted the callback timeout: TIMEOUT_SIGNAL stops its
+        callbacks, SIGKILL to its group once the grace is over."""
+        if job.late:
+            job.deadline = None
+            _kill_group(job.pid, signal.SIGKILL)
+            return
+        job.late = True
+        job.deadline = now + self._grace
+        with contextlib.suppress(OSError):
+            append_log_line(
+                job.request.log_path,
+                "ERROR",
+                f"{_request_text(job.request)} did not finish within "
+                f"{self._callback_timeout:g}s ({CALLBACK_SETTING}): stopping it",
+            )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(job.pid, TIMEOUT_SIGNAL)
 
     def _abandon(self) -> None:
         """SIGKILL every try's process group and reap them; nothing is reported."""
@@ -575,6 +656,20 @@ def _kill_group(pid: int, signum: int) -> None:
             os.kill(pid, signum)
     except PermissionError:
         pass  # the group id was reused by someone else's session: never ours to signal
+
+
+def _request_text(request: CallbackRequest) -> str:
+    """The callback a request runs, and whose: `on_failure_callback of task 't' (try 2) in
+    run r`, `on_success_callback of DAG 'd' for run r`."""
+    workload = request.workload
+    if request.kind.is_dag_level:
+        name = request.kind.value.removeprefix("dag_")
+        return f"{name} of DAG {workload.dag_id!r} for run {workload.run_id}"
+    index = f", map index {workload.map_index}" if workload.map_index >= 0 else ""
+    return (
+        f"{request.kind.value} of task {workload.task_id!r} (try {workload.try_number}{index}) "
+        f"in run {workload.run_id}"
+    )
 
 
 def _timeout_text(job: _Try) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from slipstream.config import SmtpSettings
 from slipstream.core.records import CallbackRequest, TaskKey, Workload
+from slipstream.runner.alerts import DEFAULT_CALLBACK_TIMEOUT
 from slipstream.runner.frames import FrameDecoder, encode_frame
 from slipstream.runner.runtime import XComReaderFactory
 
@@ -34,6 +35,7 @@ class WorkerConfig:
     dag_import_timeout: float
     parent_pid: int  # the executor's process: the worker must not outlive it
     smtp: SmtpSettings | None = None  # for email_on_failure / email_on_retry
+    callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT  # SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ def main() -> NoReturn:
         kill_grace_seconds=config.kill_grace_seconds,
         dag_import_timeout=config.dag_import_timeout,
         smtp=config.smtp,
+        callback_timeout=config.callback_timeout,
     ).serve()
 
 

@@ -1,18 +1,20 @@
 """Running a callback request from the scheduler, in a process forked for it: the failure or
 retry callbacks of a try whose own process could not run them (killed, lost), or a DAG's
-on_success_callback / on_failure_callback when a run ends. It changes no state.
+on_success_callback / on_failure_callback when a run ends. It changes no state. Whoever runs it
+bounds its time by raising CallbackTimedOut in it (SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+from typing import Any
 
 from slipstream.authoring.context import Context, set_current_context
 from slipstream.authoring.dag import DAG
 from slipstream.config import SmtpSettings
 from slipstream.core.records import CallbackKind, CallbackRequest
-from slipstream.runner.alerts import run_callbacks, task_failure_alerts
+from slipstream.runner.alerts import SETTING, CallbackTimedOut, run_callbacks, task_failure_alerts
 from slipstream.runner.runtime import RuntimeDagRun, RuntimeTaskInstance, XComReaderFactory
 from slipstream.runner.task_runner import context_for_try
 
@@ -53,7 +55,31 @@ def run_callback_request(
             request.kind,
         )
         return
-    ti = RuntimeTaskInstance(workload, xcom_reader_factory)
+    try:
+        _call(
+            request, dag, task, RuntimeTaskInstance(workload, xcom_reader_factory), smtp, hostname
+        )
+    except CallbackTimedOut as exc:
+        if not exc.reported:  # stopped outside a callback (building the context, say)
+            _log.error(
+                "The %s of %s did not finish within %gs (%s): stopped",
+                request.kind,
+                where,
+                exc.seconds,
+                SETTING,
+            )
+
+
+def _call(
+    request: CallbackRequest,
+    dag: DAG,
+    task: Any,
+    ti: RuntimeTaskInstance,
+    smtp: SmtpSettings | None,
+    hostname: str | None,
+) -> None:
+    workload = request.workload
+    where = f"{workload.dag_id} {workload.run_id}"
     context = _context(request, dag, ti)
     with set_current_context(context):
         if request.kind.is_dag_level:

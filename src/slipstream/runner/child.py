@@ -1,5 +1,6 @@
 """Forking one try into its own process: its own session, its log on fds 1 and 2, its result on
-a pipe. The forked child always leaves through os._exit, so the parent's finalizers never run.
+a pipe (and, before its outcome's callbacks, that outcome: CallbacksStarted). The forked child
+always leaves through os._exit, so the parent's finalizers never run.
 """
 
 from __future__ import annotations
@@ -9,27 +10,41 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import NoReturn, TextIO
 
 from slipstream.authoring.dag import DAG
 from slipstream.clock import Clock
 from slipstream.config import SmtpSettings
-from slipstream.core.records import CallbackRequest, Workload
+from slipstream.core.records import CallbackRequest, TaskFinished, Workload
 from slipstream.lifeline import die_with_parent
+from slipstream.runner.alerts import DEFAULT_CALLBACK_TIMEOUT, CallbackTimedOut
 from slipstream.runner.callbacks import run_callback_request
 from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.frames import FrameDecoder, encode_frame
 from slipstream.runner.logs import open_log_fd, route_logging_to
 from slipstream.runner.runtime import XComReaderFactory
-from slipstream.runner.task_runner import TryTerminated, TryTimedOut, run_try
+from slipstream.runner.task_runner import CallbackGuard, TryTerminated, TryTimedOut, run_try
 
 # Sent by the worker to a try's process alone, just before SIGTERM to its group, when the try's
 # execution_timeout passed: the try then knows it timed out (and is not stopped by a person).
+# While callbacks run (a try's after CallbacksStarted, or a callback request's), it means
+# their time is up: CallbackTimedOut is raised in them.
 TIMEOUT_SIGNAL = signal.SIGUSR1
 # Blocked across fork() until the child has its own handlers in place.
 _CHILD_SIGNALS = {signal.SIGTERM, TIMEOUT_SIGNAL}
+
+
+@dataclass(frozen=True, slots=True)
+class CallbacksStarted:
+    """A try's process -> its worker, on the result pipe: the try's outcome is known and its
+    callbacks start. The worker then bounds them by the callback timeout (execution_timeout
+    covers them no more), and reports `outcome` if it has to kill them."""
+
+    outcome: TaskFinished
+    callbacks: str  # which: on_success_callback, on_failure_callback...
 
 
 def fork_try(
@@ -41,6 +56,7 @@ def fork_try(
     clock: Clock | None = None,
     hostname: str | None = None,
     smtp: SmtpSettings | None = None,
+    callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
 ) -> tuple[int, int]:
     """Fork a child that runs the try; returns (pid, fd to read its framed TaskFinished from).
 
@@ -54,23 +70,14 @@ def fork_try(
     if pid:
         os.close(write_fd)
         return pid, read_fd
-    _live_as_child(
-        [read_fd, *close_fds],
-        lambda: _child_main(workload, dag, xcom_reader_factory, write_fd, clock, hostname, smtp),
-    )
 
+    def run() -> None:
+        _prepare_process()
+        _run_and_report(
+            workload, dag, xcom_reader_factory, write_fd, clock, hostname, smtp, callback_timeout
+        )
 
-def _child_main(
-    workload: Workload,
-    dag: DAG | BaseException,
-    xcom_reader_factory: XComReaderFactory | None,
-    result_fd: int,
-    clock: Clock | None,
-    hostname: str | None,
-    smtp: SmtpSettings | None = None,
-) -> None:
-    _prepare_process()
-    _run_and_report(workload, dag, xcom_reader_factory, result_fd, clock, hostname, smtp)
+    _live_as_child([read_fd, *close_fds], run)
 
 
 def _prepare_process() -> None:
@@ -94,14 +101,55 @@ def _run_and_report(
     clock: Clock | None,
     hostname: str | None,
     smtp: SmtpSettings | None = None,
+    callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
 ) -> None:
     _log_to(workload.log_path)
-    result = run_try(workload, dag, xcom_reader_factory, clock=clock, hostname=hostname, smtp=smtp)
+    result = run_try(
+        workload,
+        dag,
+        xcom_reader_factory,
+        clock=clock,
+        hostname=hostname,
+        smtp=smtp,
+        callback_guard=_callbacks_reported_on(result_fd, callback_timeout),
+    )
     sys.stdout.flush()
     sys.stderr.flush()
-    view = memoryview(encode_frame(result))
+    _write_frame(result_fd, result)
+
+
+def _write_frame(fd: int, message: object) -> None:
+    view = memoryview(encode_frame(message))
     while view:
-        view = view[os.write(result_fd, view) :]
+        view = view[os.write(fd, view) :]
+
+
+def _callbacks_reported_on(result_fd: int, seconds: float) -> CallbackGuard:
+    """The guard of a forked try's callbacks: the worker hears of them (and of the outcome)
+    first, and its TIMEOUT_SIGNAL then stops them."""
+
+    @contextlib.contextmanager
+    def guard(outcome: TaskFinished, callbacks: str) -> Iterator[None]:
+        # The handler first: the worker may signal as soon as it reads the frame.
+        _stop_callbacks_on_signal(seconds)
+        _write_frame(result_fd, CallbacksStarted(outcome, callbacks))
+        try:
+            yield
+        finally:
+            signal.signal(TIMEOUT_SIGNAL, signal.SIG_IGN)
+
+    return guard
+
+
+def _stop_callbacks_on_signal(seconds: float) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # Once is enough; a SIGTERM to the group may follow (an execution_timeout that fired
+        # as the callbacks began): this process has its answer already.
+        signal.signal(TIMEOUT_SIGNAL, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise CallbackTimedOut(seconds)
+
+    signal.signal(TIMEOUT_SIGNAL, stop)
 
 
 def _log_to(path: str) -> None:
@@ -120,16 +168,19 @@ def fork_callbacks(
     close_fds: Iterable[int] = (),
     hostname: str | None = None,
     smtp: SmtpSettings | None = None,
+    callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
 ) -> int:
     """Fork a child that runs a callback request (its output appended to the request's log);
     returns its pid. Like a try's process it leads its own group and dies with its parent;
-    its exit status is 0 once the callbacks were called, whatever they raised."""
+    its exit status is 0 once the callbacks were called, whatever they raised, or stopped by
+    TIMEOUT_SIGNAL (the worker's, once `callback_timeout` has passed)."""
     pid = _fork([])
     if pid:
         return pid
 
     def run() -> None:
         _prepare_process()
+        _stop_callbacks_on_signal(callback_timeout)
         _log_to(request.log_path)
         run_callback_request(request, dag, xcom_reader_factory, smtp=smtp, hostname=hostname)
         sys.stdout.flush()
@@ -156,6 +207,7 @@ def fork_spare(
     clock: Clock | None = None,
     hostname: str | None = None,
     smtp: SmtpSettings | None = None,
+    callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
 ) -> Spare:
     """Fork a spare. It inherits `dags` as they are now: the caller must give it only tries
     whose DAG was already in that cache (anything newer, it would import all over again)."""
@@ -172,7 +224,16 @@ def fork_spare(
         workload = _read_workload(workload_read)
         if workload is not None:
             dag = dags.dag_for(workload)
-            _run_and_report(workload, dag, xcom_reader_factory, result_write, clock, hostname, smtp)
+            _run_and_report(
+                workload,
+                dag,
+                xcom_reader_factory,
+                result_write,
+                clock,
+                hostname,
+                smtp,
+                callback_timeout,
+            )
 
     _live_as_child([result_read, workload_write, *close_fds], wait_then_run)
 

@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TextIO, cast
 
+from slipstream.core.log_paths import log_line, stamp
+
 LOG_FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(message)s"
 
 
@@ -21,8 +23,7 @@ class _IsoFormatter(logging.Formatter):
     """Local time with an offset, like Airflow's `[2024-01-01T10:00:00.123+0000]`."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        stamp = datetime.fromtimestamp(record.created).astimezone()
-        return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}{stamp:%z}"
+        return stamp(datetime.fromtimestamp(record.created))
 
 
 def make_handler(stream: IO[str]) -> logging.Handler:
@@ -41,8 +42,7 @@ def open_log_fd(path: str) -> int:
 
 def append_log_line(path: str, level: str, message: str, *, source: str = "worker") -> None:
     """One line in the log's format, written by someone other than the try (the worker)."""
-    record = logging.LogRecord(source, logging.getLevelName(level), source, 0, message, None, None)
-    line = _IsoFormatter("[%(asctime)s] {%(name)s} %(levelname)s - %(message)s").format(record)
+    line = log_line(source, level, message, datetime.now())
     fd = open_log_fd(path)
     try:
         os.write(fd, (line + "\n").encode())

@@ -38,9 +38,12 @@ class XComReader(Protocol):
         task_ids: Sequence[str] | None,
         run_id: str | None = None,
         logical_date_at_most: datetime | None = None,
+        map_index: int | None = None,
     ) -> dict[str, str]:
-        """task_id -> newest JSON text of `key` in one run of `dag_id` or in the runs up to a
-        logical date; with `task_ids` None, the newest of any task."""
+        """task_id -> JSON text of `key` in the newest of the runs asked for (one run of
+        `dag_id`, or its runs up to a logical date) that has it: for a mapped task the list of
+        its instances' values in that run, or the one of `map_index` when given. With
+        `task_ids` None, the newest of any task."""
         ...
 
     def previous_success(self, dag_id: str, before: datetime) -> Run | None:
@@ -150,14 +153,17 @@ class RuntimeTaskInstance:
         Airflow's arguments, in Airflow's order. No `task_ids` means this task (Airflow 3)
         and, when it pushed nothing under `key`, the newest value any task of the run pushed
         (Airflow 2). `include_prior_dates` also searches the DAG's earlier runs by logical
-        date, newest first; `dag_id` (another DAG) reads that DAG's run with this run's
-        run_id, or `run_id`.
+        date, newest first (a mapped task's value is then the list of its instances' values
+        in the newest run that has any); `dag_id` (another DAG) reads that DAG's run with
+        this run's run_id, or `run_id`. `map_indexes` obeys the three as well.
         """
         if key is None:
             # Airflow 1.10/2: "pass None to remove the key filter".
             return self._pull_any_key(task_ids, dag_id, include_prior_dates, map_indexes, run_id)
         if map_indexes is not None and _as_list(map_indexes) != [-1]:
-            return self._pull_indexes(task_ids, key, map_indexes)
+            return self._pull_indexes(
+                task_ids, key, map_indexes, dag_id or self.dag_id, include_prior_dates, run_id
+            )
         single = task_ids is None or isinstance(task_ids, str)
         ids = None if task_ids is None else _as_list(task_ids)
         values = self._pull(ids, dag_id or self.dag_id, key, include_prior_dates, run_id)
@@ -181,32 +187,38 @@ class RuntimeTaskInstance:
         else:
             values = [None] * len(ids or [self.task_id])
         missing = [i for i, value in enumerate(values) if value is None]
-        if not missing or (own_run and not include_prior_dates):
+        scope = self._elsewhere(own_run, include_prior_dates, run_id)
+        if not missing or scope is None:
             return values
         wanted = None if ids is None else [ids[i] for i in missing]
-        at_most = self._logical_date if include_prior_dates else None
-        if include_prior_dates and at_most is None and own_run:
-            return values  # a run without a logical date has no earlier runs to search
         found = self._read_across(
             dag_id=dag_id,
             key=key,
             task_ids=wanted if wanted is not None else [self.task_id],
-            run_id=None if include_prior_dates and run_id is None else (run_id or self.run_id),
-            logical_date_at_most=at_most,
+            **scope,
         )
         if ids is None and not found:
-            found = self._read_across(
-                dag_id=dag_id,
-                key=key,
-                task_ids=None,
-                run_id=None if include_prior_dates and run_id is None else (run_id or self.run_id),
-                logical_date_at_most=at_most,
-            )
+            found = self._read_across(dag_id=dag_id, key=key, task_ids=None, **scope)
             return [_decode(next(iter(found.values()), None))]
         for index in missing:
             task_id = self.task_id if ids is None else ids[index]
             values[index] = _decode(found.get(task_id))
         return values
+
+    def _elsewhere(
+        self, own_run: bool, include_prior_dates: bool, run_id: str | None
+    ) -> dict[str, Any] | None:
+        """Which runs a pull searches beyond this one (the reader's run_id and
+        logical_date_at_most), or None when it searches none."""
+        if own_run and not include_prior_dates:
+            return None
+        at_most = self._logical_date if include_prior_dates else None
+        if include_prior_dates and at_most is None and own_run:
+            return None  # a run without a logical date has no earlier runs to search
+        return {
+            "run_id": None if include_prior_dates and run_id is None else (run_id or self.run_id),
+            "logical_date_at_most": at_most,
+        }
 
     def _read_any(self, key: str) -> dict[str, str]:
         for task_id, pushed in self._upstream.items():
@@ -300,24 +312,41 @@ class RuntimeTaskInstance:
         return [_decode(texts[task_id]) for task_id in task_ids]
 
     def _pull_indexes(
-        self, task_ids: str | Sequence[str] | None, key: str, map_indexes: int | Sequence[int]
+        self,
+        task_ids: str | Sequence[str] | None,
+        key: str,
+        map_indexes: int | Sequence[int],
+        dag_id: str,
+        include_prior_dates: bool,
+        run_id: str | None,
     ) -> Any:
         if task_ids is None:
             names = [self.task_id]
         else:
             names = [task_ids] if isinstance(task_ids, str) else list(task_ids)
         indexes = [map_indexes] if isinstance(map_indexes, int) else list(map_indexes)
+        own_run = dag_id == self.dag_id and run_id in (None, self.run_id)
+        scope = self._elsewhere(own_run, include_prior_dates, run_id)
         values = []
         for task_id in names:
             for index in indexes:
-                if index < 0:  # an unmapped task's one value
-                    values.append(self._pull_many([task_id], key)[0])
-                elif task_id == self.task_id and index == self.map_index and key in self._pushed:
-                    values.append(_decode(self._pushed[key]))
-                else:
-                    values.append(_decode(self._read([task_id], key, index).get(task_id)))
+                value = self._own_index(task_id, key, index) if own_run else None
+                if value is None and scope is not None:
+                    found = self._read_across(
+                        dag_id=dag_id, key=key, task_ids=[task_id], map_index=index, **scope
+                    )
+                    value = _decode(found.get(task_id))
+                values.append(value)
         single = isinstance(map_indexes, int) and (task_ids is None or isinstance(task_ids, str))
         return values[0] if single else values
+
+    def _own_index(self, task_id: str, key: str, index: int) -> Any:
+        """One instance's value in this run (index -1: an unmapped task's one value)."""
+        if index < 0:
+            return self._pull_many([task_id], key)[0]
+        if task_id == self.task_id and index == self.map_index and key in self._pushed:
+            return _decode(self._pushed[key])
+        return _decode(self._read([task_id], key, index).get(task_id))
 
     def _local(self, task_id: str, key: str) -> str | None:
         if task_id == self.task_id and key in self._pushed:

@@ -6,12 +6,15 @@ process's stdout, stderr and root logger point: the caller arranges for that to 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import socket
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
-from slipstream.authoring.callbacks import SLA_REMOVED
+from slipstream.authoring.callbacks import SLA_REMOVED, callbacks_of
 from slipstream.authoring.context import Context, make_context, set_current_context
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.params import resolve_params, task_params_spec
@@ -23,7 +26,14 @@ from slipstream.core.planning import will_retry
 from slipstream.core.records import ExitReason, TaskFinished, Workload
 from slipstream.core.states import TaskState
 from slipstream.errors import FailTask, SkipTask
-from slipstream.runner.alerts import run_callbacks, task_failure_alerts
+from slipstream.runner.alerts import (
+    SETTING,
+    CallbackTimedOut,
+    failure_callback_name,
+    has_failure_alerts,
+    run_callbacks,
+    task_failure_alerts,
+)
 from slipstream.runner.runtime import (
     RETURN_VALUE_KEY,
     RuntimeDagRun,
@@ -37,6 +47,14 @@ _log = logging.getLogger("slipstream.task")
 class TryTerminated(BaseException):
     """Raised inside a try told to stop (SIGTERM: its execution_timeout passed). A BaseException
     so that task code catching Exception does not swallow it; the task's on_kill() runs."""
+
+
+# What runs a try may bound its outcome's callbacks: called with the outcome once it is known
+# and the task has callbacks (or e-mail) for it, and with their name (on_success_callback...),
+# the context manager is open while they run (a forked try tells its worker, which then bounds
+# them; the inline executor arms a timer). Whoever bounds them raises CallbackTimedOut in them
+# when their time is up.
+CallbackGuard = Callable[[TaskFinished, str], AbstractContextManager[object]]
 
 
 class TryTimedOut(TryTerminated):
@@ -54,9 +72,11 @@ def run_try(
     clock: Clock | None = None,
     hostname: str | None = None,
     smtp: SmtpSettings | None = None,
+    callback_guard: CallbackGuard | None = None,
 ) -> TaskFinished:
     """Run `workload` against `dag` (or report `dag`, the exception its file raised on import),
-    then the callbacks (and e-mail) of its outcome, before reporting it.
+    then the callbacks (and e-mail) of its outcome, within `callback_guard`, before reporting
+    it. execution_timeout does not cover those callbacks, as in Airflow.
 
     Never raises for anything task code does; KeyboardInterrupt still propagates.
     """
@@ -76,6 +96,20 @@ def run_try(
     error: str | None = None
     # Nothing to call back when there is no task (its DAG did not load): done as it is.
     callbacks_done = True
+
+    def finished() -> TaskFinished:
+        return TaskFinished(
+            key=workload.key,
+            state=state,
+            exit_reason=reason,
+            at=clock.now(),
+            error=error,
+            xcoms=ti.pushed,
+            skip_downstream=skip_downstream,
+            callbacks_done=callbacks_done,
+            map_length=map_length,
+        )
+
     if isinstance(dag, BaseException):
         _log.error("Could not load DAG %r from %s", workload.dag_id, workload.fileloc, exc_info=dag)
         state, reason, error = TaskState.FAILED, ExitReason.TASK_ERROR, _describe(dag)
@@ -108,8 +142,18 @@ def run_try(
         if isinstance(exception, TryTerminated) and not isinstance(exception, TryTimedOut):
             callbacks_done = False  # the scheduler decides: see TryTimedOut
         else:
+            # Reported in its stead if the callbacks must be killed: they count as run.
             _outcome_callbacks(
-                workload, dag, task, ti, context, state, reason, exception, smtp, hostname
+                workload,
+                dag,
+                task,
+                ti,
+                context,
+                exception,
+                smtp,
+                hostname,
+                finished(),
+                callback_guard,
             )
     ti.close()
     _log.info(
@@ -121,17 +165,7 @@ def run_try(
         workload.run_id,
         workload.try_number,
     )
-    return TaskFinished(
-        key=workload.key,
-        state=state,
-        exit_reason=reason,
-        at=clock.now(),
-        error=error,
-        xcoms=ti.pushed,
-        skip_downstream=skip_downstream,
-        callbacks_done=callbacks_done,
-        map_length=map_length,
-    )
+    return finished()
 
 
 def context_for_try(
@@ -166,41 +200,62 @@ def _outcome_callbacks(
     task: BaseOperator,
     ti: RuntimeTaskInstance,
     context: Context | None,
-    state: TaskState,
-    reason: ExitReason,
     exception: BaseException | None,
     smtp: SmtpSettings | None,
     hostname: str | None,
+    outcome: TaskFinished,
+    guard: CallbackGuard | None,
 ) -> None:
     """What Airflow calls once a try's outcome is known: on_success_callback, on_skipped_callback
     (only when the task itself raised a skip), or on_retry/on_failure_callback by the same rule
-    the scheduler applies to the try's end."""
+    the scheduler applies to the try's end. A try with nothing to call skips the guard."""
+    state = outcome.state
+    retried = state is TaskState.FAILED and will_retry(
+        try_number=workload.try_number,
+        max_tries=workload.max_tries,
+        infra_failures=workload.infra_failures,
+        reason=outcome.exit_reason,
+        infra_budget=0,  # a try that ran to its end never fails on infrastructure
+    )
+    if state is TaskState.SUCCESS:
+        kind, wanted = "on_success_callback", bool(callbacks_of(task.on_success_callback))
+    elif state is TaskState.SKIPPED:
+        kind, wanted = "on_skipped_callback", bool(callbacks_of(task.on_skipped_callback))
+    else:
+        kind, wanted = failure_callback_name(retried), has_failure_alerts(task, retried=retried)
+    if not wanted:
+        return
     if context is None:  # building the context failed: give the callbacks what is certain
         context = Context(dag=dag, task=task, ti=ti, task_instance=ti, run_id=workload.run_id)
     context["exception"] = exception
     owner = f"task {task.task_id!r}"
-    with set_current_context(context):
-        if state is TaskState.SUCCESS:
-            run_callbacks("on_success_callback", owner, task.on_success_callback, context)
-        elif state is TaskState.SKIPPED:
-            run_callbacks("on_skipped_callback", owner, task.on_skipped_callback, context)
-        else:
-            retried = will_retry(
-                try_number=workload.try_number,
-                max_tries=workload.max_tries,
-                infra_failures=workload.infra_failures,
-                reason=reason,
-                infra_budget=0,  # a try that ran to its end never fails on infrastructure
+    try:
+        with (
+            guard(outcome, kind) if guard is not None else contextlib.nullcontext(),
+            set_current_context(context),
+        ):
+            if state is not TaskState.FAILED:
+                run_callbacks(kind, owner, getattr(task, kind), context)
+            else:
+                task_failure_alerts(
+                    task,
+                    context,
+                    retried=retried,
+                    exception=exception,
+                    log_path=workload.log_path,
+                    smtp=smtp,
+                    hostname=hostname,
+                )
+    except CallbackTimedOut as exc:
+        if not exc.reported:  # stopped outside a callback (sending the e-mail, say)
+            _log.error(
+                "The %s of task %r did not finish within %gs (%s): stopped",
+                kind,
+                task.task_id,
+                exc.seconds,
+                SETTING,
             )
-            task_failure_alerts(
-                task,
-                context,
-                retried=retried,
-                exception=exception,
-                log_path=workload.log_path,
-                smtp=smtp,
-                hostname=hostname,
-            )
+        _log.info("The try's outcome stands: %s", state.value)
 
 
 def _execute(

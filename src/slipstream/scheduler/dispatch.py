@@ -2,7 +2,7 @@
 fairly across DAGs where priorities tie, within each DAG's max_active_tasks, the pool's slots
 and each task's concurrency limits: core/admission.py), queueing their tries, and the
 workloads that carry everything a worker needs. The workloads are submitted only after the
-pass commits.
+pass commits. A task that could never fit in the pool is failed instead (refusals.py).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from slipstream.core.admission import DEFAULT_POOL, Candidate, admit
+from slipstream.core.admission import DEFAULT_POOL, Candidate, admit, never_fits
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.log_paths import log_path_for
 from slipstream.core.records import Run, TaskInstance, Workload
 from slipstream.core.states import TaskState
 from slipstream.core.transitions import QueueTries
+from slipstream.scheduler.refusals import Refusal, fail_refused
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import transitions
 from slipstream.store import xcoms as xcom_store
@@ -42,7 +43,8 @@ def dispatch(
     infrastructure failures so far. `pool_slots` is the size of default_pool."""
     if free <= 0 or not state.has_ready():
         return []
-    _order_arrivals(conn, state)
+    refused = _order_arrivals(conn, state, pool_slots)
+    fail_refused(conn, state, refused, now, job_id=job_id, log_folder=log_folder)
     room = {
         dag_id: max(
             0,
@@ -91,11 +93,13 @@ def dispatch(
     return workloads
 
 
-def _order_arrivals(conn: Connection, state: SchedulerState) -> None:
+def _order_arrivals(conn: Connection, state: SchedulerState, pool_size: int) -> list[Refusal]:
     """Move newly ready tasks into their DAG's admission heap, ranked by effective priority,
-    then the run's logical date, then arrival."""
+    then the run's logical date, then arrival; returns those that could never fit in the pool
+    (`pool_size` slots), with why."""
     # A wide fan-out readies a thousand tasks of one run at once: look the run up once.
     seen: dict[int, tuple[Run | None, DagPlan | None]] = {}
+    refused: list[Refusal] = []
     for dag_id, queue in state.ready.items():
         heap = state.waiting.setdefault(dag_id, [])
         while queue:
@@ -111,6 +115,10 @@ def _order_arrivals(conn: Connection, state: SchedulerState) -> None:
                 rank = (-1, 0.0, state.arrivals)
                 heapq.heappush(heap, (rank, Candidate(run_pk, task_id, rank, map_index=map_index)))
                 continue
+            why = never_fits(spec.pool_slots, DEFAULT_POOL, pool_size)
+            if why is not None:
+                refused.append((run_pk, task_id, map_index, why))
+                continue
             when = run.logical_date.timestamp() if run.logical_date is not None else 0.0
             rank = (-spec.priority_weight_total, when, state.arrivals)
             candidate = Candidate(
@@ -124,6 +132,7 @@ def _order_arrivals(conn: Connection, state: SchedulerState) -> None:
             )
             heapq.heappush(heap, (rank, candidate))
     state.ready.clear()
+    return refused
 
 
 def _drawn(heap: list[tuple[tuple[int, float, int], Candidate]]) -> Iterator[Candidate]:

@@ -1,7 +1,8 @@
-"""depends_on_past at planning time: of the tasks the planner would start, those whose instance
-in the previous run (core/past.py) holds them back stay waiting, are remembered, and are
-planned again whenever a run of their DAG changes. Only DAGs with such tasks pay for the
-previous run's states, and only for the tasks about to start.
+"""depends_on_past at planning time: of the tasks the planner would start (a mapped task when it
+would expand, or schedule cleared instances again), those whose instances in the previous run
+(core/past.py) hold them back stay waiting, are remembered, and are planned again whenever a
+run of their DAG changes. Only DAGs with such tasks pay for the previous run's states, and only
+for the tasks about to start.
 """
 
 from __future__ import annotations
@@ -31,10 +32,19 @@ def hold_back(
     states: Mapping[str, TaskState],
     changed: Iterable[str] | None,
 ) -> RunDecision:
-    """`decision`, or the run planned again with the tasks the past holds back kept waiting."""
-    candidates = [t for t in (*decision.schedule, *decision.succeed) if t in plan.past_dependent]
+    """`decision`, or the run planned again with the tasks the past holds back kept waiting.
+    A mapped task is held whole: before it expands, or, once expanded, its cleared instances
+    that would be scheduled again."""
+    starting = [
+        *decision.schedule,
+        *decision.succeed,
+        *decision.expand,
+        *(t for t, _, target in decision.instance_moves if target is TaskState.SCHEDULED),
+    ]
+    candidates = [t for t in dict.fromkeys(starting) if t in plan.past_dependent]
+    mapped = state.mapped.get(run.id) if plan.mapped else None
     earlier = state.past_held.get(run.id, set())
-    still_held = {t for t in earlier if states.get(t) is TaskState.NONE and t not in candidates}
+    still_held = {t for t in earlier if t not in candidates and _still_waiting(t, states, mapped)}
     if not candidates:
         state.hold_for_past(run.id, still_held)
         return decision
@@ -44,8 +54,19 @@ def hold_back(
     state.hold_for_past(run.id, still_held | set(held))
     if not held:
         return decision
-    mapped = state.mapped.get(run.id) if plan.mapped else None
     return plan_run(plan, states, changed, mapped, held=frozenset(held))
+
+
+def _still_waiting(
+    task_id: str,
+    states: Mapping[str, TaskState],
+    mapped: Mapping[str, Mapping[int, TaskState]] | None,
+) -> bool:
+    """The task has an instance without a state: its waiting row, or a cleared instance."""
+    instances = (mapped or {}).get(task_id)
+    if instances:
+        return TaskState.NONE in instances.values()
+    return states.get(task_id) is TaskState.NONE
 
 
 def _held(conn: Connection, run: Run, plan: DagPlan, candidates: list[str]) -> dict[str, str]:
@@ -59,7 +80,7 @@ def _held(conn: Connection, run: Run, plan: DagPlan, candidates: list[str]) -> d
         for task_id in candidates:
             if plan.tasks[task_id].wait_for_downstream:
                 asked.update(plan.tasks[task_id].downstream)
-        previous = PreviousRun(found[1], history.task_states(conn, found[0], asked))
+        previous = PreviousRun(found[1], *history.task_states(conn, found[0], asked))
     held: dict[str, str] = {}
     for task_id in candidates:
         spec = plan.tasks[task_id]

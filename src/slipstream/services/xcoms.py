@@ -32,6 +32,7 @@ class XComReader:
         task_ids: Sequence[str] | None,
         run_id: str | None = None,
         logical_date_at_most: datetime | None = None,
+        map_index: int | None = None,
     ) -> dict[str, str]:
         with self._db.read() as conn:
             return xcom_store.pull_across_runs(
@@ -41,6 +42,7 @@ class XComReader:
                 task_ids=task_ids,
                 run_id=run_id,
                 logical_date_at_most=logical_date_at_most,
+                map_index=map_index,
             )
 
     def previous_success(self, dag_id: str, before: datetime) -> Run | None:

@@ -1,5 +1,6 @@
 """Earlier runs of a DAG as depends_on_past reads them: the run before a given one (by logical
-date), the states of some of its tasks, and whether a task ever had an instance before."""
+date), the states of some of its tasks (every instance of a mapped one), and whether a task
+ever had an instance before."""
 
 from __future__ import annotations
 
@@ -41,13 +42,24 @@ def previous_run(
     return (row.id, row.logical_date) if row is not None else None
 
 
-def task_states(conn: Connection, run_pk: int, task_ids: Collection[str]) -> dict[str, TaskState]:
+def task_states(
+    conn: Connection, run_pk: int, task_ids: Collection[str]
+) -> tuple[dict[str, TaskState], dict[str, dict[int, TaskState]]]:
+    """(states of the unmapped tasks and unexpanded mapped ones, expanded mapped tasks'
+    states by map index) among `task_ids` in one run."""
+    states: dict[str, TaskState] = {}
+    instances: dict[str, dict[int, TaskState]] = {}
     if not task_ids:
-        return {}
-    query = select(ti.c.task_id, ti.c.state).where(
+        return states, instances
+    query = select(ti.c.task_id, ti.c.map_index, ti.c.state).where(
         ti.c.run_pk == run_pk, ti.c.task_id.in_(sorted(task_ids))
     )
-    return {task_id: TaskState(state) for task_id, state in conn.execute(query)}
+    for task_id, map_index, state in conn.execute(query):
+        if map_index < 0:
+            states[task_id] = TaskState(state)
+        else:
+            instances.setdefault(task_id, {})[map_index] = TaskState(state)
+    return states, instances
 
 
 def ran_before(conn: Connection, dag_id: str, task_id: str, logical_date: datetime | None) -> bool:

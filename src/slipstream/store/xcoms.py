@@ -215,13 +215,16 @@ def pull_across_runs(
     task_ids: Collection[str] | None,
     run_id: str | None = None,
     logical_date_at_most: datetime | None = None,
+    map_index: int | None = None,
 ) -> dict[str, str]:
     """XComs of `key` from the runs of a DAG: one run (`run_id`) or every run whose logical
     date is at most a moment (Airflow's include_prior_dates), newest first, so each task_id
-    gets its most recent value. With `task_ids` None, only the newest value of any task is
-    returned (Airflow 2's unfiltered pull)."""
+    gets its value in the newest run that has one. A mapped task's value is the JSON list of
+    what each of its instances pushed in that run, in map-index order, as a pull within a run
+    gives it; `map_index` asks for one instance's value instead. With `task_ids` None, only
+    the newest value of any task is returned (Airflow 2's unfiltered pull)."""
     query = (
-        select(xcoms.c.task_id, xcoms.c.value)
+        select(xcoms.c.task_id, xcoms.c.value, xcoms.c.map_index, xcoms.c.run_pk)
         .select_from(xcoms.join(runs, runs.c.id == xcoms.c.run_pk))
         .where(runs.c.dag_id == dag_id, xcoms.c.key == key)
         .order_by(runs.c.logical_date.desc(), xcoms.c.timestamp.desc(), runs.c.id.desc())
@@ -232,11 +235,36 @@ def pull_across_runs(
         query = query.where(runs.c.run_id == run_id)
     if logical_date_at_most is not None:
         query = query.where(runs.c.logical_date <= logical_date_at_most)
+    if map_index is not None:
+        query = query.where(xcoms.c.map_index == map_index)
     if task_ids is None:
         query = query.limit(1)
+    # The newest row of each task names the run its value comes from; for a mapped task,
+    # every instance's row in that run joins it.
+    newest: dict[str, tuple[int, bool]] = {}  # task_id -> (run_pk, is a mapped instance's)
     found: dict[str, str] = {}
-    for task_id, value in conn.execute(query):
-        found.setdefault(task_id, value)
+    mapped: dict[str, list[tuple[int, str]]] = {}
+    for task_id, value, index, run_pk in conn.execute(query).tuples():
+        run_of, is_mapped = newest.setdefault(task_id, (run_pk, index >= 0 and map_index is None))
+        if run_of != run_pk:
+            continue
+        if not is_mapped:
+            found.setdefault(task_id, value)
+        elif index >= 0:
+            mapped.setdefault(task_id, []).append((index, value))
+    if task_ids is None and mapped:
+        # The one row read names a mapped task's instance: its siblings come in a second read.
+        task_id, (run_pk, _) = next(iter(newest.items()))
+        siblings = select(xcoms.c.map_index, xcoms.c.value).where(
+            xcoms.c.run_pk == run_pk,
+            xcoms.c.task_id == task_id,
+            xcoms.c.key == key,
+            xcoms.c.map_index >= 0,
+        )
+        mapped[task_id] = list(conn.execute(siblings).tuples())
+    for task_id, values in mapped.items():
+        values.sort()
+        found[task_id] = "[" + ",".join(v for _, v in values) + "]"
     return found
 
 

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from slipstream.api.deps import ApiServices, ServicesDep, authorized
 from slipstream.api.errors import ApiError
 from slipstream.api.routes.v1.common import Page, PageDep, optional_datetime, order_by
+from slipstream.api.routes.v1.filters import RunFiltersDep, bounds_from
 from slipstream.api.routes.v1.run_shapes import (
     ClearDagRun,
     DagRunBody,
@@ -89,28 +90,6 @@ def listing_dag_ids(
     except DagNotFound:
         return []
     return [dag_id]
-
-
-def bounds_from(
-    pairs: dict[str, tuple[str | None, str | None]],
-) -> dict[str, tuple[datetime | None, datetime | None]]:
-    """Query or body date bounds, each parsed (400 naming the field for a naive one)."""
-    parsed = {}
-    for name, (low, high) in pairs.items():
-        prefix = _BOUND_PREFIX[name]
-        parsed[name] = (
-            optional_datetime(low, f"{prefix}_gte"),
-            optional_datetime(high, f"{prefix}_lte"),
-        )
-    return parsed
-
-
-_BOUND_PREFIX = {
-    "logical_date": "execution_date",
-    "start_date": "start_date",
-    "end_date": "end_date",
-    "updated_at": "updated_at",
-}
 
 
 async def wait_for_run(services: ApiServices, dag_id: str, run_id: str, seconds: float) -> Run:
@@ -193,36 +172,19 @@ def run_query(
 def get_dag_runs(
     dag_id: str,
     principal: RunReader,
+    filters: RunFiltersDep,
     page: PageDep,
     services: ServicesDep,
-    execution_date_gte: str | None = None,
-    execution_date_lte: str | None = None,
-    start_date_gte: str | None = None,
-    start_date_lte: str | None = None,
-    end_date_gte: str | None = None,
-    end_date_lte: str | None = None,
-    updated_at_gte: str | None = None,
-    updated_at_lte: str | None = None,
-    state: Annotated[list[str] | None, Query()] = None,
-    order_by: str | None = None,
 ) -> DagRunCollection:
     """Runs of one DAG, or of every DAG the caller may see with `~`. An unknown DAG has
     no runs (200, empty), as in Airflow. Oldest first unless `order_by` says otherwise."""
-    bounds = bounds_from(
-        {
-            "logical_date": (execution_date_gte, execution_date_lte),
-            "start_date": (start_date_gte, start_date_lte),
-            "end_date": (end_date_gte, end_date_lte),
-            "updated_at": (updated_at_gte, updated_at_lte),
-        }
-    )
     return run_query(
         services,
         dag_ids=listing_dag_ids(services, principal, Action.RUNS_READ, dag_id),
-        states=state,
-        bounds=bounds,
+        states=filters.state,
+        bounds=filters.bounds(),
         page=page,
-        raw_order=order_by,
+        raw_order=filters.order_by,
     )
 
 

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from slipstream.api.deps import ApiServices, ServicesDep
 from slipstream.api.errors import ApiError
 from slipstream.api.routes.v1.common import PageDep
-from slipstream.api.routes.v1.dag_runs import bounds_from, check_run_dag
+from slipstream.api.routes.v1.dag_runs import check_run_dag
+from slipstream.api.routes.v1.filters import MappedInstanceFiltersDep
 from slipstream.api.routes.v1.run_shapes import (
     TaskInstanceBody,
     TaskInstanceCollection,
@@ -22,7 +21,6 @@ from slipstream.api.routes.v1.run_shapes import (
 from slipstream.api.routes.v1.task_instances import (
     TaskInstanceEditor,
     TaskInstanceReader,
-    parse_states,
     query,
     ti_not_found,
 )
@@ -67,45 +65,19 @@ def get_mapped_task_instances(
     dag_run_id: str,
     task_id: str,
     principal: TaskInstanceReader,
+    filters: MappedInstanceFiltersDep,
     page: PageDep,
     services: ServicesDep,
-    execution_date_gte: str | None = None,
-    execution_date_lte: str | None = None,
-    start_date_gte: str | None = None,
-    start_date_lte: str | None = None,
-    end_date_gte: str | None = None,
-    end_date_lte: str | None = None,
-    updated_at_gte: str | None = None,
-    updated_at_lte: str | None = None,
-    duration_gte: float | None = None,
-    duration_lte: float | None = None,
-    state: Annotated[list[str] | None, Query()] = None,
-    pool: Annotated[list[str] | None, Query()] = None,
-    queue: Annotated[list[str] | None, Query()] = None,
-    executor: Annotated[list[str] | None, Query()] = None,
-    order_by: str | None = None,
 ) -> TaskInstanceCollection:
     """The instances of one mapped task in a run, by map index (Airflow's listMapped)."""
     check_run_dag(services, principal, Action.TASKS_READ, dag_id)
-    ordering = _order_by(order_by)
+    ordering = _order_by(filters.order_by)
     found = query(
         services,
         dag_ids=[dag_id],
         run_ids=[dag_run_id],
         task_ids=[task_id],
-        states=parse_states(list(state) if state else None),
-        pools=pool,
-        queues=queue,
-        executors=executor,
-        bounds=bounds_from(
-            {
-                "logical_date": (execution_date_gte, execution_date_lte),
-                "start_date": (start_date_gte, start_date_lte),
-                "end_date": (end_date_gte, end_date_lte),
-                "updated_at": (updated_at_gte, updated_at_lte),
-            }
-        ),
-        duration=(duration_gte, duration_lte),
+        filters=filters,
         page=page,
         mapped_only=True,
         order_by=ordering,

@@ -4,22 +4,21 @@ The routes naming one instance of a mapped task are in mapped_task_instances.py.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from slipstream.api.deps import ApiServices, ServicesDep, authorized
 from slipstream.api.errors import ApiError
 from slipstream.api.routes.v1.common import Page, PageDep, optional_datetime
 from slipstream.api.routes.v1.dag_runs import (
-    bounds_from,
     check_run_dag,
     listing_dag_ids,
     run_not_found,
     visible_dag_ids,
 )
+from slipstream.api.routes.v1.filters import TaskInstanceFilters, TaskInstanceFiltersDep
 from slipstream.api.routes.v1.run_shapes import (
     ClearTaskInstances,
     ListTaskInstanceForm,
@@ -46,24 +45,6 @@ from slipstream.services.run_changes import Affected, Selection
 
 T = TypeVar("T")
 
-_STATE_NAMES = {s.value for s in TaskState} | {"null", ""}
-
-
-def parse_states(raw: list[str | None] | None) -> list[TaskState] | None:
-    """Airflow's state filter: `none`, `null` or empty for no state."""
-    if not raw:
-        return None
-    found = []
-    for value in raw:
-        name = (value or "").strip().lower()
-        if name not in _STATE_NAMES:
-            raise InvalidInputError(
-                f"'{value}' is not one of {sorted(s.value for s in TaskState)} - 'state'",
-                field="state",
-            )
-        found.append(TaskState.NONE if name in ("", "null") else TaskState(name))
-    return found
-
 
 def _references(affected: Affected) -> TaskInstanceReferenceCollection:
     return TaskInstanceReferenceCollection(
@@ -86,29 +67,24 @@ def query(
     dag_ids: list[str] | None,
     run_ids: list[str] | None,
     task_ids: list[str] | None,
-    states: list[TaskState] | None,
-    pools: list[str] | None,
-    queues: list[str] | None,
-    executors: list[str] | None,
-    bounds: dict[str, tuple[datetime | None, datetime | None]],
-    duration: tuple[float | None, float | None],
+    filters: TaskInstanceFilters,
     page: Page,
     mapped_only: bool = False,
     order_by: list[tuple[str, bool]] | None = None,
 ) -> TaskInstanceCollection:
     # No task instance has an executor of its own here (Airflow's per-task executor),
     # so a filter on one matches nothing.
-    if dag_ids == [] or executors:
+    if dag_ids == [] or filters.executor:
         return TaskInstanceCollection(task_instances=[], total_entries=0)
     found, total = services.runs.find_task_instances(
         dag_ids=dag_ids,
         run_ids=run_ids,
         task_ids=task_ids,
-        states=states,
-        pools=pools,
-        queues=queues,
-        bounds=bounds,
-        duration=duration,
+        states=filters.states,
+        pools=filters.pool,
+        queues=filters.queue,
+        bounds=filters.bounds(),
+        duration=filters.duration,
         limit=page.limit,
         offset=page.offset,
         mapped_only=mapped_only,
@@ -124,22 +100,9 @@ def get_task_instances(
     dag_id: str,
     dag_run_id: str,
     principal: TaskInstanceReader,
+    filters: TaskInstanceFiltersDep,
     page: PageDep,
     services: ServicesDep,
-    execution_date_gte: str | None = None,
-    execution_date_lte: str | None = None,
-    start_date_gte: str | None = None,
-    start_date_lte: str | None = None,
-    end_date_gte: str | None = None,
-    end_date_lte: str | None = None,
-    updated_at_gte: str | None = None,
-    updated_at_lte: str | None = None,
-    duration_gte: float | None = None,
-    duration_lte: float | None = None,
-    state: Annotated[list[str] | None, Query()] = None,
-    pool: Annotated[list[str] | None, Query()] = None,
-    queue: Annotated[list[str] | None, Query()] = None,
-    executor: Annotated[list[str] | None, Query()] = None,
 ) -> TaskInstanceCollection:
     """Task instances of a run; either id may be `~` (all DAGs the caller may see, all
     runs)."""
@@ -148,19 +111,7 @@ def get_task_instances(
         dag_ids=listing_dag_ids(services, principal, Action.TASKS_READ, dag_id),
         run_ids=None if dag_run_id == "~" else [dag_run_id],
         task_ids=None,
-        states=parse_states(list(state) if state else None),
-        pools=pool,
-        queues=queue,
-        executors=executor,
-        bounds=bounds_from(
-            {
-                "logical_date": (execution_date_gte, execution_date_lte),
-                "start_date": (start_date_gte, start_date_lte),
-                "end_date": (end_date_gte, end_date_lte),
-                "updated_at": (updated_at_gte, updated_at_lte),
-            }
-        ),
-        duration=(duration_gte, duration_lte),
+        filters=filters,
         page=page,
     )
 
@@ -172,23 +123,28 @@ def get_task_instances_batch(
     dag_ids = form.dag_ids
     if visible is not None:
         dag_ids = [d for d in (dag_ids if dag_ids is not None else visible) if d in visible]
+    # The body's filters are the query's, less updated_at (Airflow's batch form has none).
+    filters = TaskInstanceFilters(
+        execution_date_gte=form.execution_date_gte,
+        execution_date_lte=form.execution_date_lte,
+        start_date_gte=form.start_date_gte,
+        start_date_lte=form.start_date_lte,
+        end_date_gte=form.end_date_gte,
+        end_date_lte=form.end_date_lte,
+        duration_gte=form.duration_gte,
+        duration_lte=form.duration_lte,
+        # null in the body's list means no state, as an empty value in the query does.
+        state=None if form.state is None else [name or "" for name in form.state],
+        pool=form.pool,
+        queue=form.queue,
+        executor=form.executor,
+    )
     return query(
         services,
         dag_ids=dag_ids,
         run_ids=form.dag_run_ids,
         task_ids=form.task_ids,
-        states=parse_states(form.state),
-        pools=form.pool,
-        queues=form.queue,
-        executors=form.executor,
-        bounds=bounds_from(
-            {
-                "logical_date": (form.execution_date_gte, form.execution_date_lte),
-                "start_date": (form.start_date_gte, form.start_date_lte),
-                "end_date": (form.end_date_gte, form.end_date_lte),
-            }
-        ),
-        duration=(form.duration_gte, form.duration_lte),
+        filters=filters,
         page=Page(
             limit=min(form.page_limit, services.settings.api_max_page_limit),
             offset=form.page_offset,

@@ -30,6 +30,7 @@ from slipstream.parsing.processor import DagFileProcessor
 from slipstream.scheduler.loop import Stopper, run_forever, serve_sources
 from slipstream.scheduler.tick import Scheduler
 from slipstream.services.dag_files import DagFileSync
+from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dag_processor import DagProcessor, processor_is_running
 from slipstream.services.dags import DagService
@@ -66,6 +67,7 @@ class Services:
     clock: Clock
     dags: DagService
     dag_overview: DagOverviewService
+    dag_graph: DagGraphService
     runs: RunService
     run_changes: RunChangeService
     logs: LogService
@@ -131,6 +133,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         clock=clock,
         dags=DagService(db, wakeup=wakeup),
         dag_overview=DagOverviewService(db),
+        dag_graph=DagGraphService(db),
         runs=RunService(db, clock=clock, wakeup=wakeup, plans=plans),
         run_changes=RunChangeService(db, clock=clock, wakeup=wakeup, plans=plans),
         logs=LogService(settings.log_folder),

@@ -21,6 +21,7 @@ from slipstream.web.assets import STATIC_FOLDER, STATIC_PREFIX, Assets, CachedSt
 from slipstream.web.csrf import CsrfSigner, csrf_guard
 from slipstream.web.deps import WebParts, WebServices
 from slipstream.web.errors import install_error_pages
+from slipstream.web.graph_cache import GraphCache
 from slipstream.web.middleware import PageMiddleware
 from slipstream.web.templates import Templates
 
@@ -48,6 +49,7 @@ def create_web_app(
         gate=SignInGate(services.sign_ins.authenticate, throttle),
         csrf=CsrfSigner(secret_key),
         templates=templates,
+        graphs=GraphCache(),
     )
     install_error_pages(app)
 

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from slipstream.clock import Clock
 from slipstream.config import Settings
+from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dags import DagService
 from slipstream.services.roles import RoleService
@@ -18,6 +19,7 @@ from slipstream.services.sign_in import SignInService
 from slipstream.services.sign_in_gate import SignInGate
 from slipstream.services.web_sessions import WebSessionService
 from slipstream.web.csrf import CsrfSigner
+from slipstream.web.graph_cache import GraphCache
 from slipstream.web.templates import Templates
 
 
@@ -37,6 +39,9 @@ class WebServices(Protocol):
     def dag_overview(self) -> DagOverviewService: ...
 
     @property
+    def dag_graph(self) -> DagGraphService: ...
+
+    @property
     def roles(self) -> RoleService: ...
 
     @property
@@ -54,6 +59,7 @@ class WebParts:
     gate: SignInGate
     csrf: CsrfSigner
     templates: Templates
+    graphs: GraphCache  # the Graph tab's drawings, by DAG version
 
 
 async def parts_of(request: Request) -> WebParts:

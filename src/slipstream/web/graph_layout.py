@@ -54,7 +54,7 @@ class EdgeSpec:
 
 @dataclass(frozen=True, slots=True)
 class Spacing:
-    layer_gap: float = 56.0  # between columns, widened by the labels drawn in the gap
+    layer_gap: float = 48.0  # between columns, widened by the labels drawn in the gap
     node_gap: float = 18.0  # between neighbours in a column
     group_padding: float = 14.0
     group_header: float = 22.0  # room for a group's title above its content

@@ -9,7 +9,7 @@ from typing import Protocol
 from fastapi import APIRouter
 
 from slipstream.web.nav import NavItem
-from slipstream.web.pages import dags, security, sign_in
+from slipstream.web.pages import dags, graph, security, sign_in
 
 
 class Page(Protocol):
@@ -20,4 +20,4 @@ class Page(Protocol):
 
 
 # In navigation order.
-PAGES: tuple[Page, ...] = (dags, security, sign_in)
+PAGES: tuple[Page, ...] = (dags, graph, security, sign_in)

@@ -4,7 +4,7 @@ on the structure alone, so one drawing serves every run of that version."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -22,11 +22,15 @@ from slipstream.web.graph_layout import (
 # Task nodes: their id on the first line (12px monospace), their state on the second.
 NODE_HEIGHT = 46.0
 NODE_MIN_WIDTH = 140.0
+# Room for a count on the second line: "12 mapped: upstream failed".
+COUNTED_MIN_WIDTH = 190.0
 NODE_MAX_WIDTH = 300.0
 NODE_PADDING = 24.0
 ID_CHAR_WIDTH = 7.3
 LABEL_CHAR_WIDTH = 6.6  # edge labels and group titles, 11px
 LONGEST_ID = int((NODE_MAX_WIDTH - NODE_PADDING) / ID_CHAR_WIDTH)
+# A collapsed group's node id in the layout: task ids cannot hold a colon.
+FOLDED_PREFIX = "group:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,17 @@ class GroupShape:
 
 
 @dataclass(frozen=True, slots=True)
+class FoldedShape:
+    """A collapsed group, drawn as one node standing for the tasks inside it."""
+
+    group_id: str
+    label: str
+    tooltip: str
+    task_ids: tuple[str, ...]
+    box: Box
+
+
+@dataclass(frozen=True, slots=True)
 class EdgePath:
     source: str
     target: str
@@ -61,6 +76,7 @@ class Drawing:
     height: float
     tasks: tuple[TaskShape, ...]
     groups: tuple[GroupShape, ...]  # outer groups before the groups inside them
+    folded: tuple[FoldedShape, ...]
     edges: tuple[EdgePath, ...]
     labels: tuple[PlacedLabel, ...]
 
@@ -74,8 +90,14 @@ class _Group:
     is_mapped: bool
 
 
-def draw(structure: Mapping[str, Any]) -> Drawing:
-    """The drawing of a serialized DAG (authoring/serialize.py's shape)."""
+def group_ids(structure: Mapping[str, Any]) -> set[str]:
+    """The ids of the DAG's task groups."""
+    return {g.group_id for g, _ in _walk(structure.get("task_group"), None) if g is not None}
+
+
+def draw(structure: Mapping[str, Any], collapsed: Collection[str] = ()) -> Drawing:
+    """The drawing of a serialized DAG (authoring/serialize.py's shape), with the groups in
+    `collapsed` drawn as one node each (and what is inside them hidden)."""
     tasks: Sequence[Mapping[str, Any]] = structure.get("tasks", [])
     groups: dict[str, _Group] = {}
     group_of: dict[str, str | None] = {}
@@ -84,40 +106,55 @@ def draw(structure: Mapping[str, Any]) -> Drawing:
             groups.setdefault(group.group_id, group)
         if task_id is not None:
             group_of[task_id] = group.group_id if group is not None else None
-    known = {t["task_id"] for t in tasks}
+
+    def chain(group_id: str | None) -> list[str]:  # outermost first
+        found = []
+        while group_id is not None:
+            found.append(group_id)
+            group_id = groups[group_id].parent
+        return found[::-1]
+
+    # Each task is drawn as itself, or as the outermost collapsed group holding it.
+    stands_for: dict[str, str] = {}
+    folded_members: dict[str, list[str]] = {}
+    for task in tasks:
+        task_id = task["task_id"]
+        folded = next((g for g in chain(group_of.get(task_id)) if g in collapsed), None)
+        stands_for[task_id] = FOLDED_PREFIX + folded if folded else task_id
+        if folded:
+            folded_members.setdefault(folded, []).append(task_id)
     nodes = []
     labels: dict[str, str] = {}
     for task in tasks:
         task_id = task["task_id"]
+        if stands_for[task_id] != task_id:
+            continue
         holder = group_of.get(task_id)
         labels[task_id] = _short(task_id, holder)
-        width = len(labels[task_id]) * ID_CHAR_WIDTH + NODE_PADDING
-        nodes.append(
-            NodeSpec(task_id, min(max(width, NODE_MIN_WIDTH), NODE_MAX_WIDTH), NODE_HEIGHT, holder)
-        )
+        nodes.append(_node(task_id, labels[task_id], holder, counted="mapped" in task))
+    for group_id in folded_members:
+        group = groups[group_id]
+        labels[group_id] = _short(group.label, None)
+        nodes.append(_node(FOLDED_PREFIX + group_id, labels[group_id], group.parent, counted=True))
     edge_info: Mapping[str, Mapping[str, Mapping[str, Any]]] = structure.get("edge_info", {})
-    edges = []
+    edges: dict[tuple[str, str], list[str | None]] = {}
     for task in tasks:
         for target in task.get("downstream", []):
-            if target not in known:
+            if target not in stands_for:
+                continue
+            source, drawn = stands_for[task["task_id"]], stands_for[target]
+            if source == drawn:  # inside one collapsed group
                 continue
             label = edge_info.get(task["task_id"], {}).get(target, {}).get("label")
-            text = str(label) if label else None
-            width = len(text) * LABEL_CHAR_WIDTH if text else 0.0
-            edges.append(EdgeSpec(task["task_id"], target, text, width))
-    used = {g for g in group_of.values() if g is not None}
-    needed = set()
-    for group_id in used:  # every ancestor of a group holding a task
-        current: str | None = group_id
-        while current is not None and current not in needed:
-            needed.add(current)
-            current = groups[current].parent
+            edges.setdefault((source, drawn), []).append(str(label) if label else None)
+    holders = {n.group for n in nodes if n.group is not None}
+    needed = {g for holder in holders for g in chain(holder)}
     specs = [
         GroupSpec(g.group_id, g.parent, len(g.label) * LABEL_CHAR_WIDTH + 8)
         for g in groups.values()
         if g.group_id in needed
     ]
-    placed = layout(nodes, edges, specs)
+    placed = layout(nodes, [_edge(pair, texts) for pair, texts in edges.items()], specs)
     by_id = {t["task_id"]: t for t in tasks}
     return Drawing(
         width=placed.width,
@@ -131,15 +168,39 @@ def draw(structure: Mapping[str, Any]) -> Drawing:
                 box=placed.nodes[node.id],
             )
             for node in nodes
+            if node.id in by_id
         ),
         groups=tuple(
             GroupShape(g.group_id, g.label, g.tooltip, g.is_mapped, placed.groups[g.group_id])
             for g in groups.values()
             if g.group_id in placed.groups
         ),
+        folded=tuple(
+            FoldedShape(
+                group_id=group_id,
+                label=labels[group_id],
+                tooltip=groups[group_id].tooltip,
+                task_ids=tuple(members),
+                box=placed.nodes[FOLDED_PREFIX + group_id],
+            )
+            for group_id, members in folded_members.items()
+        ),
         edges=tuple(EdgePath(e.source, e.target, _path(e.points), e.label) for e in placed.edges),
         labels=placed.labels,
     )
+
+
+def _node(node_id: str, label: str, group: str | None, *, counted: bool) -> NodeSpec:
+    least = COUNTED_MIN_WIDTH if counted else NODE_MIN_WIDTH
+    width = min(max(len(label) * ID_CHAR_WIDTH + NODE_PADDING, least), NODE_MAX_WIDTH)
+    return NodeSpec(node_id, width, NODE_HEIGHT, group)
+
+
+def _edge(pair: tuple[str, str], texts: list[str | None]) -> EdgeSpec:
+    """One drawn edge for the DAG's edges between two shapes: labelled when they all carry
+    the same label."""
+    text = texts[0] if len(set(texts)) == 1 else None
+    return EdgeSpec(*pair, text, len(text) * LABEL_CHAR_WIDTH if text else 0.0)
 
 
 def _walk(

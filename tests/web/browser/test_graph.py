@@ -47,6 +47,15 @@ def test_a_runs_states_on_its_graph_and_a_click_opens_the_task(
     ).evaluate("el => getComputedStyle(el).fill")
     screenshot(page, "graph")
 
+    # A group collapses into one node telling its tasks' states, and expands again.
+    page.get_by_role("link", name="Collapse group extract", exact=True).click()
+    folded = page.get_by_role("link", name="Expand group extract: 3 tasks, collapsed: 3 success")
+    expect(folded).to_be_visible()
+    expect(page.locator('[data-task-id="extract.orders"]')).to_have_count(0)
+    page.screenshot(path="/tmp/gs/folded.png")
+    folded.click()
+    expect(page.locator('[data-task-id="extract.orders"]')).to_have_count(1)
+
     # A second run shows in the selector; choosing the first one again shows it.
     first = page.get_by_label("Run", exact=True).input_value()
     run_and_wait(graph_ui, DAG_ID)

@@ -71,7 +71,7 @@ def test_the_latest_run_colours_each_task_by_its_state(api: ApiServer, sign_in: 
     }
     # The state is told in words too, on the node and to screen readers.
     assert '<tspan aria-hidden="true">\u2717 </tspan>failed</text>' in page.text
-    assert f'aria-label="check_totals: failed"' in page.text
+    assert 'aria-label="check_totals: failed"' in page.text
     # The mapped task shows its count and a summary.
     assert "3 mapped: success" in page.text
     assert 'aria-label="load: 3 mapped instances: 3 success"' in page.text

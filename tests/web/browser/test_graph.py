@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 
 from tests.api.conftest import ApiServer
-from tests.web.browser.conftest import run_and_wait, sign_in
+from tests.web.browser.conftest import PASSWORD, run_and_wait, sign_in
 from tests.web.browser.screenshots import screenshot
 from tests.web.graph_example import DAG_ID, FILE_NAME, SOURCE
 
@@ -66,8 +67,23 @@ def test_a_runs_states_on_its_graph_and_a_click_opens_the_task(
     expect(page).to_have_url(re.compile(r"run_id="))
     expect(page.get_by_role("heading", name=re.compile(re.escape(first)))).to_be_visible()
 
+    # The graph follows its DAG's live topic: marked through the API, the task shows its new
+    # state when the topic's event arrives (dispatched here as live.js does).
+    marked = requests.patch(
+        f"{graph_ui.base}/api/v1/dags/{DAG_ID}/dagRuns/{first}/taskInstances/check_totals",
+        json={"new_state": "success", "dry_run": False},
+        auth=("admin", PASSWORD),
+        timeout=30,
+    )
+    assert marked.status_code == 200, marked.text
+    expect(page.get_by_role("link", name="check_totals: failed")).to_be_visible()
+    page.evaluate(
+        "topic => document.body.dispatchEvent(new CustomEvent('live:' + topic))", f"dag:{DAG_ID}"
+    )
+    expect(page.get_by_role("link", name="check_totals: success")).to_be_visible()
+
     # A node is a link, reachable from the keyboard, to its task instance's panel.
-    link = page.get_by_role("link", name="check_totals: failed")
+    link = page.get_by_role("link", name="check_totals: success")
     link.focus()
     expect(link).to_be_focused()
     link.click()

@@ -208,7 +208,10 @@ def graph_page(
     runs = list(graph.recent_runs) if shows_runs else []
     if run is not None and all(r.run_id != run.run_id for r in runs):
         runs.append(_brief_of(run))  # older than those listed
-    topic = f"run:{dag_id}/{run.run_id}" if run is not None else f"dag:{dag_id}"
+    # The DAG's topic, not the run's: htmx reads a "/" in hx-trigger as the start of a quoted
+    # string, so "live:run:<dag>/<run> from:body" never fires. A change to any run of the DAG
+    # refreshes the drawing of the run shown, which costs a read and a render.
+    topic = f"dag:{dag_id}"
     context = {
         "title": f"{dag_id}: graph",
         "nav_key": "dags",

@@ -3,9 +3,13 @@ members, fewer crossings than the input order, labels placed, the same answer ev
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 import time
 from itertools import combinations, pairwise
+from pathlib import Path
 
 import pytest
 
@@ -202,6 +206,26 @@ def test_a_large_dag_is_sound_and_deterministic() -> None:
     check_sound(first, nodes, edges)
     check_groups(first, nodes, groups)
     assert layout(nodes, edges, groups) == first
+
+
+def test_the_same_in_every_process_whatever_the_hash_seed() -> None:
+    script = (
+        "import hashlib; from tests.web.test_graph_layout import big_dag;"
+        " from slipstream.web.graph_layout import layout;"
+        " print(hashlib.sha256(repr(layout(*big_dag(80))).encode()).hexdigest())"
+    )
+    digests = set()
+    for seed in ("1", "2"):
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        digests.add(done.stdout.strip())
+    assert len(digests) == 1
 
 
 def test_lone_nodes_and_empty_graphs() -> None:

@@ -9,7 +9,15 @@ from typing import Protocol
 from fastapi import APIRouter
 
 from slipstream.web.nav import NavItem
-from slipstream.web.pages import dags, security, sign_in
+from slipstream.web.pages import (
+    account,
+    dags,
+    security,
+    security_roles,
+    security_tokens,
+    security_users,
+    sign_in,
+)
 
 
 class Page(Protocol):
@@ -20,4 +28,12 @@ class Page(Protocol):
 
 
 # In navigation order.
-PAGES: tuple[Page, ...] = (dags, security, sign_in)
+PAGES: tuple[Page, ...] = (
+    dags,
+    security,
+    security_users,
+    security_roles,
+    security_tokens,
+    account,
+    sign_in,
+)

@@ -29,12 +29,17 @@ class FormErrors:
         return bool(self.messages)
 
     @classmethod
-    def of(cls, refusal: SlipstreamError, inputs: Mapping[str, str]) -> FormErrors:
+    def of(
+        cls, refusal: SlipstreamError, inputs: Mapping[str, str], *, conflict: str = WHOLE_FORM
+    ) -> FormErrors:
         """A service's refusal as form errors: `inputs` maps the service's field names to
         the form's inputs; a field the form has no input for is told for the whole form.
-        Conflicts (a name taken) answer 409, other refusals 400."""
+        Conflicts (a name taken) answer 409, beside the `conflict` input; other refusals
+        400."""
         name = WHOLE_FORM
         if isinstance(refusal, InvalidInputError) and refusal.field is not None:
             name = inputs.get(refusal.field, WHOLE_FORM)
+        if isinstance(refusal, ConflictError):
+            name = conflict
         status = 409 if isinstance(refusal, ConflictError) else 400
         return cls({name: str(refusal)}, status)

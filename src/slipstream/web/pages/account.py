@@ -160,7 +160,7 @@ async def create_token(request: Request, visitor: VisitorDep, parts: PartsDep) -
         try:
             return parts.services.tokens.create(visitor.user.username, name, lifetime)
         except SlipstreamError as refusal:
-            return FormErrors.of(refusal, TOKEN_INPUTS)
+            return FormErrors.of(refusal, TOKEN_INPUTS, conflict="token_name")
 
     made = await run_in_threadpool(create)
     if isinstance(made, FormErrors):

@@ -203,7 +203,7 @@ async def create_role(request: Request, visitor: RoleEditor, parts: PartsDep) ->
         try:
             parts.services.roles.create(form.name, pairs)
         except SlipstreamError as refusal:
-            return FormErrors.of(refusal, INPUTS)
+            return FormErrors.of(refusal, INPUTS, conflict="name")
         return None
 
     refused = await run_in_threadpool(create)
@@ -262,7 +262,7 @@ async def save_role(request: Request, name: str, visitor: RoleEditor, parts: Par
         except NotFoundError:
             raise
         except SlipstreamError as refusal:
-            return FormErrors.of(refusal, INPUTS)
+            return FormErrors.of(refusal, INPUTS, conflict="name")
         return None
 
     refused = await run_in_threadpool(save)

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from slipstream.auth.passwords import random_password
 from slipstream.auth.roles import ROLE_DESCRIPTIONS, Action
 from slipstream.core.records import User
-from slipstream.errors import NotFoundError, SlipstreamError
+from slipstream.errors import NotFoundError, SlipstreamError, UserAlreadyExists
 from slipstream.web.deps import PartsDep, WebParts
 from slipstream.web.errors import PageError
 from slipstream.web.form_errors import WHOLE_FORM, FormErrors
@@ -63,6 +63,12 @@ class Secret:
 
     label: str
     value: str
+
+
+def _refused(refusal: SlipstreamError) -> FormErrors:
+    """A refusal beside its field; a taken username or email beside that one."""
+    taken = "email" if isinstance(refusal, UserAlreadyExists) and refusal.email else "username"
+    return FormErrors.of(refusal, INPUTS, conflict=taken)
 
 
 def user_url(username: str, action: str = "") -> str:
@@ -174,7 +180,7 @@ async def create_user(request: Request, visitor: UserEditor, parts: PartsDep) ->
                 roles=roles,
             )
         except SlipstreamError as refusal:
-            return FormErrors.of(refusal, INPUTS)
+            return _refused(refusal)
 
     made = await run_in_threadpool(create)
     if isinstance(made, FormErrors):
@@ -254,7 +260,7 @@ async def save_profile(
         except NotFoundError:
             raise
         except SlipstreamError as refusal:
-            return FormErrors.of(refusal, INPUTS)
+            return _refused(refusal)
         return None
 
     refused = await run_in_threadpool(save)
@@ -287,7 +293,7 @@ async def set_password(
         except NotFoundError:
             raise
         except SlipstreamError as refusal:
-            return FormErrors.of(refusal, INPUTS)
+            return _refused(refusal)
         return None
 
     refused = await run_in_threadpool(reset)
@@ -321,7 +327,7 @@ async def set_active(
         except NotFoundError:
             raise
         except SlipstreamError as refusal:
-            return FormErrors.of(refusal, INPUTS)
+            return _refused(refusal)
         return None
 
     refused = await run_in_threadpool(change)

@@ -163,12 +163,17 @@ def test_bad_input_is_refused_beside_its_field_and_nothing_is_made(
         assert "bad_role" not in stored_roles(api)
         return answer.text
 
-    refused({"name": ""}, 400, "name", "role name must not be empty")
+    refused({"name": " "}, 400, "name", "Enter a role name.")
+    refused({"name": " padded"}, 400, "name", "role name must not start or end with spaces")
     refused({"name": "Viewer"}, 409, "name", "role &#39;Viewer&#39; already exists")
     refused({"scope-0-verb": []}, 400, "scope-0", "Choose at least one action on it.")
     text = refused({"scope-0-name": ""}, 400, "scope-0", "Enter a DAG id, or clear this row.")
-    # The form keeps what was chosen.
+    # The form keeps what was chosen, and the blank rows are not doubled.
     assert 'value="can_create DAG Runs" aria-label="create DAG Runs" checked' in text
+    assert 'name="scope-3-name"' in text and 'name="scope-4-name"' not in text
+    # A blank row before a wrong one: the error is beside the row as shown again (the first).
+    shifted = {**ETL_ROLE, "scope-0-name": "", "scope-0-verb": [], "scope-1-name": "x"}
+    refused(shifted, 400, "scope-0", "Choose at least one action on it.")
     refused({"scope-0-kind": "owner"}, 400, "scope-0", "Choose DAG id or DAG tag.")
     refused({"perm": "can_fly DAGs"}, 400, "perms", "The specified action: &#39;can_fly&#39;")
     refused({"perm": "can_read Cheese"}, 400, "perms", "The specified resource: &#39;Cheese&#39;")

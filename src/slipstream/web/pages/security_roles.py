@@ -106,18 +106,22 @@ class RoleForm:
                 form.get(f"scope-{n}-name", "").strip(),
                 await form_list(request, f"scope-{n}-verb"),
             )
-            scopes.append(row)
             if not row.name and not row.verbs:
-                continue  # a blank row
+                continue  # a blank row: shown again only as one of the blank rows
+            # Errors name the row as the page shows it again: blank rows left out.
+            where = f"scope-{len(scopes)}"
+            scopes.append(row)
             if row.kind not in SCOPE_KINDS:
-                errors.add(f"scope-{n}", "Choose DAG id or DAG tag.")
+                errors.add(where, "Choose DAG id or DAG tag.")
             elif not row.name:
-                errors.add(f"scope-{n}", f"Enter a {SCOPE_LABELS[row.kind]}, or clear this row.")
+                errors.add(where, f"Enter a {SCOPE_LABELS[row.kind]}, or clear this row.")
             elif not row.verbs:
-                errors.add(f"scope-{n}", "Choose at least one action on it.")
+                errors.add(where, "Choose at least one action on it.")
             else:
                 pairs.extend((verb, SCOPE_KINDS[row.kind] + row.name) for verb in row.verbs)
         name = form.get("name", "")
+        if not name.strip():
+            errors.add("name", "Enter a role name.")
         return cls(name, frozenset(plain), scopes), list(dict.fromkeys(pairs))
 
     def with_blank_rows(self) -> list[ScopeRow]:

@@ -301,3 +301,17 @@ def test_an_admin_cannot_lock_everyone_out(api: ApiServer, sign_in: SignIn) -> N
     user = stored(api, "sec_admin")
     assert user is not None and user["roles"] == ["Admin"]
     assert is_signed_in(admin)
+
+
+def test_a_username_with_a_slash_has_its_page_and_actions(api: ApiServer, sign_in: SignIn) -> None:
+    api.create_user("team/ci", PASSWORD, "Viewer")
+    admin = sign_in("sec_admin")
+    listed = admin.get("/security/users")
+    assert 'href="/security/users/team%2Fci"' in listed.text
+    page = admin.get("/security/users/team%2Fci")
+    assert page.status_code == 200 and "<h1>team/ci</h1>" in page.text
+    assert 'action="/security/users/team%2Fci/active"' in page.text
+    disabled = post(admin, "/security/users/team%2Fci/active", {"active": "false"})
+    assert disabled.headers["location"] == "/security/users/team%2Fci?notice=disabled"
+    user = stored(api, "team/ci")
+    assert user is not None and user["active"] is False

@@ -229,3 +229,34 @@ def test_no_password_reaches_the_logs(
         service.reset_password("ada", "next-password")
     for secret in (PASSWORD, "wrong-guess", "next-password"):
         assert secret not in caplog.text
+
+
+def test_keep_an_admin_refuses_leaving_no_active_admin(service: UserService) -> None:
+    """The web UI's rule (opt-in): no change may leave no active Admin. The API and CLI
+    keep Airflow's behaviour and allow it."""
+    make(service, "ada", "Admin")
+    make(service, "bob", "Viewer")
+    with pytest.raises(InvalidInputError, match="ada is the only active Admin") as refused:
+        service.set_roles("ada", ["Viewer"], keep_an_admin=True)
+    assert refused.value.field == "roles"
+    with pytest.raises(InvalidInputError, match="only active Admin") as refused:
+        service.set_active("ada", False, keep_an_admin=True)
+    assert refused.value.field == "active"
+    with pytest.raises(InvalidInputError, match="only active Admin"):
+        service.update("ada", roles=["User"], email="new@example.com", keep_an_admin=True)
+    ada = service.get("ada")
+    assert (ada.roles, ada.active, ada.email) == (("Admin",), True, "ada@example.com")
+    # Changes that keep Admin, or to other users, pass.
+    service.set_roles("ada", ["Admin", "Viewer"], keep_an_admin=True)
+    service.set_active("bob", False, keep_an_admin=True)
+    service.update("ada", first_name="A", keep_an_admin=True)
+    # A disabled Admin does not count; a second active one does.
+    service.set_roles("bob", ["Admin"])
+    with pytest.raises(InvalidInputError, match="only active Admin"):
+        service.set_active("ada", False, keep_an_admin=True)
+    service.set_active("bob", True)
+    service.set_active("ada", False, keep_an_admin=True)
+    assert not service.get("ada").active
+    # Without the rule (the API, the CLI), Airflow's behaviour: allowed.
+    service.set_roles("bob", ["Viewer"])
+    assert service.get("bob").roles == ("Viewer",)

@@ -1,7 +1,11 @@
 """User administration: create, read, list, update and delete users, reset passwords, enable
 and disable them, and manage their roles. Every change drops the user's cached sign-ins in this
 process (`SignInService.forget`); a new password or disabling a user also ends their web UI
-sessions, in the same transaction."""
+sessions, in the same transaction.
+
+The web UI asks for one more rule (`keep_an_admin=True`): no change may leave no active
+Admin, since nobody could then manage users from the UI. The API and CLI keep Airflow's
+behaviour (they allow it; the CLI, with the database at hand, is also the way back in)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from sqlalchemy import Connection
 
 from slipstream.auth.passwords import hash_password
-from slipstream.auth.roles import BUILTIN_ROLES
+from slipstream.auth.roles import ADMIN, BUILTIN_ROLES
 from slipstream.clock import Clock
 from slipstream.core.records import User
 from slipstream.errors import InvalidInputError, UserNotFound
@@ -142,10 +146,11 @@ class UserService:
         last_name: str | None = None,
         password: str | None = None,
         roles: Sequence[str] | None = None,
+        keep_an_admin: bool = False,
     ) -> User:
         """Change any of a user's fields (the REST API's PATCH) in one transaction: all of
         them or, on any refusal, none. UserAlreadyExists if the new username or email is
-        taken."""
+        taken; with `keep_an_admin`, refused if it would leave no active Admin."""
         values: dict[str, object] = {}
         texts = {
             "username": new_username,
@@ -166,7 +171,9 @@ class UserService:
             _check_password(password)
             values["password_hash"] = hash_password(password)  # slow: outside the transaction
         with self._db.write() as conn:
-            self._locked(conn, username)
+            current = self._locked(conn, username)
+            if keep_an_admin and roles is not None:
+                _keep_an_admin(conn, current, roles=roles)
             user = users_store.update_profile(conn, username, self._clock.now(), values)
             if password is not None:
                 # A new password signs the user out of the web UI everywhere.
@@ -193,9 +200,12 @@ class UserService:
             web_sessions_store.delete_for_user(conn, username)
         self._sign_ins.forget(username)
 
-    def set_active(self, username: str, active: bool) -> User:
-        """Enable or disable a user; a disabled user cannot sign in."""
+    def set_active(self, username: str, active: bool, *, keep_an_admin: bool = False) -> User:
+        """Enable or disable a user; a disabled user cannot sign in. With `keep_an_admin`,
+        disabling the last active Admin is refused."""
         with self._db.write() as conn:
+            if keep_an_admin and not active:
+                _keep_an_admin(conn, self._locked(conn, username), active=False)
             if not users_store.set_active(conn, username, active, self._clock.now()):
                 raise UserNotFound(username)
             if not active:
@@ -230,11 +240,16 @@ class UserService:
         self._sign_ins.forget(username)
         return updated
 
-    def set_roles(self, username: str, roles: Sequence[str]) -> User:
-        """Replace a user's roles (the REST API's PATCH); unknown names are refused together."""
+    def set_roles(
+        self, username: str, roles: Sequence[str], *, keep_an_admin: bool = False
+    ) -> User:
+        """Replace a user's roles (the REST API's PATCH); unknown names are refused together.
+        With `keep_an_admin`, taking Admin from the last active Admin is refused."""
         self.check_roles(roles)
         with self._db.write() as conn:
             user = self._locked(conn, username)
+            if keep_an_admin:
+                _keep_an_admin(conn, user, roles=roles)
             updated = self._save_roles(conn, user, list(dict.fromkeys(roles)))
         self._sign_ins.forget(username)
         return updated
@@ -254,6 +269,34 @@ class UserService:
         saved = users_store.get_user(conn, user.username)
         assert saved is not None
         return saved
+
+
+def _keep_an_admin(
+    conn: Connection,
+    user: User,
+    *,
+    roles: Sequence[str] | None = None,
+    active: bool | None = None,
+) -> None:
+    """Refuse a change to `user` (their new roles, or being disabled) that would leave no
+    active user holding Admin. Locks the users' rows, so two Admins demoting each other at
+    once take turns and the second is refused."""
+    was_admin = user.active and ADMIN in user.roles
+    stays_admin = (user.active if active is None else active) and ADMIN in (
+        user.roles if roles is None else roles
+    )
+    if not was_admin or stays_admin:
+        return
+    others = [
+        n for n in users_store.active_holders(conn, ADMIN, for_update=True) if n != user.username
+    ]
+    if not others:
+        field = "active" if active is not None else "roles"
+        raise InvalidInputError(
+            f"{user.username} is the only active {ADMIN}: give another user the {ADMIN} role"
+            " first, or nobody could manage users and roles from the web UI",
+            field=field,
+        )
 
 
 def check_text(**values: str) -> None:

@@ -216,3 +216,13 @@ def replace_role(conn: Connection, old: str, new: str | None, now: datetime) -> 
         set_roles(conn, username, updated, now)
         changed.append(username)
     return changed
+
+
+def active_holders(conn: Connection, role: str, *, for_update: bool = False) -> list[str]:
+    """The usernames of active users holding `role` (found here, not in SQL, as in
+    replace_role); `for_update` locks every user row until commit on PostgreSQL, so two
+    transactions asking this before changing holders of the role take turns."""
+    query = select(users.c.username, users.c.roles).where(users.c.active.is_(True))
+    if for_update:
+        query = query.with_for_update()
+    return [name for name, held in conn.execute(query) if role in (held or ())]

@@ -17,6 +17,8 @@ from slipstream.services.dags import DagService
 from slipstream.services.roles import RoleService
 from slipstream.services.sign_in import SignInService
 from slipstream.services.sign_in_gate import SignInGate
+from slipstream.services.tokens import TokenService
+from slipstream.services.users import UserService
 from slipstream.services.web_sessions import WebSessionService
 from slipstream.web.csrf import CsrfSigner
 from slipstream.web.graph_cache import GraphCache
@@ -49,6 +51,12 @@ class WebServices(Protocol):
 
     @property
     def web_sessions(self) -> WebSessionService: ...
+
+    @property
+    def users(self) -> UserService: ...
+
+    @property
+    def tokens(self) -> TokenService: ...
 
 
 @dataclass(frozen=True, slots=True)

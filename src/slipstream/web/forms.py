@@ -30,3 +30,13 @@ async def form_of(request: Request) -> Mapping[str, str]:
         fields = {key: values[-1] for key, values in parsed.items()}
     request.state.form = fields
     return fields
+
+
+async def form_list(request: Request, name: str) -> list[str]:
+    """Every value of a field a form may repeat (checkboxes of one name), in order."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != FORM_MEDIA:
+        return []
+    await form_of(request)  # refuses a body that is not UTF-8
+    raw = await request.body()  # kept by the request: not read twice from the client
+    return parse_qs(raw.decode("utf-8"), keep_blank_values=True).get(name, [])

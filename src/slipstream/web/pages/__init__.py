@@ -9,7 +9,16 @@ from typing import Protocol
 from fastapi import APIRouter
 
 from slipstream.web.nav import NavItem
-from slipstream.web.pages import dags, graph, security, sign_in
+from slipstream.web.pages import (
+    account,
+    dags,
+    graph,
+    security,
+    security_roles,
+    security_tokens,
+    security_users,
+    sign_in,
+)
 
 
 class Page(Protocol):
@@ -20,4 +29,13 @@ class Page(Protocol):
 
 
 # In navigation order.
-PAGES: tuple[Page, ...] = (dags, graph, security, sign_in)
+PAGES: tuple[Page, ...] = (
+    dags,
+    graph,
+    security,
+    security_users,
+    security_roles,
+    security_tokens,
+    account,
+    sign_in,
+)

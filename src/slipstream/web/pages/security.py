@@ -1,5 +1,5 @@
-"""The Security section's landing page, for visitors who may manage users (Admins): where the
-users, roles and API tokens pages will live; until they do, it says how to manage each."""
+"""The Security section's landing page, for visitors who may see users (Admins): what is
+there (users, roles, API tokens) with a count of each, and links to their pages."""
 
 from __future__ import annotations
 
@@ -21,9 +21,20 @@ UserReader = Annotated[Visitor, Depends(allowed(Action.USERS_READ))]
 
 
 def security_page(request: Request, visitor: UserReader, parts: PartsDep) -> Response:
-    return parts.templates.render(
-        request, "security.html", {"title": "Security", "nav_key": "security"}
-    )
+    services = parts.services
+    _, users = services.users.list_users(0)
+    roles = services.roles.list_roles()[1] if visitor.can(Action.ROLES_READ) else None
+    tokens = [t for t in services.tokens.list_tokens() if t.kind == "api"]
+    now = services.clock.now()
+    context = {
+        "title": "Security",
+        "nav_key": "security",
+        "security_tab": "index",
+        "users": users,
+        "roles": roles,
+        "active_tokens": sum(1 for t in tokens if t.is_active(now)),
+    }
+    return parts.templates.render(request, "security.html", context)
 
 
 def router() -> APIRouter:

@@ -6,8 +6,10 @@ one process shape (a CLI call, a scheduler, an in-process `dags test`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import socket
 import sys
 import tempfile
 import time
@@ -29,6 +31,7 @@ from slipstream.keyfile import load_or_create_key
 from slipstream.parsing.processor import DagFileProcessor
 from slipstream.scheduler.loop import Stopper, run_forever, serve_sources
 from slipstream.scheduler.tick import Scheduler
+from slipstream.services.changes import ChangeService
 from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.dag_overview import DagOverviewService
@@ -70,6 +73,7 @@ class Services:
     dag_graph: DagGraphService
     runs: RunService
     run_changes: RunChangeService
+    changes: ChangeService
     logs: LogService
     sign_ins: SignInService
     users: UserService
@@ -136,6 +140,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         dag_graph=DagGraphService(db),
         runs=RunService(db, clock=clock, wakeup=wakeup, plans=plans),
         run_changes=RunChangeService(db, clock=clock, wakeup=wakeup, plans=plans),
+        changes=ChangeService(db, clock=clock),
         logs=LogService(settings.log_folder),
         sign_ins=accounts.sign_ins,
         users=accounts.users,
@@ -353,7 +358,7 @@ def api_app(settings: Settings) -> FastAPI:
     own, closed when the server stops."""
     # FastAPI loads here, not at module level: other commands need not pay for importing it.
     from slipstream.api.app import create_app
-    from slipstream.web.app import create_web_app, mount_web
+    from slipstream.web.app import create_web_app, mount_web, stop_streams
 
     services = build_services(settings)
     # One failed-login count for HTTP Basic, POST /auth/token and the UI's sign-in form.
@@ -361,6 +366,9 @@ def api_app(settings: Settings) -> FastAPI:
     app = create_app(services, on_shutdown=services.close, throttle=throttle)
     web = create_web_app(services, throttle=throttle, secret_key=web_secret_key(settings))
     mount_web(app, web)
+    # What the server calls when it starts to stop (run_api_server): the UI's live streams
+    # would otherwise hold it open.
+    app.state.on_stopping = functools.partial(stop_streams, web)
     return app
 
 
@@ -377,21 +385,37 @@ def api_app_from_env() -> FastAPI:
     return api_app(Settings.from_env())
 
 
+# With several API worker processes, how long a stopping server waits for open responses (the
+# UI's live streams among them) before it ends them.
+STREAMS_GRACE_SECONDS = 5
+
+
 def run_api_server(settings: Settings, host: str, port: int, *, workers: int = 1) -> None:
     """Serve the REST API in the foreground until SIGTERM or SIGINT."""
     import uvicorn
 
     open_database(settings).dispose()  # refuse an unmigrated database before binding the port
     if workers == 1:
-        uvicorn.run(
-            functools.partial(api_app, settings),
-            factory=True,
-            host=host,
-            port=port,
-            log_level="info",
-            access_log=False,
-        )
+
+        class ApiServer(uvicorn.Server):
+            """uvicorn's server, ending the UI's live streams first when it stops: uvicorn
+            waits for open responses to finish, and a live stream does not."""
+
+            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+                app.state.on_stopping()
+                await super().shutdown(sockets)
+
+        app = api_app(settings)
+        config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+        server = ApiServer(config)
+        # uvicorn raises a captured Ctrl-C again once it has stopped.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+        if not server.started:
+            raise SystemExit(3)  # as uvicorn.run: it could not start (the port is taken...)
     else:
+        # Each worker's streams end when uvicorn's graceful wait runs out (below): uvicorn
+        # builds the workers' servers itself, so they cannot be told sooner.
         # Each worker is a fresh process that imports the factory: it reads the same env.
         uvicorn.run(
             "slipstream.bootstrap:api_app_from_env",
@@ -401,6 +425,7 @@ def run_api_server(settings: Settings, host: str, port: int, *, workers: int = 1
             workers=workers,
             log_level="info",
             access_log=False,
+            timeout_graceful_shutdown=STREAMS_GRACE_SECONDS,
         )
 
 

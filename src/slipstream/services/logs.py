@@ -49,12 +49,14 @@ class LogService:
         *,
         offset: int = 0,
         map_index: int = -1,
+        limit: int | None = None,
     ) -> LogChunk:
+        """The log from `offset` on (at most `limit` bytes of it)."""
         path = self.path(dag_id, run_id, task_id, try_number, map_index)
         try:
             with path.open("rb") as handle:
                 handle.seek(offset)
-                data = handle.read()
+                data = handle.read() if limit is None else handle.read(limit)
         except FileNotFoundError:
             raise TaskInstanceNotFound(
                 dag_id, run_id, task_id, try_number, map_index=map_index
@@ -62,6 +64,15 @@ class LogService:
         # Stop at the last complete UTF-8 character: the rest comes with the next read.
         end = _complete_utf8(data)
         return LogChunk(data[:end].decode(errors="replace"), offset + end)
+
+    def size(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+    ) -> int | None:
+        """The log's size in bytes so far; None while it does not exist (a queued try)."""
+        try:
+            return self.path(dag_id, run_id, task_id, try_number, map_index).stat().st_size
+        except FileNotFoundError:
+            return None
 
     # ----------------------------------------------------------------- continuation tokens
 

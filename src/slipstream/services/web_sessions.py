@@ -15,6 +15,7 @@ import hashlib
 import re
 import secrets
 import threading
+from collections.abc import Collection
 from datetime import timedelta
 
 from slipstream.clock import Clock
@@ -98,6 +99,19 @@ class WebSessionService:
                 sessions_store.touch(conn, session.id, now, expires_at)
             session = WebSession(session.id, session.user, session.created_at, now, expires_at)
         return session
+
+    def live_users(self, session_ids: Collection[str]) -> dict[str, User]:
+        """For each of these session ids that is still live, its user as stored now (one read,
+        and no expiry moved: a page left open does not keep its session alive)."""
+        hashes = {session_hash(s): s for s in session_ids if looks_like_session_id(s)}
+        with self._db.read() as conn:
+            found = sessions_store.find_many(conn, sorted(hashes))
+        now = self._clock.now()
+        return {
+            hashes[digest]: session.user
+            for digest, session in found.items()
+            if session.expires_at > now and session.user.active
+        }
 
     def end(self, session_id: str) -> bool:
         """Sign out: delete the session; whether there was one."""

@@ -125,6 +125,9 @@ runs = Table(
     Index("ix_runs_dag_id_logical_date", "dag_id", "logical_date"),
     Index("ix_runs_dag_id_id", "dag_id", "id"),
     Index("ix_runs_logical_date", "logical_date"),
+    # The web UI's change watcher reads the runs changed in the last seconds, several times a
+    # second while a page is open (store/changes.py).
+    Index("ix_runs_updated_at", "updated_at"),
 )
 
 task_instances = Table(

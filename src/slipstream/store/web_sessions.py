@@ -58,6 +58,29 @@ def find(conn: Connection, session_hash: str) -> WebSession | None:
     )
 
 
+def find_many(conn: Connection, session_hashes: list[str]) -> dict[str, WebSession]:
+    """The sessions with these hashes and their users, by hash (one read for many: the web
+    UI's live streams check their sessions together)."""
+    if not session_hashes:
+        return {}
+    query = (
+        select(web_sessions.c.session_hash, *_BY_HASH.selected_columns)
+        .join_from(web_sessions, users, web_sessions.c.user_id == users.c.id)
+        .where(web_sessions.c.session_hash.in_(session_hashes))
+    )
+    found = {}
+    for row in conn.execute(query):
+        m = row._mapping
+        found[m["session_hash"]] = WebSession(
+            id=m["session_id"],
+            user=user_from_mapping(m),
+            created_at=m["session_created_at"],
+            last_seen_at=m["session_last_seen_at"],
+            expires_at=m["session_expires_at"],
+        )
+    return found
+
+
 def touch(conn: Connection, session_id: int, now: datetime, expires_at: datetime) -> None:
     conn.execute(
         update(web_sessions)

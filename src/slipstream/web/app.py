@@ -22,6 +22,7 @@ from slipstream.web.csrf import CsrfSigner, csrf_guard
 from slipstream.web.deps import WebParts, WebServices
 from slipstream.web.errors import install_error_pages
 from slipstream.web.graph_cache import GraphCache
+from slipstream.web.live import LiveHub
 from slipstream.web.middleware import PageMiddleware
 from slipstream.web.templates import Templates
 
@@ -50,6 +51,7 @@ def create_web_app(
         csrf=CsrfSigner(secret_key),
         templates=templates,
         graphs=GraphCache(),
+        live=LiveHub(services.changes, services.web_sessions, services.clock),
     )
     install_error_pages(app)
 
@@ -65,6 +67,13 @@ def create_web_app(
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(PageMiddleware)
     return app
+
+
+def stop_streams(web: FastAPI) -> None:
+    """The server is stopping: end the live streams of every open tab now (a stream never
+    ends by itself, and uvicorn waits for open responses before it stops)."""
+    parts: WebParts = web.state.web
+    parts.live.close()
 
 
 class _UiMount(Mount):

@@ -12,9 +12,12 @@ from fastapi import Depends, Request
 from slipstream.clock import Clock
 from slipstream.config import Settings
 from slipstream.services.dag_graph import DagGraphService
+from slipstream.services.changes import ChangeService
 from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dags import DagService
+from slipstream.services.logs import LogService
 from slipstream.services.roles import RoleService
+from slipstream.services.runs import RunService
 from slipstream.services.sign_in import SignInService
 from slipstream.services.sign_in_gate import SignInGate
 from slipstream.services.tokens import TokenService
@@ -22,6 +25,7 @@ from slipstream.services.users import UserService
 from slipstream.services.web_sessions import WebSessionService
 from slipstream.web.csrf import CsrfSigner
 from slipstream.web.graph_cache import GraphCache
+from slipstream.web.live import LiveHub
 from slipstream.web.templates import Templates
 
 
@@ -47,6 +51,15 @@ class WebServices(Protocol):
     def roles(self) -> RoleService: ...
 
     @property
+    def runs(self) -> RunService: ...
+
+    @property
+    def logs(self) -> LogService: ...
+
+    @property
+    def changes(self) -> ChangeService: ...
+
+    @property
     def sign_ins(self) -> SignInService: ...
 
     @property
@@ -68,6 +81,7 @@ class WebParts:
     csrf: CsrfSigner
     templates: Templates
     graphs: GraphCache  # the Graph tab's drawings, by DAG version
+    live: LiveHub
 
 
 async def parts_of(request: Request) -> WebParts:

@@ -70,4 +70,5 @@ def end_session(request: Request, response: Response, parts: WebParts) -> None:
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
         parts.services.web_sessions.end(session_id)
+        parts.live.end_session(session_id)
     clear_cookie(request, response, SESSION_COOKIE)

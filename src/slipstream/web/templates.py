@@ -4,6 +4,7 @@ render: the visitor, the navigation they may use, the CSRF token and the static 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -86,6 +87,8 @@ class Templates:
             "nav_key": None,
             "csrf_token": visitor.csrf_token if visitor is not None else None,
             "title": None,
+            # The live stream asks for changes since then (static/live.js).
+            "rendered_at_ms": int(time.time() * 1000),
         }
         values.update(context)
         return self._env.get_template(name).render(values)

@@ -13,6 +13,8 @@ from slipstream.web.pages import (
     account,
     dags,
     graph,
+    live,
+    logs,
     security,
     security_roles,
     security_tokens,
@@ -38,4 +40,6 @@ PAGES: tuple[Page, ...] = (
     security_tokens,
     account,
     sign_in,
+    live,
+    logs,
 )

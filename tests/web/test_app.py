@@ -62,6 +62,7 @@ def test_static_files_are_served_versioned_and_compressed(browser: Browser) -> N
         "/static/slipstream.css",
         "/static/htmx-2.0.11.min.js",
         "/static/slipstream.js",
+        "/static/live.js",
     }
     for url in urls:
         answer = browser.http.get(url, headers={"Accept-Encoding": "gzip"})

@@ -27,7 +27,8 @@ from datetime import datetime
 from slipstream import DAG, BashOperator
 
 with DAG("live_tail", schedule=None, start_date=datetime(2024, 1, 1)):
-    BashOperator(task_id="talk", bash_command="echo first line; sleep 6; echo second line")
+    talk = BashOperator(task_id="talk", bash_command="echo first line; sleep 6; echo second line")
+    talk >> BashOperator(task_id="after", bash_command="echo done")
 """
 
 
@@ -201,6 +202,18 @@ def test_signing_out_ends_the_stream(
         stream.next()
 
 
+def test_a_session_ended_elsewhere_ends_the_stream(
+    api: ApiServer, sign_in: SignIn, streams: list[Stream]
+) -> None:
+    """Deleting the user (in another process: the CLI) ends their sessions; the server's
+    next session check, within 15 s, ends the stream."""
+    api.create_user("live_leaver", PASSWORD, "Viewer")
+    stream = open_stream(streams, sign_in("live_leaver"), "dags")
+    stream.until("hello", 10)
+    assert api.slipstream("users", "delete", "--username", "live_leaver").returncode == 0
+    assert stream.until("bye", 20).json() == {"reason": "signed-out"}
+
+
 def test_a_quiet_stream_gets_heartbeats(
     api: ApiServer, sign_in: SignIn, streams: list[Stream]
 ) -> None:
@@ -228,6 +241,14 @@ def test_the_log_tail_shows_lines_while_the_try_runs(
         timeout=30,
     ).json()
     assert ti["state"] == "running"
+    # Meanwhile the pages: the running try's follows its log from what it shows; the next
+    # task, with no try yet, says so and listens to its run.
+    page = viewer.get(log_url(run_id, dag_id="live_tail", task_id="talk"))
+    assert f'data-live-topics="{topic}"' in page.text
+    assert "first line" in page.text and 'data-log-offset="' in page.text
+    waiting = viewer.get(log_url(run_id, dag_id="live_tail", task_id="after"))
+    assert "after has not started a try yet" in waiting.text
+    assert f'data-live-topics="run:live_tail/{run_id}"' in waiting.text
     second = stream.until("log", 20, lambda e: "second line" in e.json()["text"])
     assert int(second.json()["offset"]) > int(first.json()["offset"])  # type: ignore[call-overload]
     assert stream.until("log-end", 20).json() == {"topic": topic, "state": "success"}

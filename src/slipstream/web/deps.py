@@ -11,8 +11,8 @@ from fastapi import Depends, Request
 
 from slipstream.clock import Clock
 from slipstream.config import Settings
-from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.changes import ChangeService
+from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dags import DagService
 from slipstream.services.logs import LogService

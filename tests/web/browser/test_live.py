@@ -25,7 +25,10 @@ from datetime import datetime
 from slipstream import DAG, BashOperator
 
 with DAG("talker", schedule=None, start_date=datetime(2024, 1, 1)):
-    BashOperator(task_id="talk", bash_command="echo hello before the nap; sleep 5; echo and after")
+    talk = BashOperator(
+        task_id="talk", bash_command="echo hello before the nap; sleep 5; echo and after"
+    )
+    talk >> BashOperator(task_id="then", bash_command="echo then it was done")
 """
 
 
@@ -85,6 +88,11 @@ def test_the_log_tail_shows_lines_while_the_task_runs(page: Page, ui: ApiServer)
     ui.sync_dags()
     sign_in(page, ui, "admin")
     run_id = trigger(ui, "talker", {})
+    # The next task's page, open before it has a try: it fills in when the task runs (its
+    # run's topic refreshes it, and the log shows).
+    waiting = page.context.new_page()
+    waiting.goto(f"{ui.base}{log_path('talker', run_id, 'then')}")
+    expect(waiting.get_by_text("then has not started a try yet")).to_be_visible()
     page.goto(f"{ui.base}{log_path('talker', run_id, 'talk')}")
     log = page.locator("#log-text")
     expect(log).to_contain_text("hello before the nap", timeout=20_000)
@@ -94,6 +102,7 @@ def test_the_log_tail_shows_lines_while_the_task_runs(page: Page, ui: ApiServer)
     expect(log).not_to_contain_text("and after")
     expect(log).to_contain_text("and after", timeout=20_000)
     expect(page.locator("#log-try-state")).to_contain_text("success", timeout=20_000)
+    expect(waiting.locator("#log-text")).to_contain_text("then it was done", timeout=20_000)
 
 
 def test_a_state_change_reaches_an_open_page_within_a_second(page: Page, ui: ApiServer) -> None:

@@ -1,7 +1,8 @@
 // Live updates: ONE server-sent events stream per tab, to /ui/events, for the topics that the
 // page's elements list in data-live-topics (space-separated). When the server says a topic
 // changed, the DOM event "live:<topic>" is dispatched on <body>, which htmx regions listen to
-// (hx-trigger="live:<topic> from:body"). A followed log's new text comes as "live:log:..."
+// (hx-trigger="live:<topic> from:body"; for a topic with "/", name it with ":" instead, as
+// htmx cannot read "/" there: live:run:<dag_id>:<run_id>). A followed log's new text comes as "live:log:..."
 // with event.detail = {kind: "log", text, offset}, its end as {kind: "end", state}.
 // The stream reconnects with backoff (1 s doubling to 30 s), asking for what changed since the
 // last change it heard (the server replays it, or says to refresh everything); it is closed
@@ -41,6 +42,12 @@
 
   function dispatch(topic, detail) {
     document.body.dispatchEvent(new CustomEvent("live:" + topic, { detail: detail }));
+    // htmx reads "/" in hx-trigger as a quote, so a run topic is also announced with ":" in
+    // its place: hx-trigger="live:run:<dag_id>:<run_id> from:body" (ids hold no ":" but runs').
+    if (topic.indexOf("/") >= 0) {
+      var alias = "live:" + topic.replace(/\//g, ":");
+      document.body.dispatchEvent(new CustomEvent(alias, { detail: detail }));
+    }
   }
 
   function setStatus(value) {

@@ -31,6 +31,7 @@ __all__ = [
     "DagParam",
     "Param",
     "check_value",
+    "conf_problems",
     "resolve_params",
     "serialize_params",
     "task_params_spec",
@@ -136,23 +137,35 @@ def task_params_spec(
     return merged
 
 
+def conf_problems(spec: Mapping[str, Mapping[str, Any]], conf: Mapping[str, Any]) -> dict[str, str]:
+    """Every declared param that `conf` breaks, with why, in the order they were declared:
+    a value that does not fit its schema, or no value for a param without a default. A
+    param left out takes its default, checked when the DAG was serialized (Param.serialize);
+    keys that declare no param are the run's own and are not checked (as Airflow)."""
+    problems: dict[str, str] = {}
+    for name, entry in spec.items():
+        if name not in conf:
+            if "default" not in entry:
+                problems[name] = "required: no value was given and the param has no default"
+            continue
+        reason = check_value(conf[name], entry.get("schema") or {})
+        if reason is not None:
+            problems[name] = reason
+    return problems
+
+
 def resolve_params(
     spec: Mapping[str, Mapping[str, Any]], conf: Mapping[str, Any]
 ) -> dict[str, Any]:
     """A run's params: declared defaults, overlaid with every key of `conf` (Airflow's
-    dag_run_conf_overrides_params), then each declared param checked against its schema."""
+    dag_run_conf_overrides_params), each declared param checked against its schema
+    (InvalidConf names the first that fails)."""
     if not isinstance(conf, Mapping):
         raise InvalidInputError("conf must be a JSON object", field="conf")
+    for name, reason in conf_problems(spec, conf).items():
+        raise InvalidConf(name, reason)
     values = {
         name: copy.deepcopy(entry["default"]) for name, entry in spec.items() if "default" in entry
     }
     values.update(conf)
-    for name, entry in spec.items():
-        if name not in values:
-            raise InvalidConf(name, "required: no value was given and the param has no default")
-        if name not in conf:
-            continue  # a default: checked when the DAG was serialized (Param.serialize)
-        reason = check_value(values[name], entry.get("schema") or {})
-        if reason is not None:
-            raise InvalidConf(name, reason)
     return values

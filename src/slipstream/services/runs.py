@@ -6,6 +6,7 @@ way everywhere and a refused trigger writes nothing.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from slipstream.authoring.params import resolve_params
+from slipstream.authoring.params import conf_problems, resolve_params
 from slipstream.authoring.schedules import timetable_from_spec
 from slipstream.clock import Clock
 from slipstream.core.dag_plan import DagPlan
@@ -42,6 +43,28 @@ from slipstream.wakeup import Hint, WakeupSender
 # Attempts at a free generated run id. Only triggers in the same microsecond share a base id,
 # and a random suffix then finds a free one at the first try in all but freak cases.
 _RUN_ID_ATTEMPTS = 8
+
+# Airflow's [scheduler] allowed_run_id_pattern: a run id also appears in URL paths.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
+
+
+def check_run_id(run_id: str) -> None:
+    """Refuse a run id a caller chose that Airflow's pattern does not allow, naming it."""
+    if not RUN_ID_PATTERN.match(run_id):
+        raise InvalidInputError(
+            f"The provided run ID '{run_id}' is invalid. It does not match the pattern"
+            f" '{RUN_ID_PATTERN.pattern}' - 'dag_run_id'",
+            field="dag_run_id",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerParams:
+    """What a trigger form is built from: the DAG, and the serialized params (each with its
+    JSON Schema, description and default) of the version a trigger now would run."""
+
+    dag: DagRecord
+    params: Mapping[str, Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +174,19 @@ class RunService:
         if self._wakeup is not None and not dag.is_paused:
             self._wakeup.notify(Hint.queued_run(dag_id))
         return TriggerResult(run, created=True, dag_is_paused=dag.is_paused)
+
+    def trigger_params(self, dag_id: str) -> TriggerParams:
+        """The DAG's declared params, read from the version `trigger` checks a conf against."""
+        with self._db.read() as conn:
+            dag, plan = self._active_dag(conn, dag_id)
+        return TriggerParams(dag, plan.params)
+
+    def conf_problems(self, dag_id: str, conf: Mapping[str, Any]) -> dict[str, str]:
+        """Every declared param `conf` breaks, with why (empty when a trigger would accept
+        it): the check `trigger` makes, all at once, for a form to show beside each field."""
+        with self._db.read() as conn:
+            _, plan = self._active_dag(conn, dag_id)
+        return conf_problems(plan.params, conf)
 
     def _insert(self, conn: Connection, *, run_id: str | None, **fields: Any) -> Run:
         if run_id is not None:
@@ -262,6 +298,7 @@ class RunService:
         *,
         dag_ids: Sequence[str] | None = None,
         states: Sequence[str] | None = None,
+        run_types: Sequence[RunType] | None = None,
         bounds: Mapping[str, tuple[datetime | None, datetime | None]] | None = None,
         limit: int | None = 100,
         offset: int = 0,
@@ -277,6 +314,7 @@ class RunService:
                 conn,
                 dag_ids=dag_ids,
                 states=states,
+                run_types=run_types,
                 limit=limit,
                 offset=offset,
                 order_by=order_by,

@@ -163,6 +163,7 @@ def list_runs(
     *,
     dag_ids: Sequence[str] | None = None,
     states: Sequence[str] | None = None,
+    run_types: Sequence[RunType] | None = None,
     logical_date_gte: datetime | None = None,
     logical_date_lte: datetime | None = None,
     start_date_gte: datetime | None = None,
@@ -181,6 +182,8 @@ def list_runs(
         conditions.append(runs.c.dag_id.in_(list(dag_ids)))
     if states:
         conditions.append(runs.c.state.in_(list(states)))
+    if run_types:
+        conditions.append(runs.c.run_type.in_([kind.value for kind in run_types]))
     bounds = [
         (runs.c.logical_date, logical_date_gte, logical_date_lte),
         (runs.c.start_date, start_date_gte, start_date_lte),

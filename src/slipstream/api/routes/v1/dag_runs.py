@@ -5,7 +5,6 @@ Idempotency-Key), mark, clear, note and delete."""
 # which FastAPI could not resolve from a string.
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -36,11 +35,9 @@ from slipstream.core.records import Run
 from slipstream.core.states import RunState
 from slipstream.errors import DagNotFound, InvalidInputError, RunAlreadyExists, RunNotFound
 from slipstream.services.run_changes import Affected
+from slipstream.services.runs import check_run_id
 
 T = TypeVar("T")
-
-# Airflow's [scheduler] allowed_run_id_pattern: a run id also appears in URL paths.
-_RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
 
 # API order_by names -> the store's.
 _RUN_ORDER = {
@@ -250,12 +247,8 @@ async def post_dag_run(
     logical_date = _logical_date(body)
     interval = _data_interval(body)
     run_id = body.dag_run_id
-    if run_id is not None and not _RUN_ID.match(run_id):
-        raise InvalidInputError(
-            f"The provided run ID '{run_id}' is invalid. It does not match the pattern"
-            f" '{_RUN_ID.pattern}' - 'dag_run_id'",
-            field="dag_run_id",
-        )
+    if run_id is not None:
+        check_run_id(run_id)
 
     def create() -> Run:
         return services.runs.trigger(

@@ -17,6 +17,7 @@ from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dags import DagService
 from slipstream.services.logs import LogService
 from slipstream.services.roles import RoleService
+from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
 from slipstream.services.sign_in import SignInService
 from slipstream.services.sign_in_gate import SignInGate
@@ -58,6 +59,9 @@ class WebServices(Protocol):
 
     @property
     def changes(self) -> ChangeService: ...
+
+    @property
+    def run_changes(self) -> RunChangeService: ...
 
     @property
     def sign_ins(self) -> SignInService: ...

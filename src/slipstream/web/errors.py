@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from slipstream.errors import (
     ConflictError,
     InvalidInputError,
+    InvalidStateTransition,
     NotFoundError,
     SlipstreamError,
 )
@@ -42,6 +43,7 @@ _STATUS: list[tuple[type[SlipstreamError], int]] = [
     (InvalidInputError, 400),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (InvalidStateTransition, 409),  # as the API answers it
     (SlipstreamError, 500),
 ]
 

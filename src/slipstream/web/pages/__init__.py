@@ -15,11 +15,13 @@ from slipstream.web.pages import (
     graph,
     live,
     logs,
+    runs,
     security,
     security_roles,
     security_tokens,
     security_users,
     sign_in,
+    trigger,
 )
 
 
@@ -42,4 +44,6 @@ PAGES: tuple[Page, ...] = (
     sign_in,
     live,
     logs,
+    trigger,
+    runs,
 )

@@ -1,0 +1,133 @@
+"""The runs journeys in a real browser against a real server and scheduler: trigger my_dag
+through its params form and watch its run succeed, a bad param value refused beside its
+field with no run created, a Viewer with no Trigger button whose forged post is refused, and
+the Runs tab's inline note. With SLIPSTREAM_SCREENSHOTS=1 they refresh the trigger form's,
+the run page's and the Runs tab's screenshots."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from urllib.parse import unquote
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.api.conftest import ApiServer
+from tests.web.browser.conftest import sign_in
+from tests.web.browser.screenshots import screenshot
+
+pytestmark = pytest.mark.slow
+
+RUN_PAGE = re.compile(r"/dags/my_dag/runs/manual__[^/]+$")
+
+
+def runs_of(server: ApiServer, dag_id: str) -> list[str]:
+    found, _ = server.runs.list_runs(dag_id, limit=None)
+    return [run.run_id for run in found]
+
+
+def wait_for_state(page: Page, state: str, timeout: float = 60) -> None:
+    """Until the run page says `state`: the live region updates it in place when the live
+    stream runs; a reload shows it either way (the page works without live updates)."""
+    deadline = time.monotonic() + timeout
+    badge = page.locator("#run-state")
+    while state not in badge.inner_text():
+        assert time.monotonic() < deadline, f"the run did not reach {state}: {badge.inner_text()}"
+        page.wait_for_timeout(500)
+        if state not in badge.inner_text():
+            page.reload()
+
+
+def test_trigger_my_dag_with_its_params_and_watch_the_run_succeed(
+    page: Page, ui: ApiServer
+) -> None:
+    sign_in(page, ui, "admin")
+    page.goto(f"{ui.base}/dags/my_dag/runs")
+    page.get_by_role("link", name="Trigger").click()
+    expect(page).to_have_url(f"{ui.base}/dags/my_dag/trigger")
+    expect(page.get_by_role("heading", name="Trigger a run of my_dag")).to_be_visible()
+    message = page.get_by_label("Message")
+    expect(message).to_have_value("hello")
+    expect(message).to_have_attribute("maxlength", "200")
+    expect(page.get_by_label("Repeat")).to_have_attribute("max", "5")
+    message.fill("hello from the browser")
+    page.get_by_label("Repeat").fill("2")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "trigger-form")
+    page.get_by_label("Note").fill("triggered in the browser journey")
+    page.get_by_role("button", name="Trigger").click()
+
+    expect(page).to_have_url(RUN_PAGE)
+    run_id = unquote(page.url.rsplit("/", 1)[1])
+    conf = json.loads(page.locator("#run-conf").inner_text())
+    assert conf == {"message": "hello from the browser", "repeat": 2}
+    wait_for_state(page, "success")
+    row = page.locator('tr.ti-row[data-task-id="show_conf"]')
+    expect(row.get_by_text("success")).to_be_visible()
+    expect(row.get_by_role("link", name="show_conf", exact=True)).to_have_attribute(
+        "href", re.compile(r"/tasks/show_conf\?map_index=-1$")
+    )
+    expect(row.get_by_role("link", name=re.compile("^Log"))).to_have_attribute(
+        "href", re.compile(r"/tasks/show_conf/log\?map_index=-1&try=1$")
+    )
+    expect(page.locator(".note-text")).to_have_text("triggered in the browser journey")
+    screenshot(page, "run")
+
+    # The Runs tab lists it with its conf; its note is edited in place.
+    page.get_by_role("link", name="Runs", exact=True).click()
+    listed = page.locator(f'tr.run-row[data-run-id="{run_id}"]')
+    expect(listed.get_by_text('"message": "hello from the browser"')).to_be_visible()
+    listed.get_by_text("Edit note").click()
+    listed.get_by_label(f"Note of run {run_id}").fill("looked at it")
+    listed.get_by_role("button", name="Save note").click()
+    expect(listed.locator(".note-text")).to_have_text("looked at it")
+    assert ui.runs.get("my_dag", run_id).note == "looked at it"
+    screenshot(page, "runs")
+
+
+def test_a_bad_param_value_is_refused_beside_its_field_and_no_run_is_created(
+    page: Page, ui: ApiServer
+) -> None:
+    before = runs_of(ui, "my_dag")
+    sign_in(page, ui, "admin")
+    page.goto(f"{ui.base}/dags/my_dag/trigger")
+    page.get_by_label("Repeat").fill("9")
+    page.get_by_label("Message").fill("still typed")
+    page.get_by_role("button", name="Trigger").click()
+    expect(page.get_by_role("alert")).to_contain_text("Nothing was triggered.")
+    field = page.locator('.param-field[data-param="repeat"]')
+    expect(field.locator(".field-error")).to_contain_text("expected a number <= 5, got integer 9")
+    expect(page.get_by_label("Repeat")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Repeat")).to_have_value("9")
+    expect(page.get_by_label("Message")).to_have_value("still typed")
+    assert runs_of(ui, "my_dag") == before
+    # Corrected, it goes through.
+    page.get_by_label("Repeat").fill("5")
+    page.get_by_role("button", name="Trigger").click()
+    expect(page).to_have_url(RUN_PAGE)
+    assert len(runs_of(ui, "my_dag")) == len(before) + 1
+
+
+def test_a_viewer_sees_no_trigger_button_and_a_forged_trigger_is_refused(
+    page: Page, ui: ApiServer
+) -> None:
+    before = runs_of(ui, "my_dag")
+    sign_in(page, ui, "viewer")
+    page.goto(f"{ui.base}/dags/my_dag/runs")
+    expect(page.get_by_role("heading", name=re.compile("my_dag"))).to_be_visible()
+    expect(page.get_by_role("link", name="Trigger")).to_have_count(0)
+    expect(page.get_by_role("button", name="Trigger")).to_have_count(0)
+    # A forged post with the viewer's own session and CSRF token.
+    headers = json.loads(page.locator("body").get_attribute("hx-headers") or "{}")
+    answer = page.request.post(
+        f"{ui.base}/dags/my_dag/trigger",
+        form={"conf_json": '{"forged": true}', "conf_json_initial": "{}"},
+        headers=headers,
+    )
+    assert answer.status == 403
+    assert "Not allowed" in answer.text()
+    page.goto(f"{ui.base}/dags/my_dag/trigger")
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    assert runs_of(ui, "my_dag") == before

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 
 from tests.api.conftest import ApiServer
-from tests.web.browser.conftest import sign_in
+from tests.web.browser.conftest import PASSWORD, sign_in
 from tests.web.browser.screenshots import screenshot
 
 pytestmark = pytest.mark.slow
@@ -85,6 +86,22 @@ def test_trigger_my_dag_with_its_params_and_watch_the_run_succeed(
     expect(listed.locator(".note-text")).to_have_text("looked at it")
     assert ui.runs.get("my_dag", run_id).note == "looked at it"
     screenshot(page, "runs")
+
+    # The run page's live region refreshes when its topic's event fires on <body> (what the
+    # live stream's script dispatches): a change made through the API shows without a reload.
+    page.goto(f"{ui.base}/dags/my_dag/runs/{quote(run_id, safe='')}")
+    expect(page.locator("#run-state")).to_contain_text("success")
+    marked = requests.patch(
+        f"{ui.base}/api/v1/dags/my_dag/dagRuns/{run_id}",
+        json={"state": "failed"},
+        auth=("admin", PASSWORD),
+        timeout=60,
+    )
+    assert marked.status_code == 200, marked.text
+    topic = page.locator("[data-live-topics]").get_attribute("data-live-topics")
+    assert topic == f"run:my_dag/{run_id}"
+    page.evaluate("topic => document.body.dispatchEvent(new Event('live:' + topic))", topic)
+    expect(page.locator("#run-state")).to_contain_text("failed")
 
 
 def test_a_bad_param_value_is_refused_beside_its_field_and_no_run_is_created(

@@ -145,9 +145,12 @@ async def trigger(request: Request, dag_id: str, visitor: RunCreator, parts: Par
                 form.errors["run_id"] = str(exc)
         if len(form.note) > NOTE_LIMIT:
             form.errors["note"] = f"The note must be at most {NOTE_LIMIT} characters."
-        if isinstance(conf, dict) and not form.errors:
+        if isinstance(conf, dict):
+            # Every problem at once: the params read are checked even when another field
+            # could not be read (its own problem already stands beside it).
             for name, reason in parts.services.runs.conf_problems(dag_id, conf).items():
-                _place(form, name, reason)
+                if name not in form.errors:
+                    _place(form, name, reason)
         if form.has_errors:
             return params, form, None
         try:

@@ -386,9 +386,8 @@ def test_the_run_page_shows_the_run_and_its_task_instances(api: ApiServer, sign_
     assert page.status_code == 200
     text = page.text
     assert f'data-live-topics="run:mapped_dag/{run_id}"' in text
-    # live-regions.js refreshes the region on the topic's event (htmx cannot name it itself).
-    assert f'data-live-topic="run:mapped_dag/{run_id}"' in text
-    assert 'hx-trigger="live-refresh"' in text and "/static/live-regions.js?v=" in text
+    # The region refreshes on the name live.js gives the topic for htmx (":" for "/").
+    assert f'hx-trigger="live:run:mapped_dag:{run_id} from:body"' in text
     assert '<dd id="run-state"><span class="badge state-success">' in text
     assert '<pre class="conf" id="run-conf">{\n  &#34;a&#34;: 1\n}</pre>' in text
     assert '<p class="note-text">see me</p>' in text

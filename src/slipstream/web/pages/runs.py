@@ -296,6 +296,8 @@ def _run_context(
         "run_url": url,
         "live_id": LIVE_ID,
         "topic": f"run:{dag.dag_id}/{run.run_id}",
+        # The name live.js also announces it by: htmx cannot read "/" in hx-trigger.
+        "trigger_topic": f"run:{dag.dag_id}:{run.run_id}",
         "can_edit": visitor.can_on_dag(Action.RUNS_EDIT, dag.dag_id, dag.tags),
         "can_delete": visitor.can_on_dag(Action.RUNS_DELETE, dag.dag_id, dag.tags),
         "marks": [m for m, state in MARKS.items() if state is not run.state],

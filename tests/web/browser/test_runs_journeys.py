@@ -43,7 +43,7 @@ def test_trigger_my_dag_with_its_params_and_watch_the_run_succeed(
     message.fill("hello from the browser")
     page.get_by_label("Repeat").fill("2")
     page.evaluate("window.scrollTo(0, 0)")
-    screenshot(page, "trigger-form")
+    screenshot(page, "trigger")
     page.get_by_label("Note").fill("triggered in the browser journey")
     page.get_by_role("button", name="Trigger").click()
 

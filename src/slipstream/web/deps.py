@@ -14,9 +14,11 @@ from slipstream.config import Settings
 from slipstream.services.changes import ChangeService
 from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.dag_overview import DagOverviewService
+from slipstream.services.dag_view import DagViewService
 from slipstream.services.dags import DagService
 from slipstream.services.logs import LogService
 from slipstream.services.roles import RoleService
+from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
 from slipstream.services.sign_in import SignInService
 from slipstream.services.sign_in_gate import SignInGate
@@ -46,6 +48,12 @@ class WebServices(Protocol):
 
     @property
     def dag_graph(self) -> DagGraphService: ...
+
+    @property
+    def dag_view(self) -> DagViewService: ...
+
+    @property
+    def run_changes(self) -> RunChangeService: ...
 
     @property
     def roles(self) -> RoleService: ...

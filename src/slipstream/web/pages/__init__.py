@@ -11,8 +11,11 @@ from fastapi import APIRouter
 from slipstream.web.nav import NavItem
 from slipstream.web.pages import (
     account,
+    dag_code,
+    dag_details,
     dags,
     graph,
+    grid,
     live,
     logs,
     security,
@@ -20,6 +23,7 @@ from slipstream.web.pages import (
     security_tokens,
     security_users,
     sign_in,
+    task_instance,
 )
 
 
@@ -42,4 +46,8 @@ PAGES: tuple[Page, ...] = (
     sign_in,
     live,
     logs,
+    grid,
+    task_instance,
+    dag_code,
+    dag_details,
 )

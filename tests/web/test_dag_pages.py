@@ -11,7 +11,7 @@ import re
 import pytest
 
 from tests.api.conftest import ApiServer, wait_for
-from tests.web.conftest import PASSWORD, Browser, SignIn
+from tests.web.conftest import PASSWORD, SignIn
 
 pytestmark = pytest.mark.slow
 

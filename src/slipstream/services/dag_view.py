@@ -4,10 +4,9 @@ its tries, XComs and its task's definition, and the stored source of a DAG's ver
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from slipstream.core.records import (
     DagRecord,
@@ -46,9 +45,9 @@ SUMMARY_PRIORITY = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class GridCell:
-    """One task (or group) in one run: the state it shows and how its instances divide."""
+class GridCell(NamedTuple):
+    """One task (or group) in one run: the state it shows and how its instances divide (a
+    tuple: a grid has thousands, and a frozen dataclass costs several times as much)."""
 
     state: TaskState
     instances: int  # task instances counted (a mapped task's expanded ones, a group's all)
@@ -308,34 +307,41 @@ def _cells(
 ) -> dict[tuple[str, int], GridCell]:
     """Each task's and each group's cell in each run column that has instances of it."""
     parents = _parents(structure.get("task_group") or {}, ())
-    states: dict[tuple[str, int], Counter[TaskState]] = defaultdict(Counter)
+    group_keys = {
+        task_id: tuple(f"group:{g}" for g in groups) for task_id, groups in parents.items()
+    }
+    states: dict[tuple[str, int], dict[TaskState, int]] = {}
     tries: dict[tuple[str, int], int] = {}
     expanded: set[tuple[str, int]] = set()
     for count in counts:
         column = columns[count.run_pk]
-        keys = (count.task_id, *(f"group:{g}" for g in parents.get(count.task_id, ())))
-        for key in keys:
-            states[(key, column)][count.state] += count.count
         slot = (count.task_id, column)
-        tries[slot] = max(tries.get(slot, 0), count.max_try_number)
+        for key in (count.task_id, *group_keys.get(count.task_id, ())):
+            held = states.setdefault((key, column), {})
+            held[count.state] = held.get(count.state, 0) + count.instances
+        if count.max_try_number > tries.get(slot, 0):
+            tries[slot] = count.max_try_number
         if count.max_map_index >= 0:
             expanded.add(slot)
     return {
-        slot: _cell(counter, tries.get(slot, 0), slot in expanded)
-        for slot, counter in states.items()
+        slot: _cell(held, tries.get(slot, 0), slot in expanded) for slot, held in states.items()
     }
 
 
-def _cell(counter: Counter[TaskState], try_number: int, expanded: bool) -> GridCell:
-    shown = next((state for state in SUMMARY_PRIORITY if counter[state]), None)
+def _cell(held: Mapping[TaskState, int], try_number: int, expanded: bool) -> GridCell:
+    if len(held) == 1:  # the common case: every instance in one state
+        ((state, count),) = held.items()
+        return GridCell(state, count, ((state, count),), try_number, count if expanded else 0)
+    shown = next((state for state in SUMMARY_PRIORITY if state in held), None)
     if shown is None:  # a state the priority list lacks: the most common one
-        shown = counter.most_common(1)[0][0]
+        shown = max(held, key=lambda state: held[state])
+    total = sum(held.values())
     return GridCell(
         state=shown,
-        instances=sum(counter.values()),
-        counts=tuple(sorted(counter.items(), key=lambda item: (-item[1], item[0].value))),
+        instances=total,
+        counts=tuple(sorted(held.items(), key=lambda item: (-item[1], item[0].value))),
         try_number=try_number,
-        mapped=sum(counter.values()) if expanded else 0,
+        mapped=total if expanded else 0,
     )
 
 

@@ -71,13 +71,13 @@ def test_clearing_a_failed_task_from_the_grid_reruns_it(page: Page, server: ApiS
     page.goto(f"{server.base}/dags/{DAG_ID}")
     expect(page).to_have_url(f"{server.base}/dags/{DAG_ID}/grid")
     expect(page.get_by_role("heading", name="Last 1 run")).to_be_visible()
-    flaky = page.locator('a.cell[title^="flaky in "]')
+    flaky = page.locator('a.cell[title^="flaky: "]')
     expect(flaky).to_have_class("cell sq state-failed")
-    expect(page.locator('a.cell[title^="shard in "]')).to_contain_text("3")
-    expect(page.locator('a.cell[title^="shard in "]')).to_have_attribute(
+    expect(page.locator('a.cell[title^="shard: "]')).to_contain_text("3")
+    expect(page.locator('a.cell[title^="shard: "]')).to_have_attribute(
         "title", re.compile(r": 3 mapped: 3 success$")
     )
-    expect(page.locator('a.cell[title^="report in "]')).to_have_class(
+    expect(page.locator('a.cell[title^="report: "]')).to_have_class(
         "cell sq state-upstream_failed"
     )
 
@@ -107,9 +107,9 @@ def test_clearing_a_failed_task_from_the_grid_reruns_it(page: Page, server: ApiS
 
     wait_for(flaky_succeeded, 60, "the cleared tasks to run again")
     page.reload()
-    expect(page.locator('a.cell[title^="flaky in "]')).to_have_class("cell sq state-success")
-    expect(page.locator('a.cell[title^="report in "]')).to_have_class("cell sq state-success")
-    page.locator('a.cell[title^="flaky in "]').click()
+    expect(page.locator('a.cell[title^="flaky: "]')).to_have_class("cell sq state-success")
+    expect(page.locator('a.cell[title^="report: "]')).to_have_class("cell sq state-success")
+    page.locator('a.cell[title^="flaky: "]').click()
     expect(panel.get_by_role("link", name="Log of try 2")).to_be_visible()
     expect(panel.locator(".facts .badge.state-success")).to_be_visible()
 
@@ -126,8 +126,13 @@ def test_clearing_a_failed_task_from_the_grid_reruns_it(page: Page, server: ApiS
     expect(fetch_row).to_be_hidden()
     page.keyboard.press("Enter")
     expect(fetch_row).to_be_visible()
-    page.locator('a.cell[title^="shard in "]').last.click()
+    page.locator('a.cell[title^="shard: "]').last.click()
     expect(panel.get_by_role("heading", name="Mapped instances")).to_be_visible()
+    panel.get_by_role("link", name="2", exact=True).click()
+    expect(panel.get_by_role("heading", name="Task shard [2]")).to_be_visible()
+    expect(panel.locator("dl.xcoms")).to_contain_text("30")
+    page.locator('a.cell[title^="flaky: "]').first.click()
+    expect(panel.get_by_role("link", name="Log of try 2")).to_be_visible()
     screenshot(page, "grid")
 
 

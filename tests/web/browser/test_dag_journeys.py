@@ -77,9 +77,7 @@ def test_clearing_a_failed_task_from_the_grid_reruns_it(page: Page, server: ApiS
     expect(page.locator('a.cell[title^="shard: "]')).to_have_attribute(
         "title", re.compile(r": 3 mapped: 3 success$")
     )
-    expect(page.locator('a.cell[title^="report: "]')).to_have_class(
-        "cell sq state-upstream_failed"
-    )
+    expect(page.locator('a.cell[title^="report: "]')).to_have_class("cell sq state-upstream_failed")
 
     # A cell opens its task instance in the side panel, without leaving the grid.
     flaky.click()

@@ -77,9 +77,9 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         # An operator class the DAG file defines: the API names its module, as Airflow does;
         # built-in classes are known by name, so their DAGs keep their hash.
         shape["operator_module"] = module
-    written = _template_values(task)
-    if written:
-        shape["template_values"] = written
+    # Always present (even empty), so the UI can tell "not set" from "not recorded" (a
+    # version stored before the key existed).
+    shape["template_values"] = _template_values(task)
     if task.is_setup:
         shape["is_setup"] = True
     if task.is_teardown:

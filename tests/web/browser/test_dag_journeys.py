@@ -131,6 +131,7 @@ def test_clearing_a_failed_task_from_the_grid_reruns_it(page: Page, server: ApiS
     expect(panel.locator("dl.xcoms")).to_contain_text("30")
     page.locator('a.cell[title^="flaky: "]').first.click()
     expect(panel.get_by_role("link", name="Log of try 2")).to_be_visible()
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "grid")
 
 

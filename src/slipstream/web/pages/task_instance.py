@@ -85,15 +85,17 @@ def _shown_value(text: str) -> str:
     return pretty
 
 
+NOT_RECORDED = None  # the version was stored before values were kept
+NOT_SET = ""
+
+
 def _template_fields(task: Mapping[str, Any]) -> list[tuple[str, str | None]]:
-    """The task's template fields with their values as written in the DAG file, when the
-    version recorded them (None when it did not)."""
-    written: Mapping[str, Any] = task.get("template_values") or {}
-    found: list[tuple[str, str | None]] = []
-    for name in task.get("template_fields") or ():
-        value = written.get(name)
-        found.append((name, None if value is None else str(value)))
-    return found
+    """The task's template fields with their values as written in the DAG file: "" for one
+    not set, None when the version did not record values (stored before they were kept)."""
+    if "template_values" not in task:
+        return [(name, NOT_RECORDED) for name in task.get("template_fields") or ()]
+    written: Mapping[str, Any] = task["template_values"] or {}
+    return [(name, str(written.get(name, NOT_SET))) for name in task.get("template_fields") or ()]
 
 
 # ------------------------------------------------------------------ actions

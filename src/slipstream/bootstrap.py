@@ -36,6 +36,7 @@ from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dag_processor import DagProcessor, processor_is_running
+from slipstream.services.dag_view import DagViewService
 from slipstream.services.dags import DagService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
@@ -71,6 +72,7 @@ class Services:
     dags: DagService
     dag_overview: DagOverviewService
     dag_graph: DagGraphService
+    dag_view: DagViewService
     runs: RunService
     run_changes: RunChangeService
     changes: ChangeService
@@ -138,6 +140,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         dags=DagService(db, wakeup=wakeup),
         dag_overview=DagOverviewService(db),
         dag_graph=DagGraphService(db),
+        dag_view=DagViewService(db),
         runs=RunService(db, clock=clock, wakeup=wakeup, plans=plans),
         run_changes=RunChangeService(db, clock=clock, wakeup=wakeup, plans=plans),
         changes=ChangeService(db, clock=clock),

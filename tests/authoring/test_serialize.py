@@ -10,7 +10,7 @@ from slipstream.authoring.dag import DAG
 from slipstream.authoring.edges import Label
 from slipstream.authoring.operators import BashOperator, EmptyOperator
 from slipstream.authoring.params import Param
-from slipstream.authoring.serialize import serialize_dag, structure_hash
+from slipstream.authoring.serialize import TEMPLATE_VALUE_CHARS, serialize_dag, structure_hash
 from slipstream.authoring.task_group import TaskGroup
 from slipstream.authoring.taskflow import task
 from slipstream.errors import CycleError
@@ -53,6 +53,7 @@ TASK_KEYS = {
     "owner",
     "doc_md",
     "template_fields",
+    "template_values",
     # additions beyond the base shape
     "weight_rule",
     "depends_on_past",
@@ -151,6 +152,7 @@ def test_shape() -> None:
         "owner": "data",
         "doc_md": "loads",
         "template_fields": ["bash_command", "env", "cwd"],
+        "template_values": {"bash_command": "echo"},
         "weight_rule": "downstream",
         "depends_on_past": False,
         "wait_for_downstream": False,
@@ -181,6 +183,31 @@ def test_hash_is_stable_across_builds_and_changes_with_a_dependency() -> None:
     assert structure_hash(first) == structure_hash(second)
     assert len(structure_hash(first)) == 64
     assert structure_hash(serialize_dag(build(extra_edge=True))) != structure_hash(first)
+
+
+def test_template_values_are_kept_as_written_and_left_out_of_the_hash() -> None:
+    with DAG("templated") as dag:
+        BashOperator(
+            task_id="greet",
+            bash_command="echo {{ params.name }}",
+            env={"WHO": "{{ ds }}", "N": 2},
+            cwd="",
+        )
+        BashOperator(task_id="long", bash_command="x" * (TEMPLATE_VALUE_CHARS + 50))
+    greet, long = serialize_dag(dag)["tasks"]
+    # Before rendering; JSON text for what is not a string; empty ones left out.
+    assert greet["template_values"] == {
+        "bash_command": "echo {{ params.name }}",
+        "env": '{"N": 2, "WHO": "{{ ds }}"}',
+    }
+    assert len(long["template_values"]["bash_command"]) == TEMPLATE_VALUE_CHARS
+    # Display only: a value that differs (computed while parsing) keeps the version's hash.
+    structure = serialize_dag(dag)
+    changed = json.loads(json.dumps(structure))
+    changed["tasks"][0]["template_values"]["bash_command"] = "echo 2024-01-01"
+    assert structure_hash(changed) == structure_hash(structure)
+    changed["tasks"][0]["retries"] = 3
+    assert structure_hash(changed) != structure_hash(structure)
 
 
 def test_hash_ignores_key_order() -> None:

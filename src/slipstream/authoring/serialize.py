@@ -21,6 +21,14 @@ from slipstream.authoring.task_group import TaskGroup
 from slipstream.authoring.weights import priority_totals
 from slipstream.errors import DagDefinitionError
 
+# Longest template field value kept as written, for the UI (a whole SQL script is not needed).
+TEMPLATE_VALUE_CHARS = 10_000
+# Keys of a task's structure that are for people to read only: left out of the version hash,
+# so a value computed while the file is parsed (a date, say) does not make a new version on
+# every parse, and versions stored before the key existed keep their hash. The file's text is
+# in the version hash anyway.
+DISPLAY_ONLY_TASK_KEYS = frozenset({"template_values"})
+
 
 def _seconds(value: timedelta | None) -> float | None:
     return value.total_seconds() if value is not None else None
@@ -69,6 +77,9 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         # An operator class the DAG file defines: the API names its module, as Airflow does;
         # built-in classes are known by name, so their DAGs keep their hash.
         shape["operator_module"] = module
+    # Always present (even empty), so the UI can tell "not set" from "not recorded" (a
+    # version stored before the key existed).
+    shape["template_values"] = _template_values(task)
     if task.is_setup:
         shape["is_setup"] = True
     if task.is_teardown:
@@ -84,6 +95,25 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         shape["mapped"] = group.expand_input.serialize()
         shape["map_group"] = group.group_id
     return shape
+
+
+def _template_values(task: BaseOperator) -> dict[str, str]:
+    """Each template field's value as written in the DAG file, before any rendering, as text
+    for the UI (Slipstream does not store rendered values); empty ones left out."""
+    values: dict[str, str] = {}
+    for name in task.template_fields:
+        value = getattr(task, name, None)
+        if value is None or (isinstance(value, str | dict | list | tuple) and not value):
+            continue
+        values[name] = (value if isinstance(value, str) else _as_text(value))[:TEMPLATE_VALUE_CHARS]
+    return values
+
+
+def _as_text(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):  # keys that do not sort, a value that contains itself
+        return repr(value)
 
 
 def serialize_task_group(group: TaskGroup) -> dict[str, Any]:
@@ -179,6 +209,13 @@ def _tasks(dag: DAG) -> list[dict[str, Any]]:
 
 
 def structure_hash(structure: Mapping[str, Any]) -> str:
-    """sha256 hex digest of the canonical JSON of `structure` (sorted keys, no whitespace)."""
-    canonical = json.dumps(structure, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """sha256 hex digest of the canonical JSON of `structure` (sorted keys, no whitespace),
+    without the tasks' display-only keys."""
+    hashed = dict(structure)
+    if "tasks" in hashed:
+        hashed["tasks"] = [
+            {key: value for key, value in task.items() if key not in DISPLAY_ONLY_TASK_KEYS}
+            for task in hashed["tasks"]
+        ]
+    canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

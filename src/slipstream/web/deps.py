@@ -14,6 +14,7 @@ from slipstream.config import Settings
 from slipstream.services.changes import ChangeService
 from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.dag_overview import DagOverviewService
+from slipstream.services.dag_view import DagViewService
 from slipstream.services.dags import DagService
 from slipstream.services.logs import LogService
 from slipstream.services.roles import RoleService
@@ -49,6 +50,12 @@ class WebServices(Protocol):
     def dag_graph(self) -> DagGraphService: ...
 
     @property
+    def dag_view(self) -> DagViewService: ...
+
+    @property
+    def run_changes(self) -> RunChangeService: ...
+
+    @property
     def roles(self) -> RoleService: ...
 
     @property
@@ -59,9 +66,6 @@ class WebServices(Protocol):
 
     @property
     def changes(self) -> ChangeService: ...
-
-    @property
-    def run_changes(self) -> RunChangeService: ...
 
     @property
     def sign_ins(self) -> SignInService: ...

@@ -11,8 +11,11 @@ from fastapi import APIRouter
 from slipstream.web.nav import NavItem
 from slipstream.web.pages import (
     account,
+    dag_code,
+    dag_details,
     dags,
     graph,
+    grid,
     live,
     logs,
     runs,
@@ -21,6 +24,7 @@ from slipstream.web.pages import (
     security_tokens,
     security_users,
     sign_in,
+    task_instance,
     trigger,
 )
 
@@ -46,4 +50,8 @@ PAGES: tuple[Page, ...] = (
     logs,
     trigger,
     runs,
+    grid,
+    task_instance,
+    dag_code,
+    dag_details,
 )

@@ -4,14 +4,14 @@ plus its version's structure) becomes them."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel
 
 from slipstream.api.routes.v1.common import iso
+from slipstream.authoring.timetable_description import timetable_description
 from slipstream.core.records import DagRecord, ImportErrorRecord
 from slipstream.services.dags import DagView
 
@@ -198,36 +198,6 @@ def schedule_interval(spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
         assert spec is not None
         return time_delta(float(spec["seconds"]))
     return None
-
-
-def timetable_description(spec: Mapping[str, Any] | None) -> str | None:
-    """Airflow's wording for the special cases; the expression itself for cron schedules
-    (Airflow renders cron in English with cron-descriptor, which Slipstream does not ship)."""
-    kind = (spec or {}).get("type")
-    if kind == "once":
-        return "Once, as soon as possible"
-    if kind == "cron":
-        assert spec is not None
-        return str(spec.get("preset") or spec["expression"])
-    if kind == "delta":
-        assert spec is not None
-        return str(timedelta(seconds=float(spec["seconds"])))
-    if spec is not None and kind in _TRIGGER_DESCRIPTIONS:
-        return _TRIGGER_DESCRIPTIONS[str(kind)](spec)
-    return "Never, external triggers only"
-
-
-# The timetables that are not an interval (authoring/trigger_timetables.py), as Airflow's
-# `description` of each puts them.
-_TRIGGER_DESCRIPTIONS: Mapping[str, Callable[[Mapping[str, Any]], str]] = MappingProxyType(
-    {
-        "continuous": lambda spec: "As frequently as possible, but only one run at a time.",
-        "cron_trigger": lambda spec: str(spec.get("label") or spec["expression"]),
-        "multiple_cron_trigger": lambda spec: ", ".join(spec["expressions"]),
-        "delta_trigger": lambda spec: str(timedelta(seconds=float(spec["seconds"]))),
-        "events": lambda spec: str(spec.get("description") or f"{len(spec['events'])} events"),
-    }
-)
 
 
 def file_token(fileloc: str) -> str:

@@ -9,7 +9,7 @@ mapped argument is filled in per map index at run time (into op_kwargs for a Tas
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -56,6 +56,33 @@ def check_mappable(value: Any, name: str, verb: str = "expand") -> None:
             f"{verb}() got an unexpected type {type(value).__name__!r} for keyword argument "
             f"{name!r}"
         )
+
+
+def check_keywords(
+    owner: str, verb: str, names: Iterable[str], known: Collection[str], takes_any: bool
+) -> None:
+    """Refuse, in Airflow's words, a keyword that a TaskFlow function or task group lacks."""
+    unknown = sorted(n for n in names if n not in known and not takes_any)
+    if unknown:
+        raise DagDefinitionError(
+            f"{owner}.{verb}() got an unexpected keyword argument {unknown[0]!r}"
+        )
+
+
+def check_expand(mapped: Mapping[str, Any], partial: Mapping[str, Any]) -> None:
+    """What expand() needs of a function's arguments (TaskFlow tasks and task groups alike):
+    something to map, nothing already fixed by partial(), and each value mappable."""
+    if not mapped:
+        raise DagDefinitionError("no arguments to expand against")
+    check_not_partial(mapped, partial)
+    for name, value in mapped.items():
+        check_mappable(value, name)
+
+
+def check_not_partial(mapped: Iterable[str], partial: Mapping[str, Any]) -> None:
+    already = sorted(set(mapped) & set(partial))
+    if already:
+        raise DagDefinitionError(f"mapping already partial argument: {already[0]}")
 
 
 def _source_spec(value: Any) -> dict[str, Any]:

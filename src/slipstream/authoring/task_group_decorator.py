@@ -12,8 +12,10 @@ from typing import Any, overload
 from slipstream.authoring.mapped_task_group import MappedGroupArgument, MappedTaskGroup
 from slipstream.authoring.mapping import (
     ExpandInput,
+    check_expand,
     check_expand_kwargs_source,
-    check_mappable,
+    check_keywords,
+    check_not_partial,
 )
 from slipstream.authoring.operators import signature_of
 from slipstream.authoring.params import NOTSET
@@ -120,22 +122,11 @@ class TaskGroupPartial:
 
     def _check_names(self, names: Mapping[str, Any], verb: str) -> None:
         named, takes_any = self.function.parameters()
-        unknown = sorted(n for n in names if n not in named and not takes_any)
-        if unknown:
-            raise DagDefinitionError(
-                f"{self.function.__name__}.{verb}() got an unexpected keyword argument "
-                f"{unknown[0]!r}"
-            )
+        check_keywords(self.function.__name__, verb, names, named, takes_any)
 
     def expand(self, **mapped: Any) -> Any:
-        if not mapped:
-            raise DagDefinitionError("no arguments to expand against")
         self._check_names(mapped, "expand")
-        already = sorted(set(mapped) & set(self.kwargs))
-        if already:
-            raise DagDefinitionError(f"mapping already partial argument: {already[0]}")
-        for name, value in mapped.items():
-            check_mappable(value, name)
+        check_expand(mapped, self.kwargs)
         self._check_complete(set(mapped), "expand")
         expand_input = ExpandInput("expand", args=dict(mapped))
         return self.function.build_mapped(expand_input, self.kwargs, list(mapped))
@@ -149,9 +140,7 @@ class TaskGroupPartial:
             for item in kwargs:
                 if isinstance(item, Mapping):
                     self._check_names(item, "expand_kwargs")
-                    already = sorted(set(item) & set(self.kwargs))
-                    if already:
-                        raise DagDefinitionError(f"mapping already partial argument: {already[0]}")
+                    check_not_partial(item, self.kwargs)
                     names.extend(str(n) for n in item if n not in names)
                     self._check_complete(set(item), "expand_kwargs")
             kwargs = list(kwargs)

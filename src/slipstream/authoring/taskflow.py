@@ -14,8 +14,9 @@ from slipstream.authoring.mapping import (
     ExpandInput,
     MappedArgument,
     attach,
+    check_expand,
     check_expand_kwargs_source,
-    check_mappable,
+    check_keywords,
 )
 from slipstream.authoring.operators import (
     BashOperator,
@@ -202,22 +203,11 @@ class TaskFunctionPartial:
 
     def _check_names(self, names: Mapping[str, Any], verb: str) -> None:
         known, takes_any = self.function.parameter_names()
-        unknown = sorted(n for n in names if n not in known and not takes_any)
-        if unknown:
-            raise DagDefinitionError(
-                f"{self.function.__name__}.{verb}() got an unexpected keyword argument "
-                f"{unknown[0]!r}"
-            )
+        check_keywords(self.function.__name__, verb, names, known, takes_any)
 
     def expand(self, **mapped: Any) -> XComArg:
-        if not mapped:
-            raise DagDefinitionError("no arguments to expand against")
         self._check_names(mapped, "expand")
-        already = sorted(set(mapped) & set(self.kwargs))
-        if already:
-            raise DagDefinitionError(f"mapping already partial argument: {already[0]}")
-        for name, value in mapped.items():
-            check_mappable(value, name)
+        check_expand(mapped, self.kwargs)
         placeholders = {name: MappedArgument(name) for name in mapped}
         operator = self.function._operator([], {**self.kwargs, **placeholders})
         attach(operator, ExpandInput("expand", args=dict(mapped), into_op_kwargs=True))

@@ -13,8 +13,9 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam, func, select
 
-from slipstream.core.records import RunBrief, RunType
-from slipstream.core.states import RunState, TaskState
+from slipstream.core.records import RunBrief
+from slipstream.core.states import TaskState
+from slipstream.store.run_summaries import BRIEF_COLUMNS, run_brief
 from slipstream.store.tables import dag_versions, runs, task_instances
 
 
@@ -43,16 +44,7 @@ _TASK_STATES = {state.value: state for state in TaskState}
 
 # Built once: the grid is asked for on every refresh of an open DAG page.
 _RECENT = (
-    select(
-        runs.c.id,
-        runs.c.dag_id,
-        runs.c.run_id,
-        runs.c.state,
-        runs.c.run_type,
-        runs.c.logical_date,
-        runs.c.start_date,
-        runs.c.end_date,
-    )
+    select(*BRIEF_COLUMNS)
     .where(runs.c.dag_id == bindparam("k_dag_id"))
     .order_by(runs.c.id.desc())
     .limit(bindparam("k_limit"))
@@ -62,21 +54,7 @@ _RECENT = (
 def recent_runs(conn: Connection, dag_id: str, limit: int) -> list[tuple[int, RunBrief]]:
     """The DAG's last `limit` runs (by creation), oldest first, each with its primary key."""
     rows = conn.execute(_RECENT, {"k_dag_id": dag_id, "k_limit": limit}).all()
-    return [
-        (
-            row.id,
-            RunBrief(
-                dag_id=row.dag_id,
-                run_id=row.run_id,
-                state=RunState(row.state),
-                run_type=RunType(row.run_type),
-                logical_date=row.logical_date,
-                start_date=row.start_date,
-                end_date=row.end_date,
-            ),
-        )
-        for row in reversed(rows)
-    ]
+    return [(row.id, run_brief(row)) for row in reversed(rows)]
 
 
 def state_counts(conn: Connection, run_pks: Sequence[int]) -> list[StateCount]:

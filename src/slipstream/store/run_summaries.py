@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import Connection, TextualSelect, func, select, text
+from sqlalchemy import Connection, Row, TextualSelect, func, select, text
 
 from slipstream.core.records import RunBrief, RunType
 from slipstream.core.states import RunState
 from slipstream.store.tables import runs
 
-_BRIEF_COLUMNS = (
+BRIEF_COLUMNS = (
     runs.c.id,
     runs.c.dag_id,
     runs.c.run_id,
@@ -30,13 +31,13 @@ def _recent_runs_statement(count: int) -> TextualSelect:
     the DAG ids and the limit bound. Written as SQL text: built with SQLAlchemy's expression
     language, a statement of 50 subqueries costs some 30 ms to build and compile per page,
     thirty times what SQLite then spends running it."""
-    columns = ", ".join(column.name for column in _BRIEF_COLUMNS)
+    columns = ", ".join(column.name for column in BRIEF_COLUMNS)
     parts = [
         f"SELECT * FROM (SELECT {columns} FROM runs WHERE dag_id = :dag_{n}"
         f" ORDER BY id DESC LIMIT :per_dag) AS recent_{n}"
         for n in range(count)
     ]
-    return text(" UNION ALL ".join(parts)).columns(*_BRIEF_COLUMNS)
+    return text(" UNION ALL ".join(parts)).columns(*BRIEF_COLUMNS)
 
 
 def recent_runs(
@@ -52,18 +53,21 @@ def recent_runs(
     params["per_dag"] = per_dag
     rows = conn.execute(_recent_runs_statement(len(ordered)), params).all()
     for row in sorted(rows, key=lambda row: -row.id):
-        found[row.dag_id].append(
-            RunBrief(
-                dag_id=row.dag_id,
-                run_id=row.run_id,
-                state=RunState(row.state),
-                run_type=RunType(row.run_type),
-                logical_date=row.logical_date,
-                start_date=row.start_date,
-                end_date=row.end_date,
-            )
-        )
+        found[row.dag_id].append(run_brief(row))
     return found
+
+
+def run_brief(row: Row[Any]) -> RunBrief:
+    """A row of BRIEF_COLUMNS as the core's RunBrief."""
+    return RunBrief(
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        state=RunState(row.state),
+        run_type=RunType(row.run_type),
+        logical_date=row.logical_date,
+        start_date=row.start_date,
+        end_date=row.end_date,
+    )
 
 
 def count_by_state(

@@ -19,9 +19,9 @@ from slipstream.core.planning import (
     plan_run,
     retry_delay,
     run_id_for,
-    will_retry,
 )
 from slipstream.core.records import ExitReason, RunType
+from slipstream.core.retries import will_retry
 from slipstream.core.states import RunState, TaskState
 
 S = TaskState

@@ -183,13 +183,23 @@ def _neighbour_dates(
     written for 2.x still use them). For a run triggered by hand, previous and next are its
     own logical date, as in Airflow. The schedule's neighbours are LazyValues, as Airflow's
     deprecated keys are proxies: stepping a cron expression costs milliseconds per try."""
-    found: list[tuple[datetime | None, datetime | None]] = []
+    yesterday, tomorrow = moment - timedelta(days=1), moment + timedelta(days=1)
+    if dag_run.external_trigger:
+        # Known at once, so plain values: no lazy machinery in the try's process.
+        ds, ds_nodash = _ds(moment), _ds_nodash(moment)
+        neighbours: dict[str, Any] = {
+            "prev_execution_date": moment,
+            "next_execution_date": moment,
+            "prev_ds": ds,
+            "next_ds": ds,
+            "prev_ds_nodash": ds_nodash,
+            "next_ds_nodash": ds_nodash,
+        }
+    else:
+        found: list[tuple[datetime | None, datetime | None]] = []
 
-    def neighbours() -> tuple[datetime | None, datetime | None]:
-        if not found:
-            if dag_run.external_trigger:
-                found.append((moment, moment))
-            else:
+        def scheduled() -> tuple[datetime | None, datetime | None]:
+            if not found:
                 upcoming = dag.timetable.next_interval(interval_end or moment, None)
                 found.append(
                     (
@@ -197,19 +207,21 @@ def _neighbour_dates(
                         upcoming.start if upcoming is not None else None,
                     )
                 )
-        return found[0]
+            return found[0]
 
-    def lazy(side: int, shape: Callable[[datetime | None], Any]) -> LazyValue:
-        return LazyValue(lambda: shape(neighbours()[side]))
+        def lazy(side: int, shape: Callable[[datetime | None], Any]) -> LazyValue:
+            return LazyValue(lambda: shape(scheduled()[side]))
 
-    yesterday, tomorrow = moment - timedelta(days=1), moment + timedelta(days=1)
+        neighbours = {
+            "prev_execution_date": lazy(0, _same),
+            "next_execution_date": lazy(1, _same),
+            "prev_ds": lazy(0, _ds),
+            "next_ds": lazy(1, _ds),
+            "prev_ds_nodash": lazy(0, _ds_nodash),
+            "next_ds_nodash": lazy(1, _ds_nodash),
+        }
     return {
-        "prev_execution_date": lazy(0, _same),
-        "next_execution_date": lazy(1, _same),
-        "prev_ds": lazy(0, _ds),
-        "next_ds": lazy(1, _ds),
-        "prev_ds_nodash": lazy(0, _ds_nodash),
-        "next_ds_nodash": lazy(1, _ds_nodash),
+        **neighbours,
         "yesterday_ds": _ds(yesterday),
         "tomorrow_ds": _ds(tomorrow),
         "yesterday_ds_nodash": _ds_nodash(yesterday),

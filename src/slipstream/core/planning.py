@@ -15,6 +15,7 @@ from typing import TypeVar
 from slipstream.authoring.schedules import DataInterval, Timetable
 from slipstream.core.dag_plan import DagPlan, TaskSpec
 from slipstream.core.records import ExitReason, RunType
+from slipstream.core.retries import will_retry
 from slipstream.core.states import FAILED_TASK_STATES, RunState, TaskState
 from slipstream.core.transitions import RunTransition, TaskTransition, planned
 from slipstream.core.trigger_rules import Verdict, evaluate
@@ -473,21 +474,6 @@ def after_failure(
     return RetryDecision(
         TaskState.UP_FOR_RETRY, now + retry_delay(spec, own_failures), infra_failures
     )
-
-
-def will_retry(
-    *, try_number: int, max_tries: int, infra_failures: int, reason: ExitReason, infra_budget: int
-) -> bool:
-    """Whether a failed try leads to another (up_for_retry) or ends the task (failed).
-
-    The one rule both sides use: the scheduler when it records the try's end, and the try's
-    own process when it picks on_retry_callback or on_failure_callback before reporting.
-    """
-    if reason is ExitReason.FAIL_NOW:
-        return False
-    if reason.is_infrastructure and infra_failures < infra_budget:
-        return True
-    return try_number - infra_failures <= max_tries
 
 
 def retry_delay(spec: TaskSpec, failures: int) -> timedelta:

@@ -46,7 +46,7 @@ from slipstream.runner.child import (
 )
 from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.frames import FrameDecoder
-from slipstream.runner.logs import append_log_line
+from slipstream.runner.logs import append_log_line, make_log_folder
 from slipstream.runner.runtime import XComReaderFactory
 from slipstream.runner.warmup import warm_up
 
@@ -287,6 +287,11 @@ class LocalWorker:
                 return
         else:
             pid, result_fd, pidfd = started
+        # The log's folder is made here, once the child has its try, so that the mkdir (~0.1 ms
+        # on this VM's disk) overlaps the child's start; a child that gets to its log first
+        # makes the folder itself (runner.logs.open_log_fd), and reports why if it cannot.
+        with contextlib.suppress(OSError):
+            make_log_folder(workload.log_path)
         os.set_blocking(result_fd, False)
         job = _Try(workload, pid, result_fd, pidfd)
         if workload.execution_timeout is not None:

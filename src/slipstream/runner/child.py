@@ -6,6 +6,7 @@ always leaves through os._exit, so the parent's finalizers never run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -127,18 +128,22 @@ def _write_frame(fd: int, message: object) -> None:
 def _callbacks_reported_on(result_fd: int, seconds: float) -> CallbackGuard:
     """The guard of a forked try's callbacks: the worker hears of them (and of the outcome)
     first, and its TIMEOUT_SIGNAL then stops them."""
+    # A partial of a module-level function: most tries have no callbacks, and building a
+    # decorated closure per try costs copied pages in every forked child.
+    return functools.partial(_report_callbacks, result_fd, seconds)
 
-    @contextlib.contextmanager
-    def guard(outcome: TaskFinished, callbacks: str) -> Iterator[None]:
-        # The handler first: the worker may signal as soon as it reads the frame.
-        _stop_callbacks_on_signal(seconds)
-        _write_frame(result_fd, CallbacksStarted(outcome, callbacks))
-        try:
-            yield
-        finally:
-            signal.signal(TIMEOUT_SIGNAL, signal.SIG_IGN)
 
-    return guard
+@contextlib.contextmanager
+def _report_callbacks(
+    result_fd: int, seconds: float, outcome: TaskFinished, callbacks: str
+) -> Iterator[None]:
+    # The handler first: the worker may signal as soon as it reads the frame.
+    _stop_callbacks_on_signal(seconds)
+    _write_frame(result_fd, CallbacksStarted(outcome, callbacks))
+    try:
+        yield
+    finally:
+        signal.signal(TIMEOUT_SIGNAL, signal.SIG_IGN)
 
 
 def _stop_callbacks_on_signal(seconds: float) -> None:

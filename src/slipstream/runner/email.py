@@ -4,15 +4,14 @@ sent through the SMTP server in Settings from the process that runs the try's ca
 
 from __future__ import annotations
 
-import html
 import logging
-import smtplib
-import ssl
 from collections.abc import Sequence
-from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slipstream.config import SmtpSettings
+
+if TYPE_CHECKING:
+    import smtplib
 
 _log = logging.getLogger("slipstream.task")
 
@@ -48,6 +47,8 @@ def failure_message(
     log_path: str,
 ) -> tuple[str, str]:
     """Subject and HTML body, shaped like Airflow's alert (`Airflow alert: <TaskInstance...>`)."""
+    import html  # here, as smtplib below: only a try that sends mail needs it
+
     state = "up_for_retry" if retried else "failed"
     subject = f"Airflow alert: <TaskInstance: {dag_id}.{task_id} {run_id} [{state}]>"
     body = (
@@ -61,6 +62,12 @@ def failure_message(
 
 def send_email(smtp: SmtpSettings, to: Sequence[str], subject: str, html_body: str) -> None:
     """Send one message; raises what smtplib raises (the caller logs it)."""
+    # Imported here, not at the top: every worker and try process imports this module, few
+    # send mail, and smtplib + ssl + email add megabytes that each forked try would copy.
+    import smtplib
+    import ssl
+    from email.message import EmailMessage
+
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = smtp.mail_from

@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import IO, TextIO, cast
 
 from slipstream.core.log_paths import log_line, stamp
@@ -36,8 +35,19 @@ def open_log_fd(path: str) -> int:
     """An O_APPEND descriptor on the log file, creating its folders: appends from several
     processes (the try, its subprocesses, the worker noting a timeout) never overwrite each other.
     """
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    # The folder usually exists (a local worker makes it as it hands a try over), and in a
+    # forked try every extra Python call costs copied pages: try the open first.
+    try:
+        return os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        make_log_folder(path)
+        return os.open(path, flags, 0o644)
+
+
+def make_log_folder(path: str) -> None:
+    """Create the folders the log file `path` goes in, if missing."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
 
 
 def append_log_line(path: str, level: str, message: str, *, source: str = "worker") -> None:

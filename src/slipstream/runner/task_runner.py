@@ -22,8 +22,8 @@ from slipstream.authoring.task import BaseOperator
 from slipstream.authoring.variables import ConnectionAccessor, VariableAccessor
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import SmtpSettings
-from slipstream.core.planning import will_retry
 from slipstream.core.records import ExitReason, TaskFinished, Workload
+from slipstream.core.retries import will_retry
 from slipstream.core.states import TaskState
 from slipstream.errors import FailTask, SkipTask
 from slipstream.runner.alerts import (

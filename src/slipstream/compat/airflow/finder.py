@@ -9,15 +9,17 @@ an ImportError naming `Op` and saying what to do, raised from the user's own lin
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 import types
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from slipstream.compat.airflow.modules import MODULES, advice_for
 from slipstream.errors import NotAvailableInSlipstream
+
+if TYPE_CHECKING:
+    import importlib.abc
 
 ROOT = "airflow"
 
@@ -31,8 +33,11 @@ def is_served_package(fullname: str) -> bool:
     return fullname in MODULES or any(module.startswith(fullname + ".") for module in MODULES)
 
 
-class AirflowLoader(importlib.abc.Loader):
-    """Fills a fresh module with a module-level __getattr__ that resolves table names."""
+class AirflowLoader:
+    """Fills a fresh module with a module-level __getattr__ that resolves table names.
+
+    The import system's protocols, not importlib.abc's base classes: importing importlib.abc
+    pulls in importlib.resources, which every warm worker (and each try it forks) would carry."""
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         return None  # the default module object
@@ -77,7 +82,7 @@ def _load_target(target: str, attribute: str, module: str) -> Any:
         ) from None
 
 
-class AirflowFinder(importlib.abc.MetaPathFinder):
+class AirflowFinder:
     """Claims every `airflow` module name, so no other finder (a real Airflow) ever serves one."""
 
     def __init__(self) -> None:
@@ -92,7 +97,10 @@ class AirflowFinder(importlib.abc.MetaPathFinder):
         if not is_airflow_module(fullname):
             return None
         return importlib.machinery.ModuleSpec(
-            fullname, self.loader, origin="slipstream-airflow-compat", is_package=True
+            fullname,
+            cast("importlib.abc.Loader", self.loader),
+            origin="slipstream-airflow-compat",
+            is_package=True,
         )
 
 

@@ -447,6 +447,40 @@ def test_the_runs_tab_filters_and_shows_conf(api: ApiServer, sign_in: SignIn) ->
     assert part.text.lstrip().startswith('<section id="run-results"')
 
 
+def test_the_runs_table_refreshes_on_its_dags_topic_keeping_the_filters(
+    api: ApiServer, sign_in: SignIn
+) -> None:
+    user = sign_in("runs_user")
+    page = user.get("/dags/example_etl/runs?run_type=manual&date_from=2000-01-01")
+    opening = re.search(r'<section id="run-results"[^>]*>', page.text)
+    assert opening is not None
+    section = opening.group(0)
+    assert 'data-live-topics="dag:example_etl"' in section
+    assert 'hx-trigger="live:dag:example_etl from:body"' in section
+    assert 'hx-target="this"' in section and 'hx-swap="innerHTML"' in section
+    assert 'hx-select="#run-results &gt; *"' in section
+    refresh = re.search(r'hx-get="([^"]+)"', section)
+    assert refresh is not None
+    url = html.unescape(refresh.group(1))
+    assert (
+        url == "/dags/example_etl/runs?run_type=manual&date_field=logical_date&date_from=2000-01-01"
+    )
+    # A note's editor holds a live refresh while it is open (live.js).
+    assert re.search(
+        r'<details class="note-editor" id="note-\d+-editor" data-live-hold>', page.text
+    )
+    # What the refresh gets: the table alone, still filtered, with a run made since.
+    new = api.runs.trigger("example_etl", conf={"fresh": True}, run_id="live_refresh_run").run
+    part = user.get(url, headers={"HX-Request": "true", "HX-Target": "run-results"})
+    assert part.status_code == 200
+    assert part.text.lstrip().startswith('<section id="run-results"') and "<html" not in part.text
+    listed = re.findall(r'data-run-id="([^"]+)"', part.text)
+    assert listed[0] == new.run_id and "live_refresh_run" not in page.text
+    types = re.findall(r"<td>(manual|scheduled|backfill|dataset_triggered)</td>", part.text)
+    assert len(types) == len(listed) and set(types) == {"manual"}
+    assert "<td>scheduled</td>" in user.get("/dags/example_etl/runs").text  # filtered out above
+
+
 def test_a_note_is_set_in_place_or_by_a_plain_form(api: ApiServer, sign_in: SignIn) -> None:
     run_id = api.runs.trigger("my_dag", conf={}).run.run_id
     user = sign_in("runs_user")

@@ -55,7 +55,8 @@ def test_an_admin_sees_every_dag_with_its_details_and_the_import_errors(
     assert page.status_code == 200
     assert dag_ids(page.text) == EXAMPLES
     assert "3 DAGs" in page.text
-    assert '<a class="tag" href="/dags?tag=example">example</a>' in page.text
+    tag = '<a id="dag-tag-my_dag-example" class="tag" href="/dags?tag=example">example</a>'
+    assert tag in page.text
     assert "<code>@daily</code>" in page.text  # example_etl's schedule
     assert page.text.count('role="switch"') == 3
     assert 'aria-label="Pause my_dag"' in page.text
@@ -187,3 +188,34 @@ def test_runs_show_as_labelled_squares_and_counts(api: ApiServer, sign_in: SignI
     assert '<span class="visually-hidden">manual__' in page.text
     assert "2 queued" in page.text
     assert dag_ids(admin.get("/dags?last_run=queued").text) == ["example_bash"]
+
+
+def test_the_results_refresh_themselves_on_the_dags_topic_keeping_the_filters(
+    api: ApiServer, sign_in: SignIn
+) -> None:
+    admin = sign_in("dags_admin")
+    page = admin.get("/dags?search=y&tag=example&status=active")
+    section = re.search(r'<section id="dag-results"[^>]*>', page.text)
+    assert section is not None
+    opening = section.group(0)
+    # It listens to the `dags` topic, and fetches the URL of what it shows, filters and all.
+    assert 'data-live-topics="dags"' in opening
+    assert 'hx-trigger="live:dags from:body"' in opening
+    url = re.search(r'hx-get="([^"]+)"', opening).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    assert url == "/dags?search=y&tag=example&status=active"
+    # Its content is swapped in place; the search box is not part of it.
+    assert 'hx-target="this"' in opening and 'hx-swap="innerHTML"' in opening
+    assert 'hx-select="#dag-results &gt; *"' in opening
+    assert page.text.index('id="dag-search"') < page.text.index('<section id="dag-results"')
+    assert dag_ids(page.text) == ["my_dag"]
+    # A new run of my_dag (no scheduler here: it stays queued) shows in what the refresh gets.
+    assert 'class="sq state-queued"' not in page.text.split('id="dag-results"')[1]
+    assert api.slipstream("dags", "trigger", "my_dag").returncode == 0
+    part = admin.get(url, headers={"HX-Request": "true", "HX-Target": "dag-results"})
+    assert part.status_code == 200
+    assert part.text.lstrip().startswith('<section id="dag-results"') and "<html" not in part.text
+    assert dag_ids(part.text) == ["my_dag"] and "1 DAG matching" in part.text
+    assert part.text.count('class="sq state-queued"') == 1
+    # A later page keeps its number in the refresh's URL.
+    second = admin.get("/dags?search=example&page=2")
+    assert 'hx-get="/dags?search=example&amp;page=2"' in second.text

@@ -93,14 +93,16 @@ def test_the_latest_run_colours_each_task_by_its_state(api: ApiServer, sign_in: 
     assert f'href="/dags/{DAG_ID}/trigger">Trigger</a>' in page.text
 
 
-def test_the_region_refreshes_on_its_dags_live_topic(api: ApiServer, sign_in: SignIn) -> None:
+def test_the_region_follows_the_run_it_shows_by_its_live_topic(
+    api: ApiServer, sign_in: SignIn
+) -> None:
     admin = sign_in("graph_admin")
     latest = run_ids(api)[0]
     page = admin.get(GRAPH)
-    # The DAG's topic (a run's topic holds a "/", which hx-trigger cannot parse).
-    topic = f"dag:{DAG_ID}"
-    assert f'data-live-topics="{topic}"' in page.text
-    assert f'hx-trigger="live:{topic} from:body"' in page.text
+    # The run's topic, not the DAG's; htmx hears it by the name with ":" for "/" (live.js).
+    assert f'data-live-topics="run:{DAG_ID}/{latest}"' in page.text
+    assert f'hx-trigger="live:run:{DAG_ID}:{latest} from:body"' in page.text
+    assert f"dag:{DAG_ID}" not in page.text
     # What live updates fetch: the graph's region alone, for the same run.
     refresh = re.search(r'<section id="dag-graph"[^>]*hx-get="([^"]+)"', page.text)
     assert refresh is not None
@@ -122,6 +124,8 @@ def test_an_older_run_is_chosen_by_its_id_and_an_unknown_one_is_404(
     assert f'<option value="{older}" selected>' in page.text
     assert f'<option value="{latest}">' in page.text
     assert f'hx-get="{GRAPH}?run_id={quote(older, safe="")}"' in page.text
+    assert f'data-live-topics="run:{DAG_ID}/{older}"' in page.text
+    assert f'hx-trigger="live:run:{DAG_ID}:{older} from:body"' in page.text
     assert node_states(page.text)["check_totals"] == "failed"
     missing = admin.get(GRAPH, params={"run_id": "no_such_run"})
     assert missing.status_code == 404 and "no_such_run" in missing.text
@@ -145,6 +149,7 @@ def test_a_dag_scoped_user_gets_404_for_other_dags(api: ApiServer, sign_in: Sign
     # Without a run, each task shows its operator and the region waits for the DAG's runs.
     assert node_states(mine.text) and set(node_states(mine.text).values()) == {"none"}
     assert 'data-live-topics="dag:my_dag"' in mine.text
+    assert 'hx-trigger="live:dag:my_dag from:body"' in mine.text
     assert "node-link" not in mine.text
 
 

@@ -6,6 +6,7 @@ until it passes), and each action done through the services the API uses."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -264,6 +265,56 @@ def test_the_edited_json_is_the_conf_and_its_problems_are_shown_at_the_top(
     assert dict(run.conf) == {"needed": "x", "other": [1]}
 
 
+def test_a_conf_in_the_url_prefills_the_fields_and_the_json(
+    api: ApiServer, sign_in: SignIn
+) -> None:
+    user = sign_in("runs_user")
+    given = {"name": "grace", "count": 5, "colour": "green", "tags": ["b", "c"], "extra": 1}
+    answer = user.get("/dags/form_dag/trigger", params={"conf": json.dumps(given)})
+    assert answer.status_code == 200, answer.text
+    page = answer.text
+    assert 'id="param-name" name="param.name" type="text" value="grace"' in page
+    assert 'id="param-count" name="param.count" type="number" value="5"' in page
+    assert '<option value="&#34;green&#34;" selected>green</option>' in page
+    assert re.search(r'<textarea id="param-tags"[^>]*>\[\n  &#34;b&#34;,\n  &#34;c&#34;\n\]', page)
+    # Params not given keep their defaults; the JSON editor holds the defaults and the conf.
+    assert 'id="param-day" name="param.day" type="date" value="2024-01-31"' in page
+    fields = defaults_of(page)
+    expected = {"name": "grace", "count": 5, "colour": "green", "dry": False}
+    expected |= {"day": "2024-01-31", "tags": ["b", "c"], "extra": 1}
+    assert json.loads(fields["conf_json"]) == expected
+    assert fields["conf_json_initial"] == fields["conf_json"]
+    assert "Nothing was triggered" not in page and 'aria-invalid="true"' not in page
+    # Sent as it is shown (with the value still needed), the run gets it all, the key that is
+    # no param too.
+    fields["param.needed"] = "yes"
+    del fields["param.dry"]  # an unticked checkbox is not sent
+    created = user.post("/dags/form_dag/trigger", fields)
+    run = api.runs.get("form_dag", created_run_id(created, "form_dag"))
+    assert dict(run.conf) == expected | {"needed": "yes"}
+
+
+def test_a_conf_in_the_url_that_is_not_a_json_object_is_shown_on_the_form(
+    api: ApiServer, sign_in: SignIn
+) -> None:
+    user = sign_in("runs_user")
+    before = run_ids(api, "form_dag")
+    for raw, problem in (
+        ("[1, 2]", "The conf given in the URL (conf=) must be a JSON object, not list."),
+        ('"text"', "The conf given in the URL (conf=) must be a JSON object, not str."),
+        ("{not json", "The conf given in the URL (conf=) is not valid JSON: Expecting"),
+    ):
+        answer = user.get("/dags/form_dag/trigger", params={"conf": raw})
+        assert answer.status_code == 400, raw
+        assert field_error(answer.text, "conf").startswith(f"✗ {problem}"), raw
+        # The form is still there, at its defaults, the conf's text in the editor to mend.
+        assert "Nothing was triggered." in answer.text
+        assert 'id="param-name" name="param.name" type="text" value="ada"' in answer.text
+        assert defaults_of(answer.text)["conf_json"] == raw
+        assert '<details class="advanced" open>' in answer.text
+    assert run_ids(api, "form_dag") == before
+
+
 def test_run_id_logical_date_and_note_are_checked_beside_their_fields(
     api: ApiServer, sign_in: SignIn
 ) -> None:
@@ -445,6 +496,40 @@ def test_the_runs_tab_filters_and_shows_conf(api: ApiServer, sign_in: SignIn) ->
         headers={"HX-Request": "true", "HX-Target": "run-results"},
     )
     assert part.text.lstrip().startswith('<section id="run-results"')
+
+
+def test_the_runs_table_refreshes_on_its_dags_topic_keeping_the_filters(
+    api: ApiServer, sign_in: SignIn
+) -> None:
+    user = sign_in("runs_user")
+    page = user.get("/dags/example_etl/runs?run_type=manual&date_from=2000-01-01")
+    opening = re.search(r'<section id="run-results"[^>]*>', page.text)
+    assert opening is not None
+    section = opening.group(0)
+    assert 'data-live-topics="dag:example_etl"' in section
+    assert 'hx-trigger="live:dag:example_etl from:body"' in section
+    assert 'hx-target="this"' in section and 'hx-swap="innerHTML"' in section
+    assert 'hx-select="#run-results &gt; *"' in section
+    refresh = re.search(r'hx-get="([^"]+)"', section)
+    assert refresh is not None
+    url = html.unescape(refresh.group(1))
+    assert (
+        url == "/dags/example_etl/runs?run_type=manual&date_field=logical_date&date_from=2000-01-01"
+    )
+    # A note's editor holds a live refresh while it is open (live.js).
+    assert re.search(
+        r'<details class="note-editor" id="note-\d+-editor" data-live-hold>', page.text
+    )
+    # What the refresh gets: the table alone, still filtered, with a run made since.
+    new = api.runs.trigger("example_etl", conf={"fresh": True}, run_id="live_refresh_run").run
+    part = user.get(url, headers={"HX-Request": "true", "HX-Target": "run-results"})
+    assert part.status_code == 200
+    assert part.text.lstrip().startswith('<section id="run-results"') and "<html" not in part.text
+    listed = re.findall(r'data-run-id="([^"]+)"', part.text)
+    assert listed[0] == new.run_id and "live_refresh_run" not in page.text
+    types = re.findall(r"<td>(manual|scheduled|backfill|dataset_triggered)</td>", part.text)
+    assert len(types) == len(listed) and set(types) == {"manual"}
+    assert "<td>scheduled</td>" in user.get("/dags/example_etl/runs").text  # filtered out above
 
 
 def test_a_note_is_set_in_place_or_by_a_plain_form(api: ApiServer, sign_in: SignIn) -> None:

@@ -1,10 +1,12 @@
 """Live journeys in a real browser: trigger my_dag with a conf through the API and read the conf
 in its task's log page; follow a running task's log live (the first line shows before the task
-has finished); and how quickly a state change committed by the scheduler reaches an open page
-(commit -> event received in the browser), printed for the closing note."""
+has finished); a new run's state on the DAGs page without reload, the search kept; and how
+quickly a state change committed by the scheduler reaches an open page (commit -> event
+received in the browser), printed for the closing note."""
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from datetime import datetime
@@ -144,3 +146,24 @@ def test_a_state_change_reaches_an_open_page_within_a_second(page: Page, ui: Api
     n = len(delays)
     print(f"commit -> browser event: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, n={n}")
     assert p50 < 1.0
+
+
+def test_the_dags_page_shows_a_new_runs_state_without_reload(page: Page, ui: ApiServer) -> None:
+    """The DAGs page follows the `dags` topic: a run triggered through the API shows on its
+    DAG's row as it goes, while the search typed in stays as it was, focused."""
+    sign_in(page, ui, "admin")
+    search = page.get_by_label("Search by DAG id")
+    search.fill("example_b")
+    expect(page).to_have_url(re.compile(r"/dags\?search=example_b&"))
+    expect(page.locator("tr.dag-row")).to_have_count(1)
+    expect(page.locator("body")).to_have_attribute("data-live", "on")
+    page.evaluate("window.sameDocument = true")  # gone if the page were loaded again
+    run_id = trigger(ui, "example_bash", {})
+    runs = page.locator('tr[data-dag-id="example_bash"] ol.runs li')
+    expect(runs.filter(has_text=f"{run_id}: success")).to_have_count(1, timeout=30_000)
+    assert page.evaluate("window.sameDocument") is True
+    expect(search).to_be_focused()
+    expect(search).to_have_value("example_b")
+    expect(page.locator("tr.dag-row")).to_have_count(1)
+    expect(page.locator("#dag-count")).to_contain_text("1 DAG matching")
+    expect(page).to_have_url(re.compile(r"/dags\?search=example_b&"))

@@ -1,13 +1,15 @@
 """The runs journeys in a real browser against a real server and scheduler: trigger my_dag
-through its params form and watch its run succeed, a bad param value refused beside its
-field with no run created, a Viewer with no Trigger button whose forged post is refused, and
-the Runs tab's inline note. With SLIPSTREAM_SCREENSHOTS=1 they refresh the trigger form's,
-the run page's and the Runs tab's screenshots."""
+through its params form and watch its run succeed, a bad param value refused beside its field
+with no run created, a Viewer with no Trigger button whose forged post is refused, and the Runs
+tab's inline note; the Runs tab following a run triggered through the API without reload, a
+note being written holding its refresh. With SLIPSTREAM_SCREENSHOTS=1 they refresh the trigger
+form's, the run page's and the Runs tab's screenshots."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from urllib.parse import quote, unquote
 
 import pytest
@@ -133,3 +135,64 @@ def test_a_viewer_sees_no_trigger_button_and_a_forged_trigger_is_refused(
     page.goto(f"{ui.base}/dags/my_dag/trigger")
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     assert runs_of(ui, "my_dag") == before
+
+
+def trigger_through_the_api(server: ApiServer, dag_id: str) -> str:
+    answer = requests.post(
+        f"{server.base}/api/v1/dags/{dag_id}/dagRuns",
+        json={"conf": {}},
+        auth=("admin", PASSWORD),
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    run_id: str = answer.json()["dag_run_id"]
+    return run_id
+
+
+def wait_for_the_end(server: ApiServer, dag_id: str, run_id: str) -> float:
+    """When the run ended (seconds since the epoch), once it has."""
+    answer = requests.get(
+        f"{server.base}/api/v1/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}?wait=60",
+        auth=("admin", PASSWORD),
+        timeout=90,
+    )
+    assert answer.status_code == 200 and answer.json()["state"] == "success", answer.text
+    return datetime.fromisoformat(answer.json()["end_date"]).timestamp()
+
+
+def test_the_runs_tab_shows_a_new_run_until_it_succeeds_without_reload(
+    page: Page, ui: ApiServer
+) -> None:
+    sign_in(page, ui, "admin")
+    page.goto(f"{ui.base}/dags/example_bash/runs?run_type=manual")
+    expect(page.locator("body")).to_have_attribute("data-live", "on")
+    page.evaluate("window.sameDocument = true")  # gone if the page were loaded again
+    run_id = trigger_through_the_api(ui, "example_bash")
+    row = page.locator(f'tr.run-row[data-run-id="{run_id}"]')
+    expect(row).to_have_count(1)
+    expect(row.locator(".badge")).to_contain_text("success", timeout=60_000)
+    assert page.evaluate("window.sameDocument") is True
+    expect(page).to_have_url(f"{ui.base}/dags/example_bash/runs?run_type=manual")
+    expect(page.get_by_label("Run type")).to_have_value("manual")
+
+    # A note being written holds the refresh: what is typed stays until the editor closes.
+    row.get_by_text("Add a note").click()
+    note = row.get_by_label(f"Note of run {run_id}")
+    note.fill("half a thought")
+    page.evaluate(
+        """() => {
+        window.heard = [];
+        document.body.addEventListener(
+            "live:dag:example_bash", () => window.heard.push(Date.now()));
+    }"""
+    )
+    second = trigger_through_the_api(ui, "example_bash")
+    ended_ms = wait_for_the_end(ui, "example_bash", second) * 1000
+    page.wait_for_function("end => window.heard.some(at => at >= end)", arg=ended_ms)
+    expect(note).to_have_value("half a thought")
+    expect(note).to_be_focused()
+    expect(page.locator(f'tr.run-row[data-run-id="{second}"]')).to_have_count(0)
+    row.get_by_text("Add a note").click()  # closed: the refresh held back is made
+    later = page.locator(f'tr.run-row[data-run-id="{second}"]')
+    expect(later.locator(".badge")).to_contain_text("success")
+    assert page.evaluate("window.sameDocument") is True

@@ -1,6 +1,7 @@
 """The DAGs page: every DAG the visitor may see, with its owner, tags, schedule, next run,
 last runs and run counts; search, filters and pages; the import errors banner; and pausing or
-unpausing a DAG through the same service as the API's PATCH."""
+unpausing a DAG through the same service as the API's PATCH. The results refresh themselves
+when a run of a DAG the visitor may see changes (live topic `dags`), keeping what they show."""
 
 from __future__ import annotations
 

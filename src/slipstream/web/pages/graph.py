@@ -21,6 +21,7 @@ from slipstream.services.dag_graph import DagGraph
 from slipstream.web.deps import PartsDep
 from slipstream.web.errors import PageError, is_htmx
 from slipstream.web.graph_drawing import Drawing, FoldedShape, TaskShape, draw, group_ids
+from slipstream.web.live import dag_topic, run_topic
 from slipstream.web.nav import NavItem
 from slipstream.web.sessions import allowed
 from slipstream.web.visitor import Visitor
@@ -208,10 +209,14 @@ def graph_page(
     runs = list(graph.recent_runs) if shows_runs else []
     if run is not None and all(r.run_id != run.run_id for r in runs):
         runs.append(_brief_of(run))  # older than those listed
-    # The DAG's topic, not the run's: htmx reads a "/" in hx-trigger as the start of a quoted
-    # string, so "live:run:<dag>/<run> from:body" never fires. A change to any run of the DAG
-    # refreshes the drawing of the run shown, which costs a read and a render.
-    topic = f"dag:{dag_id}"
+    # The run shown is followed by its own topic, so other runs of the DAG cost it nothing;
+    # htmx reads a "/" in hx-trigger as a quote, so it listens to the name live.js also gives
+    # it, with ":". With no run yet, the DAG's topic: its first run then draws itself.
+    if run is not None:
+        topic = run_topic(dag_id, run.run_id)
+        trigger = f"run:{dag_id}:{run.run_id}"
+    else:
+        topic = trigger = dag_topic(dag_id)
     context = {
         "title": f"{dag_id}: graph",
         "nav_key": "dags",
@@ -227,6 +232,7 @@ def graph_page(
         "graph_id": GRAPH_ID,
         "fit_width": FIT_WIDTH,
         "live_topic": topic,
+        "trigger_topic": trigger,
         # A live refresh keeps to the run shown, even when a newer one starts.
         "refresh_url": query.url(run_id=run.run_id) if run else query.url(),
         "states_shown": sorted(

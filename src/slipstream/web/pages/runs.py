@@ -1,7 +1,8 @@
-"""A DAG's runs: the Runs tab (/dags/{dag_id}/runs: filters, conf, an editable note), one run's
-page (/dags/{dag_id}/runs/{run_id}: its state, conf, dates and task instances, refreshed on
-the run's live topic) and the actions on a run (clear, mark success or failed, delete, set
-the note), each confirmed first and done through the same services as the API's routes."""
+"""A DAG's runs: the Runs tab (/dags/{dag_id}/runs: filters, conf, an editable note; the table
+refreshes on the DAG's live topic, keeping its filters), one run's page
+(/dags/{dag_id}/runs/{run_id}: its state, conf, dates and task instances, refreshed on the
+run's live topic) and the actions on a run (clear, mark success or failed, delete, set the
+note), each confirmed first and done through the same services as the API's routes."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """The trigger form, /dags/{dag_id}/trigger: a field per declared param (made from its JSON
 Schema), an advanced JSON editor for the whole conf, and an optional run id, logical date and
-note. A post is checked by the trigger service, the same check the API's trigger makes; each
+note. As Airflow's, the form is prefilled from a `conf` query parameter holding a JSON object
+(its fields and its JSON; a `conf` that is not one is shown as the JSON's problem, with 400).
+A post is checked by the trigger service, the same check the API's trigger makes; each
 field's problem is shown beside it, with what the person typed kept, and nothing is created
 until everything passes. A trigger that passes goes to the new run's page."""
 
@@ -12,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -74,6 +76,44 @@ def _blank(params: TriggerParams) -> TriggerForm:
     return TriggerForm(fields, values, text, text)
 
 
+def _prefilled(params: TriggerParams, raw: str) -> TriggerForm:
+    """The form with the URL's conf in its fields and its JSON; or, when that conf is not a
+    JSON object, the form at its defaults with the conf's text in the JSON editor, marked,
+    for the person to mend (a post then takes the edited JSON as the conf)."""
+    form = _blank(params)
+    try:
+        conf = json.loads(raw)
+    except ValueError as exc:
+        problem = f"The conf given in the URL (conf=) is not valid JSON: {exc}"
+    else:
+        if isinstance(conf, dict):
+            for f in form.fields:
+                if f.name in conf:
+                    form.values[f.name] = f.shown(conf[f.name])
+            text = json.dumps({**json.loads(form.conf_json_initial), **conf}, indent=2)
+            form.conf_json = form.conf_json_initial = text
+            return form
+        problem = (
+            f"The conf given in the URL (conf=) must be a JSON object, not {type(conf).__name__}."
+        )
+    form.conf_json = raw
+    form.errors["conf"] = problem
+    return form
+
+
+def _extra_keys(form: TriggerForm) -> dict[str, Any]:
+    """Keys of the JSON the form started with that are not params (a conf from the URL may
+    have some): the run gets them beside the fields' values, as Airflow's form sends them."""
+    try:
+        initial = json.loads(form.conf_json_initial)
+    except ValueError:
+        return {}
+    if not isinstance(initial, dict):
+        return {}
+    params = {f.name for f in form.fields}
+    return {key: value for key, value in initial.items() if key not in params}
+
+
 def _same_json(a: str, b: str) -> bool:
     """Whether two texts hold the same JSON (or, when not JSON, the same text)."""
     try:
@@ -101,11 +141,20 @@ def _render(
     )
 
 
-def trigger_form(request: Request, dag_id: str, visitor: RunCreator, parts: PartsDep) -> Response:
+def trigger_form(
+    request: Request,
+    dag_id: str,
+    visitor: RunCreator,
+    parts: PartsDep,
+    conf: Annotated[str | None, Query()] = None,
+) -> Response:
     # A plain function: FastAPI runs it in the threadpool, where reading the database belongs.
     dag_for(parts, visitor, dag_id, Action.RUNS_CREATE)
     params = parts.services.runs.trigger_params(dag_id)
-    return _render(request, parts, params.dag, _blank(params))
+    if conf is None:
+        return _render(request, parts, params.dag, _blank(params))
+    form = _prefilled(params, conf)
+    return _render(request, parts, params.dag, form, 400 if form.has_errors else 200)
 
 
 async def trigger(request: Request, dag_id: str, visitor: RunCreator, parts: PartsDep) -> Response:
@@ -135,7 +184,7 @@ async def trigger(request: Request, dag_id: str, visitor: RunCreator, parts: Par
                 form.errors["conf"] = f"The conf must be a JSON object, not {type(conf).__name__}"
                 conf = None
         else:
-            conf = reading.conf
+            conf = {**_extra_keys(form), **reading.conf}
             form.errors.update(reading.problems)
         logical_date = _logical_date(form)
         if form.run_id:

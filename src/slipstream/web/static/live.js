@@ -8,6 +8,9 @@
 // last change it heard (the server replays it, or says to refresh everything); it is closed
 // while the tab is hidden for a minute and reopened when it is shown again.
 // <body data-live="on|off|signed-out"> tells whether the stream is open (tests wait on it).
+// A region's live refresh waits while the reader is editing in it (an open [data-live-hold]
+// element, such as a note's editor, or focus in a text field), so what they type is not swept
+// away by the swap; it is made once they are done.
 (function () {
   "use strict";
 
@@ -136,6 +139,42 @@
     }
     open();
   }
+
+  var held = [];  // refreshes waiting for the reader: {region, issue}
+
+  function isEditing(region) {
+    if (region.querySelector("[data-live-hold][open]")) return true;
+    var active = document.activeElement;
+    return !!active && active !== region && region.contains(active) &&
+      active.matches("textarea, input:not([type=hidden]):not([type=checkbox]):not([type=radio])");
+  }
+
+  document.addEventListener("htmx:confirm", function (event) {
+    var cause = event.detail.triggeringEvent;
+    if (!cause || typeof cause.type !== "string" || cause.type.indexOf("live:") !== 0) return;
+    var region = event.detail.elt;
+    if (!isEditing(region)) return;
+    event.preventDefault();
+    held = held.filter(function (entry) { return entry.region !== region; });
+    held.push({ region: region, issue: event.detail.issueRequest });
+  });
+
+  function releaseHeld() {
+    if (!held.length) return;
+    // After the event settles: the newly focused element is known then.
+    setTimeout(function () {
+      held = held.filter(function (entry) {
+        if (!document.body.contains(entry.region)) return false;  // replaced meanwhile
+        if (isEditing(entry.region)) return true;
+        entry.issue(true);  // true: already confirmed
+        return false;
+      });
+    }, 0);
+  }
+
+  document.addEventListener("focusout", releaseHeld);
+  document.addEventListener("toggle", releaseHeld, true);  // <details>; toggle does not bubble
+  document.addEventListener("htmx:afterSettle", releaseHeld);
 
   document.addEventListener("DOMContentLoaded", function () {
     var rendered = parseInt(document.body.getAttribute("data-live-since") || "", 10);

@@ -46,6 +46,12 @@ def run_topic(dag_id: str, run_id: str) -> str:
     return f"run:{dag_id}/{run_id}"
 
 
+def htmx_event(topic: str) -> str:
+    """The DOM event name (after "live:") that live.js also dispatches `topic` under, for
+    hx-trigger: htmx reads a "/" there as a quote, so it becomes ":"."""
+    return topic.replace("/", ":")
+
+
 @dataclass(frozen=True, slots=True)
 class Changed:
     """Topics that changed, and the server's time of the look that saw them."""

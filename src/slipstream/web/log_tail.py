@@ -11,6 +11,7 @@ from slipstream.core.states import TaskState
 from slipstream.errors import RunNotFound, TaskInstanceNotFound
 from slipstream.services.logs import LogService
 from slipstream.services.runs import RunService
+from slipstream.web.live import run_topic
 
 # At most this much text per event, so a burst of output goes as several modest messages.
 CHUNK_BYTES = 256 * 1024
@@ -31,7 +32,7 @@ class LogKey:
 
     @property
     def run_topic(self) -> str:
-        return f"run:{self.dag_id}/{self.run_id}"
+        return run_topic(self.dag_id, self.run_id)
 
     @classmethod
     def parse(cls, topic: str) -> LogKey | None:

@@ -21,7 +21,7 @@ from slipstream.services.dag_graph import DagGraph
 from slipstream.web.deps import PartsDep
 from slipstream.web.errors import PageError, is_htmx
 from slipstream.web.graph_drawing import Drawing, FoldedShape, TaskShape, draw, group_ids
-from slipstream.web.live import dag_topic, run_topic
+from slipstream.web.live import dag_topic, htmx_event, run_topic
 from slipstream.web.nav import NavItem
 from slipstream.web.sessions import allowed
 from slipstream.web.visitor import Visitor
@@ -212,11 +212,7 @@ def graph_page(
     # The run shown is followed by its own topic, so other runs of the DAG cost it nothing;
     # htmx reads a "/" in hx-trigger as a quote, so it listens to the name live.js also gives
     # it, with ":". With no run yet, the DAG's topic: its first run then draws itself.
-    if run is not None:
-        topic = run_topic(dag_id, run.run_id)
-        trigger = f"run:{dag_id}:{run.run_id}"
-    else:
-        topic = trigger = dag_topic(dag_id)
+    topic = run_topic(dag_id, run.run_id) if run is not None else dag_topic(dag_id)
     context = {
         "title": f"{dag_id}: graph",
         "nav_key": "dags",
@@ -232,7 +228,7 @@ def graph_page(
         "graph_id": GRAPH_ID,
         "fit_width": FIT_WIDTH,
         "live_topic": topic,
-        "trigger_topic": trigger,
+        "trigger_topic": htmx_event(topic),
         # A live refresh keeps to the run shown, even when a newer one starts.
         "refresh_url": query.url(run_id=run.run_id) if run else query.url(),
         "states_shown": sorted(

@@ -20,6 +20,7 @@ from slipstream.core.states import TaskState
 from slipstream.errors import DagNotFound, TaskInstanceNotFound
 from slipstream.web.deps import PartsDep, WebParts
 from slipstream.web.errors import PageError
+from slipstream.web.live import htmx_event, run_topic
 from slipstream.web.log_tail import LogKey
 from slipstream.web.nav import NavItem
 from slipstream.web.sessions import allowed
@@ -172,7 +173,10 @@ def log_page(
     }
     if ti.try_number == 0:
         context.update(try_number=0, urls=_urls(dag_id, run_id, task_id, index, 1), piece=None)
-        context.update(following=False, try_state=ti.state, run_topic=f"run:{dag_id}/{run_id}")
+        topic = run_topic(dag_id, run_id)
+        context.update(
+            following=False, try_state=ti.state, run_topic=topic, run_trigger=htmx_event(topic)
+        )
         return parts.templates.render(request, "logs.html", context)
     number = _try_number(ti, try_)
     key = LogKey(dag_id, run_id, task_id, index, number)
@@ -188,6 +192,7 @@ def log_page(
         try_state=try_state,
         log_topic=key.topic,
         run_topic=key.run_topic,
+        run_trigger=htmx_event(key.run_topic),
     )
     return parts.templates.render(request, "logs.html", context)
 

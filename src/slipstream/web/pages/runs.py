@@ -28,6 +28,7 @@ from slipstream.web.deps import PartsDep, WebParts
 from slipstream.web.durations import duration_text
 from slipstream.web.errors import PageError, is_htmx
 from slipstream.web.forms import form_of
+from slipstream.web.live import htmx_event, run_topic
 from slipstream.web.nav import NavItem
 from slipstream.web.paths import local_path
 from slipstream.web.sessions import VisitorDep, allowed
@@ -285,6 +286,7 @@ def _run_context(
 ) -> dict[str, Any]:
     now = parts.services.clock.now()
     url = run_url(dag.dag_id, run.run_id)
+    topic = run_topic(dag.dag_id, run.run_id)
     return {
         "title": f"{run.run_id} · {dag.dag_id}",
         "nav_key": "dags",
@@ -296,9 +298,8 @@ def _run_context(
         "instance_count": len(instances),
         "run_url": url,
         "live_id": LIVE_ID,
-        "topic": f"run:{dag.dag_id}/{run.run_id}",
-        # The name live.js also announces it by: htmx cannot read "/" in hx-trigger.
-        "trigger_topic": f"run:{dag.dag_id}:{run.run_id}",
+        "topic": topic,
+        "trigger_topic": htmx_event(topic),
         "can_edit": visitor.can_on_dag(Action.RUNS_EDIT, dag.dag_id, dag.tags),
         "can_delete": visitor.can_on_dag(Action.RUNS_DELETE, dag.dag_id, dag.tags),
         "marks": [m for m, state in MARKS.items() if state is not run.state],

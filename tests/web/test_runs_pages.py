@@ -498,6 +498,24 @@ def test_the_runs_tab_filters_and_shows_conf(api: ApiServer, sign_in: SignIn) ->
     assert part.text.lstrip().startswith('<section id="run-results"')
 
 
+def test_the_runs_tab_pages_its_runs(api: ApiServer, sign_in: SignIn) -> None:
+    # Other tests of this module trigger runs too: make sure there are over 25 (one page).
+    user = sign_in("runs_user")
+    first = user.get("/dags/failing_dag/runs").text
+    shown = len(re.findall(r'data-run-id="', first))
+    for n in range(26 - shown if shown < 26 else 0):
+        api.runs.trigger("failing_dag", conf={}, run_id=f"paged_{n}")
+    first = user.get("/dags/failing_dag/runs?state=queued").text
+    assert '<nav class="pagination" aria-label="Pages of runs">' in first
+    assert 'id="runs-next"' in first and "/dags/failing_dag/runs?state=queued&amp;page=2" in first
+    assert '<span class="button disabled" aria-disabled="true">Previous</span>' in first
+    second = user.get("/dags/failing_dag/runs?state=queued&page=2").text
+    assert re.search(r"<span>Page 2 of \d+</span>", second)
+    previous = '<a id="runs-previous" class="button" href="/dags/failing_dag/runs?state=queued"'
+    assert previous in second
+    assert len(re.findall(r'data-run-id="', second)) >= 1
+
+
 def test_the_runs_table_refreshes_on_its_dags_topic_keeping_the_filters(
     api: ApiServer, sign_in: SignIn
 ) -> None:

@@ -156,5 +156,7 @@ def test_who_may_manage_variables_and_connections(
     for path in ("/variables", "/connections"):
         response = call(server, "GET", path, auth=auth)
         assert response.status_code == (200 if allowed else 403), response.text
-    created = call(server, "POST", "/variables", auth=auth, json={"key": f"by_{user}", "value": "v"})
+    created = call(
+        server, "POST", "/variables", auth=auth, json={"key": f"by_{user}", "value": "v"}
+    )
     assert created.status_code == (200 if allowed else 403)

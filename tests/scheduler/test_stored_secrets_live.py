@@ -71,7 +71,9 @@ class Live:
         cipher = fernet_cipher(self.settings)
         self.variables = VariableService(db, cipher)
         self.connections = ConnectionService(db, cipher)
-        self.scheduler = Scheduler(db, self.executor, clock=clock, settings=self.settings, plans=plans)
+        self.scheduler = Scheduler(
+            db, self.executor, clock=clock, settings=self.settings, plans=plans
+        )
 
     def write_dag(self, name: str, source: str) -> None:
         (self.dags_folder / f"{name}.py").write_text(textwrap.dedent(source))
@@ -175,9 +177,7 @@ def _store(live: Live) -> None:
 
 
 @pytest.mark.slow
-def test_airflow2_dag_reads_stored_values_at_parse_and_run_time(
-    live: Live, tmp_path: Path
-) -> None:
+def test_airflow2_dag_reads_stored_values_at_parse_and_run_time(live: Live, tmp_path: Path) -> None:
     _store(live)
     out = tmp_path / "seen.json"
     live.write_dag("airflow2", AIRFLOW2_DAG.replace("OUT", repr(str(out))))
@@ -230,3 +230,44 @@ def test_values_are_encrypted_at_rest(db: Database, tmp_path: Path) -> None:
     # The key was made once, mode 0600, and read back alike by the next process.
     assert (tmp_path / ".fernet-key").stat().st_mode & 0o777 == 0o600
     assert VariableService(db, fernet_cipher(settings)).get("plain").val == "visible-value"
+
+
+BAD_INPUT_DAG = """
+from datetime import datetime
+from airflow import DAG
+from airflow.models import Variable
+from airflow.hooks.base import BaseHook
+from airflow.operators.python import PythonOperator
+
+with DAG("bad_input", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="unknown_conn", python_callable=lambda: BaseHook.get_connection("nope"))
+    PythonOperator(task_id="missing_var", python_callable=lambda: Variable.get("absent"))
+    PythonOperator(task_id="not_json",
+                   python_callable=lambda: Variable.get("plain", deserialize_json=True))
+    PythonOperator(task_id="undecryptable", python_callable=lambda: Variable.get("locked"))
+"""
+
+
+@pytest.mark.slow
+def test_bad_input_fails_the_try_with_a_clear_message(live: Live, tmp_path: Path) -> None:
+    live.variables.set("plain", "not json at all")
+    # Stored under another key: the installation's key cannot open it.
+    other = Settings.from_env({"SLIPSTREAM_HOME": str(tmp_path / "elsewhere")})
+    VariableService(live.db, fernet_cipher(other)).set("locked", "sealed")
+    live.write_dag("bad_input", BAD_INPUT_DAG)
+    state, run_id = live.run("bad_input")
+    assert state is RunState.FAILED
+    expected = {
+        "unknown_conn": "AirflowNotFoundException: The conn_id `nope` isn't defined",
+        "missing_var": "KeyError: 'Variable absent does not exist'",
+        "not_json": "ValueError: Variable plain is not valid JSON",
+        "undecryptable": "variable 'locked' cannot be decrypted: the Fernet key in use does not"
+        " match",
+    }
+    for task_id, message in expected.items():
+        assert message in live.log("bad_input", run_id, task_id), task_id
+    # Nothing lost: the stored values are still there, and the scheduler keeps scheduling.
+    assert live.variables.get("plain").val == "not json at all"
+    live.write_dag("airflow3", AIRFLOW3_DAG)
+    live.variables.set("plain", "stored plain")
+    assert live.run("sdk_vars")[0] is RunState.SUCCESS

@@ -52,7 +52,7 @@ def connections() -> None:
 @handle_errors
 def add_connection(conn_id: str, conn_uri: str | None, conn_json: str | None, **given: Any) -> None:
     """Add CONN_ID (from --conn-uri, --conn-json, or the --conn-* fields)."""
-    fields = {name: given[f"conn_{name}"] for name in FIELD_OPTIONS}
+    fields = {name: given[FIELD_OPTIONS[name][2:].replace("-", "_")] for name in FIELD_OPTIONS}
     named = [FIELD_OPTIONS[k] for k, v in fields.items() if v is not None and k != "description"]
     if conn_uri is not None and conn_json is not None:
         raise InvalidInputError("give --conn-uri or --conn-json, not both", field="conn_uri")

@@ -32,6 +32,7 @@ from slipstream.parsing.processor import DagFileProcessor
 from slipstream.scheduler.loop import Stopper, run_forever, serve_sources
 from slipstream.scheduler.tick import Scheduler
 from slipstream.services.changes import ChangeService
+from slipstream.services.connections import ConnectionService
 from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.dag_overview import DagOverviewService
@@ -44,15 +45,18 @@ from slipstream.services.logs import LogService
 from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
+from slipstream.services.secrets_factory import StoredSecretsFactory
 from slipstream.services.sign_in import SignInService
 from slipstream.services.task_test import TaskTestService
 from slipstream.services.tokens import TokenService
 from slipstream.services.user_files import UserFileService
 from slipstream.services.users import UserService
+from slipstream.services.variables import VariableService
 from slipstream.services.web_sessions import WebSessionService
 from slipstream.services.xcom_reader_factory import XComReaderFactory
 from slipstream.store import schema
 from slipstream.store.db import Database
+from slipstream.store.encryption import Cipher
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint, WakeupListener, WakeupSender
 
@@ -83,6 +87,8 @@ class Services:
     roles: RoleService
     health: HealthService
     web_sessions: WebSessionService
+    variables: VariableService
+    connections: ConnectionService
     wakeup: WakeupSender
 
     def close(self) -> None:
@@ -133,6 +139,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
     wakeup = WakeupSender(settings.wakeup_path)
     accounts = account_services(db, clock)
     plans = PlanCache()
+    cipher = fernet_cipher(settings)
     return Services(
         settings=settings,
         db=db,
@@ -151,6 +158,8 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         roles=accounts.roles,
         health=HealthService(db, clock=clock, lost_after_seconds=settings.lost_after_seconds),
         web_sessions=WebSessionService(db, clock=clock, lifetime=settings.web_session_lifetime),
+        variables=VariableService(db, cipher),
+        connections=ConnectionService(db, cipher, test_enabled=settings.test_connection),
         wakeup=wakeup,
     )
 
@@ -200,6 +209,7 @@ def dag_file_sync(
         output_bytes=settings.dag_import_output_mb * 1024 * 1024,
         output_folder=settings.log_folder / "dag_processor",
         watch=watch,
+        secrets=secrets_factory(settings),
     )
     return DagFileSync(
         db,
@@ -274,6 +284,7 @@ def run_task_test(
             executor = InlineExecutor(
                 xcom_reader_factory=xcom_reader_factory(settings),
                 callback_timeout=settings.callback_timeout,
+                secrets=secrets_factory(settings),
             )
             executor.submit([workload])
             finished = [e for e in executor.events() if isinstance(e, TaskFinished)]
@@ -285,6 +296,19 @@ def run_task_test(
 
 def xcom_reader_factory(settings: Settings) -> XComReaderFactory:
     return XComReaderFactory(settings.database_url)
+
+
+def fernet_cipher(settings: Settings) -> Cipher:
+    """What encrypts stored Variables and Connections: SLIPSTREAM_FERNET_KEY's keys, else the
+    key made once in the home folder (only when a value is first encrypted or decrypted)."""
+    return Cipher(settings.fernet_keys, settings.fernet_key_path)
+
+
+def secrets_factory(settings: Settings) -> StoredSecretsFactory:
+    """The recipe tries and DAG file parses build their stored-secrets backend from."""
+    return StoredSecretsFactory(
+        settings.database_url, settings.fernet_keys, str(settings.fernet_key_path)
+    )
 
 
 def run_scheduler(
@@ -306,6 +330,7 @@ def run_scheduler(
         dag_import_timeout=settings.dag_import_timeout,
         smtp=settings.smtp,
         callback_timeout=settings.callback_timeout,
+        secrets=secrets_factory(settings),
     )
     scheduler = Scheduler(db, executor, clock=clock, settings=settings)
     try:
@@ -459,6 +484,8 @@ def run_dag_test(
                 xcom_reader_factory=xcom_reader_factory(test_settings),
                 smtp=test_settings.smtp,
                 callback_timeout=test_settings.callback_timeout,
+                # As `airflow dags test`: the install's own Variables and Connections.
+                secrets=secrets_factory(settings),
             )
             plans = PlanCache()
             # As `airflow dags test`: the one run asked for, never the schedule's (a catchup

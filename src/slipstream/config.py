@@ -6,6 +6,7 @@ component never reads configuration behind anyone's back and tests can build the
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import tempfile
@@ -84,6 +85,62 @@ def _web_secret_key(env: Mapping[str, str]) -> str | None:
             name, f"the key must be at least {MIN_WEB_SECRET_KEY_LENGTH} characters long"
         )
     return key
+
+
+def _fernet_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """SLIPSTREAM_FERNET_KEY (or the file SLIPSTREAM_FERNET_KEY_FILE names): comma-separated
+    Fernet keys, the first encrypting and all decrypting (how a key is rotated). A key may also
+    be given as 64 hex digits (the form of the key file made in $SLIPSTREAM_HOME)."""
+    text = env.get("SLIPSTREAM_FERNET_KEY") or None
+    name = "SLIPSTREAM_FERNET_KEY"
+    key_file = env.get("SLIPSTREAM_FERNET_KEY_FILE")
+    if key_file:
+        name = "SLIPSTREAM_FERNET_KEY_FILE"
+        if text is not None:
+            raise ConfigError(
+                name, "give SLIPSTREAM_FERNET_KEY or SLIPSTREAM_FERNET_KEY_FILE, not both"
+            )
+        try:
+            text = Path(key_file).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(name, f"cannot read {key_file}: {exc.strerror}") from None
+    if text is None:
+        return ()
+    keys = tuple(fernet_key(part.strip(), name) for part in text.split(",") if part.strip())
+    if not keys:
+        raise ConfigError(name, "no key given")
+    return keys
+
+
+def fernet_key(text: str, setting: str) -> str:
+    """A Fernet key (url-safe base64 of 32 bytes) from its own form or 64 hex digits."""
+    if len(text) == 64:
+        try:
+            return base64.urlsafe_b64encode(bytes.fromhex(text)).decode("ascii")
+        except ValueError:
+            pass
+    try:
+        raw = base64.urlsafe_b64decode(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 32:
+        # Never echo the value: it is a secret, however mistyped.
+        raise ConfigError(
+            setting, "not a Fernet key: expected url-safe base64 of 32 bytes, or 64 hex digits"
+        )
+    return text
+
+
+_TEST_CONNECTION = {"enabled": True, "disabled": False, "hidden": False}
+
+
+def _test_connection(env: Mapping[str, str]) -> bool:
+    raw = (env.get("SLIPSTREAM_TEST_CONNECTION") or "Disabled").strip()
+    if raw.lower() not in _TEST_CONNECTION:
+        raise ConfigError(
+            "SLIPSTREAM_TEST_CONNECTION", f"expected Enabled, Disabled or Hidden, got {raw!r}"
+        )
+    return _TEST_CONNECTION[raw.lower()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +243,13 @@ class Settings:
     callback_timeout:     SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS, the longest one outcome's callbacks
                           (and e-mail) may take, in the try's process or in a callback request's,
                           before they are stopped (300 s); execution_timeout does not cover them
+    fernet_keys:          SLIPSTREAM_FERNET_KEY, or the file SLIPSTREAM_FERNET_KEY_FILE names:
+                          comma-separated keys encrypting Variables and Connections at rest, the
+                          first encrypting, all decrypting; unset, a key made once in
+                          $home/.fernet-key (mode 0600) is used
+    test_connection:      SLIPSTREAM_TEST_CONNECTION, Enabled lets `connections test` and
+                          POST /connections/test run (Airflow's [core] test_connection;
+                          Disabled by default, Hidden counts as Disabled)
     """
 
     home: Path
@@ -215,6 +279,8 @@ class Settings:
     web_secret_key: str | None = field(default=None, repr=False)
     web_session_lifetime: float = WEB_SESSION_LIFETIME_SECONDS
     callback_timeout: float = 300.0
+    fernet_keys: tuple[str, ...] = field(default=(), repr=False)
+    test_connection: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -260,6 +326,8 @@ class Settings:
                 env, "SLIPSTREAM_WEB_SESSION_LIFETIME_SECONDS", WEB_SESSION_LIFETIME_SECONDS, 60.0
             ),
             callback_timeout=_float(env, "SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS", 300.0, 0.1),
+            fernet_keys=_fernet_keys(env),
+            test_connection=_test_connection(env),
         )
 
     @property
@@ -276,6 +344,11 @@ class Settings:
     def web_secret_key_path(self) -> Path:
         """Where the web UI's key is made and kept when no key is given by setting."""
         return self.home / ".web-secret-key"
+
+    @property
+    def fernet_key_path(self) -> Path:
+        """Where the Fernet key is made and kept when SLIPSTREAM_FERNET_KEY is not set."""
+        return self.home / ".fernet-key"
 
     def with_changes(self, **changes: object) -> Settings:
         """A copy with some fields replaced (for tests and for CLI flags)."""

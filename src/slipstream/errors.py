@@ -17,19 +17,24 @@ the API to status codes in one table, the CLI to exit codes in one place.
     │   ├── TaskInstanceNotFound
     │   ├── UserNotFound
     │   ├── TokenNotFound             no active API token of that name for that user
-    │   └── RoleNotFound
+    │   ├── RoleNotFound
+    │   ├── VariableNotFound          no stored Variable of that key
+    │   └── ConnectionNotFound        no stored Connection of that id
     ├── ConflictError
     │   ├── RunAlreadyExists
     │   ├── UserAlreadyExists         the username or the email is taken
     │   ├── TokenAlreadyExists        the user already has an active token of that name
-    │   └── RoleAlreadyExists
+    │   ├── RoleAlreadyExists
+    │   ├── VariableAlreadyExists
+    │   └── ConnectionAlreadyExists
     ├── InvalidInputError             bad input from a caller; changes nothing
     │   └── InvalidConf               conf refused by the DAG's declared params
     ├── InvalidStateTransition        a compare-and-set lost, or a move the table forbids
     ├── SignInLocked                  too many failed password sign-ins; carries retry_after
     ├── NotAvailableInSlipstream      (also an ImportError) an Airflow name Slipstream lacks
     ├── ConfigError                   settings that cannot work
-    │   └── DatabaseUnavailable       the metadata database cannot be reached
+    │   ├── DatabaseUnavailable       the metadata database cannot be reached
+    │   └── UndecryptableSecret       a stored value the Fernet keys in use cannot decrypt
     └── TaskControl                   raised by task code to steer its own outcome
         ├── SkipTask
         └── FailTask                  fail now, without retries
@@ -171,6 +176,18 @@ class RoleNotFound(NotFoundError):
         self.role = role
 
 
+class VariableNotFound(NotFoundError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"variable {key!r} not found")
+        self.key = key
+
+
+class ConnectionNotFound(NotFoundError):
+    def __init__(self, conn_id: str) -> None:
+        super().__init__(f"connection {conn_id!r} not found")
+        self.conn_id = conn_id
+
+
 class ConflictError(SlipstreamError):
     """The request collides with something that already exists."""
 
@@ -208,6 +225,18 @@ class RoleAlreadyExists(ConflictError):
     def __init__(self, role: str) -> None:
         super().__init__(f"role {role!r} already exists")
         self.role = role
+
+
+class VariableAlreadyExists(ConflictError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"variable {key!r} already exists")
+        self.key = key
+
+
+class ConnectionAlreadyExists(ConflictError):
+    def __init__(self, conn_id: str) -> None:
+        super().__init__(f"connection {conn_id!r} already exists")
+        self.conn_id = conn_id
 
 
 class InvalidInputError(SlipstreamError):
@@ -261,6 +290,21 @@ class DatabaseUnavailable(ConfigError):
         super().__init__("database", f"cannot connect to {url}: {reason}")
         self.url = url
         self.reason = reason
+
+
+class UndecryptableSecret(ConfigError):
+    """A stored Variable or Connection field that none of the Fernet keys in use decrypts:
+    the key changed (SLIPSTREAM_FERNET_KEY, or the key file) without a rotation."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(
+            "SLIPSTREAM_FERNET_KEY",
+            f"{kind} {name!r} cannot be decrypted: the Fernet key in use does not match the key"
+            " it was encrypted with (list the old key after the new one in"
+            " SLIPSTREAM_FERNET_KEY, then run `slipstream rotate-fernet-key`)",
+        )
+        self.kind = kind  # "variable" or "connection"
+        self.name = name
 
 
 class TaskControl(SlipstreamError):

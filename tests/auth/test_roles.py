@@ -57,9 +57,16 @@ def test_viewer_reads_dags_runs_tasks_and_logs_but_changes_nothing() -> None:
         assert not allowed(["Viewer"], action)
 
 
+SECRETS = [a for a in Action if a.value.startswith(("variables:", "connections:"))]
+
+
 def test_user_triggers_pauses_clears_marks_and_deletes_but_manages_no_accounts() -> None:
     for action in [
-        *[a for a in READS if a not in ACCOUNTS and a is not Action.CONFIG_READ],
+        *[
+            a
+            for a in READS
+            if a not in ACCOUNTS and a not in SECRETS and a is not Action.CONFIG_READ
+        ],
         Action.RUNS_CREATE,
         Action.RUNS_EDIT,
         Action.RUNS_DELETE,
@@ -68,8 +75,16 @@ def test_user_triggers_pauses_clears_marks_and_deletes_but_manages_no_accounts()
         Action.TASKS_EDIT,
     ]:
         assert allowed(["User"], action), action
-    for action in [*ACCOUNTS, Action.POOLS_EDIT, Action.CONFIG_READ]:
+    for action in [*ACCOUNTS, *SECRETS, Action.POOLS_EDIT, Action.CONFIG_READ]:
         assert not allowed(["User"], action)
+
+
+def test_variables_and_connections_are_admin_and_op_only() -> None:
+    # As Airflow's FAB defaults: Op and Admin manage Variables and Connections.
+    for action in SECRETS:
+        assert allowed(["Admin"], action) and allowed(["Op"], action), action
+        for role in ("User", "Viewer", "Public"):
+            assert not allowed([role], action), (role, action)
 
 
 def test_op_is_everything_but_users_and_roles() -> None:

@@ -30,18 +30,18 @@ def test_variable_get_reads_the_environment_by_upper_cased_key(
     with pytest.raises(KeyError, match="Variable missing does not exist"):
         Variable.get("missing")
     monkeypatch.setenv("AIRFLOW_VAR_BROKEN", "{nope")
-    with pytest.raises(ValueError, match="AIRFLOW_VAR_BROKEN"):
+    with pytest.raises(ValueError, match="Variable broken is not valid JSON"):
         Variable.get("broken", deserialize_json=True)
 
 
-def test_variable_writes_are_refused_clearly() -> None:
+def test_variable_writes_outside_a_try_are_refused_clearly() -> None:
     for write in (
         lambda: Variable.set("k", "v"),
         lambda: Variable.update("k", "v"),
         lambda: Variable.delete("k"),
         lambda: Variable.setdefault("never_set_anywhere", "v"),
     ):
-        with pytest.raises(NotImplementedError, match="AIRFLOW_VAR_<KEY>"):
+        with pytest.raises(NotImplementedError, match="slipstream variables set"):
             write()
 
 

@@ -13,6 +13,7 @@ from slipstream.api.security import Principal, Security
 from slipstream.auth.roles import Action
 from slipstream.clock import Clock
 from slipstream.config import Settings
+from slipstream.services.connections import ConnectionService
 from slipstream.services.dags import DagService
 from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
@@ -22,6 +23,7 @@ from slipstream.services.runs import RunService
 from slipstream.services.sign_in import SignInService
 from slipstream.services.tokens import TokenService
 from slipstream.services.users import UserService
+from slipstream.services.variables import VariableService
 
 
 class ApiServices(Protocol):
@@ -59,6 +61,12 @@ class ApiServices(Protocol):
 
     @property
     def roles(self) -> RoleService: ...
+
+    @property
+    def variables(self) -> VariableService: ...
+
+    @property
+    def connections(self) -> ConnectionService: ...
 
 
 def attach(app: FastAPI, services: ApiServices, security: Security) -> None:

@@ -39,6 +39,8 @@ RESOURCES = (
     "Configurations",
     "Users",
     "Roles",
+    "Variables",
+    "Connections",
 )
 
 
@@ -79,6 +81,14 @@ NEEDS: Mapping[Action, Need] = MappingProxyType(
         Action.USERS_EDIT: Need(CAN_EDIT, "Users", None),
         Action.ROLES_READ: Need(CAN_READ, "Roles", None),
         Action.ROLES_EDIT: Need(CAN_EDIT, "Roles", None),
+        Action.VARIABLES_READ: Need(CAN_READ, "Variables", None),
+        Action.VARIABLES_CREATE: Need(CAN_CREATE, "Variables", None),
+        Action.VARIABLES_EDIT: Need(CAN_EDIT, "Variables", None),
+        Action.VARIABLES_DELETE: Need(CAN_DELETE, "Variables", None),
+        Action.CONNECTIONS_READ: Need(CAN_READ, "Connections", None),
+        Action.CONNECTIONS_CREATE: Need(CAN_CREATE, "Connections", None),
+        Action.CONNECTIONS_EDIT: Need(CAN_EDIT, "Connections", None),
+        Action.CONNECTIONS_DELETE: Need(CAN_DELETE, "Connections", None),
     }
 )
 

@@ -33,6 +33,14 @@ class Action(StrEnum):
     USERS_EDIT = "users:edit"
     ROLES_READ = "roles:read"
     ROLES_EDIT = "roles:edit"
+    VARIABLES_READ = "variables:read"
+    VARIABLES_CREATE = "variables:create"
+    VARIABLES_EDIT = "variables:edit"
+    VARIABLES_DELETE = "variables:delete"
+    CONNECTIONS_READ = "connections:read"
+    CONNECTIONS_CREATE = "connections:create"
+    CONNECTIONS_EDIT = "connections:edit"
+    CONNECTIONS_DELETE = "connections:delete"
 
 
 ADMIN = "Admin"
@@ -75,7 +83,8 @@ BUILTIN_ROLES: Mapping[str, frozenset[Action]] = MappingProxyType(
 ROLE_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
     {
         ADMIN: "everything, including users and roles",
-        OP: "everything except users and roles (User plus pools and configuration)",
+        OP: "everything except users and roles (User plus pools, configuration, variables"
+        " and connections)",
         USER: "read, and trigger, pause, clear, mark and delete runs and tasks of DAGs",
         VIEWER: "read only",
         PUBLIC: "nothing (anonymous)",

@@ -1,13 +1,16 @@
-"""Airflow Variables and Connections as task code reads them, backed by Airflow's environment
-secrets backend (`AIRFLOW_VAR_<KEY>`, `AIRFLOW_CONN_<ID>` as a URI or JSON), and the `var` and
-`conn` objects that templates read them through (`{{ var.value.x }}`, `{{ conn.my_db.host }}`).
+"""Airflow Variables and Connections as task code reads them, and the `var` and `conn` objects
+that templates read them through (`{{ var.value.x }}`, `{{ conn.my_db.host }}`).
 
-The environment is read at each call, never cached: a worker sees what its process was given.
+As in Airflow the environment comes first (`AIRFLOW_VAR_<KEY>`, `AIRFLOW_CONN_<ID>` as a URI or
+JSON; Slipstream also reads `SLIPSTREAM_VAR_`/`SLIPSTREAM_CONN_`), then, while a try runs or a
+DAG file is parsed, what Slipstream stores (authoring.secrets). Nothing is cached: each call
+reads afresh.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -15,20 +18,22 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from slipstream.authoring.exceptions import AirflowException, AirflowNotFoundException
 from slipstream.authoring.params import NOTSET, ArgNotSet
+from slipstream.authoring.secrets import (
+    SecretsBackend,
+    active_scope,
+    is_sensitive,
+    secrets_in_json,
+)
 
 VARIABLE_PREFIX = "AIRFLOW_VAR_"
 CONNECTION_PREFIX = "AIRFLOW_CONN_"
 # Airflow's query key for an `extra` that is not a flat string mapping.
 _EXTRA_KEY = "__extra__"
 
-_NOT_YET = (
-    "is not available in Slipstream yet: Variables are read from the environment "
-    "(AIRFLOW_VAR_<KEY>) until Slipstream stores them; set the variable there instead"
-)
-
 
 class Variable:
-    """Airflow's Variable: `Variable.get(key)` reads `AIRFLOW_VAR_<KEY>` (key upper-cased)."""
+    """Airflow's Variable: the environment first (`AIRFLOW_VAR_<KEY>`, `SLIPSTREAM_VAR_<KEY>`,
+    key upper-cased), then, in a running try or a DAG file's parse, what Slipstream stores."""
 
     def __init__(self, key: str | None = None, val: Any = None, description: str | None = None):
         self.key = key
@@ -47,7 +52,7 @@ class Variable:
         """The variable's value (parsed as JSON with deserialize_json); the default when it is
         not set, else KeyError as in Airflow. `default` is Airflow 3's name for default_var."""
         fallback = default if isinstance(default_var, ArgNotSet) else default_var
-        text = os.environ.get(VARIABLE_PREFIX + key.upper())
+        text = _variable_text(key)
         if text is None:
             if isinstance(fallback, ArgNotSet):
                 raise KeyError(f"Variable {key} does not exist")
@@ -57,31 +62,119 @@ class Variable:
         try:
             return json.loads(text)
         except ValueError as exc:
-            raise ValueError(
-                f"Variable {key} ({VARIABLE_PREFIX}{key.upper()}) is not valid JSON: {exc}"
-            ) from None
+            raise ValueError(f"Variable {key} is not valid JSON: {exc}") from None
 
     @classmethod
-    def set(cls, key: str, value: Any, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError(f"Variable.set({key!r}) {_NOT_YET}")
+    def set(
+        cls,
+        key: str,
+        value: Any,
+        description: str | None = None,
+        serialize_json: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Store the variable (a running try or a DAG file's parse only). A value also set in
+        the environment keeps being read from there, as in Airflow, which warns about it."""
+        _refuse_arguments("Variable.set", kwargs)
+        backend = _writable_backend(f"Variable.set({key!r})")
+        text = json.dumps(value, indent=2) if serialize_json else str(value)
+        if _environment_variable(key) is not None:
+            _log.warning(
+                "Variable %s is set in the environment (%s%s), which is read before what is"
+                " stored: the stored value will not be seen while it is",
+                key,
+                VARIABLE_PREFIX,
+                key.upper(),
+            )
+        backend.set_variable(key, text, description)
+        _note_variable(key, text)
 
     @classmethod
-    def update(cls, key: str, value: Any, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError(f"Variable.update({key!r}) {_NOT_YET}")
+    def update(cls, key: str, value: Any, serialize_json: bool = False, **kwargs: Any) -> None:
+        """Change a stored variable's value; KeyError if it does not exist."""
+        _refuse_arguments("Variable.update", kwargs)
+        backend = _writable_backend(f"Variable.update({key!r})")
+        if _environment_variable(key) is not None:
+            raise AttributeError(
+                f"Variable {key} is set in the environment ({VARIABLE_PREFIX}{key.upper()}) and"
+                " can't be updated"
+            )
+        text = json.dumps(value, indent=2) if serialize_json else str(value)
+        if not backend.update_variable(key, text):
+            raise KeyError(f"Variable {key} does not exist")
+        _note_variable(key, text)
 
     @classmethod
-    def delete(cls, key: str, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError(f"Variable.delete({key!r}) {_NOT_YET}")
+    def delete(cls, key: str, **kwargs: Any) -> int:
+        """Delete a stored variable; how many were deleted (0 or 1)."""
+        _refuse_arguments("Variable.delete", kwargs)
+        return _writable_backend(f"Variable.delete({key!r})").delete_variable(key)
 
     @classmethod
     def setdefault(
         cls, key: str, default: Any, description: str | None = None, deserialize_json: bool = False
     ) -> Any:
-        """The value if set; otherwise Airflow would store `default`, which Slipstream cannot."""
+        """The value if set; otherwise store `default` (as JSON with deserialize_json) and
+        return it."""
         try:
             return cls.get(key, deserialize_json=deserialize_json)
         except KeyError:
-            raise NotImplementedError(f"Variable.setdefault({key!r}) {_NOT_YET}") from None
+            if default is None:
+                raise ValueError("Default Value must be set") from None
+            cls.set(key, default, description=description, serialize_json=deserialize_json)
+            return default
+
+
+_log = logging.getLogger(__name__)
+# Slipstream's own spelling, beside Airflow's.
+SLIPSTREAM_VARIABLE_PREFIX = "SLIPSTREAM_VAR_"
+SLIPSTREAM_CONNECTION_PREFIX = "SLIPSTREAM_CONN_"
+
+
+def _environment_variable(key: str) -> str | None:
+    name = key.upper()
+    text = os.environ.get(VARIABLE_PREFIX + name)
+    return os.environ.get(SLIPSTREAM_VARIABLE_PREFIX + name) if text is None else text
+
+
+def _variable_text(key: str) -> str | None:
+    text = _environment_variable(key)
+    if text is None:
+        scope = active_scope()
+        backend = None if scope is None else scope.backend
+        if backend is not None:
+            text = backend.get_variable(key)
+    if text is not None:
+        _note_variable(key, text)
+    return text
+
+
+def _note_variable(key: str, text: str) -> None:
+    """Mask in the try's log what a secret-looking variable holds."""
+    scope = active_scope()
+    if scope is None:
+        return
+    if is_sensitive(key):
+        scope.mask(text)
+    scope.mask(*secrets_in_json(text))
+
+
+def _writable_backend(what: str) -> SecretsBackend:
+    scope = active_scope()
+    backend = None if scope is None else scope.backend
+    if backend is None:
+        raise NotImplementedError(
+            f"{what} stores a variable, which Slipstream does in a running task or while"
+            " parsing a DAG file; outside them use `slipstream variables set` or the REST API"
+        )
+    return backend
+
+
+def _refuse_arguments(what: str, kwargs: Mapping[str, Any]) -> None:
+    # Airflow 2's session= is ours to manage: accepted and unused, as Airflow 3 does.
+    unknown = sorted(set(kwargs) - {"session"})
+    if unknown:
+        raise TypeError(f"{what} got unexpected keyword arguments: {', '.join(unknown)}")
 
 
 class Connection:
@@ -134,12 +227,25 @@ class Connection:
     @classmethod
     def get_connection_from_secrets(cls, conn_id: str) -> Connection:
         """The connection `conn_id`; AirflowNotFoundException when it is not defined."""
-        text = os.environ.get(CONNECTION_PREFIX + conn_id.upper())
+        name = conn_id.upper()
+        text = os.environ.get(CONNECTION_PREFIX + name)
         if text is None:
-            raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
-        if text.lstrip().startswith("{"):
-            return cls.from_json(text, conn_id=conn_id)
-        return cls(conn_id=conn_id, uri=text)
+            text = os.environ.get(SLIPSTREAM_CONNECTION_PREFIX + name)
+        scope = active_scope()
+        if text is not None:
+            if text.lstrip().startswith("{"):
+                found = cls.from_json(text, conn_id=conn_id)
+            else:
+                found = cls(conn_id=conn_id, uri=text)
+        else:
+            backend = None if scope is None else scope.backend
+            fields = None if backend is None else backend.get_connection(conn_id)
+            if fields is None:
+                raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
+            found = cls(conn_id=conn_id, **fields)
+        if scope is not None:
+            scope.mask(found.password, *secrets_in_json(found.extra))
+        return found
 
     @classmethod
     def get(cls, conn_id: str) -> Connection:

@@ -26,6 +26,17 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "users": ("slipstream.cli.users", "users", "Create, list and delete users; manage roles."),
     "tokens": ("slipstream.cli.tokens", "tokens", "Create, list and revoke API tokens."),
     "roles": ("slipstream.cli.roles", "roles", "Create, list and delete roles and permissions."),
+    "variables": ("slipstream.cli.variables", "variables", "Get, set, list and import Variables."),
+    "connections": (
+        "slipstream.cli.connections",
+        "connections",
+        "Add, get, list, import, export and test Connections.",
+    ),
+    "rotate-fernet-key": (
+        "slipstream.cli.fernet",
+        "rotate",
+        "Re-encrypt stored Variables and Connections with the first Fernet key.",
+    ),
 }
 
 

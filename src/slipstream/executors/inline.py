@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
+from slipstream.authoring.secrets import SecretMasker, SecretsBackendFactory
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import SmtpSettings
 from slipstream.core.records import (
@@ -52,15 +53,17 @@ class InlineExecutor:
         parallelism: int = 32,
         smtp: SmtpSettings | None = None,
         callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
+        secrets: SecretsBackendFactory | None = None,
     ) -> None:
         self._smtp = smtp
+        self._secrets = secrets
         self._callback_timeout = callback_timeout
         self._callbacks_done: list[CallbackDone] = []
         self._reader_factory = xcom_reader_factory
         self._clock = clock or SystemClock()
         self._parallelism = parallelism
         self._hostname = socket.gethostname()
-        self._dags = DagFileCache()
+        self._dags = DagFileCache(secrets=secrets)
         self._events: list[TaskEvent] = []
 
     @property
@@ -81,7 +84,8 @@ class InlineExecutor:
             )
             dag = self._dags.dag_for(workload)
             finished: TaskFinished | None = None
-            with capture_to_log(workload.log_path), _deadline(workload) as timer:
+            masker = SecretMasker()
+            with capture_to_log(workload.log_path, masker), _deadline(workload) as timer:
                 finished = run_try(
                     workload,
                     dag,
@@ -90,6 +94,8 @@ class InlineExecutor:
                     hostname=self._hostname,
                     smtp=self._smtp,
                     callback_guard=lambda _outcome, _kind: _callback_alarm(self._callback_timeout),
+                    secrets=self._secrets,
+                    masker=masker,
                 )
             if finished is None or timer.fired:
                 finished = _timed_out(workload, self._clock, finished)
@@ -99,13 +105,19 @@ class InlineExecutor:
         """Run each request to its end, here (the output goes to the console and its log)."""
         for request in requests:
             dag = self._dags.dag_for(request.workload)
-            with capture_to_log(request.log_path), _callback_alarm(self._callback_timeout) as late:
+            masker = SecretMasker()
+            with (
+                capture_to_log(request.log_path, masker),
+                _callback_alarm(self._callback_timeout) as late,
+            ):
                 run_callback_request(
                     request,
                     dag,
                     self._reader_factory,
                     smtp=self._smtp,
                     hostname=self._hostname,
+                    secrets=self._secrets,
+                    masker=masker,
                 )
             error = None
             if late.fired:

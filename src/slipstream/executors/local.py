@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from slipstream.authoring.secrets import SecretsBackendFactory
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import SmtpSettings
 from slipstream.core.records import (
@@ -50,7 +51,7 @@ class _Worker:
 class LocalExecutor:
     """Runs workloads in `workers` warm processes, at most `parallelism` tries at a time.
 
-    The xcom_reader_factory must pickle: it travels to each worker over its socket.
+    The xcom_reader_factory and secrets must pickle: they travel to each worker over its socket.
     `filenos()` changes when a dead worker is replaced: ask for it again before each wait.
     """
 
@@ -65,6 +66,7 @@ class LocalExecutor:
         dag_import_timeout: float = 30.0,
         smtp: SmtpSettings | None = None,
         callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
+        secrets: SecretsBackendFactory | None = None,
     ) -> None:
         if workers < 1 or parallelism < 1:
             raise ValueError("workers and parallelism must be at least 1")
@@ -79,6 +81,7 @@ class LocalExecutor:
         self._pending: list[TaskEvent] = []
         self._smtp = smtp
         self._callback_timeout = callback_timeout
+        self._secrets = secrets
         self._callbacks_done: list[CallbackDone] = []
         self._next = 0  # round-robin among equally loaded workers
         self._started = False
@@ -193,6 +196,7 @@ class LocalExecutor:
                 parent_pid=os.getpid(),
                 smtp=self._smtp,
                 callback_timeout=self._callback_timeout,
+                secrets=self._secrets,
             )
         )
         return _Worker(pid, os.pidfd_open(pid), channel)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
 from slipstream.authoring.dag import DAG
+from slipstream.authoring.secrets import SecretsBackendFactory
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import SmtpSettings
 from slipstream.core.records import (
@@ -111,8 +112,10 @@ class LocalWorker:
         spare_idle_seconds: float = SPARE_IDLE_SECONDS,
         smtp: SmtpSettings | None = None,
         callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
+        secrets: SecretsBackendFactory | None = None,
     ) -> None:
         self._channel = Channel(conn)
+        self._secrets = secrets
         self._smtp = smtp
         self._callback_timeout = callback_timeout
         self._callbacks: dict[int, _CallbackJob] = {}  # by pid
@@ -122,7 +125,7 @@ class LocalWorker:
         self._clock = clock or SystemClock()
         self._grace = kill_grace_seconds
         self._hostname = hostname or socket.gethostname()
-        self._dags = dags or DagFileCache()
+        self._dags = dags or DagFileCache(secrets=secrets)
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._channel, selectors.EVENT_READ, self._on_conn)
         self._tries: dict[int, _Try] = {}  # by pid
@@ -273,6 +276,7 @@ class LocalWorker:
                     hostname=self._hostname,
                     smtp=self._smtp,
                     callback_timeout=self._callback_timeout,
+                    secrets=self._secrets,
                 )
             except OSError as exc:  # EAGAIN, ENOMEM, EMFILE: the machine, not the task, failed
                 self._report_unstarted(workload, exc)
@@ -338,6 +342,7 @@ class LocalWorker:
                 hostname=self._hostname,
                 smtp=self._smtp,
                 callback_timeout=self._callback_timeout,
+                secrets=self._secrets,
             )
         except OSError:
             return  # no spare: the next try is forked when it comes
@@ -583,6 +588,7 @@ class LocalWorker:
                 hostname=self._hostname,
                 smtp=self._smtp,
                 callback_timeout=self._callback_timeout,
+                secrets=self._secrets,
             )
             pidfd = os.pidfd_open(pid)
         except OSError as exc:

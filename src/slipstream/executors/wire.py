@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
+from slipstream.authoring.secrets import SecretsBackendFactory
 from slipstream.config import SmtpSettings
 from slipstream.core.records import CallbackRequest, TaskKey, Workload
 from slipstream.runner.alerts import DEFAULT_CALLBACK_TIMEOUT
@@ -36,6 +37,9 @@ class WorkerConfig:
     parent_pid: int  # the executor's process: the worker must not outlive it
     smtp: SmtpSettings | None = None  # for email_on_failure / email_on_retry
     callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT  # SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS
+    # Stored Variables and Connections (a picklable recipe holding the database URL and the
+    # Fernet keys: never in a process argument).
+    secrets: SecretsBackendFactory | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ def main() -> NoReturn:
         dag_import_timeout=config.dag_import_timeout,
         smtp=config.smtp,
         callback_timeout=config.callback_timeout,
+        secrets=config.secrets,
     ).serve()
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from slipstream.authoring.loading import load_dags_from_file
+from slipstream.authoring.secrets import SecretsBackendFactory, use_secrets
 from slipstream.authoring.serialize import serialize_dag, structure_hash
 from slipstream.compat.airflow import install_airflow_hook
 from slipstream.errors import DagDefinitionError, NotAvailableInSlipstream, NotAvailableYet
@@ -81,6 +82,7 @@ class ParseChild:
         limits: ParseLimits,
         now: float,
         sys_path: Sequence[str] = (),
+        secrets: SecretsBackendFactory | None = None,
     ) -> None:
         # Unflushed parent output would otherwise be written a second time by the child.
         for stream in (sys.stdout, sys.stderr):
@@ -98,7 +100,7 @@ class ParseChild:
             raise
         if pid == 0:
             os.close(read_fd)
-            _child_main(fileloc, write_fd, output_fd, limits, sys_path, parent)
+            _child_main(fileloc, write_fd, output_fd, limits, sys_path, parent, secrets)
         os.close(write_fd)
         os.set_blocking(read_fd, False)
         # Also set in the child: whichever runs first, the group exists before any kill.
@@ -256,13 +258,16 @@ def _child_main(
     limits: ParseLimits,
     sys_path: Sequence[str],
     parent: int,
+    secrets: SecretsBackendFactory | None = None,
 ) -> NoReturn:
     """The child's whole life: it never returns and never unwinds into the parent's code."""
     status = 70  # EX_SOFTWARE: our own machinery failed, not the DAG file
     try:
         die_with_parent(parent)
         _reset_process_state(limits, output_fd)
-        line = _parse_to_json(fileloc, sys_path, limits) + b"\n"
+        # A DAG file's top-level Variable.get reads the environment, then what is stored.
+        with use_secrets(secrets):
+            line = _parse_to_json(fileloc, sys_path, limits) + b"\n"
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from slipstream.authoring.secrets import SecretsBackendFactory
 from slipstream.parsing.child import FileParseResult, ParseChild, ParsedDag, ParseLimits
 from slipstream.parsing.discovery import FileTracker
 from slipstream.parsing.watcher import FolderWatcher
@@ -56,7 +57,9 @@ class DagFileProcessor:
         output_bytes: int = 16 * 1024 * 1024,
         output_folder: Path | None = None,
         watch: bool = False,
+        secrets: SecretsBackendFactory | None = None,
     ) -> None:
+        self._secrets = secrets
         if max_parallel < 1:
             raise ValueError(f"max_parallel must be at least 1, got {max_parallel}")
         self._folders = [Path(os.path.abspath(folder)) for folder in folders]
@@ -216,6 +219,6 @@ class DagFileProcessor:
             if not self._may_start(now):
                 return
             self._children[fileloc] = ParseChild(
-                fileloc, limits=self._limits, now=now, sys_path=sys_path
+                fileloc, limits=self._limits, now=now, sys_path=sys_path, secrets=self._secrets
             )
             del self._queue[fileloc]

@@ -12,6 +12,7 @@ from typing import Any
 
 from slipstream.authoring.context import Context, set_current_context
 from slipstream.authoring.dag import DAG
+from slipstream.authoring.secrets import SecretMasker, SecretsBackendFactory, use_secrets
 from slipstream.config import SmtpSettings
 from slipstream.core.records import CallbackKind, CallbackRequest
 from slipstream.runner.alerts import SETTING, CallbackTimedOut, run_callbacks, task_failure_alerts
@@ -33,8 +34,22 @@ def run_callback_request(
     *,
     smtp: SmtpSettings | None = None,
     hostname: str | None = None,
+    secrets: SecretsBackendFactory | None = None,
+    masker: SecretMasker | None = None,
 ) -> None:
-    """Build the context and call the callbacks the request names; everything is logged."""
+    """Build the context and call the callbacks the request names; everything is logged.
+    Variables and Connections they read come from `secrets` too (see authoring.secrets)."""
+    with use_secrets(secrets, masker):
+        _run_request(request, dag, xcom_reader_factory, smtp, hostname)
+
+
+def _run_request(
+    request: CallbackRequest,
+    dag: DAG | BaseException,
+    xcom_reader_factory: XComReaderFactory | None,
+    smtp: SmtpSettings | None,
+    hostname: str | None,
+) -> None:
     workload = request.workload
     where = f"{workload.dag_id} {workload.run_id}"
     if isinstance(dag, BaseException):

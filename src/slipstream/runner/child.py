@@ -17,6 +17,7 @@ from types import FrameType
 from typing import NoReturn, TextIO
 
 from slipstream.authoring.dag import DAG
+from slipstream.authoring.secrets import SecretMasker, SecretsBackendFactory
 from slipstream.clock import Clock
 from slipstream.config import SmtpSettings
 from slipstream.core.records import CallbackRequest, TaskFinished, Workload
@@ -25,7 +26,7 @@ from slipstream.runner.alerts import DEFAULT_CALLBACK_TIMEOUT, CallbackTimedOut
 from slipstream.runner.callbacks import run_callback_request
 from slipstream.runner.dag_cache import DagFileCache
 from slipstream.runner.frames import FrameDecoder, encode_frame
-from slipstream.runner.logs import open_log_fd, route_logging_to
+from slipstream.runner.logs import masked, open_log_fd, route_logging_to
 from slipstream.runner.runtime import XComReaderFactory
 from slipstream.runner.task_runner import CallbackGuard, TryTerminated, TryTimedOut, run_try
 
@@ -58,6 +59,7 @@ def fork_try(
     hostname: str | None = None,
     smtp: SmtpSettings | None = None,
     callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
+    secrets: SecretsBackendFactory | None = None,
 ) -> tuple[int, int]:
     """Fork a child that runs the try; returns (pid, fd to read its framed TaskFinished from).
 
@@ -73,25 +75,37 @@ def fork_try(
         return pid, read_fd
 
     def run() -> None:
-        _prepare_process()
+        masker = _prepare_process()
         _run_and_report(
-            workload, dag, xcom_reader_factory, write_fd, clock, hostname, smtp, callback_timeout
+            workload,
+            dag,
+            xcom_reader_factory,
+            write_fd,
+            clock,
+            hostname,
+            smtp,
+            callback_timeout,
+            secrets,
+            masker,
         )
 
     _live_as_child([read_fd, *close_fds], run)
 
 
-def _prepare_process() -> None:
+def _prepare_process() -> SecretMasker:
     """What every try's process needs before it knows its try: its own session, and fresh
-    stdio objects over fds 0-2 (the inherited ones may hold the parent's buffered bytes)."""
+    stdio objects over fds 0-2 (the inherited ones may hold the parent's buffered bytes),
+    those for 1 and 2 hiding the secrets the try will read (the masker returned)."""
     os.setsid()
     null_fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null_fd, 0)
     os.close(null_fd)
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
-    sys.stdout = _line_buffered(1)
-    sys.stderr = _line_buffered(2)
+    masker = SecretMasker()
+    sys.stdout = masked(_line_buffered(1), masker)
+    sys.stderr = masked(_line_buffered(2), masker)
     route_logging_to(sys.stderr)
+    return masker
 
 
 def _run_and_report(
@@ -103,6 +117,8 @@ def _run_and_report(
     hostname: str | None,
     smtp: SmtpSettings | None = None,
     callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
+    secrets: SecretsBackendFactory | None = None,
+    masker: SecretMasker | None = None,
 ) -> None:
     _log_to(workload.log_path)
     result = run_try(
@@ -113,6 +129,8 @@ def _run_and_report(
         hostname=hostname,
         smtp=smtp,
         callback_guard=_callbacks_reported_on(result_fd, callback_timeout),
+        secrets=secrets,
+        masker=masker,
     )
     sys.stdout.flush()
     sys.stderr.flush()
@@ -174,6 +192,7 @@ def fork_callbacks(
     hostname: str | None = None,
     smtp: SmtpSettings | None = None,
     callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
+    secrets: SecretsBackendFactory | None = None,
 ) -> int:
     """Fork a child that runs a callback request (its output appended to the request's log);
     returns its pid. Like a try's process it leads its own group and dies with its parent;
@@ -184,10 +203,18 @@ def fork_callbacks(
         return pid
 
     def run() -> None:
-        _prepare_process()
+        masker = _prepare_process()
         _stop_callbacks_on_signal(callback_timeout)
         _log_to(request.log_path)
-        run_callback_request(request, dag, xcom_reader_factory, smtp=smtp, hostname=hostname)
+        run_callback_request(
+            request,
+            dag,
+            xcom_reader_factory,
+            smtp=smtp,
+            hostname=hostname,
+            secrets=secrets,
+            masker=masker,
+        )
         sys.stdout.flush()
         sys.stderr.flush()
 
@@ -213,6 +240,7 @@ def fork_spare(
     hostname: str | None = None,
     smtp: SmtpSettings | None = None,
     callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
+    secrets: SecretsBackendFactory | None = None,
 ) -> Spare:
     """Fork a spare. It inherits `dags` as they are now: the caller must give it only tries
     whose DAG was already in that cache (anything newer, it would import all over again)."""
@@ -225,7 +253,7 @@ def fork_spare(
         return Spare(pid, result_read, workload_write)
 
     def wait_then_run() -> None:
-        _prepare_process()
+        masker = _prepare_process()
         workload = _read_workload(workload_read)
         if workload is not None:
             dag = dags.dag_for(workload)
@@ -238,6 +266,8 @@ def fork_spare(
                 hostname,
                 smtp,
                 callback_timeout,
+                secrets,
+                masker,
             )
 
     _live_as_child([result_read, workload_write, *close_fds], wait_then_run)

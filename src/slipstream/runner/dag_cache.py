@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.loading import load_dags_from_file, load_dags_from_source
+from slipstream.authoring.secrets import SecretsBackendFactory, use_secrets
 from slipstream.compat.airflow import install_airflow_hook
 from slipstream.core.records import Workload
 from slipstream.errors import DagNotFound
@@ -23,8 +24,15 @@ class DagFileCache:
     now-installed module may make it work.
     """
 
-    def __init__(self, loader: DagLoader = load_dags_from_file) -> None:
+    def __init__(
+        self,
+        loader: DagLoader = load_dags_from_file,
+        *,
+        secrets: SecretsBackendFactory | None = None,
+    ) -> None:
         self._loader = loader
+        # What a DAG file's top-level Variable.get reads beyond the environment.
+        self._secrets = secrets
         self._files: dict[str, tuple[tuple[int, int], dict[str, DAG]]] = {}
         self._pinned: dict[str, dict[str, DAG]] = {}  # earlier versions, by version hash
         # Counts imports: a process forked at generation N holds exactly this cache if the
@@ -41,7 +49,8 @@ class DagFileCache:
             if pinned is None:
                 self.generation += 1
                 install_airflow_hook()
-                loaded = load_dags_from_source(source, path, tag=version_hash)
+                with use_secrets(self._secrets):
+                    loaded = load_dags_from_source(source, path, tag=version_hash)
                 pinned = self._pinned[version_hash] = {dag.dag_id: dag for dag in loaded}
             try:
                 return pinned[dag_id]
@@ -56,7 +65,8 @@ class DagFileCache:
             # DAG files written for Airflow import `airflow`: served by Slipstream in any
             # process that loads them (a worker, `dags test`), and only there.
             install_airflow_hook()
-            dags = {dag.dag_id: dag for dag in self._loader(path)}
+            with use_secrets(self._secrets):
+                dags = {dag.dag_id: dag for dag in self._loader(path)}
             entry = self._files[path] = (stamp, dags)
         try:
             return entry[1][dag_id]

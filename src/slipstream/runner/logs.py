@@ -9,10 +9,11 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO, TextIO, cast
 
+from slipstream.authoring.secrets import SecretMasker
 from slipstream.core.log_paths import log_line, stamp
 
 LOG_FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(message)s"
@@ -68,6 +69,40 @@ def route_logging_to(stream: IO[str]) -> None:
     root.setLevel(logging.INFO)
 
 
+class MaskedStream:
+    """A text stream that hides the secrets the try has read (its masker's) before writing.
+    Until the try reads one, a write costs one truth test more."""
+
+    def __init__(self, stream: TextIO, masker: SecretMasker) -> None:
+        self._stream = stream
+        self._masker = masker
+
+    def write(self, text: str) -> int:
+        if self._masker:
+            text = self._masker.redact(text)
+        return self._stream.write(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+def masked(stream: TextIO, masker: SecretMasker) -> TextIO:
+    return cast(TextIO, MaskedStream(stream, masker))
+
+
 class _Tee:
     """A text stream that writes to a console stream and the log file alike."""
 
@@ -88,8 +123,9 @@ class _Tee:
 
 
 @contextlib.contextmanager
-def capture_to_log(path: str) -> Iterator[None]:
-    """In this process, copy stdout, stderr and `logging` into the log file while the block runs.
+def capture_to_log(path: str, masker: SecretMasker | None = None) -> Iterator[None]:
+    """In this process, copy stdout, stderr and `logging` into the log file while the block runs
+    (hiding the secrets `masker` collects).
 
     For in-process runs (the inline executor): output written straight to file descriptors by
     subprocesses reaches the console only, since fds 1 and 2 are left alone.
@@ -97,6 +133,8 @@ def capture_to_log(path: str) -> Iterator[None]:
     log = os.fdopen(open_log_fd(path), "a", buffering=1, encoding="utf-8", errors="replace")
     out = cast(TextIO, _Tee(sys.stdout, log))
     err = cast(TextIO, _Tee(sys.stderr, log))
+    if masker is not None:
+        out, err = masked(out, masker), masked(err, masker)
     root = logging.getLogger()
     handler = make_handler(err)
     previous_level = root.level

@@ -18,6 +18,7 @@ from slipstream.authoring.callbacks import SLA_REMOVED, callbacks_of
 from slipstream.authoring.context import Context, make_context, set_current_context
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.params import resolve_params, task_params_spec
+from slipstream.authoring.secrets import SecretMasker, SecretsBackendFactory, use_secrets
 from slipstream.authoring.task import BaseOperator
 from slipstream.authoring.variables import ConnectionAccessor, VariableAccessor
 from slipstream.clock import Clock, SystemClock
@@ -73,13 +74,39 @@ def run_try(
     hostname: str | None = None,
     smtp: SmtpSettings | None = None,
     callback_guard: CallbackGuard | None = None,
+    secrets: SecretsBackendFactory | None = None,
+    masker: SecretMasker | None = None,
 ) -> TaskFinished:
     """Run `workload` against `dag` (or report `dag`, the exception its file raised on import),
     then the callbacks (and e-mail) of its outcome, within `callback_guard`, before reporting
-    it. execution_timeout does not cover those callbacks, as in Airflow.
+    it. execution_timeout does not cover those callbacks, as in Airflow. Variables and
+    Connections the task reads come from the environment, then from `secrets` (built at the
+    first lookup); the secret ones join `masker`, which hides them in the try's log.
 
     Never raises for anything task code does; KeyboardInterrupt still propagates.
     """
+    with use_secrets(secrets, masker):
+        return _run_try(
+            workload,
+            dag,
+            xcom_reader_factory,
+            clock=clock,
+            hostname=hostname,
+            smtp=smtp,
+            callback_guard=callback_guard,
+        )
+
+
+def _run_try(
+    workload: Workload,
+    dag: DAG | BaseException,
+    xcom_reader_factory: XComReaderFactory | None,
+    *,
+    clock: Clock | None,
+    hostname: str | None,
+    smtp: SmtpSettings | None,
+    callback_guard: CallbackGuard | None,
+) -> TaskFinished:
     clock = clock or SystemClock()
     _log.info(
         "Running <%s.%s %s try %d%s> on host %s",
@@ -188,7 +215,7 @@ def context_for_try(
         data_interval_end=workload.data_interval_end,
         try_number=workload.try_number,
         previous_success=ti.previous_success,
-        # {{ var.value.x }} and {{ conn.my_id.host }}: Airflow's environment secrets backend.
+        # {{ var.value.x }} and {{ conn.my_id.host }}: the environment, then what is stored.
         variables=VariableAccessor(),
         connections=ConnectionAccessor(),
     )

@@ -311,3 +311,32 @@ web_sessions = Table(
     Index("ix_web_sessions_user_id", "user_id"),
     Index("ix_web_sessions_expires_at", "expires_at"),
 )
+
+# Airflow's Variables: `val` is Fernet-encrypted text when is_encrypted (always, when written
+# by Slipstream; a plain value is read as it is).
+variables = Table(
+    "variables",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(250), nullable=False, unique=True),
+    Column("val", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("is_encrypted", Boolean, nullable=False, default=True),
+)
+
+# Airflow's Connections: password and extra are Fernet-encrypted text when is_encrypted.
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conn_id", String(250), nullable=False, unique=True),
+    Column("conn_type", String(500), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("host", String(500), nullable=True),
+    Column("schema", String(500), nullable=True),
+    Column("login", Text, nullable=True),
+    Column("password", Text, nullable=True),
+    Column("port", Integer, nullable=True),
+    Column("extra", Text, nullable=True),
+    Column("is_encrypted", Boolean, nullable=False, default=True),
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from slipstream.api.routes.v1 import (
+    connections,
     dag_runs,
     dags,
     import_errors,
@@ -13,6 +14,7 @@ from slipstream.api.routes.v1 import (
     roles,
     task_instances,
     users,
+    variables,
     xcoms,
 )
 from slipstream.api.routes.v1.common import unknown_query_guard
@@ -30,4 +32,6 @@ def router(settings: Settings) -> APIRouter:
     # xcoms first: its .../{task_id}/xcomEntries must win over .../{task_id}/{map_index}.
     for resource in (xcoms, task_instances, mapped_task_instances, import_errors, users, roles):
         api.include_router(resource.router())
+    api.include_router(variables.router())
+    api.include_router(connections.router())
     return api

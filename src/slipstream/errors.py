@@ -17,7 +17,9 @@ the API to status codes in one table, the CLI to exit codes in one place.
     │   ├── TaskInstanceNotFound
     │   ├── UserNotFound
     │   ├── TokenNotFound             no active API token of that name for that user
-    │   └── RoleNotFound
+    │   ├── RoleNotFound
+    │   ├── PoolNotFound
+    │   └── EventLogNotFound
     ├── ConflictError
     │   ├── RunAlreadyExists
     │   ├── UserAlreadyExists         the username or the email is taken
@@ -169,6 +171,18 @@ class RoleNotFound(NotFoundError):
     def __init__(self, role: str) -> None:
         super().__init__(f"role {role!r} not found")
         self.role = role
+
+
+class PoolNotFound(NotFoundError):
+    def __init__(self, pool: str) -> None:
+        super().__init__(f"Pool with name:'{pool}' not found")
+        self.pool = pool
+
+
+class EventLogNotFound(NotFoundError):
+    def __init__(self, event_log_id: int) -> None:
+        super().__init__(f"Event Log with id: {event_log_id} not found")
+        self.event_log_id = event_log_id
 
 
 class ConflictError(SlipstreamError):

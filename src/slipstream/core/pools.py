@@ -78,9 +78,7 @@ def check_slots(slots: object, field: str = "slots") -> int:
 
 def check_description(description: object, field: str = "description") -> str | None:
     if description is not None and not isinstance(description, str):
-        raise InvalidInputError(
-            f"{description!r} is not of type 'string' - '{field}'", field=field
-        )
+        raise InvalidInputError(f"{description!r} is not of type 'string' - '{field}'", field=field)
     if description is not None and "\x00" in description:
         raise InvalidInputError("description must not contain NUL characters", field=field)
     return description

@@ -3,6 +3,7 @@ in Airflow's `log` table's terms, and the event names Slipstream writes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,3 +46,16 @@ class EventLogEntry:
     owner: str | None = None
     owner_display_name: str | None = None
     extra: str | None = None  # JSON text
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    dag_id: str | None = None
+    task_id: str | None = None
+    run_id: str | None = None
+    event: str | None = None
+    owner: str | None = None
+    before: datetime | None = None
+    after: datetime | None = None
+    included_events: Sequence[str] | None = None
+    excluded_events: Sequence[str] | None = None

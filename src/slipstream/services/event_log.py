@@ -5,11 +5,10 @@ transaction."""
 from __future__ import annotations
 
 from slipstream.auth.permissions import DagScope
-from slipstream.core.event_log import EventLogEntry
+from slipstream.core.event_log import EventFilter, EventLogEntry
 from slipstream.errors import EventLogNotFound, InvalidInputError
 from slipstream.store import event_log as event_store
 from slipstream.store.db import Database
-from slipstream.store.event_log import EventFilter
 
 ORDER_FIELDS = tuple(event_store.ORDER_COLUMNS)
 _MAX_ID = 2**63 - 1

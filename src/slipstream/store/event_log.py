@@ -4,8 +4,7 @@ one hook every service that changes something calls), and the reads behind /even
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +12,7 @@ from sqlalchemy import Connection, Row, false, func, insert, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from slipstream.auth.permissions import DagScope
-from slipstream.core.event_log import SECRET_KEYS, EventLogEntry
+from slipstream.core.event_log import SECRET_KEYS, EventFilter, EventLogEntry
 from slipstream.store.dags import scope_filter
 from slipstream.store.tables import dags, log
 
@@ -70,19 +69,6 @@ def record_event(
             "extra": text,
         },
     )
-
-
-@dataclass(frozen=True, slots=True)
-class EventFilter:
-    dag_id: str | None = None
-    task_id: str | None = None
-    run_id: str | None = None
-    event: str | None = None
-    owner: str | None = None
-    before: datetime | None = None
-    after: datetime | None = None
-    included_events: Sequence[str] | None = None
-    excluded_events: Sequence[str] | None = None
 
 
 def _to_entry(row: Row[Any]) -> EventLogEntry:

@@ -7,9 +7,11 @@ from fastapi import APIRouter, Depends
 from slipstream.api.routes.v1 import (
     dag_runs,
     dags,
+    event_logs,
     import_errors,
     mapped_task_instances,
     monitor,
+    pools,
     roles,
     task_instances,
     users,
@@ -30,4 +32,6 @@ def router(settings: Settings) -> APIRouter:
     # xcoms first: its .../{task_id}/xcomEntries must win over .../{task_id}/{map_index}.
     for resource in (xcoms, task_instances, mapped_task_instances, import_errors, users, roles):
         api.include_router(resource.router())
+    api.include_router(pools.router())
+    api.include_router(event_logs.router())
     return api

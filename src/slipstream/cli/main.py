@@ -26,6 +26,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "users": ("slipstream.cli.users", "users", "Create, list and delete users; manage roles."),
     "tokens": ("slipstream.cli.tokens", "tokens", "Create, list and revoke API tokens."),
     "roles": ("slipstream.cli.roles", "roles", "Create, list and delete roles and permissions."),
+    "pools": ("slipstream.cli.pools", "pools", "List, set, delete, import and export pools."),
+    "events": ("slipstream.cli.events", "events", "Read the audit (event) log."),
 }
 
 

@@ -22,6 +22,7 @@ from slipstream.core.states import TaskState
 from slipstream.core.transitions import QueueTries
 from slipstream.scheduler.refusals import Refusal, fail_refused
 from slipstream.scheduler.state import SchedulerState
+from slipstream.store import pools as pools_store
 from slipstream.store import transitions
 from slipstream.store import xcoms as xcom_store
 
@@ -99,6 +100,7 @@ def _order_arrivals(conn: Connection, state: SchedulerState) -> list[Refusal]:
     # A wide fan-out readies a thousand tasks of one run at once: look the run up once.
     seen: dict[int, tuple[Run | None, DagPlan | None]] = {}
     refused: list[Refusal] = []
+    sizes_reread = False
     for dag_id, queue in state.ready.items():
         heap = state.waiting.setdefault(dag_id, [])
         while queue:
@@ -114,6 +116,11 @@ def _order_arrivals(conn: Connection, state: SchedulerState) -> list[Refusal]:
                 rank = (-1, 0.0, state.arrivals)
                 heapq.heappush(heap, (rank, Candidate(run_pk, task_id, rank, map_index=map_index)))
                 continue
+            if spec.pool not in state.pool_sizes and not sizes_reread:
+                # Before failing a task for want of its pool, make sure it was not made a
+                # moment ago (a wake-up lost, or sent from another host): one small read.
+                state.pool_sizes = pools_store.sizes(conn)
+                sizes_reread = True
             why = never_fits(spec.pool_slots, spec.pool, state.pool_sizes.get(spec.pool))
             if why is not None:
                 refused.append((run_pk, task_id, map_index, why))

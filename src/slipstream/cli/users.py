@@ -226,7 +226,7 @@ def import_users(filepath: str) -> None:
             f"File '{shown}' is not valid JSON. Error: {exc}", field="filepath"
         ) from None
     entries = read_user_entries(data)
-    result = open_accounts().user_files.import_users(entries)
+    result = open_accounts().user_files.import_users(entries, by=cli_actor())
     if result.created:
         click.echo("Created the following users:\n\t" + "\n\t".join(result.created))
     if result.updated:

@@ -132,6 +132,11 @@ class PgScratch:
                 " JOIN pg_namespace n ON n.oid = s.relnamespace"
                 " WHERE s.relkind = 'S' AND n.nspname = 'public'"
             )
+            # The rows the migrations write, after the sequences restart: default_pool (0009).
+            conn.execute(
+                "INSERT INTO pools (pool, slots, description, include_deferred)"
+                " VALUES ('default_pool', 128, 'Default pool', false)"
+            )
 
 
 @pytest.fixture(scope="session")

@@ -39,9 +39,11 @@ from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dag_processor import DagProcessor, processor_is_running
 from slipstream.services.dag_view import DagViewService
 from slipstream.services.dags import DagService
+from slipstream.services.event_log import EventLogService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
+from slipstream.services.pools import PoolService
 from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
@@ -90,6 +92,8 @@ class Services:
     variables: VariableService
     connections: ConnectionService
     wakeup: WakeupSender
+    pools: PoolService
+    event_logs: EventLogService
 
     def close(self) -> None:
         self.wakeup.close()
@@ -144,7 +148,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         settings=settings,
         db=db,
         clock=clock,
-        dags=DagService(db, wakeup=wakeup),
+        dags=DagService(db, wakeup=wakeup, clock=clock),
         dag_overview=DagOverviewService(db),
         dag_graph=DagGraphService(db),
         dag_view=DagViewService(db),
@@ -161,6 +165,8 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         variables=VariableService(db, cipher),
         connections=ConnectionService(db, cipher, test_enabled=settings.test_connection),
         wakeup=wakeup,
+        pools=PoolService(db, clock=clock, wakeup=wakeup),
+        event_logs=EventLogService(db),
     )
 
 

@@ -231,8 +231,9 @@ class Settings:
     api_max_wait_seconds: SLIPSTREAM_API_MAX_WAIT_SECONDS, the longest `?wait=` on a run (300 s):
                           long enough for most short DAGs, short enough that a proxy's idle
                           timeout is not what ends the request
-    default_pool_slots:   SLIPSTREAM_DEFAULT_POOL_SLOTS, slots of `default_pool`, shared by every
-                          task of every DAG; a queued or running try takes its pool_slots (128)
+    default_pool_slots:   SLIPSTREAM_DEFAULT_POOL_SLOTS: when set, each scheduler makes the
+                          `default_pool` row this size as it starts; unset (None), the row
+                          alone decides (128 when created; `slipstream pools set`)
     max_map_length:       SLIPSTREAM_MAX_MAP_LENGTH, the most instances a mapped task expands
                           to (Airflow's [core] max_map_length, 1024)
     web_secret_key:       SLIPSTREAM_WEB_SECRET_KEY, or the file SLIPSTREAM_WEB_SECRET_KEY_FILE
@@ -274,7 +275,7 @@ class Settings:
     api_token_ttl: float = 3600.0
     api_max_wait_seconds: float = 300.0
     smtp: SmtpSettings | None = None
-    default_pool_slots: int = 128
+    default_pool_slots: int | None = None
     max_map_length: int = 1024
     web_secret_key: str | None = field(default=None, repr=False)
     web_session_lifetime: float = WEB_SESSION_LIFETIME_SECONDS
@@ -319,7 +320,11 @@ class Settings:
             api_token_ttl=_float(env, "SLIPSTREAM_API_TOKEN_TTL_SECONDS", 3600.0, 1.0),
             api_max_wait_seconds=_float(env, "SLIPSTREAM_API_MAX_WAIT_SECONDS", 300.0, 0.0),
             smtp=SmtpSettings.from_env(env),
-            default_pool_slots=_int(env, "SLIPSTREAM_DEFAULT_POOL_SLOTS", 128, 1),
+            default_pool_slots=(
+                _int(env, "SLIPSTREAM_DEFAULT_POOL_SLOTS", 128, 0)
+                if (env.get("SLIPSTREAM_DEFAULT_POOL_SLOTS") or "").strip()
+                else None
+            ),
             max_map_length=_int(env, "SLIPSTREAM_MAX_MAP_LENGTH", 1024, 1),
             web_secret_key=_web_secret_key(env),
             web_session_lifetime=_float(

@@ -19,7 +19,9 @@ the API to status codes in one table, the CLI to exit codes in one place.
     │   ├── TokenNotFound             no active API token of that name for that user
     │   ├── RoleNotFound
     │   ├── VariableNotFound          no stored Variable of that key
-    │   └── ConnectionNotFound        no stored Connection of that id
+    │   ├── ConnectionNotFound        no stored Connection of that id
+    │   ├── PoolNotFound
+    │   └── EventLogNotFound
     ├── ConflictError
     │   ├── RunAlreadyExists
     │   ├── UserAlreadyExists         the username or the email is taken
@@ -186,6 +188,18 @@ class ConnectionNotFound(NotFoundError):
     def __init__(self, conn_id: str) -> None:
         super().__init__(f"connection {conn_id!r} not found")
         self.conn_id = conn_id
+
+
+class PoolNotFound(NotFoundError):
+    def __init__(self, pool: str) -> None:
+        super().__init__(f"Pool with name:'{pool}' not found")
+        self.pool = pool
+
+
+class EventLogNotFound(NotFoundError):
+    def __init__(self, event_log_id: int) -> None:
+        super().__init__(f"Event Log with id: {event_log_id} not found")
+        self.event_log_id = event_log_id
 
 
 class ConflictError(SlipstreamError):

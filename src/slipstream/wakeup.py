@@ -25,6 +25,7 @@ class HintKind(StrEnum):
     QUEUED_RUN = "Q"  # key: a DAG that has a new queued run
     DAG_CHANGED = "D"  # key: a DAG parsed, paused or unpaused; empty: every DAG
     RUN_CHANGED = "R"  # key: the primary key of a run a person changed (marked, cleared...)
+    POOLS_CHANGED = "P"  # a pool was created, resized or deleted: read the pools again
     ANYTHING = "*"  # look at everything; also what a datagram we cannot read means
 
 
@@ -44,6 +45,10 @@ class Hint:
     @classmethod
     def run_changed(cls, run_pk: int) -> Hint:
         return cls(HintKind.RUN_CHANGED, str(run_pk))
+
+    @classmethod
+    def pools_changed(cls) -> Hint:
+        return cls(HintKind.POOLS_CHANGED)
 
     @classmethod
     def anything(cls) -> Hint:

@@ -11,7 +11,7 @@ from slipstream import __version__
 from slipstream.api.body_limit import BodyLimit
 from slipstream.api.deps import ApiServices, attach
 from slipstream.api.errors import EXPERIMENTAL_PREFIX, install_error_handlers
-from slipstream.api.routes import auth_token, experimental, v1
+from slipstream.api.routes import auth_token, experimental, experimental_pools, v1
 from slipstream.api.security import Security
 from slipstream.auth.throttle import LoginThrottle
 
@@ -53,6 +53,7 @@ def create_app(
     attach(app, services, security)
     app.include_router(v1.router(services.settings))
     app.include_router(experimental.router())
+    app.include_router(experimental_pools.router())
     app.include_router(auth_token.router())
     app.add_middleware(
         BodyLimit,

@@ -15,8 +15,10 @@ from slipstream.clock import Clock
 from slipstream.config import Settings
 from slipstream.services.connections import ConnectionService
 from slipstream.services.dags import DagService
+from slipstream.services.event_log import EventLogService
 from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
+from slipstream.services.pools import PoolService
 from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
@@ -67,6 +69,12 @@ class ApiServices(Protocol):
 
     @property
     def connections(self) -> ConnectionService: ...
+
+    @property
+    def pools(self) -> PoolService: ...
+
+    @property
+    def event_logs(self) -> EventLogService: ...
 
 
 def attach(app: FastAPI, services: ApiServices, security: Security) -> None:

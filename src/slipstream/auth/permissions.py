@@ -36,6 +36,7 @@ RESOURCES = (
     "XComs",
     "ImportError",
     "Pools",
+    "Audit Logs",
     "Configurations",
     "Users",
     "Roles",
@@ -76,6 +77,8 @@ NEEDS: Mapping[Action, Need] = MappingProxyType(
         Action.IMPORT_ERRORS_READ: Need(CAN_READ, "ImportError", None),
         Action.POOLS_READ: Need(CAN_READ, "Pools", None),
         Action.POOLS_EDIT: Need(CAN_EDIT, "Pools", None),
+        # Entries about a DAG are seen by who may read that DAG; others by every holder.
+        Action.AUDIT_LOGS_READ: Need(CAN_READ, "Audit Logs", CAN_READ),
         Action.CONFIG_READ: Need(CAN_READ, "Configurations", None),
         Action.USERS_READ: Need(CAN_READ, "Users", None),
         Action.USERS_EDIT: Need(CAN_EDIT, "Users", None),

@@ -28,6 +28,7 @@ class Action(StrEnum):
     IMPORT_ERRORS_READ = "import_errors:read"
     POOLS_READ = "pools:read"
     POOLS_EDIT = "pools:edit"
+    AUDIT_LOGS_READ = "audit_logs:read"  # the event log
     CONFIG_READ = "config:read"
     USERS_READ = "users:read"
     USERS_EDIT = "users:edit"
@@ -58,6 +59,7 @@ _VIEWER = frozenset(
         Action.XCOMS_READ,
         Action.IMPORT_ERRORS_READ,
         Action.POOLS_READ,
+        Action.AUDIT_LOGS_READ,
     }
 )
 _USER = _VIEWER | {

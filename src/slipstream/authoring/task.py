@@ -454,14 +454,13 @@ DEFAULT_POOL = "default_pool"
 
 
 def _known_pool(pool: object, where: str) -> str:
-    if pool is None or pool == DEFAULT_POOL:
+    """A pool name (None: default_pool). Whether the pool exists is the scheduler's question,
+    asked when the task is ready: pools live in the database, which a DAG file never reads."""
+    if pool is None:
         return DEFAULT_POOL
-    # Pools as resources (created through the API or CLI) come with a later release: a task
-    # naming one now would run unlimited, so the file is refused instead.
-    raise DagDefinitionError(
-        f"pool {pool!r} of {where} does not exist: only {DEFAULT_POOL!r} exists for now "
-        f"(its size is SLIPSTREAM_DEFAULT_POOL_SLOTS); use pool={DEFAULT_POOL!r} or leave it out"
-    )
+    if not isinstance(pool, str) or not pool.strip():
+        raise DagDefinitionError(f"pool of {where} must be a non-empty string, got {pool!r}")
+    return pool
 
 
 def _as_int(value: object, name: str, where: str) -> int:

@@ -13,6 +13,7 @@ import click
 
 from slipstream.bootstrap import Services, cli_fresh_dags, run_dag_test
 from slipstream.cli import remote_commands
+from slipstream.cli.actor import cli_actor
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
 from slipstream.cli.remote import Target, open_client, remote_options
@@ -160,7 +161,12 @@ def trigger(
     result = with_fresh_dags(
         services,
         lambda: services.runs.trigger(
-            dag_id, conf=parsed_conf, run_id=run_id, logical_date=when, triggered_by="cli"
+            dag_id,
+            conf=parsed_conf,
+            run_id=run_id,
+            logical_date=when,
+            triggered_by="cli",
+            by=cli_actor(),
         ),
     )
     click.echo(result.run.run_id)
@@ -187,7 +193,7 @@ def pause(dag_id: str, remote: Target | None) -> None:
         remote_commands.set_paused(open_client(remote), dag_id, True)
         return
     services = open_services()
-    with_fresh_dags(services, lambda: services.dags.set_paused(dag_id, True))
+    with_fresh_dags(services, lambda: services.dags.set_paused(dag_id, True, by=cli_actor()))
     click.echo(f"Dag: {dag_id}, paused: True")
 
 
@@ -201,7 +207,7 @@ def unpause(dag_id: str, remote: Target | None) -> None:
         remote_commands.set_paused(open_client(remote), dag_id, False)
         return
     services = open_services()
-    with_fresh_dags(services, lambda: services.dags.set_paused(dag_id, False))
+    with_fresh_dags(services, lambda: services.dags.set_paused(dag_id, False, by=cli_actor()))
     click.echo(f"Dag: {dag_id}, paused: False")
 
 

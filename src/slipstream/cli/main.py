@@ -37,6 +37,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "rotate",
         "Re-encrypt stored Variables and Connections with the first Fernet key.",
     ),
+    "pools": ("slipstream.cli.pools", "pools", "List, set, delete, import and export pools."),
+    "events": ("slipstream.cli.events", "events", "Read the audit (event) log."),
 }
 
 

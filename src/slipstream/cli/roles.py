@@ -15,6 +15,7 @@ import click
 
 from slipstream.auth.permissions import RESOURCES, VERBS
 from slipstream.bootstrap import account_services, open_database
+from slipstream.cli.actor import cli_actor
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
 from slipstream.cli.settings import load_settings
@@ -81,7 +82,7 @@ def create(role: tuple[str, ...]) -> None:
         if service.exists(name):
             click.echo(f"Role '{name}' already exists", err=True)
             continue
-        service.create(name)
+        service.create(name, by=cli_actor())
         added += 1
     click.echo(f"Added {added} role(s)")
 
@@ -117,7 +118,7 @@ def delete(role: tuple[str, ...]) -> None:
     for name in role:  # every name is checked before anything is deleted
         service.check_changeable(name)
     for name in role:
-        holders = service.delete(name)
+        holders = service.delete(name, by=cli_actor())
         if holders:
             click.echo(f"Role '{name}' was taken from: {', '.join(holders)}", err=True)
     click.echo(f"Deleted {len(role)} role(s)")
@@ -135,7 +136,7 @@ def add_perms(role: tuple[str, ...], resource: tuple[str, ...], action: tuple[st
     _check_custom(service, role)
     count = 0
     for name in role:
-        _, added = service.add_permissions(name, pairs)
+        _, added = service.add_permissions(name, pairs, by=cli_actor())
         for verb, target in added:
             click.echo(f"Added {verb} on {target} to role {name}")
         count += len(added)
@@ -162,7 +163,7 @@ def del_perms(role: tuple[str, ...], resource: tuple[str, ...], action: tuple[st
             for verb, target in service.get(name).permissions
             if target in resource and (not action or verb in action)
         ]
-        _, removed = service.remove_permissions(name, wanted)
+        _, removed = service.remove_permissions(name, wanted, by=cli_actor())
         for verb, target in removed:
             click.echo(f"Deleted {verb} on {target} from role {name}")
         count += len(removed)

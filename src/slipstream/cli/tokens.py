@@ -10,6 +10,7 @@ import click
 
 from slipstream.auth.tokens import parse_lifetime
 from slipstream.bootstrap import open_database
+from slipstream.cli.actor import cli_actor
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
 from slipstream.cli.settings import load_settings
@@ -44,7 +45,7 @@ def tokens() -> None:
 def create(username: str, name: str, expires: str) -> None:
     """Create a token and print it once; only its hash is kept."""
     lifetime = parse_lifetime(expires)
-    token, record = open_token_service().create(username, name, lifetime)
+    token, record = open_token_service().create(username, name, lifetime, by=cli_actor())
     until = record.expires_at.isoformat() if record.expires_at else "never"
     click.echo(token)
     click.echo(
@@ -82,5 +83,5 @@ def list_tokens(username: str | None, output: str) -> None:
 @handle_errors
 def revoke(username: str, name: str) -> None:
     """Revoke a token: it stops working at once (within seconds on a running API server)."""
-    open_token_service().revoke(username, name)
+    open_token_service().revoke(username, name, by=cli_actor())
     click.echo(f'Token "{name}" of user "{username}" revoked')

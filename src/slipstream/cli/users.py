@@ -15,6 +15,7 @@ import click
 
 from slipstream.auth.passwords import random_password
 from slipstream.bootstrap import Accounts, account_services, open_database
+from slipstream.cli.actor import cli_actor
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
 from slipstream.cli.settings import load_settings
@@ -99,6 +100,7 @@ def create(
             last_name=lastname,
             role=role,
             password=chosen,
+            by=cli_actor(),
         )
     except UserAlreadyExists as exc:
         if exc.email is not None:
@@ -144,7 +146,7 @@ def list_users(output: str) -> None:
 @handle_errors
 def delete(username: str) -> None:
     """Delete a user."""
-    open_user_service().delete(username)
+    open_user_service().delete(username, by=cli_actor())
     click.echo(f'User "{username}" deleted')
 
 
@@ -159,7 +161,7 @@ def reset_password(username: str, password: str | None, use_random_password: boo
     service = open_user_service()
     service.get(username)  # an unknown user is reported before anyone types a password
     chosen = choose_password(password, use_random_password)
-    service.reset_password(username, chosen)
+    service.reset_password(username, chosen, by=cli_actor())
     if use_random_password:
         click.echo(f"Generated password: {chosen}")
     click.echo(f'User "{username}" password reset')
@@ -171,7 +173,7 @@ def reset_password(username: str, password: str | None, use_random_password: boo
 @handle_errors
 def add_role(username: str, role: str) -> None:
     """Give a user one more role."""
-    open_user_service().add_role(username, role)
+    open_user_service().add_role(username, role, by=cli_actor())
     click.echo(f'User "{username}" added to role "{role}"')
 
 
@@ -181,7 +183,7 @@ def add_role(username: str, role: str) -> None:
 @handle_errors
 def remove_role(username: str, role: str) -> None:
     """Take a role away from a user."""
-    open_user_service().remove_role(username, role)
+    open_user_service().remove_role(username, role, by=cli_actor())
     click.echo(f'User "{username}" removed from role "{role}"')
 
 
@@ -224,7 +226,7 @@ def import_users(filepath: str) -> None:
             f"File '{shown}' is not valid JSON. Error: {exc}", field="filepath"
         ) from None
     entries = read_user_entries(data)
-    result = open_accounts().user_files.import_users(entries)
+    result = open_accounts().user_files.import_users(entries, by=cli_actor())
     if result.created:
         click.echo("Created the following users:\n\t" + "\n\t".join(result.created))
     if result.updated:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-DEFAULT_POOL = "default_pool"
+from slipstream.core.pools import DEFAULT_POOL
 
 K = TypeVar("K")
 
@@ -36,16 +36,23 @@ class Candidate:
         return -self.rank[0]
 
 
-def never_fits(pool_slots: int, pool: str, pool_size: int) -> str | None:
-    """Why a try needing `pool_slots` can never run in a pool of `pool_size` slots, or None.
-    Airflow leaves such a task scheduled for ever (logging a warning at each pass); here it
-    fails at once, saying why and what to change."""
-    if pool_slots <= pool_size:
+def never_fits(pool_slots: int, pool: str, pool_size: int | None) -> str | None:
+    """Why a try needing `pool_slots` can never run in its pool of `pool_size` slots (None:
+    no such pool), or None. Airflow leaves such a task scheduled for ever (logging a warning
+    at each pass); here it fails at once, saying why and what to change. A pool of 0 slots
+    is a pool paused on purpose: its tasks wait."""
+    if pool_size is None:
+        return (
+            f"pool {pool!r} does not exist: create it (`slipstream pools set {pool} SLOTS"
+            f" DESCRIPTION` or POST /api/v1/pools), then clear this task"
+        )
+    if pool_size == 0 or pool_slots <= pool_size:
         return None
     setting = " (SLIPSTREAM_DEFAULT_POOL_SLOTS)" if pool == DEFAULT_POOL else ""
     return (
         f"pool_slots={pool_slots} is more than the {pool_size} slots of pool {pool!r}"
         f"{setting}: this task could never run. Lower its pool_slots, or make the pool larger"
+        f" (`slipstream pools set`)"
     )
 
 

@@ -116,6 +116,7 @@ class TaskInstance:
     queue: str = "default"
     priority_weight: int = 1
     map_index: int = -1  # 0..N-1 for an expanded mapped task, -1 otherwise
+    pool_slots: int = 1
 
 
 @dataclass(frozen=True, slots=True)

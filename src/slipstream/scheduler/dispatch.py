@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from slipstream.core.admission import DEFAULT_POOL, Candidate, admit, never_fits
+from slipstream.core.admission import Candidate, admit, never_fits
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.log_paths import log_path_for
 from slipstream.core.records import Run, TaskInstance, Workload
@@ -22,11 +22,9 @@ from slipstream.core.states import TaskState
 from slipstream.core.transitions import QueueTries
 from slipstream.scheduler.refusals import Refusal, fail_refused
 from slipstream.scheduler.state import SchedulerState
+from slipstream.store import pools as pools_store
 from slipstream.store import transitions
 from slipstream.store import xcoms as xcom_store
-
-# Airflow's default_pool size; Settings.default_pool_slots is what the scheduler passes.
-DEFAULT_POOL_SLOTS = 128
 
 
 def dispatch(
@@ -37,13 +35,13 @@ def dispatch(
     free: int,
     job_id: int | None,
     log_folder: Path,
-    pool_slots: int = DEFAULT_POOL_SLOTS,
 ) -> list[tuple[Workload, int]]:
-    """Queue up to `free` ready tries; returns their workloads with each task's count of
-    infrastructure failures so far. `pool_slots` is the size of default_pool."""
+    """Queue up to `free` ready tries, within every pool's slots (`state.pool_sizes`, read
+    when pools changed); returns their workloads with each task's count of infrastructure
+    failures so far."""
     if free <= 0 or not state.has_ready():
         return []
-    refused = _order_arrivals(conn, state, pool_slots)
+    refused = _order_arrivals(conn, state)
     fail_refused(conn, state, refused, now, job_id=job_id, log_folder=log_folder)
     room = {
         dag_id: max(
@@ -57,7 +55,9 @@ def dispatch(
         {dag_id: _drawn(heap) for dag_id, heap in state.waiting.items()},
         free=free,
         dag_room=room,
-        pool_room={DEFAULT_POOL: pool_slots - state.pool_used.get(DEFAULT_POOL, 0)},
+        pool_room={
+            name: size - state.pool_used.get(name, 0) for name, size in state.pool_sizes.items()
+        },
         task_active=state.task_active,
         run_task_active=state.run_task_active,
     )
@@ -93,13 +93,14 @@ def dispatch(
     return workloads
 
 
-def _order_arrivals(conn: Connection, state: SchedulerState, pool_size: int) -> list[Refusal]:
+def _order_arrivals(conn: Connection, state: SchedulerState) -> list[Refusal]:
     """Move newly ready tasks into their DAG's admission heap, ranked by effective priority,
-    then the run's logical date, then arrival; returns those that could never fit in the pool
-    (`pool_size` slots), with why."""
+    then the run's logical date, then arrival; returns those that could never fit in their
+    pool (or whose pool does not exist), with why."""
     # A wide fan-out readies a thousand tasks of one run at once: look the run up once.
     seen: dict[int, tuple[Run | None, DagPlan | None]] = {}
     refused: list[Refusal] = []
+    sizes_reread = False
     for dag_id, queue in state.ready.items():
         heap = state.waiting.setdefault(dag_id, [])
         while queue:
@@ -115,7 +116,12 @@ def _order_arrivals(conn: Connection, state: SchedulerState, pool_size: int) -> 
                 rank = (-1, 0.0, state.arrivals)
                 heapq.heappush(heap, (rank, Candidate(run_pk, task_id, rank, map_index=map_index)))
                 continue
-            why = never_fits(spec.pool_slots, DEFAULT_POOL, pool_size)
+            if spec.pool not in state.pool_sizes and not sizes_reread:
+                # Before failing a task for want of its pool, make sure it was not made a
+                # moment ago (a wake-up lost, or sent from another host): one small read.
+                state.pool_sizes = pools_store.sizes(conn)
+                sizes_reread = True
+            why = never_fits(spec.pool_slots, spec.pool, state.pool_sizes.get(spec.pool))
             if why is not None:
                 refused.append((run_pk, task_id, map_index, why))
                 continue
@@ -125,6 +131,7 @@ def _order_arrivals(conn: Connection, state: SchedulerState, pool_size: int) -> 
                 run_pk,
                 task_id,
                 rank,
+                pool=spec.pool,
                 pool_slots=spec.pool_slots,
                 max_per_dag=spec.max_active_tis_per_dag,
                 max_per_run=spec.max_active_tis_per_dagrun,
@@ -201,6 +208,7 @@ def _workloads(
             ),
             execution_timeout=spec.execution_timeout,
             queue=spec.queue,
+            pool=spec.pool,
             pool_slots=spec.pool_slots,
             upstream_xcoms=carried,
             source=source,

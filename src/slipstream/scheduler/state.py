@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection
 
-from slipstream.core.admission import DEFAULT_POOL, Candidate
+from slipstream.core.admission import Candidate
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.mapping import DEFAULT_MAX_MAP_LENGTH
+from slipstream.core.pools import DEFAULT_POOL
 from slipstream.core.records import Run, TaskEvent, TaskKey
 from slipstream.core.states import RunState, TaskState
 from slipstream.scheduler.schedules import ScheduleKeeper
@@ -97,6 +98,10 @@ class SchedulerState:
     past_only: set[int] = field(default_factory=set)  # dirty only for such a second look
     deadlines: list[tuple[datetime, int]] = field(default_factory=list)
     max_map_length: int = DEFAULT_MAX_MAP_LENGTH  # Settings.max_map_length
+    # Every pool's slots by name, read again (one small query) only when `pools_stale`: a
+    # POOLS_CHANGED hint, a look-everywhere hint, the safety scan, a rebuild.
+    pool_sizes: dict[str, int] = field(default_factory=dict)
+    pools_stale: bool = True
 
     # ----------------------------------------------------------------- reading through
 
@@ -160,6 +165,9 @@ class SchedulerState:
                 else:
                     self.current.clear()
                     self.check_all_queued = True
+            elif kind is HintKind.POOLS_CHANGED:
+                self.pools_stale = True
+                self.dispatch_blocked = False  # a pool may have grown
             elif kind is HintKind.RUN_CHANGED:
                 # Someone changed this run by hand: forget what we cached and look again,
                 # and stop tries of it whose task was marked or cleared while they ran.
@@ -170,6 +178,7 @@ class SchedulerState:
                 self.recheck.add(hint.run_pk)
             else:
                 self.check_all_queued = True
+                self.pools_stale = True
 
     # ----------------------------------------------------------------- remembering
 

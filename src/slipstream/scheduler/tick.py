@@ -28,6 +28,7 @@ from slipstream.scheduler.starting import start_queued_runs
 from slipstream.scheduler.state import SchedulerState
 from slipstream.scheduler.timeouts import expire_runs
 from slipstream.store import jobs as jobs_store
+from slipstream.store import pools as pools_store
 from slipstream.store.db import Database
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint
@@ -101,6 +102,7 @@ class Scheduler:
                 conn, hostname=self._hostname, pid=os.getpid(), now=now
             )
             self._recover_lost(conn, now)
+            pools_store.ensure_default_pool(conn, self._settings.default_pool_slots, now)
             self._state.rebuild(conn, now)
             # Store what the lost tries call for, then read back every stored request (an
             # earlier scheduler's too): the first pass submits them, once the executor runs.
@@ -188,6 +190,7 @@ class Scheduler:
             state.check_all_queued = True
             state.recheck_past()  # tasks depends_on_past holds: a missed change costs 5 s
             state.dispatch_blocked = False
+            state.pools_stale = True  # a pool changed by another host: seen within 5 s
         heartbeat_due = mono - self._last_heartbeat >= self._settings.heartbeat_seconds
         lost_check_due = mono - self._last_lost_check >= self._settings.lost_after_seconds / 3
         schedule_due = state.schedules.is_due(now)
@@ -229,6 +232,9 @@ class Scheduler:
                 state.schedules.runs_finished(now)  # @continuous DAGs start their next run
             if timeouts_due:
                 expired = expire_runs(conn, state, now)
+            if state.pools_stale and state.has_ready():
+                state.pool_sizes = pools_store.sizes(conn)
+                state.pools_stale = False
             dispatched = dispatch(
                 conn,
                 state,
@@ -236,7 +242,6 @@ class Scheduler:
                 free=self._executor.capacity - len(state.in_flight),
                 job_id=self._job_id,
                 log_folder=self._settings.log_folder,
-                pool_slots=self._settings.default_pool_slots,
             )
             if lost_check_due:
                 self._last_lost_check = mono

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from slipstream.auth.permissions import DagScope
+from slipstream.clock import Clock, SystemClock
+from slipstream.core import event_log as events
 from slipstream.core.records import DagRecord, ImportErrorRecord
 from slipstream.errors import ConflictError, DagNotFound, NotFoundError
 from slipstream.store import dags as dags_store
 from slipstream.store import import_errors as errors_store
 from slipstream.store.db import Database
+from slipstream.store.event_log import record_event
 from slipstream.wakeup import Hint, WakeupSender
 
 # What a caller who cannot read every DAG defined in a file sees instead of its traceback
@@ -35,9 +39,15 @@ class DagView:
 
 
 class DagService:
-    def __init__(self, db: Database, *, wakeup: WakeupSender | None = None) -> None:
+    def __init__(
+        self, db: Database, *, wakeup: WakeupSender | None = None, clock: Clock | None = None
+    ) -> None:
         self._db = db
         self._wakeup = wakeup
+        self._clock: Clock = clock if clock is not None else SystemClock()
+
+    def _clock_now(self) -> datetime:
+        return self._clock.now()
 
     def list_dags(
         self,
@@ -135,10 +145,17 @@ class DagService:
             raise DagNotFound(dag_id)
         return dag, version.structure
 
-    def set_paused(self, dag_id: str, is_paused: bool) -> DagRecord:
+    def set_paused(self, dag_id: str, is_paused: bool, *, by: str | None = None) -> DagRecord:
         with self._db.write() as conn:
             if not dags_store.set_paused(conn, dag_id, is_paused):
                 raise DagNotFound(dag_id)
+            record_event(
+                conn,
+                events.PAUSE if is_paused else events.UNPAUSE,
+                self._clock_now(),
+                owner=by,
+                dag_id=dag_id,
+            )
             dag = dags_store.get_dag(conn, dag_id)
         if self._wakeup is not None:
             self._wakeup.notify(Hint.dag_changed(dag_id))
@@ -155,6 +172,7 @@ class DagService:
         limit: int | None = None,
         offset: int = 0,
         scope: DagScope | None = None,
+        by: str | None = None,
     ) -> tuple[list[DagView], int]:
         """Pause or unpause one page of the DAGs matching (as `list_views` selects them; a
         pattern of None or "~" matches all), in one transaction; returns that page, updated,
@@ -172,6 +190,10 @@ class DagService:
             )
             dag_ids = [d.dag_id for d in records]
             dags_store.set_paused_many(conn, dag_ids, is_paused)
+            now = self._clock_now()
+            for dag_id in dag_ids:
+                event = events.PAUSE if is_paused else events.UNPAUSE
+                record_event(conn, event, now, owner=by, dag_id=dag_id)
             updated = [dags_store.get_dag(conn, dag_id) for dag_id in dag_ids]
             views = self._views(conn, [d for d in updated if d is not None])
         if self._wakeup is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from types import MappingProxyType
 
 from sqlalchemy import Connection
@@ -18,11 +19,13 @@ from sqlalchemy import Connection
 from slipstream.auth.permissions import BUILTIN_ROLE_PAIRS, VERBS, check_pair
 from slipstream.auth.roles import BUILTIN_ROLES
 from slipstream.clock import Clock
+from slipstream.core import event_log as events
 from slipstream.core.records import Role
 from slipstream.errors import InvalidInputError, RoleAlreadyExists, RoleNotFound
 from slipstream.store import roles as roles_store
 from slipstream.store import users as users_store
 from slipstream.store.db import Database
+from slipstream.store.event_log import record_event
 
 Pair = tuple[str, str]
 RolePairs = Mapping[str, frozenset[Pair]]
@@ -171,18 +174,22 @@ class RoleService:
         _refuse_builtin(name)
         return self.get(name)
 
-    def create(self, name: str, pairs: Iterable[Pair] = ()) -> Role:
+    def create(self, name: str, pairs: Iterable[Pair] = (), *, by: str | None = None) -> Role:
         """A new custom role; RoleAlreadyExists if any role, built-in or custom, has the name."""
         _check_name(name)
         checked = check_pairs(pairs)
         if name in BUILTIN_ROLES:
             raise RoleAlreadyExists(name)
         with self._db.write() as conn:
-            role = roles_store.insert_role(conn, name, checked, self._clock.now())
+            now = self._clock.now()
+            role = roles_store.insert_role(conn, name, checked, now)
+            _audit(conn, events.ROLE_CREATE, now, by, role=name, permissions=role.permissions)
         self.invalidate()
         return role
 
-    def add_permissions(self, name: str, pairs: Iterable[Pair]) -> tuple[Role, list[Pair]]:
+    def add_permissions(
+        self, name: str, pairs: Iterable[Pair], *, by: str | None = None
+    ) -> tuple[Role, list[Pair]]:
         """Give a custom role more pairs; the role and the pairs it did not hold before."""
         checked = check_pairs(pairs)
         _refuse_builtin(name)
@@ -192,10 +199,13 @@ class RoleService:
             added = [p for p in dict.fromkeys(checked) if p not in held]
             if added:
                 role = self._save(conn, name, pairs=[*role.permissions, *added])
+                _audit(conn, events.ROLE_CHANGE, self._clock.now(), by, role=name, added=added)
         self.invalidate()
         return role, added
 
-    def remove_permissions(self, name: str, pairs: Iterable[Pair]) -> tuple[Role, list[Pair]]:
+    def remove_permissions(
+        self, name: str, pairs: Iterable[Pair], *, by: str | None = None
+    ) -> tuple[Role, list[Pair]]:
         """Take pairs away from a custom role; the role and the pairs it did hold."""
         wanted = list(dict.fromkeys(pairs))
         _refuse_builtin(name)
@@ -205,11 +215,17 @@ class RoleService:
             removed = [p for p in wanted if p in held]
             if removed:
                 role = self._save(conn, name, pairs=held - set(removed))
+                _audit(conn, events.ROLE_CHANGE, self._clock.now(), by, role=name, removed=removed)
         self.invalidate()
         return role, removed
 
     def update(
-        self, name: str, *, new_name: str | None = None, pairs: Iterable[Pair] | None = None
+        self,
+        name: str,
+        *,
+        new_name: str | None = None,
+        pairs: Iterable[Pair] | None = None,
+        by: str | None = None,
     ) -> Role:
         """Rename a custom role and/or replace its pairs, at once. A rename carries over to
         every user holding the role, in the same transaction."""
@@ -225,12 +241,21 @@ class RoleService:
             role = self._save(conn, name, new_name=new_name if renaming else None, pairs=checked)
             if renaming:
                 users_store.replace_role(conn, name, new_name, self._clock.now())
+            _audit(
+                conn,
+                events.ROLE_CHANGE,
+                self._clock.now(),
+                by,
+                role=name,
+                new_name=new_name if renaming else None,
+                permissions=None if checked is None else role.permissions,
+            )
         self.invalidate()
         if renaming:
             self._members_changed()
         return role
 
-    def delete(self, name: str) -> list[str]:
+    def delete(self, name: str, *, by: str | None = None) -> list[str]:
         """Delete a custom role, and take it from every user who holds it (as Airflow does), in
         one transaction: no user is left naming a role that no longer exists, which a role made
         later with the same name would otherwise silently inherit. Returns those usernames."""
@@ -240,7 +265,9 @@ class RoleService:
         with self._db.write() as conn:
             if not roles_store.delete_role(conn, name):
                 raise RoleNotFound(name)
-            holders = users_store.replace_role(conn, name, None, self._clock.now())
+            now = self._clock.now()
+            holders = users_store.replace_role(conn, name, None, now)
+            _audit(conn, events.ROLE_DELETE, now, by, role=name, holders=holders)
         self.invalidate()
         self._members_changed()
         return holders
@@ -298,3 +325,16 @@ def _refuse_builtin(name: str) -> None:
             " create a custom role instead",
             field="role_name",
         )
+
+
+def _audit(conn: Connection, event: str, now: datetime, by: str | None, **extra: object) -> None:
+    """An audit entry for a role change; permission pairs are stored as [verb, resource]."""
+    stored: dict[str, object] = {}
+    for key, value in extra.items():
+        if value is None:
+            continue
+        if key in ("permissions", "added", "removed"):
+            stored[key] = [list(pair) for pair in value]  # type: ignore[attr-defined]
+        else:
+            stored[key] = value
+    record_event(conn, event, now, owner=by, extra=stored)

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from slipstream.clock import Clock
+from slipstream.core import event_log as events
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.records import Run, TaskInstance
 from slipstream.core.setup_teardown import clear_reach
@@ -40,6 +41,7 @@ from slipstream.store import task_instances as ti_store
 from slipstream.store import transitions
 from slipstream.store import xcoms as xcom_store
 from slipstream.store.db import Database, retry_transient
+from slipstream.store.event_log import record_event
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint, WakeupSender
 
@@ -105,6 +107,7 @@ class RunChangeService:
                 pending = _unfinished - {TaskState.RUNNING}
                 self._move_tasks(conn, run, pending, TaskState.SKIPPED, now, reason=reason)
             self._move_run(conn, run, state, now, reason=reason)
+            _audit(conn, events.MARK_RUN, now, by, run, extra={"state": state.value})
             changed = runs_store.get_run_by_pk(conn, run.id)
         assert changed is not None
         self._notify(changed)
@@ -121,6 +124,7 @@ class RunChangeService:
             if dry_run:
                 return Affected(found)
             self._clear(conn, found, now, reason=f"cleared by {by}", reset_runs=True)
+            _audit(conn, events.CLEAR, now, by, run, extra={"task_instances": len(found)})
             changed = runs_store.get_run_by_pk(conn, run.id)
         assert changed is not None
         self._notify(changed)
@@ -139,12 +143,13 @@ class RunChangeService:
         return changed
 
     @retry_transient
-    def delete_run(self, dag_id: str, run_id: str) -> None:
+    def delete_run(self, dag_id: str, run_id: str, *, by: str | None = None) -> None:
         """Delete the run with its task instances, tries and XComs. Tries still running are
         stopped by the scheduler; what they report finds nothing to write to."""
         with self._db.write() as conn:
             run = self._run(conn, dag_id, run_id)
             runs_store.delete_run(conn, run.id)
+            _audit(conn, events.DELETE_RUN, self._clock.now(), by, run)
         self._notify(run)
 
     # ----------------------------------------------------------------- task instances
@@ -211,6 +216,20 @@ class RunChangeService:
             if not dry_run:
                 self._clear(
                     conn, affected, now, reason=f"cleared by {by}", reset_runs=reset_dag_runs
+                )
+                record_event(
+                    conn,
+                    events.CLEAR,
+                    now,
+                    owner=by,
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    task_id=task_ids[0] if task_ids and len(task_ids) == 1 else None,
+                    extra={
+                        "task_ids": list(task_ids or []),
+                        "task_instances": len(affected),
+                        "only_failed": only_failed,
+                    },
                 )
         if not dry_run:
             self._notify_all(run for _, run in affected)
@@ -283,6 +302,18 @@ class RunChangeService:
                     if ti.task_id in downstream and ti.state in FAILED_TASK_STATES
                 )
             self._clear(conn, retry, now, reason=f"cleared by {by} after a mark", reset_runs=True)
+            record_event(
+                conn,
+                events.MARK_TASK_INSTANCES,
+                now,
+                owner=by,
+                dag_id=dag_id,
+                run_id=run_id,
+                task_id=task_id,
+                map_index=min(map_indexes) if map_indexes else None,
+                logical_date=anchor.logical_date,
+                extra={"state": state.value, "task_instances": len(marked)},
+            )
             for run in marked_runs:
                 if not any(r.id == run.id for _, r in retry):
                     runs_store.touch(conn, run.id, now, reason=reason)
@@ -480,3 +511,24 @@ def _widen(plan: DagPlan, tasks: set[str], selection: Selection) -> set[str]:
                     result.add(other)
                     stack.append(other)
     return result
+
+
+def _audit(
+    conn: Connection,
+    event: str,
+    now: datetime,
+    by: str | None,
+    run: Run,
+    *,
+    extra: Mapping[str, object] | None = None,
+) -> None:
+    record_event(
+        conn,
+        event,
+        now,
+        owner=by,
+        dag_id=run.dag_id,
+        run_id=run.run_id,
+        logical_date=run.logical_date,
+        extra=extra,
+    )

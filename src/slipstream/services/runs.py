@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from slipstream.authoring.params import conf_problems, resolve_params
 from slipstream.authoring.schedules import timetable_from_spec
 from slipstream.clock import Clock
+from slipstream.core import event_log as events
 from slipstream.core.dag_plan import DagPlan
 from slipstream.core.planning import run_id_for
 from slipstream.core.records import DagRecord, Run, RunType, TaskInstance, TaskTry, XComEntry
@@ -37,6 +38,7 @@ from slipstream.store import runs as runs_store
 from slipstream.store import task_instances as ti_store
 from slipstream.store import xcoms as xcom_store
 from slipstream.store.db import Database
+from slipstream.store.event_log import record_event
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint, WakeupSender
 
@@ -111,6 +113,7 @@ class RunService:
         run_type: RunType = RunType.MANUAL,
         data_interval: tuple[datetime, datetime] | None = None,
         unique_logical_date: bool = False,
+        by: str | None = None,
     ) -> TriggerResult:
         """Create a queued run, or refuse with a named reason and write nothing.
         `unique_logical_date` refuses a logical date another run of the DAG has (Airflow's
@@ -168,6 +171,17 @@ class RunService:
                 if earlier is None:
                     raise
                 return TriggerResult(earlier, created=False, dag_is_paused=dag.is_paused)
+            # The audit entry, in the run's own transaction: one more INSERT on this path.
+            record_event(
+                conn,
+                events.TRIGGER,
+                now,
+                owner=by,
+                dag_id=dag_id,
+                run_id=run.run_id,
+                logical_date=when,
+                extra={"triggered_by": triggered_by, "run_type": run_type.value},
+            )
         # A paused DAG's run waits for the unpause, which wakes the scheduler itself: waking
         # it now would only cost it a pass per trigger. (An unpause racing this trigger is
         # caught by the scheduler's periodic scan of queued runs, within seconds.)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from slipstream.auth.passwords import hash_password, needs_rehash, verify_password
 from slipstream.clock import Clock
+from slipstream.core import event_log as events
 from slipstream.core.records import User
 from slipstream.store import users as users_store
 from slipstream.store.db import Database
+from slipstream.store.event_log import record_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +120,14 @@ class SignInService:
         if found is None:
             # Spend the same time as a real check, so timing does not tell who has an account.
             verify_password(self._decoy(), password)
+            self._record_unknown(username)
             return None
         user, stored_hash = found
         if not verify_password(stored_hash, password):
             self._record_login(username, success=False)
             return None
         if not user.active:
+            self._record_login(username, success=False)
             return None
         if needs_rehash(stored_hash):
             self._rehash(username, stored_hash, password)
@@ -179,8 +183,24 @@ class SignInService:
         return True
 
     def _record_login(self, username: str, *, success: bool) -> None:
+        """Count the sign-in on the user's row and audit it, in one transaction."""
+        now = self._clock.now()
         with self._db.write() as conn:
-            users_store.record_login(conn, username, success=success, now=self._clock.now())
+            users_store.record_login(conn, username, success=success, now=now)
+            record_event(
+                conn, events.SIGN_IN if success else events.SIGN_IN_FAILED, now, owner=username
+            )
+
+    def _record_unknown(self, username: str) -> None:
+        """A failed sign-in with a username nobody has: audited, no row to count it on."""
+        with self._db.write() as conn:
+            record_event(
+                conn,
+                events.SIGN_IN_FAILED,
+                self._clock.now(),
+                owner=username[:500],
+                extra={"reason": "unknown user"},
+            )
 
     def _rehash(self, username: str, old_hash: str, password: str) -> None:
         new_hash = hash_password(password)

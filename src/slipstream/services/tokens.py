@@ -27,6 +27,7 @@ from slipstream.auth.tokens import (
     token_hash,
 )
 from slipstream.clock import Clock
+from slipstream.core import event_log as events
 from slipstream.core.records import User
 from slipstream.errors import (
     InvalidInputError,
@@ -37,6 +38,7 @@ from slipstream.errors import (
 from slipstream.store import tokens as tokens_store
 from slipstream.store import users as users_store
 from slipstream.store.db import Database
+from slipstream.store.event_log import record_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,7 @@ class TokenService:
     # ------------------------------------------------------------------ use cases
 
     def create(
-        self, username: str, name: str, expires_in: timedelta | None
+        self, username: str, name: str, expires_in: timedelta | None, *, by: str | None = None
     ) -> tuple[str, ApiToken]:
         """A new named token for `username`, expiring after `expires_in` (None: never). The
         token text is returned here once and kept nowhere; TokenAlreadyExists if the user
@@ -183,6 +185,13 @@ class TokenService:
                 token_hash=token_hash(token),
                 now=now,
                 expires_at=expires_at,
+            )
+            record_event(
+                conn,
+                events.TOKEN_CREATE,
+                now,
+                owner=by,
+                extra={"username": username, "token_name": name, "expires_at": expires_at},
             )
         return token, record
 
@@ -222,16 +231,24 @@ class TokenService:
                 user_id = user.id
             return tokens_store.list_tokens(conn, user_id=user_id)
 
-    def revoke(self, username: str, name: str) -> None:
+    def revoke(self, username: str, name: str, *, by: str | None = None) -> None:
         """Revoke the user's active token of this name (every session token, for
         `auth/token`); TokenNotFound if there is none."""
         with self._db.write() as conn:
             user = users_store.get_user(conn, username)
             if user is None:
                 raise UserNotFound(username)
-            revoked = tokens_store.revoke(conn, user.id, name, self._clock.now())
+            now = self._clock.now()
+            revoked = tokens_store.revoke(conn, user.id, name, now)
             if not revoked:
                 raise TokenNotFound(username, name)
+            record_event(
+                conn,
+                events.TOKEN_REVOKE,
+                now,
+                owner=by,
+                extra={"username": username, "token_name": name, "revoked": len(revoked)},
+            )
         self._forget(revoked)
 
 

@@ -12,12 +12,14 @@ from typing import Any
 from slipstream.auth.passwords import hash_password, random_password
 from slipstream.auth.roles import BUILTIN_ROLES
 from slipstream.clock import Clock
+from slipstream.core import event_log as events
 from slipstream.core.records import User
 from slipstream.errors import ConflictError, InvalidInputError
 from slipstream.services.sign_in import SignInService
 from slipstream.services.users import check_text
 from slipstream.store import users as users_store
 from slipstream.store.db import Database
+from slipstream.store.event_log import record_event
 
 # The keys of an entry in a users file (Airflow's `users export` / `users import`): its names
 # have no underscores; "id" is written on export and ignored on import, as Airflow does.
@@ -62,7 +64,7 @@ class UserFileService:
         # As UserService's: the built-in roles unless the composition root passes them all.
         self._role_names = role_names or BUILTIN_ROLES.keys
 
-    def import_users(self, entries: Sequence[UserEntry]) -> ImportResult:
+    def import_users(self, entries: Sequence[UserEntry], *, by: str | None = None) -> ImportResult:
         """Create or update users from a users file, all in one transaction: every entry is
         checked (roles exist, no email held by someone else) before anything is written, and
         any refusal leaves the database as it was. Existing users (by username) get the entry's
@@ -91,7 +93,15 @@ class UserFileService:
                     continue
                 changes = _changes(user, entry)
                 if changes:
-                    users_store.update_profile(conn, entry.username, self._clock.now(), changes)
+                    now = self._clock.now()
+                    users_store.update_profile(conn, entry.username, now, changes)
+                    record_event(
+                        conn,
+                        events.USER_CHANGE,
+                        now,
+                        owner=by,
+                        extra={"username": entry.username, "changed": sorted(changes)},
+                    )
             for entry in entries:
                 if current[entry.username] is not None:
                     continue
@@ -110,6 +120,13 @@ class UserFileService:
                     password_hash=password_hash,
                     roles=entry.roles,
                     now=self._clock.now(),
+                )
+                record_event(
+                    conn,
+                    events.USER_CREATE,
+                    self._clock.now(),
+                    owner=by,
+                    extra={"username": entry.username, "roles": list(entry.roles)},
                 )
         for entry in entries:
             user = current[entry.username]

@@ -16,12 +16,14 @@ from sqlalchemy import Connection
 from slipstream.auth.passwords import hash_password
 from slipstream.auth.roles import ADMIN, BUILTIN_ROLES
 from slipstream.clock import Clock
+from slipstream.core import event_log as events
 from slipstream.core.records import User
 from slipstream.errors import InvalidInputError, UserNotFound
 from slipstream.services.sign_in import SignInService
 from slipstream.store import users as users_store
 from slipstream.store import web_sessions as web_sessions_store
 from slipstream.store.db import Database
+from slipstream.store.event_log import record_event
 
 # Column widths of the users table: longer values are refused here, with the field named,
 # rather than truncated by one database and refused by another.
@@ -74,6 +76,7 @@ class UserService:
         role: str | None = None,
         password: str,
         roles: Sequence[str] | None = None,
+        by: str | None = None,
     ) -> User:
         """Create an active user with one `role` (the CLI) or several `roles` (the REST API);
         UserAlreadyExists if the name or email is taken."""
@@ -90,8 +93,9 @@ class UserService:
             self.check_roles(roles)
         _check_password(password)
         password_hash = hash_password(password)  # slow on purpose: outside the transaction
+        now = self._clock.now()
         with self._db.write() as conn:
-            return users_store.insert_user(
+            user = users_store.insert_user(
                 conn,
                 username=username,
                 email=email,
@@ -99,8 +103,16 @@ class UserService:
                 last_name=last_name,
                 password_hash=password_hash,
                 roles=list(dict.fromkeys(roles)),
-                now=self._clock.now(),
+                now=now,
             )
+            record_event(
+                conn,
+                events.USER_CREATE,
+                now,
+                owner=by,
+                extra={"username": username, "roles": list(user.roles)},
+            )
+            return user
 
     def get(self, username: str) -> User:
         if "\x00" in username:  # no stored name has one, and PostgreSQL refuses to compare it
@@ -147,6 +159,7 @@ class UserService:
         password: str | None = None,
         roles: Sequence[str] | None = None,
         keep_an_admin: bool = False,
+        by: str | None = None,
     ) -> User:
         """Change any of a user's fields (the REST API's PATCH) in one transaction: all of
         them or, on any refusal, none. UserAlreadyExists if the new username or email is
@@ -174,7 +187,16 @@ class UserService:
             current = self._locked(conn, username)
             if keep_an_admin and roles is not None:
                 _keep_an_admin(conn, current, roles=roles)
-            user = users_store.update_profile(conn, username, self._clock.now(), values)
+            now = self._clock.now()
+            user = users_store.update_profile(conn, username, now, values)
+            changed = sorted("password" if k == "password_hash" else k for k in values)
+            record_event(
+                conn,
+                events.USER_CHANGE,
+                now,
+                owner=by,
+                extra={"username": username, "changed": changed},
+            )
             if password is not None:
                 # A new password signs the user out of the web UI everywhere.
                 web_sessions_store.delete_for_user(conn, user.username if user else username)
@@ -182,32 +204,53 @@ class UserService:
         self._sign_ins.forget(username)
         return user
 
-    def delete(self, username: str) -> None:
+    def delete(self, username: str, *, by: str | None = None) -> None:
         if "\x00" in username:
             raise UserNotFound(username)
         with self._db.write() as conn:
             if not users_store.delete_user(conn, username):
                 raise UserNotFound(username)
+            record_event(
+                conn, events.USER_DELETE, self._clock.now(), owner=by, extra={"username": username}
+            )
         self._sign_ins.forget(username)
 
-    def reset_password(self, username: str, password: str) -> None:
+    def reset_password(self, username: str, password: str, *, by: str | None = None) -> None:
         """Set a new password; the old one stops working at once in this process."""
         _check_password(password)
         password_hash = hash_password(password)
         with self._db.write() as conn:
-            if not users_store.set_password_hash(conn, username, password_hash, self._clock.now()):
+            now = self._clock.now()
+            if not users_store.set_password_hash(conn, username, password_hash, now):
                 raise UserNotFound(username)
+            record_event(
+                conn,
+                events.USER_CHANGE,
+                now,
+                owner=by,
+                extra={"username": username, "changed": ["password"]},
+            )
             web_sessions_store.delete_for_user(conn, username)
         self._sign_ins.forget(username)
 
-    def set_active(self, username: str, active: bool, *, keep_an_admin: bool = False) -> User:
+    def set_active(
+        self, username: str, active: bool, *, keep_an_admin: bool = False, by: str | None = None
+    ) -> User:
         """Enable or disable a user; a disabled user cannot sign in. With `keep_an_admin`,
         disabling the last active Admin is refused."""
         with self._db.write() as conn:
             if keep_an_admin and not active:
                 _keep_an_admin(conn, self._locked(conn, username), active=False)
-            if not users_store.set_active(conn, username, active, self._clock.now()):
+            now = self._clock.now()
+            if not users_store.set_active(conn, username, active, now):
                 raise UserNotFound(username)
+            record_event(
+                conn,
+                events.USER_CHANGE,
+                now,
+                owner=by,
+                extra={"username": username, "changed": ["active"], "active": active},
+            )
             if not active:
                 web_sessions_store.delete_for_user(conn, username)
             user = users_store.get_user(conn, username)
@@ -215,7 +258,7 @@ class UserService:
         assert user is not None
         return user
 
-    def add_role(self, username: str, role: str) -> User:
+    def add_role(self, username: str, role: str, *, by: str | None = None) -> User:
         """Give a user one more role; refused (as Airflow does) if they already have it."""
         self.check_role(role)
         with self._db.write() as conn:
@@ -224,11 +267,11 @@ class UserService:
                 raise InvalidInputError(
                     f'User "{username}" is already a member of role "{role}"', field="role"
                 )
-            updated = self._save_roles(conn, user, [*user.roles, role])
+            updated = self._save_roles(conn, user, [*user.roles, role], by)
         self._sign_ins.forget(username)
         return updated
 
-    def remove_role(self, username: str, role: str) -> User:
+    def remove_role(self, username: str, role: str, *, by: str | None = None) -> User:
         """Take a role away; refused (as Airflow does) if the user does not have it."""
         with self._db.write() as conn:
             user = self._locked(conn, username)
@@ -236,12 +279,17 @@ class UserService:
                 raise InvalidInputError(
                     f'User "{username}" is not a member of role "{role}"', field="role"
                 )
-            updated = self._save_roles(conn, user, [r for r in user.roles if r != role])
+            updated = self._save_roles(conn, user, [r for r in user.roles if r != role], by)
         self._sign_ins.forget(username)
         return updated
 
     def set_roles(
-        self, username: str, roles: Sequence[str], *, keep_an_admin: bool = False
+        self,
+        username: str,
+        roles: Sequence[str],
+        *,
+        keep_an_admin: bool = False,
+        by: str | None = None,
     ) -> User:
         """Replace a user's roles (the REST API's PATCH); unknown names are refused together.
         With `keep_an_admin`, taking Admin from the last active Admin is refused."""
@@ -250,7 +298,7 @@ class UserService:
             user = self._locked(conn, username)
             if keep_an_admin:
                 _keep_an_admin(conn, user, roles=roles)
-            updated = self._save_roles(conn, user, list(dict.fromkeys(roles)))
+            updated = self._save_roles(conn, user, list(dict.fromkeys(roles)), by)
         self._sign_ins.forget(username)
         return updated
 
@@ -264,8 +312,18 @@ class UserService:
             raise UserNotFound(username)
         return user
 
-    def _save_roles(self, conn: Connection, user: User, roles: Sequence[str]) -> User:
-        users_store.set_roles(conn, user.username, roles, self._clock.now())
+    def _save_roles(
+        self, conn: Connection, user: User, roles: Sequence[str], by: str | None
+    ) -> User:
+        now = self._clock.now()
+        users_store.set_roles(conn, user.username, roles, now)
+        record_event(
+            conn,
+            events.USER_CHANGE,
+            now,
+            owner=by,
+            extra={"username": user.username, "changed": ["roles"], "roles": list(roles)},
+        )
         saved = users_store.get_user(conn, user.username)
         assert saved is not None
         return saved

@@ -145,6 +145,8 @@ task_instances = Table(
     Column("infra_failures", Integer, nullable=False, default=0),
     Column("operator", String(100), nullable=False),
     Column("pool", String(250), nullable=False, default="default_pool"),
+    # What a queued or running try holds of its pool (the pools' counts sum it).
+    Column("pool_slots", Integer, nullable=False, default=1, server_default="1"),
     Column("queue", String(250), nullable=False, default="default"),
     Column("priority_weight", Integer, nullable=False, default=1),
     Column("queued_at", UtcDateTime, nullable=True),
@@ -339,4 +341,37 @@ connections = Table(
     Column("port", Integer, nullable=True),
     Column("extra", Text, nullable=True),
     Column("is_encrypted", Boolean, nullable=False, default=True),
+)
+
+# Pools (migration 0009): named slots queued and running tries hold. default_pool always exists.
+pools = Table(
+    "pools",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pool", String(256), nullable=False, unique=True),  # Airflow's column name
+    Column("slots", Integer, nullable=False, default=0),
+    Column("description", Text, nullable=True),
+    Column("include_deferred", Boolean, nullable=False, default=False),
+)
+
+# The audit (event) log, Airflow's `log`: one row per action, written in the action's own
+# transaction. `extra` is JSON text and never holds a secret.
+log = Table(
+    "log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dttm", UtcDateTime, nullable=False),
+    Column("dag_id", String(250), nullable=True),
+    Column("task_id", String(250), nullable=True),
+    Column("map_index", Integer, nullable=True),
+    Column("event", String(60), nullable=False),
+    Column("execution_date", UtcDateTime, nullable=True),
+    Column("run_id", String(250), nullable=True),
+    Column("owner", String(500), nullable=True),
+    Column("owner_display_name", String(500), nullable=True),
+    Column("extra", Text, nullable=True),
+    Column("try_number", Integer, nullable=True),
+    Index("ix_log_dttm", "dttm"),
+    Index("ix_log_dag_id", "dag_id"),
+    Index("ix_log_event", "event"),
 )

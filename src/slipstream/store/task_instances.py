@@ -47,6 +47,7 @@ def task_instance_from_row(row: Row[Any]) -> TaskInstance:
         state_reason=m["state_reason"],
         infra_failures=m["infra_failures"],
         pool=m["pool"],
+        pool_slots=m["pool_slots"],
         queue=m["queue"],
         priority_weight=m["priority_weight"],
         map_index=m["map_index"],
@@ -97,6 +98,7 @@ def create_for_run(
             "infra_failures": 0,
             "operator": spec.operator,
             "pool": spec.pool,
+            "pool_slots": spec.pool_slots,
             "queue": spec.queue,
             "priority_weight": spec.priority_weight_total,  # effective, as Airflow stores it
             "updated_at": now,

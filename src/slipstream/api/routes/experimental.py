@@ -149,7 +149,12 @@ async def trigger_dag(
     def trigger() -> Run:
         check_dag(services, principal, Action.RUNS_CREATE, dag_id)
         return services.runs.trigger(
-            dag_id, conf=conf, run_id=run_id, logical_date=when, triggered_by="rest_api"
+            dag_id,
+            conf=conf,
+            run_id=run_id,
+            logical_date=when,
+            triggered_by="rest_api",
+            by=principal.user.username,
         ).run
 
     run = await run_in_threadpool(trigger)
@@ -207,7 +212,7 @@ def set_paused(dag_id: str, paused: str, principal: MayPause, services: Services
     if value not in ("true", "false"):
         raise InvalidInputError(f"paused must be true or false, not {paused!r}", field="paused")
     check_dag(services, principal, Action.DAGS_EDIT, dag_id)
-    services.dags.set_paused(dag_id, value == "true")
+    services.dags.set_paused(dag_id, value == "true", by=principal.user.username)
     return OkResponse()
 
 

@@ -125,7 +125,7 @@ async def change_password(request: Request, visitor: VisitorDep, parts: PartsDep
         if user is None:
             return FormErrors({"current_password": "That is not your current password."}, 400)
         try:
-            parts.services.users.reset_password(username, new)
+            parts.services.users.reset_password(username, new, by=visitor.user.username)
         except InvalidInputError as refusal:
             return FormErrors.of(refusal, {"password": "new_password"})
         return None
@@ -158,7 +158,9 @@ async def create_token(request: Request, visitor: VisitorDep, parts: PartsDep) -
         if errors:
             return errors
         try:
-            return parts.services.tokens.create(visitor.user.username, name, lifetime)
+            return parts.services.tokens.create(
+                visitor.user.username, name, lifetime, by=visitor.user.username
+            )
         except SlipstreamError as refusal:
             return FormErrors.of(refusal, TOKEN_INPUTS, conflict="token_name")
 
@@ -177,7 +179,8 @@ async def revoke_token(request: Request, visitor: VisitorDep, parts: PartsDep) -
     name = form.get("name", "")
     if not name:
         raise PageError(400, detail="name is required")
-    await run_in_threadpool(parts.services.tokens.revoke, visitor.user.username, name)
+    username = visitor.user.username
+    await run_in_threadpool(lambda: parts.services.tokens.revoke(username, name, by=username))
     return RedirectResponse(f"{PATH}?notice=revoked", status_code=303)
 
 

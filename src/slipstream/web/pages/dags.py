@@ -176,7 +176,7 @@ async def set_paused(
             raise DagNotFound(dag_id)
         if not visitor.can_on_dag(Action.DAGS_EDIT, dag_id, dag.tags):
             raise PageError(403, detail=f"Your roles do not allow pausing or unpausing {dag_id}.")
-        parts.services.dags.set_paused(dag_id, is_paused)
+        parts.services.dags.set_paused(dag_id, is_paused, by=visitor.user.username)
         return parts.services.dag_overview.overview(
             scope=DagScope(dag_ids=frozenset({dag_id})), limit=1, recent_runs=RECENT_RUNS
         )

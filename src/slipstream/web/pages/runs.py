@@ -501,7 +501,7 @@ def do_action(
         elif action.key.startswith("mark-"):
             changes.mark_run(dag_id, run_id, MARKS[action.key.removeprefix("mark-")], by=by)
         else:
-            changes.delete_run(dag_id, run_id)
+            changes.delete_run(dag_id, run_id, by=by)
             return RedirectResponse(f"{dag_url(dag_id)}/runs", status_code=303)
     except (InvalidInputError, ConflictError, InvalidStateTransition) as exc:
         status = 400 if isinstance(exc, InvalidInputError) else 409

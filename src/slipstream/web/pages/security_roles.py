@@ -205,7 +205,7 @@ async def create_role(request: Request, visitor: RoleEditor, parts: PartsDep) ->
         if errors:
             return errors
         try:
-            parts.services.roles.create(form.name, pairs)
+            parts.services.roles.create(form.name, pairs, by=visitor.user.username)
         except SlipstreamError as refusal:
             return FormErrors.of(refusal, INPUTS, conflict="name")
         return None
@@ -262,7 +262,9 @@ async def save_role(request: Request, name: str, visitor: RoleEditor, parts: Par
         if errors:
             return errors
         try:
-            parts.services.roles.update(name, new_name=form.name, pairs=pairs)
+            parts.services.roles.update(
+                name, new_name=form.name, pairs=pairs, by=visitor.user.username
+            )
         except NotFoundError:
             raise
         except SlipstreamError as refusal:
@@ -279,7 +281,7 @@ async def save_role(request: Request, name: str, visitor: RoleEditor, parts: Par
 
 def delete_role(request: Request, name: str, visitor: RoleEditor, parts: PartsDep) -> Response:
     """Delete a custom role; its holders lose it (the page said how many before asking)."""
-    parts.services.roles.delete(name)
+    parts.services.roles.delete(name, by=visitor.user.username)
     return RedirectResponse(f"{PATH}?notice=deleted", status_code=303)
 
 

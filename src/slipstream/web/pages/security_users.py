@@ -178,6 +178,7 @@ async def create_user(request: Request, visitor: UserEditor, parts: PartsDep) ->
                 last_name=form.get("last_name", "").strip(),
                 password=choice.password,
                 roles=roles,
+                by=visitor.user.username,
             )
         except SlipstreamError as refusal:
             return _refused(refusal)
@@ -256,6 +257,7 @@ async def save_profile(
                 last_name=form.get("last_name", "").strip(),
                 roles=roles,
                 keep_an_admin=True,
+                by=visitor.user.username,
             )
         except NotFoundError:
             raise
@@ -289,7 +291,7 @@ async def set_password(
         if errors:
             return errors
         try:
-            parts.services.users.reset_password(username, choice.password)
+            parts.services.users.reset_password(username, choice.password, by=visitor.user.username)
         except NotFoundError:
             raise
         except SlipstreamError as refusal:
@@ -323,7 +325,9 @@ async def set_active(
 
     def change() -> FormErrors | None:
         try:
-            parts.services.users.set_active(username, active, keep_an_admin=True)
+            parts.services.users.set_active(
+                username, active, keep_an_admin=True, by=visitor.user.username
+            )
         except NotFoundError:
             raise
         except SlipstreamError as refusal:

@@ -211,6 +211,7 @@ async def trigger(request: Request, dag_id: str, visitor: RunCreator, parts: Par
                 note=form.note or None,
                 triggered_by=TRIGGERED_BY,
                 unique_logical_date=logical_date is not None,
+                by=visitor.user.username,
             )
         except RunAlreadyExists as exc:
             form.conflict = True

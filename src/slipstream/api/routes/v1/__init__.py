@@ -8,9 +8,11 @@ from slipstream.api.routes.v1 import (
     connections,
     dag_runs,
     dags,
+    event_logs,
     import_errors,
     mapped_task_instances,
     monitor,
+    pools,
     roles,
     task_instances,
     users,
@@ -34,4 +36,6 @@ def router(settings: Settings) -> APIRouter:
         api.include_router(resource.router())
     api.include_router(variables.router())
     api.include_router(connections.router())
+    api.include_router(pools.router())
+    api.include_router(event_logs.router())
     return api

@@ -261,6 +261,7 @@ async def post_dag_run(
             idempotency_key=idempotency_key or None,
             data_interval=interval,
             unique_logical_date=logical_date is not None,
+            by=principal.user.username,
         ).run
 
     def trigger() -> Run:
@@ -351,7 +352,9 @@ def delete_dag_run(
     """Delete the run with its task instances and their history (204)."""
     check_run_dag(services, principal, Action.RUNS_DELETE, dag_id)
     _translate_run_errors(
-        lambda: services.run_changes.delete_run(dag_id, dag_run_id), dag_id, dag_run_id
+        lambda: services.run_changes.delete_run(dag_id, dag_run_id, by=principal.user.username),
+        dag_id,
+        dag_run_id,
     )
     return Response(status_code=204)
 

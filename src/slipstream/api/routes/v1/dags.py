@@ -168,6 +168,7 @@ async def patch_dags(
             limit=page.limit,
             offset=page.offset,
             scope=principal.scope_for(Action.DAGS_EDIT),
+            by=principal.user.username,
         )
     )
     return DagCollection(dags=[dag_body(v) for v in views], total_entries=total)
@@ -201,7 +202,7 @@ async def patch_dag(
     def patch() -> Dag:
         try:
             visible(services, principal, Action.DAGS_EDIT, dag_id)
-            services.dags.set_paused(dag_id, is_paused)
+            services.dags.set_paused(dag_id, is_paused, by=principal.user.username)
             return dag_body(services.dags.view(dag_id))
         except ApiError as exc:
             if exc.status == 404:

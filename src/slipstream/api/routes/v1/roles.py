@@ -12,10 +12,14 @@ from slipstream.api.deps import ServicesDep, authorized
 from slipstream.api.errors import ApiError
 from slipstream.api.routes.v1 import body as fields
 from slipstream.api.routes.v1.common import order_by, page_of
+from slipstream.api.security import Principal
 from slipstream.auth.permissions import BUILTIN_ROLE_PAIRS, VERBS
 from slipstream.auth.roles import ADMIN, Action
 from slipstream.core.records import Role
 from slipstream.errors import InvalidInputError, RoleAlreadyExists, RoleNotFound
+
+# Who makes a change, for the audit log (the router checks the permission itself too).
+RoleEditor = Annotated[Principal, Depends(authorized(Action.ROLES_EDIT))]
 
 
 class ActionName(BaseModel):
@@ -123,12 +127,14 @@ def get_role(services: ServicesDep, role_name: str) -> RoleItem:
         raise not_found(role_name) from None
 
 
-def post_role(services: ServicesDep, data: Annotated[dict[str, Any], Body()]) -> RoleItem:
+def post_role(
+    editor: RoleEditor, services: ServicesDep, data: Annotated[dict[str, Any], Body()]
+) -> RoleItem:
     """Create a custom role with the permissions in `actions`."""
     fields.check_fields(data, writable=MASKABLE, required=("name",))
     name = fields.string(data, "name", min_length=1) or ""
     try:
-        return role_item(services.roles.create(name, _pairs(data) or ()))
+        return role_item(services.roles.create(name, _pairs(data) or (), by=editor.user.username))
     except RoleAlreadyExists:
         raise ApiError(
             409,
@@ -137,6 +143,7 @@ def post_role(services: ServicesDep, data: Annotated[dict[str, Any], Body()]) ->
 
 
 def patch_role(
+    editor: RoleEditor,
     services: ServicesDep,
     role_name: str,
     data: Annotated[dict[str, Any], Body()],
@@ -153,17 +160,21 @@ def patch_role(
         data = {name: data[name] for name in masked}
     new_name = fields.string(data, "name", min_length=1)
     try:
-        return role_item(services.roles.update(role_name, new_name=new_name, pairs=_pairs(data)))
+        return role_item(
+            services.roles.update(
+                role_name, new_name=new_name, pairs=_pairs(data), by=editor.user.username
+            )
+        )
     except RoleNotFound:
         raise not_found(role_name) from None
     except RoleAlreadyExists as exc:
         raise ApiError(409, f"Role with name {exc.role!r} already exists") from None
 
 
-def delete_role(services: ServicesDep, role_name: str) -> Response:
+def delete_role(services: ServicesDep, role_name: str, editor: RoleEditor) -> Response:
     """Delete a custom role; users holding it lose it."""
     try:
-        services.roles.delete(role_name)
+        services.roles.delete(role_name, by=editor.user.username)
     except RoleNotFound:
         raise not_found(role_name) from None
     return Response(status_code=204)

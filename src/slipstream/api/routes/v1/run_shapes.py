@@ -264,7 +264,7 @@ def task_instance_body(ti: TaskInstance, run: Run) -> TaskInstanceBody:
         hostname=ti.hostname or "",
         unixname="",
         pool=ti.pool,
-        pool_slots=1,
+        pool_slots=ti.pool_slots,
         queue=ti.queue,
         priority_weight=ti.priority_weight,
         operator=ti.operator,

@@ -12,9 +12,13 @@ from slipstream.api.deps import ServicesDep, authorized
 from slipstream.api.errors import ApiError
 from slipstream.api.routes.v1 import body as fields
 from slipstream.api.routes.v1.common import iso, order_by, page_of
+from slipstream.api.security import Principal
 from slipstream.auth.roles import PUBLIC, Action
 from slipstream.core.records import User
 from slipstream.errors import InvalidInputError, UserAlreadyExists, UserNotFound
+
+# Who makes a change, for the audit log (the router checks the permission itself too).
+UserEditor = Annotated[Principal, Depends(authorized(Action.USERS_EDIT))]
 
 
 class UserRole(BaseModel):
@@ -115,7 +119,9 @@ def get_user(services: ServicesDep, username: str) -> UserCollectionItem:
         raise not_found(username) from None
 
 
-def post_user(services: ServicesDep, data: Annotated[dict[str, Any], Body()]) -> UserCollectionItem:
+def post_user(
+    editor: UserEditor, services: ServicesDep, data: Annotated[dict[str, Any], Body()]
+) -> UserCollectionItem:
     """Create a user; roles default to Public, as Airflow's registration role."""
     fields.check_fields(
         data,
@@ -137,6 +143,7 @@ def post_user(services: ServicesDep, data: Annotated[dict[str, Any], Body()]) ->
             last_name=last_name,
             password=password,
             roles=roles,
+            by=editor.user.username,
         )
     except UserAlreadyExists as exc:
         if exc.email is None:
@@ -147,6 +154,7 @@ def post_user(services: ServicesDep, data: Annotated[dict[str, Any], Body()]) ->
 
 
 def patch_user(
+    editor: UserEditor,
     services: ServicesDep,
     username: str,
     data: Annotated[dict[str, Any], Body()],
@@ -172,6 +180,7 @@ def patch_user(
             last_name=fields.string(data, "last_name"),
             password=fields.string(data, "password"),
             roles=_roles(data),
+            by=editor.user.username,
         )
     except UserNotFound:
         raise not_found(username) from None
@@ -182,9 +191,9 @@ def patch_user(
     return user_item(user)
 
 
-def delete_user(services: ServicesDep, username: str) -> Response:
+def delete_user(services: ServicesDep, username: str, editor: UserEditor) -> Response:
     try:
-        services.users.delete(username)
+        services.users.delete(username, by=editor.user.username)
     except UserNotFound:
         raise not_found(username) from None
     return Response(status_code=204)

@@ -9,20 +9,19 @@ from slipstream.authoring.operators import EmptyOperator
 from slipstream.errors import DagDefinitionError
 
 
-def test_a_pool_other_than_default_pool_is_refused_naming_it() -> None:
-    with (
-        pytest.raises(DagDefinitionError, match="pool 'etl_pool' of task 't' does not exist"),
-        DAG("d"),
-    ):
-        EmptyOperator(task_id="t", pool="etl_pool")
-    with (
-        pytest.raises(DagDefinitionError, match="only 'default_pool' exists for now"),
-        DAG("d", default_args={"pool": "etl_pool"}),
-    ):
-        EmptyOperator(task_id="t")
+def test_any_pool_name_is_kept_and_a_bad_one_refused_naming_the_task() -> None:
+    # Whether the pool exists is the scheduler's question (pools live in the database).
+    with DAG("d", default_args={"pool": "from_defaults"}):
+        assert EmptyOperator(task_id="t", pool="etl_pool").pool == "etl_pool"
+        assert EmptyOperator(task_id="u").pool == "from_defaults"
     with DAG("d"):
-        assert EmptyOperator(task_id="t", pool="default_pool").pool == "default_pool"
-        assert EmptyOperator(task_id="u").pool == "default_pool"
+        assert EmptyOperator(task_id="t").pool == "default_pool"
+    for bad in ("", "  ", 3):
+        with (
+            pytest.raises(DagDefinitionError, match="pool of task 't' must be a non-empty string"),
+            DAG("d"),
+        ):
+            EmptyOperator(task_id="t", pool=bad)
 
 
 def test_run_as_user_is_refused() -> None:

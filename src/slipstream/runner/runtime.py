@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from slipstream.authoring.lazy import LazyValue
+from slipstream.clock import Clock, SystemClock
 from slipstream.core.records import Run, RunType, Workload
 
 RETURN_VALUE_KEY = "return_value"
@@ -106,6 +107,12 @@ class RuntimeTaskInstance:
         self.map_index = workload.map_index
         self.logical_date = workload.logical_date
         self.execution_date = workload.logical_date  # Airflow 1/2 name
+        # A sensor woken from up_for_reschedule/deferred: its first poke's start (where its
+        # timeout is counted from) and the pokes so far; None and 0 on a try's first run.
+        wait = workload.wait
+        self.first_poke_at: datetime | None = wait.started_at if wait is not None else None
+        self.poke_count = wait.pokes if wait is not None else 0
+        self.clock: Clock = SystemClock()
         # Set by the runner once the try's task copy and run exist (Airflow's ti.task and
         # ti.dag_run).
         self.task: Any = None

@@ -64,9 +64,14 @@ TRIGGER_DAGRUN = {"TriggerDagRunOperator": f"{_P}:TriggerDagRunOperator"}
 ASSETS = {"Asset": f"{_P}:Asset", "AssetAlias": f"{_P}:AssetAlias"}
 DATASETS = {"Dataset": f"{_P}:Dataset", "DatasetAlias": f"{_P}:DatasetAlias"}
 BASE_SENSOR = {
-    "BaseSensorOperator": f"{_P}:BaseSensorOperator",
-    "PokeReturnValue": f"{_P}:PokeReturnValue",
+    "BaseSensorOperator": f"{_A}.sensors.base:BaseSensorOperator",
+    "PokeReturnValue": f"{_A}.sensors.base:PokeReturnValue",
 }
+TEMPORAL_TRIGGERS = {
+    "DateTimeTrigger": f"{_A}.triggers:DateTimeTrigger",
+    "TimeDeltaTrigger": f"{_A}.triggers:TimeDeltaTrigger",
+}
+BASE_TRIGGER = {"BaseTrigger": f"{_A}.triggers:BaseTrigger"}
 WEEKDAY = {"WeekDay": f"{_A}.weekday:WeekDay"}
 BRANCH_DAY_OF_WEEK = {"BranchDayOfWeekOperator": f"{_A}.weekday:BranchDayOfWeekOperator"}
 EXTERNAL_TASK = {
@@ -196,6 +201,9 @@ _TABLE: dict[str, dict[str, str]] = {
     f"{_STANDARD}.operators.trigger_dagrun": TRIGGER_DAGRUN,
     f"{_STANDARD}.operators.weekday": BRANCH_DAY_OF_WEEK,
     f"{_STANDARD}.utils.weekday": WEEKDAY,
+    f"{_STANDARD}.triggers.temporal": TEMPORAL_TRIGGERS,
+    "airflow.triggers.temporal": TEMPORAL_TRIGGERS,
+    "airflow.triggers.base": BASE_TRIGGER,
     f"{_STANDARD}.sensors.bash": _pending("BashSensor"),
     f"{_STANDARD}.sensors.python": _pending("PythonSensor"),
     f"{_STANDARD}.sensors.filesystem": _pending("FileSensor"),

@@ -51,6 +51,17 @@ class XComReader(Protocol):
         """The newest successful run of `dag_id` with a logical date before `before`."""
         ...
 
+    def external_states(
+        self, dag_id: str, logical_date: datetime
+    ) -> tuple[str, dict[str, list[str]]] | None:
+        """(run state, task_id -> its instances' states) of `dag_id`'s run at `logical_date`;
+        None when there is none (ExternalTaskSensor)."""
+        ...
+
+    def dag_tasks(self, dag_id: str) -> list[str] | None:
+        """The task ids of `dag_id`'s latest version; None for an unknown DAG."""
+        ...
+
 
 XComReaderFactory = Callable[[], XComReader]
 
@@ -246,6 +257,21 @@ class RuntimeTaskInstance:
                 found = reader.previous_success(self.dag_id, self._logical_date)
             self._previous = (found,)
         return self._previous[0]
+
+    def external_states(
+        self, dag_id: str, logical_date: datetime
+    ) -> tuple[str, dict[str, list[str]]] | None:
+        """Another DAG's run at `logical_date`: its state and its tasks' (ExternalTaskSensor)."""
+        return self._required_reader("ExternalTaskSensor").external_states(dag_id, logical_date)
+
+    def dag_tasks(self, dag_id: str) -> list[str] | None:
+        return self._required_reader("ExternalTaskSensor").dag_tasks(dag_id)
+
+    def _required_reader(self, what: str) -> XComReader:
+        reader = self._reader_or_none()
+        if reader is None:
+            raise RuntimeError(f"{what} needs the database, which this try cannot reach")
+        return reader
 
     def get_template_context(self) -> Any:
         """The context of this try (Airflow 2's ti.get_template_context())."""

@@ -119,7 +119,6 @@ class BaseSensorOperator(BaseOperator):
             interval = self.next_poke_interval(pokes)
             if self.reschedule:
                 wake = now + timedelta(seconds=interval)
-                state = "deferred" if self.deferrable else "up_for_reschedule"
                 raise WaitRequested(
                     WaitRequest(
                         wake_at=wake,
@@ -130,7 +129,7 @@ class BaseSensorOperator(BaseOperator):
                         soft_fail=self.soft_fail,
                         pokes=pokes,
                         reason=(
-                            f"{state}: poke {pokes} not met; next poke at {wake.isoformat()} "
+                            f"poke {pokes} not met; next poke at {wake.isoformat()} "
                             f"(timeout at {deadline.isoformat()})"
                         ),
                     )

@@ -28,6 +28,7 @@ from bench.model import Options, WorkloadResult
 from bench.peers.base import Peer, PeerError, PeerResult
 from bench.plots import write_plots
 from bench.report import PERCENTILE_METHOD, floors_table, machine, table, write
+from bench.sensors import run_w8
 from bench.startup import run_w6
 from bench.workloads import run_w1, run_w2, run_w3_engine
 
@@ -40,6 +41,7 @@ WORKLOADS: dict[str, tuple[str, Callable[[Options], WorkloadResult]]] = {
     "W5": ("idle", run_w5),
     "W6": ("start-up", run_w6),
     "W7": ("API trigger rate", run_w7),
+    "W8": ("sensors waiting", run_w8),
 }
 
 # --peers names -> (module, class): imported only when asked for, so a run without peers never

@@ -47,6 +47,19 @@ with DAG("ticking_dag", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
 """
 
 
+WAITING_DAG = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.standard.sensors.python import PythonSensor
+from airflow.providers.standard.sensors.date_time import DateTimeSensor
+
+with DAG("waiting_dag", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    PythonSensor(task_id="poking", python_callable=lambda: False, mode="reschedule",
+                 poke_interval=3600)
+    DateTimeSensor(task_id="until", target_time="2999-01-01T00:00:00+00:00")
+"""
+
+
 @pytest.fixture(scope="module", autouse=True)
 def setup(api: ApiServer) -> None:
     api.create_user(*ADMIN, "Admin")
@@ -62,6 +75,7 @@ def setup(api: ApiServer) -> None:
         )  # fmt: skip
     api.create_user(*LIMITED, "Viewer")
     (api.home / "dags" / "ticking_dag.py").write_text(TICKING_DAG)
+    (api.home / "dags" / "waiting_dag.py").write_text(WAITING_DAG)
     api.sync_dags()
     api.start_scheduler()
 
@@ -124,6 +138,29 @@ def test_list_and_get_task_instances(api: ApiServer) -> None:
     )
     assert batch.status_code == 200, batch.text
     assert [t["task_id"] for t in batch.json()["task_instances"]] == ["show_conf"]
+
+
+def test_waiting_sensors_show_their_states_and_filter_by_them(api: ApiServer) -> None:
+    run_id = f"w_{secrets.token_hex(4)}"
+    created = call(api, "POST", "/dags/waiting_dag/dagRuns", json={"dag_run_id": run_id})
+    assert created.status_code == 200, created.text
+    path = f"/dags/waiting_dag/dagRuns/{run_id}/taskInstances"
+
+    def states() -> dict[str, str]:
+        listed = call(api, "GET", path).json()["task_instances"]
+        return {t["task_id"]: t["state"] for t in listed}
+
+    wait_for(
+        lambda: states() == {"poking": "up_for_reschedule", "until": "deferred"},
+        60,
+        "sensors to wait",
+    )
+    for state, task_id in (("up_for_reschedule", "poking"), ("deferred", "until")):
+        found = call(api, "GET", path, params={"state": [state]})
+        assert found.status_code == 200, found.text
+        assert [t["task_id"] for t in found.json()["task_instances"]] == [task_id]
+    ti = call(api, "GET", f"{path}/poking").json()
+    assert ti["try_number"] == 1 and ti["end_date"] is not None
 
 
 def test_bad_task_instance_queries_are_400(api: ApiServer) -> None:

@@ -315,10 +315,8 @@ def test_airflow_task_decorators_slipstream_lacks_are_clear_definition_errors() 
     import pytest
 
     from slipstream.authoring.taskflow import task as task_decorators
-    from slipstream.errors import DagDefinitionError, NotAvailableYet
+    from slipstream.errors import DagDefinitionError
 
-    with pytest.raises(NotAvailableYet, match=r"@task.sensor is not available in Slipstream yet"):
-        task_decorators.sensor  # noqa: B018
     with pytest.raises(DagDefinitionError, match=r"@task.virtualenv .* in a virtualenv"):
         task_decorators.virtualenv(lambda: None)
     with pytest.raises(DagDefinitionError, match=r"@task.docker .* Docker"):

@@ -282,7 +282,6 @@ def test_airflow_task_decorators_slipstream_lacks_are_import_errors_naming_them(
         "kubernetes",
         "kubernetes_cmd",
         "pyspark",
-        "sensor",
         "run_if",
         "sql",
         "nonsense",

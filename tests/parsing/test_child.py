@@ -260,10 +260,9 @@ def test_airflow_files_parse_and_missing_airflow_names_point_at_the_users_line(
         "from airflow import DAG\n"
         "from airflow.sensors.filesystem import FileSensor\n"
         "with DAG('waits', schedule=None) as dag:\n"
-        "    FileSensor(task_id='wait', filepath='/tmp/x')\n"
+        "    FileSensor(task_id='wait', filepath='/tmp/x', mode='sometimes')\n"
     )
     error = parse(sensor).error
     assert error is not None
     assert f'File "{sensor}", line 4, in <module>' in error
-    assert "FileSensor is not available in Slipstream yet" in error
-    assert "slipstream/" not in error
+    assert "mode 'sometimes' of sensor 'wait' is not valid" in error

@@ -13,6 +13,10 @@ exception a meaning for the task's outcome, also derives from the Slipstream err
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
 from slipstream.errors import FailTask, SkipTask
 
 
@@ -47,7 +51,12 @@ class AirflowSensorTimeout(AirflowException, FailTask):
 
 
 class AirflowRescheduleException(AirflowException):
-    """Airflow's reschedule request; Slipstream has no reschedule mode, so it fails the try."""
+    """Raised by task code (a sensor in reschedule mode): the try ends up_for_reschedule, with
+    no process, and runs again under the same try number at `reschedule_date`."""
+
+    def __init__(self, reschedule_date: datetime) -> None:
+        super().__init__(f"rescheduled to {reschedule_date}")
+        self.reschedule_date = reschedule_date
 
 
 class AirflowTaskTimeout(AirflowException):
@@ -110,8 +119,26 @@ class ParamValidationError(AirflowException):
     pass
 
 
-class TaskDeferred(AirflowException):
-    """Airflow's deferral request; Slipstream has no triggerer, so raising it fails the try."""
+class TaskDeferred(BaseException):
+    """Airflow's deferral request (BaseOperator.defer raises it; a BaseException as in Airflow,
+    so task code catching Exception lets it through): the try waits, with no process, until its
+    time trigger fires, then resumes at `method_name`. Other triggers fail the try."""
+
+    def __init__(
+        self,
+        *,
+        trigger: Any,
+        method_name: str,
+        kwargs: Mapping[str, Any] | None = None,
+        timeout: timedelta | float | None = None,
+    ) -> None:
+        super().__init__(f"deferred on {type(trigger).__name__}")
+        self.trigger = trigger
+        self.method_name = method_name
+        self.kwargs: dict[str, Any] = dict(kwargs or {})
+        self.timeout: timedelta | None = (
+            timedelta(seconds=timeout) if isinstance(timeout, (int, float)) else timeout
+        )
 
 
 class RemovedInAirflow3Warning(DeprecationWarning):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from slipstream.authoring.callbacks import checked_callback, warn_sla
 from slipstream.authoring.dag_context import current_dag, open_task_group
+from slipstream.authoring.exceptions import TaskDeferred
 from slipstream.authoring.mapping import ExpandInput, OperatorPartial
 from slipstream.authoring.relations import DependencyMixin
 from slipstream.authoring.schedules import as_utc
@@ -433,6 +434,18 @@ class BaseOperator(DependencyMixin, SetupTeardownRoles):
 
     def on_kill(self) -> None:
         """Called when the try is being killed (timeout, shutdown): stop child processes."""
+
+    def defer(
+        self,
+        *,
+        trigger: Any,
+        method_name: str,
+        kwargs: Mapping[str, Any] | None = None,
+        timeout: timedelta | float | None = None,
+    ) -> None:
+        """Airflow's deferral: end this try waiting, with no process, until `trigger` (a time
+        trigger: authoring/triggers.py) fires, then resume it at `method_name`."""
+        raise TaskDeferred(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
 
 BaseOperator._init_arg_names = _keyword_names(BaseOperator.__init__)

@@ -26,10 +26,11 @@ from slipstream.authoring.operators import (
     call_with_context,
     signature_of,
 )
+from slipstream.authoring.sensors.python import PythonSensor
 from slipstream.authoring.task import BaseOperator, definition_context
 from slipstream.authoring.templating import resolve_values
 from slipstream.authoring.xcom_arg import XComArg
-from slipstream.errors import DagDefinitionError, NotAvailableYet
+from slipstream.errors import DagDefinitionError
 
 if TYPE_CHECKING:
     from slipstream.authoring.context import Context
@@ -95,6 +96,10 @@ class _BranchPythonDecoratedOperator(BranchPythonOperator):
 
 class _ShortCircuitDecoratedOperator(ShortCircuitOperator):
     """What @task.short_circuit creates."""
+
+
+class _SensorDecoratedOperator(PythonSensor):
+    """What @task.sensor creates: the function is the poke (a bool or a PokeReturnValue)."""
 
 
 class _BashDecoratedOperator(BashOperator):
@@ -240,8 +245,9 @@ def _decorator(
 
 
 class TaskDecoratorCollection:
-    """`task`: use as @task, @task(...), @task.python, @task.branch, @task.short_circuit or
-    @task.bash. Any BaseOperator argument may be given (task_id, retries, pool...)."""
+    """`task`: use as @task, @task(...), @task.python, @task.branch, @task.short_circuit,
+    @task.bash or @task.sensor. Any BaseOperator argument may be given (task_id, retries,
+    pool...)."""
 
     @overload
     def __call__(self, python_callable: Callable[..., Any], /) -> TaskFunction: ...
@@ -298,14 +304,20 @@ class TaskDecoratorCollection:
     ) -> TaskFunction | Callable[[Callable[..., Any]], TaskFunction]:
         return _decorator(_BashDecoratedOperator, python_callable, kwargs)
 
+    @overload
+    def sensor(self, python_callable: Callable[..., Any], /) -> TaskFunction: ...
+    @overload
+    def sensor(
+        self, python_callable: None = None, /, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], TaskFunction]: ...
+    def sensor(
+        self, python_callable: Callable[..., Any] | None = None, /, **kwargs: Any
+    ) -> TaskFunction | Callable[[Callable[..., Any]], TaskFunction]:
+        """The function pokes (poke_interval, timeout, mode... as BaseSensorOperator)."""
+        return _decorator(_SensorDecoratedOperator, python_callable, kwargs)
+
     def __getattr__(self, name: str) -> Any:
         # Airflow's other @task.<kind> decorators: a clear DAG import error naming them.
-        if name == "sensor":
-            raise NotAvailableYet(
-                "@task.sensor",
-                "sensors come with a later Slipstream release; until then, "
-                "poll inside a @task that raises to retry (retries, retry_delay)",
-            )
         if name in _ELSEWHERE_DECORATORS:
             raise DagDefinitionError(
                 f"@task.{name} is not available in Slipstream: it runs the function "
@@ -320,7 +332,7 @@ class TaskDecoratorCollection:
         raise AttributeError(
             f"@task.{name} is not available in Slipstream: it is not one of the TaskFlow "
             "decorators Slipstream knows (@task, @task.python, @task.branch, "
-            "@task.short_circuit, @task.bash)"
+            "@task.short_circuit, @task.bash, @task.sensor)"
         )
 
 

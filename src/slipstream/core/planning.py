@@ -435,7 +435,14 @@ def _outcome(plan: DagPlan, states: Mapping[str, TaskState]) -> tuple[RunState |
 
 
 _ACTIVE = frozenset(
-    {TaskState.SCHEDULED, TaskState.QUEUED, TaskState.RUNNING, TaskState.UP_FOR_RETRY}
+    {
+        TaskState.SCHEDULED,
+        TaskState.QUEUED,
+        TaskState.RUNNING,
+        TaskState.UP_FOR_RETRY,
+        TaskState.UP_FOR_RESCHEDULE,
+        TaskState.DEFERRED,
+    }
 )
 
 

@@ -33,6 +33,7 @@ class ExitReason(StrEnum):
     WORKER_LOST = "worker_lost"  # the worker process running it died
     SCHEDULER_LOST = "scheduler_lost"  # its scheduler died; nobody was watching it any more
     MARKED = "marked"  # a person set the state
+    WAITING = "waiting"  # the try ended waiting to be woken (up_for_reschedule, deferred)
 
     @property
     def is_infrastructure(self) -> bool:
@@ -40,6 +41,70 @@ class ExitReason(StrEnum):
             ExitReason.PROCESS_KILLED,
             ExitReason.WORKER_LOST,
             ExitReason.SCHEDULER_LOST,
+        )
+
+
+class WakeAction(StrEnum):
+    """What a waiting try (up_for_reschedule or deferred) asks for at its wake-up time."""
+
+    POKE = "poke"  # run the same try again: the sensor pokes once more
+    RESUME = "resume"  # run the same try again, calling next_method (a deferral's end)
+    SUCCEED = "succeed"  # nothing left to run (a time sensor's moment): the task succeeds
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """How a try that ended waiting is to be woken, as it reported it; stored with its task
+    instance so that a scheduler restart keeps the same wake-up time and timeout budget."""
+
+    wake_at: datetime
+    action: WakeAction
+    started_at: datetime  # the first poke's start: where the sensor's timeout is counted from
+    timeout_at: datetime | None = None  # when waiting longer ends the task (on_timeout)
+    on_timeout: TaskState = TaskState.FAILED  # failed, or skipped (soft_fail)
+    pokes: int = 1  # pokes so far in this try (exponential backoff counts them)
+    next_method: str | None = None  # RESUME: the method to call, as Airflow's next_method
+    next_kwargs: str | None = None  # RESUME: its keyword arguments, JSON text
+    event: str | None = None  # RESUME: the trigger's event (an ISO moment for time triggers)
+    reason: str = ""  # why it waits, for the log and the UI
+
+    def due(self) -> tuple[datetime, TaskState]:
+        """When the scheduler acts on this wait and the state it then moves the task to: the
+        timeout's outcome if the timeout comes first, else a new poke/resume or success."""
+        if self.timeout_at is not None and self.timeout_at <= self.wake_at:
+            return self.timeout_at, self.on_timeout
+        if self.action is WakeAction.SUCCEED:
+            return self.wake_at, TaskState.SUCCESS
+        return self.wake_at, TaskState.SCHEDULED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "wake_at": self.wake_at.isoformat(),
+            "action": self.action.value,
+            "started_at": self.started_at.isoformat(),
+            "timeout_at": self.timeout_at.isoformat() if self.timeout_at else None,
+            "on_timeout": self.on_timeout.value,
+            "pokes": self.pokes,
+            "next_method": self.next_method,
+            "next_kwargs": self.next_kwargs,
+            "event": self.event,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Wait:
+        timeout_at = data.get("timeout_at")
+        return cls(
+            wake_at=datetime.fromisoformat(data["wake_at"]),
+            action=WakeAction(data["action"]),
+            started_at=datetime.fromisoformat(data["started_at"]),
+            timeout_at=datetime.fromisoformat(timeout_at) if timeout_at else None,
+            on_timeout=TaskState(data.get("on_timeout", TaskState.FAILED.value)),
+            pokes=int(data.get("pokes", 1)),
+            next_method=data.get("next_method"),
+            next_kwargs=data.get("next_kwargs"),
+            event=data.get("event"),
+            reason=str(data.get("reason", "")),
         )
 
 
@@ -117,6 +182,13 @@ class TaskInstance:
     priority_weight: int = 1
     map_index: int = -1  # 0..N-1 for an expanded mapped task, -1 otherwise
     pool_slots: int = 1
+    # While up_for_reschedule or deferred: when the scheduler acts, and the state it moves
+    # the task to then (scheduled for another poke, success, or the timeout's outcome).
+    wake_at: datetime | None = None
+    wake_target: TaskState | None = None
+    # The wait the current try reported; kept while that try is woken and runs again.
+    wait: Wait | None = None
+    resumes_try: bool = False  # scheduled again by a wake-up: its next queueing is the same try
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +257,9 @@ class Workload:
     # Upstream tasks of the same mapped task group: their XComs above (and what the try pulls
     # of them) are those of this try's map index, not the list across indexes.
     same_index_upstream: tuple[str, ...] = ()
+    # A try woken from up_for_reschedule or deferred: what it reported when it began waiting
+    # (the first poke's start, the pokes so far, the method to resume at).
+    wait: Wait | None = None
 
     @property
     def key(self) -> TaskKey:
@@ -215,6 +290,7 @@ class TaskFinished:
     # failure, the scheduler asks the executor to run them (a try killed or lost).
     callbacks_done: bool = False
     map_length: int | None = None  # items in the return value, when mapped tasks expand over it
+    wait: Wait | None = None  # state up_for_reschedule or deferred: how to wake it
 
 
 TaskEvent = TaskStarted | TaskFinished

@@ -32,6 +32,10 @@ class TaskState(StrEnum):
     UPSTREAM_FAILED = "upstream_failed"
     SKIPPED = "skipped"
     REMOVED = "removed"
+    # Waiting without a process: a sensor between pokes (reschedule mode), or a try deferred
+    # until a time; the task instance keeps its try number and holds no slot meanwhile.
+    UP_FOR_RESCHEDULE = "up_for_reschedule"
+    DEFERRED = "deferred"
 
     @property
     def is_finished(self) -> bool:
@@ -56,6 +60,9 @@ FINISHED_TASK_STATES = frozenset(
 # A try holds its task in these states: only that try's own report may end it.
 ACTIVE_TASK_STATES = frozenset({TaskState.QUEUED, TaskState.RUNNING})
 
+# A try waits in these states with a wake-up time and no process (the scheduler wakes it).
+WAITING_TASK_STATES = frozenset({TaskState.UP_FOR_RESCHEDULE, TaskState.DEFERRED})
+
 # Failures, as downstream trigger rules see them.
 FAILED_TASK_STATES = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})
 
@@ -79,10 +86,27 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     _T.SCHEDULED: frozenset({_T.QUEUED, _T.SKIPPED, _T.UPSTREAM_FAILED, _T.REMOVED}),
     # queued -> success/failed/skipped: a very short try may report its end in the same batch
     # as its start; queued -> up_for_retry/failed also covers a try lost before it started.
+    # queued/running -> up_for_reschedule/deferred: a try ends waiting for its wake-up time.
     _T.QUEUED: frozenset(
-        {_T.RUNNING, _T.SUCCESS, _T.FAILED, _T.SKIPPED, _T.UP_FOR_RETRY, _T.SCHEDULED}
+        {
+            _T.RUNNING,
+            _T.SUCCESS,
+            _T.FAILED,
+            _T.SKIPPED,
+            _T.UP_FOR_RETRY,
+            _T.SCHEDULED,
+            _T.UP_FOR_RESCHEDULE,
+            _T.DEFERRED,
+        }
     ),
-    _T.RUNNING: frozenset({_T.SUCCESS, _T.FAILED, _T.SKIPPED, _T.UP_FOR_RETRY}),
+    _T.RUNNING: frozenset(
+        {_T.SUCCESS, _T.FAILED, _T.SKIPPED, _T.UP_FOR_RETRY, _T.UP_FOR_RESCHEDULE, _T.DEFERRED}
+    ),
+    # Woken by the scheduler: poked again (scheduled, same try), or ended on its own when the
+    # sensor's timeout passes while it waits (failed, or skipped with soft_fail).
+    _T.UP_FOR_RESCHEDULE: frozenset({_T.SCHEDULED, _T.FAILED, _T.SKIPPED}),
+    # deferred -> success: a time sensor's moment came; nothing is left for a process to do.
+    _T.DEFERRED: frozenset({_T.SCHEDULED, _T.SUCCESS, _T.FAILED, _T.SKIPPED}),
     _T.UP_FOR_RETRY: frozenset({_T.SCHEDULED, _T.FAILED, _T.UPSTREAM_FAILED, _T.SKIPPED}),
     _T.SUCCESS: frozenset(),
     _T.FAILED: frozenset(),

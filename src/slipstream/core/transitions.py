@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, TypeVar
 
-from slipstream.core.records import ExitReason, Run, TaskInstance, TaskKey, TaskStarted
+from slipstream.core.records import ExitReason, Run, TaskInstance, TaskKey, TaskStarted, Wait
 from slipstream.core.states import (
     ACTIVE_TASK_STATES,
+    WAITING_TASK_STATES,
     RunState,
     TaskState,
     run_sources,
@@ -208,10 +209,14 @@ class EndTry:
     next_retry_at: datetime | None = None
     infra_failures: int | None = None
     started: TaskStarted | None = None  # its start, when reported in the same batch
+    wait: Wait | None = None  # up_for_reschedule or deferred: how the scheduler wakes it
 
     def __post_init__(self) -> None:
-        # A try ends finished or waiting to retry, never back in a queue.
-        ends = self.target.is_finished or self.target is TaskState.UP_FOR_RETRY
+        # A try ends finished, waiting to retry, or waiting to be woken; never back in a queue.
+        waits = self.target in WAITING_TASK_STATES
+        ends = self.target.is_finished or self.target is TaskState.UP_FOR_RETRY or waits
+        if waits != (self.wait is not None):
+            raise ValueError("a try ends waiting (up_for_reschedule, deferred) with its wait")
         if not ends or not self.sources:
             raise InvalidStateTransition(
                 f"try {self.key.try_number} of task {self.key.task_id!r}",
@@ -294,7 +299,36 @@ class ExpandTask:
         return TaskState.NONE if self.waiting else TaskState.SCHEDULED
 
 
-Transition = TaskTransition | QueueTries | StartTry | EndTry | RunTransition | ExpandTask
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Waiting tasks of one run (up_for_reschedule or deferred) whose wake-up time has come, to
+    the state their try chose for then (core.records.Wait.due): scheduled again for the same
+    try, success, or the timeout's outcome. Moved only while still waiting with a wake-up time
+    not after `now`, so a stale timer (the task was cleared and waits anew) changes nothing."""
+
+    run_pk: int
+    task_ids: tuple[str, ...]
+    map_indexes: tuple[int, ...]  # aligned with task_ids
+    target: TaskState
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.map_indexes) != len(self.task_ids):
+            raise ValueError("map_indexes must name one index per task id")
+        if not self.sources:
+            raise InvalidStateTransition(
+                f"tasks {', '.join(self.task_ids)} of run {self.run_pk}",
+                ",".join(sorted(s.value for s in WAITING_TASK_STATES)),
+                self.target.value,
+            )
+
+    @property
+    def sources(self) -> frozenset[TaskState]:
+        """The waiting states from which the table allows the move (success: deferred only)."""
+        return task_sources(self.target) & WAITING_TASK_STATES
+
+
+Transition = TaskTransition | QueueTries | StartTry | EndTry | RunTransition | ExpandTask | Wake
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +339,7 @@ class Moved:
     tries: tuple[TaskInstance, ...] = ()  # QueueTries: the tasks as queued, with their new try
     run: Run | None = None  # RunTransition: the run as moved
     map_indexes: tuple[int, ...] = ()  # the map index of each of task_ids, when known
+    try_numbers: tuple[int, ...] = ()  # Wake: the try of each of task_ids
 
     def __bool__(self) -> bool:
         return bool(self.task_ids) or self.run is not None

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from slipstream.authoring.lazy import LazyValue
+from slipstream.clock import Clock, SystemClock
 from slipstream.core.records import Run, RunType, Workload
 
 RETURN_VALUE_KEY = "return_value"
@@ -48,6 +49,17 @@ class XComReader(Protocol):
 
     def previous_success(self, dag_id: str, before: datetime) -> Run | None:
         """The newest successful run of `dag_id` with a logical date before `before`."""
+        ...
+
+    def external_states(
+        self, dag_id: str, logical_date: datetime
+    ) -> tuple[str, dict[str, list[str]]] | None:
+        """(run state, task_id -> its instances' states) of `dag_id`'s run at `logical_date`;
+        None when there is none (ExternalTaskSensor)."""
+        ...
+
+    def dag_tasks(self, dag_id: str) -> list[str] | None:
+        """The task ids of `dag_id`'s latest version; None for an unknown DAG."""
         ...
 
 
@@ -106,6 +118,12 @@ class RuntimeTaskInstance:
         self.map_index = workload.map_index
         self.logical_date = workload.logical_date
         self.execution_date = workload.logical_date  # Airflow 1/2 name
+        # A sensor woken from up_for_reschedule/deferred: its first poke's start (where its
+        # timeout is counted from) and the pokes so far; None and 0 on a try's first run.
+        wait = workload.wait
+        self.first_poke_at: datetime | None = wait.started_at if wait is not None else None
+        self.poke_count = wait.pokes if wait is not None else 0
+        self.clock: Clock = SystemClock()
         # Set by the runner once the try's task copy and run exist (Airflow's ti.task and
         # ti.dag_run).
         self.task: Any = None
@@ -239,6 +257,21 @@ class RuntimeTaskInstance:
                 found = reader.previous_success(self.dag_id, self._logical_date)
             self._previous = (found,)
         return self._previous[0]
+
+    def external_states(
+        self, dag_id: str, logical_date: datetime
+    ) -> tuple[str, dict[str, list[str]]] | None:
+        """Another DAG's run at `logical_date`: its state and its tasks' (ExternalTaskSensor)."""
+        return self._required_reader("ExternalTaskSensor").external_states(dag_id, logical_date)
+
+    def dag_tasks(self, dag_id: str) -> list[str] | None:
+        return self._required_reader("ExternalTaskSensor").dag_tasks(dag_id)
+
+    def _required_reader(self, what: str) -> XComReader:
+        reader = self._reader_or_none()
+        if reader is None:
+            raise RuntimeError(f"{what} needs the database, which this try cannot reach")
+        return reader
 
     def get_template_context(self) -> Any:
         """The context of this try (Airflow 2's ti.get_template_context())."""

@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from typing import Any
 
 from slipstream.authoring.callbacks import SLA_REMOVED, callbacks_of
 from slipstream.authoring.context import Context, make_context, set_current_context
 from slipstream.authoring.dag import DAG
+from slipstream.authoring.exceptions import AirflowRescheduleException, TaskDeferred
 from slipstream.authoring.params import resolve_params, task_params_spec
 from slipstream.authoring.secrets import SecretMasker, SecretsBackendFactory, use_secrets
 from slipstream.authoring.task import BaseOperator
+from slipstream.authoring.triggers import deferral_request
 from slipstream.authoring.variables import ConnectionAccessor, VariableAccessor
+from slipstream.authoring.waiting import WaitRequest, WaitRequested
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import SmtpSettings
-from slipstream.core.records import ExitReason, TaskFinished, Workload
+from slipstream.core.records import ExitReason, TaskFinished, Wait, WakeAction, Workload
 from slipstream.core.retries import will_retry
 from slipstream.core.states import TaskState
 from slipstream.errors import FailTask, SkipTask
@@ -118,9 +123,12 @@ def _run_try(
         hostname or socket.gethostname(),
     )
     ti = RuntimeTaskInstance(workload, xcom_reader_factory)
+    ti.clock = clock  # what sensors and deferrals tell the time by (a frozen one in tests)
     skip_downstream: tuple[str, ...] = ()
     map_length: int | None = None
     error: str | None = None
+    wait: Wait | None = None
+    try_started = clock.now()
     # Nothing to call back when there is no task (its DAG did not load): done as it is.
     callbacks_done = True
 
@@ -135,6 +143,7 @@ def _run_try(
             skip_downstream=skip_downstream,
             callbacks_done=callbacks_done,
             map_length=map_length,
+            wait=wait,
         )
 
     if isinstance(dag, BaseException):
@@ -154,6 +163,15 @@ def _run_try(
             context = context_for_try(workload, dag, task, ti)
             skip_downstream, map_length = _execute(task, context, ti, workload)
             state, reason = TaskState.SUCCESS, ExitReason.SUCCESS
+        except WaitRequested as exc:
+            wait = _wait_for(exc.request, workload, try_started)
+            state, reason = _WAIT_STATES[exc.request.deferred], ExitReason.WAITING
+            _log.info(
+                "Task is %s: %s; it holds no process until %s",
+                state.value,
+                wait.reason,
+                wait.due()[0].isoformat(),
+            )
         except SkipTask as exc:
             _log.info("Skipping task: %s", str(exc) or "SkipTask raised")
             state, reason = TaskState.SKIPPED, ExitReason.SKIPPED
@@ -168,7 +186,7 @@ def _run_try(
             exception = exc
         if isinstance(exception, TryTerminated) and not isinstance(exception, TryTimedOut):
             callbacks_done = False  # the scheduler decides: see TryTimedOut
-        else:
+        elif wait is None:  # a try that waits has no outcome yet: nothing to call back
             # Reported in its stead if the callbacks must be killed: they count as run.
             _outcome_callbacks(
                 workload,
@@ -304,7 +322,18 @@ def _execute(
             "on_execute_callback", f"task {task.task_id!r}", task.on_execute_callback, context
         )
         try:
-            result = task.execute(context)
+            result = _call_task(task, context, workload)
+        except TaskDeferred as deferral:
+            raise WaitRequested(deferral_request(deferral, ti.clock.now())) from None
+        except AirflowRescheduleException as exc:
+            raise WaitRequested(
+                WaitRequest(
+                    wake_at=exc.reschedule_date,
+                    action="poke",
+                    deferred=False,
+                    reason=f"rescheduled to {exc.reschedule_date.isoformat()}",
+                )
+            ) from None
         except TryTerminated:
             _log.error("Received SIGTERM: calling on_kill() of task %s", task.task_id)
             try:
@@ -318,6 +347,51 @@ def _execute(
     if task.do_xcom_push:
         _push_result(task, ti, result)
     return tuple(sorted(task.skip_after(result))), map_length
+
+
+def _call_task(task: BaseOperator, context: Context, workload: Workload) -> Any:
+    """execute(context), or for a try woken from a deferral, the method it asked to resume at
+    (Airflow's next_method), with the trigger's event and its stored kwargs."""
+    wait = workload.wait
+    if wait is None or wait.action is not WakeAction.RESUME or not wait.next_method:
+        return task.execute(context)
+    method = getattr(task, wait.next_method, None)
+    if not callable(method):
+        raise AttributeError(
+            f"task {task.task_id!r} deferred to resume at {wait.next_method!r}, "
+            f"which {type(task).__name__} does not have"
+        )
+    kwargs = json.loads(wait.next_kwargs) if wait.next_kwargs else {}
+    event = datetime.fromisoformat(wait.event) if wait.event else None
+    _log.info("Resuming after deferral at %s(event=%s)", wait.next_method, wait.event)
+    return method(context=context, event=event, **kwargs)
+
+
+_WAIT_STATES = {False: TaskState.UP_FOR_RESCHEDULE, True: TaskState.DEFERRED}
+_WAKE_ACTIONS = {
+    "poke": WakeAction.POKE,
+    "resume": WakeAction.RESUME,
+    "succeed": WakeAction.SUCCEED,
+}
+
+
+def _wait_for(request: WaitRequest, workload: Workload, try_started: datetime) -> Wait:
+    """The Wait reported for a request: its timeout counted from the first poke of this try
+    (kept across reschedules, as Airflow measures a sensor's timeout)."""
+    earlier = workload.wait
+    started = request.started_at or (earlier.started_at if earlier else try_started)
+    return Wait(
+        wake_at=request.wake_at.astimezone(UTC),
+        action=_WAKE_ACTIONS[request.action],
+        started_at=started,
+        timeout_at=request.timeout_at,
+        on_timeout=TaskState.SKIPPED if request.soft_fail else TaskState.FAILED,
+        pokes=request.pokes,
+        next_method=request.next_method,
+        next_kwargs=json.dumps(dict(request.next_kwargs)) if request.next_kwargs else None,
+        event=request.event.isoformat() if request.event else None,
+        reason=request.reason,
+    )
 
 
 class MappedTaskError(Exception):

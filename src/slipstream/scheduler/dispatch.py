@@ -216,6 +216,8 @@ def _workloads(
             map_index=ti.map_index,
             map_length_limit=state.max_map_length if ti.task_id in plan.feeds_mapping else None,
             same_index_upstream=tuple(sorted(pairs)),
+            # Woken from up_for_reschedule/deferred: the same try, with what it reported.
+            wait=ti.wait if ti.resumes_try else None,
         )
         workloads.append((workload, ti.infra_failures))
     return workloads

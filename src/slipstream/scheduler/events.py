@@ -102,6 +102,7 @@ def _decide_end(
         error=event.error,
         exit_code=event.exit_code,
         started=start,
+        wait=event.wait,
     )
     return end, run, event
 
@@ -201,7 +202,12 @@ def _record_ends(
                 end.next_retry_at or end.at, run.id, run.dag_id, task_id, end.key.map_index
             )
             continue
-        state.mark_dirty(run.id, (task_id,))
+        if end.wait is not None:
+            # Waiting without a process: the scheduler wakes it (planning.release_waits).
+            at, target = end.wait.due()
+            state.add_wait(at, target, run.id, run.dag_id, task_id, end.key.map_index)
+        else:
+            state.mark_dirty(run.id, (task_id,))
         if event is None or event.state is TaskState.FAILED:
             continue
         if event.xcoms:

@@ -19,7 +19,7 @@ from slipstream.core.dag_plan import DagPlan
 from slipstream.core.mapping import DEFAULT_MAX_MAP_LENGTH
 from slipstream.core.pools import DEFAULT_POOL
 from slipstream.core.records import Run, TaskEvent, TaskKey
-from slipstream.core.states import RunState, TaskState
+from slipstream.core.states import WAITING_TASK_STATES, RunState, TaskState
 from slipstream.scheduler.schedules import ScheduleKeeper
 from slipstream.store import dags as dags_store
 from slipstream.store import runs as runs_store
@@ -63,6 +63,9 @@ class SchedulerState:
     ready: dict[str, deque[tuple[int, str, int]]] = field(default_factory=dict)
     # (due, run, dag_id, task, map index), a heap
     retries: list[tuple[datetime, int, str, str, int]] = field(default_factory=list)
+    # Tasks waiting without a process (up_for_reschedule, deferred): (wake-up time, run,
+    # dag_id, task, map index, the state to move it to then), a heap.
+    waits: list[tuple[datetime, int, str, str, int, TaskState]] = field(default_factory=list)
     check_queued: set[str] = field(default_factory=set)
     check_all_queued: bool = True
     # Task states of running runs as this scheduler last wrote or read them, so that planning
@@ -262,6 +265,25 @@ class SchedulerState:
             due.append((run_pk, dag_id, task_id, map_index))
         return due
 
+    def add_wait(
+        self,
+        at: datetime,
+        target: TaskState,
+        run_pk: int,
+        dag_id: str,
+        task_id: str,
+        map_index: int = -1,
+    ) -> None:
+        heapq.heappush(self.waits, (at, run_pk, dag_id, task_id, map_index, target))
+
+    def pop_due_waits(self, now: datetime) -> list[tuple[int, str, str, int, TaskState]]:
+        """(run, dag_id, task, map index, target state) of each wake-up now due."""
+        due = []
+        while self.waits and self.waits[0][0] <= now:
+            _, run_pk, dag_id, task_id, map_index, target = heapq.heappop(self.waits)
+            due.append((run_pk, dag_id, task_id, map_index, target))
+        return due
+
     def track(
         self,
         key: TaskKey,
@@ -329,6 +351,13 @@ class SchedulerState:
             self.add_ready(ti.dag_id, ti.run_pk, ti.task_id, ti.map_index)
         for ti in ti_store.in_state(conn, [TaskState.UP_FOR_RETRY]):
             self.add_retry(ti.next_retry_at or now, ti.run_pk, ti.dag_id, ti.task_id, ti.map_index)
+        # Waiting tasks keep the wake-up time and target their try stored: a restart neither
+        # wakes them early nor gives their timeout a new budget.
+        for ti in ti_store.in_state(conn, WAITING_TASK_STATES):
+            if ti.wake_at is not None and ti.wake_target is not None:
+                self.add_wait(
+                    ti.wake_at, ti.wake_target, ti.run_pk, ti.dag_id, ti.task_id, ti.map_index
+                )
         self.check_all_queued = True
         self.schedules.mark_stale()
 

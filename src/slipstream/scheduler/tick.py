@@ -27,6 +27,7 @@ from slipstream.scheduler.schedules import ScheduleKeeper
 from slipstream.scheduler.starting import start_queued_runs
 from slipstream.scheduler.state import SchedulerState
 from slipstream.scheduler.timeouts import expire_runs
+from slipstream.scheduler.waits import release_waits
 from slipstream.store import jobs as jobs_store
 from slipstream.store import pools as pools_store
 from slipstream.store.db import Database
@@ -159,6 +160,8 @@ class Scheduler:
         ]
         if self._state.retries:
             waits.append((self._state.retries[0][0] - now).total_seconds())
+        if self._state.waits:
+            waits.append((self._state.waits[0][0] - now).total_seconds())
         if self._state.deadlines:
             waits.append((self._state.deadlines[0][0] - now).total_seconds())
         next_schedule = self._state.schedules.next_due
@@ -195,6 +198,7 @@ class Scheduler:
         lost_check_due = mono - self._last_lost_check >= self._settings.lost_after_seconds / 3
         schedule_due = state.schedules.is_due(now)
         retries_due = bool(state.retries) and state.retries[0][0] <= now
+        waits_due = bool(state.waits) and state.waits[0][0] <= now
         timeouts_due = bool(state.deadlines) and state.deadlines[0][0] <= now
         free = self._executor.capacity - len(state.in_flight)
         if not (
@@ -205,6 +209,7 @@ class Scheduler:
             or state.check_all_queued
             or schedule_due
             or retries_due
+            or waits_due
             or timeouts_due
             or heartbeat_due
             or lost_check_due
@@ -225,6 +230,8 @@ class Scheduler:
                 runs_started = start_queued_runs(conn, state, now)
             if retries_due:
                 release_retries(conn, state, now)
+            if waits_due:
+                release_waits(conn, state, now)
             runs_finished = plan_dirty_runs(conn, state, now)
             if runs_finished:
                 runs_started += start_queued_runs(conn, state, now)

@@ -35,6 +35,8 @@ SUMMARY_PRIORITY = (
     TaskState.FAILED,
     TaskState.UPSTREAM_FAILED,
     TaskState.UP_FOR_RETRY,
+    TaskState.UP_FOR_RESCHEDULE,
+    TaskState.DEFERRED,
     TaskState.QUEUED,
     TaskState.SCHEDULED,
     TaskState.RUNNING,

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -159,6 +160,13 @@ task_instances = Table(
     # The scheduler job that queued the current try; if that job dies, the try is lost.
     Column("owner_job_id", Integer, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    # A try waiting without a process (up_for_reschedule, deferred): when the scheduler wakes
+    # it and to which state, the wait it reported (JSON: core.records.Wait), and whether its
+    # next queueing continues that same try (Airflow keeps try_number across reschedules).
+    Column("wake_at", UtcDateTime, nullable=True),
+    Column("wake_target", String(20), nullable=True),
+    Column("wait", Text, nullable=True),
+    Column("resumes_try", Boolean, nullable=False, default=False, server_default=false()),
     # Scans by state stay proportional to what is in that state (scheduled, running, retrying).
     Index("ix_task_instances_state_dag_id", "state", "dag_id"),
 )

@@ -3,6 +3,7 @@ reading them. Their states change only through store/transitions.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy import (
 )
 
 from slipstream.core.dag_plan import DagPlan
-from slipstream.core.records import ExitReason, Run, TaskInstance, TaskTry
+from slipstream.core.records import ExitReason, Run, TaskInstance, TaskTry, Wait
 from slipstream.core.states import ACTIVE_TASK_STATES, TaskState
 from slipstream.store.runs import run_from_mapping
 from slipstream.store.tables import runs
@@ -51,7 +52,19 @@ def task_instance_from_row(row: Row[Any]) -> TaskInstance:
         queue=m["queue"],
         priority_weight=m["priority_weight"],
         map_index=m["map_index"],
+        wake_at=m["wake_at"],
+        wake_target=TaskState(m["wake_target"]) if m["wake_target"] else None,
+        wait=wait_from_text(m["wait"]),
+        resumes_try=bool(m["resumes_try"]),
     )
+
+
+def wait_from_text(text: str | None) -> Wait | None:
+    return Wait.from_json(json.loads(text)) if text else None
+
+
+def wait_to_text(wait: Wait | None) -> str | None:
+    return json.dumps(wait.to_json(), sort_keys=True) if wait is not None else None
 
 
 def _to_try(row: Row[Any]) -> TaskTry:

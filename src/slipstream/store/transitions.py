@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     Text,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import Update
 
+from slipstream.core.records import ExitReason
 from slipstream.core.states import RunState, TaskState
 from slipstream.core.transitions import (
     NOTHING_MOVED,
@@ -37,13 +39,14 @@ from slipstream.core.transitions import (
     StartTry,
     TaskTransition,
     Transition,
+    Wake,
     planned,
 )
 from slipstream.store.runs import run_from_mapping
 from slipstream.store.tables import UtcDateTime, runs
 from slipstream.store.tables import task_instances as ti
 from slipstream.store.tables import task_tries as tries
-from slipstream.store.task_instances import task_instance_from_row
+from slipstream.store.task_instances import task_instance_from_row, wait_to_text
 
 
 def apply(conn: Connection, transitions: Sequence[Transition], now: datetime) -> list[Moved]:
@@ -61,6 +64,8 @@ def apply(conn: Connection, transitions: Sequence[Transition], now: datetime) ->
             moved.append(_queue_tries(conn, transition, now))
         elif isinstance(transition, ExpandTask):
             moved.append(_expand(conn, transition, now))
+        elif isinstance(transition, Wake):
+            moved.append(_wake(conn, transition, now))
         else:
             moved.append(_move_run(conn, transition, now))
     return moved
@@ -76,6 +81,8 @@ def statement_for(transition: Transition) -> Update:
     inserts (see _expand), not an update."""
     if isinstance(transition, ExpandTask):
         raise TypeError("an expansion replaces its row; it has no update statement")
+    if isinstance(transition, Wake):
+        return _wake_statement(transition.target, transition.sources)
     if isinstance(transition, EndTry):
         return _end_statements(transition.target, transition.started is not None)[0]
     if isinstance(transition, StartTry):
@@ -144,6 +151,8 @@ def _task_statement(
         "updated_at": now,
         "state_reason": bindparam("v_reason", type_=Text),
     }
+    if target.is_finished or target in (TaskState.NONE, TaskState.UP_FOR_RETRY):
+        values.update(_NO_WAIT)
     if target.is_finished:
         values["end_date"] = now
         values["next_retry_at"] = None
@@ -173,11 +182,20 @@ def _instances_in() -> ColumnElement[bool]:
     return tuple_(ti.c.task_id, ti.c.map_index).in_(bindparam("k_pairs", expanding=True))
 
 
+# A task that stops waiting (it ends, or is cleared) forgets its wait.
+_NO_WAIT: dict[str, Any] = {
+    "wake_at": None,
+    "wake_target": None,
+    "wait": None,
+    "resumes_try": False,
+}
+
 # ----------------------------------------------------------------- tries
 
 _QUEUE_VALUES = dict(
     state=QueueTries.target.value,
-    try_number=ti.c.try_number + 1,
+    # A task woken from up_for_reschedule or deferred continues the same try (as Airflow).
+    try_number=ti.c.try_number + case((ti.c.resumes_try, 0), else_=1),
     queued_at=bindparam("v_now", type_=UtcDateTime),
     start_date=None,
     end_date=None,
@@ -228,22 +246,38 @@ def _queue_tries(conn: Connection, transition: QueueTries, now: datetime) -> Mov
     queued = tuple(task_instance_from_row(row) for row in conn.execute(statement, params))
     if not queued:
         return NOTHING_MOVED
-    conn.execute(
-        _INSERT_TRY,
-        [
-            {
-                "run_pk": t.run_pk,
-                "task_id": t.task_id,
-                "map_index": t.map_index,
-                "try_number": t.try_number,
-                "dag_id": t.dag_id,
-                "run_id": t.run_id,
-                "state": TaskState.QUEUED.value,
-                "queued_at": now,
-            }
-            for t in queued
-        ],
-    )
+    new = [t for t in queued if not t.resumes_try]
+    if new:
+        conn.execute(
+            _INSERT_TRY,
+            [
+                {
+                    "run_pk": t.run_pk,
+                    "task_id": t.task_id,
+                    "map_index": t.map_index,
+                    "try_number": t.try_number,
+                    "dag_id": t.dag_id,
+                    "run_id": t.run_id,
+                    "state": TaskState.QUEUED.value,
+                    "queued_at": now,
+                }
+                for t in new
+            ],
+        )
+    resumed = [t for t in queued if t.resumes_try]
+    if resumed:
+        conn.execute(
+            _RESUME_TRY_ROW,
+            [
+                {
+                    "k_run_pk": t.run_pk,
+                    "k_task_id": t.task_id,
+                    "k_map_index": t.map_index,
+                    "k_try_number": t.try_number,
+                }
+                for t in resumed
+            ],
+        )
     return Moved(
         task_ids=tuple(t.task_id for t in queued),
         tries=queued,
@@ -262,6 +296,22 @@ _THIS_TRY_ROW = (
     tries.c.task_id == bindparam("k_task_id"),
     tries.c.map_index == bindparam("k_map_index"),
     tries.c.try_number == bindparam("k_try_number"),
+)
+# A woken try runs again under its own row: its last poke's end and start are forgotten (the
+# first poke's start, the timeout's origin, is kept in its wait).
+_RESUME_TRY_ROW = (
+    update(tries)
+    .where(*_THIS_TRY_ROW)
+    .values(
+        state=TaskState.QUEUED.value,
+        start_date=None,
+        end_date=None,
+        pid=None,
+        hostname=None,
+        exit_reason=None,
+        exit_code=None,
+        error=None,
+    )
 )
 _STARTED_VALUES = {
     "start_date": bindparam("v_at", type_=UtcDateTime),
@@ -325,6 +375,11 @@ def _end_statements(target: TaskState, with_start: bool) -> tuple[Update, Update
             infra_failures=func.coalesce(
                 bindparam("v_infra_failures", type_=Integer), ti.c.infra_failures
             ),
+            # A try ending waiting stores how to wake it; any other end forgets the wait.
+            wake_at=bindparam("v_wake_at", type_=UtcDateTime),
+            wake_target=bindparam("v_wake_target", type_=Text),
+            wait=bindparam("v_wait", type_=Text),
+            resumes_try=False,
         )
     )
     row = (
@@ -357,14 +412,20 @@ def _end_try(conn: Connection, transition: EndTry) -> Moved:
         started = transition.started
         params |= {"v_pid": started.pid, "v_hostname": started.hostname, "v_started_at": started.at}
     failed = transition.target in (TaskState.FAILED, TaskState.UP_FOR_RETRY)
+    wait = transition.wait
+    wake_at, wake_target = wait.due() if wait is not None else (None, None)
+    reason = transition.error if failed else (wait.reason if wait is not None else None)
     moved = conn.execute(
         task_statement,
         params
         | {
             "v_at": transition.at,
             "v_next_retry_at": transition.next_retry_at,
-            "v_reason": transition.error if failed else None,
+            "v_reason": reason,
             "v_infra_failures": transition.infra_failures,
+            "v_wake_at": wake_at,
+            "v_wake_target": wake_target.value if wake_target is not None else None,
+            "v_wait": wait_to_text(wait),
         },
     ).rowcount
     conn.execute(
@@ -379,6 +440,91 @@ def _end_try(conn: Connection, transition: EndTry) -> Moved:
         },
     )
     return _moved_key(transition) if moved else NOTHING_MOVED
+
+
+# ----------------------------------------------------------------- waking waiting tasks
+
+
+@functools.cache
+def _wake_statement(target: TaskState, sources: frozenset[TaskState]) -> Update:
+    now = bindparam("v_now", type_=UtcDateTime)
+    values: dict[str, Any] = {
+        "state": target.value,
+        "updated_at": now,
+        "wake_at": None,
+        "wake_target": None,
+    }
+    if target is TaskState.SCHEDULED:
+        # The same try runs again: it keeps its wait (the first poke's start, the pokes).
+        values["resumes_try"] = True
+    else:
+        values.update(_NO_WAIT, end_date=now, state_reason=bindparam("v_reason", type_=Text))
+    return (
+        update(ti)
+        .where(
+            ti.c.run_pk == bindparam("k_run_pk"),
+            _instances_in(),
+            _state_in(ti.c.state, sources),
+            ti.c.wake_at <= now,
+        )
+        .values(values)
+        .returning(ti.c.task_id, ti.c.map_index, ti.c.try_number)
+    )
+
+
+# The try row of a task the scheduler ended while it waited (timeout, or a time sensor's
+# moment): that try ends now, with no process.
+_END_WAITING_TRY_ROW = (
+    update(tries)
+    .where(*_THIS_TRY_ROW)
+    .values(
+        state=bindparam("v_try_state"),
+        end_date=bindparam("v_at", type_=UtcDateTime),
+        exit_reason=bindparam("v_exit_reason"),
+        error=bindparam("v_error", type_=Text),
+    )
+)
+_WAKE_EXIT = {
+    TaskState.SUCCESS: ExitReason.SUCCESS,
+    TaskState.SKIPPED: ExitReason.SKIPPED,
+    TaskState.FAILED: ExitReason.FAIL_NOW,
+}
+
+
+def _wake(conn: Connection, transition: Wake, now: datetime) -> Moved:
+    statement = _wake_statement(transition.target, transition.sources)
+    params = {
+        "k_run_pk": transition.run_pk,
+        "k_pairs": list(zip(transition.task_ids, transition.map_indexes, strict=True)),
+        "v_now": now,
+        "v_reason": transition.reason,
+    }
+    rows = conn.execute(statement, params).all()
+    if not rows:
+        return NOTHING_MOVED
+    if transition.target is not TaskState.SCHEDULED:
+        failed = transition.target is TaskState.FAILED
+        conn.execute(
+            _END_WAITING_TRY_ROW,
+            [
+                {
+                    "k_run_pk": transition.run_pk,
+                    "k_task_id": r.task_id,
+                    "k_map_index": r.map_index,
+                    "k_try_number": r.try_number,
+                    "v_try_state": transition.target.value,
+                    "v_at": now,
+                    "v_exit_reason": _WAKE_EXIT[transition.target].value,
+                    "v_error": transition.reason if failed else None,
+                }
+                for r in rows
+            ],
+        )
+    return Moved(
+        task_ids=tuple(r.task_id for r in rows),
+        map_indexes=tuple(r.map_index for r in rows),
+        try_numbers=tuple(r.try_number for r in rows),
+    )
 
 
 # ----------------------------------------------------------------- expanding mapped tasks

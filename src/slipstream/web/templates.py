@@ -30,6 +30,8 @@ STATE_GLYPHS = {
     "success": "\u2713",  # ✓
     "failed": "\u2717",  # ✗
     "up_for_retry": "\u21bb",  # ↻
+    "up_for_reschedule": "\u23f2",  # ⏲ (waiting for its next poke)
+    "deferred": "\u23f8",  # ⏸ (waiting for its moment)
     "upstream_failed": "\u2717",
     "skipped": "\u2192",  # →
     "removed": "\u2212",  # minus sign

@@ -84,7 +84,6 @@ def test_each_quoted_import_error_is_what_users_see(name: str, prefix: str) -> N
         assert str(missing.value).startswith(prefix)
         return
     pending = {
-        "ExternalTaskSensor": "airflow.sensors.external_task",
         "TriggerDagRunOperator": "airflow.operators.trigger_dagrun",
         "Dataset": "airflow.datasets",
     }[name]

@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 _A = "slipstream.authoring"
 _P = "slipstream.compat.airflow.pending"
+_S = "slipstream.authoring.sensors"
 
 # -- targets shared by several module names -----------------------------------------------------
 SDK_DAG = {"DAG": f"{_A}.dag:DAG", "dag": f"{_A}.dag:dag"}  # Airflow 3: catchup=False
@@ -64,19 +65,33 @@ TRIGGER_DAGRUN = {"TriggerDagRunOperator": f"{_P}:TriggerDagRunOperator"}
 ASSETS = {"Asset": f"{_P}:Asset", "AssetAlias": f"{_P}:AssetAlias"}
 DATASETS = {"Dataset": f"{_P}:Dataset", "DatasetAlias": f"{_P}:DatasetAlias"}
 BASE_SENSOR = {
-    "BaseSensorOperator": f"{_P}:BaseSensorOperator",
-    "PokeReturnValue": f"{_P}:PokeReturnValue",
+    "BaseSensorOperator": f"{_A}.sensors.base:BaseSensorOperator",
+    "PokeReturnValue": f"{_A}.sensors.base:PokeReturnValue",
 }
+TEMPORAL_TRIGGERS = {
+    "DateTimeTrigger": f"{_A}.triggers:DateTimeTrigger",
+    "TimeDeltaTrigger": f"{_A}.triggers:TimeDeltaTrigger",
+}
+BASE_TRIGGER = {"BaseTrigger": f"{_A}.triggers:BaseTrigger"}
 WEEKDAY = {"WeekDay": f"{_A}.weekday:WeekDay"}
 BRANCH_DAY_OF_WEEK = {"BranchDayOfWeekOperator": f"{_A}.weekday:BranchDayOfWeekOperator"}
 EXTERNAL_TASK = {
-    "ExternalTaskSensor": f"{_P}:ExternalTaskSensor",
+    "ExternalTaskSensor": f"{_S}.external_task:ExternalTaskSensor",
     "ExternalTaskMarker": f"{_P}:ExternalTaskMarker",
 }
 
 
-def _pending(*names: str) -> dict[str, str]:
-    return {name: f"{_P}:{name}" for name in names}
+def _sensors(module: str, *names: str) -> dict[str, str]:
+    return {name: f"{_S}.{module}:{name}" for name in names}
+
+
+BASH_SENSOR = _sensors("bash", "BashSensor")
+PYTHON_SENSOR = _sensors("python", "PythonSensor")
+FILE_SENSOR = _sensors("filesystem", "FileSensor")
+TIME_SENSOR = _sensors("temporal", "TimeSensor", "TimeSensorAsync")
+TIME_DELTA_SENSOR = _sensors("temporal", "TimeDeltaSensor", "TimeDeltaSensorAsync")
+DATE_TIME_SENSOR = _sensors("temporal", "DateTimeSensor", "DateTimeSensorAsync")
+WEEKDAY_SENSOR = _sensors("weekday", "DayOfWeekSensor")
 
 
 _EXCEPTION_NAMES = (
@@ -196,14 +211,17 @@ _TABLE: dict[str, dict[str, str]] = {
     f"{_STANDARD}.operators.trigger_dagrun": TRIGGER_DAGRUN,
     f"{_STANDARD}.operators.weekday": BRANCH_DAY_OF_WEEK,
     f"{_STANDARD}.utils.weekday": WEEKDAY,
-    f"{_STANDARD}.sensors.bash": _pending("BashSensor"),
-    f"{_STANDARD}.sensors.python": _pending("PythonSensor"),
-    f"{_STANDARD}.sensors.filesystem": _pending("FileSensor"),
+    f"{_STANDARD}.triggers.temporal": TEMPORAL_TRIGGERS,
+    "airflow.triggers.temporal": TEMPORAL_TRIGGERS,
+    "airflow.triggers.base": BASE_TRIGGER,
+    f"{_STANDARD}.sensors.bash": BASH_SENSOR,
+    f"{_STANDARD}.sensors.python": PYTHON_SENSOR,
+    f"{_STANDARD}.sensors.filesystem": FILE_SENSOR,
     f"{_STANDARD}.sensors.external_task": EXTERNAL_TASK,
-    f"{_STANDARD}.sensors.time": _pending("TimeSensor", "TimeSensorAsync"),
-    f"{_STANDARD}.sensors.time_delta": _pending("TimeDeltaSensor", "TimeDeltaSensorAsync"),
-    f"{_STANDARD}.sensors.date_time": _pending("DateTimeSensor", "DateTimeSensorAsync"),
-    f"{_STANDARD}.sensors.weekday": _pending("DayOfWeekSensor"),
+    f"{_STANDARD}.sensors.time": TIME_SENSOR,
+    f"{_STANDARD}.sensors.time_delta": TIME_DELTA_SENSOR,
+    f"{_STANDARD}.sensors.date_time": DATE_TIME_SENSOR,
+    f"{_STANDARD}.sensors.weekday": WEEKDAY_SENSOR,
     # -- Airflow 2 ------------------------------------------------------------------------------
     "airflow": {"DAG": LEGACY_DAG["DAG"], **XCOM_ARG, **DATASETS},
     "airflow.models": {
@@ -237,14 +255,14 @@ _TABLE: dict[str, dict[str, str]] = {
     "airflow.operators.trigger_dagrun": TRIGGER_DAGRUN,
     "airflow.operators.weekday": BRANCH_DAY_OF_WEEK,
     "airflow.sensors.base": BASE_SENSOR,
-    "airflow.sensors.bash": _pending("BashSensor"),
-    "airflow.sensors.python": _pending("PythonSensor"),
-    "airflow.sensors.filesystem": _pending("FileSensor"),
+    "airflow.sensors.bash": BASH_SENSOR,
+    "airflow.sensors.python": PYTHON_SENSOR,
+    "airflow.sensors.filesystem": FILE_SENSOR,
     "airflow.sensors.external_task": EXTERNAL_TASK,
-    "airflow.sensors.time_sensor": _pending("TimeSensor", "TimeSensorAsync"),
-    "airflow.sensors.time_delta": _pending("TimeDeltaSensor", "TimeDeltaSensorAsync"),
-    "airflow.sensors.date_time": _pending("DateTimeSensor", "DateTimeSensorAsync"),
-    "airflow.sensors.weekday": _pending("DayOfWeekSensor"),
+    "airflow.sensors.time_sensor": TIME_SENSOR,
+    "airflow.sensors.time_delta": TIME_DELTA_SENSOR,
+    "airflow.sensors.date_time": DATE_TIME_SENSOR,
+    "airflow.sensors.weekday": WEEKDAY_SENSOR,
     "airflow.datasets": DATASETS,
     "airflow.hooks.base": BASE_HOOK,
     "airflow.utils.task_group": {
@@ -290,6 +308,10 @@ _TABLE: dict[str, dict[str, str]] = {
         "BaseSensorOperator": BASE_SENSOR["BaseSensorOperator"]
     },
     "airflow.sensors.external_task_sensor": EXTERNAL_TASK,
+    "airflow.sensors.time_delta_sensor": {"TimeDeltaSensor": TIME_DELTA_SENSOR["TimeDeltaSensor"]},
+    "airflow.sensors.bash_sensor": BASH_SENSOR,
+    "airflow.sensors.python_sensor": PYTHON_SENSOR,
+    "airflow.sensors.weekday_sensor": WEEKDAY_SENSOR,
     "airflow.hooks.base_hook": BASE_HOOK,
 }
 

@@ -1,5 +1,5 @@
 """Airflow constructs whose names import but whose behaviour comes with a later Slipstream
-release (sensors, cross-DAG operators, Datasets/Assets): building one is a DAG definition error
+release (cross-DAG operators, Datasets/Assets): building one is a DAG definition error
 naming it, so a DAG file never half-works. Subclassing them is allowed; instantiating is not.
 """
 
@@ -9,10 +9,6 @@ from typing import Any, ClassVar, NoReturn
 
 from slipstream.errors import NotAvailableYet
 
-_SENSORS = (
-    "sensors come with a later Slipstream release; until then, poll inside a @task or "
-    "PythonOperator that raises to retry (retries, retry_delay)"
-)
 _CROSS_DAG = (
     "cross-DAG operators come with a later Slipstream release; trigger the other DAG through "
     "the REST API or `slipstream dags trigger` meanwhile"
@@ -41,58 +37,6 @@ class Pending:
         if cls is not placeholder:
             construct = f"{cls.__name__} (a {placeholder.__name__})"
         raise NotAvailableYet(construct, placeholder.reason)
-
-
-class BaseSensorOperator(Pending):
-    reason = _SENSORS
-
-
-class PokeReturnValue(Pending):
-    reason = _SENSORS
-
-
-class ExternalTaskSensor(BaseSensorOperator):
-    pass
-
-
-class FileSensor(BaseSensorOperator):
-    pass
-
-
-class TimeSensor(BaseSensorOperator):
-    pass
-
-
-class TimeSensorAsync(BaseSensorOperator):
-    pass
-
-
-class TimeDeltaSensor(BaseSensorOperator):
-    pass
-
-
-class TimeDeltaSensorAsync(BaseSensorOperator):
-    pass
-
-
-class DateTimeSensor(BaseSensorOperator):
-    pass
-
-
-class DateTimeSensorAsync(BaseSensorOperator):
-    pass
-
-
-class PythonSensor(BaseSensorOperator):
-    pass
-
-
-class BashSensor(BaseSensorOperator):
-    pass
-
-
-class DayOfWeekSensor(BaseSensorOperator):
-    pass
 
 
 class ExternalTaskMarker(Pending):

@@ -39,6 +39,8 @@ _MAPPED_PRECEDENCE = (
     TaskState.FAILED,
     TaskState.UPSTREAM_FAILED,
     TaskState.UP_FOR_RETRY,
+    TaskState.UP_FOR_RESCHEDULE,
+    TaskState.DEFERRED,
     TaskState.RUNNING,
     TaskState.QUEUED,
     TaskState.SCHEDULED,

@@ -35,6 +35,8 @@ STATES_SHOWN = (
     "queued",
     "scheduled",
     "up_for_retry",
+    "up_for_reschedule",
+    "deferred",
     "upstream_failed",
     "skipped",
     "removed",

@@ -6,7 +6,7 @@ needing more slots than its pool has, fails at once saying why."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -171,3 +171,40 @@ def test_the_setting_sizes_default_pool_when_a_scheduler_starts(
     assert pools.get("default_pool").pool.slots == 7
     (entry,) = EventLogService(db).list_events()[0]
     assert (entry.event, entry.owner) == ("pool_set", "scheduler")
+
+
+DEFERRED_AND_SLEEPER = """
+from datetime import datetime, timedelta, timezone
+from slipstream import DAG
+from slipstream.authoring.operators import PythonOperator
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
+
+with DAG({dag_id!r}, schedule=None, start_date=datetime(2024, 1, 1), max_active_tasks=16) as dag:
+    DateTimeSensorAsync(task_id="wait", target_time="{{{{ dag_run.conf['target'] }}}}",
+                        pool={pool!r})
+    PythonOperator(task_id="work", python_callable=lambda: None, pool={pool!r})
+"""
+
+
+@pytest.mark.parametrize("include_deferred", [True, False])
+def test_include_deferred_makes_a_deferred_task_hold_its_slot(
+    live: Callable[..., Live], db: Database, include_deferred: bool
+) -> None:
+    runner = live(parallelism=8, workers=2)
+    pools = PoolService(db, clock=SystemClock())
+    pools.create(Pool("one", 1, include_deferred=include_deferred), by="test")
+    source = DEFERRED_AND_SLEEPER.format(dag_id="held", pool="one")
+    runner.write_dag("held", source)
+    target = datetime.now(UTC) + timedelta(seconds=3)
+    run = runner.runs.trigger("held", conf={"target": target.isoformat()}).run
+    runner.drive(runner.finished("held", run.run_id))
+    assert runner.run_state("held", run.run_id) is RunState.SUCCESS
+    (wait,) = runner.runs.tries("held", run.run_id, "wait")
+    (work,) = runner.runs.tries("held", run.run_id, "work")
+    assert wait.end_date is not None and work.start_date is not None
+    if include_deferred:
+        # The deferred sensor held the pool's one slot until its moment: "work" waited.
+        assert work.start_date >= target
+    else:
+        # A deferred task holds no slot of a pool that does not count them.
+        assert work.start_date < target

@@ -31,7 +31,7 @@ class PoolUsage:
     running: int = 0
     queued: int = 0
     scheduled: int = 0
-    deferred: int = 0  # no deferral in Slipstream yet: always 0
+    deferred: int = 0  # held by deferred tasks, only when the pool includes them
 
     @property
     def occupied(self) -> int:

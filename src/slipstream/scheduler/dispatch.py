@@ -55,9 +55,7 @@ def dispatch(
         {dag_id: _drawn(heap) for dag_id, heap in state.waiting.items()},
         free=free,
         dag_room=room,
-        pool_room={
-            name: size - state.pool_used.get(name, 0) for name, size in state.pool_sizes.items()
-        },
+        pool_room=_pool_room(conn, state),
         task_active=state.task_active,
         run_task_active=state.run_task_active,
     )
@@ -93,6 +91,20 @@ def dispatch(
     return workloads
 
 
+def _pool_room(conn: Connection, state: SchedulerState) -> dict[str, int]:
+    """Each pool's free slots: its size less the tries in flight, and, in a pool that counts
+    them (include_deferred), less its deferred tasks, read only when such a pool exists."""
+    deferred = (
+        pools_store.deferred_held(conn, state.pools_counting_deferred)
+        if state.pools_counting_deferred
+        else {}
+    )
+    return {
+        name: size - state.pool_used.get(name, 0) - deferred.get(name, 0)
+        for name, size in state.pool_sizes.items()
+    }
+
+
 def _order_arrivals(conn: Connection, state: SchedulerState) -> list[Refusal]:
     """Move newly ready tasks into their DAG's admission heap, ranked by effective priority,
     then the run's logical date, then arrival; returns those that could never fit in their
@@ -120,6 +132,7 @@ def _order_arrivals(conn: Connection, state: SchedulerState) -> list[Refusal]:
                 # Before failing a task for want of its pool, make sure it was not made a
                 # moment ago (a wake-up lost, or sent from another host): one small read.
                 state.pool_sizes = pools_store.sizes(conn)
+                state.pools_counting_deferred = pools_store.counting_deferred(conn)
                 sizes_reread = True
             why = never_fits(spec.pool_slots, spec.pool, state.pool_sizes.get(spec.pool))
             if why is not None:

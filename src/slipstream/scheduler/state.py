@@ -104,6 +104,8 @@ class SchedulerState:
     # Every pool's slots by name, read again (one small query) only when `pools_stale`: a
     # POOLS_CHANGED hint, a look-everywhere hint, the safety scan, a rebuild.
     pool_sizes: dict[str, int] = field(default_factory=dict)
+    # Pools whose deferred tasks hold slots too (include_deferred), read with pool_sizes.
+    pools_counting_deferred: frozenset[str] = frozenset()
     pools_stale: bool = True
 
     # ----------------------------------------------------------------- reading through
@@ -282,6 +284,8 @@ class SchedulerState:
         while self.waits and self.waits[0][0] <= now:
             _, run_pk, dag_id, task_id, map_index, target = heapq.heappop(self.waits)
             due.append((run_pk, dag_id, task_id, map_index, target))
+        if due and self.pools_counting_deferred:
+            self.dispatch_blocked = False  # a deferred task leaving frees its pool's slots
         return due
 
     def track(

@@ -241,6 +241,7 @@ class Scheduler:
                 expired = expire_runs(conn, state, now)
             if state.pools_stale and state.has_ready():
                 state.pool_sizes = pools_store.sizes(conn)
+                state.pools_counting_deferred = pools_store.counting_deferred(conn)
                 state.pools_stale = False
             dispatched = dispatch(
                 conn,

@@ -17,7 +17,7 @@ from slipstream.store.event_log import record_event
 from slipstream.store.tables import pools, task_instances
 
 ORDER_COLUMNS = {"id": pools.c.id, "name": pools.c.pool, "slots": pools.c.slots}
-_COUNTED = (TaskState.RUNNING, TaskState.QUEUED, TaskState.SCHEDULED)
+_COUNTED = (TaskState.RUNNING, TaskState.QUEUED, TaskState.SCHEDULED, TaskState.DEFERRED)
 
 
 def _to_pool(row: Row[Any]) -> Pool:
@@ -34,6 +34,25 @@ def _to_pool(row: Row[Any]) -> Pool:
 def sizes(conn: Connection) -> dict[str, int]:
     """Every pool's slots by name: what the scheduler admits against (one small read)."""
     return {name: slots for name, slots in conn.execute(select(pools.c.pool, pools.c.slots))}
+
+
+def counting_deferred(conn: Connection) -> frozenset[str]:
+    """The pools whose slots deferred tasks hold too (`include_deferred`), read with `sizes`."""
+    query = select(pools.c.pool).where(pools.c.include_deferred.is_(True))
+    return frozenset(conn.scalars(query))
+
+
+def deferred_held(conn: Connection, names: frozenset[str]) -> dict[str, int]:
+    """Slots held by deferred task instances in each of `names`: what an include_deferred pool
+    has less room for (one GROUP BY over the deferred rows, only when such a pool exists)."""
+    ti = task_instances
+    rows = conn.execute(
+        select(ti.c.pool, func.sum(ti.c.pool_slots))
+        .where(ti.c.state == TaskState.DEFERRED.value)
+        .where(ti.c.pool.in_(sorted(names)))
+        .group_by(ti.c.pool)
+    )
+    return {pool: int(n or 0) for pool, n in rows}
 
 
 def get_pool(conn: Connection, name: str, *, for_update: bool = False) -> Pool | None:
@@ -81,6 +100,7 @@ def usage(conn: Connection, found: list[Pool]) -> list[PoolUsage]:
             running=held.get((p.name, TaskState.RUNNING.value), 0),
             queued=held.get((p.name, TaskState.QUEUED.value), 0),
             scheduled=held.get((p.name, TaskState.SCHEDULED.value), 0),
+            deferred=held.get((p.name, TaskState.DEFERRED.value), 0),
         )
         for p in found
     ]

@@ -25,6 +25,7 @@ class HintKind(StrEnum):
     QUEUED_RUN = "Q"  # key: a DAG that has a new queued run
     DAG_CHANGED = "D"  # key: a DAG parsed, paused or unpaused; empty: every DAG
     RUN_CHANGED = "R"  # key: the primary key of a run a person changed (marked, cleared...)
+    ASSET_EVENT = "A"  # an asset event was recorded outside the scheduler (API, CLI)
     ANYTHING = "*"  # look at everything; also what a datagram we cannot read means
 
 
@@ -44,6 +45,10 @@ class Hint:
     @classmethod
     def run_changed(cls, run_pk: int) -> Hint:
         return cls(HintKind.RUN_CHANGED, str(run_pk))
+
+    @classmethod
+    def asset_event(cls) -> Hint:
+        return cls(HintKind.ASSET_EVENT)
 
     @classmethod
     def anything(cls) -> Hint:

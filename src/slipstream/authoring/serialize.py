@@ -80,6 +80,9 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
     # Always present (even empty), so the UI can tell "not set" from "not recorded" (a
     # version stored before the key existed).
     shape["template_values"] = _template_values(task)
+    if task.outlets:
+        # Only tasks with outlets carry the key, so other DAGs keep their version hashes.
+        shape["outlets"] = [asset.describe() for asset in task.outlets]
     if task.is_setup:
         shape["is_setup"] = True
     if task.is_teardown:

@@ -19,6 +19,8 @@ class RunType(StrEnum):
     MANUAL = "manual"
     SCHEDULED = "scheduled"
     BACKFILL = "backfill"
+    # Airflow 2's name, which the v1 API's enum has (Airflow 3 says "asset_triggered").
+    ASSET_TRIGGERED = "dataset_triggered"
 
 
 class ExitReason(StrEnum):
@@ -214,6 +216,8 @@ class TaskFinished:
     # failure, the scheduler asks the executor to run them (a try killed or lost).
     callbacks_done: bool = False
     map_length: int | None = None  # items in the return value, when mapped tasks expand over it
+    # (asset URI, JSON object text): what the try set in outlet_events[asset].extra.
+    asset_extras: tuple[tuple[str, str], ...] = ()
 
 
 TaskEvent = TaskStarted | TaskFinished

@@ -50,6 +50,11 @@ class XComReader(Protocol):
         """The newest successful run of `dag_id` with a logical date before `before`."""
         ...
 
+    def triggering_asset_events(self, run_pk: int) -> list[dict[str, Any]]:
+        """The asset events that triggered run `run_pk`, oldest first (each with id, uri,
+        extra, source_dag_id, source_run_id, source_task_id, source_map_index, timestamp)."""
+        ...
+
 
 XComReaderFactory = Callable[[], XComReader]
 
@@ -113,6 +118,7 @@ class RuntimeTaskInstance:
         self._logical_date = workload.logical_date
         self._previous: tuple[Run | None] | None = None
         self._run_pk = workload.run_pk
+        self._run_type = workload.run_type
         self._upstream = workload.upstream_xcoms
         # Upstream tasks of this task's mapped group: pulled at this try's own map index.
         self._same_index = frozenset(workload.same_index_upstream)
@@ -239,6 +245,13 @@ class RuntimeTaskInstance:
                 found = reader.previous_success(self.dag_id, self._logical_date)
             self._previous = (found,)
         return self._previous[0]
+
+    def triggering_asset_events(self) -> list[dict[str, Any]]:
+        """The events that triggered this run (read when task code first looks at them)."""
+        reader = self._reader_or_none()
+        if reader is None or self._run_type is not RunType.ASSET_TRIGGERED:
+            return []
+        return reader.triggering_asset_events(self._run_pk)
 
     def get_template_context(self) -> Any:
         """The context of this try (Airflow 2's ti.get_template_context())."""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from slipstream.authoring.asset_events import TriggeringEvents
 from slipstream.authoring.callbacks import SLA_REMOVED, callbacks_of
 from slipstream.authoring.context import Context, make_context, set_current_context
 from slipstream.authoring.dag import DAG
@@ -22,7 +23,7 @@ from slipstream.authoring.task import BaseOperator
 from slipstream.authoring.variables import ConnectionAccessor, VariableAccessor
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import SmtpSettings
-from slipstream.core.records import ExitReason, TaskFinished, Workload
+from slipstream.core.records import ExitReason, RunType, TaskFinished, Workload
 from slipstream.core.retries import will_retry
 from slipstream.core.states import TaskState
 from slipstream.errors import FailTask, SkipTask
@@ -93,6 +94,7 @@ def run_try(
     ti = RuntimeTaskInstance(workload, xcom_reader_factory)
     skip_downstream: tuple[str, ...] = ()
     map_length: int | None = None
+    asset_extras: tuple[tuple[str, str], ...] = ()
     error: str | None = None
     # Nothing to call back when there is no task (its DAG did not load): done as it is.
     callbacks_done = True
@@ -105,6 +107,7 @@ def run_try(
             at=clock.now(),
             error=error,
             xcoms=ti.pushed,
+            asset_extras=asset_extras,
             skip_downstream=skip_downstream,
             callbacks_done=callbacks_done,
             map_length=map_length,
@@ -126,6 +129,7 @@ def run_try(
         try:
             context = context_for_try(workload, dag, task, ti)
             skip_downstream, map_length = _execute(task, context, ti, workload)
+            asset_extras = context["outlet_events"].extras()
             state, reason = TaskState.SUCCESS, ExitReason.SUCCESS
         except SkipTask as exc:
             _log.info("Skipping task: %s", str(exc) or "SkipTask raised")
@@ -191,6 +195,11 @@ def context_for_try(
         # {{ var.value.x }} and {{ conn.my_id.host }}: Airflow's environment secrets backend.
         variables=VariableAccessor(),
         connections=ConnectionAccessor(),
+        triggering_events=(
+            TriggeringEvents(ti.triggering_asset_events)
+            if workload.run_type is RunType.ASSET_TRIGGERED
+            else None
+        ),
     )
 
 

@@ -97,6 +97,9 @@ class SchedulerState:
     past_only: set[int] = field(default_factory=set)  # dirty only for such a second look
     deadlines: list[tuple[datetime, int]] = field(default_factory=list)
     max_map_length: int = DEFAULT_MAX_MAP_LENGTH  # Settings.max_map_length
+    # An asset event may have been recorded (by a try's success, a person or the API): read
+    # the queue of asset events on the next pass (scheduler/assets.py). True at start.
+    assets_dirty: bool = True
 
     # ----------------------------------------------------------------- reading through
 
@@ -151,8 +154,10 @@ class SchedulerState:
             if kind is HintKind.QUEUED_RUN and hint.key:
                 self.check_queued.add(hint.key)
             elif kind is HintKind.DAG_CHANGED:
-                # A new version may bring new limits and a new schedule.
+                # A new version may bring new limits and a new schedule; an unpaused DAG may
+                # have asset events waiting.
                 self.schedules.mark_stale()
+                self.assets_dirty = True
                 self.dispatch_blocked = False  # its limits may have changed
                 if hint.key:
                     self.current.pop(hint.key, None)
@@ -160,6 +165,8 @@ class SchedulerState:
                 else:
                     self.current.clear()
                     self.check_all_queued = True
+            elif kind is HintKind.ASSET_EVENT:
+                self.assets_dirty = True
             elif kind is HintKind.RUN_CHANGED:
                 # Someone changed this run by hand: forget what we cached and look again,
                 # and stop tries of it whose task was marked or cleared while they ran.
@@ -321,6 +328,7 @@ class SchedulerState:
         for ti in ti_store.in_state(conn, [TaskState.UP_FOR_RETRY]):
             self.add_retry(ti.next_retry_at or now, ti.run_pk, ti.dag_id, ti.task_id, ti.map_index)
         self.check_all_queued = True
+        self.assets_dirty = True
         self.schedules.mark_stale()
 
     def reset(self) -> SchedulerState:

@@ -1,12 +1,15 @@
 """What a running task reads from the database beyond its workload: XComs of its own run, of
-earlier runs (include_prior_dates) and of other DAGs, and its DAG's previous successful run."""
+earlier runs (include_prior_dates) and of other DAGs, its DAG's previous successful run, and
+the asset events that triggered its run."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from slipstream.core.records import Run
+from slipstream.store import assets as assets_store
 from slipstream.store import runs as runs_store
 from slipstream.store import xcoms as xcom_store
 from slipstream.store.db import Database
@@ -48,6 +51,10 @@ class XComReader:
     def previous_success(self, dag_id: str, before: datetime) -> Run | None:
         with self._db.read() as conn:
             return runs_store.previous_successful(conn, dag_id, before)
+
+    def triggering_asset_events(self, run_pk: int) -> list[dict[str, Any]]:
+        with self._db.read() as conn:
+            return [event.as_context() for event in assets_store.events_of_run(conn, run_pk)]
 
     def close(self) -> None:
         """Let the connections go (a try in a forked child never needs to; an in-process

@@ -61,8 +61,12 @@ EMPTY = {"EmptyOperator": f"{_A}.operators:EmptyOperator"}
 DUMMY = {"DummyOperator": f"{_A}.operators:EmptyOperator"}
 LATEST_ONLY = {"LatestOnlyOperator": f"{_A}.latest_only:LatestOnlyOperator"}
 TRIGGER_DAGRUN = {"TriggerDagRunOperator": f"{_P}:TriggerDagRunOperator"}
-ASSETS = {"Asset": f"{_P}:Asset", "AssetAlias": f"{_P}:AssetAlias"}
-DATASETS = {"Dataset": f"{_P}:Dataset", "DatasetAlias": f"{_P}:DatasetAlias"}
+ASSETS = {
+    name: f"{_A}.assets:{name}" for name in ("Asset", "AssetAlias", "AssetAll", "AssetAny")
+} | {"asset": f"{_A}.asset_decorator:asset"}
+DATASETS = {
+    name: f"{_A}.assets:{name}" for name in ("Dataset", "DatasetAlias", "DatasetAll", "DatasetAny")
+}
 BASE_SENSOR = {
     "BaseSensorOperator": f"{_P}:BaseSensorOperator",
     "PokeReturnValue": f"{_P}:PokeReturnValue",
@@ -246,6 +250,13 @@ _TABLE: dict[str, dict[str, str]] = {
     "airflow.sensors.date_time": _pending("DateTimeSensor", "DateTimeSensorAsync"),
     "airflow.sensors.weekday": _pending("DayOfWeekSensor"),
     "airflow.datasets": DATASETS,
+    "airflow.timetables.datasets": {
+        "DatasetOrTimeSchedule": f"{_A}.asset_timetables:DatasetOrTimeSchedule"
+    },
+    "airflow.timetables.assets": {
+        "AssetOrTimeSchedule": f"{_A}.asset_timetables:AssetOrTimeSchedule"
+    },
+    "airflow.sdk.definitions.asset": ASSETS,
     "airflow.hooks.base": BASE_HOOK,
     "airflow.utils.task_group": {
         "TaskGroup": TASK_GROUP["TaskGroup"],

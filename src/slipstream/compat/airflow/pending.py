@@ -1,5 +1,5 @@
 """Airflow constructs whose names import but whose behaviour comes with a later Slipstream
-release (sensors, cross-DAG operators, Datasets/Assets): building one is a DAG definition error
+release (sensors, cross-DAG operators): building one is a DAG definition error
 naming it, so a DAG file never half-works. Subclassing them is allowed; instantiating is not.
 """
 
@@ -16,10 +16,6 @@ _SENSORS = (
 _CROSS_DAG = (
     "cross-DAG operators come with a later Slipstream release; trigger the other DAG through "
     "the REST API or `slipstream dags trigger` meanwhile"
-)
-_ASSETS = (
-    "data-aware scheduling (Datasets/Assets) comes with a later Slipstream release; "
-    "use a time schedule or trigger the DAG meanwhile"
 )
 
 
@@ -101,19 +97,3 @@ class ExternalTaskMarker(Pending):
 
 class TriggerDagRunOperator(Pending):
     reason = _CROSS_DAG
-
-
-class Dataset(Pending):
-    reason = _ASSETS
-
-
-class DatasetAlias(Pending):
-    reason = _ASSETS
-
-
-class Asset(Pending):
-    reason = _ASSETS
-
-
-class AssetAlias(Pending):
-    reason = _ASSETS

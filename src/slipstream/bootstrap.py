@@ -284,7 +284,7 @@ def run_task_test(
 
 
 def xcom_reader_factory(settings: Settings) -> XComReaderFactory:
-    return XComReaderFactory(settings.database_url)
+    return XComReaderFactory(settings.database_url, str(settings.wakeup_path))
 
 
 def run_scheduler(

@@ -55,6 +55,21 @@ class XComReader(Protocol):
         extra, source_dag_id, source_run_id, source_task_id, source_map_index, timestamp)."""
         ...
 
+    def trigger_dag_run(
+        self,
+        *,
+        source: tuple[str, str, int, str],
+        dag_id: str,
+        run_id: str | None,
+        conf: Any,
+        logical_date: datetime | None,
+        reset_dag_run: bool,
+        skip_when_already_exists: bool,
+    ) -> tuple[str, datetime | None, str]:
+        """Trigger a run of `dag_id` for the try `source` (dag_id, run_id, run_pk, task_id):
+        (run id, logical date, "created" | "reset" | "exists")."""
+        ...
+
 
 XComReaderFactory = Callable[[], XComReader]
 
@@ -252,6 +267,16 @@ class RuntimeTaskInstance:
         if reader is None or self._run_type is not RunType.ASSET_TRIGGERED:
             return []
         return reader.triggering_asset_events(self._run_pk)
+
+    def trigger_dag_run(self, dag_id: str, **options: Any) -> tuple[str, datetime | None, str]:
+        """Start a run of another DAG through the trigger service (TriggerDagRunOperator)."""
+        reader = self._reader_or_none()
+        if reader is None:
+            raise RuntimeError(
+                f"cannot trigger DAG {dag_id!r}: this try has no access to the database"
+            )
+        source = (self.dag_id, self.run_id, self._run_pk, self.task_id)
+        return reader.trigger_dag_run(source=source, dag_id=dag_id, **options)
 
     def get_template_context(self) -> Any:
         """The context of this try (Airflow 2's ti.get_template_context())."""

@@ -379,3 +379,15 @@ run_asset_events = Table(
     ),
     Index("ix_run_asset_events_event_id", "event_id"),
 )
+
+# Runs a task started (TriggerDagRunOperator): which try started each, and how many such hops
+# lie behind it, so a chain of DAGs triggering one another is stopped at a bound.
+run_triggers = Table(
+    "run_triggers",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("source_dag_id", String(250), nullable=False),
+    Column("source_run_id", String(250), nullable=False),
+    Column("source_task_id", String(250), nullable=False),
+    Column("depth", Integer, nullable=False),
+)

@@ -60,7 +60,7 @@ LEGACY_PYTHON = {  # 1.10's python_operator: provide_context accepted
 EMPTY = {"EmptyOperator": f"{_A}.operators:EmptyOperator"}
 DUMMY = {"DummyOperator": f"{_A}.operators:EmptyOperator"}
 LATEST_ONLY = {"LatestOnlyOperator": f"{_A}.latest_only:LatestOnlyOperator"}
-TRIGGER_DAGRUN = {"TriggerDagRunOperator": f"{_P}:TriggerDagRunOperator"}
+TRIGGER_DAGRUN = {"TriggerDagRunOperator": f"{_A}.trigger_dagrun:TriggerDagRunOperator"}
 ASSETS = {
     name: f"{_A}.assets:{name}" for name in ("Asset", "AssetAlias", "AssetAll", "AssetAny")
 } | {"asset": f"{_A}.asset_decorator:asset"}

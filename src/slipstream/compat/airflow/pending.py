@@ -93,7 +93,3 @@ class DayOfWeekSensor(BaseSensorOperator):
 
 class ExternalTaskMarker(Pending):
     reason = _CROSS_DAG
-
-
-class TriggerDagRunOperator(Pending):
-    reason = _CROSS_DAG

@@ -1,5 +1,6 @@
 """assets: assets (datasets), their consumers and producers, events, the queue of events
-waiting for a consuming DAG's run, and the events each asset-triggered run consumed
+waiting for a consuming DAG's run, and the events each asset-triggered run consumed;
+run_triggers: the runs TriggerDagRunOperator started, with their chain's depth
 
 Revision ID: 0011
 Revises: 0007
@@ -107,9 +108,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_pk", "event_id", name=op.f("pk_run_asset_events")),
     )
     op.create_index("ix_run_asset_events_event_id", "run_asset_events", ["event_id"], unique=False)
+    op.create_table(
+        "run_triggers",
+        sa.Column("run_pk", sa.Integer(), nullable=False),
+        sa.Column("source_dag_id", sa.String(length=250), nullable=False),
+        sa.Column("source_run_id", sa.String(length=250), nullable=False),
+        sa.Column("source_task_id", sa.String(length=250), nullable=False),
+        sa.Column("depth", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_pk"], ["runs.id"], name=op.f("fk_run_triggers_run_pk_runs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("run_pk", name=op.f("pk_run_triggers")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("run_triggers")
     op.drop_index("ix_run_asset_events_event_id", table_name="run_asset_events")
     op.drop_table("run_asset_events")
     op.drop_table("asset_queue")

@@ -31,6 +31,7 @@ from slipstream.keyfile import load_or_create_key
 from slipstream.parsing.processor import DagFileProcessor
 from slipstream.scheduler.loop import Stopper, run_forever, serve_sources
 from slipstream.scheduler.tick import Scheduler
+from slipstream.services.assets import AssetService
 from slipstream.services.changes import ChangeService
 from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dag_graph import DagGraphService
@@ -84,6 +85,7 @@ class Services:
     health: HealthService
     web_sessions: WebSessionService
     wakeup: WakeupSender
+    assets: AssetService
 
     def close(self) -> None:
         self.wakeup.close()
@@ -152,6 +154,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         health=HealthService(db, clock=clock, lost_after_seconds=settings.lost_after_seconds),
         web_sessions=WebSessionService(db, clock=clock, lifetime=settings.web_session_lifetime),
         wakeup=wakeup,
+        assets=AssetService(db, clock=clock, wakeup=wakeup),
     )
 
 

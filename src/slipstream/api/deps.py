@@ -13,6 +13,7 @@ from slipstream.api.security import Principal, Security
 from slipstream.auth.roles import Action
 from slipstream.clock import Clock
 from slipstream.config import Settings
+from slipstream.services.assets import AssetService
 from slipstream.services.dags import DagService
 from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
@@ -59,6 +60,9 @@ class ApiServices(Protocol):
 
     @property
     def roles(self) -> RoleService: ...
+
+    @property
+    def assets(self) -> AssetService: ...
 
 
 def attach(app: FastAPI, services: ApiServices, security: Security) -> None:

@@ -39,6 +39,7 @@ RESOURCES = (
     "Configurations",
     "Users",
     "Roles",
+    "Datasets",
 )
 
 
@@ -79,6 +80,9 @@ NEEDS: Mapping[Action, Need] = MappingProxyType(
         Action.USERS_EDIT: Need(CAN_EDIT, "Users", None),
         Action.ROLES_READ: Need(CAN_READ, "Roles", None),
         Action.ROLES_EDIT: Need(CAN_EDIT, "Roles", None),
+        Action.DATASETS_READ: Need(CAN_READ, "Datasets", None),
+        Action.DATASETS_CREATE: Need(CAN_CREATE, "Datasets", None),
+        Action.DATASETS_DELETE: Need(CAN_DELETE, "Datasets", None),
     }
 )
 

@@ -33,6 +33,9 @@ class Action(StrEnum):
     USERS_EDIT = "users:edit"
     ROLES_READ = "roles:read"
     ROLES_EDIT = "roles:edit"
+    DATASETS_READ = "datasets:read"
+    DATASETS_CREATE = "datasets:create"  # record an asset event by hand
+    DATASETS_DELETE = "datasets:delete"  # empty queued asset events
 
 
 ADMIN = "Admin"
@@ -50,6 +53,7 @@ _VIEWER = frozenset(
         Action.XCOMS_READ,
         Action.IMPORT_ERRORS_READ,
         Action.POOLS_READ,
+        Action.DATASETS_READ,
     }
 )
 _USER = _VIEWER | {
@@ -59,6 +63,7 @@ _USER = _VIEWER | {
     Action.RUNS_EDIT,
     Action.RUNS_DELETE,
     Action.TASKS_EDIT,
+    Action.DATASETS_CREATE,
 }
 _ACCOUNTS = frozenset({Action.USERS_READ, Action.USERS_EDIT, Action.ROLES_READ, Action.ROLES_EDIT})
 

@@ -5,7 +5,6 @@ asset-triggered run consumed. Functions take a connection and never commit."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy import Connection, and_, delete, exists, func, insert, literal, 
 
 from slipstream.authoring.asset_timetables import asset_condition
 from slipstream.authoring.assets import spec_assets
+from slipstream.core.records import AssetEventRecord, AssetRecord
 from slipstream.store.tables import (
     UtcDateTime,
     asset_consumers,
@@ -23,48 +23,6 @@ from slipstream.store.tables import (
     run_asset_events,
     runs,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class AssetRecord:
-    id: int
-    uri: str
-    name: str
-    group: str
-    extra: Mapping[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    consuming_dags: tuple[str, ...] = ()
-    producing_tasks: tuple[tuple[str, str], ...] = ()  # (dag_id, task_id)
-
-
-@dataclass(frozen=True, slots=True)
-class AssetEventRecord:
-    id: int
-    asset_id: int
-    uri: str
-    extra: Mapping[str, Any]
-    source_dag_id: str | None
-    source_task_id: str | None
-    source_run_id: str | None
-    source_map_index: int
-    timestamp: datetime
-    # (dag_id, run_id) of the runs that consumed the event.
-    created_runs: tuple[tuple[str, str], ...] = field(default=())
-
-    def as_context(self) -> dict[str, Any]:
-        """What a try's triggering_asset_events is built from (authoring/asset_events.py)."""
-        return {
-            "id": self.id,
-            "uri": self.uri,
-            "extra": dict(self.extra),
-            "source_dag_id": self.source_dag_id,
-            "source_task_id": self.source_task_id,
-            "source_run_id": self.source_run_id,
-            "source_map_index": self.source_map_index,
-            "timestamp": self.timestamp,
-        }
-
 
 # -- what parsed DAGs say ------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "users": ("slipstream.cli.users", "users", "Create, list and delete users; manage roles."),
     "tokens": ("slipstream.cli.tokens", "tokens", "Create, list and revoke API tokens."),
     "roles": ("slipstream.cli.roles", "roles", "Create, list and delete roles and permissions."),
+    "assets": ("slipstream.cli.assets", "assets", "List assets (datasets) and their events."),
 }
 
 

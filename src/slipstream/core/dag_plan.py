@@ -51,6 +51,9 @@ class TaskSpec:
     map_group: str | None = None
     # URIs of the assets the task updates: a success records an event for each.
     outlets: tuple[str, ...] = ()
+    # An ExternalTaskMarker's target, as written: dag_id, task_id, logical_date (templates)
+    # and recursion_depth (services/external_markers.py).
+    external_marker: Mapping[str, Any] | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -137,6 +140,7 @@ class DagPlan:
                 mapped=raw.get("mapped"),
                 map_group=raw.get("map_group"),
                 outlets=tuple(str(o["uri"]) for o in raw.get("outlets", ())),
+                external_marker=raw.get("external_marker"),
             )
         mapped = frozenset(t for t, spec in tasks.items() if spec.mapped is not None)
         fed = {u for t in mapped for u in referenced_tasks(tasks[t].mapped or {})}

@@ -85,7 +85,6 @@ def test_each_quoted_import_error_is_what_users_see(name: str, prefix: str) -> N
         return
     pending = {
         "ExternalTaskSensor": "airflow.sensors.external_task",
-        "ExternalTaskMarker": "airflow.sensors.external_task",
     }[name]
     construct = getattr(importlib.import_module(pending), name)
     with pytest.raises(NotAvailableYet) as later:

@@ -75,7 +75,7 @@ WEEKDAY = {"WeekDay": f"{_A}.weekday:WeekDay"}
 BRANCH_DAY_OF_WEEK = {"BranchDayOfWeekOperator": f"{_A}.weekday:BranchDayOfWeekOperator"}
 EXTERNAL_TASK = {
     "ExternalTaskSensor": f"{_P}:ExternalTaskSensor",
-    "ExternalTaskMarker": f"{_P}:ExternalTaskMarker",
+    "ExternalTaskMarker": f"{_A}.external_task:ExternalTaskMarker",
 }
 
 

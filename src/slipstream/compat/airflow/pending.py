@@ -1,5 +1,5 @@
 """Airflow constructs whose names import but whose behaviour comes with a later Slipstream
-release (sensors, cross-DAG operators): building one is a DAG definition error
+release (sensors): building one is a DAG definition error
 naming it, so a DAG file never half-works. Subclassing them is allowed; instantiating is not.
 """
 
@@ -12,10 +12,6 @@ from slipstream.errors import NotAvailableYet
 _SENSORS = (
     "sensors come with a later Slipstream release; until then, poll inside a @task or "
     "PythonOperator that raises to retry (retries, retry_delay)"
-)
-_CROSS_DAG = (
-    "cross-DAG operators come with a later Slipstream release; trigger the other DAG through "
-    "the REST API or `slipstream dags trigger` meanwhile"
 )
 
 
@@ -89,7 +85,3 @@ class BashSensor(BaseSensorOperator):
 
 class DayOfWeekSensor(BaseSensorOperator):
     pass
-
-
-class ExternalTaskMarker(Pending):
-    reason = _CROSS_DAG

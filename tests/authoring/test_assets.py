@@ -106,3 +106,15 @@ def test_outlets_are_serialized_only_where_given() -> None:
     assert tasks["makes"]["outlets"] == [{"uri": "a", "name": "a", "group": "asset", "extra": {}}]
     with pytest.raises(DagDefinitionError, match="outlets of task 'bad' must be assets"):
         EmptyOperator(task_id="bad", outlets=["s3://a"])
+
+
+def test_asset_schedules_read_as_airflow_describes_them() -> None:
+    from slipstream.authoring.timetable_description import timetable_description
+
+    with DAG("g", schedule=Asset("a")) as dag:
+        EmptyOperator(task_id="t")
+    assert timetable_description(serialize_dag(dag)["schedule"]) == "Triggered by datasets"
+    either = DatasetOrTimeSchedule(
+        timetable=DeltaTimetable(timedelta(hours=1)), datasets=Asset("x")
+    )
+    assert timetable_description(either.to_spec()) == "Triggered by datasets or 1:00:00"

@@ -31,6 +31,7 @@ from slipstream.keyfile import load_or_create_key
 from slipstream.parsing.processor import DagFileProcessor
 from slipstream.scheduler.loop import Stopper, run_forever, serve_sources
 from slipstream.scheduler.tick import Scheduler
+from slipstream.services.assets import AssetService
 from slipstream.services.changes import ChangeService
 from slipstream.services.connections import ConnectionService
 from slipstream.services.dag_files import DagFileSync
@@ -94,6 +95,7 @@ class Services:
     wakeup: WakeupSender
     pools: PoolService
     event_logs: EventLogService
+    assets: AssetService
 
     def close(self) -> None:
         self.wakeup.close()
@@ -167,6 +169,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         wakeup=wakeup,
         pools=PoolService(db, clock=clock, wakeup=wakeup),
         event_logs=EventLogService(db),
+        assets=AssetService(db, clock=clock, wakeup=wakeup),
     )
 
 
@@ -301,7 +304,7 @@ def run_task_test(
 
 
 def xcom_reader_factory(settings: Settings) -> XComReaderFactory:
-    return XComReaderFactory(settings.database_url)
+    return XComReaderFactory(settings.database_url, str(settings.wakeup_path))
 
 
 def fernet_cipher(settings: Settings) -> Cipher:

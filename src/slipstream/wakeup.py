@@ -26,6 +26,7 @@ class HintKind(StrEnum):
     DAG_CHANGED = "D"  # key: a DAG parsed, paused or unpaused; empty: every DAG
     RUN_CHANGED = "R"  # key: the primary key of a run a person changed (marked, cleared...)
     POOLS_CHANGED = "P"  # a pool was created, resized or deleted: read the pools again
+    ASSET_EVENT = "A"  # an asset event was recorded outside the scheduler (API, CLI)
     ANYTHING = "*"  # look at everything; also what a datagram we cannot read means
 
 
@@ -49,6 +50,10 @@ class Hint:
     @classmethod
     def pools_changed(cls) -> Hint:
         return cls(HintKind.POOLS_CHANGED)
+
+    @classmethod
+    def asset_event(cls) -> Hint:
+        return cls(HintKind.ASSET_EVENT)
 
     @classmethod
     def anything(cls) -> Hint:

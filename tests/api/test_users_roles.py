@@ -275,7 +275,7 @@ def test_permissions_list_each_action_with_its_resources(server: ApiServer) -> N
     by_name = {a["name"]: {r["name"] for r in a["resources"]} for a in body["actions"]}
     assert set(by_name) == {"can_read", "can_edit", "can_create", "can_delete"}
     assert {"DAGs", "DAG Runs", "Users", "Roles"} <= by_name["can_read"]
-    assert by_name["can_create"] == {"DAG Runs", "Variables", "Connections"}
+    assert by_name["can_create"] == {"DAG Runs", "Variables", "Connections", "Datasets"}
     paged = call(server, "GET", "/permissions", params={"limit": 1, "offset": 1}).json()
     assert len(paged["actions"]) == 1 and paged["total_entries"] == 4
 

@@ -53,6 +53,7 @@ AIRFLOW_KEYS = {
     "prev_execution_date_success",
     "inlets",
     "outlets",
+    "outlet_events",
     "triggering_dataset_events",
     "triggering_asset_events",
 }

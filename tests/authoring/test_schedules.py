@@ -54,7 +54,7 @@ def test_summaries() -> None:
 @pytest.mark.parametrize(
     ("schedule", "reason"),
     [
-        (["s3://bucket/key"], "datasets/assets"),
+        (["s3://bucket/key"], "assets/datasets only"),
         ("@fortnightly", "unknown preset"),
         ("0 0 * *", "columns"),
         ("99 * * * *", "out of range"),

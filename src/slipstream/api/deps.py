@@ -13,6 +13,7 @@ from slipstream.api.security import Principal, Security
 from slipstream.auth.roles import Action
 from slipstream.clock import Clock
 from slipstream.config import Settings
+from slipstream.services.assets import AssetService
 from slipstream.services.connections import ConnectionService
 from slipstream.services.dags import DagService
 from slipstream.services.event_log import EventLogService
@@ -75,6 +76,9 @@ class ApiServices(Protocol):
 
     @property
     def event_logs(self) -> EventLogService: ...
+
+    @property
+    def assets(self) -> AssetService: ...
 
 
 def attach(app: FastAPI, services: ApiServices, security: Security) -> None:

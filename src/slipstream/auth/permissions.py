@@ -42,6 +42,7 @@ RESOURCES = (
     "Roles",
     "Variables",
     "Connections",
+    "Datasets",
 )
 
 
@@ -92,6 +93,9 @@ NEEDS: Mapping[Action, Need] = MappingProxyType(
         Action.CONNECTIONS_CREATE: Need(CAN_CREATE, "Connections", None),
         Action.CONNECTIONS_EDIT: Need(CAN_EDIT, "Connections", None),
         Action.CONNECTIONS_DELETE: Need(CAN_DELETE, "Connections", None),
+        Action.DATASETS_READ: Need(CAN_READ, "Datasets", None),
+        Action.DATASETS_CREATE: Need(CAN_CREATE, "Datasets", None),
+        Action.DATASETS_DELETE: Need(CAN_DELETE, "Datasets", None),
     }
 )
 

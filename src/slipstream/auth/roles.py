@@ -42,6 +42,9 @@ class Action(StrEnum):
     CONNECTIONS_CREATE = "connections:create"
     CONNECTIONS_EDIT = "connections:edit"
     CONNECTIONS_DELETE = "connections:delete"
+    DATASETS_READ = "datasets:read"
+    DATASETS_CREATE = "datasets:create"  # record an asset event by hand
+    DATASETS_DELETE = "datasets:delete"  # empty queued asset events
 
 
 ADMIN = "Admin"
@@ -60,6 +63,7 @@ _VIEWER = frozenset(
         Action.IMPORT_ERRORS_READ,
         Action.POOLS_READ,
         Action.AUDIT_LOGS_READ,
+        Action.DATASETS_READ,
     }
 )
 _USER = _VIEWER | {
@@ -69,6 +73,7 @@ _USER = _VIEWER | {
     Action.RUNS_EDIT,
     Action.RUNS_DELETE,
     Action.TASKS_EDIT,
+    Action.DATASETS_CREATE,
 }
 _ACCOUNTS = frozenset({Action.USERS_READ, Action.USERS_EDIT, Action.ROLES_READ, Action.ROLES_EDIT})
 

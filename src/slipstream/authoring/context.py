@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slipstream.authoring import macros
+from slipstream.authoring.asset_events import OutletEventAccessors
 from slipstream.authoring.lazy import LazyValue
 from slipstream.authoring.schedules import as_utc
 
@@ -29,7 +30,7 @@ class Context(dict[str, Any]):
     test_mode; Airflow 2's prev_ds, next_ds, prev_ds_nodash, next_ds_nodash, yesterday_ds,
     tomorrow_ds (and _nodash), prev_execution_date, next_execution_date; the lazily read
     prev_data_interval_start_success, prev_data_interval_end_success, prev_start_date_success,
-    prev_end_date_success, prev_execution_date_success; inlets, outlets,
+    prev_end_date_success, prev_execution_date_success; inlets, outlets, outlet_events,
     triggering_dataset_events, triggering_asset_events; var and conn when provided.
     """
 
@@ -111,6 +112,7 @@ def make_context(
     previous_success: Callable[[], PreviousRun | None] | None = None,
     variables: Any = None,
     connections: Any = None,
+    triggering_events: Mapping[str, Any] | None = None,
 ) -> Context:
     """Build the context of one try. `params` are the run's resolved params (see
     params.resolve_params). The date keys (ds, ts...) come from logical_date, or from
@@ -153,12 +155,16 @@ def make_context(
         )
         context.update(_neighbour_dates(dag, dag_run, moment, interval_end))
     context.update(_previous_success_keys(previous_success))
-    # Assets and lineage: Slipstream records none yet, so these are empty as in a DAG without.
+    # Assets: the events that triggered the run (empty unless asset-triggered), and where
+    # task code sets the extra of the events its success records.
+    events = triggering_events if triggering_events is not None else {}
+    outlets = list(getattr(task, "outlets", None) or [])
     context.update(
         inlets=list(getattr(task, "inlets", None) or []),
-        outlets=list(getattr(task, "outlets", None) or []),
-        triggering_dataset_events={},  # Airflow 2's name
-        triggering_asset_events={},  # Airflow 3's name
+        outlets=outlets,
+        outlet_events=OutletEventAccessors(outlets),
+        triggering_dataset_events=events,  # Airflow 2's name
+        triggering_asset_events=events,  # Airflow 3's name
     )
     if variables is not None:
         context["var"] = variables

@@ -13,6 +13,13 @@ from datetime import datetime, timedelta, tzinfo
 from types import MappingProxyType
 from typing import Any
 
+from slipstream.authoring.asset_timetables import (
+    AssetOrTimeSchedule,
+    AssetOrTimeTimetable,
+    AssetTriggeredTimetable,
+    DatasetOrTimeSchedule,
+    asset_timetable,
+)
 from slipstream.authoring.cron import CRON_PRESETS, CronSchedule, timezone_name
 from slipstream.authoring.timetable import DataInterval, Timetable, as_utc
 from slipstream.authoring.trigger_timetables import (
@@ -22,7 +29,7 @@ from slipstream.authoring.trigger_timetables import (
     EventsTimetable,
     MultipleCronTriggerTimetable,
 )
-from slipstream.errors import InvalidScheduleError
+from slipstream.errors import DagDefinitionError, InvalidScheduleError
 
 __all__ = [
     "CRON_PRESETS",
@@ -236,7 +243,12 @@ def timetable_from_schedule(
                 dag_id=dag_id,
             )
         return schedule
-    _refuse_assets(schedule, dag_id)
+    try:
+        on_assets = asset_timetable(schedule)
+    except DagDefinitionError as exc:
+        raise InvalidScheduleError(schedule, str(exc), dag_id=dag_id) from None
+    if on_assets is not None:
+        return on_assets
     if isinstance(schedule, timedelta):
         if schedule <= timedelta(0):
             raise InvalidScheduleError(
@@ -266,37 +278,6 @@ def timetable_from_schedule(
     raise InvalidScheduleError(schedule, reason, dag_id=dag_id)
 
 
-# Datasets (Airflow 2) and Assets (Airflow 3) as a schedule: data-aware scheduling comes with
-# its own issue; until then such a DAG is a load error naming the construct.
-_ASSET_TYPES = frozenset(
-    {
-        "Dataset",
-        "DatasetAll",
-        "DatasetAny",
-        "DatasetAlias",
-        "DatasetOrTimeSchedule",
-        "Asset",
-        "AssetAll",
-        "AssetAny",
-        "AssetAlias",
-        "AssetOrTimeSchedule",
-        "AssetWatcher",
-    }
-)
-
-
-def _refuse_assets(schedule: object, dag_id: str | None) -> None:
-    items = list(schedule) if isinstance(schedule, (list, tuple, set, frozenset)) else [schedule]
-    names = sorted({type(item).__name__ for item in items})
-    if isinstance(schedule, (list, tuple, set, frozenset)) or set(names) & _ASSET_TYPES:
-        raise InvalidScheduleError(
-            schedule,
-            f"scheduling on datasets/assets ({', '.join(names) or 'an empty list'}) is not "
-            "available in Slipstream yet; use a cron string, a timedelta or a timetable",
-            dag_id=dag_id,
-        )
-
-
 def _cron_from_spec(spec: Mapping[str, Any]) -> Timetable:
     return CronTimetable(
         str(spec["expression"]), preset=spec.get("preset"), timezone=spec.get("timezone")
@@ -314,6 +295,10 @@ _FROM_SPEC: Mapping[str, Callable[[Mapping[str, Any]], Timetable]] = MappingProx
         "delta_trigger": DeltaTriggerTimetable.from_spec,
         "events": EventsTimetable.from_spec,
         "continuous": lambda spec: ContinuousTimetable(),
+        "assets": lambda spec: AssetTriggeredTimetable(spec["condition"]),
+        "asset_or_time": lambda spec: AssetOrTimeTimetable(
+            timetable_from_spec(spec["timetable"]), spec["condition"]
+        ),
     }
 )
 
@@ -338,5 +323,9 @@ _BUILT_IN = frozenset(
         DeltaTriggerTimetable,
         EventsTimetable,
         ContinuousTimetable,
+        AssetTriggeredTimetable,
+        AssetOrTimeTimetable,
+        AssetOrTimeSchedule,
+        DatasetOrTimeSchedule,
     }
 )

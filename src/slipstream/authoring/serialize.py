@@ -14,6 +14,7 @@ from typing import Any
 
 from slipstream.authoring.callbacks import DAG_CALLBACKS, TASK_CALLBACKS, present
 from slipstream.authoring.dag import DAG
+from slipstream.authoring.external_task import ExternalTaskMarker
 from slipstream.authoring.mapped_task_group import MappedTaskGroup, mapped_group_of
 from slipstream.authoring.params import serialize_params
 from slipstream.authoring.task import BaseOperator
@@ -80,6 +81,11 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
     # Always present (even empty), so the UI can tell "not set" from "not recorded" (a
     # version stored before the key existed).
     shape["template_values"] = _template_values(task)
+    if isinstance(task, ExternalTaskMarker):
+        shape["external_marker"] = task.marker_spec()
+    if task.outlets:
+        # Only tasks with outlets carry the key, so other DAGs keep their version hashes.
+        shape["outlets"] = [asset.describe() for asset in task.outlets]
     if task.is_setup:
         shape["is_setup"] = True
     if task.is_teardown:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from slipstream.authoring.assets import Asset, outlets_of
 from slipstream.authoring.callbacks import checked_callback, warn_sla
 from slipstream.authoring.dag_context import current_dag, open_task_group
 from slipstream.authoring.exceptions import TaskDeferred
@@ -201,6 +202,8 @@ class BaseOperator(DependencyMixin, SetupTeardownRoles):
         doc: str | None = None,
         task_display_name: str | None = None,
         task_group: TaskGroup | None = None,
+        inlets: Any = None,
+        outlets: Any = None,
     ) -> None:
         validate_key("task_id", task_id)
         dag, task_group = definition_context(dag, task_group)
@@ -218,6 +221,14 @@ class BaseOperator(DependencyMixin, SetupTeardownRoles):
         where = f"task {task_id!r}"
         self.owner = owner
         self.email = email
+        # Assets this task updates: the scheduler records an event for each when it succeeds.
+        self.outlets: list[Asset] = outlets_of(outlets, where)
+        # Accepted as Airflow's lineage metadata; nothing is recorded for them.
+        self.inlets: list[Any] = (
+            list(inlets)
+            if isinstance(inlets, (list, tuple))
+            else ([] if inlets is None else [inlets])
+        )
         self.email_on_retry = email_on_retry
         self.email_on_failure = email_on_failure
         self.retries = _as_retries(retries, where)

@@ -21,6 +21,11 @@ def timetable_description(spec: Mapping[str, Any] | None) -> str | None:
     if kind == "delta":
         assert spec is not None
         return str(timedelta(seconds=float(spec["seconds"])))
+    if kind == "assets":
+        return "Triggered by datasets"
+    if kind == "asset_or_time":
+        assert spec is not None
+        return f"Triggered by datasets or {timetable_description(spec['timetable'])}"
     if spec is not None and kind in _TRIGGER_DESCRIPTIONS:
         return _TRIGGER_DESCRIPTIONS[str(kind)](spec)
     return "Never, external triggers only"

@@ -49,6 +49,11 @@ class TaskSpec:
     mapped: Mapping[str, Any] | None = None  # the expand input (core/mapping.py), if mapped
     # The mapped task group the task is in (its `mapped` is then the group's expand input).
     map_group: str | None = None
+    # URIs of the assets the task updates: a success records an event for each.
+    outlets: tuple[str, ...] = ()
+    # An ExternalTaskMarker's target, as written: dag_id, task_id, logical_date (templates)
+    # and recursion_depth (services/external_markers.py).
+    external_marker: Mapping[str, Any] | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -134,6 +139,8 @@ class DagPlan:
                 end_date=raw.get("end_date"),
                 mapped=raw.get("mapped"),
                 map_group=raw.get("map_group"),
+                outlets=tuple(str(o["uri"]) for o in raw.get("outlets", ())),
+                external_marker=raw.get("external_marker"),
             )
         mapped = frozenset(t for t, spec in tasks.items() if spec.mapped is not None)
         fed = {u for t in mapped for u in referenced_tasks(tasks[t].mapped or {})}

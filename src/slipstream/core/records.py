@@ -19,6 +19,8 @@ class RunType(StrEnum):
     MANUAL = "manual"
     SCHEDULED = "scheduled"
     BACKFILL = "backfill"
+    # Airflow 2's name, which the v1 API's enum has (Airflow 3 says "asset_triggered").
+    ASSET_TRIGGERED = "dataset_triggered"
 
 
 class ExitReason(StrEnum):
@@ -291,6 +293,8 @@ class TaskFinished:
     callbacks_done: bool = False
     map_length: int | None = None  # items in the return value, when mapped tasks expand over it
     wait: Wait | None = None  # state up_for_reschedule or deferred: how to wake it
+    # (asset URI, JSON object text): what the try set in outlet_events[asset].extra.
+    asset_extras: tuple[tuple[str, str], ...] = ()
 
 
 TaskEvent = TaskStarted | TaskFinished
@@ -411,3 +415,48 @@ class RunBrief:
     logical_date: datetime | None
     start_date: datetime | None
     end_date: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRecord:
+    """An asset (Airflow 2's dataset) with the DAGs scheduled on it and the tasks updating it."""
+
+    id: int
+    uri: str
+    name: str
+    group: str
+    extra: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    consuming_dags: tuple[str, ...] = ()
+    producing_tasks: tuple[tuple[str, str], ...] = ()  # (dag_id, task_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetEventRecord:
+    """One recorded update of an asset: by a task's success, or by hand (no source)."""
+
+    id: int
+    asset_id: int
+    uri: str
+    extra: Mapping[str, Any]
+    source_dag_id: str | None
+    source_task_id: str | None
+    source_run_id: str | None
+    source_map_index: int
+    timestamp: datetime
+    # (dag_id, run_id) of the runs that consumed the event.
+    created_runs: tuple[tuple[str, str], ...] = ()
+
+    def as_context(self) -> dict[str, Any]:
+        """What a try's triggering_asset_events is built from (authoring/asset_events.py)."""
+        return {
+            "id": self.id,
+            "uri": self.uri,
+            "extra": dict(self.extra),
+            "source_dag_id": self.source_dag_id,
+            "source_task_id": self.source_task_id,
+            "source_run_id": self.source_run_id,
+            "source_map_index": self.source_map_index,
+            "timestamp": self.timestamp,
+        }

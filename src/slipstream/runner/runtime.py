@@ -62,6 +62,26 @@ class XComReader(Protocol):
         """The task ids of `dag_id`'s latest version; None for an unknown DAG."""
         ...
 
+    def triggering_asset_events(self, run_pk: int) -> list[dict[str, Any]]:
+        """The asset events that triggered run `run_pk`, oldest first (each with id, uri,
+        extra, source_dag_id, source_run_id, source_task_id, source_map_index, timestamp)."""
+        ...
+
+    def trigger_dag_run(
+        self,
+        *,
+        source: tuple[str, str, int, str],
+        dag_id: str,
+        run_id: str | None,
+        conf: Any,
+        logical_date: datetime | None,
+        reset_dag_run: bool,
+        skip_when_already_exists: bool,
+    ) -> tuple[str, datetime | None, str]:
+        """Trigger a run of `dag_id` for the try `source` (dag_id, run_id, run_pk, task_id):
+        (run id, logical date, "created" | "reset" | "exists")."""
+        ...
+
 
 XComReaderFactory = Callable[[], XComReader]
 
@@ -131,6 +151,7 @@ class RuntimeTaskInstance:
         self._logical_date = workload.logical_date
         self._previous: tuple[Run | None] | None = None
         self._run_pk = workload.run_pk
+        self._run_type = workload.run_type
         self._upstream = workload.upstream_xcoms
         # Upstream tasks of this task's mapped group: pulled at this try's own map index.
         self._same_index = frozenset(workload.same_index_upstream)
@@ -272,6 +293,23 @@ class RuntimeTaskInstance:
         if reader is None:
             raise RuntimeError(f"{what} needs the database, which this try cannot reach")
         return reader
+
+    def triggering_asset_events(self) -> list[dict[str, Any]]:
+        """The events that triggered this run (read when task code first looks at them)."""
+        reader = self._reader_or_none()
+        if reader is None or self._run_type is not RunType.ASSET_TRIGGERED:
+            return []
+        return reader.triggering_asset_events(self._run_pk)
+
+    def trigger_dag_run(self, dag_id: str, **options: Any) -> tuple[str, datetime | None, str]:
+        """Start a run of another DAG through the trigger service (TriggerDagRunOperator)."""
+        reader = self._reader_or_none()
+        if reader is None:
+            raise RuntimeError(
+                f"cannot trigger DAG {dag_id!r}: this try has no access to the database"
+            )
+        source = (self.dag_id, self.run_id, self._run_pk, self.task_id)
+        return reader.trigger_dag_run(source=source, dag_id=dag_id, **options)
 
     def get_template_context(self) -> Any:
         """The context of this try (Airflow 2's ti.get_template_context())."""

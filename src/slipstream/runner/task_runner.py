@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
+from slipstream.authoring.asset_events import TriggeringEvents
 from slipstream.authoring.callbacks import SLA_REMOVED, callbacks_of
 from slipstream.authoring.context import Context, make_context, set_current_context
 from slipstream.authoring.dag import DAG
@@ -28,7 +29,7 @@ from slipstream.authoring.variables import ConnectionAccessor, VariableAccessor
 from slipstream.authoring.waiting import WaitRequest, WaitRequested
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import SmtpSettings
-from slipstream.core.records import ExitReason, TaskFinished, Wait, WakeAction, Workload
+from slipstream.core.records import ExitReason, RunType, TaskFinished, Wait, WakeAction, Workload
 from slipstream.core.retries import will_retry
 from slipstream.core.states import TaskState
 from slipstream.errors import FailTask, SkipTask
@@ -126,6 +127,7 @@ def _run_try(
     ti.clock = clock  # what sensors and deferrals tell the time by (a frozen one in tests)
     skip_downstream: tuple[str, ...] = ()
     map_length: int | None = None
+    asset_extras: tuple[tuple[str, str], ...] = ()
     error: str | None = None
     wait: Wait | None = None
     try_started = clock.now()
@@ -140,6 +142,7 @@ def _run_try(
             at=clock.now(),
             error=error,
             xcoms=ti.pushed,
+            asset_extras=asset_extras,
             skip_downstream=skip_downstream,
             callbacks_done=callbacks_done,
             map_length=map_length,
@@ -162,6 +165,7 @@ def _run_try(
         try:
             context = context_for_try(workload, dag, task, ti)
             skip_downstream, map_length = _execute(task, context, ti, workload)
+            asset_extras = context["outlet_events"].extras()
             state, reason = TaskState.SUCCESS, ExitReason.SUCCESS
         except WaitRequested as exc:
             wait = _wait_for(exc.request, workload, try_started)
@@ -236,6 +240,11 @@ def context_for_try(
         # {{ var.value.x }} and {{ conn.my_id.host }}: the environment, then what is stored.
         variables=VariableAccessor(),
         connections=ConnectionAccessor(),
+        triggering_events=(
+            TriggeringEvents(ti.triggering_asset_events)
+            if workload.run_type is RunType.ASSET_TRIGGERED
+            else None
+        ),
     )
 
 

@@ -23,7 +23,7 @@ from slipstream.core.transitions import (
     branch_skip,
 )
 from slipstream.executors.base import Executor, Killable
-from slipstream.scheduler import callbacks
+from slipstream.scheduler import assets, callbacks
 from slipstream.scheduler.recovery import lost_tries
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import task_instances as ti_store
@@ -221,6 +221,8 @@ def _record_ends(
                 now=event.at,
                 map_index=end.key.map_index,
             )
+        if event.state is TaskState.SUCCESS and event.key.task_id:
+            assets.record_outlets(conn, state, run, event)
         if event.map_length is not None:
             xcom_store.record_length(conn, run.id, task_id, end.key.map_index, event.map_length)
         if event.skip_downstream:

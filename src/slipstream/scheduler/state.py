@@ -107,6 +107,9 @@ class SchedulerState:
     # Pools whose deferred tasks hold slots too (include_deferred), read with pool_sizes.
     pools_counting_deferred: frozenset[str] = frozenset()
     pools_stale: bool = True
+    # An asset event may have been recorded (by a try's success, a person or the API): read
+    # the queue of asset events on the next pass (scheduler/assets.py). True at start.
+    assets_dirty: bool = True
 
     # ----------------------------------------------------------------- reading through
 
@@ -161,8 +164,10 @@ class SchedulerState:
             if kind is HintKind.QUEUED_RUN and hint.key:
                 self.check_queued.add(hint.key)
             elif kind is HintKind.DAG_CHANGED:
-                # A new version may bring new limits and a new schedule.
+                # A new version may bring new limits and a new schedule; an unpaused DAG may
+                # have asset events waiting.
                 self.schedules.mark_stale()
+                self.assets_dirty = True
                 self.dispatch_blocked = False  # its limits may have changed
                 if hint.key:
                     self.current.pop(hint.key, None)
@@ -173,6 +178,8 @@ class SchedulerState:
             elif kind is HintKind.POOLS_CHANGED:
                 self.pools_stale = True
                 self.dispatch_blocked = False  # a pool may have grown
+            elif kind is HintKind.ASSET_EVENT:
+                self.assets_dirty = True
             elif kind is HintKind.RUN_CHANGED:
                 # Someone changed this run by hand: forget what we cached and look again,
                 # and stop tries of it whose task was marked or cleared while they ran.
@@ -363,6 +370,7 @@ class SchedulerState:
                     ti.wake_at, ti.wake_target, ti.run_pk, ti.dag_id, ti.task_id, ti.map_index
                 )
         self.check_all_queued = True
+        self.assets_dirty = True
         self.schedules.mark_stale()
 
     def reset(self) -> SchedulerState:

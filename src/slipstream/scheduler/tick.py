@@ -19,7 +19,7 @@ from slipstream.config import Settings
 from slipstream.core.records import CallbackRequest, ExitReason, TaskKey
 from slipstream.errors import ConfigError
 from slipstream.executors.base import CallbackRunner, Executor, Killable
-from slipstream.scheduler import callbacks, events
+from slipstream.scheduler import assets, callbacks, events
 from slipstream.scheduler.dispatch import dispatch
 from slipstream.scheduler.planning import plan_dirty_runs, release_retries
 from slipstream.scheduler.recovery import live_scheduler, rival_message
@@ -194,6 +194,7 @@ class Scheduler:
             state.recheck_past()  # tasks depends_on_past holds: a missed change costs 5 s
             state.dispatch_blocked = False
             state.pools_stale = True  # a pool changed by another host: seen within 5 s
+            state.assets_dirty = True  # an asset-event hint lost: costs one read per scan
         heartbeat_due = mono - self._last_heartbeat >= self._settings.heartbeat_seconds
         lost_check_due = mono - self._last_lost_check >= self._settings.lost_after_seconds / 3
         schedule_due = state.schedules.is_due(now)
@@ -207,6 +208,7 @@ class Scheduler:
             or state.callback_intents
             or state.check_queued
             or state.check_all_queued
+            or state.assets_dirty
             or schedule_due
             or retries_due
             or waits_due
@@ -226,6 +228,8 @@ class Scheduler:
                 events.stop_unwanted_tries(conn, state, self._executor)
             if schedule_due:
                 state.check_queued |= state.schedules.create_due_runs(conn, now, state.plan)
+            if state.assets_dirty:
+                state.check_queued |= assets.create_asset_runs(conn, state, now)
             if state.check_queued or state.check_all_queued:
                 runs_started = start_queued_runs(conn, state, now)
             if retries_due:

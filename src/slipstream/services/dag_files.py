@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from slipstream.clock import Clock
 from slipstream.core.records import DagRecord
 from slipstream.parsing.processor import DagFileProcessor, FileParseResult
+from slipstream.store import assets as assets_store
 from slipstream.store import dags as dags_store
 from slipstream.store import import_errors
 from slipstream.store.db import Database
@@ -190,6 +191,7 @@ class DagFileSync:
                     paused_at_creation=self._paused_at_creation,
                     now=now,
                 )
+                assets_store.sync_references(conn, parsed.structure, now)
                 if before is None or not before.is_active:
                     applied.added.append(dag_id)
                 elif _differs(before, after):

@@ -35,6 +35,7 @@ from slipstream.errors import (
     TaskInstanceNotFound,
     TaskNotFound,
 )
+from slipstream.services.external_markers import has_markers, marked_instances
 from slipstream.store import dags as dags_store
 from slipstream.store import runs as runs_store
 from slipstream.store import task_instances as ti_store
@@ -213,6 +214,10 @@ class RunChangeService:
                         or ti.map_index in map_indexes[ti.task_id]
                     )
                 )
+                plan = plans[run.id]
+                if selection.downstream and plan is not None and has_markers(plan, tasks):
+                    affected.extend(marked_instances(conn, self._plans, run, plan, tasks, wanted))
+            affected = _distinct(affected)
             if not dry_run:
                 self._clear(
                     conn, affected, now, reason=f"cleared by {by}", reset_runs=reset_dag_runs
@@ -496,6 +501,18 @@ def _with_setups_and_teardowns(
         with_upstream=selection.upstream,
         with_downstream=selection.downstream,
     )
+
+
+def _distinct(found: list[tuple[TaskInstance, Run]]) -> list[tuple[TaskInstance, Run]]:
+    """Each task instance once (markers may reach one a clear reached already)."""
+    seen: set[tuple[int, str, int]] = set()
+    kept = []
+    for ti, run in found:
+        key = (ti.run_pk, ti.task_id, ti.map_index)
+        if key not in seen:
+            seen.add(key)
+            kept.append((ti, run))
+    return kept
 
 
 def _widen(plan: DagPlan, tasks: set[str], selection: Selection) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -114,10 +114,12 @@ class RunService:
         data_interval: tuple[datetime, datetime] | None = None,
         unique_logical_date: bool = False,
         by: str | None = None,
+        after_insert: Callable[[Connection, Run], None] | None = None,
     ) -> TriggerResult:
         """Create a queued run, or refuse with a named reason and write nothing.
         `unique_logical_date` refuses a logical date another run of the DAG has (Airflow's
-        REST rule when the caller names the date)."""
+        REST rule when the caller names the date). `after_insert` writes what belongs with
+        the new run in its transaction (and may still refuse it by raising)."""
         if conf is None:
             conf = {}
         if not isinstance(conf, Mapping):
@@ -182,6 +184,8 @@ class RunService:
                 logical_date=when,
                 extra={"triggered_by": triggered_by, "run_type": run_type.value},
             )
+            if after_insert is not None:
+                after_insert(conn, run)
         # A paused DAG's run waits for the unpause, which wakes the scheduler itself: waking
         # it now would only cost it a pass per trigger. (An unpause racing this trigger is
         # caught by the scheduler's periodic scan of queued runs, within seconds.)

@@ -18,10 +18,13 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class XComReaderFactory:
     database_url: str
+    # The scheduler's wake-up socket: a run a task triggers starts at once, not at the next
+    # safety scan.
+    wakeup_path: str | None = None
 
     def __call__(self) -> XComReader:
         # Deferred on purpose (see the module docstring): SQLAlchemy loads in the task's own
         # process, and only in the rare try that pulls beyond its upstream tasks.
         from slipstream.services.xcoms import XComReader
 
-        return XComReader(self.database_url)
+        return XComReader(self.database_url, self.wakeup_path)

@@ -383,3 +383,83 @@ log = Table(
     Index("ix_log_dag_id", "dag_id"),
     Index("ix_log_event", "event"),
 )
+
+# Assets (Airflow's datasets): one row per URI, kept when no DAG names it any more (its events
+# are history). Which DAGs are scheduled on each and which tasks update it are rewritten each
+# time a DAG is parsed; events are written by the scheduler when a task with outlets succeeds
+# (or by a person through the API), and queued for each consuming DAG until a run takes them.
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uri", String(1500), nullable=False, unique=True),
+    Column("name", String(1500), nullable=False),
+    Column("asset_group", String(1500), nullable=False),
+    Column("extra", JsonType, nullable=False, default=dict),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+asset_consumers = Table(
+    "asset_consumers",
+    metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("dag_id", String(250), ForeignKey("dags.dag_id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_asset_consumers_dag_id", "dag_id"),
+)
+
+asset_producers = Table(
+    "asset_producers",
+    metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("dag_id", String(250), ForeignKey("dags.dag_id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", String(250), primary_key=True),
+    Index("ix_asset_producers_dag_id", "dag_id"),
+)
+
+asset_events = Table(
+    "asset_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    Column("extra", JsonType, nullable=False, default=dict),
+    Column("source_dag_id", String(250), nullable=True),
+    Column("source_task_id", String(250), nullable=True),
+    Column("source_run_id", String(250), nullable=True),
+    Column("source_map_index", Integer, nullable=False, default=-1),
+    Column("timestamp", UtcDateTime, nullable=False),
+    Index("ix_asset_events_asset_id_id", "asset_id", "id"),
+)
+
+# Airflow's dataset_dag_run_queue: an asset updated since the consuming DAG's last
+# asset-triggered run. The scheduler reads it only after an event (or a hint of one).
+asset_queue = Table(
+    "asset_queue",
+    metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("dag_id", String(250), ForeignKey("dags.dag_id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# The events an asset-triggered run consumed (its triggering_asset_events).
+run_asset_events = Table(
+    "run_asset_events",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "event_id", Integer, ForeignKey("asset_events.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Index("ix_run_asset_events_event_id", "event_id"),
+)
+
+# Runs a task started (TriggerDagRunOperator): which try started each, and how many such hops
+# lie behind it, so a chain of DAGs triggering one another is stopped at a bound.
+run_triggers = Table(
+    "run_triggers",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("source_dag_id", String(250), nullable=False),
+    Column("source_run_id", String(250), nullable=False),
+    Column("source_task_id", String(250), nullable=False),
+    Column("depth", Integer, nullable=False),
+)

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 _A = "slipstream.authoring"
-_P = "slipstream.compat.airflow.pending"
 _S = "slipstream.authoring.sensors"
 
 # -- targets shared by several module names -----------------------------------------------------
@@ -61,9 +60,13 @@ LEGACY_PYTHON = {  # 1.10's python_operator: provide_context accepted
 EMPTY = {"EmptyOperator": f"{_A}.operators:EmptyOperator"}
 DUMMY = {"DummyOperator": f"{_A}.operators:EmptyOperator"}
 LATEST_ONLY = {"LatestOnlyOperator": f"{_A}.latest_only:LatestOnlyOperator"}
-TRIGGER_DAGRUN = {"TriggerDagRunOperator": f"{_P}:TriggerDagRunOperator"}
-ASSETS = {"Asset": f"{_P}:Asset", "AssetAlias": f"{_P}:AssetAlias"}
-DATASETS = {"Dataset": f"{_P}:Dataset", "DatasetAlias": f"{_P}:DatasetAlias"}
+TRIGGER_DAGRUN = {"TriggerDagRunOperator": f"{_A}.trigger_dagrun:TriggerDagRunOperator"}
+ASSETS = {
+    name: f"{_A}.assets:{name}" for name in ("Asset", "AssetAlias", "AssetAll", "AssetAny")
+} | {"asset": f"{_A}.asset_decorator:asset"}
+DATASETS = {
+    name: f"{_A}.assets:{name}" for name in ("Dataset", "DatasetAlias", "DatasetAll", "DatasetAny")
+}
 BASE_SENSOR = {
     "BaseSensorOperator": f"{_A}.sensors.base:BaseSensorOperator",
     "PokeReturnValue": f"{_A}.sensors.base:PokeReturnValue",
@@ -77,7 +80,7 @@ WEEKDAY = {"WeekDay": f"{_A}.weekday:WeekDay"}
 BRANCH_DAY_OF_WEEK = {"BranchDayOfWeekOperator": f"{_A}.weekday:BranchDayOfWeekOperator"}
 EXTERNAL_TASK = {
     "ExternalTaskSensor": f"{_S}.external_task:ExternalTaskSensor",
-    "ExternalTaskMarker": f"{_P}:ExternalTaskMarker",
+    "ExternalTaskMarker": f"{_A}.external_task:ExternalTaskMarker",
 }
 
 
@@ -264,6 +267,13 @@ _TABLE: dict[str, dict[str, str]] = {
     "airflow.sensors.date_time": DATE_TIME_SENSOR,
     "airflow.sensors.weekday": WEEKDAY_SENSOR,
     "airflow.datasets": DATASETS,
+    "airflow.timetables.datasets": {
+        "DatasetOrTimeSchedule": f"{_A}.asset_timetables:DatasetOrTimeSchedule"
+    },
+    "airflow.timetables.assets": {
+        "AssetOrTimeSchedule": f"{_A}.asset_timetables:AssetOrTimeSchedule"
+    },
+    "airflow.sdk.definitions.asset": ASSETS,
     "airflow.hooks.base": BASE_HOOK,
     "airflow.utils.task_group": {
         "TaskGroup": TASK_GROUP["TaskGroup"],

@@ -8,6 +8,7 @@ from slipstream.api.routes.v1 import (
     connections,
     dag_runs,
     dags,
+    datasets,
     event_logs,
     import_errors,
     mapped_task_instances,
@@ -31,6 +32,7 @@ def router(settings: Settings) -> APIRouter:
     api.include_router(monitor.router())
     api.include_router(dags.router())
     api.include_router(dag_runs.router(max_wait=settings.api_max_wait_seconds))
+    api.include_router(datasets.router())
     # xcoms first: its .../{task_id}/xcomEntries must win over .../{task_id}/{map_index}.
     for resource in (xcoms, task_instances, mapped_task_instances, import_errors, users, roles):
         api.include_router(resource.router())

@@ -191,6 +191,8 @@ def schedule_interval(spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return {"__type": "CronExpression", "value": "@once"}
     if kind == "continuous":
         return {"__type": "CronExpression", "value": "@continuous"}
+    if kind in ("assets", "asset_or_time"):  # Airflow 2.10's schedule_interval for these
+        return {"__type": "CronExpression", "value": "Dataset"}
     if kind == "cron":
         assert spec is not None
         return {"__type": "CronExpression", "value": spec.get("preset") or spec["expression"]}

@@ -114,7 +114,13 @@ def test_forced_run_moves() -> None:
 def test_task_sources_are_the_where_clause_of_a_natural_move() -> None:
     assert task_sources(S.QUEUED) == {S.SCHEDULED}
     assert task_sources(S.RUNNING) == {S.QUEUED}
-    assert task_sources(S.SCHEDULED) == {S.NONE, S.QUEUED, S.UP_FOR_RETRY}
+    assert task_sources(S.SCHEDULED) == {
+        S.NONE,
+        S.QUEUED,
+        S.UP_FOR_RETRY,
+        S.UP_FOR_RESCHEDULE,
+        S.DEFERRED,
+    }
     assert task_sources(S.UP_FOR_RETRY) == {S.QUEUED, S.RUNNING}
     assert task_sources(S.NONE) == {S.REMOVED}
 

@@ -60,7 +60,8 @@ def run(state: RunState) -> Run:
 
 def test_a_natural_move_without_a_seen_state_takes_every_source_the_table_allows() -> None:
     move = TaskTransition.natural(7, ["a", "b"], S.SCHEDULED)
-    assert move.sources == task_sources(S.SCHEDULED) == {S.NONE, S.QUEUED, S.UP_FOR_RETRY}
+    assert move.sources == task_sources(S.SCHEDULED)
+    assert move.sources == {S.NONE, S.QUEUED, S.UP_FOR_RETRY, S.UP_FOR_RESCHEDULE, S.DEFERRED}
     assert (move.task_ids, move.is_forced, move.try_number) == (("a", "b"), False, None)
 
 

@@ -25,12 +25,12 @@ WAITING_TIMEOUT_SECONDS = 180.0
 TIME_DAG = """
 from datetime import datetime
 from airflow.sdk import DAG
-from airflow.providers.standard.sensors.date_time import DateTimeSensor
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 
 with DAG("bench_time_sensors", schedule=None, start_date=datetime(2024, 1, 1),
          max_active_tasks={count}) as dag:
     for i in range({count}):
-        DateTimeSensor(task_id=f"t{{i}}", target_time="{{{{ dag_run.conf['target'] }}}}")
+        DateTimeSensorAsync(task_id=f"t{{i}}", target_time="{{{{ dag_run.conf['target'] }}}}")
 """
 
 RESCHEDULE_DAG = """

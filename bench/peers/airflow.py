@@ -29,6 +29,7 @@ from bench import dags, procs
 from bench.figures import PeerFigure
 from bench.http import Credentials, LoadResult, sequential_load, trigger_load
 from bench.model import Options
+from bench.peers import airflow_sensors
 from bench.peers.airflow_deploy import Standalone, Triggered, trigger_request
 from bench.peers.base import PeerError, PeerResult, ensure_venv
 from bench.probe import ProbeReader, TaskMarks, mark_ns, max_concurrency
@@ -99,6 +100,8 @@ def _expected_keys(workload: str, quick: bool) -> list[str]:
         cases = ("seq_token", "seq_basic", "c8_token", "c8_basic")
         keys = [f"W7.{case}.{part}" for case in cases for part in ("rate", "p50", "p99")]
         return [*keys, "W7.executing.rate", "W7.non_2xx"]
+    if workload == "W8":
+        return airflow_sensors.W8_KEYS
     raise ValueError(f"unknown workload {workload}")
 
 
@@ -579,6 +582,7 @@ _RUNNERS: dict[str, Callable[[_Workload], None]] = {
     "W5": _Workload.w5,
     "W6": _Workload.w6,
     "W7": _Workload.w7,
+    "W8": airflow_sensors.w8,
 }
 
 

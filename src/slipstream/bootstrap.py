@@ -164,8 +164,10 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         roles=accounts.roles,
         health=HealthService(db, clock=clock, lost_after_seconds=settings.lost_after_seconds),
         web_sessions=WebSessionService(db, clock=clock, lifetime=settings.web_session_lifetime),
-        variables=VariableService(db, cipher),
-        connections=ConnectionService(db, cipher, test_enabled=settings.test_connection),
+        variables=VariableService(db, cipher, clock=clock),
+        connections=ConnectionService(
+            db, cipher, test_enabled=settings.test_connection, clock=clock
+        ),
         wakeup=wakeup,
         pools=PoolService(db, clock=clock, wakeup=wakeup),
         event_logs=EventLogService(db),

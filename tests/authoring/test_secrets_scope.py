@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from slipstream.authoring.exceptions import AirflowNotFoundException
-from slipstream.authoring.secrets import SecretMasker, use_secrets
+from slipstream.authoring.secrets import SecretMasker, SecretsWriter, use_secrets
 from slipstream.authoring.variables import BaseHook, Connection, Variable
 
 
@@ -33,16 +33,18 @@ class MemoryBackend:
     def get_connection(self, conn_id: str) -> dict[str, Any] | None:
         return self.connections.get(conn_id)
 
-    def set_variable(self, key: str, value: str, description: str | None) -> None:
+    def set_variable(
+        self, key: str, value: str, description: str | None, writer: SecretsWriter | None
+    ) -> None:
         self.variables[key] = value
 
-    def update_variable(self, key: str, value: str) -> bool:
+    def update_variable(self, key: str, value: str, writer: SecretsWriter | None) -> bool:
         if key not in self.variables:
             return False
         self.variables[key] = value
         return True
 
-    def delete_variable(self, key: str) -> int:
+    def delete_variable(self, key: str, writer: SecretsWriter | None) -> int:
         return 1 if self.variables.pop(key, None) is not None else 0
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ from slipstream.services.runs import RunService
 from slipstream.services.variables import VariableService
 from slipstream.store.db import Database
 from slipstream.store.plans import PlanCache
-from slipstream.store.tables import connections, variables
+from slipstream.store.tables import connections, log, variables
 from slipstream.wakeup import Hint
 
 KEY = "k" * 43 + "="  # a valid Fernet key: 32 bytes of 0x92, url-safe base64
@@ -159,10 +159,10 @@ sdk_vars()
 
 
 def _store(live: Live) -> None:
-    live.variables.set("plain", "stored plain", "a description")
-    live.variables.set("config", json.dumps({"n": 7}))
-    live.variables.set("dag_name", "from_stored_variable")
-    live.variables.set("api_token", "tok-123456789")
+    live.variables.set("plain", "stored plain", "a description", by="tester")
+    live.variables.set("config", json.dumps({"n": 7}), by="tester")
+    live.variables.set("dag_name", "from_stored_variable", by="tester")
+    live.variables.set("api_token", "tok-123456789", by="tester")
     live.connections.add(
         StoredConnection(
             conn_id="warehouse",
@@ -172,7 +172,8 @@ def _store(live: Live) -> None:
             password="s3cr3t-pass",
             port=5433,
             extra=json.dumps({"sslmode": "require", "client_secret": "cs-987654"}),
-        )
+        ),
+        by="tester",
     )
 
 
@@ -208,19 +209,39 @@ def test_airflow3_sdk_dag_sets_gets_and_deletes(live: Live) -> None:
     _store(live)
     live.write_dag("airflow3", AIRFLOW3_DAG)
     assert live.dags.import_errors() == ([], 0)
-    state, _ = live.run("sdk_vars")
+    state, run_id = live.run("sdk_vars")
     assert state is RunState.SUCCESS
     assert live.variables.get("written_by_task").val == "from the task"
     with pytest.raises(Exception, match="made_default"):
         live.variables.get("made_default")
+    # The try's writes are audited in their own transactions, naming the try and, as owner,
+    # its task's owner; no value is in the log.
+    with live.db.read() as conn:
+        rows = conn.execute(
+            sql_select(log)
+            .where(log.c.dag_id == "sdk_vars", log.c.event.like("variable.%"))
+            .order_by(log.c.id)
+        ).all()
+        everything = " ".join(str(v) for row in conn.execute(sql_select(log)) for v in row)
+    written = [
+        (r.event, json.loads(r.extra)["key"], r.task_id, r.run_id, r.owner, r.try_number)
+        for r in rows
+    ]
+    assert written == [
+        ("variable.create", "written_by_task", "write", run_id, "airflow", 1),
+        ("variable.create", "made_default", "read", run_id, "airflow", 1),
+        ("variable.delete", "made_default", "read", run_id, "airflow", 1),
+    ]
+    assert "from the task" not in everything and "tok-123456789" not in everything
 
 
 def test_values_are_encrypted_at_rest(db: Database, tmp_path: Path) -> None:
     settings = Settings.from_env({"SLIPSTREAM_HOME": str(tmp_path)})
     cipher = fernet_cipher(settings)
-    VariableService(db, cipher).set("plain", "visible-value")
+    VariableService(db, cipher).set("plain", "visible-value", by="tester")
     ConnectionService(db, cipher).add(
-        StoredConnection(conn_id="c", conn_type="http", password="pw-value", extra='{"a": 1}')
+        StoredConnection(conn_id="c", conn_type="http", password="pw-value", extra='{"a": 1}'),
+        by="tester",
     )
     with db.read() as conn:
         val = conn.execute(sql_select(variables.c.val, variables.c.is_encrypted)).one()
@@ -250,10 +271,10 @@ with DAG("bad_input", start_date=datetime(2024, 1, 1), schedule=None) as dag:
 
 @pytest.mark.slow
 def test_bad_input_fails_the_try_with_a_clear_message(live: Live, tmp_path: Path) -> None:
-    live.variables.set("plain", "not json at all")
+    live.variables.set("plain", "not json at all", by="tester")
     # Stored under another key: the installation's key cannot open it.
     other = Settings.from_env({"SLIPSTREAM_HOME": str(tmp_path / "elsewhere")})
-    VariableService(live.db, fernet_cipher(other)).set("locked", "sealed")
+    VariableService(live.db, fernet_cipher(other)).set("locked", "sealed", by="tester")
     live.write_dag("bad_input", BAD_INPUT_DAG)
     state, run_id = live.run("bad_input")
     assert state is RunState.FAILED
@@ -269,5 +290,5 @@ def test_bad_input_fails_the_try_with_a_clear_message(live: Live, tmp_path: Path
     # Nothing lost: the stored values are still there, and the scheduler keeps scheduling.
     assert live.variables.get("plain").val == "not json at all"
     live.write_dag("airflow3", AIRFLOW3_DAG)
-    live.variables.set("plain", "stored plain")
+    live.variables.set("plain", "stored plain", by="tester")
     assert live.run("sdk_vars")[0] is RunState.SUCCESS

@@ -14,6 +14,8 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 # Airflow's [core] sensitive_var_conn_names defaults: a name containing any of them is secret.
@@ -103,8 +105,23 @@ class SecretMasker:
         return self._pattern.sub(MASK, text)
 
 
+@dataclass(frozen=True, slots=True)
+class SecretsWriter:
+    """Who writes a Variable through a scope, for the audit log: the running try (its task's
+    owner, as Airflow's task-level log entries name, and the try itself)."""
+
+    owner: str | None = None
+    dag_id: str | None = None
+    task_id: str | None = None
+    run_id: str | None = None
+    map_index: int | None = None
+    try_number: int | None = None
+    logical_date: datetime | None = None
+
+
 class SecretsBackend(Protocol):
-    """Stored Variables and Connections (the database, in Slipstream)."""
+    """Stored Variables and Connections (the database, in Slipstream). Each write records an
+    audit entry naming `writer` (None: a DAG file's parse, which no one in particular does)."""
 
     def get_variable(self, key: str) -> str | None: ...
 
@@ -113,13 +130,15 @@ class SecretsBackend(Protocol):
         description), or None."""
         ...
 
-    def set_variable(self, key: str, value: str, description: str | None) -> None: ...
+    def set_variable(
+        self, key: str, value: str, description: str | None, writer: SecretsWriter | None
+    ) -> None: ...
 
-    def update_variable(self, key: str, value: str) -> bool:
+    def update_variable(self, key: str, value: str, writer: SecretsWriter | None) -> bool:
         """False when the key is not stored."""
         ...
 
-    def delete_variable(self, key: str) -> int: ...
+    def delete_variable(self, key: str, writer: SecretsWriter | None) -> int: ...
 
     def close(self) -> None: ...
 
@@ -128,14 +147,19 @@ SecretsBackendFactory = Callable[[], SecretsBackend]
 
 
 class SecretsScope:
-    """One try's or one parse's secrets: the backend (built at its first use) and the masker."""
+    """One try's or one parse's secrets: the backend (built at its first use), the masker,
+    and who writes through it (the try; None in a parse)."""
 
     def __init__(
-        self, factory: SecretsBackendFactory | None, masker: SecretMasker | None = None
+        self,
+        factory: SecretsBackendFactory | None,
+        masker: SecretMasker | None = None,
+        writer: SecretsWriter | None = None,
     ) -> None:
         self._factory = factory
         self._backend: SecretsBackend | None = None
         self.masker = masker
+        self.writer = writer
 
     @property
     def backend(self) -> SecretsBackend | None:
@@ -165,11 +189,14 @@ def active_scope() -> SecretsScope | None:
 
 @contextlib.contextmanager
 def use_secrets(
-    factory: SecretsBackendFactory | None, masker: SecretMasker | None = None
+    factory: SecretsBackendFactory | None,
+    masker: SecretMasker | None = None,
+    writer: SecretsWriter | None = None,
 ) -> Iterator[SecretsScope]:
     """Lookups in the block read the environment, then the backend `factory` builds (at the
-    first lookup only); secret values read are added to `masker`."""
-    scope = SecretsScope(factory, masker)
+    first lookup only); secret values read are added to `masker`; writes are recorded in the
+    audit log as `writer`'s."""
+    scope = SecretsScope(factory, masker, writer)
     token = _scope.set(scope)
     try:
         yield scope

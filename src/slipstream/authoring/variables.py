@@ -20,6 +20,7 @@ from slipstream.authoring.exceptions import AirflowException, AirflowNotFoundExc
 from slipstream.authoring.params import NOTSET, ArgNotSet
 from slipstream.authoring.secrets import (
     SecretsBackend,
+    SecretsWriter,
     active_scope,
     is_sensitive,
     secrets_in_json,
@@ -76,7 +77,7 @@ class Variable:
         """Store the variable (a running try or a DAG file's parse only). A value also set in
         the environment keeps being read from there, as in Airflow, which warns about it."""
         _refuse_arguments("Variable.set", kwargs)
-        backend = _writable_backend(f"Variable.set({key!r})")
+        backend, writer = _writable_backend(f"Variable.set({key!r})")
         text = json.dumps(value, indent=2) if serialize_json else str(value)
         if _environment_variable(key) is not None:
             _log.warning(
@@ -86,21 +87,21 @@ class Variable:
                 VARIABLE_PREFIX,
                 key.upper(),
             )
-        backend.set_variable(key, text, description)
+        backend.set_variable(key, text, description, writer)
         _note_variable(key, text)
 
     @classmethod
     def update(cls, key: str, value: Any, serialize_json: bool = False, **kwargs: Any) -> None:
         """Change a stored variable's value; KeyError if it does not exist."""
         _refuse_arguments("Variable.update", kwargs)
-        backend = _writable_backend(f"Variable.update({key!r})")
+        backend, writer = _writable_backend(f"Variable.update({key!r})")
         if _environment_variable(key) is not None:
             raise AttributeError(
                 f"Variable {key} is set in the environment ({VARIABLE_PREFIX}{key.upper()}) and"
                 " can't be updated"
             )
         text = json.dumps(value, indent=2) if serialize_json else str(value)
-        if not backend.update_variable(key, text):
+        if not backend.update_variable(key, text, writer):
             raise KeyError(f"Variable {key} does not exist")
         _note_variable(key, text)
 
@@ -108,7 +109,8 @@ class Variable:
     def delete(cls, key: str, **kwargs: Any) -> int:
         """Delete a stored variable; how many were deleted (0 or 1)."""
         _refuse_arguments("Variable.delete", kwargs)
-        return _writable_backend(f"Variable.delete({key!r})").delete_variable(key)
+        backend, writer = _writable_backend(f"Variable.delete({key!r})")
+        return backend.delete_variable(key, writer)
 
     @classmethod
     def setdefault(
@@ -159,15 +161,16 @@ def _note_variable(key: str, text: str) -> None:
     scope.mask(*secrets_in_json(text))
 
 
-def _writable_backend(what: str) -> SecretsBackend:
+def _writable_backend(what: str) -> tuple[SecretsBackend, SecretsWriter | None]:
+    """The active scope's backend and who writes through it (for the audit log)."""
     scope = active_scope()
     backend = None if scope is None else scope.backend
-    if backend is None:
+    if scope is None or backend is None:
         raise NotImplementedError(
             f"{what} stores a variable, which Slipstream does in a running task or while"
             " parsing a DAG file; outside them use `slipstream variables set` or the REST API"
         )
-    return backend
+    return backend, scope.writer
 
 
 def _refuse_arguments(what: str, kwargs: Mapping[str, Any]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from slipstream.cli.actor import cli_actor
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import render
 from slipstream.cli.settings import open_services
@@ -78,7 +79,7 @@ def add_connection(conn_id: str, conn_uri: str | None, conn_json: str | None, **
         connection = StoredConnection(
             **{**_as_fields(connection), "description": fields["description"]}, conn_id=conn_id
         )
-    open_services().connections.add(connection)
+    open_services().connections.add(connection, by=cli_actor())
     click.echo(f"Successfully added `conn_id`={conn_id}")
 
 
@@ -112,7 +113,7 @@ def list_connections(output: str) -> None:
 @handle_errors
 def delete_connection(conn_id: str) -> None:
     """Delete CONN_ID."""
-    open_services().connections.delete(conn_id)
+    open_services().connections.delete(conn_id, by=cli_actor())
     click.echo(f"Successfully deleted connection with `conn_id`={conn_id}")
 
 
@@ -128,7 +129,9 @@ def import_connections(file: Path, overwrite: bool) -> None:
     except OSError as exc:
         raise InvalidInputError(f"cannot read {file}: {exc.strerror}", field="file") from None
     entries = [_entry(conn_id, value) for conn_id, value in _document(file, text).items()]
-    written, skipped = open_services().connections.import_all(entries, overwrite=overwrite)
+    written, skipped = open_services().connections.import_all(
+        entries, overwrite=overwrite, by=cli_actor()
+    )
     click.echo(f"Imported {written} connection(s) from {file}; skipped {skipped} existing.")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from slipstream.cli.actor import cli_actor
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
 from slipstream.cli.settings import open_services
@@ -59,7 +60,7 @@ def set_variable(key: str, value: str, description: str | None, as_json: bool) -
             value = json.dumps(json.loads(value), indent=2)
         except ValueError as exc:
             raise InvalidInputError(f"VALUE is not valid JSON: {exc}", field="value") from None
-    open_services().variables.set(key, value, description)
+    open_services().variables.set(key, value, description, by=cli_actor())
     click.echo(f"Variable {key} created")
 
 
@@ -68,7 +69,7 @@ def set_variable(key: str, value: str, description: str | None, as_json: bool) -
 @handle_errors
 def delete_variable(key: str) -> None:
     """Delete KEY."""
-    open_services().variables.delete(key)
+    open_services().variables.delete(key, by=cli_actor())
     click.echo(f"Variable {key} deleted")
 
 
@@ -109,7 +110,9 @@ def import_variables(file: Path, action_on_existing_key: str) -> None:
         if isinstance(raw, dict) and "value" in raw and set(raw) <= {"value", "description"}:
             value, description = raw["value"], raw.get("description")
         entries[key] = (value if isinstance(value, str) else json.dumps(value), description)
-    outcome = open_services().variables.import_all(entries, OnExisting(action_on_existing_key))
+    outcome = open_services().variables.import_all(
+        entries, OnExisting(action_on_existing_key), by=cli_actor()
+    )
     click.echo(
         f"{outcome.created + outcome.overwritten} of {len(entries)} variables successfully"
         f" updated ({outcome.created} created, {outcome.overwritten} overwritten,"

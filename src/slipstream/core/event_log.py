@@ -27,9 +27,24 @@ TOKEN_CREATE = "token_create"
 TOKEN_REVOKE = "token_revoke"
 SIGN_IN = "login"  # extra names the door: form, basic, token
 SIGN_IN_FAILED = "login_failed"
+# Variables and Connections: Airflow's `<resource>.<create|edit|delete>` (its REST API's and
+# web views' names). An entry names the key or conn_id and which fields were written, never a
+# value. A create-or-overwrite (`Variable.set`, POST /variables) is named by what it did.
+VARIABLE_CREATE = "variable.create"
+VARIABLE_EDIT = "variable.edit"
+VARIABLE_DELETE = "variable.delete"
+VARIABLE_IMPORT = "variable.varimport"  # Airflow's web import; one entry naming the keys
+CONNECTION_CREATE = "connection.create"
+CONNECTION_EDIT = "connection.edit"
+CONNECTION_DELETE = "connection.delete"
+CONNECTION_IMPORT = "connection.import"  # no Airflow name (its CLI's only): one entry, the ids
+ROTATE_FERNET_KEY = "rotate_fernet_key"  # Airflow's CLI logs it as cli_rotate_fernet_key
 
 # Keys that name a secret: refused in `extra` by the store, whoever writes it.
-SECRET_KEYS = frozenset({"password", "token", "secret", "api_key", "session", "csrf_token"})
+# "val"/"value": what a Variable's value would be stored under, were a caller to slip.
+SECRET_KEYS = frozenset(
+    {"password", "token", "secret", "api_key", "session", "csrf_token", "val", "value"}
+)
 
 
 @dataclass(frozen=True, slots=True)

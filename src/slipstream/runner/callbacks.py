@@ -17,7 +17,7 @@ from slipstream.config import SmtpSettings
 from slipstream.core.records import CallbackKind, CallbackRequest
 from slipstream.runner.alerts import SETTING, CallbackTimedOut, run_callbacks, task_failure_alerts
 from slipstream.runner.runtime import RuntimeDagRun, RuntimeTaskInstance, XComReaderFactory
-from slipstream.runner.task_runner import context_for_try
+from slipstream.runner.task_runner import context_for_try, secrets_writer
 
 _log = logging.getLogger("slipstream.task")
 
@@ -39,7 +39,7 @@ def run_callback_request(
 ) -> None:
     """Build the context and call the callbacks the request names; everything is logged.
     Variables and Connections they read come from `secrets` too (see authoring.secrets)."""
-    with use_secrets(secrets, masker):
+    with use_secrets(secrets, masker, secrets_writer(request.workload, dag)):
         _run_request(request, dag, xcom_reader_factory, smtp, hostname)
 
 

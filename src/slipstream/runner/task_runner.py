@@ -22,7 +22,12 @@ from slipstream.authoring.context import Context, make_context, set_current_cont
 from slipstream.authoring.dag import DAG
 from slipstream.authoring.exceptions import AirflowRescheduleException, TaskDeferred
 from slipstream.authoring.params import resolve_params, task_params_spec
-from slipstream.authoring.secrets import SecretMasker, SecretsBackendFactory, use_secrets
+from slipstream.authoring.secrets import (
+    SecretMasker,
+    SecretsBackendFactory,
+    SecretsWriter,
+    use_secrets,
+)
 from slipstream.authoring.task import BaseOperator
 from slipstream.authoring.triggers import deferral_request
 from slipstream.authoring.variables import ConnectionAccessor, VariableAccessor
@@ -91,7 +96,7 @@ def run_try(
 
     Never raises for anything task code does; KeyboardInterrupt still propagates.
     """
-    with use_secrets(secrets, masker):
+    with use_secrets(secrets, masker, secrets_writer(workload, dag)):
         return _run_try(
             workload,
             dag,
@@ -101,6 +106,23 @@ def run_try(
             smtp=smtp,
             callback_guard=callback_guard,
         )
+
+
+def secrets_writer(workload: Workload, dag: DAG | BaseException) -> SecretsWriter:
+    """The try as the audit log names a Variable it writes: its columns, and as owner its
+    task's owner (Airflow's task-level entries' owner), when its DAG loaded."""
+    owner = None
+    if isinstance(dag, DAG) and workload.task_id in dag.task_dict:
+        owner = dag.task_dict[workload.task_id].owner
+    return SecretsWriter(
+        owner=owner,
+        dag_id=workload.dag_id,
+        task_id=workload.task_id or None,  # a DAG callback's run with no task
+        run_id=workload.run_id,
+        map_index=workload.map_index,
+        try_number=workload.try_number,
+        logical_date=workload.logical_date,
+    )
 
 
 def _run_try(

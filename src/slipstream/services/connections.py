@@ -1,5 +1,6 @@
 """Connection use cases for the CLI and the API: read, add, update, delete, list, import,
-export and test stored Connections, each in its own transaction. The password and extra are
+export and test stored Connections, each write in one transaction with its audit entry (the
+conn_id and the names of the fields written, never their text). The password and extra are
 encrypted by the store."""
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 from slipstream.authoring.exceptions import AirflowException
 from slipstream.authoring.variables import Connection
+from slipstream.clock import Clock, SystemClock
+from slipstream.core import event_log as events
 from slipstream.core.secrets import StoredConnection
 from slipstream.errors import (
     ConnectionNotFound,
@@ -19,6 +22,7 @@ from slipstream.errors import (
 from slipstream.store import connections as connections_store
 from slipstream.store.db import Database
 from slipstream.store.encryption import Cipher
+from slipstream.store.event_log import record_event
 
 MAX_ID_LENGTH = 250
 TEXT_FIELDS = ("conn_type", "description", "host", "schema", "login", "password", "extra")
@@ -120,10 +124,18 @@ def build(conn_id: str, fields: Mapping[str, Any], *, where: str = "") -> Stored
 
 
 class ConnectionService:
-    def __init__(self, db: Database, cipher: Cipher, *, test_enabled: bool = False) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cipher: Cipher,
+        *,
+        test_enabled: bool = False,
+        clock: Clock | None = None,
+    ) -> None:
         self._db = db
         self._cipher = cipher
         self.test_enabled = test_enabled
+        self._clock = clock or SystemClock()
 
     def get(self, conn_id: str) -> StoredConnection:
         if "\x00" in conn_id:
@@ -134,33 +146,53 @@ class ConnectionService:
             raise ConnectionNotFound(conn_id)
         return found
 
-    def add(self, connection: StoredConnection) -> StoredConnection:
+    def add(self, connection: StoredConnection, *, by: str | None) -> StoredConnection:
         """A new connection; ConnectionAlreadyExists if the id is taken."""
         check_conn_id(connection.conn_id)
+        now = self._clock.now()
         with self._db.write() as conn:
             connections_store.insert_connection(conn, connection, self._cipher)
+            record_event(
+                conn,
+                events.CONNECTION_CREATE,
+                now,
+                owner=by,
+                extra={"conn_id": connection.conn_id, "changed": _given(connection)},
+            )
         return connection
 
-    def update(self, conn_id: str, fields: Mapping[str, Any]) -> StoredConnection:
+    def update(
+        self, conn_id: str, fields: Mapping[str, Any], *, by: str | None
+    ) -> StoredConnection:
         """Replace the given fields of an existing connection."""
         checked = check_fields(fields)
         if "conn_type" in checked and not checked["conn_type"]:
             raise InvalidInputError("a connection needs a conn_type", field="conn_type")
         if "\x00" in conn_id:
             raise ConnectionNotFound(conn_id)
+        now = self._clock.now()
         with self._db.write() as conn:
             if not connections_store.update_connection(conn, conn_id, checked, self._cipher):
                 raise ConnectionNotFound(conn_id)
             found = connections_store.get(conn, conn_id, self._cipher)
+            record_event(
+                conn,
+                events.CONNECTION_EDIT,
+                now,
+                owner=by,
+                extra={"conn_id": conn_id, "changed": sorted(checked)},
+            )
         assert found is not None
         return found
 
-    def delete(self, conn_id: str) -> None:
+    def delete(self, conn_id: str, *, by: str | None) -> None:
         if "\x00" in conn_id:
             raise ConnectionNotFound(conn_id)
+        now = self._clock.now()
         with self._db.write() as conn:
             if not connections_store.delete_connection(conn, conn_id):
                 raise ConnectionNotFound(conn_id)
+            record_event(conn, events.CONNECTION_DELETE, now, owner=by, extra={"conn_id": conn_id})
 
     def list_page(
         self,
@@ -187,22 +219,40 @@ class ConnectionService:
             )
 
     def import_all(
-        self, entries: Iterable[StoredConnection], *, overwrite: bool = False
+        self, entries: Iterable[StoredConnection], *, overwrite: bool = False, by: str | None
     ) -> tuple[int, int]:
         """Add the connections in one transaction; existing ids are skipped (Airflow's
-        default) or replaced with `overwrite`. Returns (written, skipped)."""
-        written = skipped = 0
+        default) or replaced with `overwrite`. Returns (written, skipped). One audit entry
+        lists the ids created, overwritten and skipped."""
+        created: list[str] = []
+        overwritten: list[str] = []
+        skipped: list[str] = []
+        now = self._clock.now()
         with self._db.write() as conn:
             for entry in entries:
                 check_conn_id(entry.conn_id)
                 if connections_store.get_raw_exists(conn, entry.conn_id):
                     if not overwrite:
-                        skipped += 1
+                        skipped.append(entry.conn_id)
                         continue
                     connections_store.delete_connection(conn, entry.conn_id)
+                    overwritten.append(entry.conn_id)
+                else:
+                    created.append(entry.conn_id)
                 connections_store.insert_connection(conn, entry, self._cipher)
-                written += 1
-        return written, skipped
+            record_event(
+                conn,
+                events.CONNECTION_IMPORT,
+                now,
+                owner=by,
+                extra={
+                    "overwrite": overwrite,
+                    "created": created,
+                    "overwritten": overwritten,
+                    "skipped": skipped,
+                },
+            )
+        return len(created) + len(overwritten), len(skipped)
 
     def export_all(self) -> list[StoredConnection]:
         with self._db.read() as conn:
@@ -218,6 +268,11 @@ class ConnectionService:
             f"Slipstream has no hook for conn_type {connection.conn_type!r} to test"
             f" connection {connection.conn_id!r} with",
         )
+
+
+def _given(connection: StoredConnection) -> list[str]:
+    """The names of the fields a new connection has (for its audit entry: never their text)."""
+    return sorted(name for name, value in connection.fields().items() if value is not None)
 
 
 def with_id(connection: StoredConnection, conn_id: str) -> StoredConnection:

@@ -1,17 +1,25 @@
 """Variable use cases for the CLI and the API: read, set, update, delete, list, import and
-export stored Variables, each in its own transaction. Values are encrypted by the store."""
+export stored Variables, each write in one transaction with its audit entry (the key and the
+fields written, never a value). Values are encrypted by the store."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
+from sqlalchemy import Connection
+
+from slipstream.clock import Clock, SystemClock
+from slipstream.core import event_log as events
 from slipstream.core.secrets import StoredVariable
 from slipstream.errors import InvalidInputError, VariableAlreadyExists, VariableNotFound
 from slipstream.store import variables as variables_store
 from slipstream.store.db import Database
 from slipstream.store.encryption import Cipher
+from slipstream.store.event_log import record_event
 
 MAX_KEY_LENGTH = 250
 
@@ -52,9 +60,10 @@ def _check_text(value: object, field: str) -> str:
 
 
 class VariableService:
-    def __init__(self, db: Database, cipher: Cipher) -> None:
+    def __init__(self, db: Database, cipher: Cipher, *, clock: Clock | None = None) -> None:
         self._db = db
         self._cipher = cipher
+        self._clock = clock or SystemClock()
 
     def get(self, key: str) -> StoredVariable:
         if "\x00" in key:
@@ -65,27 +74,33 @@ class VariableService:
             raise VariableNotFound(key)
         return found
 
-    def set(self, key: str, value: str, description: str | None = None) -> StoredVariable:
+    def set(
+        self, key: str, value: str, description: str | None = None, *, by: str | None
+    ) -> StoredVariable:
         """Create or overwrite (Airflow's Variable.set: the description is replaced too)."""
         check_key(key)
         _check_text(value, "value")
         if description is not None:
             _check_text(description, "description")
+        now = self._clock.now()
         with self._db.write() as conn:
-            if not variables_store.update_variable(
-                conn, key, self._cipher, val=value, description=description, set_description=True
-            ):
-                variables_store.insert_variable(conn, key, value, description, self._cipher)
+            record_set_variable(conn, key, value, description, self._cipher, now, owner=by)
         return StoredVariable(key=key, val=value, description=description)
 
-    def create(self, key: str, value: str, description: str | None = None) -> StoredVariable:
+    def create(
+        self, key: str, value: str, description: str | None = None, *, by: str | None
+    ) -> StoredVariable:
         """A new variable; VariableAlreadyExists if the key is taken."""
         check_key(key)
         _check_text(value, "value")
         if description is not None:
             _check_text(description, "description")
+        now = self._clock.now()
         with self._db.write() as conn:
             variables_store.insert_variable(conn, key, value, description, self._cipher)
+            record_event(
+                conn, events.VARIABLE_CREATE, now, owner=by, extra=_created(key, description)
+            )
         return StoredVariable(key=key, val=value, description=description)
 
     def update(
@@ -95,6 +110,7 @@ class VariableService:
         value: str | None = None,
         description: str | None = None,
         set_description: bool = False,
+        by: str | None,
     ) -> StoredVariable:
         """Change an existing variable's value and/or description."""
         if value is not None:
@@ -103,6 +119,12 @@ class VariableService:
             _check_text(description, "description")
         if "\x00" in key:
             raise VariableNotFound(key)
+        now = self._clock.now()
+        changed = [
+            name
+            for name, written in (("description", set_description), ("value", value is not None))
+            if written
+        ]
         with self._db.write() as conn:
             if not variables_store.update_variable(
                 conn,
@@ -114,15 +136,20 @@ class VariableService:
             ):
                 raise VariableNotFound(key)
             found = variables_store.get(conn, key, self._cipher)
+            record_event(
+                conn, events.VARIABLE_EDIT, now, owner=by, extra={"key": key, "changed": changed}
+            )
         assert found is not None
         return found
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, *, by: str | None) -> None:
         if "\x00" in key:
             raise VariableNotFound(key)
+        now = self._clock.now()
         with self._db.write() as conn:
             if not variables_store.delete_variable(conn, key):
                 raise VariableNotFound(key)
+            record_event(conn, events.VARIABLE_DELETE, now, owner=by, extra={"key": key})
 
     def list_page(
         self,
@@ -152,22 +179,28 @@ class VariableService:
         self,
         entries: Mapping[str, tuple[str, str | None]],
         on_existing: OnExisting = OnExisting.OVERWRITE,
+        *,
+        by: str | None,
     ) -> ImportOutcome:
         """Key -> (value, description), in one transaction: with `fail`, an existing key
-        refuses the whole import and nothing is written."""
+        refuses the whole import and nothing is written. One audit entry lists the keys
+        created, overwritten and skipped (one row however many keys: imports stay cheap)."""
         for key, (value, description) in entries.items():
             check_key(key)
             _check_text(value, f"{key}.value")
             if description is not None:
                 _check_text(description, f"{key}.description")
-        created = overwritten = skipped = 0
+        created: list[str] = []
+        overwritten: list[str] = []
+        skipped: list[str] = []
+        now = self._clock.now()
         with self._db.write() as conn:
             for key, (value, description) in entries.items():
                 exists = variables_store.get_raw_exists(conn, key)
                 if exists and on_existing is OnExisting.FAIL:
                     raise VariableAlreadyExists(key)
                 if exists and on_existing is OnExisting.SKIP:
-                    skipped += 1
+                    skipped.append(key)
                     continue
                 if exists:
                     variables_store.update_variable(
@@ -178,12 +211,56 @@ class VariableService:
                         description=description,
                         set_description=True,
                     )
-                    overwritten += 1
+                    overwritten.append(key)
                 else:
                     variables_store.insert_variable(conn, key, value, description, self._cipher)
-                    created += 1
-        return ImportOutcome(created, overwritten, skipped)
+                    created.append(key)
+            record_event(
+                conn,
+                events.VARIABLE_IMPORT,
+                now,
+                owner=by,
+                extra={
+                    "action_on_existing_key": on_existing.value,
+                    "created": created,
+                    "overwritten": overwritten,
+                    "skipped": skipped,
+                },
+            )
+        return ImportOutcome(len(created), len(overwritten), len(skipped))
 
     def export_all(self) -> list[StoredVariable]:
         with self._db.read() as conn:
             return variables_store.list_page(conn, self._cipher, limit=None, offset=0)[0]
+
+
+def record_set_variable(
+    conn: Connection,
+    key: str,
+    value: str,
+    description: str | None,
+    cipher: Cipher,
+    now: datetime,
+    **who: Any,
+) -> None:
+    """Create or overwrite `key` (Airflow's Variable.set) with its audit entry, in `conn`'s
+    transaction: `variable.create` or `variable.edit` for what it did. `who` are
+    record_event's owner and task columns (a try that sets a variable names itself)."""
+    if variables_store.update_variable(
+        conn, key, cipher, val=value, description=description, set_description=True
+    ):
+        record_event(
+            conn,
+            events.VARIABLE_EDIT,
+            now,
+            extra={"key": key, "changed": ["description", "value"]},
+            **who,
+        )
+        return
+    variables_store.insert_variable(conn, key, value, description, cipher)
+    record_event(conn, events.VARIABLE_CREATE, now, extra=_created(key, description), **who)
+
+
+def _created(key: str, description: str | None) -> dict[str, Any]:
+    """A new variable's audit extra: its key and the fields it was given (never a value)."""
+    return {"key": key, "changed": ["value"] if description is None else ["description", "value"]}

@@ -1,5 +1,6 @@
 """/api/v1/connections as Airflow 2.10: list, get, create, update with `update_mask`, delete,
-and test (403 unless SLIPSTREAM_TEST_CONNECTION=Enabled, as Airflow 2.7+). A connection's
+and test (403 unless SLIPSTREAM_TEST_CONNECTION=Enabled, as Airflow 2.7+); writes are audited
+as the caller's (services/connections.py). A connection's
 password is never answered; its extra comes with secret-looking fields masked."""
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from slipstream.api.deps import ServicesDep, authorized
 from slipstream.api.errors import ApiError
 from slipstream.api.routes.v1 import body as fields
 from slipstream.api.routes.v1.common import order_by, page_of
+from slipstream.api.security import Principal
 from slipstream.auth.roles import Action
 from slipstream.core.secrets import StoredConnection, redact_extra
 from slipstream.errors import ConnectionAlreadyExists, ConnectionNotFound, InvalidInputError
 from slipstream.services.connections import build
+
+ConnectionCreator = Annotated[Principal, Depends(authorized(Action.CONNECTIONS_CREATE))]
+ConnectionEditor = Annotated[Principal, Depends(authorized(Action.CONNECTIONS_EDIT))]
+ConnectionDeleter = Annotated[Principal, Depends(authorized(Action.CONNECTIONS_DELETE))]
 
 
 class ConnectionCollection(BaseModel):
@@ -123,19 +129,20 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def post_connection(
-    services: ServicesDep, data: Annotated[dict[str, Any], Body()]
+    principal: ConnectionCreator, services: ServicesDep, data: Annotated[dict[str, Any], Body()]
 ) -> ConnectionBody:
     fields.check_fields(data, writable=WRITABLE, required=("connection_id", "conn_type"))
     conn_id = fields.string(data, "connection_id", min_length=1) or ""
     connection = build(conn_id, _fields(data))
     try:
-        services.connections.add(connection)
+        services.connections.add(connection, by=principal.user.username)
     except ConnectionAlreadyExists:
         raise ApiError(409, f"Connection already exist. ID: {conn_id}") from None
     return ConnectionBody(**connection_body(connection))
 
 
 def patch_connection(
+    principal: ConnectionEditor,
     services: ServicesDep,
     connection_id: str,
     data: Annotated[dict[str, Any], Body()],
@@ -156,15 +163,19 @@ def patch_connection(
         updates = {name: updates.get(name) for name in UPDATABLE}
     try:
         return ConnectionBody(
-            **connection_body(services.connections.update(connection_id, updates))
+            **connection_body(
+                services.connections.update(connection_id, updates, by=principal.user.username)
+            )
         )
     except ConnectionNotFound:
         raise not_found(connection_id) from None
 
 
-def delete_connection(services: ServicesDep, connection_id: str) -> Response:
+def delete_connection(
+    principal: ConnectionDeleter, services: ServicesDep, connection_id: str
+) -> Response:
     try:
-        services.connections.delete(connection_id)
+        services.connections.delete(connection_id, by=principal.user.username)
     except ConnectionNotFound:
         raise not_found(connection_id) from None
     return Response(status_code=204)
@@ -193,9 +204,7 @@ def router() -> APIRouter:
     api.add_api_route(
         "/connections", get_connections, methods=["GET"], dependencies=read, tags=tags
     )
-    api.add_api_route(
-        "/connections", post_connection, methods=["POST"], dependencies=create, tags=tags
-    )
+    api.add_api_route("/connections", post_connection, methods=["POST"], tags=tags)
     api.add_api_route(
         "/connections/test", test_connection, methods=["POST"], dependencies=create, tags=tags
     )
@@ -210,7 +219,6 @@ def router() -> APIRouter:
         "/connections/{connection_id}",
         patch_connection,
         methods=["PATCH"],
-        dependencies=may(Action.CONNECTIONS_EDIT),
         tags=tags,
     )
     api.add_api_route(
@@ -218,7 +226,6 @@ def router() -> APIRouter:
         delete_connection,
         methods=["DELETE"],
         status_code=204,
-        dependencies=may(Action.CONNECTIONS_DELETE),
         tags=tags,
     )
     return api

@@ -1,5 +1,6 @@
 """/api/v1/variables as Airflow 2.10: list (keys and descriptions), get, create, update with
-`update_mask`, delete. A secret-looking key's value is answered as `***`."""
+`update_mask`, delete, each audited as the caller's (services/variables.py). A secret-looking
+key's value is answered as `***`."""
 
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ from slipstream.api.deps import ServicesDep, authorized
 from slipstream.api.errors import ApiError
 from slipstream.api.routes.v1 import body as fields
 from slipstream.api.routes.v1.common import order_by, page_of
+from slipstream.api.security import Principal
 from slipstream.auth.roles import Action
 from slipstream.authoring.secrets import MASK, is_sensitive
 from slipstream.core.secrets import StoredVariable
 from slipstream.errors import InvalidInputError, VariableNotFound
+
+VariableCreator = Annotated[Principal, Depends(authorized(Action.VARIABLES_CREATE))]
+VariableEditor = Annotated[Principal, Depends(authorized(Action.VARIABLES_EDIT))]
+VariableDeleter = Annotated[Principal, Depends(authorized(Action.VARIABLES_DELETE))]
 
 
 class VariableCollectionItem(BaseModel):
@@ -71,16 +77,21 @@ def get_variable(services: ServicesDep, variable_key: str) -> VariableBody:
         raise not_found() from None
 
 
-def post_variables(services: ServicesDep, data: Annotated[dict[str, Any], Body()]) -> VariableBody:
+def post_variables(
+    principal: VariableCreator, services: ServicesDep, data: Annotated[dict[str, Any], Body()]
+) -> VariableBody:
     """Create the variable, or overwrite it (Airflow's Variable.set)."""
     fields.check_fields(data, writable=WRITABLE, required=("key", "value"))
     key = fields.string(data, "key", min_length=1) or ""
     value = fields.string(data, "value") or ""
     description = _description(data)
-    return variable_body(services.variables.set(key, value, description))
+    return variable_body(
+        services.variables.set(key, value, description, by=principal.user.username)
+    )
 
 
 def patch_variable(
+    principal: VariableEditor,
     services: ServicesDep,
     variable_key: str,
     data: Annotated[dict[str, Any], Body()],
@@ -109,15 +120,18 @@ def patch_variable(
                 value=updates.get("value"),
                 description=_description(updates),
                 set_description="description" in updates,
+                by=principal.user.username,
             )
         )
     except VariableNotFound:
         raise not_found() from None
 
 
-def delete_variable(services: ServicesDep, variable_key: str) -> Response:
+def delete_variable(
+    principal: VariableDeleter, services: ServicesDep, variable_key: str
+) -> Response:
     try:
-        services.variables.delete(variable_key)
+        services.variables.delete(variable_key, by=principal.user.username)
     except VariableNotFound:
         raise not_found() from None
     return Response(status_code=204)
@@ -150,7 +164,6 @@ def router() -> APIRouter:
         "/variables",
         post_variables,
         methods=["POST"],
-        dependencies=may(Action.VARIABLES_CREATE),
         tags=tags,
     )
     api.add_api_route(
@@ -164,7 +177,6 @@ def router() -> APIRouter:
         "/variables/{variable_key}",
         patch_variable,
         methods=["PATCH"],
-        dependencies=may(Action.VARIABLES_EDIT),
         tags=tags,
     )
     api.add_api_route(
@@ -172,7 +184,6 @@ def router() -> APIRouter:
         delete_variable,
         methods=["DELETE"],
         status_code=204,
-        dependencies=may(Action.VARIABLES_DELETE),
         tags=tags,
     )
     return api

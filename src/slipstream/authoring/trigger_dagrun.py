@@ -2,8 +2,11 @@
 REST API uses (reached from the try like its XCom reads), and pushes the new run's id as the
 XCom `trigger_run_id`, as Airflow does.
 
-Waiting for the triggered run (`wait_for_completion`, `deferrable`) must not hold a worker, so
-it comes with sensors' reschedule mode: until then asking for it is a load error.
+With `wait_for_completion` the task then waits for that run without holding a worker: the try
+ends waiting (up_for_reschedule, or deferred with `deferrable`) with a resume request carrying
+the triggered run's id, and every `poke_interval` the scheduler wakes the same try at
+`check_triggered_run`, which reads the run's state through the try's reader and succeeds, fails
+or waits again. A woken try never runs `execute`, so it never triggers twice.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from slipstream.authoring.context import Context
+from slipstream.authoring.exceptions import AirflowException
 from slipstream.authoring.schedules import as_utc
+from slipstream.authoring.sensors.base import clock_of
 from slipstream.authoring.task import BaseOperator
-from slipstream.errors import DagDefinitionError, NotAvailableYet, SkipTask
+from slipstream.authoring.waiting import WaitRequest, WaitRequested
+from slipstream.errors import DagDefinitionError, SkipTask
 
 _log = logging.getLogger(__name__)
 _OUTCOMES = {"created": "triggered", "reset": "cleared (reset_dag_run)", "exists": "exists"}
@@ -76,12 +82,6 @@ class TriggerDagRunOperator(BaseOperator):
                 f"TriggerDagRunOperator python_callable ({where}) is Airflow 1.10's form, "
                 "removed in Airflow 2: pass conf= (templated) instead"
             )
-        if wait_for_completion or deferrable:
-            raise NotAvailableYet(
-                f"TriggerDagRunOperator(wait_for_completion/deferrable) ({where})",
-                "waiting for the triggered run without holding a worker comes with sensors' "
-                "reschedule mode; trigger without waiting, and wait in the downstream DAG",
-            )
         if logical_date is not None and execution_date is not None:
             raise DagDefinitionError(
                 f"give logical_date or execution_date (its Airflow 2 name) to {where}, not both"
@@ -94,8 +94,9 @@ class TriggerDagRunOperator(BaseOperator):
         self.logical_date = logical_date if logical_date is not None else execution_date
         self.reset_dag_run = bool(reset_dag_run)
         self.skip_when_already_exists = bool(skip_when_already_exists)
-        self.wait_for_completion = False
-        self.deferrable = False
+        self.wait_for_completion = bool(wait_for_completion)
+        # As in Airflow, deferrable changes only how the task waits, so alone it changes nothing.
+        self.deferrable = bool(deferrable)
         interval = (
             poke_interval.total_seconds() if isinstance(poke_interval, timedelta) else poke_interval
         )
@@ -129,6 +130,49 @@ class TriggerDagRunOperator(BaseOperator):
                 f"run {run_id!r} of DAG {self.trigger_dag_id!r} already exists: skipped "
                 "(skip_when_already_exists)"
             )
+        if self.wait_for_completion:
+            self._wait(context, str(self.trigger_dag_id), run_id, checks=0)
+
+    def check_triggered_run(
+        self, context: Context, event: object = None, *, dag_id: str, run_id: str
+    ) -> None:
+        """Where a waiting try resumes (its next_method): the triggered run's state decides
+        whether the task succeeds, fails or waits one more poke_interval."""
+        state = context["ti"].run_state(dag_id, run_id)
+        if state is None:
+            raise AirflowException(
+                f"run {run_id!r} of DAG {dag_id!r}, which this task triggered and waits for, "
+                "no longer exists"
+            )
+        # Failed states first: a state listed in both ends the task failed.
+        if state in self.failed_states:
+            raise AirflowException(f"{dag_id} failed with failed state {state}")
+        if state in self.allowed_states:
+            _log.info("Run %s of DAG %s ended in an allowed state: %s", run_id, dag_id, state)
+            return
+        checks = int(getattr(context["ti"], "poke_count", 0) or 0) + 1
+        self._wait(context, dag_id, run_id, checks=checks)
+
+    def _wait(self, context: Context, dag_id: str, run_id: str, *, checks: int) -> None:
+        """End the try waiting poke_interval for run `run_id`, to resume at
+        check_triggered_run with the run's id (so a woken try never triggers again);
+        `checks`: how many times this try has read the run's state so far."""
+        wake = clock_of(context).now() + timedelta(seconds=self.poke_interval)
+        allowed = ", ".join(self.allowed_states)
+        raise WaitRequested(
+            WaitRequest(
+                wake_at=wake,
+                action="resume",
+                deferred=self.deferrable,
+                pokes=checks,
+                next_method="check_triggered_run",
+                next_kwargs={"dag_id": dag_id, "run_id": run_id},
+                reason=(
+                    f"waiting for run {run_id} of DAG {dag_id} to reach {allowed}; "
+                    f"next check at {wake.isoformat()}"
+                ),
+            )
+        )
 
 
 def _as_date(value: object, task_id: str) -> datetime | None:

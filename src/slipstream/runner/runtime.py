@@ -62,6 +62,11 @@ class XComReader(Protocol):
         """The task ids of `dag_id`'s latest version; None for an unknown DAG."""
         ...
 
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        """The state of run `run_id` of `dag_id`; None when there is no such run
+        (TriggerDagRunOperator waiting for the run it triggered)."""
+        ...
+
     def triggering_asset_events(self, run_pk: int) -> list[dict[str, Any]]:
         """The asset events that triggered run `run_pk`, oldest first (each with id, uri,
         extra, source_dag_id, source_run_id, source_task_id, source_map_index, timestamp)."""
@@ -287,6 +292,10 @@ class RuntimeTaskInstance:
 
     def dag_tasks(self, dag_id: str) -> list[str] | None:
         return self._required_reader("ExternalTaskSensor").dag_tasks(dag_id)
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        """The state of another DAG's run, read now (TriggerDagRunOperator's wait)."""
+        return self._required_reader("TriggerDagRunOperator").run_state(dag_id, run_id)
 
     def _required_reader(self, what: str) -> XComReader:
         reader = self._reader_or_none()

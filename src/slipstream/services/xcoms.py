@@ -1,6 +1,7 @@
 """What a running task reads from the database beyond its workload: XComs of its own run, of
 earlier runs (include_prior_dates) and of other DAGs, its DAG's previous successful run, and
-(for ExternalTaskSensor) the states of another DAG's run and tasks; the asset events that
+(for ExternalTaskSensor) the states of another DAG's run and tasks, and (for
+TriggerDagRunOperator's wait) the state of the run a task triggered; the asset events that
 triggered its run; and the one thing a task writes through it: a run of another DAG
 (TriggerDagRunOperator)."""
 
@@ -108,6 +109,13 @@ class XComReader:
             for ti in ti_store.list_for_run(conn, run.id):
                 tasks.setdefault(ti.task_id, []).append(ti.state.value)
             return run.state.value, tasks
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        """The state of run `run_id` of `dag_id` (TriggerDagRunOperator's wait for the run it
+        triggered); None when there is no such run."""
+        with self._db.read() as conn:
+            run = runs_store.get_run(conn, dag_id, run_id)
+        return None if run is None else run.state.value
 
     def dag_tasks(self, dag_id: str) -> list[str] | None:
         """The task ids of `dag_id`'s latest version; None when the DAG is not known."""

@@ -24,6 +24,7 @@ from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dags import DagService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
+from slipstream.services.xcom_reader_factory import XComReaderFactory
 from slipstream.store.db import Database
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint
@@ -56,7 +57,14 @@ def gather(folder, name, want, patience):
 
 class Live:
     def __init__(
-        self, db: Database, home: Path, *, parallelism: int = 8, workers: int = 2, **changes: object
+        self,
+        db: Database,
+        home: Path,
+        *,
+        parallelism: int = 8,
+        workers: int = 2,
+        xcom_reader_factory: XComReaderFactory | None = None,
+        **changes: object,
     ) -> None:
         self.db = db
         self.dags_folder = home / "dags"
@@ -67,7 +75,13 @@ class Live:
             .with_changes(**changes)
         )
         clock = SystemClock()
-        self.executor = LocalExecutor(workers, parallelism, clock=clock, kill_grace_seconds=1.0)
+        self.executor = LocalExecutor(
+            workers,
+            parallelism,
+            clock=clock,
+            kill_grace_seconds=1.0,
+            xcom_reader_factory=xcom_reader_factory,
+        )
         self.sync = DagFileSync(
             db,
             DagFileProcessor([self.dags_folder], interval=0.05, import_timeout=20),

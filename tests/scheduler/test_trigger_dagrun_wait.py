@@ -56,6 +56,9 @@ with DAG("resetting", schedule=None, start_date=START):
     TriggerDagRunOperator(task_id="again", trigger_dag_id="quick", trigger_run_id="fixed_run",
                           reset_dag_run=True, wait_for_completion=True, poke_interval=30)
 
+with DAG("no_wait", schedule=None, start_date=START):
+    TriggerDagRunOperator(task_id="fire", trigger_dag_id="slow", deferrable=True)
+
 with DAG("skipping", schedule=None, start_date=START):
     TriggerDagRunOperator(task_id="once", trigger_dag_id="quick", trigger_run_id="fixed_run",
                           skip_when_already_exists=True, wait_for_completion=True,
@@ -199,3 +202,14 @@ def test_a_triggered_run_deleted_while_waiting_fails_the_task_naming_it(
     assert h.states("waiter", run.run_id) == {"go": "failed"}
     error = h.tries("waiter", run.run_id, "go")[-1].error or ""
     assert f"run {target!r} of DAG 'slow'" in error and "no longer exists" in error
+
+
+def test_deferrable_without_wait_for_completion_does_not_wait(harness: Harness) -> None:
+    h = harness
+    h.write_dag("dags", DAGS)
+    run = h.runs.trigger("no_wait").run
+    _step(h)
+    ti = h.tis("no_wait", run.run_id)["fire"]
+    assert ti.state is TaskState.SUCCESS and ti.wait is None
+    (target,) = _runs(h, "slow")
+    assert h.run("slow", target).state.value == "running"  # its sensor still waits

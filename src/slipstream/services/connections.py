@@ -14,6 +14,7 @@ from slipstream.authoring.exceptions import AirflowException
 from slipstream.authoring.variables import Connection
 from slipstream.clock import Clock, SystemClock
 from slipstream.core import event_log as events
+from slipstream.core.ordering import check_order_by
 from slipstream.core.secrets import StoredConnection
 from slipstream.errors import (
     ConnectionNotFound,
@@ -202,12 +203,7 @@ class ConnectionService:
         order_by: str = "connection_id",
         descending: bool = False,
     ) -> tuple[list[StoredConnection], int]:
-        if order_by not in connections_store.ORDER_COLUMNS:
-            raise InvalidInputError(
-                f"Ordering with '{order_by}' is disallowed or the attribute does not exist"
-                " on the model",
-                field="order_by",
-            )
+        check_order_by(order_by, connections_store.ORDER_COLUMNS)
         with self._db.read() as conn:
             return connections_store.list_page(
                 conn,

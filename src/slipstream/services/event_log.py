@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from slipstream.auth.permissions import DagScope
 from slipstream.core.event_log import EventFilter, EventLogEntry
+from slipstream.core.ordering import check_order_by
 from slipstream.errors import EventLogNotFound, InvalidInputError
 from slipstream.store import event_log as event_store
 from slipstream.store.db import Database
@@ -30,12 +31,7 @@ class EventLogService:
     ) -> tuple[list[EventLogEntry], int]:
         """A page of entries matching `where`, limited to `scope` (None: every entry; else
         entries about DAGs it covers, and entries about no DAG), and how many match."""
-        if order_by not in event_store.ORDER_COLUMNS:
-            raise InvalidInputError(
-                f"Ordering with '{order_by}' is disallowed or the attribute does not exist on"
-                " the model",
-                field="order_by",
-            )
+        check_order_by(order_by, event_store.ORDER_COLUMNS)
         if limit is not None and limit < 0:
             raise InvalidInputError("limit must not be negative", field="limit")
         if offset < 0:

@@ -11,6 +11,7 @@ from typing import Any
 
 from slipstream.clock import Clock
 from slipstream.core import event_log as events
+from slipstream.core.ordering import check_order_by
 from slipstream.core.pools import (
     DEFAULT_POOL,
     Pool,
@@ -65,12 +66,7 @@ class PoolService:
         order_by: str = "id",
         descending: bool = False,
     ) -> tuple[list[PoolUsage], int]:
-        if order_by not in pools_store.ORDER_COLUMNS:
-            raise InvalidInputError(
-                f"Ordering with '{order_by}' is disallowed or the attribute does not exist on"
-                " the model",
-                field="order_by",
-            )
+        check_order_by(order_by, pools_store.ORDER_COLUMNS)
         with self._db.read() as conn:
             found, total = pools_store.list_pools(
                 conn, limit=limit, offset=offset, order_by=order_by, descending=descending

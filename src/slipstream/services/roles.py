@@ -20,6 +20,7 @@ from slipstream.auth.permissions import BUILTIN_ROLE_PAIRS, VERBS, check_pair
 from slipstream.auth.roles import BUILTIN_ROLES
 from slipstream.clock import Clock
 from slipstream.core import event_log as events
+from slipstream.core.ordering import check_order_by
 from slipstream.core.records import Role
 from slipstream.errors import InvalidInputError, RoleAlreadyExists, RoleNotFound
 from slipstream.store import roles as roles_store
@@ -144,12 +145,7 @@ class RoleService:
     ) -> tuple[list[Role], int]:
         """A page of built-in and custom roles together, and the total. `order_by` is `name`
         or `role_id` (the built-in roles first, in Airflow's order, then custom ones by age)."""
-        if order_by not in ORDER_FIELDS:
-            raise InvalidInputError(
-                f"Ordering with '{order_by}' is disallowed or the attribute does not exist"
-                " on the model",
-                field="order_by",
-            )
+        check_order_by(order_by, ORDER_FIELDS)
         if limit is not None and limit < 0:
             raise InvalidInputError("limit must not be negative", field="limit")
         if offset < 0:

@@ -17,6 +17,7 @@ from slipstream.auth.passwords import hash_password
 from slipstream.auth.roles import ADMIN, BUILTIN_ROLES
 from slipstream.clock import Clock
 from slipstream.core import event_log as events
+from slipstream.core.ordering import check_order_by
 from slipstream.core.records import User
 from slipstream.errors import InvalidInputError, UserNotFound
 from slipstream.services.sign_in import SignInService
@@ -137,12 +138,7 @@ class UserService:
             raise InvalidInputError("limit must not be negative", field="limit")
         if offset < 0:
             raise InvalidInputError("offset must not be negative", field="offset")
-        if order_by not in users_store.ORDER_COLUMNS:
-            raise InvalidInputError(
-                f"Ordering with '{order_by}' is disallowed or the attribute does not exist"
-                " on the model",
-                field="order_by",
-            )
+        check_order_by(order_by, users_store.ORDER_COLUMNS)
         with self._db.read() as conn:
             return users_store.list_users(
                 conn, limit=limit, offset=offset, order_by=order_by, descending=descending

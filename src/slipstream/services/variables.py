@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from slipstream.clock import Clock, SystemClock
 from slipstream.core import event_log as events
+from slipstream.core.ordering import check_order_by
 from slipstream.core.secrets import StoredVariable
 from slipstream.errors import InvalidInputError, VariableAlreadyExists, VariableNotFound
 from slipstream.store import variables as variables_store
@@ -159,12 +160,7 @@ class VariableService:
         order_by: str = "key",
         descending: bool = False,
     ) -> tuple[list[StoredVariable], int]:
-        if order_by not in variables_store.ORDER_COLUMNS:
-            raise InvalidInputError(
-                f"Ordering with '{order_by}' is disallowed or the attribute does not exist"
-                " on the model",
-                field="order_by",
-            )
+        check_order_by(order_by, variables_store.ORDER_COLUMNS)
         with self._db.read() as conn:
             return variables_store.list_page(
                 conn,

@@ -35,7 +35,8 @@ from bench.peers.base import PeerError, PeerResult, ensure_venv
 from bench.probe import ProbeReader, TaskMarks, mark_ns, max_concurrency
 from bench.stats import percentile, summarize
 
-REQUIREMENTS = ["apache-airflow==3.3.2"]  # must match the stamp of the shared installation
+# With its PostgreSQL extra (psycopg2, asyncpg), for `--db postgres`.
+REQUIREMENTS = ["apache-airflow[postgres]==3.3.2"]
 SDK_MODULE = "airflow.sdk"
 
 # Start-up and parsing are slow on Airflow (a 2-core machine, every component a process).
@@ -116,7 +117,9 @@ class _Workload:
         self.deployments: list[Standalone] = []
 
     def deploy(self, name: str, dag_files: dict[str, str]) -> Standalone:
-        deployment = Standalone(self.bin_dir, self.opts.root / f"airflow-{name}", dag_files)
+        deployment = Standalone(
+            self.bin_dir, self.opts.root / f"airflow-{name}", dag_files, db=self.opts.db
+        )
         self.deployments.append(deployment)
         return deployment
 
@@ -633,6 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run workloads on the Airflow peer alone.")
     parser.add_argument("workloads", nargs="+", choices=sorted(_RUNNERS))
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
     peer = AirflowPeer()
@@ -640,7 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-airflow-") as tmp:
         for workload in args.workloads:
-            opts = Options(root=Path(tmp), db="sqlite", quick=args.quick, repeat=1)
+            opts = Options(root=Path(tmp), db=args.db, quick=args.quick, repeat=1)
             result = peer.run(workload, opts)
             results.append(result.as_dict())
             print(f"{workload}: {result.seconds:.1f} s, error={result.error}", file=sys.stderr)

@@ -5,7 +5,9 @@ REST API v2 calls the workloads need (DAG visible, pause, trigger, a run's state
 Airflow keeps its own defaults (SQLite, LocalExecutor); the only settings given are the ones a
 second deployment on the same machine needs: its home, its DAG folder, its port, no examples,
 and where the task supervisor finds the execution API (by default http://localhost:8080, which is
-not where this deployment listens, so every task would fail with "connection refused").
+not where this deployment listens, so every task would fail with "connection refused"). With
+`db="postgres"` (the bench's `--db postgres`) it runs on a fresh PostgreSQL database instead,
+dropped on the way out, as Airflow's docs tell any deployment past a trial to do.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import configparser
 import json
 import os
 import re
+import secrets
 import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from bench import procs
 from bench.http import ApiClient, Credentials, Response, TriggerRequest, bearer_token
@@ -28,6 +33,7 @@ from bench.probe import ProbeReader
 ADMIN = "admin"
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 FINISHED = frozenset({"success", "failed"})
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 # A line of the standalone output that says something went wrong: structlog's "[error    ]",
 # the stdlib's "ERROR", or the start of a traceback.
 _PROBLEM = re.compile(r"\[error\s*\]|\bERROR\b|Traceback|\[critical\s*\]")
@@ -62,8 +68,14 @@ class Standalone:
     """`airflow standalone` in a fresh home under `root`. Use as a context manager: leaving it
     stops every process the deployment started."""
 
-    def __init__(self, bin_dir: Path, root: Path, dag_files: dict[str, str]) -> None:
+    def __init__(
+        self, bin_dir: Path, root: Path, dag_files: dict[str, str], *, db: str = "sqlite"
+    ) -> None:
+        if db not in ("sqlite", "postgres"):
+            raise ValueError(f"unknown database kind {db!r} (sqlite, postgres)")
         self.bin_dir = bin_dir
+        self.db = db
+        self.pg_name: str | None = None
         self.home = root
         self.dags_dir = root / "dags"
         self.log_path = root / "standalone.log"
@@ -99,10 +111,18 @@ class Standalone:
                 ),
             }
         )
+        if self.pg_name is not None:
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = (
+                f"postgresql+psycopg2://postgres@127.0.0.1:5432/{self.pg_name}"
+            )
         return env
 
     def start(self) -> int:
         """Launch `airflow standalone`; returns time.time_ns() just before the launch."""
+        if self.db == "postgres" and self.pg_name is None:
+            self.pg_name = f"airflow_bench_{secrets.token_hex(6)}"
+            with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=5) as admin:
+                admin.execute(f'CREATE DATABASE "{self.pg_name}"')
         self.process = PeerProcess(
             [str(self.bin_dir / "airflow"), "standalone"],
             env=self.env(),
@@ -127,6 +147,10 @@ class Standalone:
             self.client = None
         if self.process is not None:
             self.process.stop()
+        if self.pg_name is not None:
+            with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=5) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+            self.pg_name = None
 
     def __enter__(self) -> Standalone:
         return self

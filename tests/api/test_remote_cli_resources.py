@@ -348,6 +348,20 @@ def test_credentials_and_refusals_as_the_other_remote_commands(
     assert not (tmp_path / "laptop").exists()
 
 
+def test_an_api_token_acts_for_its_user(server: ApiServer, tmp_path: Path) -> None:
+    made = server.slipstream("tokens", "create", "--user", ADMIN[0], "--name", "resources")
+    token = ok(made).strip()
+    result = remote(
+        server, tmp_path, "variables", "set", "by_token", "t", auth=None, SLIPSTREAM_TOKEN=token
+    )
+    assert ok(result) == "Variable by_token created\n"
+    listed = remote(
+        server, tmp_path, "pools", "list", "-o", "json", auth=None, SLIPSTREAM_TOKEN=token
+    )
+    assert "default_pool" in [row["pool"] for row in as_json(listed)]
+    ok(server.slipstream("variables", "delete", "by_token"))
+
+
 def test_a_viewer_reads_but_may_not_change(server: ApiServer, tmp_path: Path) -> None:
     assert remote(server, tmp_path, "pools", "list", auth=VIEWER).returncode == 0
     assert remote(server, tmp_path, "assets", "list", auth=VIEWER).returncode == 0

@@ -118,3 +118,58 @@ def test_asset_schedules_read_as_airflow_describes_them() -> None:
         timetable=DeltaTimetable(timedelta(hours=1)), datasets=Asset("x")
     )
     assert timetable_description(either.to_spec()) == "Triggered by datasets or 1:00:00"
+
+
+def test_metadata_takes_airflow_2_and_3_forms_and_refuses_aliases() -> None:
+    from slipstream.authoring.asset_events import Metadata
+
+    by_asset = Metadata(Asset("s3://b/k"), {"rows": 1})
+    assert (by_asset.uri, by_asset.asset, by_asset.extra) == (
+        "s3://b/k",
+        Asset("s3://b/k"),
+        {"rows": 1},
+    )
+    by_uri = Metadata("s3://b/k", extra={"rows": 2})  # Airflow 2.10's target may be a URI
+    assert by_uri.asset == Asset("s3://b/k") and by_uri.extra == {"rows": 2}
+    assert Metadata(Asset("x")).extra == {}  # Airflow 3: extra defaults to {}
+    with pytest.raises(NotAvailableYet, match=r"Metadata\(alias='al'\) is not available"):
+        Metadata(Asset("x"), {}, alias="al")
+    with pytest.raises(TypeError, match="extra must be a dict, not list"):
+        Metadata(Asset("x"), [1])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"takes an asset .* not int"):
+        Metadata(3, {})  # type: ignore[arg-type]
+
+
+def test_a_generator_task_adds_each_yielded_metadata_to_its_outlet() -> None:
+    import logging
+    from collections.abc import Generator
+
+    from slipstream.authoring.asset_events import Metadata, OutletEventAccessors, drain_yielded
+
+    a, b = Asset("s3://a"), Asset(name="bee", uri="s3://b")
+    events = OutletEventAccessors([a, b])
+    events[a].extra["kept"] = True
+
+    def task_function() -> Generator[Metadata, None, str]:
+        yield Metadata(a, {"rows": 1})
+        yield Metadata("bee", {"by_name": True})  # an outlet's name finds it too
+        yield Metadata(a, {"rows": 2})  # a later yield updates the same extra
+        return "result"
+
+    logger = logging.getLogger("test")
+    assert drain_yielded(task_function(), events, logger) == "result"
+    assert dict(events.extras()) == {
+        "s3://a": '{"kept": true, "rows": 2}',
+        "s3://b": '{"by_name": true}',
+    }
+
+    def stray() -> Generator[Metadata, None, None]:
+        yield Metadata(Asset("s3://c"), {})
+
+    with pytest.raises(KeyError, match="is not an outlet of this task"):
+        drain_yielded(stray(), events, logger)
+
+
+def test_asset_watchers_are_refused_naming_them() -> None:
+    with pytest.raises(NotAvailableYet, match=r"Asset\(watchers=.*triggerer process"):
+        Asset("queue", watchers=[object()])

@@ -1,17 +1,20 @@
-"""Asset events as a try sees them: `outlet_events[asset].extra` (what the try adds to the
-events its success records) and `triggering_asset_events` / `triggering_dataset_events` (the
-events that started an asset-triggered run, read from the database on first use).
+"""Asset events as a try sees them: `outlet_events[asset].extra` and `yield Metadata(...)`
+(what the try adds to the events its success records) and `triggering_asset_events` /
+`triggering_dataset_events` (the events that started an asset-triggered run, read from the
+database on first use).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import logging
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from slipstream.authoring.assets import Asset
+from slipstream.errors import NotAvailableYet
 
 
 class OutletEventAccessor:
@@ -70,6 +73,64 @@ class OutletEventAccessors(Mapping[Any, OutletEventAccessor]):
                     f"outlet_events[{uri!r}].extra is not JSON-serializable: {exc}"
                 ) from None
         return tuple(found)
+
+
+class Metadata:
+    """What a task function yields to add to an outlet's event: Airflow 2.10's
+    `Metadata(target, extra, alias=None)` (airflow.datasets.metadata) and 3.x's
+    `Metadata(asset, extra=None, alias=None)` (airflow.sdk). The target is an Asset, or its
+    URI or name; `alias` (an asset alias) is refused, as aliases are."""
+
+    def __init__(
+        self, asset: Asset | str, extra: Mapping[str, Any] | None = None, alias: object = None
+    ) -> None:
+        if alias is not None:
+            raise NotAvailableYet(
+                f"Metadata(alias={alias!r})",
+                "asset aliases are not supported; yield Metadata(asset, extra) for an asset "
+                "named in the task's outlets",
+            )
+        if not isinstance(asset, (Asset, str)):
+            raise TypeError(
+                f"Metadata takes an asset (or its URI) first, not {type(asset).__name__}"
+            )
+        if extra is not None and not isinstance(extra, Mapping):
+            raise TypeError(f"Metadata's extra must be a dict, not {type(extra).__name__}")
+        self.target = asset
+        self.extra: dict[str, Any] = dict(extra or {})
+
+    @property
+    def asset(self) -> Asset:  # Airflow 3's attribute
+        return self.target if isinstance(self.target, Asset) else Asset(uri=self.target)
+
+    @property
+    def uri(self) -> str:  # Airflow 2.10's attribute
+        return self.target.uri if isinstance(self.target, Asset) else self.target
+
+    def __repr__(self) -> str:
+        return f"Metadata({self.target!r}, {self.extra!r})"
+
+
+def drain_yielded(
+    results: Generator[Any, Any, Any],
+    outlet_events: Mapping[Any, OutletEventAccessor] | None,
+    logger: logging.Logger,
+) -> Any:
+    """Run a task function written as a generator, as Airflow does: each `Metadata` it
+    yields adds its extra to that outlet's event (an asset not in the task's outlets is an
+    error naming it), anything else is logged as ignored (Airflow's warning); the
+    function's `return` value is the task's result."""
+    while True:
+        try:
+            item = next(results)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(item, Metadata):
+            if outlet_events is None:
+                raise TypeError(f"yield {item!r}: this task has no outlet_events in its context")
+            outlet_events[item.target].extra.update(item.extra)
+            continue
+        logger.warning("Ignoring unknown data of %r received from task", type(item))
 
 
 @dataclass(frozen=True)

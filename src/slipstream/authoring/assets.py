@@ -108,7 +108,10 @@ class Asset(BaseAsset):
     ) -> None:
         if watchers:
             raise NotAvailableYet(
-                "AssetWatcher", "assets updated by external event triggers are not supported"
+                "Asset(watchers=[AssetWatcher(...)])",
+                "event-driven scheduling needs a triggerer process to run the watchers' "
+                "triggers, which Slipstream does not have; record the asset's events from "
+                "outside with POST /api/v1/datasets/events instead",
             )
         if name is None and uri is None:
             raise DagDefinitionError("an Asset needs a name or a uri")

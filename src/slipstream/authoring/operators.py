@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from slipstream.authoring.asset_events import drain_yielded
 from slipstream.authoring.task import BaseOperator
 from slipstream.authoring.templating import resolve_values
 from slipstream.errors import SkipTask, TaskNotFound
@@ -126,9 +127,13 @@ class PythonOperator(BaseOperator):
         # keeps a bare execute() (tests, `tasks test` without rendering) correct.
         args = resolve_values(self.op_args, context)
         kwargs = resolve_values(self.op_kwargs, context)
-        return call_with_context(
+        result = call_with_context(
             self.python_callable, args, kwargs, context, self.callable_signature
         )
+        if inspect.isgeneratorfunction(self.python_callable):
+            # Airflow 2.10+: a generator yields Metadata for its outlets' events.
+            return drain_yielded(result, context.get("outlet_events"), logger)
+        return result
 
 
 class BranchPythonOperator(PythonOperator):

@@ -1,15 +1,17 @@
 """`slipstream assets list|show|events|materialize`: the assets (Airflow 2's datasets) DAGs
-name, their events, and running the DAG that makes one."""
+name, their events, and running the DAG that makes one; from the local database or, with
+`--server`, a server's /api/v1/datasets (remote_assets.py)."""
 
 from __future__ import annotations
 
 import click
 
+from slipstream.cli import remote_assets
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
+from slipstream.cli.remote import Target, open_client, remote_options
 from slipstream.cli.settings import open_services
 from slipstream.core.records import AssetEventRecord, AssetRecord
-from slipstream.errors import InvalidInputError
 
 ASSET_COLUMNS = ["id", "uri", "name", "group", "consuming_dags", "producing_tasks"]
 EVENT_COLUMNS = [
@@ -62,23 +64,40 @@ def assets() -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @OUTPUT_OPTION
 @handle_errors
-def list_assets(uri_pattern: str | None, dag_ids: tuple[str, ...], limit: int, output: str) -> None:
+@remote_options
+def list_assets(
+    uri_pattern: str | None,
+    dag_ids: tuple[str, ...],
+    limit: int,
+    output: str,
+    remote: Target | None,
+) -> None:
     """List assets with the DAGs scheduled on them and the tasks that update them."""
-    found, total = open_services().assets.list_assets(
-        uri_pattern=uri_pattern, dag_ids=list(dag_ids) or None, limit=limit
-    )
-    render([asset_row(a) for a in found], ASSET_COLUMNS, output)
-    if output == "table" and total > len(found):
-        click.echo(f"({len(found)} of {total} shown)")
+    if remote is not None:
+        rows, total = remote_assets.list_rows(
+            open_client(remote), uri_pattern=uri_pattern, dag_ids=list(dag_ids), limit=limit
+        )
+    else:
+        found, total = open_services().assets.list_assets(
+            uri_pattern=uri_pattern, dag_ids=list(dag_ids) or None, limit=limit
+        )
+        rows = [asset_row(a) for a in found]
+    render(rows, ASSET_COLUMNS, output)
+    if output == "table" and total > len(rows):
+        click.echo(f"({len(rows)} of {total} shown)")
 
 
 @assets.command()
 @click.argument("uri")
 @OUTPUT_OPTION
 @handle_errors
-def show(uri: str, output: str) -> None:
+@remote_options
+def show(uri: str, output: str, remote: Target | None) -> None:
     """Show one asset by its URI."""
-    row = asset_row(open_services().assets.get(uri))
+    if remote is not None:
+        row = remote_assets.asset_row(remote_assets.get_body(open_client(remote), uri))
+    else:
+        row = asset_row(open_services().assets.get(uri))
     render([row], list(row), output)
 
 
@@ -88,31 +107,38 @@ def show(uri: str, output: str) -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=25, show_default=True)
 @OUTPUT_OPTION
 @handle_errors
-def events(uri: str | None, source_dag_id: str | None, limit: int, output: str) -> None:
+@remote_options
+def events(
+    uri: str | None, source_dag_id: str | None, limit: int, output: str, remote: Target | None
+) -> None:
     """List asset events, newest first (of one asset when URI is given)."""
-    services = open_services()
-    asset_id = services.assets.get(uri).id if uri is not None else None
-    found, total = services.assets.events(
-        asset_id=asset_id, source_dag_id=source_dag_id, descending=True, limit=limit
-    )
-    render([event_row(e) for e in found], EVENT_COLUMNS, output)
-    if output == "table" and total > len(found):
-        click.echo(f"({len(found)} of {total} shown)")
+    if remote is not None:
+        rows, total = remote_assets.event_rows(
+            open_client(remote), uri, source_dag_id=source_dag_id, limit=limit
+        )
+    else:
+        services = open_services()
+        asset_id = services.assets.get(uri).id if uri is not None else None
+        found, total = services.assets.events(
+            asset_id=asset_id, source_dag_id=source_dag_id, descending=True, limit=limit
+        )
+        rows = [event_row(e) for e in found]
+    render(rows, EVENT_COLUMNS, output)
+    if output == "table" and total > len(rows):
+        click.echo(f"({len(rows)} of {total} shown)")
 
 
 @assets.command()
 @click.argument("uri")
 @handle_errors
-def materialize(uri: str) -> None:
+@remote_options
+def materialize(uri: str, remote: Target | None) -> None:
     """Trigger the DAG whose task updates the asset (it must be exactly one DAG)."""
+    if remote is not None:
+        click.echo(remote_assets.materialize(open_client(remote), uri))
+        return
     services = open_services()
-    producers = sorted({dag for dag, _ in services.assets.get(uri).producing_tasks})
-    if len(producers) != 1:
-        which = ", ".join(producers) if producers else "no DAG"
-        raise InvalidInputError(
-            f"asset {uri!r} is updated by {which}: materialize needs exactly one DAG; "
-            "trigger the one you mean with `slipstream dags trigger`",
-            field="uri",
-        )
-    result = services.runs.trigger(producers[0], triggered_by="cli")
+    producers = [dag for dag, _ in services.assets.get(uri).producing_tasks]
+    dag_id = remote_assets.the_producer(uri, producers)
+    result = services.runs.trigger(dag_id, triggered_by="cli")
     click.echo(result.message)

@@ -1,6 +1,7 @@
 """`slipstream connections ...`: add, get, delete, list, import, export and test stored
-Connections, with Airflow's `airflow connections` arguments. Passwords are encrypted at rest
-and shown as `***` (only `export` writes them, to a file of mode 0600)."""
+Connections, with Airflow's `airflow connections` arguments, in the local database or, with
+`--server`, through a server's /api/v1/connections (remote_connections.py). Passwords are
+encrypted at rest and shown as `***` (only `export` writes them, to a file of mode 0600)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from typing import Any
 
 import click
 
+from slipstream.cli import remote_connections
 from slipstream.cli.actor import cli_actor
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import render
+from slipstream.cli.remote import Target, open_client, remote_options
 from slipstream.cli.settings import open_services
 from slipstream.core.secrets import StoredConnection, redact_extra
 from slipstream.errors import InvalidInputError
@@ -51,7 +54,10 @@ def connections() -> None:
 @click.option("--conn-extra", help="Extra fields, as a JSON object.")
 @click.option("--conn-description")
 @handle_errors
-def add_connection(conn_id: str, conn_uri: str | None, conn_json: str | None, **given: Any) -> None:
+@remote_options
+def add_connection(
+    conn_id: str, conn_uri: str | None, conn_json: str | None, remote: Target | None, **given: Any
+) -> None:
     """Add CONN_ID (from --conn-uri, --conn-json, or the --conn-* fields)."""
     fields = {name: given[FIELD_OPTIONS[name][2:].replace("-", "_")] for name in FIELD_OPTIONS}
     named = [FIELD_OPTIONS[k] for k, v in fields.items() if v is not None and k != "description"]
@@ -79,7 +85,10 @@ def add_connection(conn_id: str, conn_uri: str | None, conn_json: str | None, **
         connection = StoredConnection(
             **{**_as_fields(connection), "description": fields["description"]}, conn_id=conn_id
         )
-    open_services().connections.add(connection, by=cli_actor())
+    if remote is not None:
+        remote_connections.add(open_client(remote), connection)
+    else:
+        open_services().connections.add(connection, by=cli_actor())
     click.echo(f"Successfully added `conn_id`={conn_id}")
 
 
@@ -87,9 +96,13 @@ def add_connection(conn_id: str, conn_uri: str | None, conn_json: str | None, **
 @click.argument("conn_id")
 @click.option("--output", "-o", type=click.Choice(["table", "json", "yaml"]), default="table")
 @handle_errors
-def get_connection(conn_id: str, output: str) -> None:
-    """Show CONN_ID (its password as ***)."""
-    row = _shown(open_services().connections.get(conn_id))
+@remote_options
+def get_connection(conn_id: str, output: str, remote: Target | None) -> None:
+    """Show CONN_ID (its password as ***; none through --server, which never answers it)."""
+    if remote is not None:
+        row = _shown(remote_connections.get(open_client(remote), conn_id))
+    else:
+        row = _shown(open_services().connections.get(conn_id))
     if output == "yaml":
         click.echo(_yaml().safe_dump([row], sort_keys=False), nl=False)
     else:
@@ -99,9 +112,15 @@ def get_connection(conn_id: str, output: str) -> None:
 @connections.command("list")
 @click.option("--output", "-o", type=click.Choice(["table", "json", "yaml"]), default="table")
 @handle_errors
-def list_connections(output: str) -> None:
-    """List the stored connections (passwords as ***)."""
-    rows = [_shown(c) for c in open_services().connections.export_all()]
+@remote_options
+def list_connections(output: str, remote: Target | None) -> None:
+    """List the stored connections (passwords as ***; none through --server)."""
+    if remote is not None:
+        # Only the YAML form shows extra, which the API's list leaves out.
+        found = remote_connections.listed(open_client(remote), with_extra=output == "yaml")
+    else:
+        found = open_services().connections.export_all()
+    rows = [_shown(c) for c in found]
     if output == "yaml":
         click.echo(_yaml().safe_dump(rows, sort_keys=False), nl=False)
     else:
@@ -111,9 +130,13 @@ def list_connections(output: str) -> None:
 @connections.command("delete")
 @click.argument("conn_id")
 @handle_errors
-def delete_connection(conn_id: str) -> None:
+@remote_options
+def delete_connection(conn_id: str, remote: Target | None) -> None:
     """Delete CONN_ID."""
-    open_services().connections.delete(conn_id, by=cli_actor())
+    if remote is not None:
+        remote_connections.delete(open_client(remote), conn_id)
+    else:
+        open_services().connections.delete(conn_id, by=cli_actor())
     click.echo(f"Successfully deleted connection with `conn_id`={conn_id}")
 
 
@@ -121,7 +144,8 @@ def delete_connection(conn_id: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Replace connections that already exist.")
 @handle_errors
-def import_connections(file: Path, overwrite: bool) -> None:
+@remote_options
+def import_connections(file: Path, overwrite: bool, remote: Target | None) -> None:
     """Import connections from a .json, .yaml/.yml or .env file ({conn_id: fields or URI};
     `CONN_ID=URI` lines in an .env file). Existing ids are skipped unless --overwrite."""
     try:
@@ -129,9 +153,14 @@ def import_connections(file: Path, overwrite: bool) -> None:
     except OSError as exc:
         raise InvalidInputError(f"cannot read {file}: {exc.strerror}", field="file") from None
     entries = [_entry(conn_id, value) for conn_id, value in _document(file, text).items()]
-    written, skipped = open_services().connections.import_all(
-        entries, overwrite=overwrite, by=cli_actor()
-    )
+    if remote is not None:
+        written, skipped = remote_connections.import_all(
+            open_client(remote), entries, overwrite=overwrite
+        )
+    else:
+        written, skipped = open_services().connections.import_all(
+            entries, overwrite=overwrite, by=cli_actor()
+        )
     click.echo(f"Imported {written} connection(s) from {file}; skipped {skipped} existing.")
 
 
@@ -139,8 +168,11 @@ def import_connections(file: Path, overwrite: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--file-format", type=click.Choice(["json", "yaml", "env"]), default=None)
 @handle_errors
-def export_connections(file: Path, file_format: str | None) -> None:
+@remote_options
+def export_connections(file: Path, file_format: str | None, remote: Target | None) -> None:
     """Export every connection (with its password: the file gets mode 0600)."""
+    if remote is not None:
+        remote_connections.refuse("export")
     form = file_format or file.suffix.lstrip(".").lower().replace("yml", "yaml") or "json"
     if form not in ("json", "yaml", "env"):
         raise InvalidInputError(
@@ -168,8 +200,11 @@ def export_connections(file: Path, file_format: str | None) -> None:
 @connections.command("test")
 @click.argument("conn_id")
 @handle_errors
-def test_connection(conn_id: str) -> None:
+@remote_options
+def test_connection(conn_id: str, remote: Target | None) -> None:
     """Test CONN_ID (refused unless SLIPSTREAM_TEST_CONNECTION=Enabled, as in Airflow)."""
+    if remote is not None:
+        remote_connections.refuse("test")
     services = open_services()
     if not services.connections.test_enabled:
         click.echo(

@@ -1,6 +1,7 @@
 """`slipstream pools ...`: list, get, set, delete, import and export pools, as Airflow's
-`airflow pools` (the same arguments and file format). Changes reach a running scheduler at its
-next pass (a wake-up), or within its 5 s safety scan from another host."""
+`airflow pools` (the same arguments and file format), in the local database or, with
+`--server`, through a server's /api/v1/pools (remote_pools.py). Changes reach a running
+scheduler at its next pass (a wake-up), or within its 5 s safety scan from another host."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from typing import Any
 import click
 
 from slipstream.bootstrap import open_database
+from slipstream.cli import remote_pools
 from slipstream.cli.actor import cli_actor
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
+from slipstream.cli.remote import Target, open_client, remote_options
 from slipstream.cli.settings import load_settings
 from slipstream.clock import SystemClock
 from slipstream.core.pools import Pool, PoolUsage
 from slipstream.errors import InvalidInputError
-from slipstream.services.pools import PoolService
+from slipstream.services.pools import PoolService, parse_export
 from slipstream.wakeup import WakeupSender
 
 COLUMNS = ("pool", "slots", "description", "include_deferred")
@@ -56,19 +59,28 @@ def pools() -> None:
 @pools.command("list")
 @OUTPUT_OPTION
 @handle_errors
-def list_pools(output: str) -> None:
+@remote_options
+def list_pools(output: str, remote: Target | None) -> None:
     """Every pool, with its slots in use."""
-    found, _ = open_pool_service().list_pools()
-    render([_row(u) for u in found], USAGE_COLUMNS, output)
+    if remote is not None:
+        rows = remote_pools.list_rows(open_client(remote))
+    else:
+        rows = [_row(u) for u in open_pool_service().list_pools()[0]]
+    render(rows, USAGE_COLUMNS, output)
 
 
 @pools.command()
 @click.argument("name")
 @OUTPUT_OPTION
 @handle_errors
-def get(name: str, output: str) -> None:
+@remote_options
+def get(name: str, output: str, remote: Target | None) -> None:
     """One pool, with its slots in use."""
-    render([_row(open_pool_service().get(name))], USAGE_COLUMNS, output)
+    if remote is not None:
+        row = remote_pools.get_row(open_client(remote), name)
+    else:
+        row = _row(open_pool_service().get(name))
+    render([row], USAGE_COLUMNS, output)
 
 
 @pools.command("set")
@@ -82,45 +94,69 @@ def get(name: str, output: str) -> None:
 )
 @OUTPUT_OPTION
 @handle_errors
-def set_pool(name: str, slots: int, description: str, include_deferred: bool, output: str) -> None:
+@remote_options
+def set_pool(
+    name: str,
+    slots: int,
+    description: str,
+    include_deferred: bool,
+    output: str,
+    remote: Target | None,
+) -> None:
     """Create the pool, or set its slots, description and include_deferred."""
     pool = Pool(name=name, slots=slots, description=description, include_deferred=include_deferred)
-    usage = open_pool_service().set(pool, by=cli_actor())
+    if remote is not None:
+        row = remote_pools.set_pool(open_client(remote), pool)
+    else:
+        row = _row(open_pool_service().set(pool, by=cli_actor()))
     click.echo(f"Pool {name} created", err=output == "json")
-    render([_row(usage)], COLUMNS, output)
+    render([row], COLUMNS, output)
 
 
 @pools.command()
 @click.argument("name")
 @handle_errors
-def delete(name: str) -> None:
+@remote_options
+def delete(name: str, remote: Target | None) -> None:
     """Delete a pool (default_pool cannot be)."""
-    open_pool_service().delete(name, by=cli_actor())
+    if remote is not None:
+        remote_pools.delete_pool(open_client(remote), name)
+    else:
+        open_pool_service().delete(name, by=cli_actor())
     click.echo(f"Pool {name} deleted")
 
 
 @pools.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @handle_errors
-def import_pools(file: Path) -> None:
+@remote_options
+def import_pools(file: Path, remote: Target | None) -> None:
     """Create or update the pools of a JSON file in Airflow's format:
-    {"name": {"slots": N, "description": "...", "include_deferred": false}}; all or none."""
+    {"name": {"slots": N, "description": "...", "include_deferred": false}}; all or none
+    (with --server, the whole file is checked first, then each pool is sent)."""
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InvalidInputError(f"cannot read {file}: {exc.strerror}", field="file") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{file} is not valid JSON: {exc}", field="file") from None
-    done = open_pool_service().import_pools(data, by=cli_actor())
-    click.echo(f"Uploaded {len(done)} pool(s)")
+    if remote is not None:
+        count = remote_pools.import_pools(open_client(remote), parse_export(data))
+    else:
+        count = len(open_pool_service().import_pools(data, by=cli_actor()))
+    click.echo(f"Uploaded {count} pool(s)")
 
 
 @pools.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @handle_errors
-def export_pools(file: Path) -> None:
+@remote_options
+def export_pools(file: Path, remote: Target | None) -> None:
     """Write every pool to a JSON file in Airflow's format (what `pools import` reads)."""
-    exported = open_pool_service().export()
+    if remote is not None:
+        exported = remote_pools.export(open_client(remote))
+    else:
+        exported = open_pool_service().export()
     try:
         file.write_text(json.dumps(exported, indent=4, sort_keys=True) + "\n", encoding="utf-8")
     except OSError as exc:

@@ -1,5 +1,7 @@
 """`slipstream variables ...`: get, set, delete, list, import and export stored Variables, with
-Airflow's `airflow variables` arguments. Values are encrypted at rest (SLIPSTREAM_FERNET_KEY)."""
+Airflow's `airflow variables` arguments, in the local database or, with `--server`, through a
+server's /api/v1/variables (remote_variables.py). Values are encrypted at rest
+(SLIPSTREAM_FERNET_KEY)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from typing import Any
 
 import click
 
+from slipstream.cli import remote_variables
 from slipstream.cli.actor import cli_actor
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.output import OUTPUT_OPTION, render
+from slipstream.cli.remote import Target, open_client, remote_options
 from slipstream.cli.settings import open_services
 from slipstream.errors import InvalidInputError, VariableNotFound
 from slipstream.services.variables import OnExisting
@@ -28,10 +32,14 @@ def variables() -> None:
 @click.option("--default", "-d", "default", default=None, help="Printed if the key is not set.")
 @click.option("--json", "-j", "as_json", is_flag=True, help="Deserialize the value as JSON.")
 @handle_errors
-def get_variable(key: str, default: str | None, as_json: bool) -> None:
+@remote_options
+def get_variable(key: str, default: str | None, as_json: bool, remote: Target | None) -> None:
     """Print the value of KEY."""
     try:
-        value = open_services().variables.get(key).val
+        if remote is not None:
+            value = remote_variables.get(open_client(remote), key).val
+        else:
+            value = open_services().variables.get(key).val
     except VariableNotFound:
         if default is None:
             raise
@@ -53,32 +61,46 @@ def get_variable(key: str, default: str | None, as_json: bool) -> None:
 @click.option("--description", default=None, help="What the variable is for.")
 @click.option("--json", "-j", "as_json", is_flag=True, help="VALUE is JSON: store it as such.")
 @handle_errors
-def set_variable(key: str, value: str, description: str | None, as_json: bool) -> None:
+@remote_options
+def set_variable(
+    key: str, value: str, description: str | None, as_json: bool, remote: Target | None
+) -> None:
     """Create or overwrite KEY."""
     if as_json:
         try:
             value = json.dumps(json.loads(value), indent=2)
         except ValueError as exc:
             raise InvalidInputError(f"VALUE is not valid JSON: {exc}", field="value") from None
-    open_services().variables.set(key, value, description, by=cli_actor())
+    if remote is not None:
+        remote_variables.set_variable(open_client(remote), key, value, description)
+    else:
+        open_services().variables.set(key, value, description, by=cli_actor())
     click.echo(f"Variable {key} created")
 
 
 @variables.command("delete")
 @click.argument("key")
 @handle_errors
-def delete_variable(key: str) -> None:
+@remote_options
+def delete_variable(key: str, remote: Target | None) -> None:
     """Delete KEY."""
-    open_services().variables.delete(key, by=cli_actor())
+    if remote is not None:
+        remote_variables.delete(open_client(remote), key)
+    else:
+        open_services().variables.delete(key, by=cli_actor())
     click.echo(f"Variable {key} deleted")
 
 
 @variables.command("list")
 @OUTPUT_OPTION
 @handle_errors
-def list_variables(output: str) -> None:
+@remote_options
+def list_variables(output: str, remote: Target | None) -> None:
     """List the stored keys (not their values)."""
-    found = open_services().variables.export_all()
+    if remote is not None:
+        found = remote_variables.listed(open_client(remote))
+    else:
+        found = open_services().variables.export_all()
     render([{"key": v.key, "description": v.description} for v in found], ["key"], output)
 
 
@@ -93,7 +115,8 @@ def list_variables(output: str) -> None:
     help="What to do with a key that is already stored.",
 )
 @handle_errors
-def import_variables(file: Path, action_on_existing_key: str) -> None:
+@remote_options
+def import_variables(file: Path, action_on_existing_key: str, remote: Target | None) -> None:
     """Import variables from a JSON file: {"key": value} or {"key": {"value": ...,
     "description": ...}}; values that are not strings are stored as JSON."""
     try:
@@ -110,9 +133,11 @@ def import_variables(file: Path, action_on_existing_key: str) -> None:
         if isinstance(raw, dict) and "value" in raw and set(raw) <= {"value", "description"}:
             value, description = raw["value"], raw.get("description")
         entries[key] = (value if isinstance(value, str) else json.dumps(value), description)
-    outcome = open_services().variables.import_all(
-        entries, OnExisting(action_on_existing_key), by=cli_actor()
-    )
+    on_existing = OnExisting(action_on_existing_key)
+    if remote is not None:
+        outcome = remote_variables.import_all(open_client(remote), entries, on_existing)
+    else:
+        outcome = open_services().variables.import_all(entries, on_existing, by=cli_actor())
     click.echo(
         f"{outcome.created + outcome.overwritten} of {len(entries)} variables successfully"
         f" updated ({outcome.created} created, {outcome.overwritten} overwritten,"
@@ -123,10 +148,15 @@ def import_variables(file: Path, action_on_existing_key: str) -> None:
 @variables.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @handle_errors
-def export_variables(file: Path) -> None:
+@remote_options
+def export_variables(file: Path, remote: Target | None) -> None:
     """Export every variable to a JSON file (mode 0600: it holds their values in clear)."""
     document: dict[str, Any] = {}
-    for variable in open_services().variables.export_all():
+    if remote is not None:
+        found = remote_variables.export_all(open_client(remote))
+    else:
+        found = open_services().variables.export_all()
+    for variable in found:
         try:
             value: Any = json.loads(variable.val)
         except ValueError:

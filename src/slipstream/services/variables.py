@@ -60,6 +60,15 @@ def _check_text(value: object, field: str) -> str:
     return value
 
 
+def check_entries(entries: Mapping[str, tuple[str, str | None]]) -> None:
+    """What an import writes, checked before anything is: key -> (value, description)."""
+    for key, (value, description) in entries.items():
+        check_key(key)
+        _check_text(value, f"{key}.value")
+        if description is not None:
+            _check_text(description, f"{key}.description")
+
+
 class VariableService:
     def __init__(self, db: Database, cipher: Cipher, *, clock: Clock | None = None) -> None:
         self._db = db
@@ -181,11 +190,7 @@ class VariableService:
         """Key -> (value, description), in one transaction: with `fail`, an existing key
         refuses the whole import and nothing is written. One audit entry lists the keys
         created, overwritten and skipped (one row however many keys: imports stay cheap)."""
-        for key, (value, description) in entries.items():
-            check_key(key)
-            _check_text(value, f"{key}.value")
-            if description is not None:
-                _check_text(description, f"{key}.description")
+        check_entries(entries)
         created: list[str] = []
         overwritten: list[str] = []
         skipped: list[str] = []

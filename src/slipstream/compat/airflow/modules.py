@@ -64,6 +64,7 @@ TRIGGER_DAGRUN = {"TriggerDagRunOperator": f"{_A}.trigger_dagrun:TriggerDagRunOp
 ASSETS = {
     name: f"{_A}.assets:{name}" for name in ("Asset", "AssetAlias", "AssetAll", "AssetAny")
 } | {"asset": f"{_A}.asset_decorator:asset"}
+METADATA = {"Metadata": f"{_A}.asset_events:Metadata"}
 DATASETS = {
     name: f"{_A}.assets:{name}" for name in ("Dataset", "DatasetAlias", "DatasetAll", "DatasetAny")
 }
@@ -174,6 +175,7 @@ COMMON_COMPAT_SDK = {
     **CONNECTION,
     **XCOM_ARG,
     **ASSETS,
+    **METADATA,
     **TRIGGER_RULE,
     **{name: EXCEPTIONS[name] for name in _COMPAT_SDK_EXCEPTIONS},
 }
@@ -194,6 +196,7 @@ _TABLE: dict[str, dict[str, str]] = {
         **CONNECTION,
         **BASE_HOOK,
         **ASSETS,
+        **METADATA,
         **CONTEXT,
         **TRIGGER_RULE,
         **SETUP_TEARDOWN,
@@ -267,6 +270,7 @@ _TABLE: dict[str, dict[str, str]] = {
     "airflow.sensors.date_time": DATE_TIME_SENSOR,
     "airflow.sensors.weekday": WEEKDAY_SENSOR,
     "airflow.datasets": DATASETS,
+    "airflow.datasets.metadata": METADATA,
     "airflow.timetables.datasets": {
         "DatasetOrTimeSchedule": f"{_A}.asset_timetables:DatasetOrTimeSchedule"
     },
@@ -274,6 +278,7 @@ _TABLE: dict[str, dict[str, str]] = {
         "AssetOrTimeSchedule": f"{_A}.asset_timetables:AssetOrTimeSchedule"
     },
     "airflow.sdk.definitions.asset": ASSETS,
+    "airflow.sdk.definitions.asset.metadata": METADATA,
     "airflow.hooks.base": BASE_HOOK,
     "airflow.utils.task_group": {
         "TaskGroup": TASK_GROUP["TaskGroup"],
@@ -345,6 +350,9 @@ NAME_ADVICE: Mapping[str, str] = MappingProxyType(
         "BranchExternalPythonOperator": _PYTHON_ELSEWHERE,
         "EmailOperator": "sending e-mail from a task is not available; send it from a "
         "PythonOperator (smtplib) instead",
+        "AssetWatcher": "event-driven scheduling runs the watcher's trigger (a message queue, "
+        "...) in a triggerer process, which Slipstream does not have; schedule the DAG on the "
+        "asset and record its events from outside with POST /api/v1/datasets/events",
         "DagBag": "Slipstream parses the DAG folders itself; check a file with "
         "`slipstream dags list-import-errors` or run it with `slipstream dags test`",
     }

@@ -11,6 +11,8 @@ from fastapi import APIRouter
 from slipstream.web.nav import NavItem
 from slipstream.web.pages import (
     account,
+    admin,
+    admin_pools,
     dag_code,
     dag_details,
     dags,
@@ -44,6 +46,8 @@ PAGES: tuple[Page, ...] = (
     security_users,
     security_roles,
     security_tokens,
+    admin,
+    admin_pools,
     account,
     sign_in,
     live,

@@ -12,7 +12,9 @@ from slipstream.web.nav import NavItem
 from slipstream.web.pages import (
     account,
     admin,
+    admin_connections,
     admin_pools,
+    admin_variables,
     dag_code,
     dag_details,
     dags,
@@ -48,6 +50,8 @@ PAGES: tuple[Page, ...] = (
     security_tokens,
     admin,
     admin_pools,
+    admin_variables,
+    admin_connections,
     account,
     sign_in,
     live,

@@ -173,7 +173,9 @@ def test_the_panel_shows_state_tries_template_fields_and_log_links(
     assert "<html" in text and "Back to the grid" in text  # its own page without htmx
     assert '<span class="badge state-success">' in text
     assert "<dt>Operator</dt><dd><code>BashOperator</code></dd>" in text
-    assert "<dt>Pool</dt><dd>default_pool</dd>" in text
+    pool = r'<dd class="pool-use"><a href="/admin/pools/default_pool">default_pool</a> · \d+ of 128'
+    assert re.search(pool + r" slots occupied · (.+ · )?\d+ open", html.unescape(text))
+    assert "<dt>Pool slots</dt><dd>1</dd>" in text
     log_link = f'href="{ti_url("start")}/log?map_index=-1&amp;try=1">Log<span'
     assert log_link in text and "> of try 1</span></a>" in text
     assert "<code>bash_command</code>" in text

@@ -6,7 +6,7 @@ one transaction with its audit entry, then a wake-up so the scheduler reads the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from slipstream.clock import Clock
@@ -81,6 +81,14 @@ class PoolService:
             if pool is None:
                 raise PoolNotFound(name)
             return pools_store.usage(conn, [pool])[0]
+
+    def usage_of(self, names: Iterable[str]) -> dict[str, PoolUsage]:
+        """The use of each pool of `names` that exists, by name, in one read snapshot (the
+        UI's DAG and task pages); a name missing from the answer has no pool."""
+        wanted = {name for name in names if "\x00" not in name}
+        with self._db.read() as conn:
+            found = pools_store.pools_named(conn, wanted)
+            return {usage.pool.name: usage for usage in pools_store.usage(conn, found)}
 
     # ----------------------------------------------------------------- writing
 

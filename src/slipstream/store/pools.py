@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +61,15 @@ def get_pool(conn: Connection, name: str, *, for_update: bool = False) -> Pool |
         query = query.with_for_update()
     row = conn.execute(query).first()
     return _to_pool(row) if row else None
+
+
+def pools_named(conn: Connection, names: Iterable[str]) -> list[Pool]:
+    """The pools of `names` that exist, by name (one read; a name with no pool is left out)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return []
+    query = select(pools).where(pools.c.pool.in_(wanted)).order_by(pools.c.pool)
+    return [_to_pool(row) for row in conn.execute(query)]
 
 
 def list_pools(

@@ -12,11 +12,13 @@ from fastapi import Depends, Request
 from slipstream.clock import Clock
 from slipstream.config import Settings
 from slipstream.services.changes import ChangeService
+from slipstream.services.connections import ConnectionService
 from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dag_view import DagViewService
 from slipstream.services.dags import DagService
 from slipstream.services.logs import LogService
+from slipstream.services.pools import PoolService
 from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
@@ -24,6 +26,7 @@ from slipstream.services.sign_in import SignInService
 from slipstream.services.sign_in_gate import SignInGate
 from slipstream.services.tokens import TokenService
 from slipstream.services.users import UserService
+from slipstream.services.variables import VariableService
 from slipstream.services.web_sessions import WebSessionService
 from slipstream.web.csrf import CsrfSigner
 from slipstream.web.graph_cache import GraphCache
@@ -78,6 +81,15 @@ class WebServices(Protocol):
 
     @property
     def tokens(self) -> TokenService: ...
+
+    @property
+    def pools(self) -> PoolService: ...
+
+    @property
+    def variables(self) -> VariableService: ...
+
+    @property
+    def connections(self) -> ConnectionService: ...
 
 
 @dataclass(frozen=True, slots=True)

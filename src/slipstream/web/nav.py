@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from slipstream.auth.roles import Action
+from slipstream.web.visitor import Visitor
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,3 +15,8 @@ class NavItem:
     label: str
     path: str
     needs: Action  # shown only to visitors whose roles allow this
+    # ...or any of these (a section whose pages need different permissions).
+    or_needs: tuple[Action, ...] = ()
+
+    def is_for(self, visitor: Visitor) -> bool:
+        return any(visitor.can(action) for action in (self.needs, *self.or_needs))

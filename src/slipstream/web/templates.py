@@ -78,7 +78,7 @@ class Templates:
     def nav_for(self, visitor: Visitor | None) -> list[NavItem]:
         if visitor is None:
             return []
-        return [item for item in self._nav if visitor.can(item.needs)]
+        return [item for item in self._nav if item.is_for(visitor)]
 
     def render_text(self, request: Request, name: str, context: Mapping[str, Any]) -> str:
         visitor: Visitor | None = getattr(request.state, "visitor", None)

@@ -117,6 +117,10 @@ def test_every_main_page_names_its_controls_and_says_its_states_in_words(
         "/security/roles/Viewer",
         "/security/tokens",
         "/account",
+        "/admin/pools",
+        "/admin/pools/default_pool",
+        "/admin/variables",
+        "/admin/connections",
     ]
     for path in pages:
         answer = page.goto(f"{server.base}{path}")

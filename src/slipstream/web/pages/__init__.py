@@ -11,6 +11,10 @@ from fastapi import APIRouter
 from slipstream.web.nav import NavItem
 from slipstream.web.pages import (
     account,
+    admin,
+    admin_connections,
+    admin_pools,
+    admin_variables,
     dag_code,
     dag_details,
     dags,
@@ -44,6 +48,10 @@ PAGES: tuple[Page, ...] = (
     security_users,
     security_roles,
     security_tokens,
+    admin,
+    admin_pools,
+    admin_variables,
+    admin_connections,
     account,
     sign_in,
     live,

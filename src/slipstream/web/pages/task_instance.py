@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from slipstream.auth.roles import Action
+from slipstream.core.pools import PoolUsage
 from slipstream.core.records import Run, TaskInstance
 from slipstream.core.states import TaskState
 from slipstream.services.dag_view import TaskInstanceDetails
@@ -29,6 +30,7 @@ from slipstream.web.deps import PartsDep, WebParts
 from slipstream.web.errors import PageError, is_htmx
 from slipstream.web.forms import form_of
 from slipstream.web.nav import NavItem
+from slipstream.web.pool_use import one_line, pool_note, pool_url
 from slipstream.web.sessions import VisitorDep
 from slipstream.web.visitor import Visitor
 
@@ -167,15 +169,34 @@ def _details(
     return parts.services.dag_view.task_instance(dag_id, run_id, task_id, map_index)
 
 
+@dataclass(frozen=True, slots=True)
+class PoolView:
+    """The chosen instance's pool as the visitor may see it: its use, if their roles allow
+    reading pools (`shown`), None when it does not exist."""
+
+    shown: bool = False
+    usage: PoolUsage | None = None
+
+
+def _pool_view(parts: WebParts, visitor: Visitor, details: TaskInstanceDetails) -> PoolView:
+    """Reads the pool's use (one read; call it from the threadpool)."""
+    ti = details.chosen
+    if ti is None or not visitor.can(Action.POOLS_READ):
+        return PoolView()
+    return PoolView(True, parts.services.pools.usage_of([ti.pool]).get(ti.pool))
+
+
 def _context(
     visitor: Visitor,
     details: TaskInstanceDetails,
     *,
+    pool: PoolView,
     preview: Preview | None = None,
     notice: str | None = None,
 ) -> dict[str, Any]:
     dag = details.dag
     chosen = details.chosen
+    note = pool_note(chosen, pool.usage) if chosen is not None and pool.shown else None
     base = ti_path(dag.dag_id, details.run.run_id, details.task_id)
     map_query = f"?map_index={chosen.map_index}" if chosen and chosen.map_index >= 0 else ""
     return dag_context(
@@ -191,6 +212,11 @@ def _context(
         can_logs=visitor.can_on_dag(Action.LOGS_READ, dag.dag_id, dag.tags),
         can_xcoms=visitor.can_on_dag(Action.XCOMS_READ, dag.dag_id, dag.tags),
         template_fields=_template_fields(details.task),
+        pool_shown=pool.shown,
+        pool_usage=pool.usage,
+        pool_note=note,
+        pool_line=one_line,
+        pool_url=pool_url,
         shown_value=_shown_value,
         duration=duration,
         preview=preview,
@@ -212,7 +238,7 @@ def task_instance_page(
     map_index: Annotated[str | None, Query()] = None,
 ) -> Response:
     details = _details(parts, visitor, dag_id, run_id, task_id, _map_index(map_index))
-    context = _context(visitor, details)
+    context = _context(visitor, details, pool=_pool_view(parts, visitor, details))
     target = request.headers.get("HX-Target") if is_htmx(request) else None
     if request.headers.get("HX-History-Restore-Request") == "true":
         target = None
@@ -310,7 +336,7 @@ async def _act(
     base = ti_path(dag_id, run_id, task_id)
     url = f"{base}/clear" if action == "clear" else f"{base}/mark"
 
-    def work() -> tuple[TaskInstanceDetails, Preview | None, str | None]:
+    def work() -> tuple[TaskInstanceDetails, PoolView, Preview | None, str | None]:
         details = _details(
             parts, visitor, dag_id, run_id, task_id, options.map_index, Action.TASKS_EDIT
         )
@@ -324,25 +350,26 @@ async def _act(
             )
             what = "Cleared" if action == "clear" else f"Marked {action}"
             count = len(done)
-            return details, None, f"{what} {count} task instance{'s' if count != 1 else ''}."
+            pool = _pool_view(parts, visitor, details)
+            return details, pool, None, f"{what} {count} task instance{'s' if count != 1 else ''}."
         notice = None
         if step == "confirm":
             notice = "These task instances changed since the preview: check the list again."
         preview = Preview(action, title, url, found, options.fields, expected, notice, extra)
-        return details, preview, None
+        return details, _pool_view(parts, visitor, details), preview, None
 
-    details, preview, notice = await run_in_threadpool(work)
+    details, pool, preview, notice = await run_in_threadpool(work)
     if not is_htmx(request):
         if preview is None:
             return RedirectResponse(_here(base, options.map_index), status_code=303)
-        context = _context(visitor, details, preview=preview)
+        context = _context(visitor, details, pool=pool, preview=preview)
         return parts.templates.render(request, "task_instance.html", context)
     if preview is not None:
-        context = _context(visitor, details, preview=preview)
+        context = _context(visitor, details, pool=pool, preview=preview)
         return parts.templates.render(request, "task_instance/_actions.html", context)
     # Done: the whole panel again, and the grid told to refresh at once (the live stream
     # would tell it too, a moment later).
-    context = _context(visitor, details, notice=notice)
+    context = _context(visitor, details, pool=pool, notice=notice)
     return parts.templates.render(
         request,
         "task_instance/_panel.html",

@@ -70,6 +70,7 @@ class Scheduler:
         self._state = SchedulerState(
             plans=plans if plans is not None else PlanCache(),
             max_map_length=settings.max_map_length,
+            log_folder=settings.log_folder,
             schedules=ScheduleKeeper(creates_runs=creates_scheduled_runs),
         )
         self._job_id: int | None = None

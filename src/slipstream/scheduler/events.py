@@ -26,7 +26,7 @@ from slipstream.executors.base import Executor, Killable
 from slipstream.scheduler import assets, callbacks
 from slipstream.scheduler.recovery import lost_tries
 from slipstream.scheduler.state import SchedulerState
-from slipstream.scheduler.try_logs import write_try_line
+from slipstream.scheduler.try_logs import TryNote
 from slipstream.store import task_instances as ti_store
 from slipstream.store import transitions
 from slipstream.store import xcoms as xcom_store
@@ -267,7 +267,7 @@ def _say_what_follows(state: SchedulerState, run: Run, end: EndTry) -> None:
         message = f"{end.error}; the task is retried as try {end.key.try_number + 1}"
     else:
         level, message = "ERROR", f"{end.error}; the task failed (no retries left)"
-    write_try_line(state.log_folder, run, end.key, level, message, end.at)
+    state.try_notes.append(TryNote(run, end.key, level, message, end.at))
 
 
 def _branch_skip(

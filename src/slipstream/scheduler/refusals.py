@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import Connection
 
@@ -18,7 +17,7 @@ from slipstream.core.states import TaskState
 from slipstream.core.transitions import QueueTries
 from slipstream.scheduler.events import Ending, apply_failures, decide_failure
 from slipstream.scheduler.state import SchedulerState
-from slipstream.scheduler.try_logs import write_try_line
+from slipstream.scheduler.try_logs import TryNote
 from slipstream.store import transitions
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,6 @@ def fail_refused(
     now: datetime,
     *,
     job_id: int | None,
-    log_folder: Path,
 ) -> None:
     """Queue a try for each refused task instance and fail it at once, saying why."""
     if not refused:
@@ -61,7 +59,7 @@ def fail_refused(
         for ti in result.tries:
             why = reasons[ti.task_id, ti.map_index]
             key = TaskKey(run.id, ti.task_id, ti.try_number, ti.map_index)
-            write_try_line(log_folder, run, key, "ERROR", why, now)
+            state.try_notes.append(TryNote(run, key, "ERROR", why, now))
             log.error("%s of %s in %s failed: %s", ti.task_id, run.run_id, run.dag_id, why)
             endings.append(
                 decide_failure(conn, state, key, ExitReason.FAIL_NOW, why, now, infra_budget=0)

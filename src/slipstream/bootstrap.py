@@ -20,11 +20,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slipstream.auth.throttle import LoginThrottle
+from slipstream.authoring.secrets import SecretsBackendFactory
 from slipstream.clock import Clock, SystemClock
 from slipstream.config import Settings
 from slipstream.core.records import Run, TaskFinished
 from slipstream.core.states import TaskState
-from slipstream.errors import ConfigError
+from slipstream.errors import (
+    ConfigError,
+    DagFileImportFailed,
+    DagNotFound,
+    DatabaseUnavailable,
+)
 from slipstream.executors.inline import InlineExecutor
 from slipstream.executors.local import LocalExecutor
 from slipstream.keyfile import load_or_create_key
@@ -48,7 +54,7 @@ from slipstream.services.pools import PoolService
 from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
-from slipstream.services.secrets_factory import StoredSecretsFactory
+from slipstream.services.secrets_factory import NoStoredSecrets, StoredSecretsFactory
 from slipstream.services.sign_in import SignInService
 from slipstream.services.task_test import TaskTestService
 from slipstream.services.tokens import TokenService
@@ -211,6 +217,24 @@ def dag_file_sync(
     *,
     watch: bool = False,
 ) -> DagFileSync:
+    """Parsing of the DAG folders into `db`; DAG files read the Variables and Connections of
+    `settings`' database."""
+    return dag_file_sync_reading(
+        settings, db, clock, wakeup, secrets_factory(settings), watch=watch
+    )
+
+
+def dag_file_sync_reading(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    wakeup: WakeupSender | None,
+    secrets: SecretsBackendFactory | None,
+    *,
+    watch: bool = False,
+) -> DagFileSync:
+    """Parsing of the DAG folders into `db`, DAG files reading the Variables and Connections
+    `secrets` builds (None: the environment's alone)."""
     processor = DagFileProcessor(
         dag_folders(settings),
         interval=settings.dag_parse_interval,
@@ -220,7 +244,7 @@ def dag_file_sync(
         output_bytes=settings.dag_import_output_mb * 1024 * 1024,
         output_folder=settings.log_folder / "dag_processor",
         watch=watch,
-        secrets=secrets_factory(settings),
+        secrets=secrets,
     )
     return DagFileSync(
         db,
@@ -468,6 +492,48 @@ def run_api_server(settings: Settings, host: str, port: int, *, workers: int = 1
         )
 
 
+def _install_secrets(settings: Settings) -> StoredSecretsFactory | NoStoredSecrets:
+    """For `dags test`: the Variables and Connections of the install's metadata database,
+    when it is migrated and reachable; else none but the environment's, saying why."""
+    try:
+        db = Database(settings.database_url)
+    except ConfigError as exc:
+        why = str(exc)
+    else:
+        try:
+            if schema.is_current(db):
+                return secrets_factory(settings)
+            why = f"the metadata database at {db.safe_url} is not migrated"
+        except DatabaseUnavailable as exc:
+            why = str(exc)
+        finally:
+            db.dispose()
+    log.warning(
+        "%s: DAG files and tasks see only the environment's Variables and Connections"
+        " (AIRFLOW_VAR_*, AIRFLOW_CONN_*)",
+        why,
+    )
+    return NoStoredSecrets(why)
+
+
+def _unpause_for_test(dags: DagService, dag_id: str) -> None:
+    """Unpause the DAG under test; if no file defined it, say which files failed to import
+    and why (the reason it may be missing), as the parse just saw them."""
+    try:
+        dags.set_paused(dag_id, False)
+    except DagNotFound:
+        errors, _ = dags.import_errors(limit=None)
+        if not errors:
+            raise
+        failures = {e.filename: _last_line(e.stacktrace) for e in errors}
+        raise DagFileImportFailed(dag_id, failures) from None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "(no error text)"
+
+
 def run_dag_test(
     settings: Settings,
     dag_id: str,
@@ -476,8 +542,11 @@ def run_dag_test(
     logical_date: datetime | None = None,
     on_try_finished: Callable[[str, int, Path], None] | None = None,
 ) -> Run:
-    """Run one DAG in this process on a throwaway database: no scheduler, no side effects on
-    the real metadata database, user code imported here (as `airflow dags test` does)."""
+    """Run one DAG in this process on a throwaway database: no scheduler, no run, try or XCom
+    written to the real metadata database, user code imported here (as `airflow dags test`
+    does). DAG files and tries read (and write) the install's own Variables and Connections,
+    as in Airflow: the environment's AIRFLOW_VAR_*/AIRFLOW_CONN_* first, then its database."""
+    secrets = _install_secrets(settings)
     with tempfile.TemporaryDirectory(prefix="slipstream-test-") as tmp:
         test_settings = settings.with_changes(
             database_url=f"sqlite:///{Path(tmp) / 'test.db'}",
@@ -489,14 +558,13 @@ def run_dag_test(
         db = open_database(test_settings, migrate=True)
         clock = SystemClock()
         try:
-            dag_file_sync(test_settings, db, clock, None).sync_now()
-            DagService(db).set_paused(dag_id, False)
+            dag_file_sync_reading(test_settings, db, clock, None, secrets).sync_now()
+            _unpause_for_test(DagService(db), dag_id)
             executor = InlineExecutor(
                 xcom_reader_factory=xcom_reader_factory(test_settings),
                 smtp=test_settings.smtp,
                 callback_timeout=test_settings.callback_timeout,
-                # As `airflow dags test`: the install's own Variables and Connections.
-                secrets=secrets_factory(settings),
+                secrets=secrets,
             )
             plans = PlanCache()
             # As `airflow dags test`: the one run asked for, never the schedule's (a catchup

@@ -12,6 +12,7 @@ the API to status codes in one table, the CLI to exit codes in one place.
     │   └── NotAvailableYet          an Airflow construct whose behaviour a later release brings
     ├── NotFoundError
     │   ├── DagNotFound
+    │   │   └── DagFileImportFailed   not found, and DAG files failed to import (why, each)
     │   ├── RunNotFound
     │   ├── TaskNotFound
     │   ├── TaskInstanceNotFound
@@ -120,6 +121,18 @@ class DagNotFound(NotFoundError):
     def __init__(self, dag_id: str) -> None:
         super().__init__(f"DAG {dag_id!r} not found")
         self.dag_id = dag_id
+
+
+class DagFileImportFailed(DagNotFound):
+    """The DAG is not found, and DAG files failed to import: `failures` maps each file to the
+    last line of its error (the DAG may be in one of them)."""
+
+    def __init__(self, dag_id: str, failures: dict[str, str]) -> None:
+        super().__init__(dag_id)
+        count = len(failures)
+        lines = "".join(f"\n  {path}: {why}" for path, why in sorted(failures.items()))
+        self.args = (f"{self.args[0]}; {count} DAG file(s) failed to import:{lines}",)
+        self.failures = failures
 
 
 class RunNotFound(NotFoundError):

@@ -1,11 +1,14 @@
-"""core.records.Wait.due and the Wake transition: when a waiting task is woken and to what."""
+"""core.records.Wait.due and the Wake transition: when a waiting task is woken and to what;
+core.planning.wait_after_loss: how a woken try lost to the infrastructure waits again."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from slipstream.core.planning import wait_after_loss
 from slipstream.core.records import ExitReason, TaskKey, Wait, WakeAction
 from slipstream.core.states import TaskState as S
 from slipstream.core.transitions import EndTry, Wake
@@ -47,8 +50,44 @@ def test_a_wait_round_trips_through_its_stored_json() -> None:
         next_kwargs='{"a": 1}',
         event=T0.isoformat(),
         reason="deferred",
+        deferred=True,
+        lost=1,
     )
     assert Wait.from_json(wait.to_json()) == wait
+    # A wait stored before `deferred` and `lost` were: up_for_reschedule, nothing lost.
+    older = {k: v for k, v in wait.to_json().items() if k not in ("deferred", "lost")}
+    assert Wait.from_json(older) == replace(wait, deferred=False, lost=0)
+    assert (wait.state, replace(wait, deferred=False).state) == (S.DEFERRED, S.UP_FOR_RESCHEDULE)
+
+
+def test_a_woken_try_lost_to_the_infrastructure_waits_again_at_once_within_the_budget() -> None:
+    wait = replace(_wait(WakeAction.POKE, 30, 300), pokes=4)
+    now = T0 + timedelta(seconds=40)
+    again = wait_after_loss(
+        wait, reason=ExitReason.WORKER_LOST, error="worker died", infra_budget=2, now=now
+    )
+    assert again is not None
+    assert (again.wake_at, again.started_at, again.pokes, again.lost) == (now, T0, 4, 1)
+    assert again.due() == (now, S.SCHEDULED)
+    assert again.reason == "this poke was lost (worker died); the same try pokes again at once"
+    resume = replace(wait, action=WakeAction.RESUME, lost=1)
+    twice = wait_after_loss(
+        resume, reason=ExitReason.SCHEDULER_LOST, error="gone", infra_budget=2, now=now
+    )
+    assert twice is not None and twice.lost == 2 and "this resume was lost" in twice.reason
+    # The budget spent, or a failure of the task's own making: the retry policy decides.
+    assert (
+        wait_after_loss(twice, reason=ExitReason.WORKER_LOST, error="", infra_budget=2, now=now)
+        is None
+    )
+    for own in (ExitReason.TASK_ERROR, ExitReason.TIMEOUT, ExitReason.FAIL_NOW):
+        assert wait_after_loss(wait, reason=own, error="", infra_budget=2, now=now) is None
+    # A timeout passed meanwhile: waking it at once ends it as the timeout says.
+    late = T0 + timedelta(seconds=400)
+    expired = wait_after_loss(
+        wait, reason=ExitReason.PROCESS_KILLED, error="oom", infra_budget=2, now=late
+    )
+    assert expired is not None and expired.due() == (T0 + timedelta(seconds=300), S.FAILED)
 
 
 def test_wake_moves_waiting_tasks_only_where_the_table_allows() -> None:

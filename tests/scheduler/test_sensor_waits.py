@@ -204,3 +204,112 @@ def test_deferring_on_another_trigger_fails_the_try_naming_it(harness: Harness) 
     ti = harness.tis("defers", run.run_id)["later"]
     assert ti.state is TaskState.FAILED
     assert ti.state_reason is not None and "Custom is not supported" in ti.state_reason
+
+
+AUDIT = """
+    from datetime import datetime, timedelta, timezone
+    from airflow import DAG
+    from airflow.models.baseoperator import BaseOperator
+    from airflow.operators.python import PythonOperator
+    from airflow.sensors.base import BaseSensorOperator
+    from airflow.sensors.date_time import DateTimeSensorAsync
+    from airflow.sensors.time_delta import TimeDeltaSensorAsync
+    from airflow.triggers.temporal import DateTimeTrigger
+
+    class Never(BaseSensorOperator):
+        def poke(self, context):
+            return False
+
+    class BreaksLater(BaseSensorOperator):
+        def poke(self, context):
+            if context["ti"].poke_count >= 1:
+                raise RuntimeError("poke broke")
+            return False
+
+    class PastTrigger(BaseOperator):
+        def execute(self, context):
+            moment = datetime(2020, 1, 1, tzinfo=timezone.utc)
+            self.defer(trigger=DateTimeTrigger(moment), method_name="done")
+
+        def done(self, context, event=None):
+            print(f"RESUMED at {event.isoformat()}")
+
+    WAIT = dict(mode="reschedule", poke_interval=20, timeout=50)
+    with DAG("audit", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+        Never(task_id="times_out", retries=2, **WAIT)
+        Never(task_id="soft", soft_fail=True, **WAIT)
+        BreaksLater(task_id="raises", **WAIT)
+        DateTimeSensorAsync(task_id="past_moment", target_time="2020-01-01T00:00:00+00:00")
+        TimeDeltaSensorAsync(task_id="past_delta", delta=timedelta(seconds=-5))
+        PastTrigger(task_id="past_trigger")
+        DateTimeSensorAsync(task_id="garbage", target_time="{{ 'not a date' }}")
+        DateTimeSensorAsync(task_id="moment", target_time="{{ macros.ds_add(ds, 1) }}")
+
+    with DAG("still_served", schedule=None, start_date=datetime(2024, 1, 1)) as other:
+        PythonOperator(task_id="work", python_callable=print)
+"""
+
+
+def _log(harness: Harness, run_id: str, task_id: str, try_number: int = 1) -> str:
+    path = harness.settings.log_folder / "audit" / run_id / task_id / f"{try_number}.log"
+    return path.read_text()
+
+
+def test_bad_sensor_inputs_end_the_try_with_its_state_and_a_clear_line_in_its_log(
+    harness: Harness,
+) -> None:
+    harness.write_dag("audit", AUDIT)
+    run = harness.runs.trigger("audit").run
+    harness.settle((Hint.queued_run("audit"),))
+    # A deferral whose moment has passed is woken at once and resumes at its method.
+    harness.settle()
+    for seconds in (20, 20, 10):
+        harness.clock.advance(seconds)
+        harness.settle()
+    harness.clock.advance(timedelta(days=1))
+    harness.settle()
+    tis = harness.tis("audit", run.run_id)
+    assert {task_id: ti.state.value for task_id, ti in tis.items()} == {
+        "times_out": "failed",
+        "soft": "skipped",
+        "raises": "failed",
+        "past_moment": "success",
+        "past_delta": "success",
+        "past_trigger": "success",
+        "garbage": "failed",
+        "moment": "success",
+    }
+    assert all(ti.try_number == 1 for ti in tis.values())  # a sensor's timeout: no retry
+
+    # Ended by the scheduler while waiting: the try's log says so, last.
+    ended = {
+        "times_out": "{scheduler} ERROR - AirflowSensorTimeout: the sensor's timeout passed "
+        "while it waited; the task failed (a sensor's timeout is not retried)",
+        "soft": "{scheduler} WARNING - the sensor's timeout passed while it waited "
+        "(soft_fail: skipped); the task is skipped",
+        "moment": "{scheduler} INFO - the time it waited for has come; the task succeeded",
+    }
+    for task_id, line in ended.items():
+        last = _log(harness, run.run_id, task_id).rstrip().splitlines()[-1]
+        assert last.endswith(line), (task_id, last)
+    # Ended by the try itself: its own words.
+    raised = _log(harness, run.run_id, "raises")
+    assert "poke 1 not met" in raised and "RuntimeError: poke broke" in raised
+    assert "Marking try as FAILED (task_error)" in raised
+    for task_id in ("past_moment", "past_delta"):
+        text = _log(harness, run.run_id, task_id)
+        assert "has passed: done" in text and "deferred until" not in text, text
+        assert "Marking try as SUCCESS" in text
+    resumed = _log(harness, run.run_id, "past_trigger")
+    assert "RESUMED at 2020-01-01T00:00:00+00:00" in resumed, resumed
+    garbage = _log(harness, run.run_id, "garbage")
+    assert "ValueError: target_time of sensor 'garbage' is not a date and time: 'not a date'" in (
+        garbage
+    )
+    assert tis["garbage"].state_reason is not None
+    assert "target_time of sensor 'garbage'" in tis["garbage"].state_reason
+
+    # The scheduler carries on: another DAG's run is served as ever.
+    other = harness.runs.trigger("still_served").run
+    harness.settle((Hint.queued_run("still_served"),))
+    assert harness.run("still_served", other.run_id).state is RunState.SUCCESS

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from slipstream.authoring.schedules import DataInterval, Timetable
 from slipstream.core.dag_plan import DagPlan, TaskSpec
-from slipstream.core.records import ExitReason, RunType
+from slipstream.core.records import ExitReason, RunType, Wait, WakeAction
 from slipstream.core.retries import will_retry
 from slipstream.core.states import FAILED_TASK_STATES, RunState, TaskState
 from slipstream.core.transitions import RunTransition, TaskTransition, planned
@@ -481,6 +481,22 @@ def after_failure(
     return RetryDecision(
         TaskState.UP_FOR_RETRY, now + retry_delay(spec, own_failures), infra_failures
     )
+
+
+def wait_after_loss(
+    wait: Wait, *, reason: ExitReason, error: str, infra_budget: int, now: datetime
+) -> Wait | None:
+    """How a woken try (a poke, or a resume at next_method) lost to the infrastructure waits
+    again: in the same try, due at once, its first poke's start and pokes kept. The lost run
+    reported nothing, so nothing of it counts; running execute() again in a new try would
+    restart the sensor and have a TriggerDagRunOperator trigger a second run. Losses in a row
+    are bounded by the infrastructure budget; None when it is not such a loss or that budget is
+    spent (the task's retry policy decides then, as for any lost try)."""
+    if not reason.is_infrastructure or wait.lost >= infra_budget:
+        return None
+    what = "resume" if wait.action is WakeAction.RESUME else "poke"
+    reason_text = f"this {what} was lost ({error}); the same try {what}s again at once"
+    return replace(wait, wake_at=now, lost=wait.lost + 1, reason=reason_text)
 
 
 def retry_delay(spec: TaskSpec, failures: int) -> timedelta:

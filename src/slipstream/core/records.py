@@ -69,6 +69,15 @@ class Wait:
     next_kwargs: str | None = None  # RESUME: its keyword arguments, JSON text
     event: str | None = None  # RESUME: the trigger's event (an ISO moment for time triggers)
     reason: str = ""  # why it waits, for the log and the UI
+    deferred: bool = False  # shown as deferred (else up_for_reschedule)
+    # Runs of this try lost in a row to the infrastructure since its last poke or resume
+    # ended (core.planning.wait_after_loss): bounded by the infrastructure retry budget.
+    lost: int = 0
+
+    @property
+    def state(self) -> TaskState:
+        """The state the task waits in."""
+        return TaskState.DEFERRED if self.deferred else TaskState.UP_FOR_RESCHEDULE
 
     def due(self) -> tuple[datetime, TaskState]:
         """When the scheduler acts on this wait and the state it then moves the task to: the
@@ -91,6 +100,8 @@ class Wait:
             "next_kwargs": self.next_kwargs,
             "event": self.event,
             "reason": self.reason,
+            "deferred": self.deferred,
+            "lost": self.lost,
         }
 
     @classmethod
@@ -107,6 +118,8 @@ class Wait:
             next_kwargs=data.get("next_kwargs"),
             event=data.get("event"),
             reason=str(data.get("reason", "")),
+            deferred=bool(data.get("deferred", False)),
+            lost=int(data.get("lost", 0)),
         )
 
 

@@ -191,7 +191,7 @@ def _run_try(
             state, reason = TaskState.SUCCESS, ExitReason.SUCCESS
         except WaitRequested as exc:
             wait = _wait_for(exc.request, workload, try_started)
-            state, reason = _WAIT_STATES[exc.request.deferred], ExitReason.WAITING
+            state, reason = wait.state, ExitReason.WAITING
             _log.info(
                 "Task is %s: %s; it holds no process until %s",
                 state.value,
@@ -398,7 +398,6 @@ def _call_task(task: BaseOperator, context: Context, workload: Workload) -> Any:
     return method(context=context, event=event, **kwargs)
 
 
-_WAIT_STATES = {False: TaskState.UP_FOR_RESCHEDULE, True: TaskState.DEFERRED}
 _WAKE_ACTIONS = {
     "poke": WakeAction.POKE,
     "resume": WakeAction.RESUME,
@@ -422,6 +421,7 @@ def _wait_for(request: WaitRequest, workload: Workload, try_started: datetime) -
         next_kwargs=json.dumps(dict(request.next_kwargs)) if request.next_kwargs else None,
         event=request.event.isoformat() if request.event else None,
         reason=request.reason,
+        deferred=request.deferred,
     )
 
 

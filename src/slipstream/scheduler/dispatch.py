@@ -42,7 +42,7 @@ def dispatch(
     if free <= 0 or not state.has_ready():
         return []
     refused = _order_arrivals(conn, state)
-    fail_refused(conn, state, refused, now, job_id=job_id, log_folder=log_folder)
+    fail_refused(conn, state, refused, now, job_id=job_id)
     room = {
         dag_id: max(
             0,

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from slipstream.core.planning import after_failure
+from slipstream.core.planning import after_failure, wait_after_loss
 from slipstream.core.records import ExitReason, Run, TaskEvent, TaskFinished, TaskKey, TaskStarted
 from slipstream.core.states import TaskState
 from slipstream.core.transitions import (
@@ -26,6 +26,7 @@ from slipstream.executors.base import Executor, Killable
 from slipstream.scheduler import assets, callbacks
 from slipstream.scheduler.recovery import lost_tries
 from slipstream.scheduler.state import SchedulerState
+from slipstream.scheduler.try_logs import TryNote
 from slipstream.store import task_instances as ti_store
 from slipstream.store import transitions
 from slipstream.store import xcoms as xcom_store
@@ -130,6 +131,28 @@ def decide_failure(
         if run is not None:
             state.forget_states(run.id)
         return None
+    if current.wait is not None:
+        # A woken try (a poke, a resume): a loss not of its making leaves it waiting.
+        again = wait_after_loss(
+            current.wait,
+            reason=reason,
+            error=error or reason.value,
+            infra_budget=infra_budget,
+            now=at,
+        )
+        if again is not None:
+            end = EndTry(
+                key,
+                again.state,
+                again.state,
+                reason,
+                at,
+                error=error or reason.value,
+                exit_code=exit_code,
+                started=started,
+                wait=again,
+            )
+            return end, run, event
     plan = state.plan(conn, run.version_id)
     spec = plan.tasks.get(key.task_id) if plan else None
     if spec is None:
@@ -187,6 +210,8 @@ def _record_ends(
             state.forget_states(run.id)
             continue
         state.note(run.id, result.task_ids, end.target, result.map_indexes)
+        if end.exit_reason.is_infrastructure:
+            _say_what_follows(state, run, end)
         if event is None or not event.callbacks_done:
             callbacks.note_try_end(
                 state,
@@ -230,6 +255,19 @@ def _record_ends(
     for skip, result in zip(skips, transitions.apply(conn, skips, now), strict=True):
         state.note(skip.run_pk, result.task_ids, TaskState.SKIPPED, result.map_indexes)
         state.mark_dirty(skip.run_pk, result.task_ids)
+
+
+def _say_what_follows(state: SchedulerState, run: Run, end: EndTry) -> None:
+    """A try lost with its process (or its worker, or its scheduler) wrote nothing about its
+    end: say in its log why it ended and what comes next."""
+    if end.wait is not None:
+        level, message = "WARNING", end.wait.reason
+    elif end.target is TaskState.UP_FOR_RETRY:
+        level = "WARNING"
+        message = f"{end.error}; the task is retried as try {end.key.try_number + 1}"
+    else:
+        level, message = "ERROR", f"{end.error}; the task failed (no retries left)"
+    state.try_notes.append(TryNote(run, end.key, level, message, end.at))
 
 
 def _branch_skip(

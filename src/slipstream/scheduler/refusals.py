@@ -7,19 +7,17 @@ run as for any try that ended without running them.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import Connection
 
-from slipstream.core.log_paths import log_line, log_path_for
 from slipstream.core.records import ExitReason, TaskKey
 from slipstream.core.states import TaskState
 from slipstream.core.transitions import QueueTries
 from slipstream.scheduler.events import Ending, apply_failures, decide_failure
 from slipstream.scheduler.state import SchedulerState
+from slipstream.scheduler.try_logs import TryNote
 from slipstream.store import transitions
 
 log = logging.getLogger(__name__)
@@ -35,7 +33,6 @@ def fail_refused(
     now: datetime,
     *,
     job_id: int | None,
-    log_folder: Path,
 ) -> None:
     """Queue a try for each refused task instance and fail it at once, saying why."""
     if not refused:
@@ -61,27 +58,10 @@ def fail_refused(
         reasons = {(task_id, index): why for _, task_id, index, why in by_run[run.id]}
         for ti in result.tries:
             why = reasons[ti.task_id, ti.map_index]
-            path = log_path_for(
-                log_folder, run.dag_id, run.run_id, ti.task_id, ti.try_number, ti.map_index
-            )
-            _append(path, log_line("scheduler", "ERROR", why, now))
-            log.error("%s of %s in %s failed: %s", ti.task_id, run.run_id, run.dag_id, why)
             key = TaskKey(run.id, ti.task_id, ti.try_number, ti.map_index)
+            state.try_notes.append(TryNote(run, key, "ERROR", why, now))
+            log.error("%s of %s in %s failed: %s", ti.task_id, run.run_id, run.dag_id, why)
             endings.append(
                 decide_failure(conn, state, key, ExitReason.FAIL_NOW, why, now, infra_budget=0)
             )
     apply_failures(conn, state, endings, now)
-
-
-def _append(path: Path, line: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        try:
-            os.write(fd, (line + "\n").encode())
-        finally:
-            os.close(fd)
-    except OSError:
-        # The try's error and state_reason say it too: a log folder we cannot write to must
-        # not stop the pass.
-        log.exception("could not write to %s", path)

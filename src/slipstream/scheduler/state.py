@@ -21,6 +21,7 @@ from slipstream.core.pools import DEFAULT_POOL
 from slipstream.core.records import Run, TaskEvent, TaskKey
 from slipstream.core.states import WAITING_TASK_STATES, RunState, TaskState
 from slipstream.scheduler.schedules import ScheduleKeeper
+from slipstream.scheduler.try_logs import TryNote
 from slipstream.store import dags as dags_store
 from slipstream.store import runs as runs_store
 from slipstream.store import task_instances as ti_store
@@ -101,6 +102,9 @@ class SchedulerState:
     past_only: set[int] = field(default_factory=set)  # dirty only for such a second look
     deadlines: list[tuple[datetime, int]] = field(default_factory=list)
     max_map_length: int = DEFAULT_MAX_MAP_LENGTH  # Settings.max_map_length
+    # Lines for tries' logs (scheduler/try_logs.py), written once the pass that noted them
+    # has committed; a pass that fails drops them with the rest of its memory.
+    try_notes: list[TryNote] = field(default_factory=list)
     # Every pool's slots by name, read again (one small query) only when `pools_stale`: a
     # POOLS_CHANGED hint, a look-everywhere hint, the safety scan, a rebuild.
     pool_sizes: dict[str, int] = field(default_factory=dict)

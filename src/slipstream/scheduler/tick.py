@@ -27,6 +27,7 @@ from slipstream.scheduler.schedules import ScheduleKeeper
 from slipstream.scheduler.starting import start_queued_runs
 from slipstream.scheduler.state import SchedulerState
 from slipstream.scheduler.timeouts import expire_runs
+from slipstream.scheduler.try_logs import write_notes
 from slipstream.scheduler.waits import release_waits
 from slipstream.store import jobs as jobs_store
 from slipstream.store import pools as pools_store
@@ -109,6 +110,7 @@ class Scheduler:
             # earlier scheduler's too): the first pass submits them, once the executor runs.
             callbacks.build_requests(conn, self._state, self._settings.log_folder, now)
             callbacks.restore(conn, self._state)
+        self._write_try_notes()
         self._last_heartbeat = self._clock.monotonic()
 
     def stop(self) -> None:
@@ -140,6 +142,7 @@ class Scheduler:
             callbacks.build_requests(conn, state, self._settings.log_folder, now)
             if self._job_id is not None:
                 jobs_store.end_job(conn, self._job_id, now)
+        self._write_try_notes()
 
     # ----------------------------------------------------------------- the pass
 
@@ -265,6 +268,7 @@ class Scheduler:
                 conn, state, self._settings.log_folder, now
             )
         state.pending_events = []
+        self._write_try_notes()
         self._request_callbacks(callback_requests)
         if expired and isinstance(self._executor, Killable):
             self._executor.kill(expired)
@@ -309,6 +313,12 @@ class Scheduler:
         if done:
             with self._db.write() as conn:
                 callbacks.forget(conn, [request.id for request in done])
+
+    def _write_try_notes(self) -> None:
+        """Write the lines noted for tries' logs, now that what they say is committed."""
+        notes, self._state.try_notes = self._state.try_notes, []
+        if notes:
+            write_notes(self._settings.log_folder, notes)
 
     def _recover_lost(self, conn: Connection, now: datetime) -> None:
         if self._job_id is not None:

@@ -2,7 +2,8 @@
 their try stored, each moves to the state that try chose for then: scheduled again (another
 poke, or a deferral's resume, under the same try number), success (a time sensor's moment has
 come: nothing is left to run), or the sensor timeout's outcome (failed, or skipped with
-soft_fail). No user code is needed to decide: it is all data the try reported.
+soft_fail). No user code is needed to decide: it is all data the try reported. An end decided
+so is said in the try's log, since no process of the try saw it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from slipstream.core.records import TaskKey
 from slipstream.core.states import TaskState
 from slipstream.core.transitions import Wake
 from slipstream.scheduler import callbacks
 from slipstream.scheduler.state import SchedulerState
+from slipstream.scheduler.try_logs import TryNote
 from slipstream.store import transitions
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,12 @@ _REASONS = {
     TaskState.FAILED: "AirflowSensorTimeout: the sensor's timeout passed while it waited",
     TaskState.SKIPPED: "the sensor's timeout passed while it waited (soft_fail: skipped)",
     TaskState.SUCCESS: "the time it waited for has come",
+}
+# What the try's log says of the end no process of its own saw (and how loudly).
+_LOG_LINES = {
+    TaskState.FAILED: ("ERROR", "; the task failed (a sensor's timeout is not retried)"),
+    TaskState.SKIPPED: ("WARNING", "; the task is skipped"),
+    TaskState.SUCCESS: ("INFO", "; the task succeeded"),
 }
 
 
@@ -54,6 +63,9 @@ def release_waits(conn: Connection, state: SchedulerState, now: datetime) -> Non
         ):
             log.info("%s.%s ended %s: %s", dag_id, task_id, move.target.value, move.reason)
             if run is not None:
+                level, outcome = _LOG_LINES[move.target]
+                key = TaskKey(run.id, task_id, try_number, map_index)
+                state.try_notes.append(TryNote(run, key, level, f"{move.reason}{outcome}", now))
                 # No process ran the failure callbacks: the executor is asked to.
                 callbacks.note_try_end(
                     state, run, task_id, try_number, move.target, move.reason, map_index

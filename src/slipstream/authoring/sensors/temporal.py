@@ -83,7 +83,15 @@ class DateTimeSensor(MomentSensor):
             )
 
     def target(self, context: Context) -> dt.datetime:
-        return parse(str(self.target_time)).astimezone(dt.UTC)
+        try:
+            moment = parse(str(self.target_time))
+        except ValueError as exc:
+            # Rendered from a template, so only a try can find it bad: name the field.
+            raise ValueError(
+                f"target_time of sensor {self.task_id!r} is not a date and time: "
+                f"{self.target_time!r} ({exc})"
+            ) from None
+        return moment.astimezone(dt.UTC)
 
 
 class DateTimeSensorAsync(DateTimeSensor):

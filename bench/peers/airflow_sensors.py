@@ -2,9 +2,9 @@
 (bench/sensors.py), time sensors deferred to Airflow's triggerer (`DateTimeSensorAsync`, the mode
 Airflow recommends for waiting) and reschedule-mode PythonSensors, each kind alone on its own
 `airflow standalone` (both at once, the reschedule sensors' task processes starved the deferred
-ones of the machine and the API server, and none was ever queued). Measures, like Slipstream's side, the CPU of every process of the
-deployment while they wait, how many processes it adds, and how late each sensor ended after
-its target (task instances' `end_date` from /api/v2).
+ones of the machine and the API server, and none was ever queued). Measures, like Slipstream's
+side, the CPU of every process of the deployment while they wait, how many processes it adds,
+and how late each sensor that succeeded ended after its target (`end_date` from /api/v2).
 
 Airflow starts every sensor as a task process before it can wait, about a second of CPU each
 on this machine, so its sizes are smaller than Slipstream's and its target is further away
@@ -104,6 +104,8 @@ class _Phase:
     extra_processes: int = 0
     lateness_ms: list[float] = field(default_factory=list)
     ended: dict[str, int] = field(default_factory=dict)
+    measured: bool = False  # the CPU window was taken
+    error: str | None = None  # why the phase stopped short, if it did
 
 
 def _measure(work: _Workload, phase: _Phase, lead: float, interval: float) -> None:
@@ -145,6 +147,7 @@ def _measure(work: _Workload, phase: _Phase, lead: float, interval: float) -> No
             / (time.monotonic() - wall_start)
         )
         phase.extra_processes = most - before
+        phase.measured = True
         deadline = triggered_at + lead + interval + 600.0
         while d.run_state(phase.dag_id, run_id) not in ("success", "failed"):
             if time.monotonic() > deadline:
@@ -160,7 +163,11 @@ def _check(d: Standalone) -> None:
     the triggerer exits on "database is locked", and standalone does not restart it)."""
     d.check_alive()
     if not d.component_alive("triggerer"):
-        raise PeerError("Airflow's triggerer exited: " + "; ".join(d.problems()[-3:])[:400])
+        lines = d.log_path.read_text(errors="replace").splitlines()
+        # The exception's own line ("sqlite3.OperationalError: database is locked"), not the
+        # traceback's frames.
+        said = [line for line in lines if line.startswith("triggerer") and "Error:" in line]
+        raise PeerError("Airflow's triggerer exited: " + "; ".join(said[-2:])[:400])
 
 
 def w8(work: _Workload) -> None:
@@ -188,25 +195,40 @@ def w8(work: _Workload) -> None:
             reschedule_count,
         ),
     )
-    try:
-        for phase in phases:
+    for phase in phases:
+        # A phase that fails keeps the other's figures (and its own CPU window, if taken).
+        try:
             _measure(work, phase, lead, interval)
-    finally:
-        result.raw = {
-            "lateness_ms": {phase.dag_id: phase.lateness_ms for phase in phases},
-            "cpu_pct": {phase.dag_id: phase.cpu_pct for phase in phases},
-            "extra_processes": {phase.dag_id: phase.extra_processes for phase in phases},
-        }
-        for phase in phases:
-            result.params[f"{phase.dag_id}_waiting_at_window_start"] = phase.waiting
-            result.params[f"{phase.dag_id}_ended"] = phase.ended
-    short = [f"{p.waiting:,} of {p.count:,} {p.dag_id}" for p in phases if p.waiting < p.count]
-    note = "only " + ", ".join(short) + " waiting" if short else ""
-    result.figures["W8.cpu_pct"] = PeerFigure(sum(p.cpu_pct for p in phases), note)
-    result.figures["W8.extra_processes"] = PeerFigure(
-        float(sum(p.extra_processes for p in phases)), note
-    )
+        except (PeerError, OSError, ValueError) as exc:
+            phase.error = f"{type(exc).__name__}: {exc}"
+            result.params[f"{phase.dag_id}_error"] = phase.error
+            if work.deployments:
+                result.log_excerpt = work.deployments[-1].log_tail()
+    result.raw = {
+        "lateness_ms": {phase.dag_id: phase.lateness_ms for phase in phases},
+        "cpu_pct": {phase.dag_id: phase.cpu_pct for phase in phases},
+        "extra_processes": {phase.dag_id: phase.extra_processes for phase in phases},
+    }
+    for phase in phases:
+        result.params[f"{phase.dag_id}_waiting_at_window_start"] = phase.waiting
+        result.params[f"{phase.dag_id}_ended"] = phase.ended
+    unmeasured = [phase for phase in phases if not phase.measured]
+    if unmeasured:
+        why = f"{unmeasured[0].dag_id}: {unmeasured[0].error}"[:160]
+        result.figures["W8.cpu_pct"] = PeerFigure.failure(why)
+        result.figures["W8.extra_processes"] = PeerFigure.failure(why)
+    else:
+        short = [f"{p.waiting:,} of {p.count:,} {p.dag_id}" for p in phases if p.waiting < p.count]
+        note = "only " + ", ".join(short) + " waiting" if short else ""
+        result.figures["W8.cpu_pct"] = PeerFigure(sum(p.cpu_pct for p in phases), note)
+        result.figures["W8.extra_processes"] = PeerFigure(
+            float(sum(p.extra_processes for p in phases)), note
+        )
     for key, phase in zip(("time_fire", "poke_fire"), phases, strict=True):
+        if phase.error is not None:
+            for p in (50, 95):
+                result.figures[f"W8.{key}_p{p}_ms"] = PeerFigure.failure(phase.error[:160])
+            continue
         succeeded = len(phase.lateness_ms)
         note = (
             f"of the {succeeded:,} of {phase.count:,} that succeeded"

@@ -270,3 +270,32 @@ def test_several_api_processes_answer_for_all_of_them(fresh_api: ApiServer) -> N
             status="2xx",
         )
         assert count == 10
+
+
+def test_a_standalone_dag_processor_serves_its_parse_metrics(running: Running) -> None:
+    port = free_port()
+    processor = running.home.spawn("dag-processor", "dag-processor", "--metrics-port", str(port))
+    try:
+
+        def parsed() -> list[Sample] | None:
+            assert processor.poll() is None, running.home.output("dag-processor")
+            try:
+                text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            except requests.ConnectionError:
+                return None
+            found = samples(text)
+            files = [
+                s.labels["file"]
+                for s in found
+                if s.name == "slipstream_dag_processing_last_duration_seconds"
+            ]
+            return found if any(f.endswith("/my_dag.py") for f in files) else None
+
+        found = wait_for(parsed, 60, "the DAG processor's parse metrics")
+        assert isinstance(found, list)
+        assert value(found, "slipstream_dag_processing_parses_total", outcome="success") >= 1
+        # A DAG processor runs no scheduler: none of the scheduler's families.
+        assert not [s for s in found if s.name.startswith("slipstream_scheduler_")]
+    finally:
+        processor.terminate()
+        assert processor.wait(30) == 0

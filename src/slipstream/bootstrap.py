@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import socket
 import sys
 import tempfile
@@ -34,8 +35,9 @@ from slipstream.errors import (
 from slipstream.executors.inline import InlineExecutor
 from slipstream.executors.local import LocalExecutor
 from slipstream.keyfile import load_or_create_key
+from slipstream.log_format import configure_logging, uvicorn_json_config
 from slipstream.parsing.processor import DagFileProcessor
-from slipstream.scheduler.loop import Stopper, run_forever, serve_sources
+from slipstream.scheduler.loop import PassObserver, Stopper, run_forever, serve_sources
 from slipstream.scheduler.tick import Scheduler
 from slipstream.services.assets import AssetService
 from slipstream.services.changes import ChangeService
@@ -50,6 +52,7 @@ from slipstream.services.event_log import EventLogService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
+from slipstream.services.monitoring import MonitoringService
 from slipstream.services.pools import PoolService
 from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
@@ -71,6 +74,10 @@ from slipstream.wakeup import Hint, WakeupListener, WakeupSender
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from prometheus_client import CollectorRegistry
+
+    from slipstream.metrics.dag_parsing import DagParseMetrics
+    from slipstream.metrics.server import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +113,30 @@ class Services:
     def close(self) -> None:
         self.wakeup.close()
         self.db.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsAddress:
+    """Where a scheduler or DAG processor serves its metrics (--metrics-host, --metrics-port)."""
+
+    host: str
+    port: int
+
+
+def metrics_registry() -> CollectorRegistry:
+    """A registry of this process's own, with its CPU, memory and file descriptors."""
+    # prometheus_client loads here: commands that serve no metrics need not import it.
+    from prometheus_client import CollectorRegistry, ProcessCollector
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def metrics_server(registry: CollectorRegistry, address: MetricsAddress) -> MetricsServer:
+    from slipstream.metrics.server import MetricsServer
+
+    return MetricsServer(registry, address.host, address.port)
 
 
 def open_database(settings: Settings, *, migrate: bool = False) -> Database:
@@ -216,6 +247,7 @@ def dag_file_sync(
     wakeup: WakeupSender | None,
     *,
     watch: bool = False,
+    parse_metrics: DagParseMetrics | None = None,
 ) -> DagFileSync:
     """Parsing of the DAG folders into `db`; DAG files read the Variables and Connections of
     `settings`' database."""
@@ -252,6 +284,7 @@ def dag_file_sync_reading(
         clock=clock,
         paused_at_creation=settings.dags_paused_at_creation,
         wakeup=wakeup,
+        observer=parse_metrics,
     )
 
 
@@ -261,10 +294,18 @@ def dag_processor(
     clock: Clock,
     *,
     on_caught_up: Callable[[], None] | None = None,
+    parse_metrics: DagParseMetrics | None = None,
 ) -> DagProcessor:
     """The long-running DAG processor: watches the folders, parses each file in its own child,
     and wakes the scheduler for each DAG that changed."""
-    sync = dag_file_sync(settings, db, clock, WakeupSender(settings.wakeup_path), watch=True)
+    sync = dag_file_sync(
+        settings,
+        db,
+        clock,
+        WakeupSender(settings.wakeup_path),
+        watch=True,
+        parse_metrics=parse_metrics,
+    )
     return DagProcessor(
         db,
         sync,
@@ -275,21 +316,41 @@ def dag_processor(
     )
 
 
-def run_dag_processor(settings: Settings, *, on_ready: Callable[[], None] | None = None) -> None:
+def run_dag_processor(
+    settings: Settings,
+    *,
+    on_ready: Callable[[], None] | None = None,
+    metrics_address: MetricsAddress | None = None,
+) -> None:
     """Run the DAG processor alone in the foreground until SIGTERM or SIGINT (beside schedulers
-    started with SLIPSTREAM_STANDALONE_DAG_PROCESSOR=true)."""
+    started with SLIPSTREAM_STANDALONE_DAG_PROCESSOR=true); with `metrics_address`, its parse
+    times and errors are served there."""
     settings.dags_folder.mkdir(parents=True, exist_ok=True)
     db = open_database(settings)
     clock = SystemClock()
-    processor = dag_processor(settings, db, clock, on_caught_up=on_ready)
+    parse_metrics: DagParseMetrics | None = None
+    server: MetricsServer | None = None
+    if metrics_address is not None:
+        from slipstream.metrics.dag_parsing import DagParseMetrics
+
+        registry = metrics_registry()
+        parse_metrics = DagParseMetrics(registry)
+        server = metrics_server(registry, metrics_address)
+    processor = dag_processor(
+        settings, db, clock, on_caught_up=on_ready, parse_metrics=parse_metrics
+    )
     stopper = Stopper()
     try:
+        if server is not None:
+            server.start()
         stopper.install()
         processor.start()
         serve_sources([processor], clock=clock, stopper=stopper)
     finally:
         processor.stop()
         stopper.close()
+        if server is not None:
+            server.stop()
         db.dispose()
 
 
@@ -351,10 +412,46 @@ def run_scheduler(
     *,
     migrate: bool = False,
     on_ready: Callable[[Scheduler], None] | None = None,
+    metrics_address: MetricsAddress | None = None,
 ) -> None:
     """Run the scheduler, its local executor and DAG file parsing in the foreground until
-    SIGTERM or SIGINT."""
+    SIGTERM or SIGINT; with `metrics_address`, its metrics (and its workers' and DAG
+    parsing's: they run under it) are served there."""
     settings.dags_folder.mkdir(parents=True, exist_ok=True)
+    observer: PassObserver | None = None
+    parse_metrics: DagParseMetrics | None = None
+    server: MetricsServer | None = None
+    if metrics_address is not None:
+        from slipstream.metrics.dag_parsing import DagParseMetrics
+        from slipstream.metrics.scheduler import SchedulerMetrics
+
+        registry = metrics_registry()
+        observer = SchedulerMetrics(registry)
+        parse_metrics = DagParseMetrics(registry)
+        server = metrics_server(registry, metrics_address)
+        # Before anything else starts: a port already taken is a clear error, nothing more.
+        server.start()
+    try:
+        _run_scheduler(
+            settings,
+            migrate=migrate,
+            on_ready=on_ready,
+            observer=observer,
+            parse_metrics=parse_metrics,
+        )
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _run_scheduler(
+    settings: Settings,
+    *,
+    migrate: bool,
+    on_ready: Callable[[Scheduler], None] | None,
+    observer: PassObserver | None,
+    parse_metrics: DagParseMetrics | None,
+) -> None:
     db = open_database(settings, migrate=migrate)
     clock = SystemClock()
     executor = LocalExecutor(
@@ -393,7 +490,9 @@ def run_scheduler(
         else:
             # Parsing is served by the loop, beside scheduling: a slow DAG file delays only
             # itself, and "ready" comes once every other file has been parsed.
-            processor = dag_processor(settings, db, clock, on_caught_up=ready)
+            processor = dag_processor(
+                settings, db, clock, on_caught_up=ready, parse_metrics=parse_metrics
+            )
             processor.start()
         looping = True
         run_forever(
@@ -403,6 +502,7 @@ def run_scheduler(
             listener=listener,
             sources=[] if processor is None else [processor],
             stopper=stopper,
+            observer=observer,
         )
     finally:
         if not looping:
@@ -416,17 +516,25 @@ def run_scheduler(
         db.dispose()
 
 
-def api_app(settings: Settings) -> FastAPI:
+def api_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI:
     """The API app, with the web UI mounted beside it on the same port, and services of its
-    own, closed when the server stops."""
+    own, closed when the server stops. `metrics_dir`: the folder several server processes
+    share their metrics through."""
     # FastAPI loads here, not at module level: other commands need not pay for importing it.
     from slipstream.api.app import create_app
+    from slipstream.metrics.database import DatabaseCollector
     from slipstream.web.app import create_web_app, mount_web, stop_streams
 
     services = build_services(settings)
     # One failed-login count for HTTP Basic, POST /auth/token and the UI's sign-in form.
     throttle = LoginThrottle(clock=services.clock)
-    app = create_app(services, on_shutdown=services.close, throttle=throttle)
+    app = create_app(
+        services,
+        on_shutdown=services.close,
+        throttle=throttle,
+        metrics_collectors=[DatabaseCollector(MonitoringService(services.db))],
+        metrics_dir=metrics_dir,
+    )
     web = create_web_app(services, throttle=throttle, secret_key=web_secret_key(settings))
     mount_web(app, web)
     # What the server calls when it starts to stop (run_api_server): the UI's live streams
@@ -444,8 +552,24 @@ def web_secret_key(settings: Settings) -> bytes:
 
 
 def api_app_from_env() -> FastAPI:
-    """The app factory uvicorn imports in each worker process: settings come from the env."""
-    return api_app(Settings.from_env())
+    """The app factory uvicorn imports in each worker process: settings come from the env, and
+    so does the metrics folder run_api_server made for its workers."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    return api_app(settings, metrics_dir=os.environ.get(MULTIPROCESS_DIR_VARIABLE))
+
+
+def _uvicorn_logging(settings: Settings) -> dict[str, Any]:
+    """uvicorn's own logging: its usual text lines, or handed to the root logger's JSON."""
+    import uvicorn.config
+
+    if settings.log_format == "json":
+        return uvicorn_json_config()
+    return uvicorn.config.LOGGING_CONFIG
+
+
+# prometheus_client's own variable: its multiprocess mode, for `api-server --workers N`.
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 # With several API worker processes, how long a stopping server waits for open responses (the
@@ -469,7 +593,14 @@ def run_api_server(settings: Settings, host: str, port: int, *, workers: int = 1
                 await super().shutdown(sockets)
 
         app = api_app(settings)
-        config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            log_config=_uvicorn_logging(settings),
+            access_log=False,
+        )
         server = ApiServer(config)
         # uvicorn raises a captured Ctrl-C again once it has stopped.
         with contextlib.suppress(KeyboardInterrupt):
@@ -479,17 +610,26 @@ def run_api_server(settings: Settings, host: str, port: int, *, workers: int = 1
     else:
         # Each worker's streams end when uvicorn's graceful wait runs out (below): uvicorn
         # builds the workers' servers itself, so they cannot be told sooner.
-        # Each worker is a fresh process that imports the factory: it reads the same env.
-        uvicorn.run(
-            "slipstream.bootstrap:api_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-            access_log=False,
-            timeout_graceful_shutdown=STREAMS_GRACE_SECONDS,
-        )
+        # Each worker is a fresh process that imports the factory: it reads the same env,
+        # including the folder where prometheus_client's multiprocess mode (chosen when it is
+        # imported, by this variable) keeps every worker's figures, so that whichever worker
+        # answers /metrics answers for all.
+        with tempfile.TemporaryDirectory(prefix="slipstream-api-metrics-") as metrics_dir:
+            os.environ[MULTIPROCESS_DIR_VARIABLE] = metrics_dir
+            try:
+                uvicorn.run(
+                    "slipstream.bootstrap:api_app_from_env",
+                    factory=True,
+                    host=host,
+                    port=port,
+                    workers=workers,
+                    log_level="info",
+                    log_config=_uvicorn_logging(settings),
+                    access_log=False,
+                    timeout_graceful_shutdown=STREAMS_GRACE_SECONDS,
+                )
+            finally:
+                del os.environ[MULTIPROCESS_DIR_VARIABLE]
 
 
 def _install_secrets(settings: Settings) -> StoredSecretsFactory | NoStoredSecrets:

@@ -143,6 +143,16 @@ def _test_connection(env: Mapping[str, str]) -> bool:
     return _TEST_CONNECTION[raw.lower()]
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    raw = (env.get("SLIPSTREAM_LOG_FORMAT") or "text").strip().lower()
+    if raw not in LOG_FORMATS:
+        raise ConfigError("SLIPSTREAM_LOG_FORMAT", f"expected text or json, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
     """How tries send e-mail (email_on_failure / email_on_retry); None in Settings when
@@ -251,6 +261,10 @@ class Settings:
     test_connection:      SLIPSTREAM_TEST_CONNECTION, Enabled lets `connections test` and
                           POST /connections/test run (Airflow's [core] test_connection;
                           Disabled by default, Hidden counts as Disabled)
+    metrics_public:       SLIPSTREAM_METRICS_PUBLIC, the API server's /metrics answers without
+                          credentials (false: any signed-in user, Basic or Bearer)
+    log_format:           SLIPSTREAM_LOG_FORMAT, text (default) or json: the servers' own logs
+                          as one JSON object per line (not task logs)
     """
 
     home: Path
@@ -282,6 +296,8 @@ class Settings:
     callback_timeout: float = 300.0
     fernet_keys: tuple[str, ...] = field(default=(), repr=False)
     test_connection: bool = False
+    metrics_public: bool = False
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -333,6 +349,8 @@ class Settings:
             callback_timeout=_float(env, "SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS", 300.0, 0.1),
             fernet_keys=_fernet_keys(env),
             test_connection=_test_connection(env),
+            metrics_public=_bool(env, "SLIPSTREAM_METRICS_PUBLIC", False),
+            log_format=_log_format(env),
         )
 
     @property

@@ -75,6 +75,8 @@ def test_step_parses_new_files(processor: DagFileProcessor, tmp_path: Path) -> N
     results = step_until(processor, lambda r: len(r) == 2)
     assert set(by_file(results)) == {a, b}
     assert all(r.error is None and len(r.dags) == 1 for r in results)
+    # How long each child took, for the DAG processor's metrics.
+    assert all(r.duration_seconds is not None and r.duration_seconds > 0 for r in results)
     assert processor.filenos() == []
     assert processor.dag_files() == [a, b]
 

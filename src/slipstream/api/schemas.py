@@ -15,9 +15,36 @@ class SchedulerStatus(BaseModel):
     latest_scheduler_heartbeat: str | None
 
 
+class TriggererStatus(BaseModel):
+    status: str | None
+    latest_triggerer_heartbeat: str | None
+
+
+class DagProcessorStatus(BaseModel):
+    status: str | None
+    latest_dag_processor_heartbeat: str | None
+
+
+class ComponentStatus(BaseModel):
+    """Slipstream's own: one running process (a scheduler, a DAG processor, a worker)."""
+
+    status: str
+    job_id: int
+    hostname: str
+    pid: int
+    started_at: str
+    latest_heartbeat: str
+
+
 class HealthInfo(BaseModel):
     metadatabase: MetadatabaseStatus
     scheduler: SchedulerStatus
+    triggerer: TriggererStatus
+    dag_processor: DagProcessorStatus
+    # Beyond Airflow's shape (its clients ignore keys they do not know): each process.
+    schedulers: list[ComponentStatus]
+    dag_processors: list[ComponentStatus]
+    workers: list[ComponentStatus]
 
 
 class VersionInfo(BaseModel):

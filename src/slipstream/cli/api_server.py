@@ -25,8 +25,8 @@ from slipstream.cli.settings import load_settings
 @handle_errors
 def api_server(host: str, port: int, workers: int) -> None:
     """Serve the REST API and the web UI in the foreground."""
-    configure_logging()
     settings = load_settings()
+    configure_logging(settings)
     click.echo(
         f"api-server | serving the UI and the API at http://{host}:{port} ({workers} worker(s))"
     )

@@ -3,74 +3,105 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 import click
 from sqlalchemy.engine import make_url
 
 from slipstream.auth.passwords import random_password
-from slipstream.bootstrap import account_services, open_database, run_dag_processor, run_scheduler
+from slipstream.bootstrap import (
+    MetricsAddress,
+    account_services,
+    open_database,
+    run_dag_processor,
+    run_scheduler,
+)
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.settings import load_settings
 from slipstream.clock import SystemClock
+from slipstream.config import Settings
 from slipstream.errors import UserNotFound
 from slipstream.lifeline import die_with_parent
+from slipstream.log_format import configure_logging as configure_log_format
 from slipstream.scheduler.tick import Scheduler
 from slipstream.store.db import Database
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s | %(message)s",
-        stream=sys.stderr,
-    )
-    # Alembic narrates every migration step at INFO; the outcome is what matters here.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+def configure_logging(settings: Settings) -> None:
+    """The process's own logs, as text or JSON lines (SLIPSTREAM_LOG_FORMAT)."""
+    configure_log_format(settings.log_format)
+
+
+def metrics_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--metrics-port and --metrics-host, for the processes that serve their own metrics."""
+    command = click.option(
+        "--metrics-host",
+        default="127.0.0.1",
+        show_default=True,
+        help="Address the metrics are served on (0.0.0.0: every interface).",
+    )(command)
+    return click.option(
+        "--metrics-port",
+        type=click.IntRange(0, 65535),
+        default=None,
+        help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port).",
+    )(command)
+
+
+def _metrics_address(host: str, port: int | None) -> MetricsAddress | None:
+    return None if port is None else MetricsAddress(host, port)
 
 
 @click.command()
+@metrics_options
 @handle_errors
-def scheduler() -> None:
+def scheduler(metrics_port: int | None, metrics_host: str) -> None:
     """Run the scheduler, the local executor and DAG file parsing in the foreground."""
-    configure_logging()
     settings = load_settings()
+    configure_logging(settings)
 
     def ready(s: Scheduler) -> None:
         click.echo(f"scheduler | ready (job {s.job_id}); DAGs from {settings.dags_folder}")
 
-    run_scheduler(settings, on_ready=ready)
+    run_scheduler(
+        settings, on_ready=ready, metrics_address=_metrics_address(metrics_host, metrics_port)
+    )
     click.echo("scheduler | stopped")
 
 
 @click.command("dag-processor")
+@metrics_options
 @handle_errors
-def dag_processor() -> None:
+def dag_processor(metrics_port: int | None, metrics_host: str) -> None:
     """Watch the DAG folders and parse DAG files in the foreground, for schedulers started with
     SLIPSTREAM_STANDALONE_DAG_PROCESSOR=true (several may run; each parses every file)."""
-    configure_logging()
     settings = load_settings()
+    configure_logging(settings)
 
     def ready() -> None:
         click.echo(f"dag-processor | ready; DAGs from {settings.dags_folder}")
 
-    run_dag_processor(settings, on_ready=ready)
+    run_dag_processor(
+        settings, on_ready=ready, metrics_address=_metrics_address(metrics_host, metrics_port)
+    )
     click.echo("dag-processor | stopped")
 
 
 @click.command()
 @click.option("--host", "-H", default="0.0.0.0", show_default=True, help="API address to bind.")
 @click.option("--port", "-p", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@metrics_options
 @handle_errors
-def standalone(host: str, port: int) -> None:
+def standalone(host: str, port: int, metrics_port: int | None, metrics_host: str) -> None:
     """Migrate the database, load the examples, create `admin`, and run the scheduler, the
-    workers and the API server (with the web UI) in the foreground."""
-    configure_logging()
+    workers and the API server (with the web UI) in the foreground. --metrics-port serves the
+    scheduler's metrics; the API server's are at /metrics on its own port."""
     settings = load_settings()
+    configure_logging(settings)
     click.echo("standalone | Starting Slipstream standalone")
     click.echo(f"standalone | home: {settings.home}")
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
@@ -114,7 +145,12 @@ def standalone(host: str, port: int) -> None:
                 f" {settings.workers} workers. Trigger with `slipstream dags trigger my_dag`."
             )
 
-        run_scheduler(settings, migrate=True, on_ready=ready)
+        run_scheduler(
+            settings,
+            migrate=True,
+            on_ready=ready,
+            metrics_address=_metrics_address(metrics_host, metrics_port),
+        )
     finally:
         api.terminate()
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from slipstream.core.records import CallbackDone, CallbackRequest, TaskEvent, TaskKey, Workload
@@ -53,3 +54,22 @@ class CallbackRunner(Protocol):
     def run_callbacks(self, requests: Sequence[CallbackRequest]) -> None: ...
 
     def callbacks_done(self) -> list[CallbackDone]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorLoad:
+    """What an executor holds at one moment, for metrics and health: tries handed to it that
+    have not started yet (`queued`), tries running, and the processes running them."""
+
+    capacity: int
+    queued: int
+    running: int
+    worker_pids: tuple[int, ...] = ()
+
+
+@runtime_checkable
+class Measurable(Protocol):
+    """An executor that can tell its load (the local executor; the inline one runs each try
+    to its end inside `submit`, so it never holds any)."""
+
+    def load(self) -> ExecutorLoad: ...

@@ -29,6 +29,7 @@ from slipstream.core.records import (
     Workload,
 )
 from slipstream.core.states import TaskState
+from slipstream.executors.base import ExecutorLoad
 from slipstream.executors.local_worker import signal_name
 from slipstream.executors.wire import Channel, Drain, RunCallbacks, RunTry, StopTry, WorkerConfig
 from slipstream.executors.worker_main import SOCKET_FD
@@ -94,6 +95,18 @@ class LocalExecutor:
     @property
     def worker_pids(self) -> list[int]:
         return [worker.pid for worker in self._workers]
+
+    def load(self) -> ExecutorLoad:
+        """Tries handed to a worker that has not yet forked them are queued; a try whose
+        worker reported its pid is running."""
+        queued = running = 0
+        for worker in self._workers:
+            for pid in worker.running.values():
+                if pid is None:
+                    queued += 1
+                else:
+                    running += 1
+        return ExecutorLoad(self._parallelism, queued, running, tuple(self.worker_pids))
 
     def start(self) -> None:
         if self._started:

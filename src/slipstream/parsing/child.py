@@ -64,6 +64,8 @@ class FileParseResult:
     dags: list[ParsedDag]
     error: str | None
     deleted: bool = False
+    # From the child's start to when its result was collected (None for a deleted file).
+    duration_seconds: float | None = None
 
 
 def version_hash(structure_digest: str, source: bytes) -> str:

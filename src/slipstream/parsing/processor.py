@@ -13,6 +13,7 @@ import os
 import select
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from slipstream.authoring.secrets import SecretsBackendFactory
@@ -183,6 +184,7 @@ class DagFileProcessor:
             result = child.poll(now)
             if result is not None:
                 del self._children[fileloc]
+                result = replace(result, duration_seconds=max(0.0, now - child.started))
                 self._note_outcome(fileloc, result, now)
                 results.append(result)
         return results

@@ -13,12 +13,13 @@ import os
 import select
 import signal
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import FrameType
 from typing import Protocol
 
 from slipstream.clock import Clock
-from slipstream.executors.base import Executor
-from slipstream.scheduler.tick import Scheduler
+from slipstream.executors.base import Executor, ExecutorLoad, Measurable
+from slipstream.scheduler.tick import Scheduler, TickReport
 from slipstream.store.db import is_transient
 from slipstream.wakeup import WakeupListener
 
@@ -35,6 +36,26 @@ class LoopSource(Protocol):
         ...
 
     def step(self, now: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PassSample:
+    """One pass as the loop saw it. `lag_seconds`: how late the pass began after it was due
+    (the scheduler's own due time, or the moment select() returned with something to read,
+    whichever came first): a timer that fired late, or DAG parsing served first. `report` is
+    None when the pass failed."""
+
+    seconds: float
+    lag_seconds: float
+    report: TickReport | None
+    in_flight: int
+    load: ExecutorLoad | None
+
+
+class PassObserver(Protocol):
+    """Told about every pass (the scheduler's metrics); called on the loop's own thread."""
+
+    def pass_done(self, sample: PassSample) -> None: ...
 
 
 class Stopper:
@@ -81,26 +102,57 @@ def run_forever(
     listener: WakeupListener | None = None,
     sources: Sequence[LoopSource] = (),
     stopper: Stopper | None = None,
+    observer: PassObserver | None = None,
 ) -> None:
     """Serve until stopped. The scheduler must have been started; it is stopped on the way out."""
     stopper = stopper or Stopper()
     try:
         while not stopper.stopping:
-            timeout = _until_due(sources, clock.monotonic(), scheduler.seconds_until_due())
+            until_due = scheduler.seconds_until_due()
+            due = clock.monotonic() + until_due
+            timeout = _until_due(sources, clock.monotonic(), until_due)
             fds: list[int] = [stopper.fileno(), *executor.filenos()]
             if listener is not None:
                 fds.append(listener.fileno())
             fds += (fd for source in sources for fd in source.filenos())
             readable, _, _ = select.select(fds, [], [], timeout)
+            if readable:
+                due = min(due, clock.monotonic())
             if stopper.fileno() in readable:
                 stopper.drain()
             hints = (
                 listener.drain() if listener is not None and listener.fileno() in readable else []
             )
             _step_sources(sources, readable, clock.monotonic())
-            _guard(scheduler.tick, hints)
+            began = clock.monotonic()
+            report = _guard(scheduler.tick, hints)
+            if observer is not None:
+                _observe(observer, scheduler, executor, report, began, due, clock.monotonic())
     finally:
         scheduler.stop()
+
+
+def _observe(
+    observer: PassObserver,
+    scheduler: Scheduler,
+    executor: Executor,
+    report: object,
+    began: float,
+    due: float,
+    ended: float,
+) -> None:
+    sample = PassSample(
+        seconds=ended - began,
+        lag_seconds=max(0.0, began - due),
+        report=report if isinstance(report, TickReport) else None,
+        in_flight=scheduler.in_flight,
+        load=executor.load() if isinstance(executor, Measurable) else None,
+    )
+    try:
+        observer.pass_done(sample)
+    except Exception:
+        # Metrics must never stop scheduling.
+        log.exception("recording the scheduler's metrics failed; continuing")
 
 
 def serve_sources(sources: Sequence[LoopSource], *, clock: Clock, stopper: Stopper) -> None:
@@ -132,10 +184,11 @@ def _step_sources(sources: Sequence[LoopSource], readable: Sequence[int], mono: 
             _guard(source.step, mono)
 
 
-def _guard(step: object, arg: object) -> None:
-    """One failed pass must not end the loop: log it with its traceback and carry on."""
+def _guard(step: object, arg: object) -> object:
+    """One failed pass must not end the loop: log it with its traceback and carry on. Returns
+    what the step returned, or None when it failed."""
     try:
-        step(arg)  # type: ignore[operator]
+        return step(arg)  # type: ignore[operator]
     except Exception as exc:
         if is_transient(exc):
             # PostgreSQL chose this pass as a deadlock victim against someone's change to
@@ -144,5 +197,6 @@ def _guard(step: object, arg: object) -> None:
                 "scheduler pass rolled back by the database (%s); retrying",
                 getattr(exc, "orig", exc),
             )
-            return
+            return None
         log.exception("scheduler pass failed; continuing")
+        return None

@@ -18,7 +18,7 @@ from slipstream.clock import Clock
 from slipstream.config import Settings
 from slipstream.core.records import CallbackRequest, ExitReason, TaskKey
 from slipstream.errors import ConfigError
-from slipstream.executors.base import CallbackRunner, Executor, Killable
+from slipstream.executors.base import CallbackRunner, Executor, Killable, Measurable
 from slipstream.scheduler import assets, callbacks, events
 from slipstream.scheduler.dispatch import dispatch
 from slipstream.scheduler.planning import plan_dirty_runs, release_retries
@@ -29,6 +29,7 @@ from slipstream.scheduler.state import SchedulerState
 from slipstream.scheduler.timeouts import expire_runs
 from slipstream.scheduler.try_logs import write_notes
 from slipstream.scheduler.waits import release_waits
+from slipstream.scheduler.workers import WorkerJobs, end_dead_workers
 from slipstream.store import jobs as jobs_store
 from slipstream.store import pools as pools_store
 from slipstream.store.db import Database
@@ -47,6 +48,9 @@ class TickReport:
     runs_started: int = 0
     runs_finished: int = 0
     queued: int = 0
+    # Nothing was due: the pass returned before opening a transaction (metrics leave such
+    # passes out of pass time and lag, which would otherwise be mostly idle wake-ups).
+    idle: bool = False
 
 
 class Scheduler:
@@ -74,6 +78,7 @@ class Scheduler:
             schedules=ScheduleKeeper(creates_runs=creates_scheduled_runs),
         )
         self._job_id: int | None = None
+        self._workers = WorkerJobs()
         self._hostname = socket.gethostname()
         self._last_heartbeat = clock.monotonic()
         self._last_safety_scan = clock.monotonic()
@@ -82,6 +87,11 @@ class Scheduler:
     @property
     def job_id(self) -> int | None:
         return self._job_id
+
+    @property
+    def in_flight(self) -> int:
+        """Tries handed to the executor and not yet reported finished."""
+        return len(self._state.in_flight)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -140,6 +150,7 @@ class Scheduler:
             events.apply_failures(conn, state, given_back, now)
             # Stored for the next scheduler to submit: this one's executor has stopped.
             callbacks.build_requests(conn, state, self._settings.log_folder, now)
+            self._workers.end_all(conn, now)
             if self._job_id is not None:
                 jobs_store.end_job(conn, self._job_id, now)
         self._write_try_notes()
@@ -181,6 +192,7 @@ class Scheduler:
         try:
             return self._pass()
         except Exception:
+            self._workers.forget()
             self._state = self._state.reset()
             with self._db.read() as conn:
                 self._state.rebuild(conn, self._clock.now())
@@ -220,7 +232,7 @@ class Scheduler:
             or lost_check_due
             or (state.has_ready() and free > 0)
         ):
-            return TickReport()
+            return TickReport(idle=True)
         runs_started = runs_finished = 0
         expired: list[TaskKey] = []
         with self._db.write() as conn:
@@ -263,6 +275,8 @@ class Scheduler:
                 self._recover_lost(conn, now)
             if heartbeat_due and self._job_id is not None:
                 jobs_store.heartbeat(conn, self._job_id, now)
+                if isinstance(self._executor, Measurable):
+                    self._workers.sync(conn, self._executor.load().worker_pids, now)
                 self._last_heartbeat = mono
             callback_requests = callbacks.build_requests(
                 conn, state, self._settings.log_folder, now
@@ -321,6 +335,7 @@ class Scheduler:
             write_notes(self._settings.log_folder, notes)
 
     def _recover_lost(self, conn: Connection, now: datetime) -> None:
+        end_dead_workers(conn, lost_after_seconds=self._settings.lost_after_seconds, now=now)
         if self._job_id is not None:
             events.recover_lost(
                 conn,

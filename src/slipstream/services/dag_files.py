@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from slipstream.clock import Clock
 from slipstream.core.records import DagRecord
@@ -65,6 +66,14 @@ class _Applied:
         )
 
 
+class ParseObserver(Protocol):
+    """Told about each file once its parse is applied (the DAG processor's metrics)."""
+
+    def file_parsed(self, fileloc: str, seconds: float | None, *, failed: bool) -> None: ...
+
+    def file_deleted(self, fileloc: str) -> None: ...
+
+
 def _differs(before: DagRecord, after: DagRecord) -> bool:
     # A re-parse always moves last_parsed_at; only other differences are news.
     return replace(before, last_parsed_at=None) != replace(after, last_parsed_at=None)
@@ -81,8 +90,10 @@ class DagFileSync:
         clock: Clock,
         paused_at_creation: bool,
         wakeup: WakeupSender | None = None,
+        observer: ParseObserver | None = None,
     ) -> None:
         self._db = db
+        self._observer = observer
         self._processor = processor
         self._clock = clock
         self._paused_at_creation = paused_at_creation
@@ -150,6 +161,7 @@ class DagFileSync:
                 raise
             released |= self._release(applied.deactivated)
             self._notify([*applied.added, *applied.updated, *applied.deactivated])
+            self._observe(result, applied)
             total += applied.summary()
         if released:
             self._processor.invalidate(released)
@@ -219,6 +231,20 @@ class DagFileSync:
         for dag_id in dag_ids:
             files |= self._refused.pop(dag_id, set())
         return files
+
+    def _observe(self, result: FileParseResult, applied: _Applied) -> None:
+        if self._observer is None:
+            return
+        try:
+            if result.deleted:
+                self._observer.file_deleted(result.fileloc)
+            else:
+                self._observer.file_parsed(
+                    result.fileloc, result.duration_seconds, failed=applied.error
+                )
+        except Exception:
+            # Metrics must never stop parsing.
+            log.exception("recording DAG parse metrics for %s failed", result.fileloc)
 
     def _notify(self, dag_ids: Iterable[str]) -> None:
         if self._wakeup is None:

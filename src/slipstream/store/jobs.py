@@ -1,9 +1,11 @@
-"""Jobs: one row per long-running process (a scheduler, a DAG processor) whose heartbeat proves
-it is alive. Each kind is looked up on its own: a DAG processor is no rival to a scheduler."""
+"""Jobs: one row per long-running process (a scheduler, a DAG processor, a worker) whose
+heartbeat proves it is alive. Each kind is looked up on its own: a DAG processor is no rival to
+a scheduler."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +21,8 @@ LOST = "lost"
 
 SCHEDULER = "scheduler"
 DAG_PROCESSOR = "dag_processor"
+# The local executor's worker processes, heartbeated by the scheduler that supervises them.
+WORKER = "worker"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,13 @@ _RUNNING_JOBS = (
 
 def heartbeat(conn: Connection, job_id: int, now: datetime) -> None:
     conn.execute(_HEARTBEAT, {"k_job_id": job_id, "v_now": now})
+
+
+def heartbeat_many(conn: Connection, job_ids: Collection[int], now: datetime) -> None:
+    if job_ids:
+        conn.execute(
+            update(jobs).where(jobs.c.id.in_(sorted(job_ids))).values(latest_heartbeat=now)
+        )
 
 
 def end_job(conn: Connection, job_id: int, now: datetime, *, state: str = ENDED) -> None:

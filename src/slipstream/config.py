@@ -143,6 +143,31 @@ def _test_connection(env: Mapping[str, str]) -> bool:
     return _TEST_CONNECTION[raw.lower()]
 
 
+# A century: more is keeping everything, which leaving the setting unset says.
+MAX_RETENTION_DAYS = 36500
+
+
+def _retention_days(env: Mapping[str, str]) -> float | None:
+    """SLIPSTREAM_RETENTION_DAYS: a number of days above 0 (fractions allowed: 0.5 is 12
+    hours), or unset for no retention."""
+    raw = (env.get("SLIPSTREAM_RETENTION_DAYS") or "").strip()
+    if not raw:
+        return None
+    try:
+        days = float(raw)
+    except ValueError:
+        raise ConfigError(
+            "SLIPSTREAM_RETENTION_DAYS", f"expected a number of days, got {raw!r}"
+        ) from None
+    if not 0 < days <= MAX_RETENTION_DAYS:
+        raise ConfigError(
+            "SLIPSTREAM_RETENTION_DAYS",
+            f"must be above 0 and at most {MAX_RETENTION_DAYS} days (unset it to keep"
+            f" everything), got {raw!r}",
+        )
+    return days
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
     """How tries send e-mail (email_on_failure / email_on_retry); None in Settings when
@@ -251,6 +276,10 @@ class Settings:
     test_connection:      SLIPSTREAM_TEST_CONNECTION, Enabled lets `connections test` and
                           POST /connections/test run (Airflow's [core] test_connection;
                           Disabled by default, Hidden counts as Disabled)
+    retention_days:       SLIPSTREAM_RETENTION_DAYS, days of runs to keep: the scheduler prunes
+                          older finished runs with their task instances, tries, XComs and log
+                          files, in small batches between its passes (`db clean`'s rules: each
+                          DAG's latest non-manual run stays). Unset (None): keep everything
     """
 
     home: Path
@@ -282,6 +311,7 @@ class Settings:
     callback_timeout: float = 300.0
     fernet_keys: tuple[str, ...] = field(default=(), repr=False)
     test_connection: bool = False
+    retention_days: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -333,6 +363,7 @@ class Settings:
             callback_timeout=_float(env, "SLIPSTREAM_CALLBACK_TIMEOUT_SECONDS", 300.0, 0.1),
             fernet_keys=_fernet_keys(env),
             test_connection=_test_connection(env),
+            retention_days=_retention_days(env),
         )
 
     @property

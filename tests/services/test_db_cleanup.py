@@ -286,8 +286,12 @@ def test_dag_filters_narrow_what_goes(harness: Harness) -> None:
     harness.clock.advance(timedelta(days=30))
     before = harness.clock.now()
     cleanup = cleanup_of(harness)
-    # daily's first run (its second is kept), etl's run.
-    assert cleanup.count(Cutoff.of(before), [CleanTable.DAG_RUN])[0].rows == 2
+    # daily's first run (its second is kept), etl's run: the kept run's rows are not counted.
+    (everything,) = cleanup.count(Cutoff.of(before), [CleanTable.DAG_RUN])
+    assert everything.rows == 2
+    assert everything.with_them == {"task_instances": 3, "task_tries": 4, "xcoms": 3}
+    (xcom,) = cleanup.count(Cutoff.of(before), [CleanTable.XCOM])
+    assert xcom.rows == 3
     assert (
         cleanup.count(Cutoff.of(before, exclude_dag_ids=["etl"]), [CleanTable.DAG_RUN])[0].rows == 1
     )

@@ -81,17 +81,18 @@ class DbCleanupService:
         now = self._clock.now()
         results: list[TableResult] = []
         with self._db.read() as conn:
-            pks: list[int] = []
-            if _RUN_TABLES.intersection(tables):
-                pks = store.prunable_run_pks(conn, cutoff, store.kept_runs(conn))
+            kept = store.kept_runs(conn) if _RUN_TABLES.intersection(tables) else frozenset()
             for table in tables:
                 result = TableResult(table)
                 name = RULES[table].table
                 if table is CleanTable.DAG_RUN:
-                    result.rows = len(pks)
-                    result.with_them = store.count_held(conn, pks)
+                    result.rows = store.count_prunable(conn, cutoff, kept, name, aged=False)
+                    result.with_them = {
+                        held: store.count_prunable(conn, cutoff, kept, held, aged=False)
+                        for held in store.RUN_TABLES
+                    }
                 elif table in _RUN_TABLES:
-                    result.rows = store.count_in_runs(conn, name, pks, cutoff.before)
+                    result.rows = store.count_prunable(conn, cutoff, kept, name, aged=True)
                 else:
                     result.rows = store.count_by_age(conn, name, cutoff, now)
                 results.append(result)

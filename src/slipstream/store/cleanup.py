@@ -125,10 +125,13 @@ def kept_runs(conn: Connection) -> frozenset[int]:
 
 
 def _prunable_runs(cutoff: Cutoff) -> list[ColumnElement[bool]]:
-    unsettled = select(literal(1)).where(
-        task_instances.c.run_pk == runs.c.id, task_instances.c.state.not_in(_SETTLED)
+    # Correlated to the run alone, whatever the statement these conditions end up inside.
+    unsettled = (
+        select(literal(1))
+        .where(task_instances.c.run_pk == runs.c.id, task_instances.c.state.not_in(_SETTLED))
+        .correlate(runs)
     )
-    pending = select(literal(1)).where(callback_requests.c.run_pk == runs.c.id)
+    pending = select(literal(1)).where(callback_requests.c.run_pk == runs.c.id).correlate(runs)
     return [
         runs.c.state.in_(_FINISHED_RUNS),
         run_recency() < cutoff.before,
@@ -162,19 +165,37 @@ def candidate_runs(
     return [RunRef(row.id, row.dag_id, row.run_id) for row in conn.execute(query)]
 
 
-def prunable_run_pks(conn: Connection, cutoff: Cutoff, kept: Collection[int]) -> list[int]:
-    """Every run whose rows may be pruned, for counting (pruning reads them in windows)."""
-    query = select(runs.c.id).where(*_prunable_runs(cutoff)).order_by(runs.c.id)
-    return [pk for pk in conn.execute(query).scalars() if pk not in kept]
+def _kept_among_old(conn: Connection, cutoff: Cutoff, kept: Collection[int]) -> list[int]:
+    """The kept runs that are old enough to prune but for being kept (few: two per DAG at
+    most), so counts can take them out of what a subquery finds."""
+    found: list[int] = []
+    for chunk in _chunks(sorted(kept)):
+        query = select(runs.c.id).where(runs.c.id.in_(list(chunk)), *_prunable_runs(cutoff))
+        found += conn.execute(query).scalars()
+    return found
 
 
-def count_held(conn: Connection, run_pks: Sequence[int]) -> dict[str, int]:
-    """The task instances, tries and XComs these runs hold, by table."""
-    counts = dict.fromkeys(RUN_TABLES, 0)
-    for chunk in _chunks(run_pks):
-        for table in (task_instances, task_tries, xcoms):
-            counts[table.name] += _count(conn, select(table).where(table.c.run_pk.in_(chunk)))
-    return counts
+def count_prunable(
+    conn: Connection, cutoff: Cutoff, kept: Collection[int], table_name: str, *, aged: bool
+) -> int:
+    """How many rows of `table_name` the runs old enough to prune hold (`runs`: the runs
+    themselves); with `aged`, only those `delete_in_runs` would take (old enough themselves,
+    not a current try). Counted in SQL over all such runs, less the kept ones."""
+    old = select(runs.c.id).where(*_prunable_runs(cutoff))
+    spared = _kept_among_old(conn, cutoff, kept)
+    if table_name == runs.name:
+        return _count(conn, old) - len(spared)
+    table, conditions = _IN_RUNS[table_name]
+
+    def rows_in(runs_in: Any) -> Select[Any]:
+        if aged:
+            return select(table).where(*conditions(runs_in, cutoff.before))
+        return select(table).where(table.c.run_pk.in_(runs_in))
+
+    total = _count(conn, rows_in(old))
+    for chunk in _chunks(spared):
+        total -= _count(conn, rows_in(list(chunk)))
+    return total
 
 
 def delete_runs(conn: Connection, refs: Sequence[RunRef]) -> Pruned:
@@ -206,33 +227,33 @@ def delete_runs(conn: Connection, refs: Sequence[RunRef]) -> Pruned:
     )
 
 
-def _old_task_instances(run_pks: Sequence[int], before: datetime) -> list[ColumnElement[bool]]:
+def _old_task_instances(runs_in: Any, before: datetime) -> list[ColumnElement[bool]]:
     # Never-started instances (skipped, upstream_failed) are dated by their end or last change.
     recency = func.coalesce(
         task_instances.c.start_date, task_instances.c.end_date, task_instances.c.updated_at
     )
     return [
-        task_instances.c.run_pk.in_(list(run_pks)),
+        task_instances.c.run_pk.in_(runs_in),
         task_instances.c.state.in_(_SETTLED),
         recency < before,
     ]
 
 
-def _past_tries(run_pks: Sequence[int], before: datetime) -> list[ColumnElement[bool]]:
+def _past_tries(runs_in: Any, before: datetime) -> list[ColumnElement[bool]]:
     current = select(task_instances.c.try_number).where(
         task_instances.c.run_pk == task_tries.c.run_pk,
         task_instances.c.task_id == task_tries.c.task_id,
         task_instances.c.map_index == task_tries.c.map_index,
     )
     return [
-        task_tries.c.run_pk.in_(list(run_pks)),
+        task_tries.c.run_pk.in_(runs_in),
         func.coalesce(task_tries.c.start_date, task_tries.c.queued_at) < before,
         task_tries.c.try_number < current.scalar_subquery(),
     ]
 
 
-def _old_xcoms(run_pks: Sequence[int], before: datetime) -> list[ColumnElement[bool]]:
-    return [xcoms.c.run_pk.in_(list(run_pks)), xcoms.c.timestamp < before]
+def _old_xcoms(runs_in: Any, before: datetime) -> list[ColumnElement[bool]]:
+    return [xcoms.c.run_pk.in_(runs_in), xcoms.c.timestamp < before]
 
 
 _IN_RUNS = {
@@ -240,17 +261,6 @@ _IN_RUNS = {
     task_tries.name: (task_tries, _past_tries),
     xcoms.name: (xcoms, _old_xcoms),
 }
-
-
-def count_in_runs(
-    conn: Connection, table_name: str, run_pks: Sequence[int], before: datetime
-) -> int:
-    """How many rows of `table_name` (task_instances, task_tries or xcoms) older than
-    `before` these runs hold: what `delete_in_runs` would take from them."""
-    table, conditions = _IN_RUNS[table_name]
-    return sum(
-        _count(conn, select(table).where(*conditions(chunk, before))) for chunk in _chunks(run_pks)
-    )
 
 
 def delete_in_runs(
@@ -262,6 +272,7 @@ def delete_in_runs(
     if not run_pks:
         return Pruned(0)
     table, conditions = _IN_RUNS[table_name]
+    run_pks = list(run_pks)
     key = tuple_(*table.primary_key.columns)
     # correlate(None): the inner select reads the table afresh, not the DELETE's row.
     chosen = (

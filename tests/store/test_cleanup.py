@@ -249,3 +249,38 @@ def test_dag_versions_go_unless_current_newest_or_used(db: Database) -> None:
     with db.read() as conn:
         left = conn.execute(select(dag_versions.c.id).order_by(dag_versions.c.id))
         assert left.scalars().all() == [versions[1], versions[3]]
+
+
+def test_kept_runs_are_what_scheduling_continues_from(db: Database, add_dag: AddDag) -> None:
+    dag = add_dag("consumer")
+
+    def run(run_id: str, run_type: RunType, queued: datetime, interval_end: datetime) -> int:
+        with db.write() as conn:
+            return runs_store.insert_run(
+                conn,
+                dag_id=dag.dag_id,
+                run_id=run_id,
+                version_id=dag.version_id,
+                run_type=run_type,
+                logical_date=interval_end - timedelta(days=1),
+                data_interval=(interval_end - timedelta(days=1), interval_end),
+                conf={},
+                now=queued,
+            ).id
+
+    hour = timedelta(hours=1)
+    consumers = []
+    for n in range(2):
+        with db.write() as conn:
+            assets_store.record_event(conn, uri="s3://a", extra={}, timestamp=OLD + n * hour)
+        pk = run(f"asset_triggered__{n}", RunType.ASSET_TRIGGERED, OLD + n * hour, OLD)
+        with db.write() as conn:
+            assert len(assets_store.consume(conn, dag.dag_id, ["s3://a"], pk)) == 1
+        consumers.append(pk)
+    # The later interval started first (a catchup run), the earlier one last (a backfill).
+    later_interval = run("scheduled__2", RunType.SCHEDULED, OLD + 2 * hour, OLD + 10 * hour)
+    last_started = run("backfill__1", RunType.BACKFILL, OLD + 3 * hour, OLD + 5 * hour)
+    run("manual__1", RunType.MANUAL, OLD + 4 * hour, OLD + 20 * hour)
+    with db.read() as conn:
+        kept = store.kept_runs(conn)
+    assert kept == {consumers[1], later_interval, last_started}

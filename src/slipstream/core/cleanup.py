@@ -71,8 +71,9 @@ RULES: dict[CleanTable, TableRule] = {
         "runs",
         "start_date, else queued_at",
         "runs not finished or with a try not finished or callbacks pending; per DAG, its"
-        " latest non-manual run (as Airflow) and the scheduled run the next one follows"
-        " (task instances, tries, XComs and log files go with a run)",
+        " latest non-manual run (as Airflow), the scheduled run the next one follows and the"
+        " run that consumed its latest asset event (task instances, tries, XComs and log"
+        " files go with a run)",
     ),
     CleanTable.DAG_VERSION: TableRule(
         "dag_versions", "created_at", "a DAG's current version and any version a run uses"

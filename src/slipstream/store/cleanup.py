@@ -93,8 +93,9 @@ def _count(conn: Connection, query: Select[Any]) -> int:
 
 def kept_runs(conn: Connection) -> frozenset[int]:
     """Runs never pruned, however old: each DAG's latest non-manual run (by start, as Airflow
-    keeps it so that scheduling continues) and its scheduled or backfill run with the latest
-    interval end (what Slipstream's scheduler continues from)."""
+    keeps it so that scheduling continues), its scheduled or backfill run with the latest
+    interval end (what Slipstream's scheduler continues from) and its run that consumed the
+    latest asset event."""
     recency = run_recency()
     latest = (
         select(runs.c.dag_id, func.max(recency).label("latest"))
@@ -121,7 +122,26 @@ def kept_runs(conn: Connection) -> frozenset[int]:
         )
         .where(_SCHEDULED)
     )
-    return frozenset(conn.execute(by_start.union(by_end)).scalars())
+    # The run holding a DAG's latest consumed asset event: the next asset-triggered run takes
+    # the events after it (store.assets.consume), so without it old events would be taken again.
+    consumed = (
+        select(runs.c.dag_id, func.max(run_asset_events.c.event_id).label("last_event"))
+        .join(runs, runs.c.id == run_asset_events.c.run_pk)
+        .group_by(runs.c.dag_id)
+        .subquery()
+    )
+    by_event = (
+        select(run_asset_events.c.run_pk)
+        .join(runs, runs.c.id == run_asset_events.c.run_pk)
+        .join(
+            consumed,
+            and_(
+                runs.c.dag_id == consumed.c.dag_id,
+                run_asset_events.c.event_id == consumed.c.last_event,
+            ),
+        )
+    )
+    return frozenset(conn.execute(by_start.union(by_end, by_event)).scalars())
 
 
 def _prunable_runs(cutoff: Cutoff) -> list[ColumnElement[bool]]:

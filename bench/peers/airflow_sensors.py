@@ -2,9 +2,9 @@
 (bench/sensors.py), time sensors deferred to Airflow's triggerer (`DateTimeSensorAsync`, the mode
 Airflow recommends for waiting) and reschedule-mode PythonSensors, each kind alone on its own
 `airflow standalone` (both at once, the reschedule sensors' task processes starved the deferred
-ones of the machine and the API server, and none was ever queued). Measures, like Slipstream's side, the CPU of every process of the
-deployment while they wait, how many processes it adds, and how late each sensor ended after
-its target (task instances' `end_date` from /api/v2).
+ones of the machine and the API server, and none was ever queued). Measures, like Slipstream's
+side, the CPU of every process of the deployment while they wait, how many processes it adds,
+and how late each sensor ended after its target (task instances' `end_date` from /api/v2).
 
 Airflow starts every sensor as a task process before it can wait, about a second of CPU each
 on this machine, so its sizes are smaller than Slipstream's and its target is further away

@@ -14,7 +14,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +37,13 @@ from slipstream.executors.local import LocalExecutor
 from slipstream.keyfile import load_or_create_key
 from slipstream.log_format import configure_logging, uvicorn_json_config
 from slipstream.parsing.processor import DagFileProcessor
-from slipstream.scheduler.loop import PassObserver, Stopper, run_forever, serve_sources
+from slipstream.scheduler.loop import (
+    LoopSource,
+    PassObserver,
+    Stopper,
+    run_forever,
+    serve_sources,
+)
 from slipstream.scheduler.tick import Scheduler
 from slipstream.services.assets import AssetService
 from slipstream.services.changes import ChangeService
@@ -48,12 +54,15 @@ from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dag_processor import DagProcessor, processor_is_running
 from slipstream.services.dag_view import DagViewService
 from slipstream.services.dags import DagService
+from slipstream.services.database_checks import DatabaseChecks
+from slipstream.services.db_cleanup import DbCleanupService
 from slipstream.services.event_log import EventLogService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
 from slipstream.services.logs import LogService
 from slipstream.services.monitoring import MonitoringService
 from slipstream.services.pools import PoolService
+from slipstream.services.retention import RetentionJob
 from slipstream.services.roles import RoleService
 from slipstream.services.run_changes import RunChangeService
 from slipstream.services.runs import RunService
@@ -109,6 +118,7 @@ class Services:
     pools: PoolService
     event_logs: EventLogService
     assets: AssetService
+    cleanup: DbCleanupService
 
     def close(self) -> None:
         self.wakeup.close()
@@ -209,7 +219,18 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         pools=PoolService(db, clock=clock, wakeup=wakeup),
         event_logs=EventLogService(db),
         assets=AssetService(db, clock=clock, wakeup=wakeup),
+        cleanup=DbCleanupService(db, log_folder=settings.log_folder, clock=clock),
     )
+
+
+@contextlib.contextmanager
+def database_checks(settings: Settings) -> Iterator[DatabaseChecks]:
+    """`db check` and `db check-migrations`: the database as it is, migrated or not."""
+    db = Database(settings.database_url)
+    try:
+        yield DatabaseChecks(db, clock=SystemClock())
+    finally:
+        db.dispose()
 
 
 # How long a CLI command waits for a running DAG processor to parse a DAG it names: a new file
@@ -476,6 +497,10 @@ def _run_scheduler(
     stopper = Stopper()
     looping = False
     processor: DagProcessor | None = None
+    sources: list[LoopSource] = []
+    if settings.retention_days is not None:
+        cleanup = DbCleanupService(db, log_folder=settings.log_folder, clock=clock)
+        sources.append(RetentionJob(cleanup, clock=clock, days=settings.retention_days))
 
     def ready() -> None:
         if on_ready is not None:
@@ -494,13 +519,14 @@ def _run_scheduler(
                 settings, db, clock, on_caught_up=ready, parse_metrics=parse_metrics
             )
             processor.start()
+            sources.insert(0, processor)
         looping = True
         run_forever(
             scheduler,
             executor,
             clock=clock,
             listener=listener,
-            sources=[] if processor is None else [processor],
+            sources=sources,
             stopper=stopper,
             observer=observer,
         )

@@ -153,6 +153,31 @@ def _log_format(env: Mapping[str, str]) -> str:
     return raw
 
 
+# A century: more is keeping everything, which leaving the setting unset says.
+MAX_RETENTION_DAYS = 36500
+
+
+def _retention_days(env: Mapping[str, str]) -> float | None:
+    """SLIPSTREAM_RETENTION_DAYS: a number of days above 0 (fractions allowed: 0.5 is 12
+    hours), or unset for no retention."""
+    raw = (env.get("SLIPSTREAM_RETENTION_DAYS") or "").strip()
+    if not raw:
+        return None
+    try:
+        days = float(raw)
+    except ValueError:
+        raise ConfigError(
+            "SLIPSTREAM_RETENTION_DAYS", f"expected a number of days, got {raw!r}"
+        ) from None
+    if not 0 < days <= MAX_RETENTION_DAYS:
+        raise ConfigError(
+            "SLIPSTREAM_RETENTION_DAYS",
+            f"must be above 0 and at most {MAX_RETENTION_DAYS} days (unset it to keep"
+            f" everything), got {raw!r}",
+        )
+    return days
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
     """How tries send e-mail (email_on_failure / email_on_retry); None in Settings when
@@ -265,6 +290,10 @@ class Settings:
                           credentials (false: any signed-in user, Basic or Bearer)
     log_format:           SLIPSTREAM_LOG_FORMAT, text (default) or json: the servers' own logs
                           as one JSON object per line (not task logs)
+    retention_days:       SLIPSTREAM_RETENTION_DAYS, days of runs to keep: the scheduler prunes
+                          older finished runs with their task instances, tries, XComs and log
+                          files, in small batches between its passes (`db clean`'s rules: each
+                          DAG's latest non-manual run stays). Unset (None): keep everything
     """
 
     home: Path
@@ -298,6 +327,7 @@ class Settings:
     test_connection: bool = False
     metrics_public: bool = False
     log_format: str = "text"
+    retention_days: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -351,6 +381,7 @@ class Settings:
             test_connection=_test_connection(env),
             metrics_public=_bool(env, "SLIPSTREAM_METRICS_PUBLIC", False),
             log_format=_log_format(env),
+            retention_days=_retention_days(env),
         )
 
     @property

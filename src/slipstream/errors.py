@@ -37,6 +37,7 @@ the API to status codes in one table, the CLI to exit codes in one place.
     ├── NotAvailableInSlipstream      (also an ImportError) an Airflow name Slipstream lacks
     ├── ConfigError                   settings that cannot work
     │   ├── DatabaseUnavailable       the metadata database cannot be reached
+    │   ├── SchemaNotAtHead           its schema is not the one this Slipstream migrates to
     │   └── UndecryptableSecret       a stored value the Fernet keys in use cannot decrypt
     └── TaskControl                   raised by task code to steer its own outcome
         ├── SkipTask
@@ -317,6 +318,29 @@ class DatabaseUnavailable(ConfigError):
         super().__init__("database", f"cannot connect to {url}: {reason}")
         self.url = url
         self.reason = reason
+
+
+class SchemaNotAtHead(ConfigError):
+    """The metadata database's schema revision is not this Slipstream's newest: `current` is
+    None for a database never migrated; `waited` is how long `db check-migrations` waited."""
+
+    def __init__(
+        self, current: str | None, expected: str, waited: float, *, known: bool = True
+    ) -> None:
+        at = f"revision {current}" if current else "no revision (never migrated)"
+        advice = (
+            "run `slipstream db migrate`"
+            if known
+            else "this Slipstream does not know that revision: a newer Slipstream migrated it"
+        )
+        super().__init__(
+            "database",
+            f"the schema is at {at}, not at {expected}, the revision this Slipstream expects,"
+            f" after waiting {waited:g} s; {advice}",
+        )
+        self.current = current
+        self.expected = expected
+        self.waited = waited
 
 
 class UndecryptableSecret(ConfigError):

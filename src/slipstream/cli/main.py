@@ -11,7 +11,11 @@ from slipstream import __version__
 
 # name -> (module, attribute, one-line help shown by `slipstream --help`)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
-    "db": ("slipstream.cli.db", "db", "Create, upgrade or reset the metadata database."),
+    "db": (
+        "slipstream.cli.db",
+        "db",
+        "Create, upgrade, check, clean or reset the metadata database.",
+    ),
     "dags": ("slipstream.cli.dags", "dags", "List, show, trigger, pause, test and backfill DAGs."),
     "runs": ("slipstream.cli.runs", "runs", "List and show DAG runs."),
     "tasks": ("slipstream.cli.tasks", "tasks", "List tasks, show their states and read logs."),

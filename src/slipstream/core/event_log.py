@@ -39,6 +39,9 @@ CONNECTION_EDIT = "connection.edit"
 CONNECTION_DELETE = "connection.delete"
 CONNECTION_IMPORT = "connection.import"  # no Airflow name (its CLI's only): one entry, the ids
 ROTATE_FERNET_KEY = "rotate_fernet_key"  # Airflow's CLI logs it as cli_rotate_fernet_key
+# `db clean`, as Airflow's CLI names it (after the function behind the command); extra holds
+# the cutoff, the tables and how many rows each lost.
+DB_CLEAN = "cli_cleanup_tables"
 
 # Keys that name a secret: refused in `extra` by the store, whoever writes it.
 # "val"/"value": what a Variable's value would be stored under, were a caller to slip.

@@ -150,6 +150,20 @@ class Database:
         with self._connect() as conn, conn.begin():
             yield conn
 
+    def ping(self) -> None:
+        """Connect and run `SELECT 1`; DatabaseUnavailable if that fails. A SQLite file that
+        does not exist is reported, not created: a check should change nothing."""
+        database = make_url(self.url).database
+        local_file = self.dialect == "sqlite" and database and database != ":memory:"
+        if local_file and not Path(str(database)).is_file():
+            raise DatabaseUnavailable(self.safe_url, f"no database file at {database}")
+        try:
+            with self.read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise DatabaseUnavailable(self.safe_url, reason) from None
+
     def _connect(self) -> Connection:
         try:
             return self.engine.connect()

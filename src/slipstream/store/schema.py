@@ -27,6 +27,12 @@ def head_revision() -> str:
     return head
 
 
+def is_known_revision(revision: str) -> bool:
+    """Whether `revision` is one of this Slipstream's migrations."""
+    script = ScriptDirectory.from_config(_config())
+    return any(known.revision == revision for known in script.walk_revisions())
+
+
 def current_revision(db: Database) -> str | None:
     with db.read() as conn:
         return MigrationContext.configure(conn).get_current_revision()

@@ -273,7 +273,13 @@ def dag_file_sync(
     """Parsing of the DAG folders into `db`; DAG files read the Variables and Connections of
     `settings`' database."""
     return dag_file_sync_reading(
-        settings, db, clock, wakeup, secrets_factory(settings), watch=watch
+        settings,
+        db,
+        clock,
+        wakeup,
+        secrets_factory(settings),
+        watch=watch,
+        parse_metrics=parse_metrics,
     )
 
 
@@ -285,6 +291,7 @@ def dag_file_sync_reading(
     secrets: SecretsBackendFactory | None,
     *,
     watch: bool = False,
+    parse_metrics: DagParseMetrics | None = None,
 ) -> DagFileSync:
     """Parsing of the DAG folders into `db`, DAG files reading the Variables and Connections
     `secrets` builds (None: the environment's alone)."""

@@ -204,6 +204,9 @@ class TaskInstance:
     # The wait the current try reported; kept while that try is woken and runs again.
     wait: Wait | None = None
     resumes_try: bool = False  # scheduled again by a wake-up: its next queueing is the same try
+    # A reschedule-mode sensor's first poke in this set of tries (kept across its retries,
+    # forgotten by a clear): where a later try counts the sensor's timeout from, as Airflow.
+    sensor_started_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +278,10 @@ class Workload:
     # A try woken from up_for_reschedule or deferred: what it reported when it began waiting
     # (the first poke's start, the pokes so far, the method to resume at).
     wait: Wait | None = None
+    # A reschedule-mode sensor retried: the first poke of its first try that waited (since
+    # the last clear), which its timeout is counted from (Airflow reads the first try's first
+    # reschedule). None until a try of this set of tries ended up_for_reschedule.
+    sensor_started_at: datetime | None = None
 
     @property
     def key(self) -> TaskKey:

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import Update
 
-from slipstream.core.records import ExitReason
+from slipstream.core.records import ExitReason, Wait, WakeAction
 from slipstream.core.states import RunState, TaskState
 from slipstream.core.transitions import (
     NOTHING_MOVED,
@@ -161,6 +161,8 @@ def _task_statement(
         values.update(
             start_date=None, end_date=None, queued_at=None, next_retry_at=None, owner_job_id=None
         )
+        # A new set of tries (a clear): a sensor's timeout is counted afresh, as Airflow.
+        values["sensor_started_at"] = None
     if starts_now:
         values["start_date"] = now
     if sets_max_tries:
@@ -380,6 +382,11 @@ def _end_statements(target: TaskState, with_start: bool) -> tuple[Update, Update
             wake_target=bindparam("v_wake_target", type_=Text),
             wait=bindparam("v_wait", type_=Text),
             resumes_try=False,
+            # The first try to wait up_for_reschedule sets where later tries (retries) count a
+            # reschedule-mode sensor's timeout from; later waits keep it.
+            sensor_started_at=func.coalesce(
+                ti.c.sensor_started_at, bindparam("v_sensor_started_at", type_=UtcDateTime)
+            ),
         )
     )
     row = (
@@ -426,6 +433,7 @@ def _end_try(conn: Connection, transition: EndTry) -> Moved:
             "v_wake_at": wake_at,
             "v_wake_target": wake_target.value if wake_target is not None else None,
             "v_wait": wait_to_text(wait),
+            "v_sensor_started_at": _sensor_start(wait),
         },
     ).rowcount
     conn.execute(
@@ -440,6 +448,14 @@ def _end_try(conn: Connection, transition: EndTry) -> Moved:
         },
     )
     return _moved_key(transition) if moved else NOTHING_MOVED
+
+
+def _sensor_start(wait: Wait | None) -> datetime | None:
+    """The first poke's start a try waiting up_for_reschedule reports (deferrals restart their
+    timeout in each try, as Airflow's defer(timeout=...), so they set nothing)."""
+    if wait is None or wait.deferred or wait.action is not WakeAction.POKE:
+        return None
+    return wait.started_at
 
 
 # ----------------------------------------------------------------- waking waiting tasks

@@ -63,7 +63,9 @@ class Wait:
     action: WakeAction
     started_at: datetime  # the first poke's start: where the sensor's timeout is counted from
     timeout_at: datetime | None = None  # when waiting longer ends the task (on_timeout)
-    on_timeout: TaskState = TaskState.FAILED  # failed, or skipped (soft_fail)
+    # failed (a sensor: no retry), skipped (soft_fail), or up_for_retry: a failure the task's
+    # retries decide when the timeout comes (a non-sensor's deferral: TaskDeferralTimeout).
+    on_timeout: TaskState = TaskState.FAILED
     pokes: int = 1  # pokes so far in this try (exponential backoff counts them)
     next_method: str | None = None  # RESUME: the method to call, as Airflow's next_method
     next_kwargs: str | None = None  # RESUME: its keyword arguments, JSON text

@@ -475,6 +475,8 @@ def _wake_statement(target: TaskState, sources: frozenset[TaskState]) -> Update:
         values["resumes_try"] = True
     else:
         values.update(_NO_WAIT, end_date=now, state_reason=bindparam("v_reason", type_=Text))
+    if target is TaskState.UP_FOR_RETRY:
+        values["next_retry_at"] = bindparam("v_next_retry_at", type_=UtcDateTime)
     return (
         update(ti)
         .where(
@@ -504,6 +506,7 @@ _WAKE_EXIT = {
     TaskState.SUCCESS: ExitReason.SUCCESS,
     TaskState.SKIPPED: ExitReason.SKIPPED,
     TaskState.FAILED: ExitReason.FAIL_NOW,
+    TaskState.UP_FOR_RETRY: ExitReason.TASK_ERROR,
 }
 
 
@@ -515,11 +518,14 @@ def _wake(conn: Connection, transition: Wake, now: datetime) -> Moved:
         "v_now": now,
         "v_reason": transition.reason,
     }
+    if transition.target is TaskState.UP_FOR_RETRY:
+        params["v_next_retry_at"] = transition.next_retry_at or now
     rows = conn.execute(statement, params).all()
     if not rows:
         return NOTHING_MOVED
     if transition.target is not TaskState.SCHEDULED:
-        failed = transition.target is TaskState.FAILED
+        failed = transition.target in (TaskState.FAILED, TaskState.UP_FOR_RETRY)
+        exit_reason = transition.exit_reason or _WAKE_EXIT[transition.target]
         conn.execute(
             _END_WAITING_TRY_ROW,
             [
@@ -528,9 +534,10 @@ def _wake(conn: Connection, transition: Wake, now: datetime) -> Moved:
                     "k_task_id": r.task_id,
                     "k_map_index": r.map_index,
                     "k_try_number": r.try_number,
-                    "v_try_state": transition.target.value,
+                    # A try the task retries ended failed, as any other (EndTry's try_state).
+                    "v_try_state": TaskState.FAILED.value if failed else transition.target.value,
                     "v_at": now,
-                    "v_exit_reason": _WAKE_EXIT[transition.target].value,
+                    "v_exit_reason": exit_reason.value,
                     "v_error": transition.reason if failed else None,
                 }
                 for r in rows

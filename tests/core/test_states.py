@@ -121,7 +121,8 @@ def test_task_sources_are_the_where_clause_of_a_natural_move() -> None:
         S.UP_FOR_RESCHEDULE,
         S.DEFERRED,
     }
-    assert task_sources(S.UP_FOR_RETRY) == {S.QUEUED, S.RUNNING}
+    # deferred: a non-sensor's deferral timed out (TaskDeferralTimeout), which it may retry.
+    assert task_sources(S.UP_FOR_RETRY) == {S.QUEUED, S.RUNNING, S.DEFERRED}
     assert task_sources(S.NONE) == {S.REMOVED}
 
 

@@ -94,6 +94,8 @@ def test_wake_moves_waiting_tasks_only_where_the_table_allows() -> None:
     assert Wake(1, ("a",), (-1,), S.SCHEDULED).sources == {S.UP_FOR_RESCHEDULE, S.DEFERRED}
     # Success without a process: only a deferral (a time sensor's moment).
     assert Wake(1, ("a",), (-1,), S.SUCCESS).sources == {S.DEFERRED}
+    # Retried without a process: only a deferral (a non-sensor's TaskDeferralTimeout).
+    assert Wake(1, ("a",), (-1,), S.UP_FOR_RETRY).sources == {S.DEFERRED}
     with pytest.raises(InvalidStateTransition):
         Wake(1, ("a",), (-1,), S.RUNNING)
     with pytest.raises(ValueError, match="one index per task id"):
@@ -109,3 +111,9 @@ def test_a_try_ends_waiting_only_with_its_wait() -> None:
         EndTry(key, S.DEFERRED, S.DEFERRED, ExitReason.WAITING, T0)
     with pytest.raises(ValueError, match="with its wait"):
         EndTry(key, S.SUCCESS, S.SUCCESS, ExitReason.SUCCESS, T0, wait=wait)
+
+
+def test_a_non_sensor_deferral_timeout_is_due_as_a_failure_its_retries_decide() -> None:
+    wait = replace(_wait(WakeAction.RESUME, 600, 60), on_timeout=S.UP_FOR_RETRY, deferred=True)
+    assert wait.due() == (T0 + timedelta(seconds=60), S.UP_FOR_RETRY)
+    assert Wait.from_json(wait.to_json()) == wait

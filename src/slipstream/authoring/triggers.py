@@ -65,9 +65,13 @@ class UnsupportedTrigger(TypeError):
         )
 
 
-def deferral_request(deferral: TaskDeferred, now: datetime) -> WaitRequest:
+def deferral_request(
+    deferral: TaskDeferred, now: datetime, *, sensor: bool = False, soft_fail: bool = False
+) -> WaitRequest:
     """The wait a deferral asks for; UnsupportedTrigger for a trigger that is not a time one,
-    TypeError for kwargs that cannot be stored."""
+    TypeError for kwargs that cannot be stored. Its timeout ends a sensor as
+    AirflowSensorTimeout does (failed without retry, or skipped with `soft_fail`), any other
+    operator as TaskDeferralTimeout does: a failure its retries decide (as Airflow)."""
     trigger = deferral.trigger
     if not isinstance(trigger, DateTimeTrigger):
         raise UnsupportedTrigger(trigger)
@@ -85,6 +89,8 @@ def deferral_request(deferral: TaskDeferred, now: datetime) -> WaitRequest:
         action="succeed" if trigger.end_from_trigger else "resume",
         deferred=True,
         timeout_at=timeout_at,
+        soft_fail=sensor and soft_fail,
+        retry_on_timeout=not sensor,
         next_method=deferral.method_name,
         next_kwargs=deferral.kwargs,
         event=trigger.moment,

@@ -21,6 +21,9 @@ class WaitRequest:
     started_at: datetime | None = None  # the first poke's start (None: this try's start)
     timeout_at: datetime | None = None
     soft_fail: bool = False  # the timeout skips instead of failing
+    # The timeout is a failure the task's retries decide (a deferral of an operator that is not
+    # a sensor: Airflow's TaskDeferralTimeout); else it fails without retry (or skips).
+    retry_on_timeout: bool = False
     pokes: int = 1
     next_method: str | None = None
     next_kwargs: Mapping[str, Any] = field(default_factory=dict)

@@ -63,7 +63,9 @@ class Wait:
     action: WakeAction
     started_at: datetime  # the first poke's start: where the sensor's timeout is counted from
     timeout_at: datetime | None = None  # when waiting longer ends the task (on_timeout)
-    on_timeout: TaskState = TaskState.FAILED  # failed, or skipped (soft_fail)
+    # failed (a sensor: no retry), skipped (soft_fail), or up_for_retry: a failure the task's
+    # retries decide when the timeout comes (a non-sensor's deferral: TaskDeferralTimeout).
+    on_timeout: TaskState = TaskState.FAILED
     pokes: int = 1  # pokes so far in this try (exponential backoff counts them)
     next_method: str | None = None  # RESUME: the method to call, as Airflow's next_method
     next_kwargs: str | None = None  # RESUME: its keyword arguments, JSON text
@@ -204,6 +206,9 @@ class TaskInstance:
     # The wait the current try reported; kept while that try is woken and runs again.
     wait: Wait | None = None
     resumes_try: bool = False  # scheduled again by a wake-up: its next queueing is the same try
+    # A reschedule-mode sensor's first poke in this set of tries (kept across its retries,
+    # forgotten by a clear): where a later try counts the sensor's timeout from, as Airflow.
+    sensor_started_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +280,10 @@ class Workload:
     # A try woken from up_for_reschedule or deferred: what it reported when it began waiting
     # (the first poke's start, the pokes so far, the method to resume at).
     wait: Wait | None = None
+    # A reschedule-mode sensor retried: the first poke of its first try that waited (since
+    # the last clear), which its timeout is counted from (Airflow reads the first try's first
+    # reschedule). None until a try of this set of tries ended up_for_reschedule.
+    sensor_started_at: datetime | None = None
 
     @property
     def key(self) -> TaskKey:

@@ -106,7 +106,9 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     # sensor's timeout passes while it waits (failed, or skipped with soft_fail).
     _T.UP_FOR_RESCHEDULE: frozenset({_T.SCHEDULED, _T.FAILED, _T.SKIPPED}),
     # deferred -> success: a time sensor's moment came; nothing is left for a process to do.
-    _T.DEFERRED: frozenset({_T.SCHEDULED, _T.SUCCESS, _T.FAILED, _T.SKIPPED}),
+    # deferred -> up_for_retry: a non-sensor's deferral timed out (TaskDeferralTimeout), a
+    # failure its retries decide.
+    _T.DEFERRED: frozenset({_T.SCHEDULED, _T.SUCCESS, _T.FAILED, _T.SKIPPED, _T.UP_FOR_RETRY}),
     _T.UP_FOR_RETRY: frozenset({_T.SCHEDULED, _T.FAILED, _T.UPSTREAM_FAILED, _T.SKIPPED}),
     _T.SUCCESS: frozenset(),
     _T.FAILED: frozenset(),

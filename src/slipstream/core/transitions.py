@@ -311,6 +311,11 @@ class Wake:
     map_indexes: tuple[int, ...]  # aligned with task_ids
     target: TaskState
     reason: str | None = None
+    # up_for_retry: when the next try is due (core.planning.retry_delay).
+    next_retry_at: datetime | None = None
+    # Why the waiting try ended, for its try row: by default a timeout's failure is a sensor's
+    # (fail_now: not retried); a deferral's timeout is a task error its retries decide.
+    exit_reason: ExitReason | None = None
 
     def __post_init__(self) -> None:
         if len(self.map_indexes) != len(self.task_ids):

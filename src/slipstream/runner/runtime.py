@@ -148,6 +148,9 @@ class RuntimeTaskInstance:
         wait = workload.wait
         self.first_poke_at: datetime | None = wait.started_at if wait is not None else None
         self.poke_count = wait.pokes if wait is not None else 0
+        # A reschedule-mode sensor retried: the first poke of the first try that waited, which
+        # its timeout is still counted from (as Airflow); None before any try waited.
+        self.sensor_started_at: datetime | None = workload.sensor_started_at
         self.clock: Clock = SystemClock()
         # Set by the runner once the try's task copy and run exist (Airflow's ti.task and
         # ti.dag_run).

@@ -28,6 +28,7 @@ from slipstream.authoring.secrets import (
     SecretsWriter,
     use_secrets,
 )
+from slipstream.authoring.sensors.base import BaseSensorOperator
 from slipstream.authoring.task import BaseOperator
 from slipstream.authoring.triggers import deferral_request
 from slipstream.authoring.variables import ConnectionAccessor, VariableAccessor
@@ -355,7 +356,13 @@ def _execute(
         try:
             result = _call_task(task, context, workload)
         except TaskDeferred as deferral:
-            raise WaitRequested(deferral_request(deferral, ti.clock.now())) from None
+            request = deferral_request(
+                deferral,
+                ti.clock.now(),
+                sensor=isinstance(task, BaseSensorOperator),
+                soft_fail=bool(getattr(task, "soft_fail", False)),
+            )
+            raise WaitRequested(request) from None
         except AirflowRescheduleException as exc:
             raise WaitRequested(
                 WaitRequest(
@@ -415,7 +422,7 @@ def _wait_for(request: WaitRequest, workload: Workload, try_started: datetime) -
         action=_WAKE_ACTIONS[request.action],
         started_at=started,
         timeout_at=request.timeout_at,
-        on_timeout=TaskState.SKIPPED if request.soft_fail else TaskState.FAILED,
+        on_timeout=_timeout_outcome(request),
         pokes=request.pokes,
         next_method=request.next_method,
         next_kwargs=json.dumps(dict(request.next_kwargs)) if request.next_kwargs else None,
@@ -423,6 +430,14 @@ def _wait_for(request: WaitRequest, workload: Workload, try_started: datetime) -
         reason=request.reason,
         deferred=request.deferred,
     )
+
+
+def _timeout_outcome(request: WaitRequest) -> TaskState:
+    """What the wait's timeout leads to: up_for_retry stands for "a failure the task's retries
+    decide" (the scheduler picks up_for_retry or failed when the timeout comes)."""
+    if request.retry_on_timeout:
+        return TaskState.UP_FOR_RETRY
+    return TaskState.SKIPPED if request.soft_fail else TaskState.FAILED
 
 
 class MappedTaskError(Exception):

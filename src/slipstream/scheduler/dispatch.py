@@ -231,6 +231,7 @@ def _workloads(
             same_index_upstream=tuple(sorted(pairs)),
             # Woken from up_for_reschedule/deferred: the same try, with what it reported.
             wait=ti.wait if ti.resumes_try else None,
+            sensor_started_at=ti.sensor_started_at,
         )
         workloads.append((workload, ti.infra_failures))
     return workloads

@@ -167,6 +167,9 @@ task_instances = Table(
     Column("wake_target", String(20), nullable=True),
     Column("wait", Text, nullable=True),
     Column("resumes_try", Boolean, nullable=False, default=False, server_default=false()),
+    # A reschedule-mode sensor's first poke in this set of tries (the first try that waited's
+    # start): a retry counts the sensor's timeout from it, as Airflow; a clear forgets it.
+    Column("sensor_started_at", UtcDateTime, nullable=True),
     # Scans by state stay proportional to what is in that state (scheduled, running, retrying).
     Index("ix_task_instances_state_dag_id", "state", "dag_id"),
 )

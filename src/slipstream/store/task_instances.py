@@ -56,6 +56,7 @@ def task_instance_from_row(row: Row[Any]) -> TaskInstance:
         wake_target=TaskState(m["wake_target"]) if m["wake_target"] else None,
         wait=wait_from_text(m["wait"]),
         resumes_try=bool(m["resumes_try"]),
+        sensor_started_at=m["sensor_started_at"],
     )
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import Update
 
-from slipstream.core.records import ExitReason
+from slipstream.core.records import ExitReason, Wait, WakeAction
 from slipstream.core.states import RunState, TaskState
 from slipstream.core.transitions import (
     NOTHING_MOVED,
@@ -161,6 +161,8 @@ def _task_statement(
         values.update(
             start_date=None, end_date=None, queued_at=None, next_retry_at=None, owner_job_id=None
         )
+        # A new set of tries (a clear): a sensor's timeout is counted afresh, as Airflow.
+        values["sensor_started_at"] = None
     if starts_now:
         values["start_date"] = now
     if sets_max_tries:
@@ -380,6 +382,11 @@ def _end_statements(target: TaskState, with_start: bool) -> tuple[Update, Update
             wake_target=bindparam("v_wake_target", type_=Text),
             wait=bindparam("v_wait", type_=Text),
             resumes_try=False,
+            # The first try to wait up_for_reschedule sets where later tries (retries) count a
+            # reschedule-mode sensor's timeout from; later waits keep it.
+            sensor_started_at=func.coalesce(
+                ti.c.sensor_started_at, bindparam("v_sensor_started_at", type_=UtcDateTime)
+            ),
         )
     )
     row = (
@@ -426,6 +433,7 @@ def _end_try(conn: Connection, transition: EndTry) -> Moved:
             "v_wake_at": wake_at,
             "v_wake_target": wake_target.value if wake_target is not None else None,
             "v_wait": wait_to_text(wait),
+            "v_sensor_started_at": _sensor_start(wait),
         },
     ).rowcount
     conn.execute(
@@ -440,6 +448,14 @@ def _end_try(conn: Connection, transition: EndTry) -> Moved:
         },
     )
     return _moved_key(transition) if moved else NOTHING_MOVED
+
+
+def _sensor_start(wait: Wait | None) -> datetime | None:
+    """The first poke's start a try waiting up_for_reschedule reports (deferrals restart their
+    timeout in each try, as Airflow's defer(timeout=...), so they set nothing)."""
+    if wait is None or wait.deferred or wait.action is not WakeAction.POKE:
+        return None
+    return wait.started_at
 
 
 # ----------------------------------------------------------------- waking waiting tasks
@@ -459,6 +475,8 @@ def _wake_statement(target: TaskState, sources: frozenset[TaskState]) -> Update:
         values["resumes_try"] = True
     else:
         values.update(_NO_WAIT, end_date=now, state_reason=bindparam("v_reason", type_=Text))
+    if target is TaskState.UP_FOR_RETRY:
+        values["next_retry_at"] = bindparam("v_next_retry_at", type_=UtcDateTime)
     return (
         update(ti)
         .where(
@@ -488,6 +506,7 @@ _WAKE_EXIT = {
     TaskState.SUCCESS: ExitReason.SUCCESS,
     TaskState.SKIPPED: ExitReason.SKIPPED,
     TaskState.FAILED: ExitReason.FAIL_NOW,
+    TaskState.UP_FOR_RETRY: ExitReason.TASK_ERROR,
 }
 
 
@@ -499,11 +518,14 @@ def _wake(conn: Connection, transition: Wake, now: datetime) -> Moved:
         "v_now": now,
         "v_reason": transition.reason,
     }
+    if transition.target is TaskState.UP_FOR_RETRY:
+        params["v_next_retry_at"] = transition.next_retry_at or now
     rows = conn.execute(statement, params).all()
     if not rows:
         return NOTHING_MOVED
     if transition.target is not TaskState.SCHEDULED:
-        failed = transition.target is TaskState.FAILED
+        failed = transition.target in (TaskState.FAILED, TaskState.UP_FOR_RETRY)
+        exit_reason = transition.exit_reason or _WAKE_EXIT[transition.target]
         conn.execute(
             _END_WAITING_TRY_ROW,
             [
@@ -512,9 +534,10 @@ def _wake(conn: Connection, transition: Wake, now: datetime) -> Moved:
                     "k_task_id": r.task_id,
                     "k_map_index": r.map_index,
                     "k_try_number": r.try_number,
-                    "v_try_state": transition.target.value,
+                    # A try the task retries ended failed, as any other (EndTry's try_state).
+                    "v_try_state": TaskState.FAILED.value if failed else transition.target.value,
                     "v_at": now,
-                    "v_exit_reason": _WAKE_EXIT[transition.target].value,
+                    "v_exit_reason": exit_reason.value,
                     "v_error": transition.reason if failed else None,
                 }
                 for r in rows

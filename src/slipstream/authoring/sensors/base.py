@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from slipstream.authoring.exceptions import (
@@ -104,7 +104,7 @@ class BaseSensorOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         ti = context.get("ti")
         clock = clock_of(context)
-        started = getattr(ti, "first_poke_at", None) or clock.now()
+        started = getattr(ti, "first_poke_at", None) or self._first_try_start(ti) or clock.now()
         pokes = int(getattr(ti, "poke_count", 0) or 0)
         deadline = started + timedelta(seconds=self.timeout)
         while True:
@@ -136,6 +136,15 @@ class BaseSensorOperator(BaseOperator):
                 )
             # Poke mode: sleep in the try, but never past the timeout, so it ends on time.
             time.sleep(max(0.0, min(interval, (deadline - now).total_seconds())))
+
+    def _first_try_start(self, ti: Any) -> datetime | None:
+        """In reschedule mode, a retry counts the timeout from the first poke of the first try
+        that waited (Airflow's first try's first reschedule); in poke mode (and deferrable,
+        which Airflow bounds per try with defer(timeout=...)) each try counts afresh."""
+        if self.mode != "reschedule" or self.deferrable:
+            return None
+        started = getattr(ti, "sensor_started_at", None)
+        return started if isinstance(started, datetime) else None
 
     def next_poke_interval(self, pokes: int) -> float:
         """Seconds until the next poke after `pokes` pokes: poke_interval, or with

@@ -327,6 +327,9 @@ class CallbackKind(StrEnum):
 
     TASK_FAILURE = "on_failure_callback"
     TASK_RETRY = "on_retry_callback"
+    # A soft_fail sensor's timeout that the scheduler ended itself: skipped, which Airflow
+    # reaches by raising a skip in the task, so its on_skipped_callback runs.
+    TASK_SKIPPED = "on_skipped_callback"
     DAG_SUCCESS = "dag_on_success_callback"
     DAG_FAILURE = "dag_on_failure_callback"
 

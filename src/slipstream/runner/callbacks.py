@@ -105,6 +105,18 @@ def _call(
             run_callbacks(name, f"DAG {dag.dag_id!r}", getattr(dag, name), context)
             return
         assert task is not None
+        if request.kind is CallbackKind.TASK_SKIPPED:
+            name = request.kind.value
+            _log.info(
+                "Try %d of %s ended without a process (%s): running its %s",
+                workload.try_number,
+                workload.task_id,
+                request.error,
+                name,
+            )
+            context["exception"] = None
+            run_callbacks(name, f"task {task.task_id!r}", getattr(task, name), context)
+            return
         retried = request.kind is CallbackKind.TASK_RETRY
         exception = TryFailed(request.error or "the try ended without reporting")
         context["exception"] = exception

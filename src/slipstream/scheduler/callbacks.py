@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 _WANTED = {
     CallbackKind.TASK_FAILURE: frozenset({"on_failure_callback", "email_on_failure"}),
     CallbackKind.TASK_RETRY: frozenset({"on_retry_callback", "email_on_retry"}),
+    CallbackKind.TASK_SKIPPED: frozenset({"on_skipped_callback"}),
     CallbackKind.DAG_SUCCESS: frozenset({"on_success_callback"}),
     CallbackKind.DAG_FAILURE: frozenset({"on_failure_callback"}),
 }
@@ -61,11 +62,17 @@ def note_try_end(
     error: str | None,
     map_index: int = -1,
 ) -> None:
-    """A try's failure was recorded without its process having run the callbacks."""
+    """A try's end was recorded without its process having run the callbacks: a lost try's
+    failure, or a wait the scheduler ended itself (failed or skipped at a sensor's timeout).
+    A wait ended in success needs none: a time sensor with an on_success_callback resumes in a
+    process instead, and `end_from_trigger` ends a task without returning to a worker, as in
+    Airflow."""
     if target is TaskState.FAILED:
         kind = CallbackKind.TASK_FAILURE
     elif target is TaskState.UP_FOR_RETRY:
         kind = CallbackKind.TASK_RETRY
+    elif target is TaskState.SKIPPED:
+        kind = CallbackKind.TASK_SKIPPED
     else:
         return
     state.callback_intents.append(

@@ -284,6 +284,9 @@ class Workload:
     # the last clear), which its timeout is counted from (Airflow reads the first try's first
     # reschedule). None until a try of this set of tries ended up_for_reschedule.
     sensor_started_at: datetime | None = None
+    # The run's own dates, for `dag_run.queued_at` / `dag_run.start_date` in the context.
+    run_queued_at: datetime | None = None
+    run_start_date: datetime | None = None
 
     @property
     def key(self) -> TaskKey:

@@ -114,6 +114,13 @@ class RuntimeDagRun:
     external_trigger: bool
     data_interval_start: datetime | None
     data_interval_end: datetime | None
+    queued_at: datetime | None = None
+    start_date: datetime | None = None
+
+    @property
+    def execution_date(self) -> datetime | None:
+        """Airflow 1.10/2.x's name of the logical date."""
+        return self.logical_date
 
     @classmethod
     def from_workload(cls, workload: Workload) -> RuntimeDagRun:
@@ -126,6 +133,8 @@ class RuntimeDagRun:
             external_trigger=workload.run_type == RunType.MANUAL,
             data_interval_start=workload.data_interval_start,
             data_interval_end=workload.data_interval_end,
+            queued_at=workload.run_queued_at,
+            start_date=workload.run_start_date,
         )
 
 

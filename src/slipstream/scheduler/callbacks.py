@@ -211,6 +211,8 @@ def _request(
             source=state.pinned_source(conn, run),
             infra_failures=ti.infra_failures if ti is not None else 0,
             map_index=intent.map_index,
+            run_queued_at=run.queued_at,
+            run_start_date=run.start_date,
         ),
         log_path=str(log_path),
         error=intent.error,

@@ -232,6 +232,8 @@ def _workloads(
             # Woken from up_for_reschedule/deferred: the same try, with what it reported.
             wait=ti.wait if ti.resumes_try else None,
             sensor_started_at=ti.sensor_started_at,
+            run_queued_at=run.queued_at,
+            run_start_date=run.start_date,
         )
         workloads.append((workload, ti.infra_failures))
     return workloads

@@ -86,6 +86,8 @@ class TaskTestService:
             map_index=map_index,
             map_length_limit=max_map_length if task_id in plan.feeds_mapping else None,
             same_index_upstream=tuple(sorted(paired)),
+            run_queued_at=run.queued_at if run else None,
+            run_start_date=run.start_date if run else None,
         )
 
 

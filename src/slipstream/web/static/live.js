@@ -172,6 +172,32 @@
     }, 0);
   }
 
+  // A live refresh replaces a region's elements, so focus on one of them would fall to <body>
+  // and a keyboard user's next key would go nowhere: give it back to the new element that
+  // stands for the same control (the same id, or the same tag and aria-label).
+  var refocus = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var config = event.detail.requestConfig;
+    var cause = config && config.triggeringEvent;
+    if (!cause || typeof cause.type !== "string" || cause.type.indexOf("live:") !== 0) return;
+    var active = document.activeElement;
+    var region = event.detail.target;
+    if (!active || active === document.body || !region || !region.contains(active)) return;
+    refocus = { id: active.id, tag: active.tagName, label: active.getAttribute("aria-label") };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!refocus) return;
+    var wanted = refocus;
+    refocus = null;
+    var found = null;
+    if (wanted.id) {
+      found = document.getElementById(wanted.id);
+    } else if (wanted.label) {
+      found = document.querySelector(wanted.tag + '[aria-label="' + CSS.escape(wanted.label) + '"]');
+    }
+    if (found && document.activeElement !== found) found.focus();
+  });
+
   document.addEventListener("focusout", releaseHeld);
   document.addEventListener("toggle", releaseHeld, true);  // <details>; toggle does not bubble
   document.addEventListener("htmx:afterSettle", releaseHeld);

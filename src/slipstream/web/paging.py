@@ -17,13 +17,7 @@ class ListPage:
 
     @classmethod
     def parse(cls, path: str, raw: str, size: int = 100) -> ListPage:
-        try:
-            number = int(raw) if raw else 1
-        except ValueError:
-            raise PageError(400, detail=f"page must be a whole number, not {raw!r}") from None
-        if number < 1:
-            raise PageError(400, detail="page must be 1 or more")
-        return cls(path, number, size)
+        return cls(path, page_number(raw or "1"), size)
 
     @property
     def offset(self) -> int:
@@ -34,3 +28,14 @@ class ListPage:
 
     def url(self, page: int = 1) -> str:
         return self.path if page == 1 else f"{self.path}?page={page}"
+
+
+def page_number(raw: str) -> int:
+    """`?page=` as a number of 1 or more, or 400 naming `page`."""
+    try:
+        number = int(raw)
+    except ValueError:
+        raise PageError(400, detail=f"page must be a whole number, not {raw!r}") from None
+    if number < 1:
+        raise PageError(400, detail="page must be 1 or more")
+    return number

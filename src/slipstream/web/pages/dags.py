@@ -22,6 +22,7 @@ from slipstream.web.deps import PartsDep, WebParts
 from slipstream.web.errors import PageError, is_htmx
 from slipstream.web.forms import form_of
 from slipstream.web.nav import NavItem
+from slipstream.web.paging import page_number
 from slipstream.web.paths import local_path
 from slipstream.web.sessions import VisitorDep, allowed
 from slipstream.web.visitor import Visitor
@@ -61,12 +62,7 @@ class DagsQuery:
             raise PageError(400, detail=f"status must be one of {', '.join(STATUS_FILTERS)}")
         if last_run not in LAST_RUN_LABELS:
             raise PageError(400, detail=f"last_run must be one of {', '.join(LAST_RUN_LABELS)}")
-        try:
-            number = int(page)
-        except ValueError:
-            raise PageError(400, detail=f"page must be a whole number, not {page!r}") from None
-        if number < 1:
-            raise PageError(400, detail="page must be 1 or more")
+        number = page_number(page)
         chosen = tuple(dict.fromkeys(t for t in tags or () if t))
         return cls(search.strip(), chosen, status, last_run, number)
 

@@ -30,6 +30,7 @@ from slipstream.web.errors import PageError, is_htmx
 from slipstream.web.forms import form_of
 from slipstream.web.live import htmx_event, run_topic
 from slipstream.web.nav import NavItem
+from slipstream.web.paging import page_number
 from slipstream.web.paths import local_path
 from slipstream.web.sessions import VisitorDep, allowed
 from slipstream.web.visitor import Visitor
@@ -104,12 +105,7 @@ class RunsQuery:
                     raise PageError(
                         400, detail=f"{name} must be a date such as 2024-01-31, not {value!r}"
                     ) from None
-        try:
-            number = int(page)
-        except ValueError:
-            raise PageError(400, detail=f"page must be a whole number, not {page!r}") from None
-        if number < 1:
-            raise PageError(400, detail="page must be 1 or more")
+        number = page_number(page)
         return cls(dag_id, state, run_type, date_field, date_from, date_to, number)
 
     def bounds(self) -> dict[str, tuple[datetime | None, datetime | None]]:

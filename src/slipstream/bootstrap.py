@@ -38,6 +38,7 @@ from slipstream.keyfile import load_or_create_key
 from slipstream.log_format import configure_logging, uvicorn_json_config
 from slipstream.parsing.processor import DagFileProcessor
 from slipstream.scheduler.loop import (
+    HintSource,
     LoopSource,
     PassObserver,
     Stopper,
@@ -78,8 +79,9 @@ from slipstream.services.xcom_reader_factory import XComReaderFactory
 from slipstream.store import schema
 from slipstream.store.db import Database
 from slipstream.store.encryption import Cipher
+from slipstream.store.notify import PgHintListener, hint_sender
 from slipstream.store.plans import PlanCache
-from slipstream.wakeup import Hint, WakeupListener, WakeupSender
+from slipstream.wakeup import Hint, HintSender, WakeupListener
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -114,7 +116,7 @@ class Services:
     web_sessions: WebSessionService
     variables: VariableService
     connections: ConnectionService
-    wakeup: WakeupSender
+    wakeup: HintSender
     pools: PoolService
     event_logs: EventLogService
     assets: AssetService
@@ -186,10 +188,15 @@ def account_services(db: Database, clock: Clock) -> Accounts:
     )
 
 
+def wakeup_sender(settings: Settings, db: Database) -> HintSender:
+    """How this process's changes reach schedulers: NOTIFY on PostgreSQL, else the datagram."""
+    return hint_sender(db, settings.wakeup_path)
+
+
 def build_services(settings: Settings, *, migrate: bool = False) -> Services:
     clock = SystemClock()
     db = open_database(settings, migrate=migrate)
-    wakeup = WakeupSender(settings.wakeup_path)
+    wakeup = wakeup_sender(settings, db)
     accounts = account_services(db, clock)
     plans = PlanCache()
     cipher = fernet_cipher(settings)
@@ -265,7 +272,7 @@ def dag_file_sync(
     settings: Settings,
     db: Database,
     clock: Clock,
-    wakeup: WakeupSender | None,
+    wakeup: HintSender | None,
     *,
     watch: bool = False,
     parse_metrics: DagParseMetrics | None = None,
@@ -287,7 +294,7 @@ def dag_file_sync_reading(
     settings: Settings,
     db: Database,
     clock: Clock,
-    wakeup: WakeupSender | None,
+    wakeup: HintSender | None,
     secrets: SecretsBackendFactory | None,
     *,
     watch: bool = False,
@@ -330,7 +337,7 @@ def dag_processor(
         settings,
         db,
         clock,
-        WakeupSender(settings.wakeup_path),
+        hint_sender(db, settings.wakeup_path),
         watch=True,
         parse_metrics=parse_metrics,
     )
@@ -501,6 +508,8 @@ def _run_scheduler(
         db.dispose()
         raise
     listener: WakeupListener | None = None
+    hint_sources: list[HintSource] = []
+    pg_listener: PgHintListener | None = None
     stopper = Stopper()
     looping = False
     processor: DagProcessor | None = None
@@ -516,6 +525,10 @@ def _run_scheduler(
     try:
         executor.start()
         listener = WakeupListener(settings.wakeup_path)
+        if db.dialect == "postgresql":
+            # Hints from processes on other machines (API servers, workers) come by NOTIFY.
+            pg_listener = PgHintListener(settings.database_url)
+            hint_sources.append(pg_listener)
         stopper.install()
         if settings.standalone_dag_processor:
             ready()
@@ -536,8 +549,11 @@ def _run_scheduler(
             sources=sources,
             stopper=stopper,
             observer=observer,
+            hint_sources=hint_sources,
         )
     finally:
+        if pg_listener is not None:
+            pg_listener.close()
         if not looping:
             scheduler.stop()  # run_forever stops it on its way out; here it never ran
         if processor is not None:

@@ -21,7 +21,7 @@ from slipstream.clock import Clock
 from slipstream.executors.base import Executor, ExecutorLoad, Measurable
 from slipstream.scheduler.tick import Scheduler, TickReport
 from slipstream.store.db import is_transient
-from slipstream.wakeup import WakeupListener
+from slipstream.wakeup import Hint, WakeupListener
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,19 @@ class LoopSource(Protocol):
         ...
 
     def step(self, now: float) -> None: ...
+
+
+class HintSource(Protocol):
+    """Another way hints arrive besides the wake-up socket (PostgreSQL's LISTEN)."""
+
+    def filenos(self) -> list[int]: ...
+
+    def next_due(self) -> float | None:
+        """Monotonic time at which `drain` wants calling even if nothing is readable (to
+        reconnect, say), or None."""
+        ...
+
+    def drain(self) -> list[Hint]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +116,7 @@ def run_forever(
     sources: Sequence[LoopSource] = (),
     stopper: Stopper | None = None,
     observer: PassObserver | None = None,
+    hint_sources: Sequence[HintSource] = (),
 ) -> None:
     """Serve until stopped. The scheduler must have been started; it is stopped on the way out."""
     stopper = stopper or Stopper()
@@ -110,11 +124,12 @@ def run_forever(
         while not stopper.stopping:
             until_due = scheduler.seconds_until_due()
             due = clock.monotonic() + until_due
-            timeout = _until_due(sources, clock.monotonic(), until_due)
+            timeout = _until_due([*sources, *hint_sources], clock.monotonic(), until_due)
             fds: list[int] = [stopper.fileno(), *executor.filenos()]
             if listener is not None:
                 fds.append(listener.fileno())
             fds += (fd for source in sources for fd in source.filenos())
+            fds += (fd for source in hint_sources for fd in source.filenos())
             readable, _, _ = select.select(fds, [], [], timeout)
             if readable:
                 due = min(due, clock.monotonic())
@@ -123,6 +138,7 @@ def run_forever(
             hints = (
                 listener.drain() if listener is not None and listener.fileno() in readable else []
             )
+            hints += _drain_hints(hint_sources, readable, clock.monotonic())
             _step_sources(sources, readable, clock.monotonic())
             began = clock.monotonic()
             report = _guard(scheduler.tick, hints)
@@ -166,7 +182,27 @@ def serve_sources(sources: Sequence[LoopSource], *, clock: Clock, stopper: Stopp
         _step_sources(sources, readable, clock.monotonic())
 
 
-def _until_due(sources: Sequence[LoopSource], mono: float, timeout: float | None) -> float | None:
+def _drain_hints(
+    hint_sources: Sequence[HintSource], readable: Sequence[int], mono: float
+) -> list[Hint]:
+    hints: list[Hint] = []
+    for source in hint_sources:
+        due = source.next_due()
+        if (due is not None and due <= mono) or any(fd in readable for fd in source.filenos()):
+            try:
+                hints += source.drain()
+            except Exception:
+                # A hint source must never stop scheduling; look everywhere instead.
+                log.exception("reading hints failed; continuing")
+                hints.append(Hint.anything())
+    return hints
+
+
+class _Due(Protocol):
+    def next_due(self) -> float | None: ...
+
+
+def _until_due(sources: Sequence[_Due], mono: float, timeout: float | None) -> float | None:
     """How long to wait in select(): `timeout` (None: for ever), shortened by any source due."""
     for source in sources:
         due = source.next_due()

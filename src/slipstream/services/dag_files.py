@@ -18,7 +18,7 @@ from slipstream.store import assets as assets_store
 from slipstream.store import dags as dags_store
 from slipstream.store import import_errors
 from slipstream.store.db import Database
-from slipstream.wakeup import Hint, WakeupSender
+from slipstream.wakeup import Hint, HintSender
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class DagFileSync:
         *,
         clock: Clock,
         paused_at_creation: bool,
-        wakeup: WakeupSender | None = None,
+        wakeup: HintSender | None = None,
         observer: ParseObserver | None = None,
     ) -> None:
         self._db = db

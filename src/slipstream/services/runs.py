@@ -40,7 +40,7 @@ from slipstream.store import xcoms as xcom_store
 from slipstream.store.db import Database
 from slipstream.store.event_log import record_event
 from slipstream.store.plans import PlanCache
-from slipstream.wakeup import Hint, WakeupSender
+from slipstream.wakeup import Hint, HintSender
 
 # Attempts at a free generated run id. Only triggers in the same microsecond share a base id,
 # and a random suffix then finds a free one at the first try in all but freak cases.
@@ -91,7 +91,7 @@ class RunService:
         db: Database,
         *,
         clock: Clock,
-        wakeup: WakeupSender | None = None,
+        wakeup: HintSender | None = None,
         plans: PlanCache | None = None,
     ) -> None:
         self._db = db

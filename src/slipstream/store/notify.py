@@ -1,0 +1,146 @@
+"""Hints over PostgreSQL: NOTIFY to send them, LISTEN to receive them.
+
+The datagram of `slipstream.wakeup` reaches a scheduler on the same machine only. On
+PostgreSQL an API server, a CLI, a DAG processor or a worker on another machine reaches every
+scheduler through the database it already talks to: a notification is delivered to each
+listening session when the sending transaction commits, in about 0.03 ms here (design:
+docs/design/scale-out.md, appendix A.5). Schedulers listen on both, so a sender that still uses
+the datagram on the same machine is heard too.
+
+A hint stays a hint: a notification lost while a listener reconnects costs a look at everything
+(`Hint.anything()` after each reconnect), never a missed run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from slipstream.errors import DatabaseUnavailable
+from slipstream.store.db import Database
+from slipstream.wakeup import Hint, HintSender, WakeupSender
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "slipstream"
+# PostgreSQL refuses payloads of 8,000 bytes and more; a hint's key is a DAG id or a number.
+_MAX_PAYLOAD = 7_999
+_RECONNECT_SECONDS = 1.0
+_CONNECT_TIMEOUT_SECONDS = 5
+
+
+def hint_sender(db: Database, wakeup_path: Path) -> HintSender:
+    """NOTIFY on PostgreSQL (every scheduler hears it, wherever it runs), else the datagram."""
+    if db.dialect == "postgresql":
+        return PgHintSender(db)
+    return WakeupSender(wakeup_path)
+
+
+def _payload(hint: Hint) -> str:
+    return hint.encode().decode(errors="ignore")[:_MAX_PAYLOAD]
+
+
+class PgHintSender:
+    """Sends each hint in a transaction of its own, after the change it announces committed."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def notify(self, hint: Hint) -> None:
+        try:
+            with self._db.engine.connect() as conn:
+                conn.execute(
+                    text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": CHANNEL, "payload": _payload(hint)},
+                )
+                conn.commit()
+        except (DBAPIError, DatabaseUnavailable) as exc:
+            # The change is committed; its hint is not. The safety scan finds it.
+            log.debug("could not send hint %s: %s", hint, exc)
+
+    def close(self) -> None:
+        """Nothing of its own to close: it borrows the database's pooled connections."""
+
+
+class PgHintListener:
+    """A session of its own that LISTENs; `filenos()` goes into the scheduler's select().
+
+    When the session is lost (PostgreSQL restarted, `pg_terminate_backend`), it reconnects once
+    a second from `drain()`, which the loop calls when `next_due()` says so, and then asks for a
+    look at everything: notifications sent meanwhile were lost with the session.
+    """
+
+    def __init__(self, url: str, *, channel: str = CHANNEL) -> None:
+        parsed = make_url(url).set(drivername="postgresql")
+        self._conninfo = parsed.render_as_string(hide_password=False)
+        self._safe = parsed.render_as_string(hide_password=True)
+        self._channel = channel
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._retry_at = 0.0
+        self._connect()
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None
+
+    def filenos(self) -> list[int]:
+        return [self._conn.fileno()] if self._conn is not None else []
+
+    def next_due(self) -> float | None:
+        """While disconnected: when to try again (monotonic); else never unless readable."""
+        return None if self._conn is not None else self._retry_at
+
+    def drain(self) -> list[Hint]:
+        if self._conn is None:
+            if time.monotonic() < self._retry_at or not self._connect():
+                return []
+            log.info("listening for hints on %s again", self._safe)
+            return [Hint.anything()]
+        try:
+            return [Hint.decode(n.payload.encode()) for n in self._conn.notifies(timeout=0)]
+        except psycopg.Error as exc:
+            log.warning("lost the hint session to %s (%s); reconnecting", self._safe, exc)
+            self._close()
+            self._connect()
+            return [Hint.anything()]
+
+    def close(self) -> None:
+        self._close()
+
+    def _connect(self) -> bool:
+        try:
+            conn = psycopg.connect(
+                self._conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS
+            )
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.warning(
+                "cannot listen for hints on %s (%s); retrying in %.0f s",
+                self._safe,
+                first,
+                _RECONNECT_SECONDS,
+            )
+            self._retry_at = time.monotonic() + _RECONNECT_SECONDS
+            return False
+        try:
+            conn.execute(f'LISTEN "{self._channel}"')
+        except psycopg.Error:
+            conn.close()
+            self._retry_at = time.monotonic() + _RECONNECT_SECONDS
+            return False
+        self._conn = conn
+        return True
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        self._retry_at = time.monotonic() + _RECONNECT_SECONDS
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()

@@ -34,6 +34,7 @@ from slipstream.errors import (
 )
 from slipstream.executors.inline import InlineExecutor
 from slipstream.executors.local import LocalExecutor
+from slipstream.executors.log_server import RemoteLog, log_server_key
 from slipstream.keyfile import load_or_create_key
 from slipstream.log_format import configure_logging, uvicorn_json_config
 from slipstream.parsing.processor import DagFileProcessor
@@ -60,7 +61,7 @@ from slipstream.services.db_cleanup import DbCleanupService
 from slipstream.services.event_log import EventLogService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
-from slipstream.services.logs import LogService
+from slipstream.services.logs import LogService, RemoteLogs
 from slipstream.services.monitoring import MonitoringService
 from slipstream.services.pools import PoolService
 from slipstream.services.retention import RetentionJob
@@ -200,6 +201,14 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
     accounts = account_services(db, clock)
     plans = PlanCache()
     cipher = fernet_cipher(settings)
+    runs = RunService(db, clock=clock, wakeup=wakeup, plans=plans)
+    remote_logs = RemoteLogs(
+        RemoteLog(
+            functools.partial(_log_server_key, settings), port=settings.worker_log_server_port
+        ),
+        locate=runs.try_hostname,
+        local_hostname=socket.gethostname(),
+    )
     return Services(
         settings=settings,
         db=db,
@@ -208,10 +217,10 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         dag_overview=DagOverviewService(db),
         dag_graph=DagGraphService(db),
         dag_view=DagViewService(db),
-        runs=RunService(db, clock=clock, wakeup=wakeup, plans=plans),
+        runs=runs,
         run_changes=RunChangeService(db, clock=clock, wakeup=wakeup, plans=plans),
         changes=ChangeService(db, clock=clock),
-        logs=LogService(settings.log_folder),
+        logs=LogService(settings.log_folder, remote=remote_logs),
         sign_ins=accounts.sign_ins,
         users=accounts.users,
         tokens=TokenService(db, clock=clock, session_ttl=settings.api_token_ttl),
@@ -590,6 +599,10 @@ def api_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI:
     # would otherwise hold it open.
     app.state.on_stopping = functools.partial(stop_streams, web)
     return app
+
+
+def _log_server_key(settings: Settings) -> bytes:
+    return log_server_key(web_secret_key(settings))
 
 
 def web_secret_key(settings: Settings) -> bytes:

@@ -45,6 +45,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default, 1)
+    if value > 65535:
+        raise ConfigError(name, f"must be a TCP port (1 to 65535), got {value}")
+    return value
+
+
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -294,6 +301,10 @@ class Settings:
                           older finished runs with their task instances, tries, XComs and log
                           files, in small batches between its passes (`db clean`'s rules: each
                           DAG's latest non-manual run stays). Unset (None): keep everything
+    worker_log_server_port: SLIPSTREAM_WORKER_LOG_SERVER_PORT, where each worker serves its
+                          tries' logs to the API server (8793, Airflow's worker_log_server_port);
+                          requests are signed with a key derived from web_secret_key, so every
+                          machine of an install must share SLIPSTREAM_WEB_SECRET_KEY
     """
 
     home: Path
@@ -328,6 +339,7 @@ class Settings:
     metrics_public: bool = False
     log_format: str = "text"
     retention_days: float | None = None
+    worker_log_server_port: int = 8793
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -382,6 +394,7 @@ class Settings:
             metrics_public=_bool(env, "SLIPSTREAM_METRICS_PUBLIC", False),
             log_format=_log_format(env),
             retention_days=_retention_days(env),
+            worker_log_server_port=_port(env, "SLIPSTREAM_WORKER_LOG_SERVER_PORT", 8793),
         )
 
     @property

@@ -471,6 +471,13 @@ class RunService:
                 raise TaskInstanceNotFound(dag_id, run_id, task_id, map_index=map_index)
         return found
 
+    def try_hostname(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+    ) -> str | None:
+        """The machine a try ran (or runs) on; None before it started."""
+        tries = self.tries(dag_id, run_id, task_id, map_index)
+        return next((t.hostname for t in tries if t.try_number == try_number), None)
+
     def wait(self, dag_id: str, run_id: str, *, timeout: float | None = None) -> Run:
         """Return the run once it has finished, or as it is when `timeout` seconds pass."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -496,6 +496,13 @@ def _run_scheduler(
     observer: PassObserver | None,
     parse_metrics: DagParseMetrics | None,
 ) -> None:
+    if settings.executor != "local":
+        # Never run tries locally when a person asked for another executor.
+        raise ConfigError(
+            "SLIPSTREAM_EXECUTOR",
+            f"the {settings.executor} executor is not built yet in this version; unset"
+            " SLIPSTREAM_EXECUTOR to run tries on this machine",
+        )
     db = open_database(settings, migrate=migrate)
     clock = SystemClock()
     executor = LocalExecutor(

@@ -61,7 +61,7 @@ DEFAULT_PEERS = "airflow,prefect"
 # Slipstream's executors -> the module that must exist for the bench to measure it.
 EXECUTORS: dict[str, str] = {
     "local": "slipstream.executors.local",
-    "celery": "slipstream.executors.celery",
+    "celery": "slipstream.executors.celery.executor",
 }
 
 OTHER_LOAD_WARNING_PCT = 10.0

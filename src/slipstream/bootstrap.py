@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import logging
 import os
 import socket
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from slipstream.auth.throttle import LoginThrottle
 from slipstream.authoring.secrets import SecretsBackendFactory
 from slipstream.clock import Clock, SystemClock
-from slipstream.config import Settings
+from slipstream.config import CelerySettings, Settings
 from slipstream.core.records import Run, TaskFinished
 from slipstream.core.states import TaskState
 from slipstream.errors import (
@@ -579,6 +580,31 @@ def _run_scheduler(
             listener.close()
         stopper.close()
         db.dispose()
+
+
+def celery_settings(settings: Settings) -> CelerySettings:
+    """The Celery executor's settings, or a ConfigError saying what to set or install."""
+    if settings.executor != "celery" or settings.celery is None:
+        raise ConfigError(
+            "SLIPSTREAM_EXECUTOR",
+            "this command serves the Celery executor: set SLIPSTREAM_EXECUTOR=celery and"
+            " SLIPSTREAM_CELERY_BROKER_URL",
+        )
+    if importlib.util.find_spec("celery") is None:
+        raise ConfigError(
+            "SLIPSTREAM_EXECUTOR",
+            "the Celery executor needs the celery extra: pip install 'slipstream[celery]'",
+        )
+    return settings.celery
+
+
+def run_flower(settings: Settings, *, address: str, port: int) -> None:
+    """Flower on the Celery executor's app, in the foreground (its options from FLOWER_*
+    variables too, e.g. FLOWER_BASIC_AUTH, so no password is a process argument)."""
+    from slipstream.executors.celery.app import make_app
+
+    app = make_app(celery_settings(settings))
+    app.start(["flower", f"--address={address}", f"--port={port}"])
 
 
 def api_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI:

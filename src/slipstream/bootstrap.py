@@ -55,6 +55,7 @@ from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dag_processor import DagProcessor, processor_is_running
+from slipstream.services.dag_source_reader_factory import DagSourceReaderFactory
 from slipstream.services.dag_view import DagViewService
 from slipstream.services.dags import DagService
 from slipstream.services.database_checks import DatabaseChecks
@@ -426,6 +427,7 @@ def run_task_test(
                 xcom_reader_factory=xcom_reader_factory(settings),
                 callback_timeout=settings.callback_timeout,
                 secrets=secrets_factory(settings),
+                dag_folders=[str(folder) for folder in dag_folders(settings)],
             )
             executor.submit([workload])
             finished = [e for e in executor.events() if isinstance(e, TaskFinished)]
@@ -515,6 +517,8 @@ def _run_scheduler(
         smtp=settings.smtp,
         callback_timeout=settings.callback_timeout,
         secrets=secrets_factory(settings),
+        dag_source_reader=DagSourceReaderFactory(settings.database_url),
+        dag_folders=[str(folder) for folder in dag_folders(settings)],
     )
     scheduler = Scheduler(db, executor, clock=clock, settings=settings)
     try:
@@ -800,6 +804,7 @@ def run_dag_test(
                 smtp=test_settings.smtp,
                 callback_timeout=test_settings.callback_timeout,
                 secrets=secrets,
+                dag_folders=[str(folder) for folder in dag_folders(test_settings)],
             )
             plans = PlanCache()
             # As `airflow dags test`: the one run asked for, never the schedule's (a catchup

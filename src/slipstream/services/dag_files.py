@@ -202,6 +202,7 @@ class DagFileSync:
                     parsed.source,
                     paused_at_creation=self._paused_at_creation,
                     now=now,
+                    source_sha256=parsed.source_sha256,
                 )
                 assets_store.sync_references(conn, parsed.structure, now)
                 if before is None or not before.is_active:

@@ -93,6 +93,9 @@ dag_versions = Table(
     Column("version_hash", String(64), nullable=False),
     Column("structure", JsonType, nullable=False),
     Column("source", Text, nullable=True),
+    # SHA-256 of the DAG file's bytes as parsed: a worker whose file has this digest imports
+    # the file, any other reads `source` (NULL for versions stored without their text).
+    Column("source_sha256", String(64), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("dag_id", "version_hash"),
 )

@@ -166,15 +166,14 @@ class PgHintListener:
             )
             self._retry_at = time.monotonic() + _RECONNECT_SECONDS
             return False
-        try:
-            conn.execute(f'LISTEN "{self._channel}"')
-        except psycopg.Error:
-            conn.close()
-            self._retry_at = time.monotonic() + _RECONNECT_SECONDS
-            return False
         self._conn = conn
         if self._liveness_job_id is not None:
             self._lock_liveness()
+        try:
+            conn.execute(f'LISTEN "{self._channel}"')
+        except psycopg.Error:
+            self._close()
+            return False
         return True
 
     def _lock_liveness(self) -> None:

@@ -79,23 +79,25 @@ def test_claims_take_unowned_active_dags_up_to_what_is_wanted(pg_db: Database) -
 
 
 @pg
-def test_a_dead_owners_dags_come_first_and_its_inactive_ones_whatever_is_wanted(
-    pg_db: Database,
-) -> None:
+def test_a_dead_owners_dags_are_all_taken_first_active_or_not(pg_db: Database) -> None:
     me, dead, alive = start_jobs(pg_db, 3)
-    add_dags(pg_db, ["a", "b"])  # unowned
+    add_dags(pg_db, ["a", "b", "c"])  # unowned
     add_dags(pg_db, ["x", "y", "z"])
     add_dags(pg_db, ["old"], active=False)
     add_dags(pg_db, ["kept"])
     set_owner(pg_db, dead, ["x", "y", "z", "old"])
     set_owner(pg_db, alive, ["kept"])
     with pg_db.write() as conn:
-        # The inactive DAG may hold a run its dead owner never ended: it goes along.
-        assert leases.claim(conn, me, dead_owners=[dead], want=2) == ["old", "x", "y"]
-        assert leases.claim(conn, me, dead_owners=[dead], want=2) == ["a", "z"]
-        assert leases.owned(conn, me, only_active=True) == ["a", "x", "y", "z"]
+        # Beyond what is wanted: nobody else schedules them meanwhile. The inactive one may
+        # hold a run its dead owner never ended: it goes along.
+        assert leases.claim(conn, me, dead_owners=[dead], want=2) == ["old", "x", "y", "z"]
+    # `want` counts the dead owner's active DAGs first, then unowned ones fill it up.
+    set_owner(pg_db, dead, ["x"])
+    with pg_db.write() as conn:
+        assert leases.claim(conn, me, dead_owners=[dead], want=3) == ["a", "b", "x"]
+        assert leases.owned(conn, me, only_active=True) == ["a", "b", "x", "y", "z"]
     assert owners(pg_db)["kept"] == alive
-    assert owners(pg_db)["b"] is None
+    assert owners(pg_db)["c"] is None
 
 
 @pg

@@ -186,8 +186,6 @@ def test_a_terminated_session_is_unlocked_until_the_next_drain_locks_again(
     try:
         assert listener.hold_liveness(job)
         assert listener.hold_liveness(job)  # again: nothing changes
-        with pytest.raises(ValueError, match="already proves job"):
-            listener.hold_liveness(job + 1)
         with psycopg.connect(_libpq_url(pg_db), autocommit=True) as admin:
             row = admin.execute(
                 "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_locks"
@@ -226,3 +224,15 @@ def test_a_lock_still_held_elsewhere_is_tried_again_each_second(pg_db: Database)
             assert not _liveness_unlocked(pg_db, job)
         finally:
             listener.close()
+
+
+def test_a_new_job_takes_the_place_of_the_previous_one_on_the_session(pg_db: Database) -> None:
+    deposed, new = _start_job(pg_db), _start_job(pg_db)
+    listener = PgHintListener(pg_db.url, liveness_job_id=deposed)
+    try:
+        assert listener.holds_liveness
+        assert listener.hold_liveness(new)
+        with pg_db.read() as conn:
+            assert liveness.unlocked_jobs(conn, [deposed, new]) == {deposed}
+    finally:
+        listener.close()

@@ -9,8 +9,8 @@ itself been connected long enough: after a database restart every session is new
 others need a moment (their control sessions reconnect once a second) to lock again, and
 `lost_after` to heartbeat again.
 
-Shares: each live scheduler aims at `ceil(active DAGs / live schedulers)`; it claims up to
-that, and hands back what it holds above it.
+Shares: each live scheduler aims at `ceil(active DAGs / live schedulers)`; it claims unowned
+DAGs up to that (a dead owner's DAGs it takes all at once), and hands back what it holds above.
 """
 
 from __future__ import annotations

@@ -8,13 +8,20 @@ docs/design/scale-out.md, 2.3):
 2. declares lost each other running scheduler whose liveness lock is gone at two checks a
    second apart, or whose heartbeat is older than `lost_after_seconds` (core/leases.py:
    `judge`, which also says when a judge that just (re)connected may not judge yet);
-3. claims up to its fair share of the active DAGs, those of dead owners first, then unowned
-   ones (and every DAG a dead owner held that is no longer active);
+3. claims every DAG of a dead owner (declared now, or earlier by another judge, or ended
+   without handing its DAGs back), then unowned active DAGs up to its fair share
+   (`ceil(active DAGs / live schedulers)`);
 4. hands back what it holds above its share, quiet DAGs first (no run or try in flight, so
    the next owner adopts nothing running).
 
 It returns what changed; the scheduler adopts what was claimed and forgets what was released
 (part 2 of step 8). On a graceful stop, `release_all` hands everything back at once.
+
+A dead owner's DAGs all go to the first keeper that sees them, beyond its share (the design
+had the share bound them too): otherwise a peer that is alive but slow to check (a long pass)
+would keep its share of them unscheduled, and the judge's one transaction would not be the
+whole failover. The surplus goes back at the keeper's next check, quiet DAGs first, to peers
+below their share; with two schedulers nothing moves twice.
 
 PostgreSQL only: on SQLite one scheduler runs and owns everything (`check` refuses by name).
 """
@@ -142,7 +149,14 @@ class LeaseKeeper:
         released: list[str] = []
         surplus = to_release(mine, share)
         if surplus:
-            held = leases_store.owned(conn, self.job_id, only_active=True)
+            # What this check claimed (a dead owner's DAGs) stays until the next check: they
+            # are counted then, and a DAG is never both claimed and released at once.
+            taken = set(claimed)
+            held = [
+                dag_id
+                for dag_id in leases_store.owned(conn, self.job_id, only_active=True)
+                if dag_id not in taken
+            ]
             quiet = leases_store.quiet(conn, held)
             busy = [dag_id for dag_id in held if dag_id not in set(quiet)]
             released = leases_store.release(conn, self.job_id, (quiet + busy)[:surplus])

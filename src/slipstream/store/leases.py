@@ -25,7 +25,6 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    or_,
     select,
     update,
 )
@@ -75,31 +74,33 @@ def orphaned_owners(conn: Connection) -> set[int]:
 
 
 def claim(conn: Connection, job_id: int, *, dead_owners: Collection[int], want: int) -> list[str]:
-    """Take up to `want` active DAGs that are unowned or owned by one of `dead_owners`
-    (theirs first, then by id), and every inactive DAG of `dead_owners` whatever `want` is:
-    a deactivated DAG may still hold a run that needs its scheduler to end it, and without an
-    owner nobody would. Rows another transaction holds are skipped. Returns what was taken."""
+    """Take every DAG of `dead_owners` (active or not: a deactivated DAG may still hold a run
+    that needs its scheduler to end it), then unowned active DAGs by id until `want` active
+    DAGs were taken in all. Rows another transaction holds are skipped, for the next check.
+    Returns what was taken, by id."""
     require_postgresql(conn, "claiming DAGs")
     dead = sorted({int(owner) for owner in dead_owners} - {job_id})
-    free = _owner.is_(None) if not dead else or_(_owner.is_(None), _owner.in_(dead))
     chosen: list[str] = []
-    if want > 0:
-        active = (
-            select(dags.c.dag_id)
-            .where(dags.c.is_active.is_(True), free)
-            .order_by(_owner.is_(None), dags.c.dag_id)
-            .limit(want)
-            .with_for_update(skip_locked=True)
-        )
-        chosen += conn.execute(active).scalars()
+    active_taken = 0
     if dead:
-        inactive = (
-            select(dags.c.dag_id)
-            .where(dags.c.is_active.is_(False), _owner.in_(dead))
+        orphans = (
+            select(dags.c.dag_id, dags.c.is_active)
+            .where(_owner.in_(dead))
             .order_by(dags.c.dag_id)
             .with_for_update(skip_locked=True)
         )
-        chosen += conn.execute(inactive).scalars()
+        for dag_id, is_active in conn.execute(orphans).tuples():
+            chosen.append(dag_id)
+            active_taken += bool(is_active)
+    if want > active_taken:
+        unowned = (
+            select(dags.c.dag_id)
+            .where(dags.c.is_active.is_(True), _owner.is_(None))
+            .order_by(dags.c.dag_id)
+            .limit(want - active_taken)
+            .with_for_update(skip_locked=True)
+        )
+        chosen += conn.execute(unowned).scalars()
     if chosen:
         conn.execute(update(dags).where(dags.c.dag_id.in_(chosen)).values(scheduler_job_id=job_id))
     return sorted(chosen)

@@ -33,6 +33,7 @@ _LOST = "lost"
 
 # The two-int form takes int4 keys: cast, since a driver may send a small int as int2 or int8.
 _TRY_LOCK_SQL = "SELECT pg_try_advisory_lock(CAST(%(ns)s AS integer), CAST(%(job)s AS integer))"
+_UNLOCK_SQL = "SELECT pg_advisory_unlock(CAST(%(ns)s AS integer), CAST(%(job)s AS integer))"
 _TRY_LOCK = text("SELECT pg_try_advisory_lock(CAST(:ns AS integer), CAST(:job AS integer))")
 
 # objsubid 2 marks the two-int form; a lock waited for is listed too, with granted false.
@@ -75,6 +76,12 @@ def lock(conn: Connection, job_id: int) -> bool:
 def lock_session(session: psycopg.Connection[tuple[object, ...]], job_id: int) -> bool:
     """`lock` on a bare psycopg session (the control session is one, outside the pool)."""
     row = session.execute(_TRY_LOCK_SQL, {"ns": LIVENESS_NS, "job": job_id}).fetchone()
+    return bool(row and row[0])
+
+
+def unlock_session(session: psycopg.Connection[tuple[object, ...]], job_id: int) -> bool:
+    """Let go of `job_id`'s liveness lock on this session; whether it held it."""
+    row = session.execute(_UNLOCK_SQL, {"ns": LIVENESS_NS, "job": job_id}).fetchone()
     return bool(row and row[0])
 
 

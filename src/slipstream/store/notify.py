@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ CHANNEL = "slipstream"
 _MAX_PAYLOAD = 7_999
 _RECONNECT_SECONDS = 1.0
 _CONNECT_TIMEOUT_SECONDS = 5
+_READS_PER_DRAIN = 3
 
 
 def hint_sender(db: Database, wakeup_path: Path) -> HintSender:
@@ -110,13 +112,22 @@ class PgHintListener:
 
     def hold_liveness(self, job_id: int) -> bool:
         """Hold `job_id`'s liveness lock on this session from now on, and on every session
-        after a reconnect; whether it is held now. One job per listener: a process has one."""
-        if self._liveness_job_id not in (None, job_id):
-            raise ValueError(
-                f"this session already proves job {self._liveness_job_id} alive, not {job_id}"
-            )
+        after a reconnect; whether it is held now. A process proves one job alive: a new job
+        (a deposed scheduler starting over) replaces the previous one, whose lock is let go."""
+        previous = self._liveness_job_id
+        if previous == job_id:
+            if self._conn is not None and not self._holds_liveness:
+                self._lock_liveness()
+            return self._holds_liveness
+        if previous is not None and self._conn is not None and self._holds_liveness:
+            try:
+                liveness.unlock_session(self._conn, previous)
+            except psycopg.Error as exc:
+                # The session is gone, and the lock with it; drain() reconnects.
+                log.warning("cannot let go of job %s's liveness lock (%s)", previous, exc)
         self._liveness_job_id = job_id
-        if self._conn is not None and not self._holds_liveness:
+        self._holds_liveness = False
+        if self._conn is not None:
             self._lock_liveness()
         return self._holds_liveness
 
@@ -137,7 +148,7 @@ class PgHintListener:
             log.info("listening for hints on %s again", self._safe)
             return [Hint.anything()]
         try:
-            hints = [Hint.decode(n.payload.encode()) for n in self._conn.notifies(timeout=0)]
+            hints = self._read_notifies(self._conn)
         except psycopg.Error as exc:
             log.warning("lost the hint session to %s (%s); reconnecting", self._safe, exc)
             self._close()
@@ -150,6 +161,20 @@ class PgHintListener:
 
     def close(self) -> None:
         self._close()
+
+    @staticmethod
+    def _read_notifies(conn: psycopg.Connection[tuple[object, ...]]) -> list[Hint]:
+        """What has arrived, without waiting. A session the server ended delivers its last
+        message first and its end of file on a second read, so while the socket stays
+        readable it is read again (a few times at most): the end shows in this drain, not in
+        the loop's next turn, and a liveness lock is taken again at once."""
+        hints: list[Hint] = []
+        for _ in range(_READS_PER_DRAIN):
+            hints += [Hint.decode(n.payload.encode()) for n in conn.notifies(timeout=0)]
+            readable, _, _ = select.select([conn.fileno()], [], [], 0)
+            if not readable:
+                break
+        return hints
 
     def _connect(self) -> bool:
         try:

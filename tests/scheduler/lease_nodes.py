@@ -79,7 +79,8 @@ def terminate_session(db: Database, job_id: int) -> None:
     with psycopg.connect(libpq_url(db), autocommit=True) as admin:
         row = admin.execute(
             "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_locks"
-            " WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND objsubid = 2)"
+            " WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND objsubid = 2"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
             " AS ended",
             (liveness.LIVENESS_NS, job_id),
         ).fetchone()

@@ -164,7 +164,8 @@ def test_the_listening_session_proves_its_job_alive(pg_db: Database) -> None:
             row = admin.execute(
                 "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
                 " WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s"
-                " AND l.objsubid = 2 AND l.granted AND a.query LIKE 'LISTEN%%'",
+                " AND l.objsubid = 2 AND l.granted AND a.query LIKE 'LISTEN%%'"
+                " AND a.datname = current_database()",
                 (liveness.LIVENESS_NS, job),
             ).fetchone()
         assert row == (1,)  # on the listening session itself: one session per process
@@ -189,8 +190,9 @@ def test_a_terminated_session_is_unlocked_until_the_next_drain_locks_again(
         with psycopg.connect(_libpq_url(pg_db), autocommit=True) as admin:
             row = admin.execute(
                 "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_locks"
-                " WHERE locktype = 'advisory' AND classid = %s AND objid = %s"
-                " AND objsubid = 2) AS killed",
+                " WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND objsubid = 2"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+                " AS killed",
                 (liveness.LIVENESS_NS, job),
             ).fetchone()
         assert row == (1,)

@@ -113,8 +113,9 @@ class Node:
         if readable or not self.listener.listening:
             self.listener.drain()
 
-    def check(self, now: datetime) -> LeaseChange:
-        self.drain()
+    def check(self, now: datetime, *, drain: bool = True) -> LeaseChange:
+        if drain:
+            self.drain()
         with self.db.write() as conn:
             jobs_store.heartbeat(conn, self.job_id, now)  # as its pass would
             change = self.keeper.check(conn, now)

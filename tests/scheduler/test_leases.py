@@ -21,11 +21,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert
 from sqlalchemy import select as sql_select
+from sqlalchemy.exc import DBAPIError
 
 from slipstream.errors import ConfigError
 from slipstream.scheduler.leases import Deposed, LeaseChange, LeaseKeeper
 from slipstream.store import jobs as jobs_store
-from slipstream.store.db import Database
+from slipstream.store.db import Database, is_transient
 from slipstream.store.tables import dag_versions, runs, scheduler_jobs
 from tests.scheduler.lease_nodes import (
     LOST_AFTER,
@@ -369,6 +370,57 @@ def test_keepers_checking_at_once_never_share_a_dag(pg_db: Database, nodes: list
         for node in group:
             assert node.owned_in_db() == node.owns
     assert sorted(len(node.owns) for node in group) == [10, 10, 10]
+
+
+@pytest.mark.postgres
+def test_two_keepers_judging_each_other_at_once_leave_exactly_one_standing(
+    pg_db: Database, nodes: list[Node]
+) -> None:
+    add_dags(pg_db, ids("d", 4))
+    a, b = start(pg_db, nodes), start(pg_db, nodes)
+    now = T0
+    for _ in range(4):
+        round_of([a, b], now)
+        now += SECOND
+    # Each loses its session and does not reconnect: each sees the other unlocked.
+    terminate_session(pg_db, a.job_id)
+    terminate_session(pg_db, b.job_id)
+    for node in (a, b):
+        node.check(now, drain=False)
+    now += SECOND
+    barrier = threading.Barrier(2)
+    outcomes: dict[int, str] = {}
+
+    def judge(node: Node) -> None:
+        try:
+            with pg_db.write() as conn:
+                # Both hold their own rows (a pass's heartbeat, the fence) before either
+                # declares the other: each declaration waits for the other's transaction.
+                jobs_store.heartbeat(conn, node.job_id, now)
+                barrier.wait()
+                node.owns |= set(node.keeper.check(conn, now).claimed)
+            outcomes[node.job_id] = "checked"
+        except Deposed:
+            outcomes[node.job_id] = "deposed"
+        except DBAPIError as exc:  # the deadlock victim, rolled back
+            assert is_transient(exc), exc
+            outcomes[node.job_id] = "deadlock"
+
+    threads = [threading.Thread(target=judge, args=(node,)) for node in (a, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    states = {job_state(pg_db, node.job_id) for node in (a, b)}
+    assert states == {"running", "lost"}
+    (winner,) = (node for node in (a, b) if job_state(pg_db, node.job_id) == "running")
+    (loser,) = (node for node in (a, b) if node is not winner)
+    assert outcomes[winner.job_id] == "checked"
+    # PostgreSQL finds the deadlock and aborts one; the other declares it and goes on.
+    assert outcomes[loser.job_id] == "deadlock"
+    with pytest.raises(Deposed):
+        loser.check(now + SECOND, drain=False)  # trying again: fenced out
+    assert winner.owned_in_db() == set(ids("d", 4)) == winner.owns
 
 
 def test_sqlite_is_refused_by_name(sqlite_db: Database) -> None:

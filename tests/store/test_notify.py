@@ -1,6 +1,7 @@
 """Hints over PostgreSQL: a NOTIFY from another process reaches a listening session, a lost
 session is reconnected and asks for a look at everything, and an unreachable server neither
-raises nor blocks the scheduler's loop."""
+raises nor blocks the scheduler's loop. The same session holds its job's liveness lock, and
+takes it again after a reconnect."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import select
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from slipstream.store import jobs as jobs_store
+from slipstream.store import liveness
 from slipstream.store.db import Database
 from slipstream.store.notify import CHANNEL, PgHintListener, PgHintSender, hint_sender
 from slipstream.wakeup import Hint, HintKind, WakeupSender
@@ -136,5 +140,101 @@ def test_unreadable_payloads_read_as_look_everywhere(pg_db: Database) -> None:
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "zzz"))
         hints = _wait_for_hints(listener)
         assert [hint.kind for hint in hints] == [HintKind.ANYTHING]
+    finally:
+        listener.close()
+
+
+def _liveness_unlocked(db: Database, job_id: int) -> bool:
+    with db.read() as conn:
+        return liveness.unlocked_jobs(conn, [job_id]) == {job_id}
+
+
+def _start_job(db: Database) -> int:
+    with db.write() as conn:
+        return jobs_store.start_job(conn, hostname="h", pid=1, now=datetime.now(UTC))
+
+
+def test_the_listening_session_proves_its_job_alive(pg_db: Database) -> None:
+    job = _start_job(pg_db)
+    listener = PgHintListener(pg_db.url, liveness_job_id=job)
+    try:
+        assert listener.holds_liveness
+        assert listener.next_due() is None
+        with psycopg.connect(_libpq_url(pg_db), autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s"
+                " AND l.objsubid = 2 AND l.granted AND a.query LIKE 'LISTEN%%'"
+                " AND a.datname = current_database()",
+                (liveness.LIVENESS_NS, job),
+            ).fetchone()
+        assert row == (1,)  # on the listening session itself: one session per process
+        assert not _liveness_unlocked(pg_db, job)
+    finally:
+        listener.close()
+    # The server ends the session, and frees its locks, a moment after the client hangs up.
+    deadline = time.monotonic() + 10
+    while not _liveness_unlocked(pg_db, job):
+        assert time.monotonic() < deadline, "the lock outlived its session"
+        time.sleep(0.005)
+
+
+def test_a_terminated_session_is_unlocked_until_the_next_drain_locks_again(
+    pg_db: Database,
+) -> None:
+    job = _start_job(pg_db)
+    listener = PgHintListener(pg_db.url)
+    try:
+        assert listener.hold_liveness(job)
+        assert listener.hold_liveness(job)  # again: nothing changes
+        with psycopg.connect(_libpq_url(pg_db), autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND objsubid = 2"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+                " AS killed",
+                (liveness.LIVENESS_NS, job),
+            ).fetchone()
+        assert row == (1,)
+        assert _liveness_unlocked(pg_db, job)
+        # The dead session's socket turns readable; draining it reconnects and locks again.
+        assert _wait_for_hints(listener) == [Hint.anything()]
+        assert listener.holds_liveness
+        assert not _liveness_unlocked(pg_db, job)
+    finally:
+        listener.close()
+
+
+def test_a_lock_still_held_elsewhere_is_tried_again_each_second(pg_db: Database) -> None:
+    job = _start_job(pg_db)
+    # As a previous session of the same job the server has not ended yet.
+    with psycopg.connect(_libpq_url(pg_db), autocommit=True) as previous:
+        assert liveness.lock_session(previous, job)
+        listener = PgHintListener(pg_db.url, liveness_job_id=job)
+        try:
+            assert listener.listening and not listener.holds_liveness
+            due = listener.next_due()
+            assert due is not None and due > time.monotonic()
+            assert listener.drain() == []  # not due yet: no attempt
+            previous.close()
+            deadline = time.monotonic() + 10
+            while not listener.holds_liveness:
+                assert time.monotonic() < deadline, "the listener never took the lock"
+                time.sleep(0.05)
+                listener.drain()
+            assert listener.next_due() is None
+            assert not _liveness_unlocked(pg_db, job)
+        finally:
+            listener.close()
+
+
+def test_a_new_job_takes_the_place_of_the_previous_one_on_the_session(pg_db: Database) -> None:
+    deposed, new = _start_job(pg_db), _start_job(pg_db)
+    listener = PgHintListener(pg_db.url, liveness_job_id=deposed)
+    try:
+        assert listener.holds_liveness
+        assert listener.hold_liveness(new)
+        with pg_db.read() as conn:
+            assert liveness.unlocked_jobs(conn, [deposed, new]) == {deposed}
     finally:
         listener.close()

@@ -2,7 +2,7 @@
 PostgreSQL share the DAGs through these leases); NULL while no scheduler has claimed it
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-10
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 revision = "0015"
 # 0013 (try_outcomes) and 0014 land on other branches first; the lead re-chains at merge.
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,9 @@
 """The database handle: engine set-up per dialect and explicit units of work.
 
 On SQLite every write transaction begins IMMEDIATE (it takes the write lock up front, so it can
-never fail half-way with "database is locked"), waits on a busy timeout, and writers inside one
-process queue on a lock rather than in SQLite's sleeping busy handler.
+never fail half-way with "database is locked"), writers inside one process queue on a lock, and
+a writer of another process holding the write lock is waited for by trying again on our own
+short schedule (store/sqlite_lock.py), not in SQLite's sleeping busy handler.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from slipstream.errors import ConfigError, DatabaseUnavailable
+from slipstream.store.sqlite_lock import begin_immediate
 
+# How long a SQLite statement waits for another connection's lock, and a SQLite writer for the
+# write lock, before failing with "database is locked".
 BUSY_TIMEOUT_MS = 60_000
 
 # PostgreSQL's SQLSTATEs for a transaction it aborted so that another could go on: doing the
@@ -65,7 +69,11 @@ def retry_transient(work: Callable[P, T]) -> Callable[P, T]:
 class Database:
     """One engine plus the write discipline for it. Built once per process by bootstrap."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, write_lock_seconds: float = BUSY_TIMEOUT_MS / 1000
+    ) -> None:
+        """`write_lock_seconds`: how long a SQLite write waits for another process's write
+        lock before "database is locked" (tests shorten it)."""
         try:
             parsed = make_url(url)
         except Exception as exc:  # SQLAlchemy raises ArgumentError with a clear message
@@ -75,7 +83,7 @@ class Database:
         self._write_lock = threading.Lock()
         self._writer: Connection | None = None
         if self.dialect == "sqlite":
-            self.engine = self._sqlite_engine(url, parsed.database, echo)
+            self.engine = self._sqlite_engine(url, parsed.database, echo, write_lock_seconds)
         elif self.dialect == "postgresql":
             # A bare postgresql:// means SQLAlchemy's default driver, psycopg2, which we do not
             # ship: use psycopg (3) unless a driver was named explicitly.
@@ -91,7 +99,9 @@ class Database:
             )
 
     @staticmethod
-    def _sqlite_engine(url: str, database: str | None, echo: bool) -> Engine:
+    def _sqlite_engine(
+        url: str, database: str | None, echo: bool, write_lock_seconds: float
+    ) -> Engine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
@@ -115,8 +125,12 @@ class Database:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            if conn.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
+                begin_immediate(
+                    conn, budget_seconds=write_lock_seconds, busy_timeout_ms=BUSY_TIMEOUT_MS
+                )
+            else:
+                conn.exec_driver_sql("BEGIN DEFERRED")
 
         return engine
 

@@ -391,7 +391,7 @@ def run_dag_processor(
             server.start()
         stopper.install()
         processor.start()
-        serve_sources([processor], clock=clock, stopper=stopper)
+        serve_sources([processor], clock=clock, stopper=stopper, probe=db.ping)
     finally:
         processor.stop()
         stopper.close()
@@ -571,6 +571,7 @@ def _run_scheduler(
             stopper=stopper,
             observer=observer,
             hint_sources=hint_sources,
+            probe=db.ping,
         )
     finally:
         if pg_listener is not None:

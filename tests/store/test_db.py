@@ -1,10 +1,13 @@
 """store.db: UTC datetimes on both databases, explicit transactions, and SQLite writers that
 queue instead of failing with "database is locked" (threads and forked processes), until the
-write lock's budget is spent."""
+write lock's budget is spent; and on PostgreSQL, a database gone away is DatabaseUnavailable,
+never a hang."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import socket
 import sqlite3
 import threading
 import time
@@ -13,13 +16,20 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError, StatementError
 
-from slipstream.errors import ConfigError
-from slipstream.store.db import BUSY_TIMEOUT_MS, Database
+from slipstream.errors import ConfigError, DatabaseUnavailable
+from slipstream.store.db import (
+    BUSY_TIMEOUT_MS,
+    CONNECT_TIMEOUT_SECONDS,
+    POOL_TIMEOUT_SECONDS,
+    Database,
+)
 from slipstream.store.tables import scheduler_jobs as jobs
+from tests.conftest import PG_SERVER
 
 NOW = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 JOIN_TIMEOUT = 90.0
@@ -351,3 +361,76 @@ def test_a_writer_gives_up_with_database_is_locked_when_its_budget_is_spent(
         holder.join(JOIN_TIMEOUT)
         waiter.dispose()
     assert count_jobs(sqlite_db) == 1
+
+
+# ---------------------------------------------------------------- PostgreSQL gone away
+
+
+def _end_backends(db: Database, *, only_pid: int | None = None) -> None:
+    name = db.engine.url.database
+    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid() AND (%s::int IS NULL OR pid = %s)",
+            (name, only_pid, only_pid),
+        )
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_the_server_ended_is_replaced_unnoticed(pg_db: Database) -> None:
+    with pg_db.read() as conn:
+        first = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    _end_backends(pg_db)
+    with pg_db.write() as conn:
+        add_job(conn, "after")
+        second = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    assert second != first
+    assert count_jobs(pg_db) == 1
+
+
+@pytest.mark.postgres
+def test_a_connection_ended_under_a_unit_of_work_is_database_unavailable(
+    pg_db: Database,
+) -> None:
+    with pytest.raises(DatabaseUnavailable) as excinfo, pg_db.write() as conn:
+        add_job(conn, "lost")
+        _end_backends(pg_db, only_pid=conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+        add_job(conn, "never")
+    assert "terminating connection due to administrator command" in str(excinfo.value)
+    assert isinstance(excinfo.value.__cause__, OperationalError)
+    assert count_jobs(pg_db) == 0  # and the next unit of work has a live connection
+
+
+@pytest.mark.postgres
+def test_no_free_pooled_connection_is_database_unavailable_after_the_pool_timeout(
+    pg_db: Database,
+) -> None:
+    with contextlib.ExitStack() as held:
+        for _ in range(15):  # pool_size 5 + max_overflow 10, all checked out
+            held.enter_context(pg_db.read())
+        began = time.monotonic()
+        with (
+            pytest.raises(DatabaseUnavailable, match="no pooled connection came free"),
+            pg_db.read(),
+        ):
+            pass
+        assert POOL_TIMEOUT_SECONDS <= time.monotonic() - began < POOL_TIMEOUT_SECONDS + 5
+    assert count_jobs(pg_db) == 0
+
+
+def test_a_server_that_never_answers_is_given_up_on_after_the_connect_timeout() -> None:
+    # A socket that takes the TCP connection (the kernel's backlog) and never says a word,
+    # like a PostgreSQL host that hangs: connecting must end, not wait for ever.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        database = Database(f"postgresql://nobody@127.0.0.1:{port}/slipstream")
+        try:
+            began = time.monotonic()
+            with pytest.raises(DatabaseUnavailable), database.read():
+                pass
+            waited = time.monotonic() - began
+        finally:
+            database.dispose()
+    assert CONNECT_TIMEOUT_SECONDS - 1 <= waited < CONNECT_TIMEOUT_SECONDS + 5, waited

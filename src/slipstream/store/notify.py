@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from slipstream.errors import DatabaseUnavailable
 from slipstream.store import liveness
@@ -68,7 +68,7 @@ class PgHintSender:
                     {"channel": CHANNEL, "payload": _payload(hint)},
                 )
                 conn.commit()
-        except (DBAPIError, DatabaseUnavailable) as exc:
+        except (SQLAlchemyError, DatabaseUnavailable) as exc:  # a pool timeout too
             # The change is committed; its hint is not. The safety scan finds it.
             log.debug("could not send hint %s: %s", hint, exc)
 
@@ -99,6 +99,8 @@ class PgHintListener:
         self._retry_at = 0.0
         self._liveness_job_id = liveness_job_id
         self._holds_liveness = False
+        # Failing to connect is said once per outage, not every second of it.
+        self._refused = False
         self._connect()
 
     @property
@@ -151,6 +153,7 @@ class PgHintListener:
             hints = self._read_notifies(self._conn)
         except psycopg.Error as exc:
             log.warning("lost the hint session to %s (%s); reconnecting", self._safe, exc)
+            self._refused = True  # said: a reconnection refused now need not be said again
             self._close()
             self._connect()
             return [Hint.anything()]
@@ -183,12 +186,14 @@ class PgHintListener:
             )
         except psycopg.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            log.warning(
-                "cannot listen for hints on %s (%s); retrying in %.0f s",
+            log.log(
+                logging.DEBUG if self._refused else logging.WARNING,
+                "cannot listen for hints on %s (%s); retrying every %.0f s",
                 self._safe,
                 first,
                 _RECONNECT_SECONDS,
             )
+            self._refused = True
             self._retry_at = time.monotonic() + _RECONNECT_SECONDS
             return False
         self._conn = conn
@@ -199,6 +204,7 @@ class PgHintListener:
         except psycopg.Error:
             self._close()
             return False
+        self._refused = False
         return True
 
     def _lock_liveness(self) -> None:

@@ -19,6 +19,7 @@ from slipstream.wakeup import Hint, HintKind, WakeupListener, WakeupSender
         (Hint.dag_changed(), b"D"),
         (Hint.run_changed(42), b"R42"),
         (Hint.anything(), b"*"),
+        (Hint.outcomes("etl"), b"Oetl"),
         (Hint.queued_run("d\u00e9j\u00e0:vu"), "Qd\u00e9j\u00e0:vu".encode()),
     ],
 )

@@ -28,6 +28,7 @@ class HintKind(StrEnum):
     RUN_CHANGED = "R"  # key: the primary key of a run a person changed (marked, cleared...)
     POOLS_CHANGED = "P"  # a pool was created, resized or deleted: read the pools again
     ASSET_EVENT = "A"  # an asset event was recorded outside the scheduler (API, CLI)
+    OUTCOMES = "O"  # key: a DAG some of whose tries' outcomes a worker put in the outbox
     ANYTHING = "*"  # look at everything; also what a datagram we cannot read means
 
 
@@ -55,6 +56,10 @@ class Hint:
     @classmethod
     def asset_event(cls) -> Hint:
         return cls(HintKind.ASSET_EVENT)
+
+    @classmethod
+    def outcomes(cls, dag_id: str) -> Hint:
+        return cls(HintKind.OUTCOMES, dag_id)
 
     @classmethod
     def anything(cls) -> Hint:

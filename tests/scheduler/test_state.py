@@ -17,6 +17,7 @@ def settled() -> SchedulerState:
     """A memory with nothing to do and something cached."""
     state = SchedulerState()
     state.check_all_queued = False
+    state.outcomes_waiting = False
     state.current = {"etl": CurrentVersion(3, 16), "other": CurrentVersion(4, 8)}
     state.states = {7: {"a": TaskState.SUCCESS}}
     return state
@@ -54,10 +55,19 @@ def test_a_run_changed_hint_replans_the_run_from_the_database() -> None:
     assert state.check_all_queued  # the change may have requeued the run
 
 
+def test_an_outcomes_hint_asks_the_next_pass_to_read_the_outbox_only() -> None:
+    state = settled()
+    state.absorb([Hint.outcomes("etl")])
+    assert state.outcomes_waiting
+    assert not state.check_all_queued
+    assert state.check_queued == set()
+
+
 def test_an_unknown_hint_looks_everywhere() -> None:
     state = settled()
     state.absorb([Hint.decode(b"run:etl")])
     assert state.check_all_queued
+    assert state.outcomes_waiting
     assert state.check_queued == set()
 
 

@@ -305,6 +305,131 @@ class Workload:
     def key(self) -> TaskKey:
         return TaskKey(self.run_pk, self.task_id, self.try_number, self.map_index)
 
+    def to_json(self) -> dict[str, Any]:
+        """A versioned JSON object of every field, for a message to a worker on another
+        machine (the Celery executor): JSON only, so a message never carries code and any
+        worker version can read it, or refuse it by name."""
+        return {
+            "v": WORKLOAD_VERSION,
+            "run_pk": self.run_pk,
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "task_id": self.task_id,
+            "try_number": self.try_number,
+            "max_tries": self.max_tries,
+            "fileloc": self.fileloc,
+            "version_hash": self.version_hash,
+            "run_type": self.run_type.value,
+            "logical_date": _moment(self.logical_date),
+            "data_interval_start": _moment(self.data_interval_start),
+            "data_interval_end": _moment(self.data_interval_end),
+            "conf": dict(self.conf),
+            "log_path": self.log_path,
+            "execution_timeout": self.execution_timeout,
+            "queue": self.queue,
+            "pool": self.pool,
+            "pool_slots": self.pool_slots,
+            "upstream_xcoms": {task: dict(keys) for task, keys in self.upstream_xcoms.items()},
+            "source": self.source,
+            "infra_failures": self.infra_failures,
+            "map_index": self.map_index,
+            "map_length_limit": self.map_length_limit,
+            "same_index_upstream": list(self.same_index_upstream),
+            "wait": self.wait.to_json() if self.wait is not None else None,
+            "sensor_started_at": _moment(self.sensor_started_at),
+            "run_queued_at": _moment(self.run_queued_at),
+            "run_start_date": _moment(self.run_start_date),
+            "run_state": self.run_state.value,
+            "run_end_date": _moment(self.run_end_date),
+            "version_id": self.version_id,
+            "source_sha256": self.source_sha256,
+            "source_origin": self.source_origin,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Workload:
+        """The workload `to_json` wrote; ValueError names what is wrong with a message of
+        another version or shape (it is never half read)."""
+        version = data.get("v") if isinstance(data, Mapping) else None
+        if version != WORKLOAD_VERSION:
+            raise ValueError(
+                f"workload message version {version!r} is not {WORKLOAD_VERSION} (sent by"
+                " another Slipstream version)"
+            )
+        try:
+            wait = data["wait"]
+            conf = data["conf"]
+            if not isinstance(conf, Mapping):
+                raise TypeError(f"conf is {type(conf).__name__}, not an object")
+            return cls(
+                run_pk=int(data["run_pk"]),
+                dag_id=str(data["dag_id"]),
+                run_id=str(data["run_id"]),
+                task_id=str(data["task_id"]),
+                try_number=int(data["try_number"]),
+                max_tries=int(data["max_tries"]),
+                fileloc=str(data["fileloc"]),
+                version_hash=str(data["version_hash"]),
+                run_type=RunType(data["run_type"]),
+                logical_date=_read_moment(data["logical_date"]),
+                data_interval_start=_read_moment(data["data_interval_start"]),
+                data_interval_end=_read_moment(data["data_interval_end"]),
+                conf=dict(conf),
+                log_path=str(data["log_path"]),
+                execution_timeout=_optional_float(data["execution_timeout"]),
+                queue=str(data["queue"]),
+                pool=str(data["pool"]),
+                pool_slots=int(data["pool_slots"]),
+                upstream_xcoms={
+                    str(task): {str(k): str(v) for k, v in keys.items()}
+                    for task, keys in data["upstream_xcoms"].items()
+                },
+                source=_optional_str(data["source"]),
+                infra_failures=int(data["infra_failures"]),
+                map_index=int(data["map_index"]),
+                map_length_limit=_optional_int(data["map_length_limit"]),
+                same_index_upstream=tuple(str(t) for t in data["same_index_upstream"]),
+                wait=Wait.from_json(wait) if wait is not None else None,
+                sensor_started_at=_read_moment(data["sensor_started_at"]),
+                run_queued_at=_read_moment(data["run_queued_at"]),
+                run_start_date=_read_moment(data["run_start_date"]),
+                run_state=RunState(data["run_state"]),
+                run_end_date=_read_moment(data["run_end_date"]),
+                version_id=_optional_int(data["version_id"]),
+                source_sha256=_optional_str(data["source_sha256"]),
+                source_origin=str(data["source_origin"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"workload message is malformed: {exc!r}") from None
+
+
+# The shape of Workload.to_json (and CallbackRequest.to_json); a reader refuses any other.
+WORKLOAD_VERSION = 1
+
+
+def _moment(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _read_moment(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO date and time, got {value!r}")
+    return datetime.fromisoformat(value)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
 
 @dataclass(frozen=True, slots=True)
 class TaskStarted:
@@ -369,6 +494,40 @@ class CallbackRequest:
     log_path: str
     error: str | None = None  # the failure, as `exception` in the context (task callbacks)
     reason: str | None = None  # Airflow's `reason` for DAG callbacks: success, task_failure...
+
+    def to_json(self) -> dict[str, Any]:
+        """A versioned JSON object of every field (its workload's codec inside), for a message
+        to a worker on another machine."""
+        return {
+            "v": WORKLOAD_VERSION,
+            "id": self.id,
+            "kind": self.kind.value,
+            "workload": self.workload.to_json(),
+            "log_path": self.log_path,
+            "error": self.error,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CallbackRequest:
+        """The request `to_json` wrote; ValueError names what is wrong."""
+        version = data.get("v") if isinstance(data, Mapping) else None
+        if version != WORKLOAD_VERSION:
+            raise ValueError(
+                f"callback request message version {version!r} is not {WORKLOAD_VERSION}"
+                " (sent by another Slipstream version)"
+            )
+        try:
+            return cls(
+                id=int(data["id"]),
+                kind=CallbackKind(data["kind"]),
+                workload=Workload.from_json(data["workload"]),
+                log_path=str(data["log_path"]),
+                error=_optional_str(data["error"]),
+                reason=_optional_str(data["reason"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"callback request message is malformed: {exc!r}") from None
 
 
 @dataclass(frozen=True, slots=True)

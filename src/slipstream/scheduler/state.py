@@ -114,6 +114,9 @@ class SchedulerState:
     # An asset event may have been recorded (by a try's success, a person or the API): read
     # the queue of asset events on the next pass (scheduler/assets.py). True at start.
     assets_dirty: bool = True
+    # A worker wrote outcomes to the outbox (an OUTCOMES hint, or a look everywhere): the next
+    # pass reads it, rather than waiting for the safety scan. True at start.
+    outcomes_waiting: bool = True
 
     # ----------------------------------------------------------------- reading through
 
@@ -184,6 +187,8 @@ class SchedulerState:
                 self.dispatch_blocked = False  # a pool may have grown
             elif kind is HintKind.ASSET_EVENT:
                 self.assets_dirty = True
+            elif kind is HintKind.OUTCOMES:
+                self.outcomes_waiting = True
             elif kind is HintKind.RUN_CHANGED:
                 # Someone changed this run by hand: forget what we cached and look again,
                 # and stop tries of it whose task was marked or cleared while they ran.
@@ -195,6 +200,7 @@ class SchedulerState:
             else:
                 self.check_all_queued = True
                 self.pools_stale = True
+                self.outcomes_waiting = True
 
     # ----------------------------------------------------------------- remembering
 

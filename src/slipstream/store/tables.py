@@ -167,6 +167,8 @@ task_instances = Table(
     Column("state_reason", Text, nullable=True),
     # The scheduler job that queued the current try; if that job dies, the try is lost.
     Column("owner_job_id", Integer, nullable=True),
+    # The Celery worker (its job) that claimed the current try; a try it runs is lost with it.
+    Column("worker_job_id", Integer, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
     # A try waiting without a process (up_for_reschedule, deferred): when the scheduler wakes
     # it and to which state, the wait it reported (JSON: core.records.Wait), and whether its
@@ -247,6 +249,8 @@ scheduler_jobs = Table(
     Column("started_at", UtcDateTime, nullable=False),
     Column("latest_heartbeat", UtcDateTime, nullable=False),
     Column("ended_at", UtcDateTime, nullable=True),
+    # A Celery worker's queues, comma-separated (named when nobody takes a try's queue).
+    Column("queues", Text, nullable=True),
     Index("ix_scheduler_jobs_state_latest_heartbeat", "state", "latest_heartbeat"),
 )
 

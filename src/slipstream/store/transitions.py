@@ -159,7 +159,12 @@ def _task_statement(
     if target is TaskState.NONE:
         # Back to no state: the task will run again, as a new try of the same history.
         values.update(
-            start_date=None, end_date=None, queued_at=None, next_retry_at=None, owner_job_id=None
+            start_date=None,
+            end_date=None,
+            queued_at=None,
+            next_retry_at=None,
+            owner_job_id=None,
+            worker_job_id=None,
         )
         # A new set of tries (a clear): a sensor's timeout is counted afresh, as Airflow.
         values["sensor_started_at"] = None
@@ -206,6 +211,7 @@ _QUEUE_VALUES = dict(
     next_retry_at=None,
     state_reason=None,
     owner_job_id=bindparam("v_owner", type_=Integer),
+    worker_job_id=None,
     updated_at=bindparam("v_now", type_=UtcDateTime),
 )
 _QUEUE_TASKS = (

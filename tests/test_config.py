@@ -107,6 +107,7 @@ def test_the_local_executor_is_the_default_and_celery_takes_its_broker() -> None
     assert celery.celery is not None
     assert celery.celery.broker_url == "redis://127.0.0.1:6379/0"
     assert celery.celery.visibility_timeout == 300.0
+    assert (celery.celery.republish_after, celery.celery.queued_timeout) == (30.0, 600.0)
 
 
 @pytest.mark.parametrize(
@@ -136,6 +137,24 @@ def test_the_local_executor_is_the_default_and_celery_takes_its_broker() -> None
             },
             "SLIPSTREAM_CELERY_VISIBILITY_TIMEOUT_SECONDS",
             "at least 10",
+        ),
+        (
+            {
+                "SLIPSTREAM_EXECUTOR": "celery",
+                "SLIPSTREAM_CELERY_BROKER_URL": "redis://h:6379/0",
+                "SLIPSTREAM_TASK_QUEUED_TIMEOUT_SECONDS": "soon",
+            },
+            "SLIPSTREAM_TASK_QUEUED_TIMEOUT_SECONDS",
+            "expected a number",
+        ),
+        (
+            {
+                "SLIPSTREAM_EXECUTOR": "celery",
+                "SLIPSTREAM_CELERY_BROKER_URL": "redis://h:6379/0",
+                "SLIPSTREAM_CELERY_REPUBLISH_SECONDS": "0",
+            },
+            "SLIPSTREAM_CELERY_REPUBLISH_SECONDS",
+            "at least 1",
         ),
         (
             {"SLIPSTREAM_WORKER_LOG_SERVER_PORT": "70000"},

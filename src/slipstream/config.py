@@ -169,11 +169,15 @@ EXECUTORS = ("local", "celery")
 
 @dataclass(frozen=True, slots=True)
 class CelerySettings:
-    """The Celery executor's: where its broker is, and how long a taken message may stay
-    unacknowledged before the broker gives it to another worker."""
+    """The Celery executor's: where its broker is, how long a taken message may stay
+    unacknowledged before the broker gives it to another worker, how long an unclaimed try
+    waits before its message is published again (a broker that lost it: duplicates die at the
+    claim), and how long before a try nobody takes fails (Airflow's task_queued_timeout)."""
 
     broker_url: str
     visibility_timeout: float = 300.0
+    republish_after: float = 30.0
+    queued_timeout: float = 600.0
 
 
 def _executor(env: Mapping[str, str]) -> tuple[str, CelerySettings | None]:
@@ -205,7 +209,9 @@ def _executor(env: Mapping[str, str]) -> tuple[str, CelerySettings | None]:
             "expected a redis:// or amqp:// URL (Redis or RabbitMQ)",
         )
     timeout = _float(env, "SLIPSTREAM_CELERY_VISIBILITY_TIMEOUT_SECONDS", 300.0, 10.0)
-    return name, CelerySettings(broker, timeout)
+    republish = _float(env, "SLIPSTREAM_CELERY_REPUBLISH_SECONDS", 30.0, 1.0)
+    queued = _float(env, "SLIPSTREAM_TASK_QUEUED_TIMEOUT_SECONDS", 600.0, 1.0)
+    return name, CelerySettings(broker, timeout, republish, queued)
 
 
 def _retention_days(env: Mapping[str, str]) -> float | None:
@@ -354,8 +360,14 @@ class Settings:
     celery:               with celery: SLIPSTREAM_CELERY_BROKER_URL (Redis or RabbitMQ; required)
                           and SLIPSTREAM_CELERY_VISIBILITY_TIMEOUT_SECONDS (300: a message a
                           dead worker took goes to another after this long; running it twice is
-                          harmless, the claim lets one copy run). There is no result backend:
-                          SLIPSTREAM_CELERY_RESULT_BACKEND is refused
+                          harmless, the claim lets one copy run),
+                          SLIPSTREAM_CELERY_REPUBLISH_SECONDS (30: a try nobody claimed is
+                          published again, for a broker that lost its messages) and
+                          SLIPSTREAM_TASK_QUEUED_TIMEOUT_SECONDS (600, Airflow's
+                          task_queued_timeout: a try no worker took fails, naming its queue).
+                          There is no result backend: SLIPSTREAM_CELERY_RESULT_BACKEND is
+                          refused. Celery needs PostgreSQL: workers on other machines cannot
+                          share a SQLite file (the scheduler and workers refuse it by name)
     """
 
     home: Path

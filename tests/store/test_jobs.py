@@ -111,3 +111,15 @@ def test_a_job_is_live_while_its_process_runs_and_its_heartbeat_is_fresh() -> No
     assert store.is_live(job(gone.pid, "elsewhere"), hostname=here, stale_before=fresh)
     old = NOW - timedelta(minutes=5)
     assert not store.is_live(job(gone.pid, "elsewhere", old), hostname=here, stale_before=fresh)
+
+
+def test_live_queues_are_those_running_celery_workers_consume(db: Database) -> None:
+    with db.write() as conn:
+        store.start_job(conn, hostname="w1", pid=1, now=NOW, job_type=store.WORKER,
+                        queues=["default", "etl"])  # fmt: skip
+        gone = store.start_job(conn, hostname="w2", pid=2, now=NOW, job_type=store.WORKER,
+                               queues=["gpu"])  # fmt: skip
+        store.start_job(conn, hostname="w3", pid=3, now=NOW, job_type=store.WORKER)
+        store.start_job(conn, hostname="s", pid=4, now=NOW)
+        store.end_job(conn, gone, NOW, state=store.LOST)
+        assert store.live_queues(conn) == {"default", "etl"}

@@ -63,8 +63,15 @@ def _to_job(row: Row[Any]) -> JobRecord:
 
 
 def start_job(
-    conn: Connection, *, hostname: str, pid: int, now: datetime, job_type: str = SCHEDULER
+    conn: Connection,
+    *,
+    hostname: str,
+    pid: int,
+    now: datetime,
+    job_type: str = SCHEDULER,
+    queues: Collection[str] = (),
 ) -> int:
+    """A new running job; `queues`: those a Celery worker consumes."""
     statement = (
         insert(jobs)
         .values(
@@ -74,6 +81,7 @@ def start_job(
             state=RUNNING,
             started_at=now,
             latest_heartbeat=now,
+            queues=",".join(queues) if queues else None,
         )
         .returning(jobs.c.id)
     )
@@ -107,6 +115,16 @@ def heartbeat_many(conn: Connection, job_ids: Collection[int], now: datetime) ->
 
 def end_job(conn: Connection, job_id: int, now: datetime, *, state: str = ENDED) -> None:
     conn.execute(update(jobs).where(jobs.c.id == job_id).values(state=state, ended_at=now))
+
+
+def live_queues(conn: Connection) -> set[str]:
+    """The queues running Celery workers consume."""
+    rows = conn.execute(
+        select(jobs.c.queues).where(
+            jobs.c.state == RUNNING, jobs.c.job_type == WORKER, jobs.c.queues.is_not(None)
+        )
+    )
+    return {name for (text,) in rows for name in text.split(",") if name}
 
 
 def running_jobs(conn: Connection, job_type: str = SCHEDULER) -> list[JobRecord]:

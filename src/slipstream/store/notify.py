@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -52,6 +52,15 @@ def hint_sender(db: Database, wakeup_path: Path) -> HintSender:
 
 def _payload(hint: Hint) -> str:
     return hint.encode().decode(errors="ignore")[:_MAX_PAYLOAD]
+
+
+def notify_in(conn: Connection, hint: Hint) -> None:
+    """NOTIFY inside the caller's transaction (PostgreSQL): delivered when it commits, so the
+    listener sees the change the hint announces as soon as it hears it."""
+    conn.execute(
+        text("SELECT pg_notify(:channel, :payload)"),
+        {"channel": CHANNEL, "payload": _payload(hint)},
+    )
 
 
 class PgHintSender:

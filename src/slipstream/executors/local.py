@@ -1,5 +1,7 @@
 """The local executor: a pool of warm worker processes, each a fresh lean interpreter running
-many tries at once (one forked child per try), talking over a socketpair per worker.
+many tries at once (one forked child per try), talking over a socketpair per worker. The worker
+host (`slipstream/worker/`) runs it, so its workers are the host's children and die with the
+host, not with the scheduler.
 """
 
 from __future__ import annotations

@@ -1,12 +1,15 @@
-"""Finding tries nobody watches any more: those of schedulers that have died.
+"""Finding what nobody watches any more: tries of schedulers that have died, and the job rows
+of dead worker hosts.
 
-A scheduler is dead when its process is gone from this host (exited, a zombie, or its pid now
-someone else's), or when its heartbeat is older than the lost-after window (its host may be
-gone). Its queued and running tries are then lost.
+A process is dead when it is gone from this host (exited, a zombie, or its pid now someone
+else's), or when its heartbeat is older than the lost-after window (its host may be gone). A
+dead scheduler's queued and running tries that no worker host held (they were adopted first)
+are then lost.
 """
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -63,3 +66,16 @@ def lost_tries(
         for ti, owner in ti_store.owned_by_others(conn, job_id)
         if owner not in alive
     ]
+
+
+def end_dead_workers(conn: Connection, *, lost_after_seconds: float, now: datetime) -> list[int]:
+    """Mark lost the rows of worker hosts nobody heartbeats any more (killed) or, on this
+    host, whose process is gone; returns their job ids."""
+    hostname = socket.gethostname()
+    stale_before = now - timedelta(seconds=lost_after_seconds)
+    ended: list[int] = []
+    for job in jobs_store.running_jobs(conn, jobs_store.WORKER):
+        if not jobs_store.is_live(job, hostname=hostname, stale_before=stale_before):
+            jobs_store.end_job(conn, job.id, now, state=jobs_store.LOST)
+            ended.append(job.id)
+    return ended

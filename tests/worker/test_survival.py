@@ -6,13 +6,20 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from slipstream.core.records import ExitReason
+from slipstream.bootstrap import dag_file_sync
+from slipstream.clock import SystemClock
+from slipstream.core.records import ExitReason, TaskEvent, Workload
 from slipstream.core.states import RunState, TaskState
 from slipstream.lifeline import is_alive
+from slipstream.scheduler.tick import Scheduler
+from slipstream.store import jobs as jobs_store
+from slipstream.wakeup import Hint
 from tests.worker.conftest import Home, wait_for
 
 pytestmark = pytest.mark.slow
@@ -159,3 +166,46 @@ def test_a_killed_host_loses_its_tries_to_the_infrastructure_budget_and_is_repla
     assert tries[0].error is not None and f"worker host (pid {host}) died" in tries[0].error
     assert home.instance(run, "wait_for_gate").infra_failures == 1
     assert Path(f"{gate}.done").read_text().split() == ["2"]
+
+
+class _NeverSends:
+    """A scheduler's executor that queues and then dies before sending anything."""
+
+    capacity = 32
+
+    def start(self) -> None: ...
+
+    def submit(self, workloads: Sequence[Workload]) -> None: ...
+
+    def events(self) -> list[TaskEvent]:
+        return []
+
+    def filenos(self) -> list[int]:
+        return []
+
+    def shutdown(self, *, graceful: bool = True) -> None: ...
+
+
+def test_a_try_queued_by_a_scheduler_that_died_before_sending_it_is_sent_again(
+    home: Home, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    gate.write_text("open")
+    home.write_dag("gated", GATED.format(gate=str(gate)))
+    dag_file_sync(home.settings, home.db, SystemClock(), None).sync_now()
+    # A scheduler commits the queueing of the try, and dies before the RunTry went out.
+    gone = Scheduler(home.db, _NeverSends(), clock=SystemClock(), settings=home.settings)
+    gone.start()
+    run = home.runs.trigger("gated").run
+    gone.tick([Hint.queued_run("gated")])
+    assert home.instance(run, "wait_for_gate").state is TaskState.QUEUED
+    assert gone.job_id is not None
+    with home.db.write() as conn:  # as the next scheduler finds it: dead
+        jobs_store.end_job(conn, gone.job_id, datetime.now(UTC), state=jobs_store.LOST)
+    home.start_scheduler()
+    assert home.finished(run).state is RunState.SUCCESS
+    # Never run, so sent again under the same try number, not failed as lost.
+    assert [(t.try_number, t.exit_reason) for t in home.tries(run, "wait_for_gate")] == [
+        (1, ExitReason.SUCCESS)
+    ]
+    assert "sending again 1 tries" in home.output("scheduler-1")

@@ -162,6 +162,14 @@ class LocalExecutor:
         events, self._pending = self._pending, []
         return events
 
+    def drain(self) -> tuple[list[TaskEvent], list[CallbackDone]]:
+        """`events()` and `callbacks_done()` in one look at the workers (the worker host's
+        loop, which forwards both at once)."""
+        self._poll()
+        events, self._pending = self._pending, []
+        done, self._callbacks_done = self._callbacks_done, []
+        return events, done
+
     def filenos(self) -> list[int]:
         fds: list[int] = []
         for worker in self._workers:

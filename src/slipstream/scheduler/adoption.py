@@ -6,19 +6,25 @@ try the host finished is already recorded. Then a try this scheduler has in flig
 host does not hold never reached it (or the host that had it was replaced): lost to the worker
 host. A try the host holds that this scheduler does not track is adopted if the database still
 has it queued or running at that try number (a previous scheduler queued it), else stopped.
+
+At start, a try a dead scheduler left queued that the host does not hold, with no outcome,
+never reached the host (the scheduler died between the commit that queued it and sending it):
+it is sent again, under the same try number, rather than failed.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Connection
 
-from slipstream.core.records import ExitReason, TaskKey, TaskStarted
+from slipstream.core.records import ExitReason, TaskInstance, TaskKey, TaskStarted, Workload
 from slipstream.core.states import TaskState
 from slipstream.executors.base import Attachment
 from slipstream.scheduler import events
+from slipstream.scheduler.dispatch import workloads_for
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import task_instances as ti_store
 
@@ -80,3 +86,47 @@ def reconcile(
     if stop:
         log.info("stopping %d tries the worker host runs that are no longer wanted", len(stop))
     return stop
+
+
+def resend_unsent(
+    conn: Connection,
+    state: SchedulerState,
+    attachment: Attachment,
+    orphans: list[TaskInstance],
+    *,
+    job_id: int,
+    log_folder: Path,
+) -> list[Workload]:
+    """Of the tries dead schedulers left (`orphans`), those still queued that the attached
+    host does not hold: adopted, tracked, and returned to be sent once this commits. The rest
+    are left to the lost-try recovery."""
+    held = attachment.held
+    by_run: dict[int, list[TaskInstance]] = {}
+    for ti in orphans:
+        key = TaskKey(ti.run_pk, ti.task_id, ti.try_number, ti.map_index)
+        if ti.state is TaskState.QUEUED and key not in held:
+            by_run.setdefault(ti.run_pk, []).append(ti)
+    workloads: list[Workload] = []
+    for run_pk, tis in by_run.items():
+        run = state.run(conn, run_pk)
+        plan = state.plan(conn, run.version_id) if run is not None else None
+        if run is None or plan is None or any(ti.task_id not in plan.tasks for ti in tis):
+            continue
+        for workload, infra_failures in workloads_for(
+            conn, state, run, plan, tuple(tis), log_folder
+        ):
+            state.track(
+                workload.key,
+                workload.dag_id,
+                infra_failures,
+                pool=workload.pool,
+                pool_slots=workload.pool_slots,
+            )
+            workloads.append(workload)
+    ti_store.adopt(conn, [workload.key for workload in workloads], job_id)
+    if workloads:
+        log.warning(
+            "sending again %d tries a dead scheduler queued that never reached the worker host",
+            len(workloads),
+        )
+    return workloads

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from slipstream.clock import Clock
 from slipstream.config import Settings
-from slipstream.core.records import CallbackRequest, ExitReason, TaskEvent, TaskKey
+from slipstream.core.records import CallbackRequest, ExitReason, TaskEvent, TaskKey, Workload
 from slipstream.errors import ConfigError
 from slipstream.executors.base import (
     Acknowledging,
@@ -30,7 +30,12 @@ from slipstream.scheduler import adoption, assets, callbacks, events
 from slipstream.scheduler.dispatch import dispatch
 from slipstream.scheduler.outcomes import TakenOutcomes, take_outcomes
 from slipstream.scheduler.planning import plan_dirty_runs, release_retries
-from slipstream.scheduler.recovery import end_dead_workers, live_scheduler, rival_message
+from slipstream.scheduler.recovery import (
+    end_dead_workers,
+    live_scheduler,
+    orphaned_tries,
+    rival_message,
+)
 from slipstream.scheduler.schedules import ScheduleKeeper
 from slipstream.scheduler.starting import start_queued_runs
 from slipstream.scheduler.state import SchedulerState
@@ -135,6 +140,7 @@ class Scheduler:
             attachment = self._executor.take_attachment()
         now = self._clock.now()
         stop: list[TaskKey] = []
+        resend: list[Workload] = []
         with self._db.write() as conn:
             pools_store.ensure_default_pool(conn, self._settings.default_pool_slots, now)
             self._state.rebuild(conn, now)
@@ -142,6 +148,21 @@ class Scheduler:
             self._apply(conn, taken, [], now)
             if attachment is not None:
                 stop = self._reconcile(conn, attachment, now)
+                orphans = orphaned_tries(
+                    conn,
+                    job_id=job_id,
+                    hostname=self._hostname,
+                    lost_after_seconds=self._settings.lost_after_seconds,
+                    now=now,
+                )
+                resend = adoption.resend_unsent(
+                    conn,
+                    self._state,
+                    attachment,
+                    orphans,
+                    job_id=job_id,
+                    log_folder=self._settings.log_folder,
+                )
             self._recover_lost(conn, now)
             # Store what the lost tries call for, then read back every stored request (an
             # earlier scheduler's too): the first pass submits them, once the executor runs.
@@ -150,6 +171,8 @@ class Scheduler:
         self._write_try_notes()
         if stop and isinstance(self._executor, Killable):
             self._executor.kill(stop)
+        if resend:
+            self._executor.submit(resend)
         self._last_heartbeat = self._clock.monotonic()
 
     def stop(self) -> None:

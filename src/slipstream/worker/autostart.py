@@ -5,6 +5,7 @@ every Slipstream process: nothing secret is in its arguments."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -50,3 +51,9 @@ class HostStarter:
     def reap(self) -> None:
         if self._process is not None:
             self._process.poll()
+
+    def wait(self, timeout: float) -> None:
+        """Wait (at most `timeout`) for the host started last to exit, and reap it."""
+        if self._process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout)

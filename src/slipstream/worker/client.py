@@ -48,10 +48,13 @@ from slipstream.worker.link import (
 
 log = logging.getLogger(__name__)
 
+# How `slipstream worker` exits when another host holds the home.
+HOST_ALREADY_RUNNING_EXIT = 2
 RETRY_SECONDS = 1.0  # between attempts to reach a host, when none listens
 _STARTING_POLL_SECONDS = 0.05  # while a host it started comes up
 _DEATH_WAIT_SECONDS = 1.0  # an EOF may come a moment before the process is gone
 _LAST_WORDS_SECONDS = 5.0
+_IDLE_HOST_EXIT_SECONDS = 10.0  # a detached autostarted host holding nothing exits within
 
 # Events handed out, each with the host's number for it (0: not the current host's).
 _Numbered = tuple[int, TaskEvent]
@@ -226,13 +229,19 @@ class HostExecutor:
     def detach(self) -> None:
         self._closed = True
         channel, self._channel = self._channel, None
+        idle = not (self._held or self._callbacks)
+        started_here = self._starter is not None and self._host_pid == self._starter.pid
         if channel is not None:
             if self._attached:
                 channel.send(Detach())
             channel.send_remaining(_LAST_WORDS_SECONDS)
             channel.close()
-        self._attached = False
+        was_attached, self._attached = self._attached, False
         if self._starter is not None:
+            if was_attached and idle and started_here:
+                # It exits at once, holding nothing: this process reaps it, so that nothing
+                # it started outlives a clean stop, and its CPU time is counted as ours.
+                self._starter.wait(_IDLE_HOST_EXIT_SECONDS)
             self._starter.reap()
 
     def wake_in(self) -> float | None:
@@ -302,10 +311,12 @@ class HostExecutor:
         self._retry_at = time.monotonic() + RETRY_SECONDS
 
     def _check_started_host(self) -> None:
-        """At start: a host this scheduler started and that already exited will not answer."""
+        """At start: a host this scheduler started and that already exited will not answer,
+        unless it found another holding the home (one that was exiting as we connected: the
+        next attempt starts a host again once that one is gone)."""
         assert self._starter is not None
         code = self._starter.exit_code()
-        if code is not None:
+        if code is not None and code != HOST_ALREADY_RUNNING_EXIT:
             raise ConfigError(
                 "worker",
                 f"the worker host started for this scheduler exited with code {code} before"

@@ -123,13 +123,14 @@ class WorkerHost:
         self._seq = 0
         self._unacked: list[tuple[int, TaskFinished | CallbackDone]] = []
         self._outbox = OutboxWriter(db, host_job_id=job_id, clock=clock)
-        self._worker_pids: tuple[int, ...] = ()
+        self._worker_pids = tuple(pool.worker_pids)
         self._last_heartbeat = time.monotonic()
         # Detached: since when idle, and how long to linger then before an autostarted host
         # exits. At start: the scheduler that started it has this long to attach.
         self._idle_since = time.monotonic()
         self._linger = max(options.idle_exit_seconds, ATTACH_GRACE_SECONDS)
         self._done = False
+        self._pool_touched = False  # this pass handed the pool work or asked it something
 
     @property
     def attached(self) -> bool:
@@ -151,7 +152,8 @@ class WorkerHost:
         if self._done:
             return False
         conn = self._conn
-        readers = [self._stop.fileno(), self._intake.fileno(), *self._pool.filenos()]
+        pool_fds = self._pool.filenos()
+        readers = [self._stop.fileno(), self._intake.fileno(), *pool_fds]
         writers: list[int] = []
         if conn is not None:
             readers.append(conn.channel.fileno())
@@ -162,11 +164,13 @@ class WorkerHost:
             self._stop.drain()
         if conn is not None and conn.channel.fileno() in writable:
             conn.channel.flush()
+        self._pool_touched = False
         if conn is not None and conn.channel.fileno() in readable:
-            self._on_scheduler(conn)
-        # The pool first after the scheduler's messages (a RunTry is submitted at once), and
-        # on every pass: its events are forwarded as soon as they are read.
-        self._drain_pool()
+            self._on_scheduler(conn)  # a RunTry is handed to a worker at once
+        # Its events are forwarded as soon as they are read; a look at the pool only when it
+        # has something to say (or was just asked something), since this is every hop's path.
+        if self._pool_touched or any(fd in readable for fd in pool_fds):
+            self._drain_pool()
         if self._intake.fileno() in readable:
             self._accept()
         self._write_outbox()
@@ -202,8 +206,11 @@ class WorkerHost:
             return
         current = self._conn
         if current is not None and not is_alive(current.peer.pid):
-            # Its death has not reached us as an EOF yet: it is lost all the same.
-            self._lose_scheduler(current, crashed=True)
+            # Its death has not reached us as an EOF yet: read what it sent (a RunTry is held
+            # then, and named in the next Attached), then lose it all the same.
+            self._on_scheduler(current)
+            if self._conn is current:
+                self._lose_scheduler(current, crashed=True)
             current = None
         if current is not None:
             _refuse(
@@ -227,8 +234,10 @@ class WorkerHost:
             elif isinstance(message, StopTry):
                 if message.key in self._held:
                     self._pool.kill([message.key])
+                    self._pool_touched = True
             elif isinstance(message, RunCallbacks):
                 self._run_callbacks(message.request)
+                self._pool_touched = True
             elif isinstance(message, Detach):
                 self._lose_scheduler(conn, crashed=False)
                 return
@@ -295,6 +304,7 @@ class WorkerHost:
     # ----------------------------------------------------------------- the pool
 
     def _run(self, workload: Workload) -> None:
+        self._pool_touched = True
         key = workload.key
         if key in self._held:
             log.warning("worker host: try %s is already held; the second RunTry is ignored", key)
@@ -322,9 +332,10 @@ class WorkerHost:
         self._pool.run_callbacks([request])
 
     def _drain_pool(self) -> None:
-        for event in self._pool.events():
+        events, callbacks_done = self._pool.drain()
+        for event in events:
             self._forward(event)
-        for done in self._pool.callbacks_done():
+        for done in callbacks_done:
             self._callbacks.discard(done.id)
             self._forward(done)
         pids = tuple(self._pool.worker_pids)

@@ -91,6 +91,7 @@ class HostExecutor:
         self._done: list[tuple[int, CallbackDone]] = []
         self._received = 0  # the number of the last event read from the current host
         self._acknowledged = 0
+        self._ack_unsent = False  # `_acknowledged` not yet told to the host
         self._attachment: Attachment | None = None
         self._retry_at = 0.0  # monotonic
         self._said_no_host = False
@@ -131,7 +132,7 @@ class HostExecutor:
             return
         for workload in workloads:
             self._held[workload.key] = None
-            self._channel.send(RunTry(workload))
+        self._send([RunTry(workload) for workload in workloads])
 
     def events(self) -> list[TaskEvent]:
         self._poll()
@@ -140,6 +141,9 @@ class HostExecutor:
         return events
 
     def filenos(self) -> list[int]:
+        """The host's socket; asked for just before the loop waits, so an acknowledgement
+        not yet sent with other messages goes out now."""
+        self._send([])
         return [self._channel.fileno()] if self._channel is not None else []
 
     def shutdown(self, *, graceful: bool = True) -> None:
@@ -153,9 +157,7 @@ class HostExecutor:
         the database stops what is no longer wanted."""
         if self._channel is None or not self._attached:
             return
-        for key in keys:
-            if key in self._held:
-                self._channel.send(StopTry(key))
+        self._send([StopTry(key) for key in keys if key in self._held])
 
     def run_callbacks(self, requests: Sequence[CallbackRequest]) -> None:
         if self._channel is None or not self._attached:
@@ -163,7 +165,7 @@ class HostExecutor:
             return
         for request in requests:
             self._callbacks.add(request.id)
-            self._channel.send(RunCallbacks(request))
+        self._send([RunCallbacks(request) for request in requests])
 
     def callbacks_done(self) -> list[CallbackDone]:
         self._poll()
@@ -178,14 +180,24 @@ class HostExecutor:
     # ----------------------------------------------------------------- Acknowledging
 
     def acknowledge(self) -> None:
-        """Everything handed out so far is committed: tell the host up to which number."""
+        """Everything handed out so far is committed: the host is told up to which number
+        with the next messages sent to it (the tries a pass queues), or before the loop waits,
+        so that it wakes once for both; always before anything sent after this call."""
         if self._channel is None or not self._attached:
             return
         waiting = [seq for seq, _ in self._events if seq] + [seq for seq, _ in self._done if seq]
         up_to = min(waiting) - 1 if waiting else self._received
         if up_to > self._acknowledged:
             self._acknowledged = up_to
-            self._channel.send(Applied(up_to))
+            self._ack_unsent = True
+
+    def _send(self, messages: list[object]) -> None:
+        if self._channel is None:
+            return
+        if self._ack_unsent and self._attached:
+            messages = [Applied(self._acknowledged), *messages]
+        self._ack_unsent = False
+        self._channel.send_all(messages)
 
     # ----------------------------------------------------------------- Attaching
 
@@ -233,7 +245,10 @@ class HostExecutor:
         started_here = self._starter is not None and self._host_pid == self._starter.pid
         if channel is not None:
             if self._attached:
-                channel.send(Detach())
+                messages: list[object] = [Detach()]
+                if self._ack_unsent:
+                    messages.insert(0, Applied(self._acknowledged))
+                channel.send_all(messages)
             channel.send_remaining(_LAST_WORDS_SECONDS)
             channel.close()
         was_attached, self._attached = self._attached, False
@@ -367,6 +382,7 @@ class HostExecutor:
         self._capacity = message.capacity
         self._worker_pids = message.worker_pids
         self._received = self._acknowledged = message.seq
+        self._ack_unsent = False
         self._held = {started.key: started.pid for started in message.running}
         self._held.update(dict.fromkeys(message.queued))
         self._callbacks = set(message.callbacks)

@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from slipstream.config import Settings
 from slipstream.lifeline import is_alive
 from tests.api.conftest import free_port, wait_for
+from tests.hosts import end_worker_host
 
 pytestmark = [
     pytest.mark.chaos,
@@ -166,6 +168,8 @@ class Home:
             if process.poll() is None:
                 process.kill()
             process.wait(30)
+        # The worker host a killed scheduler started waits for the next one if it holds tries.
+        end_worker_host(Settings.from_env(self.env).worker_lock_path)
 
 
 @pytest.fixture

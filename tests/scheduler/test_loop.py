@@ -24,6 +24,7 @@ from slipstream.services.runs import RunService
 from slipstream.store.db import Database
 from slipstream.store.schema import migrate
 from slipstream.wakeup import WakeupSender
+from tests.hosts import end_worker_host
 
 pytestmark = pytest.mark.slow
 
@@ -85,6 +86,7 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        end_worker_host(self.settings.worker_lock_path)  # it may hold tries still
 
     def trigger(self, dag_id: str, conf: dict[str, object] | None = None) -> Run:
         def attempt() -> Run | None:

@@ -3,7 +3,6 @@ hand), on SQLite or PostgreSQL: processes to kill and restart, and what the data
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -18,13 +17,13 @@ import pytest
 from slipstream.clock import SystemClock
 from slipstream.config import Settings
 from slipstream.core.records import Run, TaskInstance, TaskTry
-from slipstream.lifeline import is_alive
 from slipstream.services.runs import RunService
 from slipstream.store import outcomes as outcomes_store
 from slipstream.store.db import Database
 from slipstream.store.schema import migrate
 from slipstream.wakeup import WakeupSender
 from slipstream.worker.lock import holder_pid
+from tests.hosts import end_worker_host
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
@@ -143,15 +142,7 @@ class Home:
                     process.wait()
         # An autostarted host exits on its own once its scheduler detached and its tries
         # ended; a test that killed its scheduler may leave one holding tries: end it.
-        pid = self.host_pid()
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            with contextlib.suppress(AssertionError):
-                wait_for(lambda: not is_alive(pid), 15, "the worker host to exit")
-            if is_alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        end_worker_host(self.settings.worker_lock_path)
         self.wakeup.close()
         self.db.dispose()
 

@@ -56,27 +56,28 @@ def reconcile(
     events.apply_failures(conn, state, endings, now)
     for key in missing:
         log.warning("try %s: %s", key, NOT_HELD)
-    strangers = sorted(key for key in held if key not in state.in_flight)
-    if not strangers:
-        return []
+    # Every held try the database still wants is made this scheduler's (again, for those it
+    # tracks already: a failed pass may have tracked them and rolled the owner back).
     current = {
         (ti.run_pk, ti.task_id, ti.map_index): ti
-        for ti in ti_store.keys_of(conn, [(k.run_pk, k.task_id, k.map_index) for k in strangers])
+        for ti in ti_store.keys_of(conn, [(k.run_pk, k.task_id, k.map_index) for k in held])
     }
     adopted: list[TaskKey] = []
     stop: list[TaskKey] = []
     queued_here: set[TaskKey] = set()
-    for key in strangers:
+    for key in sorted(held):
         ti = current.get((key.run_pk, key.task_id, key.map_index))
         if ti is None or ti.try_number != key.try_number or not ti.state.is_active:
             stop.append(key)
             continue
-        adopted.append(key)
         if ti.state is TaskState.QUEUED:
             queued_here.add(key)
+        if key in state.in_flight:
+            continue
+        adopted.append(key)
         state.track(key, ti.dag_id, ti.infra_failures, pool=ti.pool, pool_slots=ti.pool_slots)
     if job_id is not None:
-        ti_store.adopt(conn, adopted, job_id)
+        ti_store.adopt(conn, sorted(held - set(stop)), job_id)
     # Running on the host, still queued here: the start its scheduler never applied.
     starts: list[TaskStarted] = [s for s in attachment.running if s.key in queued_here]
     if starts:

@@ -21,6 +21,7 @@ from bench import floors as machine_floors
 from bench import snapshot
 from bench.api_workloads import run_w3, run_w4, run_w7
 from bench.compare import join
+from bench.failover import run_w9
 from bench.figures import FLOOR, RECORDED_AIRFLOW_SOURCE
 from bench.idle import run_w5
 from bench.load import LoadMeter, wait_for_quiet
@@ -42,7 +43,12 @@ WORKLOADS: dict[str, tuple[str, Callable[[Options], WorkloadResult]]] = {
     "W6": ("start-up", run_w6),
     "W7": ("API trigger rate", run_w7),
     "W8": ("sensors waiting", run_w8),
+    "W9": ("scheduler killed mid-burst", run_w9),
 }
+
+# Run only when named: W9 kills a scheduler on purpose, and until tries outlive their scheduler
+# (issue 13) its zero targets are missed by design, which would trip CI's tripwire.
+NAMED_ONLY = frozenset({"W9"})
 
 # --peers names -> (module, class): imported only when asked for, so a run without peers never
 # touches their code.
@@ -55,7 +61,7 @@ DEFAULT_PEERS = "airflow,prefect"
 # Slipstream's executors -> the module that must exist for the bench to measure it.
 EXECUTORS: dict[str, str] = {
     "local": "slipstream.executors.local",
-    "celery": "slipstream.executors.celery",
+    "celery": "slipstream.executors.celery.executor",
 }
 
 OTHER_LOAD_WARNING_PCT = 10.0
@@ -65,8 +71,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "--workloads",
-        default=",".join(WORKLOADS),
-        help=f"comma-separated, from {', '.join(WORKLOADS)} (default: all)",
+        default=",".join(name for name in WORKLOADS if name not in NAMED_ONLY),
+        help=f"comma-separated, from {', '.join(WORKLOADS)} (default: all but"
+        f" {', '.join(sorted(NAMED_ONLY))})",
     )
     parser.add_argument(
         "--quick",

@@ -32,6 +32,11 @@ def _file(probe: Path, body: str, module: str) -> str:
     return _HEADER.format(probe=str(probe), module=module) + TASK_SNIPPET + body
 
 
+def custom_file(probe: Path, body: str, *, module: str = SLIPSTREAM_MODULE) -> str:
+    """A DAG file of the bench's header and probe, with `body` (its own tasks and DAGs)."""
+    return _file(probe, body, module)
+
+
 def chain_dag_id(size: int) -> str:
     return f"bench_chain_{size}"
 

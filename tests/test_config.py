@@ -93,6 +93,66 @@ def test_bad_web_settings_name_the_variable(env: dict[str, str], named: str) -> 
         Settings.from_env(env)
 
 
+def test_the_local_executor_is_the_default_and_celery_takes_its_broker() -> None:
+    plain = Settings.from_env({"SLIPSTREAM_HOME": "/tmp/h"})
+    assert (plain.executor, plain.celery) == ("local", None)
+    celery = Settings.from_env(
+        {
+            "SLIPSTREAM_HOME": "/tmp/h",
+            "SLIPSTREAM_EXECUTOR": "Celery",
+            "SLIPSTREAM_CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+        }
+    )
+    assert celery.executor == "celery"
+    assert celery.celery is not None
+    assert celery.celery.broker_url == "redis://127.0.0.1:6379/0"
+    assert celery.celery.visibility_timeout == 300.0
+
+
+@pytest.mark.parametrize(
+    ("env", "named", "says"),
+    [
+        ({"SLIPSTREAM_EXECUTOR": "kubernetes"}, "SLIPSTREAM_EXECUTOR", "local, celery"),
+        ({"SLIPSTREAM_EXECUTOR": "celery"}, "SLIPSTREAM_CELERY_BROKER_URL", "needs a broker"),
+        (
+            {"SLIPSTREAM_EXECUTOR": "celery", "SLIPSTREAM_CELERY_BROKER_URL": "sqs://x"},
+            "SLIPSTREAM_CELERY_BROKER_URL",
+            "Redis or RabbitMQ",
+        ),
+        (
+            {
+                "SLIPSTREAM_EXECUTOR": "celery",
+                "SLIPSTREAM_CELERY_BROKER_URL": "redis://h:6379/0",
+                "SLIPSTREAM_CELERY_RESULT_BACKEND": "redis://h:6379/1",
+            },
+            "SLIPSTREAM_CELERY_RESULT_BACKEND",
+            "no result backend",
+        ),
+        (
+            {
+                "SLIPSTREAM_EXECUTOR": "celery",
+                "SLIPSTREAM_CELERY_BROKER_URL": "redis://h:6379/0",
+                "SLIPSTREAM_CELERY_VISIBILITY_TIMEOUT_SECONDS": "1",
+            },
+            "SLIPSTREAM_CELERY_VISIBILITY_TIMEOUT_SECONDS",
+            "at least 10",
+        ),
+        (
+            {"SLIPSTREAM_WORKER_LOG_SERVER_PORT": "70000"},
+            "SLIPSTREAM_WORKER_LOG_SERVER_PORT",
+            "TCP port",
+        ),
+    ],
+)
+def test_bad_executor_settings_name_the_variable(
+    env: dict[str, str], named: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"SLIPSTREAM_HOME": "/tmp/h", **env})
+    assert caught.value.setting == named
+    assert says in str(caught.value)
+
+
 def test_the_worker_host_settings_and_where_it_listens(tmp_path: Path) -> None:
     home = tmp_path / "home"
     settings = Settings.from_env({"SLIPSTREAM_HOME": str(home)})

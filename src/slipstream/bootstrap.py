@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import logging
 import os
 import socket
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from slipstream.auth.throttle import LoginThrottle
 from slipstream.authoring.secrets import SecretsBackendFactory
 from slipstream.clock import Clock, SystemClock
-from slipstream.config import Settings
+from slipstream.config import CelerySettings, Settings
 from slipstream.core.records import Run, TaskFinished
 from slipstream.core.states import TaskState
 from slipstream.errors import (
@@ -34,10 +35,12 @@ from slipstream.errors import (
 )
 from slipstream.executors.inline import InlineExecutor
 from slipstream.executors.local import LocalExecutor
+from slipstream.executors.log_server import RemoteLog, log_server_key
 from slipstream.keyfile import load_or_create_key
 from slipstream.log_format import configure_logging, uvicorn_json_config
 from slipstream.parsing.processor import DagFileProcessor
 from slipstream.scheduler.loop import (
+    HintSource,
     LoopSource,
     PassObserver,
     Stopper,
@@ -53,6 +56,7 @@ from slipstream.services.dag_files import DagFileSync
 from slipstream.services.dag_graph import DagGraphService
 from slipstream.services.dag_overview import DagOverviewService
 from slipstream.services.dag_processor import DagProcessor, processor_is_running
+from slipstream.services.dag_source_reader_factory import DagSourceReaderFactory
 from slipstream.services.dag_view import DagViewService
 from slipstream.services.dags import DagService
 from slipstream.services.database_checks import DatabaseChecks
@@ -60,7 +64,7 @@ from slipstream.services.db_cleanup import DbCleanupService
 from slipstream.services.event_log import EventLogService
 from slipstream.services.fresh_dags import FreshDags
 from slipstream.services.health import HealthService
-from slipstream.services.logs import LogService
+from slipstream.services.logs import LogService, RemoteLogs
 from slipstream.services.monitoring import MonitoringService
 from slipstream.services.pools import PoolService
 from slipstream.services.retention import RetentionJob
@@ -80,8 +84,9 @@ from slipstream.store import jobs as jobs_store
 from slipstream.store import schema
 from slipstream.store.db import Database
 from slipstream.store.encryption import Cipher
+from slipstream.store.notify import PgHintListener, hint_sender
 from slipstream.store.plans import PlanCache
-from slipstream.wakeup import Hint, WakeupListener, WakeupSender
+from slipstream.wakeup import Hint, HintSender, WakeupListener
 from slipstream.worker.autostart import HostStarter
 from slipstream.worker.client import HostExecutor
 from slipstream.worker.host import HostOptions, WorkerHost
@@ -121,7 +126,7 @@ class Services:
     web_sessions: WebSessionService
     variables: VariableService
     connections: ConnectionService
-    wakeup: WakeupSender
+    wakeup: HintSender
     pools: PoolService
     event_logs: EventLogService
     assets: AssetService
@@ -193,13 +198,26 @@ def account_services(db: Database, clock: Clock) -> Accounts:
     )
 
 
+def wakeup_sender(settings: Settings, db: Database) -> HintSender:
+    """How this process's changes reach schedulers: NOTIFY on PostgreSQL, else the datagram."""
+    return hint_sender(db, settings.wakeup_path)
+
+
 def build_services(settings: Settings, *, migrate: bool = False) -> Services:
     clock = SystemClock()
     db = open_database(settings, migrate=migrate)
-    wakeup = WakeupSender(settings.wakeup_path)
+    wakeup = wakeup_sender(settings, db)
     accounts = account_services(db, clock)
     plans = PlanCache()
     cipher = fernet_cipher(settings)
+    runs = RunService(db, clock=clock, wakeup=wakeup, plans=plans)
+    remote_logs = RemoteLogs(
+        RemoteLog(
+            functools.partial(_log_server_key, settings), port=settings.worker_log_server_port
+        ),
+        locate=runs.try_hostname,
+        local_hostname=socket.gethostname(),
+    )
     return Services(
         settings=settings,
         db=db,
@@ -208,10 +226,10 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         dag_overview=DagOverviewService(db),
         dag_graph=DagGraphService(db),
         dag_view=DagViewService(db),
-        runs=RunService(db, clock=clock, wakeup=wakeup, plans=plans),
+        runs=runs,
         run_changes=RunChangeService(db, clock=clock, wakeup=wakeup, plans=plans),
         changes=ChangeService(db, clock=clock),
-        logs=LogService(settings.log_folder),
+        logs=LogService(settings.log_folder, remote=remote_logs),
         sign_ins=accounts.sign_ins,
         users=accounts.users,
         tokens=TokenService(db, clock=clock, session_ttl=settings.api_token_ttl),
@@ -272,7 +290,7 @@ def dag_file_sync(
     settings: Settings,
     db: Database,
     clock: Clock,
-    wakeup: WakeupSender | None,
+    wakeup: HintSender | None,
     *,
     watch: bool = False,
     parse_metrics: DagParseMetrics | None = None,
@@ -294,7 +312,7 @@ def dag_file_sync_reading(
     settings: Settings,
     db: Database,
     clock: Clock,
-    wakeup: WakeupSender | None,
+    wakeup: HintSender | None,
     secrets: SecretsBackendFactory | None,
     *,
     watch: bool = False,
@@ -337,7 +355,7 @@ def dag_processor(
         settings,
         db,
         clock,
-        WakeupSender(settings.wakeup_path),
+        hint_sender(db, settings.wakeup_path),
         watch=True,
         parse_metrics=parse_metrics,
     )
@@ -380,7 +398,7 @@ def run_dag_processor(
             server.start()
         stopper.install()
         processor.start()
-        serve_sources([processor], clock=clock, stopper=stopper)
+        serve_sources([processor], clock=clock, stopper=stopper, probe=db.ping)
     finally:
         processor.stop()
         stopper.close()
@@ -416,6 +434,7 @@ def run_task_test(
                 xcom_reader_factory=xcom_reader_factory(settings),
                 callback_timeout=settings.callback_timeout,
                 secrets=secrets_factory(settings),
+                dag_folders=[str(folder) for folder in dag_folders(settings)],
             )
             executor.submit([workload])
             finished = [e for e in executor.events() if isinstance(e, TaskFinished)]
@@ -490,6 +509,8 @@ def worker_pool(settings: Settings, clock: Clock) -> LocalExecutor:
         smtp=settings.smtp,
         callback_timeout=settings.callback_timeout,
         secrets=secrets_factory(settings),
+        dag_source_reader=DagSourceReaderFactory(settings.database_url),
+        dag_folders=[str(folder) for folder in dag_folders(settings)],
     )
 
 
@@ -566,6 +587,13 @@ def _run_scheduler(
     observer: PassObserver | None,
     parse_metrics: DagParseMetrics | None,
 ) -> None:
+    if settings.executor != "local":
+        # Never run tries locally when a person asked for another executor.
+        raise ConfigError(
+            "SLIPSTREAM_EXECUTOR",
+            f"the {settings.executor} executor is not built yet in this version; unset"
+            " SLIPSTREAM_EXECUTOR to run tries on this machine",
+        )
     db = open_database(settings, migrate=migrate)
     clock = SystemClock()
     executor = host_executor(settings, clock)
@@ -580,6 +608,8 @@ def _run_scheduler(
         db.dispose()
         raise
     listener: WakeupListener | None = None
+    hint_sources: list[HintSource] = []
+    pg_listener: PgHintListener | None = None
     stopper = Stopper()
     looping = False
     processor: DagProcessor | None = None
@@ -594,6 +624,10 @@ def _run_scheduler(
 
     try:
         listener = WakeupListener(settings.wakeup_path)
+        if db.dialect == "postgresql":
+            # Hints from processes on other machines (API servers, workers) come by NOTIFY.
+            pg_listener = PgHintListener(settings.database_url)
+            hint_sources.append(pg_listener)
         stopper.install()
         if settings.standalone_dag_processor:
             ready()
@@ -614,8 +648,12 @@ def _run_scheduler(
             sources=sources,
             stopper=stopper,
             observer=observer,
+            hint_sources=hint_sources,
+            probe=db.ping,
         )
     finally:
+        if pg_listener is not None:
+            pg_listener.close()
         if not looping:
             scheduler.stop()  # run_forever stops it on its way out; here it never ran
         if processor is not None:
@@ -625,6 +663,31 @@ def _run_scheduler(
             listener.close()
         stopper.close()
         db.dispose()
+
+
+def celery_settings(settings: Settings) -> CelerySettings:
+    """The Celery executor's settings, or a ConfigError saying what to set or install."""
+    if settings.executor != "celery" or settings.celery is None:
+        raise ConfigError(
+            "SLIPSTREAM_EXECUTOR",
+            "this command serves the Celery executor: set SLIPSTREAM_EXECUTOR=celery and"
+            " SLIPSTREAM_CELERY_BROKER_URL",
+        )
+    if importlib.util.find_spec("celery") is None:
+        raise ConfigError(
+            "SLIPSTREAM_EXECUTOR",
+            "the Celery executor needs the celery extra: pip install 'slipstream[celery]'",
+        )
+    return settings.celery
+
+
+def run_flower(settings: Settings, *, address: str, port: int) -> None:
+    """Flower on the Celery executor's app, in the foreground (its options from FLOWER_*
+    variables too, e.g. FLOWER_BASIC_AUTH, so no password is a process argument)."""
+    from slipstream.executors.celery.app import make_app
+
+    app = make_app(celery_settings(settings))
+    app.start(["flower", f"--address={address}", f"--port={port}"])
 
 
 def api_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI:
@@ -652,6 +715,10 @@ def api_app(settings: Settings, *, metrics_dir: str | None = None) -> FastAPI:
     # would otherwise hold it open.
     app.state.on_stopping = functools.partial(stop_streams, web)
     return app
+
+
+def _log_server_key(settings: Settings) -> bytes:
+    return log_server_key(web_secret_key(settings))
 
 
 def web_secret_key(settings: Settings) -> bytes:
@@ -816,6 +883,7 @@ def run_dag_test(
                 smtp=test_settings.smtp,
                 callback_timeout=test_settings.callback_timeout,
                 secrets=secrets,
+                dag_folders=[str(folder) for folder in dag_folders(test_settings)],
             )
             plans = PlanCache()
             # As `airflow dags test`: the one run asked for, never the schedule's (a catchup

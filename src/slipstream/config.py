@@ -45,6 +45,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default, 1)
+    if value > 65535:
+        raise ConfigError(name, f"must be a TCP port (1 to 65535), got {value}")
+    return value
+
+
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -155,6 +162,50 @@ def _log_format(env: Mapping[str, str]) -> str:
 
 # A century: more is keeping everything, which leaving the setting unset says.
 MAX_RETENTION_DAYS = 36500
+
+
+EXECUTORS = ("local", "celery")
+
+
+@dataclass(frozen=True, slots=True)
+class CelerySettings:
+    """The Celery executor's: where its broker is, and how long a taken message may stay
+    unacknowledged before the broker gives it to another worker."""
+
+    broker_url: str
+    visibility_timeout: float = 300.0
+
+
+def _executor(env: Mapping[str, str]) -> tuple[str, CelerySettings | None]:
+    """SLIPSTREAM_EXECUTOR (local or celery) and, for celery, its settings; a result backend is
+    refused by name, since outcomes go to the database and one would be set up for nothing."""
+    name = (env.get("SLIPSTREAM_EXECUTOR") or "local").strip().lower()
+    if name not in EXECUTORS:
+        raise ConfigError(
+            "SLIPSTREAM_EXECUTOR", f"expected one of {', '.join(EXECUTORS)}, got {name!r}"
+        )
+    if (env.get("SLIPSTREAM_CELERY_RESULT_BACKEND") or "").strip():
+        raise ConfigError(
+            "SLIPSTREAM_CELERY_RESULT_BACKEND",
+            "Slipstream's Celery executor uses no result backend: each try's outcome is written"
+            " to the metadata database by the worker that ran it; unset it",
+        )
+    broker = (env.get("SLIPSTREAM_CELERY_BROKER_URL") or "").strip()
+    if name != "celery":
+        return name, None
+    if not broker:
+        raise ConfigError(
+            "SLIPSTREAM_CELERY_BROKER_URL",
+            "SLIPSTREAM_EXECUTOR=celery needs a broker, e.g. redis://127.0.0.1:6379/0 or"
+            " amqp://guest:guest@127.0.0.1:5672//",
+        )
+    if not broker.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
+        raise ConfigError(
+            "SLIPSTREAM_CELERY_BROKER_URL",
+            "expected a redis:// or amqp:// URL (Redis or RabbitMQ)",
+        )
+    timeout = _float(env, "SLIPSTREAM_CELERY_VISIBILITY_TIMEOUT_SECONDS", 300.0, 10.0)
+    return name, CelerySettings(broker, timeout)
 
 
 def _retention_days(env: Mapping[str, str]) -> float | None:
@@ -300,6 +351,17 @@ class Settings:
                           older finished runs with their task instances, tries, XComs and log
                           files, in small batches between its passes (`db clean`'s rules: each
                           DAG's latest non-manual run stays). Unset (None): keep everything
+    worker_log_server_port: SLIPSTREAM_WORKER_LOG_SERVER_PORT, where each worker serves its
+                          tries' logs to the API server (8793, Airflow's worker_log_server_port);
+                          requests are signed with a key derived from web_secret_key, so every
+                          machine of an install must share SLIPSTREAM_WEB_SECRET_KEY
+    executor:             SLIPSTREAM_EXECUTOR, local (default: tries run on this machine's worker)
+                          or celery (tries go through a broker to `slipstream celery worker`s)
+    celery:               with celery: SLIPSTREAM_CELERY_BROKER_URL (Redis or RabbitMQ; required)
+                          and SLIPSTREAM_CELERY_VISIBILITY_TIMEOUT_SECONDS (300: a message a
+                          dead worker took goes to another after this long; running it twice is
+                          harmless, the claim lets one copy run). There is no result backend:
+                          SLIPSTREAM_CELERY_RESULT_BACKEND is refused
     """
 
     home: Path
@@ -334,6 +396,9 @@ class Settings:
     metrics_public: bool = False
     log_format: str = "text"
     retention_days: float | None = None
+    worker_log_server_port: int = 8793
+    executor: str = "local"
+    celery: CelerySettings | None = None
     worker_autostart: bool = True
     worker_idle_exit_seconds: float = 60.0
 
@@ -351,6 +416,7 @@ class Settings:
             raise ConfigError(
                 "SLIPSTREAM_LOST_AFTER_SECONDS", "must be longer than SLIPSTREAM_HEARTBEAT_SECONDS"
             )
+        executor, celery = _executor(env)
         return cls(
             home=home,
             dags_folder=dags,
@@ -390,6 +456,9 @@ class Settings:
             metrics_public=_bool(env, "SLIPSTREAM_METRICS_PUBLIC", False),
             log_format=_log_format(env),
             retention_days=_retention_days(env),
+            worker_log_server_port=_port(env, "SLIPSTREAM_WORKER_LOG_SERVER_PORT", 8793),
+            executor=executor,
+            celery=celery,
             worker_autostart=_bool(env, "SLIPSTREAM_WORKER_AUTOSTART", True),
             worker_idle_exit_seconds=_float(env, "SLIPSTREAM_WORKER_IDLE_EXIT_SECONDS", 60.0, 0.0),
         )

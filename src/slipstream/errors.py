@@ -36,7 +36,7 @@ the API to status codes in one table, the CLI to exit codes in one place.
     ├── SignInLocked                  too many failed password sign-ins; carries retry_after
     ├── NotAvailableInSlipstream      (also an ImportError) an Airflow name Slipstream lacks
     ├── ConfigError                   settings that cannot work
-    │   ├── DatabaseUnavailable       the metadata database cannot be reached
+    │   ├── DatabaseUnavailable       the metadata database cannot be reached (503 at the API)
     │   ├── SchemaNotAtHead           its schema is not the one this Slipstream migrates to
     │   └── UndecryptableSecret       a stored value the Fernet keys in use cannot decrypt
     └── TaskControl                   raised by task code to steer its own outcome
@@ -312,7 +312,11 @@ class ConfigError(SlipstreamError):
 
 
 class DatabaseUnavailable(ConfigError):
-    """Connecting to the metadata database failed; `url` has its password masked."""
+    """Connecting to the metadata database failed, or the connection died under a unit of
+    work; `url` has its password masked. The API and the UI answer it with 503 and a
+    Retry-After of `retry_after` seconds."""
+
+    retry_after = 5
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__("database", f"cannot connect to {url}: {reason}")

@@ -14,6 +14,7 @@ import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 _MAX_DATAGRAM = 4096
 
@@ -82,8 +83,18 @@ class Hint:
         return cls(kind, key)
 
 
+class HintSender(Protocol):
+    """Anything that delivers hints to schedulers: the datagram below on one machine, or
+    PostgreSQL's NOTIFY (store/notify.py) across machines. Sending never raises: a lost hint
+    only costs the scheduler's safety scan."""
+
+    def notify(self, hint: Hint) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class WakeupSender:
-    """Sends hints to a listening scheduler, if there is one."""
+    """Sends hints to a listening scheduler on this machine, if there is one."""
 
     def __init__(self, path: Path) -> None:
         self._path = str(path)
@@ -117,6 +128,13 @@ class WakeupListener:
 
     def fileno(self) -> int:
         return self._sock.fileno()
+
+    def filenos(self) -> list[int]:
+        return [self._sock.fileno()]
+
+    def next_due(self) -> float | None:
+        """Never wants draining unless readable (see HintSource in the scheduler's loop)."""
+        return None
 
     def drain(self) -> list[Hint]:
         hints: list[Hint] = []

@@ -109,3 +109,23 @@ def test_dags_test_without_a_migrated_database_reads_the_environment_alone(
         f"database: the metadata database at {fresh} is not migrated: "
         "Variable 'written_by_test' cannot be stored"
     ) in result.stdout
+
+
+USES_HELPER = """
+from datetime import datetime
+from airflow import DAG
+from airflow.operators.python import PythonOperator
+from team_helpers import GREETING
+
+with DAG("uses_helper", schedule=None, start_date=datetime(2024, 1, 1)):
+    PythonOperator(task_id="greet", python_callable=lambda: print("GREETING", GREETING))
+"""
+
+
+def test_dags_test_runs_a_dag_file_that_imports_a_module_beside_it(slipstream: Cli) -> None:
+    # As the parser (and Airflow) do, the DAGs folder is on sys.path where the tasks run too.
+    slipstream.write_dag("team_helpers", "GREETING = 'hello from a helper'\n")
+    slipstream.write_dag("uses_helper", USES_HELPER)
+    result = _run(slipstream, "dags", "test", "uses_helper")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "GREETING hello from a helper" in result.stdout, result.stdout

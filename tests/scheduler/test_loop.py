@@ -22,6 +22,7 @@ from slipstream.config import Settings
 from slipstream.core.records import ExitReason, Run
 from slipstream.services.runs import RunService
 from slipstream.store.db import Database
+from slipstream.store.notify import PgHintSender
 from slipstream.store.schema import migrate
 from slipstream.wakeup import WakeupSender
 from tests.hosts import end_worker_host
@@ -343,3 +344,40 @@ def test_a_burst_of_triggers_from_eight_clients_all_run(deployment: Deployment) 
         assert run.state.value == "success", (run_id, run.state, run.state_reason)
     out = (deployment.home / "scheduler.out").read_text()
     assert "locked" not in out and "ERROR" not in out, out
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_trigger_from_another_machine_wakes_the_scheduler_by_notify(
+    pg_db: Database, tmp_path: Path
+) -> None:
+    """The trigger's process sends no datagram (as on another machine): only PostgreSQL's
+    NOTIFY can wake the scheduler before its 5 s safety scan. Five runs one after another
+    would take about 20 s on safety scans alone; woken, they take about a second."""
+    d = Deployment(tmp_path / "home", pg_db.url)
+    d.wakeup.close()
+    notify = PgHintSender(d.db)
+    d.runs = RunService(d.db, clock=SystemClock(), wakeup=notify)
+    try:
+        d.write_dag(
+            "one",
+            """
+            from datetime import datetime
+            from slipstream import DAG, task
+
+            with DAG("one", schedule=None, start_date=datetime(2024, 1, 1)):
+                @task
+                def only():
+                    return 1
+
+                only()
+            """,
+        )
+        d.start()
+        d.finished(d.trigger("one"))  # parsed, workers warm
+        began = time.monotonic()
+        for _ in range(5):
+            assert d.finished(d.trigger("one")).state.value == "success"
+        assert time.monotonic() - began < 10, "runs waited for safety scans: no NOTIFY heard"
+    finally:
+        d.stop()
+        d.db.dispose()

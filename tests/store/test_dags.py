@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from slipstream.core.records import DagRecord
 from slipstream.errors import InvalidInputError
 from slipstream.store import dags as store
 from slipstream.store.db import Database
+from slipstream.store.plans import PlanCache
 from slipstream.store.tables import dag_versions, runs, task_instances
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -288,3 +290,51 @@ def test_delete_dag_removes_runs_and_versions(db: Database) -> None:
         assert conn.execute(select(task_instances.c.task_id)).all() == []
         assert [r.dag_id for r in store.list_dags(conn)[0]] == ["kept"]
         assert store.latest_version(conn, "kept") is not None
+
+
+def test_a_version_records_its_file_s_digest_and_a_plan_carries_it(db: Database) -> None:
+    digest = hashlib.sha256(b"source").hexdigest()
+    with db.write() as conn:
+        record = store.upsert_parsed(
+            conn,
+            structure("etl"),
+            "h1",
+            "source",
+            paused_at_creation=False,
+            now=NOW,
+            source_sha256=digest,
+        )
+    assert record.version_id is not None
+    with db.read() as conn:
+        version = store.get_version(conn, record.version_id)
+        assert version is not None and version.source_sha256 == digest
+        plan = PlanCache().get(conn, record.version_id)
+    assert plan is not None and plan.source_sha256 == digest
+
+
+def test_a_version_stored_without_its_text_gets_it_at_the_next_parse(db: Database) -> None:
+    with db.write() as conn:
+        first = store.upsert_parsed(
+            conn, structure("etl"), "h1", None, paused_at_creation=False, now=NOW
+        )
+    assert first.version_id is not None
+    with db.read() as conn:
+        assert store.get_source(conn, first.version_id) is None
+        version = store.get_version(conn, first.version_id)
+        assert version is not None and version.source_sha256 is None
+    digest = hashlib.sha256(b"text").hexdigest()
+    with db.write() as conn:
+        again = store.upsert_parsed(
+            conn,
+            structure("etl"),
+            "h1",
+            "text",
+            paused_at_creation=False,
+            now=NOW,
+            source_sha256=digest,
+        )
+    assert again.version_id == first.version_id  # the same version: the same bytes
+    with db.read() as conn:
+        assert store.get_source(conn, first.version_id) == "text"
+        version = store.get_version(conn, first.version_id)
+        assert version is not None and version.source_sha256 == digest

@@ -1,23 +1,35 @@
 """store.db: UTC datetimes on both databases, explicit transactions, and SQLite writers that
-queue instead of failing with "database is locked" (threads and forked processes)."""
+queue instead of failing with "database is locked" (threads and forked processes), until the
+write lock's budget is spent; and on PostgreSQL, a database gone away is DatabaseUnavailable,
+never a hang."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import socket
 import sqlite3
 import threading
+import time
 import traceback
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Connection, func, insert, select, text, update
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import OperationalError, StatementError
 
-from slipstream.errors import ConfigError
-from slipstream.store.db import BUSY_TIMEOUT_MS, Database
+from slipstream.errors import ConfigError, DatabaseUnavailable
+from slipstream.store.db import (
+    BUSY_TIMEOUT_MS,
+    CONNECT_TIMEOUT_SECONDS,
+    POOL_TIMEOUT_SECONDS,
+    Database,
+)
 from slipstream.store.tables import scheduler_jobs as jobs
+from tests.conftest import PG_SERVER
 
 NOW = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 JOIN_TIMEOUT = 90.0
@@ -258,3 +270,167 @@ def test_concurrent_processes_never_see_database_is_locked(
     assert [child.exitcode for child in children] == [0] * processes_count
     assert counter_value(sqlite_db, counter_id) == processes_count * writes
     assert count_jobs(sqlite_db) == 1 + processes_count * writes
+
+
+# ---------------------------------------------------------------- SQLite's write lock, retried
+
+
+def _write_for(url: str, seconds: float, index: int, start: Any, report: Path) -> None:
+    """Write one row per transaction for `seconds`; report how many, or the traceback."""
+    try:
+        database = Database(url)
+        start.wait(timeout=JOIN_TIMEOUT)
+        deadline = time.monotonic() + seconds
+        done = 0
+        while time.monotonic() < deadline:
+            with database.write() as conn:
+                add_job(conn, f"process-{index}", done)
+            done += 1
+        database.dispose()
+        report.write_text(f"ok {done}")
+    except BaseException:
+        report.write_text(traceback.format_exc())
+        raise SystemExit(1) from None
+
+
+def test_two_processes_writing_flat_out_both_make_progress(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    # Each takes the lock again at once after committing: a waiter that retried too slowly
+    # would starve, and a waiter in SQLite's busy handler sleeps up to 25 ms per try.
+    sqlite_db.dispose()
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(2)
+    reports = [tmp_path / f"writer-{i}.txt" for i in range(2)]
+    children = [
+        context.Process(target=_write_for, args=(sqlite_db.url, 2.0, i, start, reports[i]))
+        for i in range(2)
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=JOIN_TIMEOUT)
+    assert not any(child.is_alive() for child in children), "a writer hung"
+    outcomes = [report.read_text() for report in reports]
+    assert all(outcome.startswith("ok ") for outcome in outcomes), outcomes
+    counts = [int(outcome.split()[1]) for outcome in outcomes]
+    assert min(counts) >= 20, counts  # both, not one then the other
+    assert count_jobs(sqlite_db) == sum(counts)
+
+
+def _hold_the_write_lock(path: str, held: Any, release: Any) -> None:
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    held.set()
+    release.wait(JOIN_TIMEOUT)
+    holder.execute("ROLLBACK")
+    holder.close()
+
+
+def test_a_writer_gives_up_with_database_is_locked_when_its_budget_is_spent(
+    sqlite_db: Database,
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    held, release = context.Event(), context.Event()
+    holder = context.Process(
+        target=_hold_the_write_lock, args=(sqlite_path(sqlite_db), held, release)
+    )
+    holder.start()
+    waiter = Database(sqlite_db.url, write_lock_seconds=0.5)
+    try:
+        assert held.wait(JOIN_TIMEOUT), "the holder never took the lock"
+        began = time.monotonic()
+        with (
+            pytest.raises(OperationalError, match="database is locked") as excinfo,
+            waiter.write(),
+        ):
+            pass
+        waited = time.monotonic() - began
+        assert isinstance(excinfo.value.orig, sqlite3.OperationalError)
+        assert "BEGIN IMMEDIATE" in str(excinfo.value)
+        assert 0.5 <= waited < 5, waited
+        release.set()
+        holder.join(JOIN_TIMEOUT)
+        # The same handle writes once the lock is free, and inside its transaction statements
+        # wait on the usual busy timeout (0 was only for trying the lock).
+        with waiter.write() as conn:
+            add_job(conn, "after")
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+    finally:
+        release.set()
+        holder.join(JOIN_TIMEOUT)
+        waiter.dispose()
+    assert count_jobs(sqlite_db) == 1
+
+
+# ---------------------------------------------------------------- PostgreSQL gone away
+
+
+def _end_backends(db: Database, *, only_pid: int | None = None) -> None:
+    name = db.engine.url.database
+    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid() AND (%s::int IS NULL OR pid = %s)",
+            (name, only_pid, only_pid),
+        )
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_the_server_ended_is_replaced_unnoticed(pg_db: Database) -> None:
+    with pg_db.read() as conn:
+        first = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    _end_backends(pg_db)
+    with pg_db.write() as conn:
+        add_job(conn, "after")
+        second = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    assert second != first
+    assert count_jobs(pg_db) == 1
+
+
+@pytest.mark.postgres
+def test_a_connection_ended_under_a_unit_of_work_is_database_unavailable(
+    pg_db: Database,
+) -> None:
+    with pytest.raises(DatabaseUnavailable) as excinfo, pg_db.write() as conn:
+        add_job(conn, "lost")
+        _end_backends(pg_db, only_pid=conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+        add_job(conn, "never")
+    assert "terminating connection due to administrator command" in str(excinfo.value)
+    assert isinstance(excinfo.value.__cause__, OperationalError)
+    assert count_jobs(pg_db) == 0  # and the next unit of work has a live connection
+
+
+@pytest.mark.postgres
+def test_no_free_pooled_connection_is_database_unavailable_after_the_pool_timeout(
+    pg_db: Database,
+) -> None:
+    with contextlib.ExitStack() as held:
+        for _ in range(15):  # pool_size 5 + max_overflow 10, all checked out
+            held.enter_context(pg_db.read())
+        began = time.monotonic()
+        with (
+            pytest.raises(DatabaseUnavailable, match="no pooled connection came free"),
+            pg_db.read(),
+        ):
+            pass
+        assert POOL_TIMEOUT_SECONDS <= time.monotonic() - began < POOL_TIMEOUT_SECONDS + 5
+    assert count_jobs(pg_db) == 0
+
+
+def test_a_server_that_never_answers_is_given_up_on_after_the_connect_timeout() -> None:
+    # A socket that takes the TCP connection (the kernel's backlog) and never says a word,
+    # like a PostgreSQL host that hangs: connecting must end, not wait for ever.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        database = Database(f"postgresql://nobody@127.0.0.1:{port}/slipstream")
+        try:
+            began = time.monotonic()
+            with pytest.raises(DatabaseUnavailable), database.read():
+                pass
+            waited = time.monotonic() - began
+        finally:
+            database.dispose()
+    assert CONNECT_TIMEOUT_SECONDS - 1 <= waited < CONNECT_TIMEOUT_SECONDS + 5, waited

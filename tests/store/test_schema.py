@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, insert, inspect, select
+from sqlalchemy import column, func, insert, inspect, select, table
 
 from slipstream.store import schema
 from slipstream.store.db import Database
-from slipstream.store.tables import dags, metadata, scheduler_jobs
+from slipstream.store.tables import dag_versions, dags, metadata, scheduler_jobs
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)
 
@@ -94,3 +96,42 @@ def test_reset_empties_every_table_and_stays_at_head(db: Database) -> None:
     # The schema is whole again: rows go in as before.
     add_rows(db)
     assert row_counts(db) == {"dags": 1, "scheduler_jobs": 1}
+
+
+def test_the_dag_sources_migration_back_fills_each_version_s_digest(db: Database) -> None:
+    drop_everything(db)
+    config = Config()
+    config.set_main_option("script_location", str(Path(schema.__file__).with_name("migrations")))
+    with db.write() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0012")
+    # dag_versions as 0012 left it: no source_sha256 yet.
+    versions_0012 = table(
+        "dag_versions",
+        column("dag_id"),
+        column("version_hash"),
+        column("structure"),
+        column("source"),
+        column("created_at"),
+    )
+    text = "print('caf\u00e9')\n"
+    with db.write() as conn:
+        conn.execute(insert(dags).values(dag_id="d", fileloc="/d.py", tags=[], created_at=NOW))
+        for version_hash, source in (("with_text", text), ("without_text", None)):
+            conn.execute(
+                insert(versions_0012).values(
+                    dag_id="d",
+                    version_hash=version_hash,
+                    structure="{}",
+                    source=source,
+                    created_at=NOW,
+                )
+            )
+    schema.migrate(db)
+    with db.read() as conn:
+        query = select(dag_versions.c.version_hash, dag_versions.c.source_sha256)
+        found = {row.version_hash: row.source_sha256 for row in conn.execute(query)}
+    assert found == {
+        "with_text": hashlib.sha256(text.encode()).hexdigest(),
+        "without_text": None,
+    }

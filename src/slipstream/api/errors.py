@@ -1,7 +1,8 @@
 """The one table from Slipstream's errors to HTTP statuses, and the handlers that apply it.
 
 Errors under /api/experimental answer as Airflow 1.10 did, `{"error": "..."}`; elsewhere as
-Airflow 2's problem JSON. Nothing, not even a bug, answers with an HTML page.
+Airflow 2's problem JSON. Nothing, not even a bug, answers with an HTML page. A metadata
+database that cannot be reached answers 503 with Retry-After, so clients wait and try again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from slipstream.errors import (
     ConfigError,
     ConflictError,
     DagNotFound,
+    DatabaseUnavailable,
     InvalidInputError,
     InvalidStateTransition,
     NotFoundError,
@@ -32,6 +34,7 @@ EXPERIMENTAL_PREFIX = "/api/experimental"
 
 # First match wins, so subclasses come before their bases.
 _STATUS: list[tuple[type[SlipstreamError], int]] = [
+    (DatabaseUnavailable, 503),
     (InvalidInputError, 400),
     (NotFoundError, 404),
     (ConflictError, 409),
@@ -50,6 +53,11 @@ def status_for(error: SlipstreamError, *, experimental: bool = False) -> int:
         if isinstance(error, kind):
             return status
     return 500
+
+
+# What a caller is told of an unreachable database: where it is (host, user, database name)
+# is for the server's log, not for every client.
+UNAVAILABLE_MESSAGE = "The metadata database cannot be reached; try again in a few seconds."
 
 
 def experimental_message(error: SlipstreamError) -> str:
@@ -130,6 +138,11 @@ def _title(status: int) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     async def on_slipstream_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SlipstreamError)
+        if isinstance(exc, DatabaseUnavailable):
+            # An outage, not a bug: one line per request, no traceback.
+            log.warning("%s %s: 503, %s", request.method, request.url.path, exc)
+            retry = {"Retry-After": str(exc.retry_after)}
+            return error_response(request, 503, UNAVAILABLE_MESSAGE, retry)
         experimental = _is_experimental(request)
         status = status_for(exc, experimental=experimental)
         if status >= 500:

@@ -27,6 +27,12 @@ def module_name_for(path: str | os.PathLike[str]) -> str:
     return f"slipstream_dagfile_{digest}_{stem}"
 
 
+def source_module_name(path: str | os.PathLike[str], tag: str) -> str:
+    """The module load_dags_from_source runs the text tagged `tag` of the file at `path` in."""
+    suffix = re.sub(r"\W", "_", tag)[:16]
+    return f"{module_name_for(path)}_{suffix}"
+
+
 def load_dags_from_file(path: str | os.PathLike[str]) -> list[DAG]:
     """Import the file at `path` as a fresh module and return the DAGs it defines, in order:
     every DAG built while it ran (even if not assigned to a global) and every DAG among its
@@ -49,9 +55,7 @@ def load_dags_from_source(source: str, path: str | os.PathLike[str], *, tag: str
     keeps the code of the DAG version it started with even after the file has changed. `tag`
     (the version's hash) keeps each text in a module of its own."""
     resolved = str(Path(path).resolve())
-    suffix = re.sub(r"\W", "_", tag)[:16]
-    name = f"{module_name_for(resolved)}_{suffix}"
-    module = types.ModuleType(name)
+    module = types.ModuleType(source_module_name(resolved, tag))
     module.__file__ = resolved
     code = compile(source, resolved, "exec")  # tracebacks name the DAG file
     return _run_module(module, resolved, lambda: exec(code, module.__dict__))

@@ -49,6 +49,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "pools": ("slipstream.cli.pools", "pools", "List, set, delete, import and export pools."),
     "events": ("slipstream.cli.events", "events", "Read the audit (event) log."),
     "assets": ("slipstream.cli.assets", "assets", "List assets (datasets) and their events."),
+    "celery": ("slipstream.cli.celery", "celery", "The Celery executor's Flower (and workers)."),
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from slipstream.bootstrap import open_database
+from slipstream.bootstrap import open_database, wakeup_sender
 from slipstream.cli import remote_pools
 from slipstream.cli.actor import cli_actor
 from slipstream.cli.errors import handle_errors
@@ -22,7 +22,6 @@ from slipstream.clock import SystemClock
 from slipstream.core.pools import Pool, PoolUsage
 from slipstream.errors import InvalidInputError
 from slipstream.services.pools import PoolService, parse_export
-from slipstream.wakeup import WakeupSender
 
 COLUMNS = ("pool", "slots", "description", "include_deferred")
 USAGE_COLUMNS = (*COLUMNS, "running_slots", "queued_slots", "scheduled_slots", "open_slots")
@@ -31,7 +30,7 @@ USAGE_COLUMNS = (*COLUMNS, "running_slots", "queued_slots", "scheduled_slots", "
 def open_pool_service() -> PoolService:
     settings = load_settings()
     db = open_database(settings)
-    wakeup = WakeupSender(settings.wakeup_path)
+    wakeup = wakeup_sender(settings, db)
     context = click.get_current_context()
     context.call_on_close(db.dispose)
     context.call_on_close(wakeup.close)

@@ -101,10 +101,18 @@ class DagPlan:
     # same map index is the one it depends on and reads (Airflow's depth-first execution).
     map_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     paired_upstream: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # SHA-256 of the DAG file's bytes this version was parsed from (None: not recorded): a
+    # worker checks its own copy of the file against it.
+    source_sha256: str | None = None
 
     @classmethod
     def from_structure(
-        cls, structure: Mapping[str, Any], *, version_id: int, version_hash: str
+        cls,
+        structure: Mapping[str, Any],
+        *,
+        version_id: int,
+        version_hash: str,
+        source_sha256: str | None = None,
     ) -> DagPlan:
         tasks: dict[str, TaskSpec] = {}
         for raw in structure["tasks"]:
@@ -174,6 +182,7 @@ class DagPlan:
             dated=tuple(t for t in order if tasks[t].start_date or tasks[t].end_date),
             mapped=mapped,
             feeds_mapping=frozenset(fed - mapped),
+            source_sha256=source_sha256,
             **_map_group_fields(tasks, order),
         )
 

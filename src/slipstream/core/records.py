@@ -153,6 +153,7 @@ class DagVersion:
     version_hash: str
     structure: Mapping[str, Any]
     created_at: datetime
+    source_sha256: str | None = None  # of the DAG file's bytes as parsed (None: not recorded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +288,18 @@ class Workload:
     # The run's own dates, for `dag_run.queued_at` / `dag_run.start_date` in the context.
     run_queued_at: datetime | None = None
     run_start_date: datetime | None = None
+    # `dag_run.state` / `dag_run.end_date`: a try runs in a running run; a DAG callback's
+    # workload carries the run's end.
+    run_state: RunState = RunState.RUNNING
+    run_end_date: datetime | None = None
+    # The DAG version the run is pinned to, and the SHA-256 of its file's bytes: a worker
+    # imports its own copy of the file only when it has that digest, else it reads the
+    # version's text from the database (runner.dag_sources). None: not known (not checked).
+    version_id: int | None = None
+    source_sha256: str | None = None
+    # Set by the worker once it has chosen the text the try imports: where that text came
+    # from, the try log's second line.
+    source_origin: str = ""
 
     @property
     def key(self) -> TaskKey:

@@ -54,6 +54,7 @@ class InlineExecutor:
         smtp: SmtpSettings | None = None,
         callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
         secrets: SecretsBackendFactory | None = None,
+        dag_folders: Sequence[str] = (),
     ) -> None:
         self._smtp = smtp
         self._secrets = secrets
@@ -63,7 +64,8 @@ class InlineExecutor:
         self._clock = clock or SystemClock()
         self._parallelism = parallelism
         self._hostname = socket.gethostname()
-        self._dags = DagFileCache(secrets=secrets)
+        # `dag_folders` go on this process's sys.path (DAG files import modules beside them).
+        self._dags = DagFileCache(secrets=secrets, folders=dag_folders)
         self._events: list[TaskEvent] = []
 
     @property

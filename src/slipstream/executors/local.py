@@ -36,6 +36,7 @@ from slipstream.executors.local_worker import signal_name
 from slipstream.executors.wire import Channel, Drain, RunCallbacks, RunTry, StopTry, WorkerConfig
 from slipstream.executors.worker_main import SOCKET_FD
 from slipstream.runner.alerts import DEFAULT_CALLBACK_TIMEOUT
+from slipstream.runner.dag_sources import DagSourceReaderFactory
 from slipstream.runner.runtime import XComReaderFactory
 
 _EXIT_WAIT_SECONDS = 1.0
@@ -54,7 +55,8 @@ class _Worker:
 class LocalExecutor:
     """Runs workloads in `workers` warm processes, at most `parallelism` tries at a time.
 
-    The xcom_reader_factory and secrets must pickle: they travel to each worker over its socket.
+    The xcom_reader_factory, secrets and dag_source_reader must pickle: they travel to each
+    worker over its socket. `dag_folders` go on the workers' sys.path.
     `filenos()` changes when a dead worker is replaced: ask for it again before each wait.
     """
 
@@ -70,6 +72,8 @@ class LocalExecutor:
         smtp: SmtpSettings | None = None,
         callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
         secrets: SecretsBackendFactory | None = None,
+        dag_source_reader: DagSourceReaderFactory | None = None,
+        dag_folders: Sequence[str] = (),
     ) -> None:
         if workers < 1 or parallelism < 1:
             raise ValueError("workers and parallelism must be at least 1")
@@ -85,6 +89,8 @@ class LocalExecutor:
         self._smtp = smtp
         self._callback_timeout = callback_timeout
         self._secrets = secrets
+        self._source_reader = dag_source_reader
+        self._dag_folders = tuple(dag_folders)
         self._callbacks_done: list[CallbackDone] = []
         self._next = 0  # round-robin among equally loaded workers
         self._started = False
@@ -220,6 +226,8 @@ class LocalExecutor:
                 smtp=self._smtp,
                 callback_timeout=self._callback_timeout,
                 secrets=self._secrets,
+                dag_source_reader=self._source_reader,
+                dag_folders=self._dag_folders,
             )
         )
         return _Worker(pid, os.pidfd_open(pid), channel)

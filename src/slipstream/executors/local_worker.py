@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
@@ -46,9 +46,16 @@ from slipstream.runner.child import (
     hand_to_spare,
 )
 from slipstream.runner.dag_cache import DagFileCache
+from slipstream.runner.dag_sources import (
+    DEFAULT_SOURCE_CACHE_SIZE,
+    DagSourceReaderFactory,
+    DagSources,
+    explain_import_error,
+)
 from slipstream.runner.frames import FrameDecoder
 from slipstream.runner.logs import append_log_line, make_log_folder
 from slipstream.runner.runtime import XComReaderFactory
+from slipstream.runner.source_fetch import fetch_source
 from slipstream.runner.warmup import warm_up
 
 _READ_SIZE = 256 * 1024
@@ -113,6 +120,9 @@ class LocalWorker:
         smtp: SmtpSettings | None = None,
         callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
         secrets: SecretsBackendFactory | None = None,
+        dag_source_reader: DagSourceReaderFactory | None = None,
+        source_cache_size: int = DEFAULT_SOURCE_CACHE_SIZE,
+        dag_folders: Sequence[str] = (),
     ) -> None:
         self._channel = Channel(conn)
         self._secrets = secrets
@@ -125,7 +135,13 @@ class LocalWorker:
         self._clock = clock or SystemClock()
         self._grace = kill_grace_seconds
         self._hostname = hostname or socket.gethostname()
-        self._dags = dags or DagFileCache(secrets=secrets)
+        self._dags = dags or DagFileCache(
+            secrets=secrets, pinned_size=source_cache_size, folders=dag_folders
+        )
+        self._source_reader = dag_source_reader
+        self._sources = DagSources(
+            self._fetch_source if dag_source_reader is not None else None, size=source_cache_size
+        )
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._channel, selectors.EVENT_READ, self._on_conn)
         self._tries: dict[int, _Try] = {}  # by pid
@@ -260,11 +276,15 @@ class LocalWorker:
     # -- tries ----------------------------------------------------------------------------
 
     def _start(self, workload: Workload) -> None:
-        dag = self._load(workload)
+        resolved = self._sources.resolve(workload)
+        workload = resolved.workload
+        dag = resolved.error if resolved.error is not None else self._load(workload)
         # Read before the child can run: it stamps its own end, and a parent descheduled
         # after the fork would otherwise report a start later than that end.
         started_at = self._clock.now()
-        started = self._start_in_spare(workload)
+        # A spare finds its DAG in the cache it inherited: one that could not be loaded (or
+        # whose text could not be had) goes to a child given the error instead.
+        started = None if isinstance(dag, BaseException) else self._start_in_spare(workload)
         if started is None:
             try:
                 pid, result_fd = fork_try(
@@ -393,12 +413,23 @@ class LocalWorker:
             if self._import_alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
         if isinstance(dag, BaseException):
-            return dag
+            return explain_import_error(workload, dag)
         # Built once here (the DAG caches it), so each child inherits Jinja already imported
         # and set up instead of spending ~40 ms doing it again. A failure shows in the try.
         with contextlib.suppress(Exception):
             dag.get_template_env()
         return dag
+
+    def _fetch_source(self, version_id: int) -> str | None:
+        """A DAG version's text, read in a child of ours: this process stays free of the
+        database layer (see runner.source_fetch)."""
+        assert self._source_reader is not None
+        return fetch_source(
+            self._source_reader,
+            version_id,
+            timeout=self._import_timeout,
+            close_fds=self._own_fds(),
+        )
 
     def _on_import_alarm(self, signum: int, frame: object) -> None:
         raise TimeoutError(f"importing the DAG file took longer than {self._import_timeout:g}s")
@@ -578,7 +609,9 @@ class LocalWorker:
     # -- callback requests: user code the scheduler must not run ----------------------------
 
     def _start_callbacks(self, request: CallbackRequest) -> None:
-        dag = self._load(request.workload)
+        resolved = self._sources.resolve(request.workload)
+        request = replace(request, workload=resolved.workload)
+        dag = resolved.error if resolved.error is not None else self._load(request.workload)
         try:
             pid = fork_callbacks(
                 request,

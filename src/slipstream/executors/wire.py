@@ -13,6 +13,7 @@ from slipstream.authoring.secrets import SecretsBackendFactory
 from slipstream.config import SmtpSettings
 from slipstream.core.records import CallbackRequest, TaskKey, Workload
 from slipstream.runner.alerts import DEFAULT_CALLBACK_TIMEOUT
+from slipstream.runner.dag_sources import DagSourceReaderFactory
 from slipstream.runner.frames import FrameDecoder, encode_frame
 from slipstream.runner.runtime import XComReaderFactory
 
@@ -40,6 +41,11 @@ class WorkerConfig:
     # Stored Variables and Connections (a picklable recipe holding the database URL and the
     # Fernet keys: never in a process argument).
     secrets: SecretsBackendFactory | None = None
+    # Reads a DAG version's text when this worker's copy of the file is missing or another
+    # version (None: the worker imports what file it has).
+    dag_source_reader: DagSourceReaderFactory | None = None
+    # Put on sys.path, as the parser does: DAG files import helper modules beside them.
+    dag_folders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

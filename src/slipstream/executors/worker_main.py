@@ -58,6 +58,8 @@ def main() -> NoReturn:
         smtp=config.smtp,
         callback_timeout=config.callback_timeout,
         secrets=config.secrets,
+        dag_source_reader=config.dag_source_reader,
+        dag_folders=config.dag_folders,
     ).serve()
 
 

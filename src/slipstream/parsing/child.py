@@ -48,11 +48,13 @@ class ParseLimits:
 
 @dataclass(frozen=True, slots=True)
 class ParsedDag:
-    """One DAG as a parse saw it: its serialized structure, version hash and file source."""
+    """One DAG as a parse saw it: its serialized structure, version hash and file source (and
+    that file's SHA-256, of its bytes)."""
 
     structure: Mapping[str, Any]
     version_hash: str
     source: str
+    source_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +200,14 @@ class ParseChild:
         try:
             document = json.loads(line)
             source = document.get("source") or ""
+            source_sha256 = document.get("source_sha256")
             dags = [
-                ParsedDag(structure=d["structure"], version_hash=d["version_hash"], source=source)
+                ParsedDag(
+                    structure=d["structure"],
+                    version_hash=d["version_hash"],
+                    source=source,
+                    source_sha256=source_sha256,
+                )
                 for d in document["dags"]
             ]
             error = document["error"]
@@ -334,7 +342,12 @@ def _parse_to_json(fileloc: str, sys_path: Sequence[str], limits: ParseLimits) -
             seen.add(dag_id)
             digest = version_hash(structure_hash(structure), source)
             parsed.append({"structure": structure, "version_hash": digest})
-        document = {"dags": parsed, "error": None, "source": source.decode(errors="replace")}
+        document = {
+            "dags": parsed,
+            "error": None,
+            "source": source.decode(errors="replace"),
+            "source_sha256": hashlib.sha256(source).hexdigest(),
+        }
         # NaN is not JSON to PostgreSQL: refuse it here, as an import error the user can see.
         return json.dumps(document, allow_nan=False).encode()
     except MemoryError:

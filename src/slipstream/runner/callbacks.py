@@ -52,6 +52,8 @@ def _run_request(
 ) -> None:
     workload = request.workload
     where = f"{workload.dag_id} {workload.run_id}"
+    if workload.source_origin:
+        _log.info("%s", workload.source_origin)  # which text of the DAG file runs
     if isinstance(dag, BaseException):
         _log.error(
             "Could not load DAG %r from %s: its %s cannot run",

@@ -69,7 +69,7 @@ def fork_try(
     a whole frame leaves the pipe short: the caller judges it by its exit status.
     """
     read_fd, write_fd = os.pipe()
-    pid = _fork([read_fd, write_fd])
+    pid = fork_child([read_fd, write_fd])
     if pid:
         os.close(write_fd)
         return pid, read_fd
@@ -89,7 +89,7 @@ def fork_try(
             masker,
         )
 
-    _live_as_child([read_fd, *close_fds], run)
+    live_as_child([read_fd, *close_fds], run)
 
 
 def _prepare_process() -> SecretMasker:
@@ -198,7 +198,7 @@ def fork_callbacks(
     returns its pid. Like a try's process it leads its own group and dies with its parent;
     its exit status is 0 once the callbacks were called, whatever they raised, or stopped by
     TIMEOUT_SIGNAL (the worker's, once `callback_timeout` has passed)."""
-    pid = _fork([])
+    pid = fork_child([])
     if pid:
         return pid
 
@@ -218,7 +218,7 @@ def fork_callbacks(
         sys.stdout.flush()
         sys.stderr.flush()
 
-    _live_as_child(close_fds, run)
+    live_as_child(close_fds, run)
 
 
 @dataclass(slots=True)
@@ -246,7 +246,7 @@ def fork_spare(
     whose DAG was already in that cache (anything newer, it would import all over again)."""
     result_read, result_write = os.pipe()
     workload_read, workload_write = os.pipe()
-    pid = _fork([result_read, result_write, workload_read, workload_write])
+    pid = fork_child([result_read, result_write, workload_read, workload_write])
     if pid:
         os.close(result_write)
         os.close(workload_read)
@@ -270,7 +270,7 @@ def fork_spare(
                 masker,
             )
 
-    _live_as_child([result_read, workload_write, *close_fds], wait_then_run)
+    live_as_child([result_read, workload_write, *close_fds], wait_then_run)
 
 
 def hand_to_spare(spare: Spare, workload: Workload) -> None:
@@ -297,7 +297,7 @@ def _read_workload(fd: int) -> Workload | None:
             raise TypeError(f"a spare expects a Workload, not {type(message).__name__}")
 
 
-def _live_as_child(close_fds: Iterable[int], body: Callable[[], None]) -> NoReturn:
+def live_as_child(close_fds: Iterable[int], body: Callable[[], None]) -> NoReturn:
     """The whole life of a forked child: drop the parent's descriptors and handlers, run
     `body`, and leave through os._exit (never the parent's finalizers: it may hold database
     sockets). Exit status 70 (EX_SOFTWARE) says the child's own machinery failed."""
@@ -321,10 +321,11 @@ def _live_as_child(close_fds: Iterable[int], body: Callable[[], None]) -> NoRetu
         os._exit(status)
 
 
-def _fork(pipe_fds: list[int]) -> int:
-    """os.fork() for a try's process: 0 in the child, which starts with SIGTERM blocked until
-    `_reset_signals` has replaced the parent's handlers (the worker's handler would write to
-    the worker's own wake-up socket). On failure the pipes are closed and the error raised."""
+def fork_child(pipe_fds: list[int]) -> int:
+    """os.fork() for a try's process (or another child of a worker): 0 in the child, which
+    starts with SIGTERM blocked until `_reset_signals` has replaced the parent's handlers (the
+    worker's handler would write to the worker's own wake-up socket). On failure the pipes are
+    closed and the error raised."""
     # Unflushed parent output would otherwise be written a second time by the child.
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

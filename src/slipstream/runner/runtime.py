@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from slipstream.authoring.lazy import LazyValue
 from slipstream.clock import Clock, SystemClock
 from slipstream.core.records import Run, RunType, Workload
+from slipstream.core.states import RunState
 
 RETURN_VALUE_KEY = "return_value"
 
@@ -116,6 +117,8 @@ class RuntimeDagRun:
     data_interval_end: datetime | None
     queued_at: datetime | None = None
     start_date: datetime | None = None
+    state: RunState = RunState.RUNNING  # a str: `dag_run.state == "running"` holds in a try
+    end_date: datetime | None = None
 
     @property
     def execution_date(self) -> datetime | None:
@@ -135,6 +138,8 @@ class RuntimeDagRun:
             data_interval_end=workload.data_interval_end,
             queued_at=workload.run_queued_at,
             start_date=workload.run_start_date,
+            state=workload.run_state,
+            end_date=workload.run_end_date,
         )
 
 

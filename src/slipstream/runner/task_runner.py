@@ -146,6 +146,8 @@ def _run_try(
         f" map_index {workload.map_index}" if workload.map_index >= 0 else "",
         hostname or socket.gethostname(),
     )
+    if workload.source_origin:
+        _log.info("%s", workload.source_origin)  # which text of the DAG file runs
     ti = RuntimeTaskInstance(workload, xcom_reader_factory)
     ti.clock = clock  # what sensors and deferrals tell the time by (a frozen one in tests)
     skip_downstream: tuple[str, ...] = ()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -81,15 +81,19 @@ def note_try_end(
     )
 
 
-def note_run_end(state: SchedulerState, run: Run, outcome: RunState, reason: str | None) -> None:
-    """A run ended by itself (never by a person's mark: Airflow calls no DAG callback then)."""
+def note_run_end(
+    state: SchedulerState, run: Run, outcome: RunState, reason: str | None, ended_at: datetime
+) -> None:
+    """A run ended by itself (never by a person's mark: Airflow calls no DAG callback then), at
+    `ended_at`: its callbacks see it ended (`dag_run.state`, `dag_run.end_date`)."""
     if outcome is RunState.SUCCESS:
         kind = CallbackKind.DAG_SUCCESS
     elif outcome is RunState.FAILED:
         kind = CallbackKind.DAG_FAILURE
     else:
         return
-    state.callback_intents.append(CallbackIntent(kind, run, reason=dag_reason(outcome, reason)))
+    ended = replace(run, state=outcome, end_date=ended_at)
+    state.callback_intents.append(CallbackIntent(kind, ended, reason=dag_reason(outcome, reason)))
 
 
 def dag_reason(outcome: RunState, reason: str | None) -> str:
@@ -217,6 +221,10 @@ def _request(
             map_index=intent.map_index,
             run_queued_at=run.queued_at,
             run_start_date=run.start_date,
+            run_state=run.state,
+            run_end_date=run.end_date,
+            version_id=plan.version_id,
+            source_sha256=plan.source_sha256,
         ),
         log_path=str(log_path),
         error=intent.error,

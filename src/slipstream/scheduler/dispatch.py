@@ -236,6 +236,8 @@ def workloads_for(
             sensor_started_at=ti.sensor_started_at,
             run_queued_at=run.queued_at,
             run_start_date=run.start_date,
+            version_id=plan.version_id,
+            source_sha256=plan.source_sha256,
         )
         workloads.append((workload, ti.infra_failures))
     return workloads

@@ -84,7 +84,7 @@ def plan_dirty_runs(conn: Connection, state: SchedulerState, now: datetime) -> i
         endings, transitions.apply(conn, [e for _, e in endings], now), strict=True
     ):
         if result:
-            callbacks.note_run_end(state, run, ending.target, ending.reason)
+            callbacks.note_run_end(state, run, ending.target, ending.reason, now)
             finished += 1
             state.forget_run(run.id)
             state.check_queued.add(run.dag_id)

@@ -5,6 +5,7 @@ one short write transaction; work goes to the executor only after it commits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -96,6 +97,10 @@ class Scheduler:
         self._last_heartbeat = clock.monotonic()
         self._last_safety_scan = clock.monotonic()
         self._last_lost_check = clock.monotonic()
+        # A failed pass could not read memory back (the database was unreachable): the next
+        # pass does that first, or it would go on as if nothing were in progress.
+        self._memory_stale = False
+        self._callbacks_to_forget: list[int] = []
 
     @property
     def job_id(self) -> int | None:
@@ -237,7 +242,11 @@ class Scheduler:
     def has_immediate_work(self) -> bool:
         state = self._state
         free = self._executor.capacity - len(state.in_flight)
-        return bool(state.dirty or state.callback_intents) or (free > 0 and state.has_ready())
+        return (
+            self._memory_stale
+            or bool(state.dirty or state.callback_intents)
+            or (free > 0 and state.has_ready())
+        )
 
     def seconds_until_due(self) -> float:
         """How long the loop may wait before a timed duty (retry, schedule, heartbeat) is due."""
@@ -271,12 +280,21 @@ class Scheduler:
         self._note_callbacks_done()
         self._state.absorb(hints)
         try:
+            if self._memory_stale:
+                self._rebuild_memory()
             return self._pass()
         except Exception:
             self._state = self._state.reset()
-            with self._db.read() as conn:
-                self._state.rebuild(conn, self._clock.now())
+            self._memory_stale = True
+            with contextlib.suppress(Exception):
+                # Fails too when the database is what failed: the next pass tries again.
+                self._rebuild_memory()
             raise
+
+    def _rebuild_memory(self) -> None:
+        with self._db.read() as conn:
+            self._state.rebuild(conn, self._clock.now())
+        self._memory_stale = False
 
     def _pass(self) -> TickReport:
         state = self._state
@@ -443,9 +461,13 @@ class Scheduler:
                 log.warning(
                     "callback request %d did not run to its end: %s", request.id, request.error
                 )
-        if done:
+        # Kept until written: a pass that cannot reach the database must not lose them (their
+        # rows would be run again by the next scheduler).
+        self._callbacks_to_forget.extend(request.id for request in done)
+        if self._callbacks_to_forget:
             with self._db.write() as conn:
-                callbacks.forget(conn, [request.id for request in done])
+                callbacks.forget(conn, self._callbacks_to_forget)
+            self._callbacks_to_forget = []
 
     def _write_try_notes(self) -> None:
         """Write the lines noted for tries' logs, now that what they say is committed."""

@@ -51,7 +51,7 @@ def expire_runs(conn: Connection, state: SchedulerState, now: datetime) -> list[
             state.forget_states(run_pk)  # someone else moved the run meanwhile
             continue
         log.warning("run %s of %s failed: %s", run.run_id, run.dag_id, reason)
-        callbacks.note_run_end(state, run, RunState.FAILED, reason)  # Airflow's "timed_out"
+        callbacks.note_run_end(state, run, RunState.FAILED, reason, now)  # Airflow's "timed_out"
         stop.extend(key for key in state.in_flight if key.run_pk == run_pk)
         state.forget_run(run_pk)
         state.check_queued.add(run.dag_id)  # a slot under max_active_runs is free

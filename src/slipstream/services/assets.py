@@ -14,7 +14,7 @@ from slipstream.errors import InvalidInputError, NotFoundError, RunNotFound
 from slipstream.store import assets as assets_store
 from slipstream.store import runs as runs_store
 from slipstream.store.db import Database
-from slipstream.wakeup import Hint, WakeupSender
+from slipstream.wakeup import Hint, HintSender
 
 
 class AssetNotFound(NotFoundError):
@@ -28,7 +28,7 @@ class QueuedEventNotFound(NotFoundError):
 
 
 class AssetService:
-    def __init__(self, db: Database, *, clock: Clock, wakeup: WakeupSender | None = None) -> None:
+    def __init__(self, db: Database, *, clock: Clock, wakeup: HintSender | None = None) -> None:
         self._db = db
         self._clock = clock
         self._wakeup = wakeup

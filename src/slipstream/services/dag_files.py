@@ -18,7 +18,7 @@ from slipstream.store import assets as assets_store
 from slipstream.store import dags as dags_store
 from slipstream.store import import_errors
 from slipstream.store.db import Database
-from slipstream.wakeup import Hint, WakeupSender
+from slipstream.wakeup import Hint, HintSender
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class DagFileSync:
         *,
         clock: Clock,
         paused_at_creation: bool,
-        wakeup: WakeupSender | None = None,
+        wakeup: HintSender | None = None,
         observer: ParseObserver | None = None,
     ) -> None:
         self._db = db
@@ -202,6 +202,7 @@ class DagFileSync:
                     parsed.source,
                     paused_at_creation=self._paused_at_creation,
                     now=now,
+                    source_sha256=parsed.source_sha256,
                 )
                 assets_store.sync_references(conn, parsed.structure, now)
                 if before is None or not before.is_active:

@@ -19,7 +19,7 @@ from slipstream.store import dags as dags_store
 from slipstream.store import import_errors as errors_store
 from slipstream.store.db import Database
 from slipstream.store.event_log import record_event
-from slipstream.wakeup import Hint, WakeupSender
+from slipstream.wakeup import Hint, HintSender
 
 # What a caller who cannot read every DAG defined in a file sees instead of its traceback
 # (Airflow's words: the traceback may show code of DAGs hidden from them).
@@ -40,7 +40,7 @@ class DagView:
 
 class DagService:
     def __init__(
-        self, db: Database, *, wakeup: WakeupSender | None = None, clock: Clock | None = None
+        self, db: Database, *, wakeup: HintSender | None = None, clock: Clock | None = None
     ) -> None:
         self._db = db
         self._wakeup = wakeup

@@ -1,4 +1,5 @@
-"""Task logs: where each try's log lives, reading it whole or from an offset, and the signed
+"""Task logs: where each try's log lives, reading it whole or from an offset (from this
+machine's log folder, or from the log server of the worker that ran the try), and the signed
 continuation tokens that let a client read a running try's log a piece at a time."""
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ import hashlib
 import hmac
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from slipstream.core.log_paths import log_path_for
-from slipstream.errors import InvalidInputError, TaskInstanceNotFound
+from slipstream.errors import InvalidInputError, SlipstreamError, TaskInstanceNotFound
+from slipstream.executors.log_server import RemoteLog, RemoteLogError, RemotePiece
 from slipstream.keyfile import load_or_create_key
 
 BAD_TOKEN = "Bad Signature. Please use only the tokens provided by the API."
@@ -29,9 +32,24 @@ class LogChunk:
     offset: int  # where the next read should start
 
 
+# (dag_id, run_id, task_id, try_number, map_index) -> the hostname the try ran on, if known.
+TryLocator = Callable[[str, str, str, int, int], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteLogs:
+    """How to read the logs of tries that ran on another machine: ask where the try ran, then
+    that machine's worker log server."""
+
+    reader: RemoteLog
+    locate: TryLocator
+    local_hostname: str
+
+
 class LogService:
-    def __init__(self, log_folder: Path) -> None:
+    def __init__(self, log_folder: Path, *, remote: RemoteLogs | None = None) -> None:
         self._folder = log_folder
+        self._remote = remote
         self._key: bytes | None = None
         self._key_lock = threading.Lock()
 
@@ -51,16 +69,25 @@ class LogService:
         map_index: int = -1,
         limit: int | None = None,
     ) -> LogChunk:
-        """The log from `offset` on (at most `limit` bytes of it)."""
+        """The log from `offset` on (at most `limit` bytes of it). A try that ran on another
+        machine is read from that machine's log server; if it cannot be, the chunk says why
+        (and its offset stays, so the next read tries again)."""
         path = self.path(dag_id, run_id, task_id, try_number, map_index)
         try:
             with path.open("rb") as handle:
                 handle.seek(offset)
                 data = handle.read() if limit is None else handle.read(limit)
         except FileNotFoundError:
-            raise TaskInstanceNotFound(
-                dag_id, run_id, task_id, try_number, map_index=map_index
-            ) from None
+            try:
+                piece = self._remote_piece(path, dag_id, run_id, task_id, try_number, map_index,
+                                           offset=offset, limit=limit)  # fmt: skip
+            except RemoteLogError as exc:
+                return LogChunk(f"*** {exc} ***\n", offset)
+            if piece is None:
+                raise TaskInstanceNotFound(
+                    dag_id, run_id, task_id, try_number, map_index=map_index
+                ) from None
+            data = piece.data
         # Stop at the last complete UTF-8 character: the rest comes with the next read.
         end = _complete_utf8(data)
         return LogChunk(data[:end].decode(errors="replace"), offset + end)
@@ -68,11 +95,46 @@ class LogService:
     def size(
         self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
     ) -> int | None:
-        """The log's size in bytes so far; None while it does not exist (a queued try)."""
+        """The log's size in bytes so far; None while it does not exist (a queued try), or
+        while the worker holding it cannot be asked."""
+        path = self.path(dag_id, run_id, task_id, try_number, map_index)
         try:
-            return self.path(dag_id, run_id, task_id, try_number, map_index).stat().st_size
+            return path.stat().st_size
         except FileNotFoundError:
+            pass
+        try:
+            piece = self._remote_piece(
+                path, dag_id, run_id, task_id, try_number, map_index, offset=0, limit=0
+            )
+        except RemoteLogError:
             return None
+        return None if piece is None else piece.size
+
+    def _remote_piece(
+        self,
+        path: Path,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        map_index: int,
+        *,
+        offset: int,
+        limit: int | None,
+    ) -> RemotePiece | None:
+        """The piece from the log server of the machine the try ran on; None when it ran here
+        (or nowhere yet), or that machine has no such log."""
+        remote = self._remote
+        if remote is None:
+            return None
+        try:
+            host = remote.locate(dag_id, run_id, task_id, try_number, map_index)
+        except SlipstreamError:  # the run or task is gone
+            return None
+        if host is None or host == remote.local_hostname:
+            return None
+        relative = path.relative_to(self._folder).as_posix()
+        return remote.reader.read(host, relative, offset=offset, limit=limit)
 
     # ----------------------------------------------------------------- continuation tokens
 

@@ -25,7 +25,7 @@ from slipstream.errors import InvalidInputError, PoolNotFound
 from slipstream.store import pools as pools_store
 from slipstream.store.db import Database, retry_transient
 from slipstream.store.event_log import record_event
-from slipstream.wakeup import Hint, WakeupSender
+from slipstream.wakeup import Hint, HintSender
 
 ORDER_FIELDS = tuple(pools_store.ORDER_COLUMNS)
 # What PATCH may change on default_pool (Airflow's rule: not its name nor description).
@@ -51,7 +51,7 @@ def checked(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class PoolService:
-    def __init__(self, db: Database, *, clock: Clock, wakeup: WakeupSender | None = None) -> None:
+    def __init__(self, db: Database, *, clock: Clock, wakeup: HintSender | None = None) -> None:
         self._db = db
         self._clock = clock
         self._wakeup = wakeup

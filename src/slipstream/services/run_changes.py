@@ -44,7 +44,7 @@ from slipstream.store import xcoms as xcom_store
 from slipstream.store.db import Database, retry_transient
 from slipstream.store.event_log import record_event
 from slipstream.store.plans import PlanCache
-from slipstream.wakeup import Hint, WakeupSender
+from slipstream.wakeup import Hint, HintSender
 
 # A task instance read and then moved by the scheduler before our write is read again; more
 # than a few losses in a row means something is wrong, and the caller hears of it.
@@ -77,7 +77,7 @@ class RunChangeService:
         db: Database,
         *,
         clock: Clock,
-        wakeup: WakeupSender | None = None,
+        wakeup: HintSender | None = None,
         plans: PlanCache | None = None,
     ) -> None:
         self._db = db

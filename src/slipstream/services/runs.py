@@ -40,7 +40,7 @@ from slipstream.store import xcoms as xcom_store
 from slipstream.store.db import Database
 from slipstream.store.event_log import record_event
 from slipstream.store.plans import PlanCache
-from slipstream.wakeup import Hint, WakeupSender
+from slipstream.wakeup import Hint, HintSender
 
 # Attempts at a free generated run id. Only triggers in the same microsecond share a base id,
 # and a random suffix then finds a free one at the first try in all but freak cases.
@@ -91,7 +91,7 @@ class RunService:
         db: Database,
         *,
         clock: Clock,
-        wakeup: WakeupSender | None = None,
+        wakeup: HintSender | None = None,
         plans: PlanCache | None = None,
     ) -> None:
         self._db = db
@@ -470,6 +470,13 @@ class RunService:
             if not found and ti_store.get(conn, run.id, task_id, map_index) is None:
                 raise TaskInstanceNotFound(dag_id, run_id, task_id, map_index=map_index)
         return found
+
+    def try_hostname(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+    ) -> str | None:
+        """The machine a try ran (or runs) on; None before it started."""
+        tries = self.tries(dag_id, run_id, task_id, map_index)
+        return next((t.hostname for t in tries if t.try_number == try_number), None)
 
     def wait(self, dag_id: str, run_id: str, *, timeout: float | None = None) -> Run:
         """Return the run once it has finished, or as it is when `timeout` seconds pass."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from slipstream.core.log_paths import log_path_for
 from slipstream.core.records import Run, RunType, Workload
+from slipstream.core.states import RunState
 from slipstream.errors import DagNotFound, InvalidInputError, TaskNotFound
 from slipstream.store import dags as dags_store
 from slipstream.store import runs as runs_store
@@ -88,6 +89,10 @@ class TaskTestService:
             same_index_upstream=tuple(sorted(paired)),
             run_queued_at=run.queued_at if run else None,
             run_start_date=run.start_date if run else None,
+            run_state=run.state if run else RunState.RUNNING,
+            run_end_date=run.end_date if run else None,
+            version_id=plan.version_id,
+            source_sha256=plan.source_sha256,
         )
 
 

@@ -23,7 +23,7 @@ from slipstream.store import runs as runs_store
 from slipstream.store import task_instances as ti_store
 from slipstream.store import xcoms as xcom_store
 from slipstream.store.db import Database
-from slipstream.wakeup import WakeupSender
+from slipstream.store.notify import hint_sender
 
 
 class XComReader:
@@ -47,7 +47,7 @@ class XComReader:
         """TriggerDagRunOperator's trigger (services/task_triggers.py): (run id, logical
         date, outcome) of the run it started, reset or found."""
         clock = SystemClock()
-        wakeup = WakeupSender(Path(self._wakeup_path)) if self._wakeup_path else None
+        wakeup = hint_sender(self._db, Path(self._wakeup_path)) if self._wakeup_path else None
         runs = RunService(self._db, clock=clock, wakeup=wakeup)
         changes = RunChangeService(self._db, clock=clock, wakeup=wakeup)
         try:

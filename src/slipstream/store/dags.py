@@ -89,6 +89,7 @@ def _to_version(row: Row[Any]) -> DagVersion:
         version_hash=m["version_hash"],
         structure=m["structure"],
         created_at=m["created_at"],
+        source_sha256=m["source_sha256"],
     )
 
 
@@ -340,9 +341,12 @@ def upsert_parsed(
     *,
     paused_at_creation: bool,
     now: datetime,
+    source_sha256: str | None = None,
 ) -> DagRecord:
     """Store one parsed DAG: create its row if new, make it active, and point it at the version
-    for `version_hash` (created if new). Earlier versions are never touched."""
+    for `version_hash` (created if new). Earlier versions are never touched, except to record
+    the text and digest of the file (the same bytes: they are part of the version hash) on a
+    version stored without them."""
     dag_id: str = structure["dag_id"]
     paused_upon_creation = structure.get("is_paused_upon_creation")
     tags = list(dict.fromkeys(structure.get("tags") or ()))
@@ -374,12 +378,12 @@ def upsert_parsed(
         select(dags.c.version_id).where(dags.c.dag_id == dag_id).with_for_update()
     ).scalar_one()
 
-    version_id = conn.execute(
-        select(dag_versions.c.id).where(
+    known = conn.execute(
+        select(dag_versions.c.id, dag_versions.c.source_sha256).where(
             dag_versions.c.dag_id == dag_id, dag_versions.c.version_hash == version_hash
         )
-    ).scalar_one_or_none()
-    if version_id is None:
+    ).one_or_none()
+    if known is None:
         version_id = conn.execute(
             dag_versions.insert()
             .values(
@@ -387,10 +391,19 @@ def upsert_parsed(
                 version_hash=version_hash,
                 structure=dict(structure),
                 source=source,
+                source_sha256=source_sha256,
                 created_at=now,
             )
             .returning(dag_versions.c.id)
         ).scalar_one()
+    else:
+        version_id = known.id
+        if known.source_sha256 is None and source_sha256 is not None:
+            conn.execute(
+                update(dag_versions)
+                .where(dag_versions.c.id == version_id)
+                .values(source=source, source_sha256=source_sha256)
+            )
 
     changes: dict[str, Any] = {
         **described,

@@ -1,8 +1,16 @@
 """The database handle: engine set-up per dialect and explicit units of work.
 
 On SQLite every write transaction begins IMMEDIATE (it takes the write lock up front, so it can
-never fail half-way with "database is locked"), waits on a busy timeout, and writers inside one
-process queue on a lock rather than in SQLite's sleeping busy handler.
+never fail half-way with "database is locked"), writers inside one process queue on a lock, and
+a writer of another process holding the write lock is waited for by trying again on our own
+short schedule (store/sqlite_lock.py), not in SQLite's sleeping busy handler.
+
+A database that cannot be reached is one error, DatabaseUnavailable, whether connecting failed,
+no pooled connection came free, or the connection died during the unit of work; the API
+answers it with 503. On PostgreSQL nothing waits for ever: connecting gives up after
+CONNECT_TIMEOUT_SECONDS, waiting for a pooled connection after POOL_TIMEOUT_SECONDS, and a
+pooled connection the server ended (a restart, `pg_terminate_backend`) is replaced when it is
+checked out, before anything runs on it.
 """
 
 from __future__ import annotations
@@ -19,11 +27,20 @@ from typing import Any, ParamSpec, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import NullPool
 
 from slipstream.errors import ConfigError, DatabaseUnavailable
+from slipstream.store.sqlite_lock import begin_immediate
 
+# How long a SQLite statement waits for another connection's lock, and a SQLite writer for the
+# write lock, before failing with "database is locked".
 BUSY_TIMEOUT_MS = 60_000
+
+# PostgreSQL: how long opening a connection, and waiting for a pooled one, may take before the
+# database counts as unavailable (the URL's own ?connect_timeout= wins).
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 5
 
 # PostgreSQL's SQLSTATEs for a transaction it aborted so that another could go on: doing the
 # same work again is the documented answer.
@@ -62,10 +79,20 @@ def retry_transient(work: Callable[P, T]) -> Callable[P, T]:
     return retrying
 
 
+def _first_line(error: DBAPIError) -> str:
+    """The driver's first line says what went wrong (no password: it never echoes it)."""
+    lines = str(error.orig if error.orig is not None else error).strip().splitlines()
+    return lines[0] if lines else type(error.orig).__name__
+
+
 class Database:
     """One engine plus the write discipline for it. Built once per process by bootstrap."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, write_lock_seconds: float = BUSY_TIMEOUT_MS / 1000
+    ) -> None:
+        """`write_lock_seconds`: how long a SQLite write waits for another process's write
+        lock before "database is locked" (tests shorten it)."""
         try:
             parsed = make_url(url)
         except Exception as exc:  # SQLAlchemy raises ArgumentError with a clear message
@@ -75,14 +102,25 @@ class Database:
         self._write_lock = threading.Lock()
         self._writer: Connection | None = None
         if self.dialect == "sqlite":
-            self.engine = self._sqlite_engine(url, parsed.database, echo)
+            self.engine = self._sqlite_engine(url, parsed.database, echo, write_lock_seconds)
         elif self.dialect == "postgresql":
             # A bare postgresql:// means SQLAlchemy's default driver, psycopg2, which we do not
             # ship: use psycopg (3) unless a driver was named explicitly.
             if "+" not in parsed.drivername:
                 parsed = parsed.set(drivername="postgresql+psycopg")
+            connect_args = (
+                {}
+                if "connect_timeout" in parsed.query
+                else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+            )
             self.engine = create_engine(
-                parsed, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10
+                parsed,
+                echo=echo,
+                pool_pre_ping=True,
+                pool_size=5,
+                max_overflow=10,
+                pool_timeout=POOL_TIMEOUT_SECONDS,
+                connect_args=connect_args,
             )
         else:
             raise ConfigError(
@@ -91,7 +129,9 @@ class Database:
             )
 
     @staticmethod
-    def _sqlite_engine(url: str, database: str | None, echo: bool) -> Engine:
+    def _sqlite_engine(
+        url: str, database: str | None, echo: bool, write_lock_seconds: float
+    ) -> Engine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
@@ -115,40 +155,60 @@ class Database:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            if conn.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
+                begin_immediate(
+                    conn, budget_seconds=write_lock_seconds, busy_timeout_ms=BUSY_TIMEOUT_MS
+                )
+            else:
+                conn.exec_driver_sql("BEGIN DEFERRED")
 
         return engine
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A short write transaction: committed on success, rolled back on any error."""
-        if self.dialect == "sqlite":
-            with self._write_lock:
-                # The one writer path of this process: a single connection, reused, since the
-                # lock already serializes writers and a checkout per transaction costs more
-                # than a short transaction itself.
-                conn = self._writer
-                if conn is None or conn.closed or conn.invalidated:
-                    conn = self._connect().execution_options(sqlite_begin="IMMEDIATE")
-                    self._writer = conn
-                try:
-                    with conn.begin():
-                        yield conn
-                except BaseException:
-                    if conn.invalidated:
-                        self._writer = None
-                        conn.close()
-                    raise
-        else:
-            with self._connect() as conn, conn.begin():
-                yield conn
+        try:
+            if self.dialect == "sqlite":
+                with self._write_lock:
+                    # The one writer path of this process: a single connection, reused, since
+                    # the lock already serializes writers and a checkout per transaction costs
+                    # more than a short transaction itself.
+                    conn = self._writer
+                    if conn is None or conn.closed or conn.invalidated:
+                        conn = self._connect().execution_options(sqlite_begin="IMMEDIATE")
+                        self._writer = conn
+                    try:
+                        with conn.begin():
+                            yield conn
+                    except BaseException:
+                        if conn.invalidated:
+                            self._writer = None
+                            conn.close()
+                        raise
+            else:
+                with self._connect() as conn, conn.begin():
+                    yield conn
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            raise self._died(exc) from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only snapshot; never takes SQLite's write lock."""
-        with self._connect() as conn, conn.begin():
-            yield conn
+        try:
+            with self._connect() as conn, conn.begin():
+                yield conn
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            raise self._died(exc) from exc
+
+    def _died(self, error: DBAPIError) -> DatabaseUnavailable:
+        """The connection died under a unit of work (the server stopped or ended it): the
+        database is unavailable, which is not a bug. Whether a commit that died got through
+        is unknown, as for any lost answer; nothing else of the unit was kept."""
+        return DatabaseUnavailable(self.safe_url, _first_line(error))
 
     def ping(self) -> None:
         """Connect and run `SELECT 1`; DatabaseUnavailable if that fails. A SQLite file that
@@ -161,16 +221,19 @@ class Database:
             with self.read() as conn:
                 conn.exec_driver_sql("SELECT 1")
         except DBAPIError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise DatabaseUnavailable(self.safe_url, reason) from None
+            raise DatabaseUnavailable(self.safe_url, _first_line(exc)) from None
 
     def _connect(self) -> Connection:
         try:
             return self.engine.connect()
         except DBAPIError as exc:
-            # The driver's first line says what went wrong (no password: it never echoes it).
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise DatabaseUnavailable(self.safe_url, reason) from None
+            raise DatabaseUnavailable(self.safe_url, _first_line(exc)) from None
+        except PoolTimeout:
+            # Every pooled connection is busy: the server is too slow to answer, or hangs.
+            raise DatabaseUnavailable(
+                self.safe_url,
+                "no pooled connection came free in time (every one stayed in use)",
+            ) from None
 
     @property
     def safe_url(self) -> str:

@@ -45,7 +45,10 @@ class PlanCache:
         if version is None:
             return None
         plan = DagPlan.from_structure(
-            version.structure, version_id=version.id, version_hash=version.version_hash
+            version.structure,
+            version_id=version.id,
+            version_hash=version.version_hash,
+            source_sha256=version.source_sha256,
         )
         with self._lock:
             self._plans[version_id] = plan

@@ -83,6 +83,11 @@ dags = Table(
     Column("next_dagrun_create_after", UtcDateTime, nullable=True),
     Column("last_parsed_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # On PostgreSQL, the scheduler job that schedules this DAG (store/leases.py); NULL while
+    # none has claimed it. Not a foreign key: job rows are deleted by retention, and a DAG
+    # whose owner is gone or no longer running is claimed like an unowned one.
+    Column("scheduler_job_id", Integer, nullable=True),
+    Index("ix_dags_scheduler_job_id", "scheduler_job_id"),
 )
 
 dag_versions = Table(
@@ -93,6 +98,9 @@ dag_versions = Table(
     Column("version_hash", String(64), nullable=False),
     Column("structure", JsonType, nullable=False),
     Column("source", Text, nullable=True),
+    # SHA-256 of the DAG file's bytes as parsed: a worker whose file has this digest imports
+    # the file, any other reads `source` (NULL for versions stored without their text).
+    Column("source_sha256", String(64), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("dag_id", "version_hash"),
 )

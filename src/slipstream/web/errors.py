@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from slipstream.errors import (
     ConflictError,
+    DatabaseUnavailable,
     InvalidInputError,
     InvalidStateTransition,
     NotFoundError,
@@ -36,10 +37,12 @@ _TITLES = {
     413: "Too large",
     429: "Too many sign-in attempts",
     500: "Something went wrong",
+    503: "The database is unreachable",
 }
 
 # First match wins, so subclasses come before their bases.
 _STATUS: list[tuple[type[SlipstreamError], int]] = [
+    (DatabaseUnavailable, 503),
     (InvalidInputError, 400),
     (NotFoundError, 404),
     (ConflictError, 409),
@@ -87,6 +90,18 @@ def error_page(request: Request, error: PageError) -> Response:
     )
 
 
+def unavailable_page(request: Request, error: DatabaseUnavailable) -> Response:
+    """503 for a metadata database that cannot be reached: an outage to wait out, not a bug
+    (one log line, no traceback; where the database is stays in the log)."""
+    log.warning("%s %s: 503, %s", request.method, request.url.path, error)
+    detail = (
+        "The metadata database cannot be reached just now, so this page cannot be shown."
+        " Try again in a few seconds."
+    )
+    headers = {"Retry-After": str(error.retry_after)}
+    return error_page(request, PageError(503, detail=detail, headers=headers))
+
+
 def sign_in_redirect(request: Request) -> Response:
     """To the sign-in page, coming back here afterwards (to the page, for an htmx request)."""
     url = urlsplit(request.headers.get("HX-Current-URL", "")) if is_htmx(request) else request.url
@@ -108,6 +123,8 @@ def install_error_pages(app: FastAPI) -> None:
 
     async def on_slipstream_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SlipstreamError)
+        if isinstance(exc, DatabaseUnavailable):
+            return unavailable_page(request, exc)
         status = next(code for kind, code in _STATUS if isinstance(exc, kind))
         if status >= 500:
             log.error("%s %s failed", request.method, request.url.path, exc_info=exc)

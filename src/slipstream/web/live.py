@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from starlette.concurrency import run_in_threadpool
 
 from slipstream.clock import Clock
+from slipstream.errors import DatabaseUnavailable
 from slipstream.services.changes import ChangeFeed, ChangeService, RunChange
 from slipstream.services.web_sessions import WebSessionService
 from slipstream.web.visitor import Visitor
@@ -122,6 +123,8 @@ class LiveHub:
         # From when on the watcher has seen every change (None while it is not running).
         self._covered_from: datetime | None = None
         self._closed = False
+        # Set while the database cannot be reached: the watcher says so once, not every look.
+        self._unreachable = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -197,9 +200,15 @@ class LiveHub:
     async def _look(self, feed: ChangeFeed, started: datetime) -> None:
         try:
             changes = await run_in_threadpool(feed.poll)
+        except DatabaseUnavailable as exc:
+            self._note_unreachable(exc)
+            return
         except Exception:  # a database hiccup must not end every tab's stream
             log.exception("live updates: reading changes failed; trying again")
             return
+        if self._unreachable:
+            self._unreachable = False
+            log.warning("live updates: the database answers again")
         now = self._clock.now()
         if self._covered_from is None:
             self._covered_from = started - feed.window
@@ -212,10 +221,18 @@ class LiveHub:
             for subscription in list(self._subscribers):
                 subscription.offer(changes, now)
 
+    def _note_unreachable(self, error: DatabaseUnavailable) -> None:
+        if not self._unreachable:
+            self._unreachable = True
+            log.warning("live updates: %s; trying again until it answers", error)
+
     async def _check_sessions(self) -> None:
         ids = {s.session_id for s in self._subscribers}
         try:
             users = await run_in_threadpool(self._sessions.live_users, ids)
+        except DatabaseUnavailable as exc:
+            self._note_unreachable(exc)
+            return
         except Exception:
             log.exception("live updates: checking sessions failed; trying again")
             return

@@ -61,17 +61,16 @@ class LogTail:
         self.offset = offset
         self._logs = logs
         self._runs = runs
-        self._path = logs.path(key.dag_id, key.run_id, key.task_id, key.try_number, key.map_index)
 
     @property
     def run_topic(self) -> str:
         return self.key.run_topic
 
     def has_more(self) -> bool:
-        try:
-            return self._path.stat().st_size > self.offset
-        except FileNotFoundError:  # queued: nothing written yet
-            return False
+        key = self.key
+        # A local file's size, or a remote worker's answer; None while queued (nothing yet).
+        size = self._logs.size(key.dag_id, key.run_id, key.task_id, key.try_number, key.map_index)
+        return size is not None and size > self.offset
 
     def read(self) -> str:
         """What was written since the last read (up to CHUNK_BYTES of it)."""

@@ -1,6 +1,7 @@
 """The ASGI layer around every UI request: security headers on each response, a Server-Timing
 header saying how long the server took (what the page timings are measured by), and, for a
-bug, a 500 page instead of a bare error (the traceback goes to the log)."""
+bug, a 500 page instead of a bare error (the traceback goes to the log), or a 503 page for a
+database that cannot be reached."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from slipstream.web.errors import PageError, error_page
+from slipstream.errors import DatabaseUnavailable
+from slipstream.web.errors import PageError, error_page, unavailable_page
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +57,13 @@ class PageMiddleware:
         try:
             await self._app(scope, receive, send_with_headers)
         except Exception as exc:
-            log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=exc)
             if response_started:
+                log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=exc)
                 raise
             request = Request(scope)
-            page = error_page(request, PageError(500, detail="The server log has details."))
+            if isinstance(exc, DatabaseUnavailable):
+                page = unavailable_page(request, exc)
+            else:
+                log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=exc)
+                page = error_page(request, PageError(500, detail="The server log has details."))
             await page(scope, receive, send_with_headers)

@@ -1,5 +1,6 @@
 """One Slipstream deployment for the bench: a fresh SLIPSTREAM_HOME, a migrated database, the
-bench's DAG files, and a real `slipstream scheduler` process started and stopped from here.
+bench's DAG files, and a real `slipstream scheduler` process started and stopped from here,
+with the worker host it starts beside it (in a session of its own, found by its lock file).
 
 Runs are triggered in this process through RunService (with a WakeupSender, as the CLI does),
 and waited for with the outside probe first and the database second, so the bench sees a run
@@ -28,6 +29,7 @@ from slipstream.clock import SystemClock
 from slipstream.config import Settings
 from slipstream.core.records import Run
 from slipstream.errors import DagNotFound
+from slipstream.lifeline import is_alive
 from slipstream.services.dags import DagService
 from slipstream.services.runs import RunService
 from slipstream.services.sign_in import SignInService
@@ -35,9 +37,29 @@ from slipstream.services.users import UserService
 from slipstream.store.db import Database
 from slipstream.store.schema import migrate
 from slipstream.wakeup import WakeupSender
+from slipstream.worker.lock import holder_pid
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 _STOP_TIMEOUT_SECONDS = 30.0
+
+
+def _end_host(pid: int) -> None:
+    """A worker host after its scheduler stopped: it exits by itself once it holds no try;
+    one still alive after a few seconds gets SIGTERM (it kills its tries and records them),
+    then SIGKILL."""
+    for signum, wait in ((None, 5.0), (signal.SIGTERM, _STOP_TIMEOUT_SECONDS)):
+        if signum is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signum)
+        deadline = time.monotonic() + wait
+        while is_alive(pid):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        else:
+            return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
 
 
 class BenchError(RuntimeError):
@@ -242,12 +264,30 @@ class Deployment:
             raise BenchError("the scheduler is not running")
         return self.process.pid
 
+    @property
+    def host_pid(self) -> int | None:
+        """The worker host of this home (the scheduler starts it), None when none runs."""
+        return holder_pid(self.settings.worker_lock_path)
+
+    def members(self) -> list[procs.ProcStat]:
+        """The scheduler's (or standalone's) process tree and the worker host's: the host is
+        its child only until the scheduler exits, and may have been started by someone else."""
+        found = procs.tree(self.pid)
+        host = self.host_pid
+        if host is not None and host not in {member.pid for member in found}:
+            found += procs.tree(host)
+        return found
+
     def stop(self) -> None:
-        """SIGTERM the scheduler and wait; SIGKILL whatever of its tree is left after that."""
+        """SIGTERM the scheduler and wait (it detaches from the worker host, which exits once
+        it holds no try); then end the host if it has not, and SIGKILL whatever is left."""
         process, self.process = self.process, None
         if process is None:
             return
         members = [member.pid for member in procs.tree(process.pid)]
+        host = self.host_pid
+        if host is not None:
+            members += [member.pid for member in procs.tree(host)]
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -255,7 +295,9 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        for pid in members[1:]:  # only processes this scheduler started
+        if host is not None:
+            _end_host(host)
+        for pid in members[1:]:  # only processes this scheduler started, and its host's
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
 

@@ -48,11 +48,11 @@ def run_w5(opts: Options) -> WorkloadResult:
         result.params["healthy_to_every_dag_loaded_s"] = time.monotonic() - began_parsing
         time.sleep(WARM_UP_SECONDS)
         samples = []
-        first = procs.tree(d.pid)
+        first = d.members()
         cpu_start, wall_start = procs.cpu_seconds(first), time.monotonic()
         end = wall_start + window
         while True:
-            members = procs.tree(d.pid)
+            members = d.members()
             samples.append(
                 {
                     "t_s": time.monotonic() - wall_start,
@@ -64,7 +64,7 @@ def run_w5(opts: Options) -> WorkloadResult:
             if remaining <= 0:
                 break
             time.sleep(min(SAMPLE_EVERY_SECONDS, remaining))
-        last = procs.tree(d.pid)
+        last = d.members()
         cpu_end, wall_end = procs.cpu_seconds(last), time.monotonic()
         result.raw = {
             "samples": samples,

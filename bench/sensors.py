@@ -107,7 +107,7 @@ def run_w8(opts: Options) -> WorkloadResult:
         warm_run = d.runs.trigger("bench_warm_pool", triggered_by="bench").run
         _finished(d, "bench_warm_pool", warm_run.run_id, 60.0)
         time.sleep(1.0)  # the warm-up's tries have reported and exited
-        before = len(procs.tree(d.pid))
+        before = len(d.members())
         target = datetime.now(UTC) + timedelta(seconds=lead)
         conf = {"target": target.isoformat()}
         runs = [
@@ -127,13 +127,13 @@ def run_w8(opts: Options) -> WorkloadResult:
             WAITING_TIMEOUT_SECONDS - (deadline - time.monotonic()), 2
         )
         time.sleep(1.0)  # the last tries' processes finish reporting
-        members = procs.tree(d.pid)
+        members = d.members()
         cpu_start, wall_start = procs.cpu_seconds(members), time.monotonic()
         most = len(members)
         while time.monotonic() - wall_start < WINDOW_SECONDS:
             time.sleep(0.5)
-            most = max(most, len(procs.tree(d.pid)))
-        members = procs.tree(d.pid)
+            most = max(most, len(d.members()))
+        members = d.members()
         cpu_pct = 100.0 * (procs.cpu_seconds(members) - cpu_start) / (time.monotonic() - wall_start)
         if datetime.now(UTC) >= target:
             raise BenchError("the sensors' target passed before the measurement ended")

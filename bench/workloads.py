@@ -134,11 +134,12 @@ def run_w1(opts: Options) -> WorkloadResult:
 
 
 def _worker_rss_mb(d: Deployment) -> list[float]:
-    """The RSS of each warm worker of the scheduler (not the spares they forked ahead): what
+    """The RSS of each warm worker of the worker host (not the spares they forked ahead): what
     the warm-worker fork floor's parent imitates (bench/floors.py)."""
     sizes = []
-    for member in procs.tree(d.pid):
-        if member.ppid == d.pid and "worker_main" in procs.cmdline(member.pid):
+    parents = {d.pid, d.host_pid}  # the pool is the worker host's
+    for member in d.members():
+        if member.ppid in parents and "worker_main" in procs.cmdline(member.pid):
             rss = procs.status_mb(member.pid, "VmRSS")
             if rss is not None:
                 sizes.append(rss)

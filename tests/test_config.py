@@ -170,3 +170,40 @@ def test_bad_executor_settings_name_the_variable(
         Settings.from_env({"SLIPSTREAM_HOME": "/tmp/h", **env})
     assert caught.value.setting == named
     assert says in str(caught.value)
+
+
+def test_the_worker_host_settings_and_where_it_listens(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    settings = Settings.from_env({"SLIPSTREAM_HOME": str(home)})
+    assert (settings.worker_autostart, settings.worker_idle_exit_seconds) == (True, 60.0)
+    assert settings.worker_socket_path == home / "worker.sock"
+    assert settings.worker_lock_path == home / "worker.lock"
+    assert settings.worker_log_path == home / "logs" / "worker" / "worker.out"
+    changed = Settings.from_env(
+        {
+            "SLIPSTREAM_HOME": str(home),
+            "SLIPSTREAM_WORKER_AUTOSTART": "false",
+            "SLIPSTREAM_WORKER_IDLE_EXIT_SECONDS": "2.5",
+        }
+    )
+    assert (changed.worker_autostart, changed.worker_idle_exit_seconds) == (False, 2.5)
+    # Unix socket paths are capped near 108 bytes: a deep home listens under /tmp instead,
+    # apart from its wake-up socket.
+    deep = Settings.from_env({"SLIPSTREAM_HOME": str(tmp_path / ("d" * 120))})
+    assert len(str(deep.worker_socket_path)) < 100
+    assert deep.worker_socket_path.name.endswith(".worker")
+    assert deep.worker_socket_path != deep.wakeup_path
+    assert deep.worker_lock_path.parent == deep.home  # a plain file: no length limit
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SLIPSTREAM_WORKER_AUTOSTART": "sometimes"}, "SLIPSTREAM_WORKER_AUTOSTART"),
+        ({"SLIPSTREAM_WORKER_IDLE_EXIT_SECONDS": "-1"}, "SLIPSTREAM_WORKER_IDLE_EXIT_SECONDS"),
+        ({"SLIPSTREAM_WORKER_IDLE_EXIT_SECONDS": "soon"}, "SLIPSTREAM_WORKER_IDLE_EXIT_SECONDS"),
+    ],
+)
+def test_bad_worker_settings_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)

@@ -47,6 +47,7 @@ from slipstream.scheduler.loop import (
     run_forever,
     serve_sources,
 )
+from slipstream.scheduler.recovery import end_dead_workers
 from slipstream.scheduler.tick import Scheduler
 from slipstream.services.assets import AssetService
 from slipstream.services.changes import ChangeService
@@ -79,12 +80,18 @@ from slipstream.services.users import UserService
 from slipstream.services.variables import VariableService
 from slipstream.services.web_sessions import WebSessionService
 from slipstream.services.xcom_reader_factory import XComReaderFactory
+from slipstream.store import jobs as jobs_store
 from slipstream.store import schema
 from slipstream.store.db import Database
 from slipstream.store.encryption import Cipher
 from slipstream.store.notify import PgHintListener, hint_sender
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint, HintSender, WakeupListener
+from slipstream.worker.autostart import HostStarter
+from slipstream.worker.client import HostExecutor
+from slipstream.worker.host import HostOptions, WorkerHost
+from slipstream.worker.intake import Intake
+from slipstream.worker.lock import HostLock
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -461,9 +468,9 @@ def run_scheduler(
     on_ready: Callable[[Scheduler], None] | None = None,
     metrics_address: MetricsAddress | None = None,
 ) -> None:
-    """Run the scheduler, its local executor and DAG file parsing in the foreground until
-    SIGTERM or SIGINT; with `metrics_address`, its metrics (and its workers' and DAG
-    parsing's: they run under it) are served there."""
+    """Run the scheduler and DAG file parsing in the foreground until SIGTERM or SIGINT, tries
+    running in this home's worker host; with `metrics_address`, its metrics (its executor's
+    load and DAG parsing's too) are served there."""
     settings.dags_folder.mkdir(parents=True, exist_ok=True)
     observer: PassObserver | None = None
     parse_metrics: DagParseMetrics | None = None
@@ -491,6 +498,87 @@ def run_scheduler(
             server.stop()
 
 
+def worker_pool(settings: Settings, clock: Clock) -> LocalExecutor:
+    """The worker host's pool of warm workers, which run the tries."""
+    return LocalExecutor(
+        settings.workers,
+        settings.parallelism,
+        xcom_reader_factory=xcom_reader_factory(settings),
+        clock=clock,
+        dag_import_timeout=settings.dag_import_timeout,
+        smtp=settings.smtp,
+        callback_timeout=settings.callback_timeout,
+        secrets=secrets_factory(settings),
+        dag_source_reader=DagSourceReaderFactory(settings.database_url),
+        dag_folders=[str(folder) for folder in dag_folders(settings)],
+    )
+
+
+def host_executor(settings: Settings, clock: Clock) -> HostExecutor:
+    """The scheduler's executor: the worker host of this home, started beside the scheduler
+    when none runs and SLIPSTREAM_WORKER_AUTOSTART allows it."""
+    starter = HostStarter(settings.worker_log_path) if settings.worker_autostart else None
+    return HostExecutor(settings.worker_socket_path, clock=clock, starter=starter)
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    autostarted: bool = False,
+    on_ready: Callable[[WorkerHost], None] | None = None,
+) -> None:
+    """Run the worker host in the foreground until SIGTERM or SIGINT (or, autostarted, until
+    it is no longer needed): the pool of warm workers running tries for whichever scheduler
+    attaches at `settings.worker_socket_path`. Raises HostAlreadyRunning when another host
+    holds this home."""
+    lock = HostLock(settings.worker_lock_path)
+    stopper = Stopper()
+    db: Database | None = None
+    pool: LocalExecutor | None = None
+    host: WorkerHost | None = None
+    try:
+        db = open_database(settings)
+        clock = SystemClock()
+        hostname = socket.gethostname()
+        with db.write() as conn:
+            end_dead_workers(conn, lost_after_seconds=settings.lost_after_seconds, now=clock.now())
+            job_id = jobs_store.start_job(
+                conn,
+                hostname=hostname,
+                pid=os.getpid(),
+                now=clock.now(),
+                job_type=jobs_store.WORKER,
+            )
+        stopper.install()
+        pool = worker_pool(settings, clock)
+        pool.start()
+        host = WorkerHost(
+            db,
+            pool,
+            Intake(settings.worker_socket_path),
+            stopper,
+            job_id=job_id,
+            clock=clock,
+            options=HostOptions(
+                heartbeat_seconds=settings.heartbeat_seconds,
+                autostarted=autostarted,
+                idle_exit_seconds=settings.worker_idle_exit_seconds,
+            ),
+        )
+        if on_ready is not None:
+            on_ready(host)
+        host.serve()
+    finally:
+        if host is not None:
+            host.close()
+        elif pool is not None:
+            pool.shutdown(graceful=False)
+        stopper.close()
+        if db is not None:
+            db.dispose()
+        lock.release()
+
+
 def _run_scheduler(
     settings: Settings,
     *,
@@ -508,24 +596,15 @@ def _run_scheduler(
         )
     db = open_database(settings, migrate=migrate)
     clock = SystemClock()
-    executor = LocalExecutor(
-        settings.workers,
-        settings.parallelism,
-        xcom_reader_factory=xcom_reader_factory(settings),
-        clock=clock,
-        dag_import_timeout=settings.dag_import_timeout,
-        smtp=settings.smtp,
-        callback_timeout=settings.callback_timeout,
-        secrets=secrets_factory(settings),
-        dag_source_reader=DagSourceReaderFactory(settings.database_url),
-        dag_folders=[str(folder) for folder in dag_folders(settings)],
-    )
+    executor = host_executor(settings, clock)
     scheduler = Scheduler(db, executor, clock=clock, settings=settings)
     try:
-        # First, before touching anything shared (the wake-up socket, worker processes):
-        # this refuses to start while another scheduler is alive on this database.
+        # First, before touching anything shared (the wake-up socket, the worker host): this
+        # refuses to start while another scheduler is alive on this database. It then
+        # attaches to the worker host (starting one if allowed) and adopts what it runs.
         scheduler.start()
     except BaseException:
+        executor.shutdown()
         db.dispose()
         raise
     listener: WakeupListener | None = None
@@ -544,7 +623,6 @@ def _run_scheduler(
             on_ready(scheduler)
 
     try:
-        executor.start()
         listener = WakeupListener(settings.wakeup_path)
         if db.dialect == "postgresql":
             # Hints from processes on other machines (API servers, workers) come by NOTIFY.
@@ -580,7 +658,7 @@ def _run_scheduler(
             scheduler.stop()  # run_forever stops it on its way out; here it never ran
         if processor is not None:
             processor.stop()
-        executor.shutdown(graceful=False)
+        executor.shutdown()  # detaches: the host keeps running the tries
         if listener is not None:
             listener.close()
         stopper.close()

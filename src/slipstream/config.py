@@ -347,6 +347,12 @@ class Settings:
                           credentials (false: any signed-in user, Basic or Bearer)
     log_format:           SLIPSTREAM_LOG_FORMAT, text (default) or json: the servers' own logs
                           as one JSON object per line (not task logs)
+    worker_autostart:     SLIPSTREAM_WORKER_AUTOSTART, a scheduler that finds no worker host
+                          (`slipstream worker`) listening on this home starts one beside it
+                          (true); false: it waits, running nothing, until one is started
+    worker_idle_exit_seconds: SLIPSTREAM_WORKER_IDLE_EXIT_SECONDS, how long an autostarted
+                          worker host whose scheduler vanished (killed) waits for the next
+                          one once it holds no try, before it exits (60)
     retention_days:       SLIPSTREAM_RETENTION_DAYS, days of runs to keep: the scheduler prunes
                           older finished runs with their task instances, tries, XComs and log
                           files, in small batches between its passes (`db clean`'s rules: each
@@ -405,6 +411,8 @@ class Settings:
     worker_log_server_port: int = 8793
     executor: str = "local"
     celery: CelerySettings | None = None
+    worker_autostart: bool = True
+    worker_idle_exit_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -463,17 +471,38 @@ class Settings:
             worker_log_server_port=_port(env, "SLIPSTREAM_WORKER_LOG_SERVER_PORT", 8793),
             executor=executor,
             celery=celery,
+            worker_autostart=_bool(env, "SLIPSTREAM_WORKER_AUTOSTART", True),
+            worker_idle_exit_seconds=_float(env, "SLIPSTREAM_WORKER_IDLE_EXIT_SECONDS", 60.0, 0.0),
         )
 
     @property
     def wakeup_path(self) -> Path:
-        """Where the scheduler listens for wake-ups. Unix socket paths are capped near 108
-        bytes, so a deep SLIPSTREAM_HOME gets a short stand-in under /tmp named by its hash."""
-        path = self.home / "scheduler.wake"
+        """Where the scheduler listens for wake-ups."""
+        return self._socket_path("scheduler.wake", "wake")
+
+    @property
+    def worker_socket_path(self) -> Path:
+        """Where the worker host listens for its scheduler (a Unix stream socket, mode 0600)."""
+        return self._socket_path("worker.sock", "worker")
+
+    @property
+    def worker_lock_path(self) -> Path:
+        """The file the worker host holds an flock on (one host per home); it holds its pid."""
+        return self.home / "worker.lock"
+
+    @property
+    def worker_log_path(self) -> Path:
+        """Where an autostarted worker host's own output goes."""
+        return self.log_folder / "worker" / "worker.out"
+
+    def _socket_path(self, name: str, suffix: str) -> Path:
+        """`name` in the home. Unix socket paths are capped near 108 bytes, so a deep
+        SLIPSTREAM_HOME gets a short stand-in under /tmp named by its hash."""
+        path = self.home / name
         if len(str(path)) < 100:
             return path
         digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:16]
-        return Path(tempfile.gettempdir()) / f"slipstream-{digest}.wake"
+        return Path(tempfile.gettempdir()) / f"slipstream-{digest}.{suffix}"
 
     @property
     def web_secret_key_path(self) -> Path:

@@ -28,6 +28,7 @@ from slipstream.services.dag_files import SyncSummary
 from slipstream.services.runs import RunService
 from slipstream.store.db import Database
 from tests.conftest import PgTemplate, copy_sqlite_template, drop_pg_database, pg_url
+from tests.hosts import end_worker_host
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
@@ -142,6 +143,7 @@ class ApiServer:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+        end_worker_host(self.settings.worker_lock_path)  # a scheduler's, if it holds tries
         self.db.dispose()
 
     def output(self, name: str) -> str:

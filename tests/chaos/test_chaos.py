@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from slipstream.config import Settings
 from slipstream.lifeline import is_alive
 from tests.api.conftest import free_port, wait_for
+from tests.hosts import end_worker_host
 
 pytestmark = [
     pytest.mark.chaos,
@@ -166,6 +168,8 @@ class Home:
             if process.poll() is None:
                 process.kill()
             process.wait(30)
+        # The worker host a killed scheduler started waits for the next one if it holds tries.
+        end_worker_host(Settings.from_env(self.env).worker_lock_path)
 
 
 @pytest.fixture
@@ -242,7 +246,9 @@ def test_bad_files_delay_only_themselves_and_standalone_leaves_nothing_behind(ho
         assert cli_errors.returncode == 0, cli_errors.stderr
         assert {Path(e["filename"]).name for e in json.loads(cli_errors.stdout)} >= set(BAD)
 
-    # Killed outright, standalone takes every process it started with it.
+    # Killed outright, standalone takes every process it started with it. The worker host it
+    # started (its child, in a session of its own) holds no try here, so it exits at once too:
+    # one holding tries would run them on for the next scheduler (tests/worker).
     tree = descendants(standalone.pid)
     assert tree, "standalone started no processes?"
     os.kill(standalone.pid, signal.SIGKILL)
@@ -316,7 +322,8 @@ def test_a_burst_survives_a_scheduler_killed_and_restarted_at_once(home: Home) -
     assert failures == []
     assert len(accepted) == 60
 
-    # Every accepted run finishes, and succeeds: tries lost with the first scheduler are
+    # Every accepted run finishes, and succeeds: tries in flight ran on in the worker host and
+    # the second scheduler adopted them; any the first queued that never reached the host is
     # retried on the infrastructure budget.
     with requests.Session() as http:
         http.headers.update(headers)

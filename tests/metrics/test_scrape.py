@@ -13,6 +13,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from slipstream.worker.lock import holder_pid
 from tests.api.conftest import ApiServer, free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -109,7 +110,7 @@ def test_scheduler_metrics_move_when_a_run_finishes(running: Running) -> None:
     assert value(after, "slipstream_scheduler_passes_total", outcome="work") > 0
     assert value(after, "slipstream_scheduler_passes_total", outcome="failed") == 0
     assert time.time() - value(after, "slipstream_scheduler_last_pass_timestamp_seconds") < 30
-    # The local executor's workers are the scheduler's children: their figures are its own.
+    # The worker host's pool, as the host tells its scheduler.
     assert value(after, "slipstream_executor_workers") == 2
     assert value(after, "slipstream_executor_capacity") == running.home.settings.parallelism
     assert value(after, "slipstream_executor_queued_tries") >= 0
@@ -206,9 +207,9 @@ def test_database_figures_follow_runs_and_import_errors(running: Running) -> Non
 def test_health_reports_each_scheduler_dag_processor_and_worker(running: Running) -> None:
     def everyone() -> dict[str, object] | None:
         health = requests.get(f"{running.home.base}/api/v1/health", timeout=30).json()
-        return health if len(health["workers"]) == 2 else None
+        return health if len(health["workers"]) == 1 else None
 
-    health = wait_for(everyone, 30, "the workers to show in health")
+    health = wait_for(everyone, 30, "the worker host to show in health")
     assert isinstance(health, dict)
     assert health["metadatabase"] == {"status": "healthy"}
     assert health["scheduler"]["status"] == "healthy"
@@ -219,10 +220,12 @@ def test_health_reports_each_scheduler_dag_processor_and_worker(running: Running
     assert health["dag_processor"]["status"] == "healthy"
     (processor,) = health["dag_processors"]
     assert processor["pid"] == running.scheduler_pid  # it parses inside the scheduler
-    workers = health["workers"]
-    assert {w["status"] for w in workers} == {"healthy"}
-    assert len({w["pid"] for w in workers} | {running.scheduler_pid}) == 3
-    assert all(w["latest_heartbeat"] >= w["started_at"] for w in workers)
+    # The worker host the scheduler started: a process of its own, heartbeating its own row.
+    (worker,) = health["workers"]
+    assert worker["status"] == "healthy"
+    assert worker["pid"] != running.scheduler_pid
+    assert worker["pid"] == holder_pid(running.home.settings.worker_lock_path)
+    assert worker["latest_heartbeat"] >= worker["started_at"]
     assert health["triggerer"] == {"status": None, "latest_triggerer_heartbeat": None}
 
 

@@ -1,13 +1,16 @@
 """Waiting tasks survive a scheduler killed outright (SIGKILL) and restarted: reschedule-mode
 PythonSensor and FileSensor, deferred DateTimeSensorAsync and TimeDeltaSensor, and
 TriggerDagRunOperator waiting (rescheduled and deferred) for a child run. A real `slipstream
-scheduler` with its local workers, on SQLite and PostgreSQL: nothing of the first scheduler is
+scheduler` with its worker host, on SQLite and PostgreSQL: nothing of the first scheduler is
 left running, and the second one ends every wait in the same try, its pokes counted on from
-where they were, whether the kill finds them waiting as rows or in the middle of a poke."""
+where they were. A poke or check in the middle of its run is lost only with the worker host
+running it (a scheduler's death no longer ends it): then too the same try pokes again."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +22,7 @@ from slipstream.core.states import RunState, TaskState
 from slipstream.errors import RunNotFound
 from slipstream.lifeline import is_alive
 from slipstream.store.db import Database
+from slipstream.worker.lock import holder_pid
 from tests.chaos.test_chaos import descendants
 from tests.scheduler.test_arguments_live import Live
 from tests.scheduler.test_loop import Deployment, wait_for
@@ -84,7 +88,7 @@ with DAG("waiters", schedule=None, start_date=START):
 """
 
 # A poke and a check of the triggered run that hang (the second poke, the first check): the
-# scheduler is killed while they run in its workers.
+# worker host is killed while they run in its workers.
 MID_POKE = """
 def _hang_on(name, count):
     marks = GATES / name
@@ -262,7 +266,7 @@ def test_sensors_waiting_when_the_scheduler_is_killed_end_in_their_first_try(
     assert "Traceback" not in out and "ERROR" not in out, out
 
 
-def test_a_poke_and_a_check_killed_with_the_scheduler_wait_again_in_their_try(
+def test_a_poke_and_a_check_killed_with_their_worker_host_wait_again_in_their_try(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     gates = tmp_path / "gates"
@@ -286,11 +290,14 @@ def test_a_poke_and_a_check_killed_with_the_scheduler_wait_again_in_their_try(
     before_kill = wait_for(woken_and_running, 30, "both tries to be seen running")
     assert isinstance(before_kill, dict)
     first_poke = before_kill["python_sensor"].wait
-    _kill_and_restart(deployment)
+    host = holder_pid(deployment.settings.worker_lock_path)
+    assert host is not None
+    tree = descendants(host) | {host}
+    os.kill(host, signal.SIGKILL)
+    wait_for(lambda: not any(is_alive(pid) for pid in tree), 10, "the host's processes to end")
 
-    deployment.start()
-    # The lost poke is poked again in the same try, which keeps its timeout's origin; the
-    # poke lost was never counted.
+    # The scheduler, still running, starts another host. The lost poke is poked again in the
+    # same try, which keeps its timeout's origin; the poke lost was never counted.
     again = wait_for(
         lambda: (
             (ti := _instances(deployment, "mid_poke", run.run_id)["python_sensor"]).state
@@ -317,7 +324,10 @@ def test_a_poke_and_a_check_killed_with_the_scheduler_wait_again_in_their_try(
         ], tries
     log = deployment.settings.log_folder / "mid_poke" / run.run_id / "python_sensor" / "1.log"
     text = log.read_text()
-    lost = "this poke was lost (its scheduler stopped while the try was in flight); the same try"
+    lost = (
+        f"this poke was lost (the worker host (pid {host}) died while the try was in flight);"
+        " the same try"
+    )
     assert f"WARNING - {lost} pokes again at once" in text, text
     numbers = [int(n) for n in re.findall(r"poke (\d+) not met", text)]
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 2, numbers

@@ -1,4 +1,5 @@
-"""scheduler/workers.py on real SQLite and PostgreSQL: worker job rows kept by the scheduler."""
+"""Worker hosts' job rows on real SQLite and PostgreSQL: a dead host's row is marked lost by
+the next scheduler's check (or the next host's start), a live one is left running."""
 
 from __future__ import annotations
 
@@ -8,33 +9,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-from slipstream.scheduler.workers import WorkerJobs, end_dead_workers
+from slipstream.scheduler.recovery import end_dead_workers
 from slipstream.store import jobs
 from slipstream.store.db import Database
-
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _workers(db: Database) -> dict[int, jobs.JobRecord]:
     with db.read() as conn:
         return {job.pid: job for job in jobs.running_jobs(conn, jobs.WORKER)}
-
-
-def test_sync_registers_heartbeats_and_ends_worker_rows(db: Database) -> None:
-    keeper = WorkerJobs()
-    with db.write() as conn:
-        keeper.sync(conn, [101, 102], NOW)
-    assert set(_workers(db)) == {101, 102}
-    later = NOW + timedelta(seconds=5)
-    with db.write() as conn:
-        keeper.sync(conn, [102, 103], later)  # 101 died and 103 replaced it
-    rows = _workers(db)
-    assert set(rows) == {102, 103}
-    assert rows[102].latest_heartbeat == later
-    assert rows[102].started_at == NOW
-    with db.write() as conn:
-        keeper.end_all(conn, later)
-    assert _workers(db) == {}
 
 
 def test_rows_of_dead_or_silent_workers_are_marked_lost(db: Database) -> None:

@@ -19,7 +19,12 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "dags": ("slipstream.cli.dags", "dags", "List, show, trigger, pause, test and backfill DAGs."),
     "runs": ("slipstream.cli.runs", "runs", "List and show DAG runs."),
     "tasks": ("slipstream.cli.tasks", "tasks", "List tasks, show their states and read logs."),
-    "scheduler": ("slipstream.cli.serve", "scheduler", "Run the scheduler and local executor."),
+    "scheduler": ("slipstream.cli.serve", "scheduler", "Run the scheduler."),
+    "worker": (
+        "slipstream.cli.serve",
+        "worker",
+        "Run the worker host: the processes that run tries, outliving the scheduler.",
+    ),
     "dag-processor": (
         "slipstream.cli.serve",
         "dag_processor",

@@ -1,4 +1,5 @@
-"""`slipstream scheduler`, `dag-processor` and `standalone`: the long-running processes."""
+"""`slipstream scheduler`, `worker`, `dag-processor` and `standalone`: the long-running
+processes."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from slipstream.bootstrap import (
     open_database,
     run_dag_processor,
     run_scheduler,
+    run_worker,
 )
 from slipstream.cli.errors import handle_errors
 from slipstream.cli.settings import load_settings
@@ -29,6 +31,8 @@ from slipstream.lifeline import die_with_parent
 from slipstream.log_format import configure_logging as configure_log_format
 from slipstream.scheduler.tick import Scheduler
 from slipstream.store.db import Database
+from slipstream.worker.host import WorkerHost
+from slipstream.worker.lock import HostAlreadyRunning
 
 
 def configure_logging(settings: Settings) -> None:
@@ -60,7 +64,8 @@ def _metrics_address(host: str, port: int | None) -> MetricsAddress | None:
 @metrics_options
 @handle_errors
 def scheduler(metrics_port: int | None, metrics_host: str) -> None:
-    """Run the scheduler, the local executor and DAG file parsing in the foreground."""
+    """Run the scheduler and DAG file parsing in the foreground; tries run in this home's
+    worker host (`slipstream worker`), started beside it when none runs."""
     settings = load_settings()
     configure_logging(settings)
 
@@ -71,6 +76,35 @@ def scheduler(metrics_port: int | None, metrics_host: str) -> None:
         settings, on_ready=ready, metrics_address=_metrics_address(metrics_host, metrics_port)
     )
     click.echo("scheduler | stopped")
+
+
+@click.command()
+@click.option(
+    "--autostarted",
+    is_flag=True,
+    hidden=True,
+    help="Started by a scheduler: exit once no scheduler needs this host.",
+)
+@handle_errors
+def worker(autostarted: bool) -> None:
+    """Run the worker host in the foreground: the warm worker processes that run tries for
+    this home's scheduler, which attaches to it. Tries outlive a scheduler's restart. One per
+    SLIPSTREAM_HOME; a scheduler starts one itself unless SLIPSTREAM_WORKER_AUTOSTART=false."""
+    settings = load_settings()
+    configure_logging(settings)
+
+    def ready(host: WorkerHost) -> None:
+        click.echo(
+            f"worker | ready (job {host.job_id}, pid {os.getpid()}); {settings.workers}"
+            f" workers, {settings.parallelism} tries at once, at {settings.worker_socket_path}"
+        )
+
+    try:
+        run_worker(settings, autostarted=autostarted, on_ready=ready)
+    except HostAlreadyRunning as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    click.echo("worker | stopped")
 
 
 @click.command("dag-processor")

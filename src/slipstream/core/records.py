@@ -459,6 +459,65 @@ class TaskFinished:
     # (asset URI, JSON object text): what the try set in outlet_events[asset].extra.
     asset_extras: tuple[tuple[str, str], ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        """A versioned JSON object of every field, for the outbox (`try_outcomes.payload`): it
+        must outlive the process that wrote it, and be read by another version's scheduler."""
+        return {
+            "v": OUTCOME_VERSION,
+            "run_pk": self.key.run_pk,
+            "task_id": self.key.task_id,
+            "try_number": self.key.try_number,
+            "map_index": self.key.map_index,
+            "state": self.state.value,
+            "exit_reason": self.exit_reason.value,
+            "at": self.at.isoformat(),
+            "error": self.error,
+            "exit_code": self.exit_code,
+            "xcoms": [list(pair) for pair in self.xcoms],
+            "skip_downstream": list(self.skip_downstream),
+            "callbacks_done": self.callbacks_done,
+            "map_length": self.map_length,
+            "wait": self.wait.to_json() if self.wait is not None else None,
+            "asset_extras": [list(pair) for pair in self.asset_extras],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskFinished:
+        """The outcome `to_json` wrote; ValueError names what is wrong with a payload of
+        another version or shape (it is never half read)."""
+        version = data.get("v")
+        if version != OUTCOME_VERSION:
+            raise ValueError(
+                f"outcome payload version {version!r} is not {OUTCOME_VERSION} (written by"
+                " another Slipstream version)"
+            )
+        try:
+            wait = data["wait"]
+            return cls(
+                key=TaskKey(
+                    int(data["run_pk"]),
+                    str(data["task_id"]),
+                    int(data["try_number"]),
+                    int(data["map_index"]),
+                ),
+                state=TaskState(data["state"]),
+                exit_reason=ExitReason(data["exit_reason"]),
+                at=datetime.fromisoformat(data["at"]),
+                error=data["error"],
+                exit_code=data["exit_code"],
+                xcoms=tuple((str(k), str(v)) for k, v in data["xcoms"]),
+                skip_downstream=tuple(str(t) for t in data["skip_downstream"]),
+                callbacks_done=bool(data["callbacks_done"]),
+                map_length=data["map_length"],
+                wait=Wait.from_json(wait) if wait is not None else None,
+                asset_extras=tuple((str(u), str(e)) for u, e in data["asset_extras"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"outcome payload is malformed: {exc!r}") from None
+
+
+# The shape of TaskFinished.to_json; a reader refuses any other.
+OUTCOME_VERSION = 1
 
 TaskEvent = TaskStarted | TaskFinished
 

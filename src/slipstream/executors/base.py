@@ -6,7 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from slipstream.core.records import CallbackDone, CallbackRequest, TaskEvent, TaskKey, Workload
+from slipstream.core.records import (
+    CallbackDone,
+    CallbackRequest,
+    TaskEvent,
+    TaskKey,
+    TaskStarted,
+    Workload,
+)
 
 
 class Executor(Protocol):
@@ -73,3 +80,54 @@ class Measurable(Protocol):
     to its end inside `submit`, so it never holds any)."""
 
     def load(self) -> ExecutorLoad: ...
+
+
+@runtime_checkable
+class Acknowledging(Protocol):
+    """An executor whose process keeps each outcome it reported until told it is applied (the
+    worker host, which otherwise writes it to the outbox for the next scheduler). The
+    scheduler calls `acknowledge()` right after the transaction that applied what `events()`
+    and `callbacks_done()` handed out has committed: everything handed out so far is then
+    applied."""
+
+    def acknowledge(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """What a worker host holds as a scheduler attaches to it: tries started (with their
+    start), tries received and not started yet, and callback requests running. Outcomes it
+    held for no scheduler are in the outbox by then, so anything else is not on that host."""
+
+    host_job_id: int
+    running: tuple[TaskStarted, ...]
+    queued: tuple[TaskKey, ...]
+    callbacks: tuple[int, ...]
+
+    @property
+    def held(self) -> set[TaskKey]:
+        return {started.key for started in self.running} | set(self.queued)
+
+
+@runtime_checkable
+class Attaching(Protocol):
+    """An executor whose tries run in a process that outlives the scheduler (the worker host).
+    The scheduler attaches as it starts, before it recovers anything; detaches as it stops,
+    leaving the tries running; and reconciles each attachment with the database in a pass."""
+
+    def attach(self, scheduler_job_id: int) -> None:
+        """Connect (starting a host if allowed) and wait for its answer; with no host to
+        attach to, return detached (capacity 0) and keep trying from `events()`."""
+        ...
+
+    def take_attachment(self) -> Attachment | None:
+        """The host's answer to the latest attach, once (None if nothing new)."""
+        ...
+
+    def detach(self) -> None:
+        """The scheduler stops on purpose: the host keeps its tries for the next one."""
+        ...
+
+    def wake_in(self) -> float | None:
+        """Seconds until the executor wants to be polled again (a retry to connect)."""
+        ...

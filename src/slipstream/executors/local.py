@@ -1,5 +1,7 @@
 """The local executor: a pool of warm worker processes, each a fresh lean interpreter running
-many tries at once (one forked child per try), talking over a socketpair per worker.
+many tries at once (one forked child per try), talking over a socketpair per worker. The worker
+host (`slipstream/worker/`) runs it, so its workers are the host's children and die with the
+host, not with the scheduler.
 """
 
 from __future__ import annotations
@@ -165,6 +167,14 @@ class LocalExecutor:
         self._poll()
         events, self._pending = self._pending, []
         return events
+
+    def drain(self) -> tuple[list[TaskEvent], list[CallbackDone]]:
+        """`events()` and `callbacks_done()` in one look at the workers (the worker host's
+        loop, which forwards both at once)."""
+        self._poll()
+        events, self._pending = self._pending, []
+        done, self._callbacks_done = self._callbacks_done, []
+        return events, done
 
     def filenos(self) -> list[int]:
         fds: list[int] = []

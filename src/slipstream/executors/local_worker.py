@@ -251,8 +251,8 @@ class LocalWorker:
             return
         messages = self._channel.receive()
         if self._channel.at_eof:
-            # The scheduler is gone or has shut us down: nobody would record what tries do now,
-            # so none is started (its next scheduler will run it) and running ones are killed.
+            # The pool's owner (the worker host) is gone or has shut us down: nobody would
+            # record what tries do now, so none is started and running ones are killed.
             self._abandon()
             self._stopped = True
             return

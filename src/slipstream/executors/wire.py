@@ -92,6 +92,13 @@ class Channel:
             self._outbox += encode_frame(message)
             self.flush()
 
+    def send_all(self, messages: list[object]) -> None:
+        """Several messages in one write: the peer wakes once for all of them."""
+        if self._can_send and messages:
+            for message in messages:
+                self._outbox += encode_frame(message)
+            self.flush()
+
     def flush(self) -> bool:
         """Send what the socket takes now; True when nothing is left waiting."""
         while self._outbox:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -125,9 +126,12 @@ def build_requests(
     return requests
 
 
-def restore(conn: Connection, state: SchedulerState) -> None:
-    """At start: the requests a previous scheduler stored and saw no end of, to submit again."""
+def restore(conn: Connection, state: SchedulerState, running: Collection[int] = ()) -> None:
+    """At start: the requests a previous scheduler stored and saw no end of, to submit again,
+    but for those `running` on the worker host still (their end is reported as usual)."""
     for stored in callbacks_store.pending(conn):
+        if stored.id in running:
+            continue
         run = runs_store.get_run_by_pk(conn, stored.run_pk)
         try:
             kind = CallbackKind(stored.kind)

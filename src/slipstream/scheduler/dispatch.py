@@ -84,7 +84,7 @@ def dispatch(
     for (run, plan), result in zip(runs, transitions.apply(conn, moves, now), strict=True):
         if result.tries:
             state.note(run.id, result.task_ids, TaskState.QUEUED, result.map_indexes)
-            workloads.extend(_workloads(conn, state, run, plan, result.tries, log_folder))
+            workloads.extend(workloads_for(conn, state, run, plan, result.tries, log_folder))
     if len(workloads) < len(admission.taken):
         # Some taken tasks had moved on (a person marked them): their slots are still free.
         state.dispatch_blocked = False
@@ -167,7 +167,7 @@ def _instances(map_indexes: list[int]) -> tuple[int, ...] | None:
     return tuple(map_indexes) if max(map_indexes) >= 0 else None
 
 
-def _workloads(
+def workloads_for(
     conn: Connection,
     state: SchedulerState,
     run: Run,
@@ -175,6 +175,8 @@ def _workloads(
     queued: tuple[TaskInstance, ...],
     log_folder: Path,
 ) -> list[tuple[Workload, int]]:
+    """The workloads of queued tries of one run (as their rows now say), each with its
+    task's infrastructure failures so far."""
     source = state.pinned_source(conn, run)
     paired = plan.paired_upstream
     upstream_ids = {

@@ -1,17 +1,20 @@
-"""Finding tries nobody watches any more: those of schedulers that have died.
+"""Finding what nobody watches any more: tries of schedulers that have died, and the job rows
+of dead worker hosts.
 
-A scheduler is dead when its process is gone from this host (exited, a zombie, or its pid now
-someone else's), or when its heartbeat is older than the lost-after window (its host may be
-gone). Its queued and running tries are then lost.
+A process is dead when it is gone from this host (exited, a zombie, or its pid now someone
+else's), or when its heartbeat is older than the lost-after window (its host may be gone). A
+dead scheduler's queued and running tries that no worker host held (they were adopted first)
+are then lost.
 """
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from slipstream.core.records import TaskKey
+from slipstream.core.records import TaskInstance, TaskKey
 from slipstream.store import jobs as jobs_store
 from slipstream.store import task_instances as ti_store
 from slipstream.store.jobs import JobRecord
@@ -49,6 +52,28 @@ def lost_tries(
     now: datetime,
 ) -> list[TaskKey]:
     """Mark dead schedulers lost and return the tries they left in flight."""
+    return [
+        TaskKey(ti.run_pk, ti.task_id, ti.try_number, ti.map_index)
+        for ti in orphaned_tries(
+            conn,
+            job_id=job_id,
+            hostname=hostname,
+            lost_after_seconds=lost_after_seconds,
+            now=now,
+        )
+    ]
+
+
+def orphaned_tries(
+    conn: Connection,
+    *,
+    job_id: int,
+    hostname: str,
+    lost_after_seconds: float,
+    now: datetime,
+) -> list[TaskInstance]:
+    """Mark dead schedulers lost and return the task instances of the tries they left in
+    flight (queued or running, owned by none alive but `job_id`)."""
     stale_before = now - timedelta(seconds=lost_after_seconds)
     alive: set[int] = set()
     for job in jobs_store.running_jobs(conn):
@@ -58,8 +83,17 @@ def lost_tries(
             alive.add(job.id)
         else:
             jobs_store.end_job(conn, job.id, now, state=jobs_store.LOST)
-    return [
-        TaskKey(ti.run_pk, ti.task_id, ti.try_number, ti.map_index)
-        for ti, owner in ti_store.owned_by_others(conn, job_id)
-        if owner not in alive
-    ]
+    return [ti for ti, owner in ti_store.owned_by_others(conn, job_id) if owner not in alive]
+
+
+def end_dead_workers(conn: Connection, *, lost_after_seconds: float, now: datetime) -> list[int]:
+    """Mark lost the rows of worker hosts nobody heartbeats any more (killed) or, on this
+    host, whose process is gone; returns their job ids."""
+    hostname = socket.gethostname()
+    stale_before = now - timedelta(seconds=lost_after_seconds)
+    ended: list[int] = []
+    for job in jobs_store.running_jobs(conn, jobs_store.WORKER):
+        if not jobs_store.is_live(job, hostname=hostname, stale_before=stale_before):
+            jobs_store.end_job(conn, job.id, now, state=jobs_store.LOST)
+            ended.append(job.id)
+    return ended

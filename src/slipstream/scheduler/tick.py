@@ -17,20 +17,32 @@ from sqlalchemy import Connection
 
 from slipstream.clock import Clock
 from slipstream.config import Settings
-from slipstream.core.records import CallbackRequest, ExitReason, TaskKey
+from slipstream.core.records import CallbackRequest, ExitReason, TaskEvent, TaskKey, Workload
 from slipstream.errors import ConfigError
-from slipstream.executors.base import CallbackRunner, Executor, Killable, Measurable
-from slipstream.scheduler import assets, callbacks, events
+from slipstream.executors.base import (
+    Acknowledging,
+    Attaching,
+    Attachment,
+    CallbackRunner,
+    Executor,
+    Killable,
+)
+from slipstream.scheduler import adoption, assets, callbacks, events
 from slipstream.scheduler.dispatch import dispatch
+from slipstream.scheduler.outcomes import TakenOutcomes, take_outcomes
 from slipstream.scheduler.planning import plan_dirty_runs, release_retries
-from slipstream.scheduler.recovery import live_scheduler, rival_message
+from slipstream.scheduler.recovery import (
+    end_dead_workers,
+    live_scheduler,
+    orphaned_tries,
+    rival_message,
+)
 from slipstream.scheduler.schedules import ScheduleKeeper
 from slipstream.scheduler.starting import start_queued_runs
 from slipstream.scheduler.state import SchedulerState
 from slipstream.scheduler.timeouts import expire_runs
 from slipstream.scheduler.try_logs import write_notes
 from slipstream.scheduler.waits import release_waits
-from slipstream.scheduler.workers import WorkerJobs, end_dead_workers
 from slipstream.store import jobs as jobs_store
 from slipstream.store import pools as pools_store
 from slipstream.store.db import Database
@@ -79,7 +91,8 @@ class Scheduler:
             schedules=ScheduleKeeper(creates_runs=creates_scheduled_runs),
         )
         self._job_id: int | None = None
-        self._workers = WorkerJobs()
+        # The worker host's latest answer to an attach, until a pass has reconciled it.
+        self._attachment: Attachment | None = None
         self._hostname = socket.gethostname()
         self._last_heartbeat = clock.monotonic()
         self._last_safety_scan = clock.monotonic()
@@ -101,7 +114,9 @@ class Scheduler:
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Register this scheduler, take over what dead schedulers left, rebuild memory."""
+        """Register this scheduler, attach to the worker host, rebuild memory, then apply what
+        the host kept in the outbox, adopt the tries it still runs, and take over what dead
+        schedulers left that no host runs."""
         now = self._clock.now()
         with self._db.write() as conn:
             other = live_scheduler(
@@ -115,22 +130,63 @@ class Scheduler:
                 raise ConfigError(
                     "scheduler", rival_message(other, hostname=self._hostname, now=now)
                 )
-            self._job_id = jobs_store.start_job(
+            job_id = self._job_id = jobs_store.start_job(
                 conn, hostname=self._hostname, pid=os.getpid(), now=now
             )
-            self._recover_lost(conn, now)
+        attachment: Attachment | None = None
+        if isinstance(self._executor, Attaching):
+            try:
+                # Before any recovery: what the host still runs is not lost.
+                self._executor.attach(job_id)
+            except BaseException:
+                with self._db.write() as conn:
+                    jobs_store.end_job(conn, job_id, self._clock.now())
+                raise
+            attachment = self._executor.take_attachment()
+        now = self._clock.now()
+        stop: list[TaskKey] = []
+        resend: list[Workload] = []
+        with self._db.write() as conn:
             pools_store.ensure_default_pool(conn, self._settings.default_pool_slots, now)
             self._state.rebuild(conn, now)
+            taken = take_outcomes(conn)
+            self._apply(conn, taken, [], now)
+            if attachment is not None:
+                stop = self._reconcile(conn, attachment, now)
+                orphans = orphaned_tries(
+                    conn,
+                    job_id=job_id,
+                    hostname=self._hostname,
+                    lost_after_seconds=self._settings.lost_after_seconds,
+                    now=now,
+                )
+                resend = adoption.resend_unsent(
+                    conn,
+                    self._state,
+                    attachment,
+                    orphans,
+                    job_id=job_id,
+                    log_folder=self._settings.log_folder,
+                )
+            self._recover_lost(conn, now)
             # Store what the lost tries call for, then read back every stored request (an
             # earlier scheduler's too): the first pass submits them, once the executor runs.
             callbacks.build_requests(conn, self._state, self._settings.log_folder, now)
-            callbacks.restore(conn, self._state)
+            callbacks.restore(conn, self._state, running=attachment.callbacks if attachment else ())
         self._write_try_notes()
+        if stop and isinstance(self._executor, Killable):
+            self._executor.kill(stop)
+        if resend:
+            self._executor.submit(resend)
         self._last_heartbeat = self._clock.monotonic()
 
     def stop(self) -> None:
-        """Stop the executor, record what finished, give back the rest (it will be retried
-        on the infrastructure budget) and end this job."""
+        """Record what finished and end this job. Tries in flight on a worker host keep
+        running there (the next scheduler adopts them); any other executor is stopped, and
+        what it still ran is given back (retried on the infrastructure budget)."""
+        if isinstance(self._executor, Attaching):
+            self._detach()
+            return
         self._executor.shutdown(graceful=False)
         state = self._state
         state.pending_events.extend(self._executor.events())
@@ -155,10 +211,31 @@ class Scheduler:
             events.apply_failures(conn, state, given_back, now)
             # Stored for the next scheduler to submit: this one's executor has stopped.
             callbacks.build_requests(conn, state, self._settings.log_folder, now)
-            self._workers.end_all(conn, now)
             if self._job_id is not None:
                 jobs_store.end_job(conn, self._job_id, now)
         self._write_try_notes()
+
+    def _detach(self) -> None:
+        """Stop on purpose, leaving the tries to the worker host: apply what it reported,
+        acknowledge it, detach. What it reports later goes to the outbox."""
+        assert isinstance(self._executor, Attaching)
+        state = self._state
+        state.pending_events.extend(self._executor.events())
+        self._note_callbacks_done()
+        now = self._clock.now()
+        with self._db.write() as conn:
+            events.apply_events(
+                conn, state, state.pending_events, now, infra_budget=self._settings.infra_retries
+            )
+            state.pending_events = []
+            # Stored for the next scheduler to submit.
+            callbacks.build_requests(conn, state, self._settings.log_folder, now)
+            if self._job_id is not None:
+                jobs_store.end_job(conn, self._job_id, now)
+        self._write_try_notes()
+        if isinstance(self._executor, Acknowledging):
+            self._executor.acknowledge()
+        self._executor.detach()
 
     # ----------------------------------------------------------------- the pass
 
@@ -181,6 +258,10 @@ class Scheduler:
             self._settings.heartbeat_seconds - (mono - self._last_heartbeat),
             SAFETY_SCAN_SECONDS - (mono - self._last_safety_scan),
         ]
+        if isinstance(self._executor, Attaching):
+            retry = self._executor.wake_in()  # a worker host to reach again
+            if retry is not None:
+                waits.append(retry)
         if self._state.retries:
             waits.append((self._state.retries[0][0] - now).total_seconds())
         if self._state.waits:
@@ -203,7 +284,6 @@ class Scheduler:
                 self._rebuild_memory()
             return self._pass()
         except Exception:
-            self._workers.forget()
             self._state = self._state.reset()
             self._memory_stale = True
             with contextlib.suppress(Exception):
@@ -221,8 +301,15 @@ class Scheduler:
         pending = state.pending_events
         now = self._clock.now()
         mono = self._clock.monotonic()
+        if self._attachment is None and isinstance(self._executor, Attaching):
+            self._attachment = self._executor.take_attachment()
+        attachment = self._attachment
+        # Outcomes kept for no scheduler: read when a host (re)attaches, and on the safety
+        # scan (a host may have written some while attached to nobody).
+        read_outbox = attachment is not None
         if mono - self._last_safety_scan >= SAFETY_SCAN_SECONDS:
             self._last_safety_scan = mono
+            read_outbox = True
             state.check_all_queued = True
             state.recheck_past()  # tasks depends_on_past holds: a missed change costs 5 s
             state.dispatch_blocked = False
@@ -237,6 +324,7 @@ class Scheduler:
         free = self._executor.capacity - len(state.in_flight)
         if not (
             pending
+            or attachment is not None
             or state.dirty
             or state.callback_intents
             or state.check_queued
@@ -250,13 +338,17 @@ class Scheduler:
             or lost_check_due
             or (state.has_ready() and free > 0)
         ):
+            if isinstance(self._executor, Acknowledging):
+                self._executor.acknowledge()  # callback requests' ends forgotten by tick
             return TickReport(idle=True)
         runs_started = runs_finished = 0
         expired: list[TaskKey] = []
+        unwanted: list[TaskKey] = []
         with self._db.write() as conn:
-            events.apply_events(
-                conn, state, pending, now, infra_budget=self._settings.infra_retries
-            )
+            taken = take_outcomes(conn) if read_outbox else TakenOutcomes()
+            self._apply(conn, taken, pending, now)
+            if attachment is not None:
+                unwanted = self._reconcile(conn, attachment, now)
             if state.recheck:
                 events.stop_unwanted_tries(conn, state, self._executor)
             if schedule_due:
@@ -293,17 +385,20 @@ class Scheduler:
                 self._recover_lost(conn, now)
             if heartbeat_due and self._job_id is not None:
                 jobs_store.heartbeat(conn, self._job_id, now)
-                if isinstance(self._executor, Measurable):
-                    self._workers.sync(conn, self._executor.load().worker_pids, now)
                 self._last_heartbeat = mono
             callback_requests = callbacks.build_requests(
                 conn, state, self._settings.log_folder, now
             )
         state.pending_events = []
+        self._attachment = None
+        # Committed: the host may forget these outcomes. Before anything new is sent to it.
+        if isinstance(self._executor, Acknowledging):
+            self._executor.acknowledge()
         self._write_try_notes()
         self._request_callbacks(callback_requests)
-        if expired and isinstance(self._executor, Killable):
-            self._executor.kill(expired)
+        stop = expired + unwanted
+        if stop and isinstance(self._executor, Killable):
+            self._executor.kill(stop)
         for workload, infra_failures in dispatched:
             state.track(
                 workload.key,
@@ -315,7 +410,31 @@ class Scheduler:
         workloads = [workload for workload, _ in dispatched]
         if workloads:
             self._executor.submit(workloads)
-        return TickReport(len(pending), runs_started, runs_finished, len(workloads))
+        return TickReport(
+            len(pending) + len(taken.events), runs_started, runs_finished, len(workloads)
+        )
+
+    def _apply(
+        self, conn: Connection, taken: TakenOutcomes, pending: list[TaskEvent], now: datetime
+    ) -> None:
+        """Apply outcomes from the outbox and the executor's events, in one batch (an outcome
+        that came both ways counts once: the second end matches nothing), and delete the
+        outbox rows applied."""
+        events.apply_events(
+            conn, self._state, [*taken.events, *pending], now,
+            infra_budget=self._settings.infra_retries,
+        )  # fmt: skip
+        taken.delete(conn)
+
+    def _reconcile(self, conn: Connection, attachment: Attachment, now: datetime) -> list[TaskKey]:
+        return adoption.reconcile(
+            conn,
+            self._state,
+            attachment,
+            job_id=self._job_id,
+            now=now,
+            infra_budget=self._settings.infra_retries,
+        )
 
     def _request_callbacks(self, requests: list[CallbackRequest]) -> None:
         if not requests:

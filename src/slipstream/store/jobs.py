@@ -21,7 +21,7 @@ LOST = "lost"
 
 SCHEDULER = "scheduler"
 DAG_PROCESSOR = "dag_processor"
-# The local executor's worker processes, heartbeated by the scheduler that supervises them.
+# A worker host (`slipstream worker`), heartbeating its own row.
 WORKER = "worker"
 
 

@@ -321,6 +321,26 @@ callback_requests = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
+# The outbox of tries' outcomes (TaskFinished.to_json in `payload`): written by a worker host
+# while no scheduler is attached to hear them, so a finished try is never lost with its
+# scheduler; the next pass applies each row and deletes it in the same transaction. One row
+# per try: a retried insert (its commit's answer lost) writes nothing twice.
+try_outcomes = Table(
+    "try_outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_pk", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("dag_id", String(250), nullable=False),
+    Column("task_id", String(250), nullable=False),
+    Column("map_index", Integer, nullable=False, default=-1, server_default="-1"),
+    Column("try_number", Integer, nullable=False),
+    Column("worker_job_id", Integer, nullable=True),  # the host that wrote it
+    Column("payload", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("run_pk", "task_id", "map_index", "try_number"),
+    Index("ix_try_outcomes_dag_id_id", "dag_id", "id"),
+)
+
 # Web UI sign-ins: only a SHA-256 of each session id is kept (the id itself is 256 random bits
 # and lives in the browser's cookie). A session ends when unused until `expires_at`, when its
 # user signs out, or when the user is disabled or gets a new password (rows deleted).

@@ -17,10 +17,11 @@ from sqlalchemy import (
     insert,
     select,
     tuple_,
+    update,
 )
 
 from slipstream.core.dag_plan import DagPlan
-from slipstream.core.records import ExitReason, Run, TaskInstance, TaskTry, Wait
+from slipstream.core.records import ExitReason, Run, TaskInstance, TaskKey, TaskTry, Wait
 from slipstream.core.states import ACTIVE_TASK_STATES, TaskState
 from slipstream.store.runs import run_from_mapping
 from slipstream.store.tables import runs
@@ -214,6 +215,39 @@ _OWNED_BY_OTHERS = select(ti).where(
     ti.c.state.in_(sorted(s.value for s in ACTIVE_TASK_STATES)),
     (ti.c.owner_job_id != bindparam("k_job_id")) | ti.c.owner_job_id.is_(None),
 )
+
+
+# A try another scheduler queued, still queued or running at the same try number.
+_ADOPT = (
+    update(ti)
+    .where(
+        ti.c.run_pk == bindparam("k_run_pk"),
+        ti.c.task_id == bindparam("k_task_id"),
+        ti.c.map_index == bindparam("k_map_index"),
+        ti.c.try_number == bindparam("k_try_number"),
+        ti.c.state.in_(sorted(s.value for s in ACTIVE_TASK_STATES)),
+    )
+    .values(owner_job_id=bindparam("v_owner"))
+)
+
+
+def adopt(conn: Connection, keys: Sequence[TaskKey], job_id: int) -> None:
+    """Make scheduler `job_id` the owner of these tries (a worker host runs them for it now):
+    the lost-try check then leaves them be. Only tries still active at that number move."""
+    if keys:
+        conn.execute(
+            _ADOPT,
+            [
+                {
+                    "k_run_pk": key.run_pk,
+                    "k_task_id": key.task_id,
+                    "k_map_index": key.map_index,
+                    "k_try_number": key.try_number,
+                    "v_owner": job_id,
+                }
+                for key in keys
+            ],
+        )
 
 
 def keys_of(

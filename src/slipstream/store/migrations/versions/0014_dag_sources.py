@@ -3,7 +3,7 @@ whether the file it has is the version a run is pinned to (else it reads the ver
 from the database); back-filled from the text already stored
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"  # after 0013_try_outcomes (re-chained at the merge)
 branch_labels = None
 depends_on = None
 

@@ -14,8 +14,9 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +36,7 @@ from slipstream.errors import (
 )
 from slipstream.executors.inline import InlineExecutor
 from slipstream.executors.local import LocalExecutor
-from slipstream.executors.log_server import RemoteLog, log_server_key
+from slipstream.executors.log_server import LogServer, RemoteLog, log_server_key
 from slipstream.keyfile import load_or_create_key
 from slipstream.log_format import configure_logging, uvicorn_json_config
 from slipstream.parsing.processor import DagFileProcessor
@@ -88,6 +89,7 @@ from slipstream.store.notify import PgHintListener, hint_sender
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint, HintSender, WakeupListener
 from slipstream.worker.autostart import HostStarter
+from slipstream.worker.celery_host import CeleryHost
 from slipstream.worker.client import HostExecutor
 from slipstream.worker.host import HostOptions, WorkerHost
 from slipstream.worker.intake import Intake
@@ -97,6 +99,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from prometheus_client import CollectorRegistry
 
+    from slipstream.executors.celery.executor import CeleryExecutor
     from slipstream.metrics.dag_parsing import DagParseMetrics
     from slipstream.metrics.server import MetricsServer
 
@@ -587,16 +590,16 @@ def _run_scheduler(
     observer: PassObserver | None,
     parse_metrics: DagParseMetrics | None,
 ) -> None:
-    if settings.executor != "local":
-        # Never run tries locally when a person asked for another executor.
-        raise ConfigError(
-            "SLIPSTREAM_EXECUTOR",
-            f"the {settings.executor} executor is not built yet in this version; unset"
-            " SLIPSTREAM_EXECUTOR to run tries on this machine",
-        )
+    if settings.executor == "celery":
+        celery_on_postgresql(settings)
     db = open_database(settings, migrate=migrate)
     clock = SystemClock()
-    executor = host_executor(settings, clock)
+    executor: HostExecutor | CeleryExecutor
+    if settings.executor == "celery":
+        executor = celery_executor(settings, clock)
+        executor.start()
+    else:
+        executor = host_executor(settings, clock)
     scheduler = Scheduler(db, executor, clock=clock, settings=settings)
     try:
         # First, before touching anything shared (the wake-up socket, the worker host): this
@@ -663,6 +666,143 @@ def _run_scheduler(
             listener.close()
         stopper.close()
         db.dispose()
+
+
+def celery_on_postgresql(settings: Settings) -> CelerySettings:
+    """The Celery executor's settings, refused on SQLite by name: a worker on another machine
+    cannot share a SQLite file, and workers write to the database at every try."""
+    celery = celery_settings(settings)
+    if not settings.database_url.startswith("postgresql"):
+        raise ConfigError(
+            "SLIPSTREAM_EXECUTOR",
+            "SLIPSTREAM_EXECUTOR=celery needs PostgreSQL (SLIPSTREAM_DATABASE_URL is"
+            f" {settings.database_url.split(':', 1)[0]}): Celery workers on other machines"
+            " cannot share a SQLite file; use the local executor on SQLite",
+        )
+    return celery
+
+
+def celery_executor(settings: Settings, clock: Clock) -> CeleryExecutor:
+    """The scheduler's executor for SLIPSTREAM_EXECUTOR=celery (not started)."""
+    from slipstream.executors.celery.app import make_app
+    from slipstream.executors.celery.executor import CeleryExecutor
+
+    celery = celery_on_postgresql(settings)
+    return CeleryExecutor(
+        make_app(celery),
+        capacity=settings.parallelism,
+        clock=clock,
+        republish_after=celery.republish_after,
+        queued_timeout=celery.queued_timeout,
+    )
+
+
+def run_celery_worker(
+    settings: Settings,
+    *,
+    queues: Sequence[str],
+    concurrency: int | None,
+    hostname: str | None,
+) -> int:
+    """`slipstream celery worker`: a Celery worker (threads pool) whose tasks hand their tries
+    to a worker host loop (the pool of warm workers, the claim, the outbox), and the log
+    server; in the foreground until a warm (SIGTERM) or cold (SIGQUIT) shutdown. Returns the
+    exit code."""
+    from slipstream.executors.celery.worker import WorkerOptions, run_celery_worker, worker_app
+
+    celery = celery_on_postgresql(settings)
+    node = hostname or f"slipstream@{socket.gethostname()}"
+    workers = concurrency or settings.parallelism or os.cpu_count() or 1
+    names = tuple(dict.fromkeys(q.strip() for q in queues if q.strip())) or ("default",)
+    db = open_database(settings)
+    clock = SystemClock()
+    machine = socket.gethostname()
+    with db.write() as conn:
+        end_dead_workers(conn, lost_after_seconds=settings.lost_after_seconds, now=clock.now())
+        job_id = jobs_store.start_job(
+            conn,
+            hostname=machine,
+            pid=os.getpid(),
+            now=clock.now(),
+            job_type=jobs_store.WORKER,
+            queues=names,
+        )
+    pool: LocalExecutor | None = None
+    host: CeleryHost | None = None
+    thread: threading.Thread | None = None
+    logs: LogServer | None = None
+    try:
+        pool = LocalExecutor(
+            settings.workers,
+            workers,
+            xcom_reader_factory=xcom_reader_factory(settings),
+            clock=clock,
+            dag_import_timeout=settings.dag_import_timeout,
+            smtp=settings.smtp,
+            callback_timeout=settings.callback_timeout,
+            secrets=secrets_factory(settings),
+            dag_source_reader=DagSourceReaderFactory(settings.database_url),
+            dag_folders=[str(folder) for folder in dag_folders(settings)],
+        )
+        pool.start()
+        host = CeleryHost(
+            db,
+            pool,
+            job_id=job_id,
+            hostname=machine,
+            clock=clock,
+            heartbeat_seconds=settings.heartbeat_seconds,
+            hints=wakeup_sender(settings, db),
+        )
+        thread = threading.Thread(target=host.serve, name="worker-host", daemon=True)
+        thread.start()
+        logs = _start_log_server(settings)
+        log.info(
+            "celery worker %s (job %d): queues %s, concurrency %d",
+            node,
+            job_id,
+            ",".join(names),
+            workers,
+        )
+        app = worker_app(celery, host)
+        return run_celery_worker(
+            app, WorkerOptions(queues=names, concurrency=workers, hostname=node)
+        )
+    finally:
+        if logs is not None:
+            logs.stop()
+        if host is not None:
+            host.stop()
+            if thread is not None:
+                thread.join(30)
+            host.close()
+        elif pool is not None:
+            pool.shutdown(graceful=False)
+        if host is None:
+            with contextlib.suppress(Exception), db.write() as conn:
+                jobs_store.end_job(conn, job_id, clock.now())
+        db.dispose()
+
+
+def _start_log_server(settings: Settings) -> LogServer | None:
+    """The log server for this worker's tries; a port taken is a warning, not a failure (the
+    tries still run; their logs are read here only)."""
+    if not settings.worker_log_server_port:
+        return None
+    try:
+        server = LogServer(
+            settings.log_folder, _log_server_key(settings), port=settings.worker_log_server_port
+        )
+    except OSError as exc:
+        log.warning(
+            "celery worker: the log server cannot listen on port %d (%s): the API cannot read"
+            " logs of tries running here until it can; set SLIPSTREAM_WORKER_LOG_SERVER_PORT",
+            settings.worker_log_server_port,
+            exc,
+        )
+        return None
+    server.start()
+    return server
 
 
 def celery_settings(settings: Settings) -> CelerySettings:

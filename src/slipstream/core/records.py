@@ -36,6 +36,9 @@ class ExitReason(StrEnum):
     SCHEDULER_LOST = "scheduler_lost"  # its scheduler died; nobody was watching it any more
     MARKED = "marked"  # a person set the state
     WAITING = "waiting"  # the try ended waiting to be woken (up_for_reschedule, deferred)
+    # No worker took the try from its queue within the queued timeout (Airflow's
+    # task_queued_timeout); the task's own retries decide what follows, as in Airflow.
+    QUEUED_TIMEOUT = "queued_timeout"
 
     @property
     def is_infrastructure(self) -> bool:

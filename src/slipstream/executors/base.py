@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from slipstream.core.records import (
@@ -130,4 +131,25 @@ class Attaching(Protocol):
 
     def wake_in(self) -> float | None:
         """Seconds until the executor wants to be polled again (a retry to connect)."""
+        ...
+
+
+@runtime_checkable
+class Publishing(Protocol):
+    """An executor that publishes tries for remote workers to claim (Celery): their outcomes
+    come through the outbox, a dead worker's tries are found by its job, and a try nobody
+    claimed is published again (a broker that lost it) or fails after the queued timeout."""
+
+    @property
+    def republish_after(self) -> float: ...
+
+    @property
+    def queued_timeout(self) -> float: ...
+
+    def published_at(self) -> dict[TaskKey, datetime]:
+        """When each try's message last went out."""
+        ...
+
+    def forget(self, keys: Sequence[TaskKey]) -> None:
+        """These tries are claimed or over."""
         ...

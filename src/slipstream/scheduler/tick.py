@@ -26,8 +26,9 @@ from slipstream.executors.base import (
     CallbackRunner,
     Executor,
     Killable,
+    Publishing,
 )
-from slipstream.scheduler import adoption, assets, callbacks, events
+from slipstream.scheduler import adoption, assets, callbacks, events, remote
 from slipstream.scheduler.dispatch import dispatch
 from slipstream.scheduler.outcomes import TakenOutcomes, take_outcomes
 from slipstream.scheduler.planning import plan_dirty_runs, release_retries
@@ -46,6 +47,7 @@ from slipstream.scheduler.waits import release_waits
 from slipstream.store import jobs as jobs_store
 from slipstream.store import pools as pools_store
 from slipstream.store.db import Database
+from slipstream.store.outcomes import TAKE_LIMIT
 from slipstream.store.plans import PlanCache
 from slipstream.wakeup import Hint
 
@@ -168,6 +170,16 @@ class Scheduler:
                     job_id=job_id,
                     log_folder=self._settings.log_folder,
                 )
+            if isinstance(self._executor, Publishing):
+                # Before the lost-try recovery: they are in the broker or on a worker.
+                remote.adopt_orphans(
+                    conn,
+                    self._state,
+                    job_id=job_id,
+                    hostname=self._hostname,
+                    lost_after_seconds=self._settings.lost_after_seconds,
+                    now=now,
+                )
             self._recover_lost(conn, now)
             # Store what the lost tries call for, then read back every stored request (an
             # earlier scheduler's too): the first pass submits them, once the executor runs.
@@ -186,6 +198,9 @@ class Scheduler:
         what it still ran is given back (retried on the infrastructure budget)."""
         if isinstance(self._executor, Attaching):
             self._detach()
+            return
+        if isinstance(self._executor, Publishing):
+            self._leave_to_workers()
             return
         self._executor.shutdown(graceful=False)
         state = self._state
@@ -211,6 +226,17 @@ class Scheduler:
             events.apply_failures(conn, state, given_back, now)
             # Stored for the next scheduler to submit: this one's executor has stopped.
             callbacks.build_requests(conn, state, self._settings.log_folder, now)
+            if self._job_id is not None:
+                jobs_store.end_job(conn, self._job_id, now)
+        self._write_try_notes()
+
+    def _leave_to_workers(self) -> None:
+        """Stop on purpose, leaving the tries to the remote workers that run them (the next
+        scheduler adopts them and reads their outcomes from the outbox)."""
+        self._executor.shutdown(graceful=True)
+        now = self._clock.now()
+        with self._db.write() as conn:
+            callbacks.build_requests(conn, self._state, self._settings.log_folder, now)
             if self._job_id is not None:
                 jobs_store.end_job(conn, self._job_id, now)
         self._write_try_notes()
@@ -306,7 +332,7 @@ class Scheduler:
         attachment = self._attachment
         # Outcomes kept for no scheduler: read when a host (re)attaches, and on the safety
         # scan (a host may have written some while attached to nobody).
-        read_outbox = attachment is not None
+        read_outbox = attachment is not None or state.outcomes_waiting
         if mono - self._last_safety_scan >= SAFETY_SCAN_SECONDS:
             self._last_safety_scan = mono
             read_outbox = True
@@ -317,6 +343,9 @@ class Scheduler:
             state.assets_dirty = True  # an asset-event hint lost: costs one read per scan
         heartbeat_due = mono - self._last_heartbeat >= self._settings.heartbeat_seconds
         lost_check_due = mono - self._last_lost_check >= self._settings.lost_after_seconds / 3
+        publishing = self._executor if isinstance(self._executor, Publishing) else None
+        if lost_check_due and publishing is not None:
+            read_outbox = True  # outcomes written before a worker died count first
         schedule_due = state.schedules.is_due(now)
         retries_due = bool(state.retries) and state.retries[0][0] <= now
         waits_due = bool(state.waits) and state.waits[0][0] <= now
@@ -325,6 +354,7 @@ class Scheduler:
         if not (
             pending
             or attachment is not None
+            or read_outbox
             or state.dirty
             or state.callback_intents
             or state.check_queued
@@ -344,6 +374,7 @@ class Scheduler:
         runs_started = runs_finished = 0
         expired: list[TaskKey] = []
         unwanted: list[TaskKey] = []
+        republish: list[Workload] = []
         with self._db.write() as conn:
             taken = take_outcomes(conn) if read_outbox else TakenOutcomes()
             self._apply(conn, taken, pending, now)
@@ -383,6 +414,18 @@ class Scheduler:
             if lost_check_due:
                 self._last_lost_check = mono
                 self._recover_lost(conn, now)
+                if publishing is not None:
+                    remote.fail_lost_workers(
+                        conn, state, now, infra_budget=self._settings.infra_retries
+                    )
+                    republish = remote.check_unclaimed(
+                        conn,
+                        state,
+                        publishing,
+                        now,
+                        log_folder=self._settings.log_folder,
+                        infra_budget=self._settings.infra_retries,
+                    )
             if heartbeat_due and self._job_id is not None:
                 jobs_store.heartbeat(conn, self._job_id, now)
                 self._last_heartbeat = mono
@@ -390,6 +433,9 @@ class Scheduler:
                 conn, state, self._settings.log_folder, now
             )
         state.pending_events = []
+        if read_outbox:
+            # A full batch leaves more behind: the next pass reads on.
+            state.outcomes_waiting = len(taken.row_ids) >= TAKE_LIMIT
         self._attachment = None
         # Committed: the host may forget these outcomes. Before anything new is sent to it.
         if isinstance(self._executor, Acknowledging):
@@ -408,8 +454,8 @@ class Scheduler:
                 pool_slots=workload.pool_slots,
             )
         workloads = [workload for workload, _ in dispatched]
-        if workloads:
-            self._executor.submit(workloads)
+        if workloads or republish:
+            self._executor.submit(republish + workloads)
         return TickReport(
             len(pending) + len(taken.events), runs_started, runs_finished, len(workloads)
         )

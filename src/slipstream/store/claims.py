@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select, tuple_, update
 
 from slipstream.core.records import TaskInstance, TaskKey
 from slipstream.core.states import TaskState
+from slipstream.store.tables import scheduler_jobs as jobs
 from slipstream.store.tables import task_instances as ti
 from slipstream.store.tables import task_tries as tries
 from slipstream.store.task_instances import task_instance_from_row
@@ -115,6 +116,20 @@ def held_by(conn: Connection, worker_job_ids: Collection[int]) -> list[TaskInsta
         select(ti).where(
             ti.c.worker_job_id.in_(sorted(worker_job_ids)),
             ti.c.state == TaskState.RUNNING.value,
+        )
+    )
+    return [task_instance_from_row(row) for row in rows]
+
+
+def held_by_gone_workers(conn: Connection) -> list[TaskInstance]:
+    """Running tries claimed by workers whose job is no longer running (lost or ended):
+    nobody runs them any more."""
+    running = select(jobs.c.id).where(jobs.c.state == "running")
+    rows = conn.execute(
+        select(ti).where(
+            ti.c.state == TaskState.RUNNING.value,
+            ti.c.worker_job_id.is_not(None),
+            ti.c.worker_job_id.not_in(running),
         )
     )
     return [task_instance_from_row(row) for row in rows]

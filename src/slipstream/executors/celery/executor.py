@@ -68,10 +68,21 @@ def run_callbacks_body(request: CallbackRequest) -> dict[str, Any]:
 
 
 class CeleryExecutor:
-    """`Executor`, `Killable`, `CallbackRunner` and `Measurable` over a Celery broker."""
+    """`Executor`, `Killable`, `CallbackRunner`, `Measurable` and `Publishing` over a Celery
+    broker."""
 
-    def __init__(self, app: Celery, *, capacity: int, clock: Clock) -> None:
+    def __init__(
+        self,
+        app: Celery,
+        *,
+        capacity: int,
+        clock: Clock,
+        republish_after: float = 30.0,
+        queued_timeout: float = 600.0,
+    ) -> None:
         self._app = app
+        self.republish_after = republish_after
+        self.queued_timeout = queued_timeout
         self._capacity = capacity
         self._clock = clock
         self._items: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()

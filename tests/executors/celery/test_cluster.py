@@ -3,7 +3,9 @@ worker` processes on a Redis the test starts and a PostgreSQL database of its ow
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from slipstream.core.records import Run
-from slipstream.core.states import RunState
+from slipstream.core.states import RunState, TaskState
 from slipstream.store.tables import scheduler_jobs, task_instances
 from tests.api.conftest import free_port
 from tests.executors.celery.conftest import RedisServer
@@ -109,3 +111,200 @@ def test_a_chain_runs_through_two_workers_and_queue_routes(
         f"{run.run_id} {task_id} 1" for run in runs for task_id in "abc"
     )
     assert cluster.outbox_rows() == 0
+
+
+GATED = """
+from datetime import datetime
+from pathlib import Path
+import time
+from slipstream import DAG, task
+
+with DAG("gated", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+    @task(retries=0)
+    def hold(**context):
+        n = context["ti"].try_number
+        print(f"try {{n}} started", flush=True)
+        Path({gate!r} + f".started.{{n}}").write_text("")
+        while not Path({gate!r}).exists():
+            time.sleep(0.05)
+        with open({gate!r} + ".done", "a") as out:
+            out.write(f"{{n}}\\n")
+
+    hold()
+"""
+
+
+def gated(cluster: CeleryHome, tmp_path: Path) -> Path:
+    gate = tmp_path / "gate"
+    cluster.write_dag("gated", GATED.format(gate=str(gate)))
+    return gate
+
+
+def started(gate: Path, try_number: int) -> Path:
+    return gate.with_name(f"{gate.name}.started.{try_number}")
+
+
+def done_lines(gate: Path) -> list[str]:
+    return markers(gate.with_name(gate.name + ".done"))
+
+
+def queued_messages(redis: RedisServer, queue: str) -> list[bytes]:
+    import redis as redis_client
+
+    client = redis_client.Redis(port=redis.port)
+    try:
+        return list(client.lrange(queue, 0, -1))
+    finally:
+        client.close()
+
+
+def test_a_message_delivered_twice_runs_its_try_once(
+    cluster: CeleryHome, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    import redis as redis_client
+
+    gate = gated(cluster, tmp_path)
+    gate.write_text("open")  # the try runs straight through
+    cluster.start_scheduler()
+    run = cluster.trigger("gated")
+    (message,) = wait_for(lambda: queued_messages(redis_server, "default"), 60, "the try's message")
+    client = redis_client.Redis(port=redis_server.port)
+    client.lpush("default", message)  # the broker delivers it again
+    client.close()
+    first, _ = cluster.start_worker()
+    second, _ = cluster.start_worker()
+    assert cluster.finished(run).state is RunState.SUCCESS
+    wait_for(lambda: not queued_messages(redis_server, "default"), 30, "both messages taken")
+    wait_for(
+        lambda: "not queued for this delivery" in cluster.output(first) + cluster.output(second),
+        30,
+        "the second delivery to be dropped at the claim",
+    )
+    assert done_lines(gate) == ["1"]
+    assert [t.try_number for t in cluster.tries(run, "hold")] == [1]
+
+
+def test_a_worker_killed_mid_try_loses_it_and_another_runs_the_retry(
+    cluster: CeleryHome, tmp_path: Path
+) -> None:
+    gate = gated(cluster, tmp_path)
+    _, doomed = cluster.start_worker()
+    cluster.start_scheduler()
+    run = cluster.trigger("gated")
+    wait_for(started(gate, 1).exists, 60, "try 1 to start")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(30)
+    cluster.start_worker()
+    wait_for(started(gate, 2).exists, 60, "the retry to start on the other worker")
+    time.sleep(0.5)
+    gate.write_text("open")
+    assert cluster.finished(run).state is RunState.SUCCESS
+    first, second = cluster.tries(run, "hold")
+    assert (first.state, first.exit_reason) == (TaskState.FAILED, "worker_lost")
+    assert second.state is TaskState.SUCCESS
+    assert cluster.instance(run, "hold").infra_failures == 1
+    time.sleep(1)
+    assert done_lines(gate) == ["2"]  # try 1 died with its worker: it never finished
+
+
+def test_a_redis_restart_loses_no_run(
+    cluster: CeleryHome, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    marker = tmp_path / "marker"
+    cluster.write_dag("chain", CHAIN.format(marker=str(marker), queue="default"))
+    cluster.env["SLIPSTREAM_CELERY_REPUBLISH_SECONDS"] = "2"
+    cluster.start_scheduler()
+    before = [cluster.trigger("chain") for _ in range(2)]
+    wait_for(lambda: len(queued_messages(redis_server, "default")) == 2, 60, "2 messages")
+    redis_server.stop()  # this machine's Redis keeps nothing: the 2 messages are gone
+    during = cluster.trigger("chain")  # published once the broker is back
+    time.sleep(1)
+    redis_server.start()
+    cluster.start_worker()
+    for run in [*before, during]:
+        assert cluster.finished(run).state is RunState.SUCCESS
+    ran = markers(marker)
+    for run in [*before, during]:
+        assert sorted(line for line in ran if line.startswith(run.run_id + " ")) == [
+            f"{run.run_id} {task_id} 1" for task_id in "abc"
+        ]
+
+
+def test_a_queue_nobody_consumes_fails_naming_it(cluster: CeleryHome, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    cluster.write_dag("chain", CHAIN.format(marker=str(marker), queue="gpu"))
+    cluster.env["SLIPSTREAM_TASK_QUEUED_TIMEOUT_SECONDS"] = "3"
+    cluster.start_worker("--queues", "default,etl")
+    cluster.start_scheduler()
+    run = cluster.trigger("chain")
+    assert cluster.finished(run).state is RunState.FAILED
+    (attempt,) = cluster.tries(run, "b")
+    assert attempt.exit_reason == "queued_timeout"
+    assert attempt.error == (
+        "no worker took it from queue 'gpu' within 3 s; live workers consume: default, etl"
+    )
+    assert cluster.instance(run, "a").state is TaskState.SUCCESS
+
+
+def test_a_running_try_s_log_is_read_live_from_its_worker(
+    cluster: CeleryHome, tmp_path: Path
+) -> None:
+    from slipstream.bootstrap import _log_server_key
+    from slipstream.executors.log_server import RemoteLog
+    from slipstream.services.logs import LogService, RemoteLogs
+
+    gate = gated(cluster, tmp_path)
+    cluster.start_worker()
+    cluster.start_scheduler()
+    run = cluster.trigger("gated")
+    wait_for(started(gate, 1).exists, 60, "the try to start")
+    api_logs = LogService(
+        tmp_path / "api-logs",  # an API server on another machine: no copy of its own
+        remote=RemoteLogs(
+            RemoteLog(
+                lambda: _log_server_key(cluster.settings),
+                port=cluster.settings.worker_log_server_port,
+            ),
+            locate=cluster.runs.try_hostname,
+            local_hostname="api-host",
+        ),
+    )
+    chunk = wait_for(
+        lambda: (
+            ((c := api_logs.read("gated", run.run_id, "hold", 1)) and "try 1 started" in c.text)
+            and c
+        ),
+        30,
+        "the running try's log from the worker",
+    )
+    assert "try 1 started" in chunk.text  # type: ignore[union-attr]
+    gate.write_text("open")
+    assert cluster.finished(run).state is RunState.SUCCESS
+
+
+def test_a_try_marked_failed_by_a_person_is_stopped_on_its_worker(
+    cluster: CeleryHome, tmp_path: Path
+) -> None:
+    from slipstream.clock import SystemClock
+    from slipstream.services.run_changes import RunChangeService
+
+    gate = gated(cluster, tmp_path)
+    cluster.start_worker()
+    cluster.start_scheduler()
+    run = cluster.trigger("gated")
+    wait_for(started(gate, 1).exists, 60, "the try to start")
+    changes = RunChangeService(cluster.db, clock=SystemClock(), wakeup=cluster.wakeup)
+    changes.mark_task_instances(
+        "gated", run.run_id, "hold", TaskState.FAILED, dry_run=False, by="tester"
+    )
+    assert cluster.finished(run).state is RunState.FAILED
+
+    def try_stopped() -> bool:
+        (attempt,) = cluster.tries(run, "hold")
+        return attempt.end_date is not None
+
+    wait_for(try_stopped, 30, "the try's process to be stopped")
+    gate.write_text("open")
+    time.sleep(1.5)
+    assert done_lines(gate) == []  # it never got through the gate
+    assert cluster.instance(run, "hold").state is TaskState.FAILED

@@ -46,10 +46,6 @@ WORKLOADS: dict[str, tuple[str, Callable[[Options], WorkloadResult]]] = {
     "W9": ("scheduler killed mid-burst", run_w9),
 }
 
-# Run only when named: W9 kills a scheduler on purpose, and until tries outlive their scheduler
-# (issue 13) its zero targets are missed by design, which would trip CI's tripwire.
-NAMED_ONLY = frozenset({"W9"})
-
 # --peers names -> (module, class): imported only when asked for, so a run without peers never
 # touches their code.
 PEERS: dict[str, tuple[str, str]] = {
@@ -71,9 +67,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "--workloads",
-        default=",".join(name for name in WORKLOADS if name not in NAMED_ONLY),
-        help=f"comma-separated, from {', '.join(WORKLOADS)} (default: all but"
-        f" {', '.join(sorted(NAMED_ONLY))})",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated, from {', '.join(WORKLOADS)} (default: all)",
     )
     parser.add_argument(
         "--quick",

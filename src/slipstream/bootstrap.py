@@ -524,6 +524,29 @@ def host_executor(settings: Settings, clock: Clock) -> HostExecutor:
     return HostExecutor(settings.worker_socket_path, clock=clock, starter=starter)
 
 
+def start_log_server(settings: Settings) -> LogServer | None:
+    """This machine's worker log server (executors/log_server.py), for API servers elsewhere.
+    A port already taken (another worker of this machine serves it) costs only remote reads of
+    this worker's logs: said once, not fatal."""
+    try:
+        server = LogServer(
+            settings.log_folder,
+            _log_server_key(settings),
+            host="0.0.0.0",
+            port=settings.worker_log_server_port,
+        )
+    except OSError as exc:
+        log.warning(
+            "worker log server: cannot listen on port %d (%s); this worker's task logs can be"
+            " read only on this machine (set SLIPSTREAM_WORKER_LOG_SERVER_PORT)",
+            settings.worker_log_server_port,
+            exc.strerror or exc,
+        )
+        return None
+    server.start()
+    return server
+
+
 def run_worker(
     settings: Settings,
     *,
@@ -539,6 +562,7 @@ def run_worker(
     db: Database | None = None
     pool: LocalExecutor | None = None
     host: WorkerHost | None = None
+    logs: LogServer | None = None
     try:
         db = open_database(settings)
         clock = SystemClock()
@@ -553,6 +577,7 @@ def run_worker(
                 job_type=jobs_store.WORKER,
             )
         stopper.install()
+        logs = start_log_server(settings)
         pool = worker_pool(settings, clock)
         pool.start()
         host = WorkerHost(
@@ -576,6 +601,8 @@ def run_worker(
             host.close()
         elif pool is not None:
             pool.shutdown(graceful=False)
+        if logs is not None:
+            logs.stop()
         stopper.close()
         if db is not None:
             db.dispose()

@@ -783,7 +783,7 @@ def run_celery_worker(
         )
         thread = threading.Thread(target=host.serve, name="worker-host", daemon=True)
         thread.start()
-        logs = _start_log_server(settings)
+        logs = start_log_server(settings)
         log.info(
             "celery worker %s (job %d): queues %s, concurrency %d",
             node,
@@ -809,27 +809,6 @@ def run_celery_worker(
             with contextlib.suppress(Exception), db.write() as conn:
                 jobs_store.end_job(conn, job_id, clock.now())
         db.dispose()
-
-
-def _start_log_server(settings: Settings) -> LogServer | None:
-    """The log server for this worker's tries; a port taken is a warning, not a failure (the
-    tries still run; their logs are read here only)."""
-    if not settings.worker_log_server_port:
-        return None
-    try:
-        server = LogServer(
-            settings.log_folder, _log_server_key(settings), port=settings.worker_log_server_port
-        )
-    except OSError as exc:
-        log.warning(
-            "celery worker: the log server cannot listen on port %d (%s): the API cannot read"
-            " logs of tries running here until it can; set SLIPSTREAM_WORKER_LOG_SERVER_PORT",
-            settings.worker_log_server_port,
-            exc,
-        )
-        return None
-    server.start()
-    return server
 
 
 def celery_settings(settings: Settings) -> CelerySettings:

@@ -3,9 +3,12 @@ worker` processes on a Redis the test starts and a PostgreSQL database of its ow
 
 from __future__ import annotations
 
+import shutil
 import signal
+import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +87,42 @@ def cluster(
         yield made
     finally:
         made.close()
+    assert made.tracebacks() == []
+
+
+class RabbitVhost:
+    """A RabbitMQ virtual host of the test's own on the machine's RabbitMQ (127.0.0.1:5672,
+    guest/guest), so parallel tests never share a queue; deleted at teardown."""
+
+    def __init__(self) -> None:
+        self.name = f"slp-{uuid.uuid4().hex[:12]}"
+        self.url = f"amqp://guest:guest@127.0.0.1:5672/{self.name}"
+
+    def __enter__(self) -> RabbitVhost:
+        for args in (["add_vhost", self.name], ["set_permissions", "-p", self.name, "guest",
+                                                ".*", ".*", ".*"]):  # fmt: skip
+            subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["rabbitmqctl", "delete_vhost", self.name], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def rabbit_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CeleryHome]:
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("RabbitMQ is not installed")
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError:
+        pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672")
+    url = request.getfixturevalue("pg_db").url
+    with RabbitVhost() as vhost:
+        made = CeleryHome(tmp_path / "home", url, vhost.url)
+        try:
+            yield made
+        finally:
+            made.close()
     assert made.tracebacks() == []
 
 
@@ -308,3 +347,48 @@ def test_a_try_marked_failed_by_a_person_is_stopped_on_its_worker(
     time.sleep(1.5)
     assert done_lines(gate) == []  # it never got through the gate
     assert cluster.instance(run, "hold").state is TaskState.FAILED
+
+
+def test_on_rabbitmq_queue_routes_and_a_message_delivered_twice_runs_once(
+    rabbit_cluster: CeleryHome, tmp_path: Path
+) -> None:
+    import amqp
+
+    cluster = rabbit_cluster
+    marker = tmp_path / "marker"
+    cluster.write_dag("chain", CHAIN.format(marker=str(marker), queue="special"))
+    cluster.start_scheduler()
+    run = cluster.trigger("chain")
+    # No worker yet: take the first try's message off the queue and put it back twice, as a
+    # broker does when it delivers again.
+    url = cluster.env["SLIPSTREAM_CELERY_BROKER_URL"]
+    vhost = url.rsplit("/", 1)[1]
+
+    def first_message() -> amqp.Message | None:
+        with amqp.Connection("127.0.0.1:5672", userid="guest", password="guest",
+                             virtual_host=vhost) as conn:  # fmt: skip
+            channel = conn.channel()
+            try:
+                message = channel.basic_get(queue="default", no_ack=False)
+            except amqp.exceptions.NotFound:
+                return None  # the queue is declared with the first publish
+            if message is None:
+                return None
+            for _ in range(2):
+                copy = amqp.Message(message.body, **message.properties)
+                channel.basic_publish(copy, exchange="default", routing_key="default")
+            channel.basic_ack(message.delivery_tag)
+            return message
+
+    wait_for(first_message, 60, "the first try's message")
+    cluster.start_worker("--queues", "default")
+    cluster.start_worker("--queues", "special")
+    assert cluster.finished(run).state is RunState.SUCCESS
+    assert cluster.worker_of(run, "b") == "special"
+    assert cluster.worker_of(run, "a") == cluster.worker_of(run, "c") == "default"
+    assert sorted(markers(marker)) == [f"{run.run_id} {task_id} 1" for task_id in "abc"]
+    wait_for(
+        lambda: "not queued for this delivery" in cluster.output("worker-1"),
+        30,
+        "the second delivery to be dropped at the claim",
+    )

@@ -41,6 +41,22 @@ from slipstream.worker.lock import holder_pid
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 _STOP_TIMEOUT_SECONDS = 30.0
+# The Celery executor's broker when SLIPSTREAM_CELERY_BROKER_URL is not set: the machine's
+# Redis, a database number of the bench's own, flushed before and after.
+BENCH_BROKER_URL = "redis://127.0.0.1:6379/14"
+
+
+def _flush_redis(url: str) -> None:
+    """Empty the bench's Redis database (its queues and Celery's bookkeeping)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        raise BenchError(f"the Celery broker {url} does not answer: {exc}") from None
+    finally:
+        client.close()
 
 
 def _end_host(pid: int) -> None:
@@ -92,6 +108,7 @@ class Deployment:
         db_kind: str = "sqlite",
         executor: str = "local",
         migrated: bool = True,
+        celery_workers: int = 1,
     ) -> None:
         self.home = root / name
         self.dags_folder = self.home / "dags"
@@ -103,8 +120,19 @@ class Deployment:
             "SLIPSTREAM_HOME": str(self.home),
             "SLIPSTREAM_LOAD_EXAMPLES": "false",
         }
+        self.executor = executor
+        self.celery_workers = celery_workers
+        self._flush_broker = False
+        self.worker_processes: list[subprocess.Popen[bytes]] = []
         if executor != "local":
             self.env["SLIPSTREAM_EXECUTOR"] = executor
+        if executor == "celery":
+            if not self.env.get("SLIPSTREAM_CELERY_BROKER_URL"):
+                self.env["SLIPSTREAM_CELERY_BROKER_URL"] = BENCH_BROKER_URL
+                self._flush_broker = True
+                _flush_redis(BENCH_BROKER_URL)
+            # Each worker serves its logs on a port of its own: never another install's 8793.
+            self.env["SLIPSTREAM_WORKER_LOG_SERVER_PORT"] = str(procs.free_port())
         if db_kind == "postgres":
             self._pg_name = f"slipstream_bench_{secrets.token_hex(6)}"
             with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=5) as admin:
@@ -175,7 +203,44 @@ class Deployment:
             if time.monotonic() > deadline:
                 raise BenchError(f"the scheduler did not listen within {timeout}s")
             time.sleep(0.001)
-        return launched, time.time_ns()
+        listening = time.time_ns()
+        if self.executor == "celery":
+            self.start_celery_workers(timeout)
+        return launched, listening
+
+    def start_celery_workers(self, timeout: float = 60.0) -> None:
+        """Launch `slipstream celery worker` processes (as many as `celery_workers`) and wait
+        until each consumes."""
+        for index in range(len(self.worker_processes), self.celery_workers):
+            log_path = self.home / f"celery-worker-{index + 1}.out"
+            process, _ = self._launch(
+                "celery", "worker", "--hostname", f"bench{index + 1}@%h", log_path=log_path
+            )
+            self.worker_processes.append(process)
+            deadline = time.monotonic() + timeout
+            while "ready" not in log_path.read_text(errors="replace"):
+                if process.poll() is not None:
+                    raise BenchError(
+                        f"celery worker {index + 1} exited at start-up:\n"
+                        + log_path.read_text(errors="replace")[-4000:]
+                    )
+                if time.monotonic() > deadline:
+                    raise BenchError(f"celery worker {index + 1} was not ready within {timeout}s")
+                time.sleep(0.01)
+
+    def stop_celery_workers(self) -> None:
+        """SIGTERM each worker (a warm shutdown), then SIGKILL its group if it lingers."""
+        processes, self.worker_processes = self.worker_processes, []
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(_STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
     def start_standalone(self) -> int:
         """Launch `slipstream standalone` (it migrates the database, creates admin, and runs the
@@ -305,6 +370,9 @@ class Deployment:
         try:
             self.stop_api()
             self.stop()
+            self.stop_celery_workers()
+            if self._flush_broker:
+                _flush_redis(BENCH_BROKER_URL)
         finally:
             self.wakeup.close()
             self.db.dispose()

@@ -60,3 +60,36 @@ def test_flower_without_the_celery_executor_says_what_to_set(tmp_path: Path) -> 
     assert done.returncode != 0
     assert "SLIPSTREAM_EXECUTOR=celery" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_celery_on_sqlite_is_refused_by_name(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "SLIPSTREAM_HOME": str(tmp_path / "home"),
+        "SLIPSTREAM_EXECUTOR": "celery",
+        "SLIPSTREAM_CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+    }
+    for command in (["scheduler"], ["celery", "worker"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "slipstream.cli.main", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode != 0
+        assert "SLIPSTREAM_EXECUTOR=celery needs PostgreSQL" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_a_celery_worker_without_the_celery_executor_says_what_to_set(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "slipstream.cli.main", "celery", "worker", "--queues", "a,b"],
+        env={**os.environ, "SLIPSTREAM_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "SLIPSTREAM_EXECUTOR=celery" in done.stderr
+    assert "Traceback" not in done.stderr

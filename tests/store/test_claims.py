@@ -43,10 +43,10 @@ def queued(db: Database, run: Run, *task_ids: str) -> list[TaskKey]:
 def test_only_the_first_claim_of_a_try_wins(db: Database, run: Run) -> None:
     key_a, key_b = queued(db, run, "a", "b")
     with db.write() as conn:
-        won = claims.claim(conn, [key_a, key_b], worker_job_id=7, hostname="w1", at=LATER)
+        won = store.claim(conn, [key_a, key_b], worker_job_id=7, hostname="w1", at=LATER)
     assert won == {key_a, key_b}
     with db.write() as conn:
-        again = claims.claim(conn, [key_a], worker_job_id=8, hostname="w2", at=LATER)
+        again = store.claim(conn, [key_a], worker_job_id=8, hostname="w2", at=LATER)
     assert again == set()
     with db.read() as conn:
         ti = ti_store.get(conn, run.id, "a")
@@ -65,16 +65,16 @@ def test_a_claim_of_another_try_number_or_a_cleared_task_wins_nothing(
     (key_a,) = queued(db, run, "a")
     stale = key_a._replace(try_number=key_a.try_number + 1)
     with db.write() as conn:
-        assert claims.claim(conn, [stale], worker_job_id=7, hostname="w", at=LATER) == set()
+        assert store.claim(conn, [stale], worker_job_id=7, hostname="w", at=LATER) == set()
     forced(db, run, "a", TaskState.NONE)
     with db.write() as conn:
-        assert claims.claim(conn, [key_a], worker_job_id=7, hostname="w", at=LATER) == set()
+        assert store.claim(conn, [key_a], worker_job_id=7, hostname="w", at=LATER) == set()
 
 
 def test_the_pid_is_recorded_while_the_try_is_the_worker_s(db: Database, run: Run) -> None:
     (key_a,) = queued(db, run, "a")
     with db.write() as conn:
-        claims.claim(conn, [key_a], worker_job_id=7, hostname="w", at=LATER)
+        store.claim(conn, [key_a], worker_job_id=7, hostname="w", at=LATER)
         claims.record_pid(conn, key_a, worker_job_id=8, pid=111)  # not its worker: nothing
     with db.read() as conn:
         ti = ti_store.get(conn, run.id, "a")
@@ -90,7 +90,7 @@ def test_the_pid_is_recorded_while_the_try_is_the_worker_s(db: Database, run: Ru
 def test_a_try_is_still_wanted_until_its_task_moves_on(db: Database, run: Run) -> None:
     key_a, key_b = queued(db, run, "a", "b")
     with db.write() as conn:
-        claims.claim(conn, [key_a], worker_job_id=7, hostname="w", at=LATER)
+        store.claim(conn, [key_a], worker_job_id=7, hostname="w", at=LATER)
         assert claims.still_wanted(conn, [key_a, key_b]) == {key_a, key_b}
     forced(db, run, "a", TaskState.FAILED)
     with db.read() as conn:
@@ -104,7 +104,7 @@ def test_unclaimed_tries_are_those_queued_before_the_bound_and_not_started(
 ) -> None:
     key_a, _ = queued(db, run, "a", "b")
     with db.write() as conn:
-        claims.claim(conn, [key_a], worker_job_id=7, hostname="w", at=LATER)
+        store.claim(conn, [key_a], worker_job_id=7, hostname="w", at=LATER)
     with db.read() as conn:
         assert claims.unclaimed(conn, queued_before=NOW) == []  # queued at NOW, not before
         late = claims.unclaimed(conn, queued_before=NOW + timedelta(seconds=1))
@@ -115,7 +115,7 @@ def test_unclaimed_tries_are_those_queued_before_the_bound_and_not_started(
 def test_a_new_try_forgets_the_worker_of_the_last(db: Database, run: Run) -> None:
     (key_a,) = queued(db, run, "a")
     with db.write() as conn:
-        claims.claim(conn, [key_a], worker_job_id=7, hostname="w", at=LATER)
+        store.claim(conn, [key_a], worker_job_id=7, hostname="w", at=LATER)
     forced(db, run, "a", TaskState.NONE)
     with db.write() as conn:
         store.apply_one(conn, planned(run.id, ("a",), TaskState.SCHEDULED), LATER)

@@ -1,10 +1,8 @@
-"""Claims of tries by remote workers (the Celery executor, design 1.5): the compare-and-set
-queued -> running that a worker wins before it runs a try, so that a message delivered twice,
-or a try cleared meanwhile, never runs; and the lookups the scheduler and the workers make
-around it (tries of dead workers, tries nobody claimed, tries a worker should still run).
-
-The claim writes no pid: it comes before the fork. The worker records the pid once the try's
-process exists (`record_pid`), a separate small write off the try's start path.
+"""Around the claims of tries by remote workers (the Celery executor, design 1.5; the claim
+itself, a state change, is `store/transitions.claim` like every other): the lookups the
+scheduler and the workers make (tries of dead workers, tries nobody claimed, tries a worker
+should still run) and the try's pid, which the claim cannot write since it comes before the
+fork: the worker records it once the try's process exists (`record_pid`).
 """
 
 from __future__ import annotations
@@ -30,47 +28,6 @@ def _keys(keys: Collection[TaskKey]) -> list[tuple[int, str, int, int]]:
 
 _TI_KEY = tuple_(ti.c.run_pk, ti.c.task_id, ti.c.map_index, ti.c.try_number)
 _TRY_KEY = tuple_(tries.c.run_pk, tries.c.task_id, tries.c.map_index, tries.c.try_number)
-
-
-def claim(
-    conn: Connection,
-    keys: Collection[TaskKey],
-    *,
-    worker_job_id: int,
-    hostname: str,
-    at: datetime,
-) -> set[TaskKey]:
-    """Move each of these tries from queued to running for this worker; returns those it
-    won. A try not won (started by another delivery, cleared, marked, or a later try number)
-    must not run."""
-    if not keys:
-        return set()
-    won = conn.execute(
-        update(ti)
-        .where(_TI_KEY.in_(_keys(keys)), ti.c.state == TaskState.QUEUED.value)
-        .values(
-            state=TaskState.RUNNING.value,
-            start_date=at,
-            hostname=hostname,
-            pid=None,
-            worker_job_id=worker_job_id,
-            updated_at=at,
-        )
-        .returning(ti.c.run_pk, ti.c.task_id, ti.c.map_index, ti.c.try_number)
-    ).all()
-    claimed = {TaskKey(row.run_pk, row.task_id, row.try_number, row.map_index) for row in won}
-    if claimed:
-        # The try's own row starts once, as `StartTry` does it.
-        conn.execute(
-            update(tries)
-            .where(
-                _TRY_KEY.in_(_keys(claimed)),
-                tries.c.start_date.is_(None),
-                tries.c.end_date.is_(None),
-            )
-            .values(state=TaskState.RUNNING.value, start_date=at, hostname=hostname, pid=None)
-        )
-    return claimed
 
 
 def record_pid(conn: Connection, key: TaskKey, *, worker_job_id: int, pid: int) -> None:

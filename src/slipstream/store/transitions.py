@@ -7,7 +7,7 @@ UPDATE ... WHERE state IN (its sources) [AND try_number = ...], and `apply` repo
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import Update
 
-from slipstream.core.records import ExitReason, Wait, WakeAction
+from slipstream.core.records import ExitReason, TaskKey, Wait, WakeAction
 from slipstream.core.states import RunState, TaskState
 from slipstream.core.transitions import (
     NOTHING_MOVED,
@@ -685,3 +685,59 @@ def _move_run(conn: Connection, transition: RunTransition, now: datetime) -> Mov
     params = {"k_run_pk": transition.run_pk, "v_now": now, "v_reason": transition.reason}
     row = conn.execute(statement, params).first()
     return Moved(run=run_from_mapping(row._mapping)) if row is not None else NOTHING_MOVED
+
+
+# ----------------------------------------------------------------- claims
+
+
+def _claim_keys(keys: Collection[TaskKey]) -> list[tuple[int, str, int, int]]:
+    return sorted({(k.run_pk, k.task_id, k.map_index, k.try_number) for k in keys})
+
+
+def claim(
+    conn: Connection,
+    keys: Collection[TaskKey],
+    *,
+    worker_job_id: int,
+    hostname: str,
+    at: datetime,
+) -> set[TaskKey]:
+    """A remote worker's claim (the Celery executor, design 1.5): move each of these tries
+    from queued to running for this worker, before any fork, writing no pid; returns those it
+    won. A try not won (started by another delivery, cleared, marked, or a later try number)
+    must not run."""
+    if not keys:
+        return set()
+    won = conn.execute(
+        update(ti)
+        .where(
+            tuple_(ti.c.run_pk, ti.c.task_id, ti.c.map_index, ti.c.try_number).in_(
+                _claim_keys(keys)
+            ),
+            ti.c.state == TaskState.QUEUED.value,
+        )
+        .values(
+            state=TaskState.RUNNING.value,
+            start_date=at,
+            hostname=hostname,
+            pid=None,
+            worker_job_id=worker_job_id,
+            updated_at=at,
+        )
+        .returning(ti.c.run_pk, ti.c.task_id, ti.c.map_index, ti.c.try_number)
+    ).all()
+    claimed = {TaskKey(row.run_pk, row.task_id, row.try_number, row.map_index) for row in won}
+    if claimed:
+        # The try's own row starts once, as `StartTry` does it.
+        conn.execute(
+            update(tries)
+            .where(
+                tuple_(tries.c.run_pk, tries.c.task_id, tries.c.map_index, tries.c.try_number).in_(
+                    _claim_keys(claimed)
+                ),
+                tries.c.start_date.is_(None),
+                tries.c.end_date.is_(None),
+            )
+            .values(state=TaskState.RUNNING.value, start_date=at, hostname=hostname, pid=None)
+        )
+    return claimed

@@ -41,7 +41,7 @@ from slipstream.core.records import (
 from slipstream.core.states import TaskState
 from slipstream.executors.local import LocalExecutor
 from slipstream.store import callbacks as callbacks_store
-from slipstream.store import claims
+from slipstream.store import claims, transitions
 from slipstream.store import jobs as jobs_store
 from slipstream.store import outcomes as outcomes_store
 from slipstream.store.db import Database
@@ -201,7 +201,7 @@ class CeleryHost:
         batch, self._to_claim = self._to_claim, []
         try:
             with self._db.write() as conn:
-                won = claims.claim(
+                won = transitions.claim(
                     conn,
                     [workload.key for workload, _ in batch],
                     worker_job_id=self.job_id,

@@ -178,9 +178,12 @@ class CeleryHost:
         if self._to_claim and retry_due:
             self._claim()
         self._drain_pool()
-        if (self._starts or self._ends or self._done) and retry_due:
+        heartbeat_due = time.monotonic() - self._last_heartbeat >= self._heartbeat_seconds
+        # A pid alone waits for the next outcome or the heartbeat: a transaction of its own
+        # would sit on the path of the tries that end meanwhile.
+        if (self._ends or self._done or (self._starts and heartbeat_due)) and retry_due:
             self._write()
-        if time.monotonic() - self._last_heartbeat >= self._heartbeat_seconds:
+        if heartbeat_due:
             self._heartbeat()
 
     def _take_inbox(self) -> _Intake:

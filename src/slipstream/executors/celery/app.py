@@ -43,9 +43,11 @@ def make_app(settings: CelerySettings, *, name: str = "slipstream") -> Celery:
         broker_connection_timeout=5,
         # A broker restart must not touch running tries: their outcomes go to the database.
         worker_cancel_long_running_tasks_on_connection_loss=False,
-        # Flower follows tries through these events.
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Task events cost every try a few publishes: off unless something watches. Flower
+        # turns them on in the workers while it runs (its enable_events), and the publisher's
+        # task-sent event is not needed by it.
+        worker_send_task_events=False,
+        task_send_sent_event=False,
         worker_hijack_root_logger=False,
         enable_utc=True,
     )

@@ -392,3 +392,42 @@ def test_on_rabbitmq_queue_routes_and_a_message_delivered_twice_runs_once(
         30,
         "the second delivery to be dropped at the claim",
     )
+
+
+CALLED_BACK = """
+from datetime import datetime
+from slipstream import DAG, task
+
+def done(context):
+    with open({path!r}, "a") as out:
+        out.write(context["dag_run"].run_id + "\\n")
+
+with DAG("called_back", schedule=None, start_date=datetime(2024, 1, 1),
+         on_success_callback=done) as dag:
+    @task
+    def only():
+        return 1
+
+    only()
+"""
+
+
+def test_a_dag_callback_runs_on_a_worker_and_its_request_is_gone(
+    cluster: CeleryHome, tmp_path: Path
+) -> None:
+    from slipstream.store import callbacks as callbacks_store
+
+    called = tmp_path / "called"
+    cluster.write_dag("called_back", CALLED_BACK.format(path=str(called)))
+    cluster.start_worker()
+    cluster.start_scheduler()
+    run = cluster.trigger("called_back")
+    assert cluster.finished(run).state is RunState.SUCCESS
+    wait_for(called.exists, 60, "the DAG's success callback to run")
+
+    def requests_left() -> int:
+        with cluster.db.read() as conn:
+            return len(callbacks_store.pending(conn))
+
+    wait_for(lambda: requests_left() == 0, 30, "the callback request's row to be deleted")
+    assert markers(called) == [run.run_id]

@@ -431,3 +431,25 @@ def test_a_dag_callback_runs_on_a_worker_and_its_request_is_gone(
 
     wait_for(lambda: requests_left() == 0, 30, "the callback request's row to be deleted")
     assert markers(called) == [run.run_id]
+
+
+@pytest.mark.parametrize("how", ["kill", "stop"])
+def test_a_running_try_outlives_its_scheduler_and_its_outcome_reaches_the_next(
+    cluster: CeleryHome, tmp_path: Path, how: str
+) -> None:
+    gate = gated(cluster, tmp_path)
+    cluster.start_worker()
+    cluster.start_scheduler()
+    run = cluster.trigger("gated")
+    wait_for(started(gate, 1).exists, 60, "the try to start")
+    if how == "kill":
+        cluster.kill_scheduler()
+    else:
+        assert cluster.stop_scheduler() == 0
+    cluster.start_scheduler()
+    gate.write_text("open")
+    assert cluster.finished(run).state is RunState.SUCCESS
+    (attempt,) = cluster.tries(run, "hold")
+    assert attempt.state is TaskState.SUCCESS
+    assert done_lines(gate) == ["1"]
+    assert cluster.outbox_rows() == 0

@@ -123,3 +123,28 @@ def test_a_new_try_forgets_the_worker_of_the_last(db: Database, run: Run) -> Non
     assert key_a2.try_number == key_a.try_number + 1
     with db.read() as conn:
         assert claims.held_by(conn, [7]) == []
+
+
+def test_a_callback_request_is_claimed_once_and_released_when_its_worker_is_gone(
+    db: Database, run: Run
+) -> None:
+    from slipstream.store import callbacks as callbacks_store
+    from slipstream.store import jobs as jobs_store
+
+    with db.write() as conn:
+        live = jobs_store.start_job(conn, hostname="w", pid=1, now=NOW, job_type="worker")
+        doomed = jobs_store.start_job(conn, hostname="w", pid=2, now=NOW, job_type="worker")
+        first, second = (
+            callbacks_store.add(conn, run_pk=run.id, kind="dag_on_success_callback", task_id="",
+                                try_number=0, error=None, reason="success", now=NOW)
+            for _ in range(2)
+        )  # fmt: skip
+        assert callbacks_store.claim(conn, first, worker_job_id=live)
+        assert not callbacks_store.claim(conn, first, worker_job_id=doomed)  # a second delivery
+        assert callbacks_store.claim(conn, second, worker_job_id=doomed)
+        assert callbacks_store.release_gone_workers(conn) == []
+        jobs_store.end_job(conn, doomed, LATER, state=jobs_store.LOST)
+        assert callbacks_store.release_gone_workers(conn) == [second]
+        assert callbacks_store.claim(conn, second, worker_job_id=live)
+        callbacks_store.remove(conn, [first])
+        assert not callbacks_store.claim(conn, first, worker_job_id=live)  # it has run

@@ -22,10 +22,11 @@ from sqlalchemy import Connection
 from slipstream.core.records import ExitReason, TaskInstance, TaskKey, Workload
 from slipstream.core.unclaimed import UnclaimedTry, judge_unclaimed
 from slipstream.executors.base import Publishing
-from slipstream.scheduler import events
+from slipstream.scheduler import callbacks, events
 from slipstream.scheduler.dispatch import workloads_for
 from slipstream.scheduler.recovery import orphaned_tries
 from slipstream.scheduler.state import SchedulerState
+from slipstream.store import callbacks as callbacks_store
 from slipstream.store import claims
 from slipstream.store import jobs as jobs_store
 from slipstream.store import task_instances as ti_store
@@ -82,6 +83,11 @@ def fail_lost_workers(
     events.apply_failures(conn, state, endings, now)
     for ti in lost:
         log.warning("try %s: its Celery worker on %s was lost", _key(ti), ti.hostname)
+    released = callbacks_store.release_gone_workers(conn)
+    if released:
+        # Every stored request is sent again; those live workers hold lose their claim.
+        log.warning("sending again %d callback requests of lost Celery workers", len(released))
+        callbacks.restore(conn, state)
     return [_key(ti) for ti in lost]
 
 

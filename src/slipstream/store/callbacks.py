@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from slipstream.store.tables import callback_requests as table
+from slipstream.store.tables import scheduler_jobs as jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,28 @@ def pending(conn: Connection) -> list[StoredCallback]:
         )
         for row in rows
     ]
+
+
+def claim(conn: Connection, request_id: int, *, worker_job_id: int) -> bool:
+    """A Celery worker's claim of a request before it runs it: False when another worker
+    has it, or it has run (its row is gone): a delivery that must run nothing."""
+    claimed = conn.execute(
+        update(table)
+        .where(table.c.id == request_id, table.c.worker_job_id.is_(None))
+        .values(worker_job_id=worker_job_id)
+    ).rowcount
+    return bool(claimed)
+
+
+def release_gone_workers(conn: Connection) -> list[int]:
+    """Claims of workers whose job is no longer running: the requests are nobody's again
+    (they ran at most partly); returns their ids."""
+    running = select(jobs.c.id).where(jobs.c.state == "running")
+    gone = table.c.worker_job_id.is_not(None) & table.c.worker_job_id.not_in(running)
+    ids = [row.id for row in conn.execute(select(table.c.id).where(gone))]
+    if ids:
+        conn.execute(update(table).where(table.c.id.in_(ids)).values(worker_job_id=None))
+    return ids
 
 
 def remove(conn: Connection, ids: Sequence[int]) -> None:

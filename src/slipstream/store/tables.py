@@ -319,6 +319,8 @@ callback_requests = Table(
     Column("error", Text, nullable=True),
     Column("reason", String(50), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # The Celery worker that claimed the request (runs it); NULL: nobody yet.
+    Column("worker_job_id", Integer, nullable=True),
 )
 
 # The outbox of tries' outcomes (TaskFinished.to_json in `payload`): written by a worker host

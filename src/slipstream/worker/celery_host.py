@@ -100,6 +100,7 @@ class CeleryHost:
         self._stopping = threading.Event()
         # The loop thread's own: tries waiting for their claim, tries held, what to write.
         self._to_claim: list[tuple[Workload, Future[None]]] = []
+        self._callbacks_to_claim: list[tuple[CallbackRequest, Future[None]]] = []
         self._held: dict[TaskKey, _Held] = {}
         self._callbacks: dict[int, Future[None]] = {}
         self._starts: list[TaskStarted] = []
@@ -171,11 +172,9 @@ class CeleryHost:
         if intake.stops:
             self._stop_held(intake.stops, "a stop request")
         self._to_claim.extend(intake.tries)
-        for request, done in intake.callbacks:
-            self._callbacks[request.id] = done
-            self._pool.run_callbacks([request])
+        self._callbacks_to_claim.extend(intake.callbacks)
         retry_due = self._retry_at is None or time.monotonic() >= self._retry_at
-        if self._to_claim and retry_due:
+        if (self._to_claim or self._callbacks_to_claim) and retry_due:
             self._claim()
         self._drain_pool()
         heartbeat_due = time.monotonic() - self._last_heartbeat >= self._heartbeat_seconds
@@ -202,6 +201,7 @@ class CeleryHost:
 
     def _claim(self) -> None:
         batch, self._to_claim = self._to_claim, []
+        requests, self._callbacks_to_claim = self._callbacks_to_claim, []
         try:
             with self._db.write() as conn:
                 won = transitions.claim(
@@ -211,11 +211,30 @@ class CeleryHost:
                     hostname=self._hostname,
                     at=self._clock.now(),
                 )
+                won_requests = {
+                    request.id
+                    for request, _ in requests
+                    if request.id not in self._callbacks
+                    and callbacks_store.claim(conn, request.id, worker_job_id=self.job_id)
+                }
         except Exception as exc:  # the database is away: claim again shortly
             self._to_claim = batch + self._to_claim
+            self._callbacks_to_claim = requests + self._callbacks_to_claim
             self._failed("claiming tries", exc)
             return
         self._recovered()
+        for request, done in requests:
+            if request.id not in won_requests:
+                self.duplicates_dropped += 1
+                log.info(
+                    "celery worker: callback request %d is run by another worker or has run:"
+                    " not run again",
+                    request.id,
+                )
+                done.set_result(None)
+                continue
+            self._callbacks[request.id] = done
+            self._pool.run_callbacks([request])
         for workload, done in batch:
             key = workload.key
             if key not in won or key in self._held:
@@ -353,7 +372,7 @@ class CeleryHost:
             time.sleep(0.2)
             self._retry_at = None
         stopped = RuntimeError("the worker stopped before the try ran")
-        for _, done in self._to_claim:
+        for _, done in [*self._to_claim, *self._callbacks_to_claim]:
             done.set_exception(stopped)
         for held in self._held.values():
             if not held.done.done():

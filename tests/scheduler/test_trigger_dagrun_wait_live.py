@@ -116,8 +116,11 @@ def test_the_waiting_controller_holds_no_slot_and_succeeds_with_its_run(
     # The target's task ran in the only slot while the controller waited (the controller's
     # success alone proves its wait held no slot: it needed the target to run first; the
     # poke_interval is long so that the job runs within the first wait, not as the
-    # controller, woken, queues behind it).
-    assert (waiting, "running") in seen, seen
+    # controller, woken, queues behind it). Seen running, or already done, while the
+    # controller still waits: under load a pass can miss the second the job runs, when its
+    # start is recorded with its end, but a job that succeeded in the only slot while the
+    # controller was still waiting ran during that wait just the same.
+    assert any(go == waiting and job in ("running", "success") for go, job in seen), seen
     assert live.states("controller", run.run_id) == {"go": "success"}
     (target,) = _target_runs(wired, "work")
     assert live.states("work", target) == {"job": "success"}

@@ -92,8 +92,17 @@ def test_scheduler_metrics_move_when_a_run_finishes(running: Running) -> None:
         after = running.scheduler_metrics()
         started = value(after, "slipstream_scheduler_dag_runs_started_total")
         finished = value(after, "slipstream_scheduler_dag_runs_finished_total")
-        if started > value(before, "slipstream_scheduler_dag_runs_started_total") and (
-            finished > value(before, "slipstream_scheduler_dag_runs_finished_total")
+        # The scheduler's own parse of my_dag.py may come after the run (the file was synced
+        # before it started, and a loaded machine can schedule the run first): wait for both.
+        parsed = any(
+            s.name == "slipstream_dag_processing_last_duration_seconds"
+            and s.labels["file"].endswith("/my_dag.py")
+            for s in after
+        )
+        if (
+            parsed
+            and started > value(before, "slipstream_scheduler_dag_runs_started_total")
+            and (finished > value(before, "slipstream_scheduler_dag_runs_finished_total"))
         ):
             return after
         return None

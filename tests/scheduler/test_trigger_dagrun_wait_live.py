@@ -7,7 +7,6 @@ controller then ends as the run did, in its first try, having triggered once."""
 from __future__ import annotations
 
 import itertools
-
 import select
 import tempfile
 import time

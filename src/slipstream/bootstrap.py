@@ -547,6 +547,22 @@ def start_log_server(settings: Settings) -> LogServer | None:
     return server
 
 
+def _register_worker(
+    settings: Settings, db: Database, clock: Clock, *, queues: tuple[str, ...] = ()
+) -> int:
+    """This process's job row as a worker, after marking lost the rows of workers gone."""
+    with db.write() as conn:
+        end_dead_workers(conn, lost_after_seconds=settings.lost_after_seconds, now=clock.now())
+        return jobs_store.start_job(
+            conn,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            now=clock.now(),
+            job_type=jobs_store.WORKER,
+            queues=queues,
+        )
+
+
 def run_worker(
     settings: Settings,
     *,
@@ -566,16 +582,7 @@ def run_worker(
     try:
         db = open_database(settings)
         clock = SystemClock()
-        hostname = socket.gethostname()
-        with db.write() as conn:
-            end_dead_workers(conn, lost_after_seconds=settings.lost_after_seconds, now=clock.now())
-            job_id = jobs_store.start_job(
-                conn,
-                hostname=hostname,
-                pid=os.getpid(),
-                now=clock.now(),
-                job_type=jobs_store.WORKER,
-            )
+        job_id = _register_worker(settings, db, clock)
         stopper.install()
         logs = start_log_server(settings)
         pool = worker_pool(settings, clock)
@@ -744,16 +751,7 @@ def run_celery_worker(
     db = open_database(settings)
     clock = SystemClock()
     machine = socket.gethostname()
-    with db.write() as conn:
-        end_dead_workers(conn, lost_after_seconds=settings.lost_after_seconds, now=clock.now())
-        job_id = jobs_store.start_job(
-            conn,
-            hostname=machine,
-            pid=os.getpid(),
-            now=clock.now(),
-            job_type=jobs_store.WORKER,
-            queues=names,
-        )
+    job_id = _register_worker(settings, db, clock, queues=names)
     pool: LocalExecutor | None = None
     host: CeleryHost | None = None
     thread: threading.Thread | None = None

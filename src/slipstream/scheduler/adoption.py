@@ -24,7 +24,7 @@ from slipstream.core.records import ExitReason, TaskInstance, TaskKey, TaskStart
 from slipstream.core.states import TaskState
 from slipstream.executors.base import Attachment
 from slipstream.scheduler import events
-from slipstream.scheduler.dispatch import workloads_for
+from slipstream.scheduler.dispatch import workloads_again
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import task_instances as ti_store
 
@@ -102,28 +102,13 @@ def resend_unsent(
     host does not hold: adopted, tracked, and returned to be sent once this commits. The rest
     are left to the lost-try recovery."""
     held = attachment.held
-    by_run: dict[int, list[TaskInstance]] = {}
-    for ti in orphans:
-        key = TaskKey(ti.run_pk, ti.task_id, ti.try_number, ti.map_index)
-        if ti.state is TaskState.QUEUED and key not in held:
-            by_run.setdefault(ti.run_pk, []).append(ti)
-    workloads: list[Workload] = []
-    for run_pk, tis in by_run.items():
-        run = state.run(conn, run_pk)
-        plan = state.plan(conn, run.version_id) if run is not None else None
-        if run is None or plan is None or any(ti.task_id not in plan.tasks for ti in tis):
-            continue
-        for workload, infra_failures in workloads_for(
-            conn, state, run, plan, tuple(tis), log_folder
-        ):
-            state.track(
-                workload.key,
-                workload.dag_id,
-                infra_failures,
-                pool=workload.pool,
-                pool_slots=workload.pool_slots,
-            )
-            workloads.append(workload)
+    unsent = [
+        ti
+        for ti in orphans
+        if ti.state is TaskState.QUEUED
+        and TaskKey(ti.run_pk, ti.task_id, ti.try_number, ti.map_index) not in held
+    ]
+    workloads = workloads_again(conn, state, unsent, log_folder)
     ti_store.adopt(conn, [workload.key for workload in workloads], job_id)
     if workloads:
         log.warning(

@@ -8,7 +8,7 @@ pass commits. A task that could never fit in the pool is failed instead (refusal
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -165,6 +165,35 @@ def _drawn(heap: list[tuple[tuple[int, float, int], Candidate]]) -> Iterator[Can
 def _instances(map_indexes: list[int]) -> tuple[int, ...] | None:
     """The map indexes to queue by, or None when every task is unmapped (the cheaper query)."""
     return tuple(map_indexes) if max(map_indexes) >= 0 else None
+
+
+def workloads_again(
+    conn: Connection, state: SchedulerState, tis: Sequence[TaskInstance], log_folder: Path
+) -> list[Workload]:
+    """The workloads of tries already queued (to send or publish again), tracked as in flight
+    unless they are already; a run whose version or tasks are gone is left out."""
+    by_run: dict[int, list[TaskInstance]] = {}
+    for ti in tis:
+        by_run.setdefault(ti.run_pk, []).append(ti)
+    workloads: list[Workload] = []
+    for run_pk, queued in by_run.items():
+        run = state.run(conn, run_pk)
+        plan = state.plan(conn, run.version_id) if run is not None else None
+        if run is None or plan is None or any(ti.task_id not in plan.tasks for ti in queued):
+            continue
+        for workload, infra_failures in workloads_for(
+            conn, state, run, plan, tuple(queued), log_folder
+        ):
+            if workload.key not in state.in_flight:
+                state.track(
+                    workload.key,
+                    workload.dag_id,
+                    infra_failures,
+                    pool=workload.pool,
+                    pool_slots=workload.pool_slots,
+                )
+            workloads.append(workload)
+    return workloads
 
 
 def workloads_for(

@@ -23,7 +23,7 @@ from slipstream.core.records import ExitReason, TaskInstance, TaskKey, Workload
 from slipstream.core.unclaimed import UnclaimedTry, judge_unclaimed
 from slipstream.executors.base import Publishing
 from slipstream.scheduler import callbacks, events
-from slipstream.scheduler.dispatch import workloads_for
+from slipstream.scheduler.dispatch import workloads_again
 from slipstream.scheduler.recovery import orphaned_tries
 from slipstream.scheduler.state import SchedulerState
 from slipstream.store import callbacks as callbacks_store
@@ -133,27 +133,7 @@ def check_unclaimed(
             )
         )
     events.apply_failures(conn, state, endings, now)
-    by_run: dict[int, list[TaskInstance]] = {}
-    for key in verdict.republish:
-        by_run.setdefault(key.run_pk, []).append(by_key[key])
-    workloads: list[Workload] = []
-    for run_pk, tis in by_run.items():
-        run = state.run(conn, run_pk)
-        plan = state.plan(conn, run.version_id) if run is not None else None
-        if run is None or plan is None or any(ti.task_id not in plan.tasks for ti in tis):
-            continue
-        for workload, infra_failures in workloads_for(
-            conn, state, run, plan, tuple(tis), log_folder
-        ):
-            if workload.key not in state.in_flight:
-                state.track(
-                    workload.key,
-                    workload.dag_id,
-                    infra_failures,
-                    pool=workload.pool,
-                    pool_slots=workload.pool_slots,
-                )
-            workloads.append(workload)
+    workloads = workloads_again(conn, state, [by_key[key] for key in verdict.republish], log_folder)
     if workloads:
         log.warning(
             "publishing again %d tries no worker claimed within %g s (a broker that lost its"
